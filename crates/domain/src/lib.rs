@@ -1,0 +1,36 @@
+//! The studio's vocabulary, shared by every other crate.
+//!
+//! Values are validated when they are constructed (`Label::parse`,
+//! `ImpulseConfig::validate`), so an invalid label or impulse cannot travel
+//! past the edge of the system. Nothing here does I/O.
+
+pub mod category;
+pub mod ids;
+pub mod impulse;
+pub mod job;
+pub mod label;
+pub mod metadata;
+
+pub use category::{Category, UploadCategory, split_category};
+pub use ids::{DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
+pub use impulse::ImpulseConfig;
+pub use job::{JobKind, JobStatus};
+pub use label::{Label, label_from_file_name};
+pub use metadata::{Metadata, parse_metadata};
+
+/// A value that failed validation; the message is shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
