@@ -1,0 +1,520 @@
+//! Int8 kernels: prepared parameters, a portable reference kernel per operator,
+//! optimised kernels beside them, and the dispatch that picks one.
+//!
+//! Every operator has a `*Params` struct holding what TFLite Micro computes in
+//! its `Prepare` (zero-point offsets, per-channel multipliers and shifts,
+//! activation bounds, padding). `validate()` checks the parameters against
+//! each other once; the evals then rely on it, and re-check the buffer lengths
+//! they are handed (O(1)), so a kernel never indexes out of bounds.
+//!
+//! Dispatch: each operator has a table of [`Kernel`]s, most specialised first.
+//! The first whose `supports` accepts the parameters runs. An architecture
+//! specific kernel (e.g. Cortex-M4 SMLAD) is added by putting an entry behind
+//! `#[cfg(target_arch = "arm")]` at the top of the table; the shared test suite
+//! (`tests/kernels.rs`) runs every entry of every table against the reference.
+
+pub mod depthwise_dm1;
+pub mod pointwise;
+pub mod reference;
+
+use crate::error::{Error, Result};
+
+/// A little-endian `i32` array stored in a byte slice (model blob or test data),
+/// readable without alignment requirements.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct I32s<'a>(&'a [u8]);
+
+impl<'a> I32s<'a> {
+    /// Wraps bytes; fails if the length is not a multiple of 4.
+    pub fn new(bytes: &'a [u8]) -> Result<Self> {
+        if bytes.len() % 4 != 0 {
+            return Err(Error::Malformed(
+                "int32 array length is not a multiple of 4",
+            ));
+        }
+        Ok(I32s(bytes))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Element `i`, or 0 past the end (callers check `len()` in `validate`).
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> i32 {
+        match self.0.get(i * 4..i * 4 + 4) {
+            Some(b) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            None => 0,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i32> + 'a {
+        self.0
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// NHWC activation shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Shape4 {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl Shape4 {
+    pub const fn new(n: usize, h: usize, w: usize, c: usize) -> Self {
+        Shape4 { n, h, w, c }
+    }
+
+    /// Element count, `None` on overflow.
+    pub fn len(&self) -> Option<usize> {
+        self.n
+            .checked_mul(self.h)?
+            .checked_mul(self.w)?
+            .checked_mul(self.c)
+    }
+}
+
+fn check_len(expected: Option<usize>, actual: usize) -> Result<()> {
+    match expected {
+        Some(e) if e == actual => Ok(()),
+        Some(e) => Err(Error::LengthMismatch {
+            expected: e,
+            actual,
+        }),
+        None => Err(Error::Malformed("tensor size overflows")),
+    }
+}
+
+fn check_activation(min: i32, max: i32) -> Result<()> {
+    if i32::from(i8::MIN) <= min && min <= max && max <= i32::from(i8::MAX) {
+        Ok(())
+    } else {
+        Err(Error::Malformed("activation range is not inside int8"))
+    }
+}
+
+fn check_offset(offset: i32) -> Result<()> {
+    if (-255..=255).contains(&offset) {
+        Ok(())
+    } else {
+        Err(Error::Malformed("zero point out of range"))
+    }
+}
+
+fn check_multipliers(mult: I32s<'_>, shift: I32s<'_>, count: usize) -> Result<()> {
+    if mult.len() != count || shift.len() != count {
+        return Err(Error::Malformed("per-channel multiplier count mismatch"));
+    }
+    if mult
+        .iter()
+        .zip(shift.iter())
+        .all(|(m, s)| crate::quant::multiplier_is_valid(m, s))
+    {
+        Ok(())
+    } else {
+        Err(Error::Malformed("requantization multiplier out of range"))
+    }
+}
+
+/// Geometry of a windowed operator (convolution or pooling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Window {
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Window {
+    /// Every output position must see at least one input element, and the
+    /// output may not be larger than the input allows (as TFLite computes it).
+    fn validate(&self, input: Shape4, output: Shape4) -> Result<()> {
+        if self.kernel_h == 0 || self.kernel_w == 0 || self.stride_h == 0 || self.stride_w == 0 {
+            return Err(Error::Malformed("zero kernel size or stride"));
+        }
+        if self.pad_top >= self.kernel_h || self.pad_left >= self.kernel_w {
+            return Err(Error::Malformed("padding larger than the kernel"));
+        }
+        let fits = |out: usize, stride: usize, pad: usize, inp: usize| -> bool {
+            out > 0
+                && inp > 0
+                && (out - 1)
+                    .checked_mul(stride)
+                    .is_some_and(|start| start < inp + pad && start <= usize::MAX / 4)
+        };
+        if !fits(output.h, self.stride_h, self.pad_top, input.h)
+            || !fits(output.w, self.stride_w, self.pad_left, input.w)
+        {
+            return Err(Error::Malformed(
+                "output larger than the input and window allow",
+            ));
+        }
+        if input.n != 1 || output.n != 1 {
+            return Err(Error::Unsupported("batch size other than 1"));
+        }
+        Ok(())
+    }
+}
+
+/// CONV_2D with per-channel quantized weights.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvParams<'a> {
+    pub input: Shape4,
+    pub output: Shape4,
+    pub window: Window,
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// `output_zero_point`.
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    /// `[out_c, kh, kw, in_c]`.
+    pub filter: &'a [i8],
+    pub bias: Option<I32s<'a>>,
+    pub multiplier: I32s<'a>,
+    pub shift: I32s<'a>,
+}
+
+impl ConvParams<'_> {
+    pub fn validate(&self) -> Result<()> {
+        self.window.validate(self.input, self.output)?;
+        let w = &self.window;
+        check_len(
+            self.output
+                .c
+                .checked_mul(w.kernel_h)
+                .and_then(|x| x.checked_mul(w.kernel_w))
+                .and_then(|x| x.checked_mul(self.input.c)),
+            self.filter.len(),
+        )?;
+        if let Some(b) = self.bias {
+            check_len(Some(self.output.c), b.len())?;
+        }
+        check_multipliers(self.multiplier, self.shift, self.output.c)?;
+        check_offset(self.input_offset)?;
+        check_offset(self.output_offset)?;
+        check_activation(self.act_min, self.act_max)?;
+        self.input
+            .len()
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        self.output
+            .len()
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        Ok(())
+    }
+
+    /// Multiply-accumulates of one inference (counting padded taps, as the usual MAC counts do).
+    pub fn macs(&self) -> u64 {
+        (self.output.h * self.output.w * self.output.c) as u64
+            * (self.window.kernel_h * self.window.kernel_w * self.input.c) as u64
+    }
+}
+
+/// DEPTHWISE_CONV_2D with per-channel quantized weights.
+#[derive(Clone, Copy, Debug)]
+pub struct DepthwiseParams<'a> {
+    pub input: Shape4,
+    pub output: Shape4,
+    pub window: Window,
+    pub depth_multiplier: usize,
+    pub input_offset: i32,
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    /// `[kh, kw, out_c]`.
+    pub filter: &'a [i8],
+    pub bias: Option<I32s<'a>>,
+    pub multiplier: I32s<'a>,
+    pub shift: I32s<'a>,
+}
+
+impl DepthwiseParams<'_> {
+    pub fn validate(&self) -> Result<()> {
+        self.window.validate(self.input, self.output)?;
+        if self.depth_multiplier == 0
+            || self.input.c.checked_mul(self.depth_multiplier) != Some(self.output.c)
+        {
+            return Err(Error::Malformed(
+                "depthwise channels != input channels * multiplier",
+            ));
+        }
+        let w = &self.window;
+        check_len(
+            w.kernel_h
+                .checked_mul(w.kernel_w)
+                .and_then(|x| x.checked_mul(self.output.c)),
+            self.filter.len(),
+        )?;
+        if let Some(b) = self.bias {
+            check_len(Some(self.output.c), b.len())?;
+        }
+        check_multipliers(self.multiplier, self.shift, self.output.c)?;
+        check_offset(self.input_offset)?;
+        check_offset(self.output_offset)?;
+        check_activation(self.act_min, self.act_max)?;
+        self.input
+            .len()
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        self.output
+            .len()
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        Ok(())
+    }
+
+    pub fn macs(&self) -> u64 {
+        (self.output.h * self.output.w * self.output.c) as u64
+            * (self.window.kernel_h * self.window.kernel_w) as u64
+    }
+}
+
+/// FULLY_CONNECTED: `batches` rows of `depth` inputs to `units` outputs.
+#[derive(Clone, Copy, Debug)]
+pub struct FullyConnectedParams<'a> {
+    pub batches: usize,
+    pub depth: usize,
+    pub units: usize,
+    pub input_offset: i32,
+    /// `-filter_zero_point` (0 for symmetric weights).
+    pub filter_offset: i32,
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    /// `[units, depth]`.
+    pub filter: &'a [i8],
+    pub bias: Option<I32s<'a>>,
+    /// One entry per unit (a per-tensor scale is repeated).
+    pub multiplier: I32s<'a>,
+    pub shift: I32s<'a>,
+}
+
+impl FullyConnectedParams<'_> {
+    pub fn validate(&self) -> Result<()> {
+        if self.batches == 0 || self.depth == 0 || self.units == 0 {
+            return Err(Error::Malformed("empty fully connected layer"));
+        }
+        check_len(self.units.checked_mul(self.depth), self.filter.len())?;
+        if let Some(b) = self.bias {
+            check_len(Some(self.units), b.len())?;
+        }
+        check_multipliers(self.multiplier, self.shift, self.units)?;
+        check_offset(self.input_offset)?;
+        check_offset(self.filter_offset)?;
+        check_offset(self.output_offset)?;
+        check_activation(self.act_min, self.act_max)?;
+        self.batches
+            .checked_mul(self.depth.max(self.units))
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        Ok(())
+    }
+
+    pub fn macs(&self) -> u64 {
+        (self.batches * self.depth * self.units) as u64
+    }
+}
+
+/// AVERAGE_POOL_2D and MAX_POOL_2D (input and output share scale and zero point).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolParams {
+    pub input: Shape4,
+    pub output: Shape4,
+    pub window: Window,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl PoolParams {
+    pub fn validate(&self) -> Result<()> {
+        self.window.validate(self.input, self.output)?;
+        if self.input.c != self.output.c {
+            return Err(Error::Malformed("pooling changes the channel count"));
+        }
+        check_activation(self.act_min, self.act_max)?;
+        self.input
+            .len()
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        Ok(())
+    }
+}
+
+/// SOFTMAX from int8 to int8 (output scale 1/256, zero point -128).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SoftmaxParams {
+    pub outer: usize,
+    pub depth: usize,
+    pub input_multiplier: i32,
+    pub input_left_shift: i32,
+    pub diff_min: i32,
+}
+
+impl SoftmaxParams {
+    pub fn validate(&self) -> Result<()> {
+        if self.outer == 0 || self.depth == 0 {
+            return Err(Error::Malformed("empty softmax"));
+        }
+        if !(0..=31).contains(&self.input_left_shift) || self.input_multiplier < 0 {
+            return Err(Error::Malformed("softmax multiplier out of range"));
+        }
+        self.outer
+            .checked_mul(self.depth)
+            .ok_or(Error::Malformed("tensor size overflows"))?;
+        Ok(())
+    }
+}
+
+/// ADD of two int8 tensors of the same shape, with TFLite's general rescaling.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddParams {
+    pub len: usize,
+    pub input1_offset: i32,
+    pub input2_offset: i32,
+    pub output_offset: i32,
+    pub left_shift: i32,
+    pub input1_multiplier: i32,
+    pub input1_shift: i32,
+    pub input2_multiplier: i32,
+    pub input2_shift: i32,
+    pub output_multiplier: i32,
+    pub output_shift: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl AddParams {
+    pub fn validate(&self) -> Result<()> {
+        check_offset(self.input1_offset)?;
+        check_offset(self.input2_offset)?;
+        check_offset(self.output_offset)?;
+        check_activation(self.act_min, self.act_max)?;
+        if !(0..=20).contains(&self.left_shift) {
+            return Err(Error::Malformed("add left shift out of range"));
+        }
+        for (m, s) in [
+            (self.input1_multiplier, self.input1_shift),
+            (self.input2_multiplier, self.input2_shift),
+            (self.output_multiplier, self.output_shift),
+        ] {
+            if !crate::quant::multiplier_is_valid(m, s) || s > 0 {
+                return Err(Error::Malformed("add multiplier out of range"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// QUANTIZE from int8 to int8 (a requantization).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequantizeParams {
+    pub len: usize,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub multiplier: i32,
+    pub shift: i32,
+}
+
+impl RequantizeParams {
+    pub fn validate(&self) -> Result<()> {
+        check_offset(self.input_zero_point)?;
+        check_offset(self.output_zero_point)?;
+        if !crate::quant::multiplier_is_valid(self.multiplier, self.shift) {
+            return Err(Error::Malformed("requantize multiplier out of range"));
+        }
+        Ok(())
+    }
+}
+
+/// One CONV_2D implementation.
+pub struct ConvKernel {
+    /// Shown by the benchmark and in test failures.
+    pub name: &'static str,
+    /// Whether this implementation handles these (validated) parameters.
+    pub supports: fn(&ConvParams<'_>) -> bool,
+    /// Runs the operator; buffer lengths are checked against the parameters.
+    pub eval: fn(&ConvParams<'_>, &[i8], &mut [i8]) -> Result<()>,
+}
+
+/// One DEPTHWISE_CONV_2D implementation.
+pub struct DepthwiseKernel {
+    pub name: &'static str,
+    pub supports: fn(&DepthwiseParams<'_>) -> bool,
+    pub eval: fn(&DepthwiseParams<'_>, &[i8], &mut [i8]) -> Result<()>,
+}
+
+/// CONV_2D implementations, most specialised first; the last supports everything.
+pub static CONV_KERNELS: &[ConvKernel] = &[
+    ConvKernel {
+        name: "conv_1x1_pointwise",
+        supports: pointwise::supports,
+        eval: pointwise::eval,
+    },
+    ConvKernel {
+        name: "conv_reference",
+        supports: |_| true,
+        eval: reference::conv,
+    },
+];
+
+/// DEPTHWISE_CONV_2D implementations, most specialised first; the last supports everything.
+pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
+    DepthwiseKernel {
+        name: "depthwise_dm1_channel_vectorised",
+        supports: depthwise_dm1::supports,
+        eval: depthwise_dm1::eval,
+    },
+    DepthwiseKernel {
+        name: "depthwise_reference",
+        supports: |_| true,
+        eval: reference::depthwise,
+    },
+];
+
+/// The CONV_2D kernel that will run for `p`.
+pub fn select_conv(p: &ConvParams<'_>) -> &'static ConvKernel {
+    CONV_KERNELS
+        .iter()
+        .find(|k| (k.supports)(p))
+        .unwrap_or(&CONV_REFERENCE)
+}
+
+/// The DEPTHWISE_CONV_2D kernel that will run for `p`.
+pub fn select_depthwise(p: &DepthwiseParams<'_>) -> &'static DepthwiseKernel {
+    DEPTHWISE_KERNELS
+        .iter()
+        .find(|k| (k.supports)(p))
+        .unwrap_or(&DEPTHWISE_REFERENCE)
+}
+
+static CONV_REFERENCE: ConvKernel = ConvKernel {
+    name: "conv_reference",
+    supports: |_| true,
+    eval: reference::conv,
+};
+
+static DEPTHWISE_REFERENCE: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_reference",
+    supports: |_| true,
+    eval: reference::depthwise,
+};
+
+/// Runs the first CONV_2D kernel that supports `p`.
+pub fn conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    (select_conv(p).eval)(p, input, output)
+}
+
+/// Runs the first DEPTHWISE_CONV_2D kernel that supports `p`.
+pub fn depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    (select_depthwise(p).eval)(p, input, output)
+}

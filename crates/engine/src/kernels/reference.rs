@@ -1,0 +1,283 @@
+//! Portable reference kernels: straight transcriptions of TFLite's
+//! `reference_integer_ops` (conv, depthwise_conv, fully_connected, pooling,
+//! add) and `reference_ops::Softmax`, in the same loop order and arithmetic.
+//! They define correctness; every optimised kernel is tested against them.
+
+use super::{
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, PoolParams, RequantizeParams,
+    SoftmaxParams, check_len,
+};
+use crate::error::{Error, Result};
+use crate::quant::{
+    SOFTMAX_ACCUMULATION_INTEGER_BITS, exp_on_negative_values_q5_26, get_reciprocal,
+    multiply_by_quantized_multiplier, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+};
+
+/// Bias, requantization, output offset and activation clamp: the tail shared by
+/// every accumulate-then-requantize kernel.
+#[inline(always)]
+pub(crate) fn requantize(acc: i32, bias: i32, mult: i32, shift: i32, p: (i32, i32, i32)) -> i8 {
+    let (output_offset, act_min, act_max) = p;
+    let acc = multiply_by_quantized_multiplier(acc.wrapping_add(bias), mult, shift)
+        .wrapping_add(output_offset);
+    acc.clamp(act_min, act_max) as i8
+}
+
+/// First and one-past-last kernel tap that lands inside the input, for an
+/// output position whose window starts at `origin` (may be negative).
+#[inline(always)]
+pub(crate) fn tap_range(origin: isize, kernel: usize, input: usize) -> (usize, usize) {
+    let start = (-origin).max(0) as usize;
+    let end = (input as isize - origin).clamp(0, kernel as isize) as usize;
+    (start.min(end), end)
+}
+
+pub fn conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(p.input.len(), input.len())?;
+    check_len(p.output.len(), output.len())?;
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let w = p.window;
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc).enumerate() {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc).enumerate() {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            for (o, out) in out_px.iter_mut().enumerate() {
+                let mut acc: i32 = 0;
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + ky as isize) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + kx as isize) as usize;
+                        let px = (iy * iw + ix) * ic;
+                        let f = ((o * w.kernel_h + ky) * w.kernel_w + kx) * ic;
+                        for (&x, &k) in input[px..px + ic].iter().zip(&p.filter[f..f + ic]) {
+                            acc = acc.wrapping_add(
+                                i32::from(k).wrapping_mul(i32::from(x) + p.input_offset),
+                            );
+                        }
+                    }
+                }
+                let bias = p.bias.map_or(0, |b| b.get(o));
+                *out = requantize(acc, bias, p.multiplier.get(o), p.shift.get(o), tail);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(p.input.len(), input.len())?;
+    check_len(p.output.len(), output.len())?;
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let dm = p.depth_multiplier;
+    let w = p.window;
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc).enumerate() {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc).enumerate() {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            for (o, out) in out_px.iter_mut().enumerate() {
+                let c = o / dm;
+                let mut acc: i32 = 0;
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + ky as isize) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + kx as isize) as usize;
+                        let x = i32::from(input[(iy * iw + ix) * ic + c]);
+                        let k = i32::from(p.filter[(ky * w.kernel_w + kx) * oc + o]);
+                        acc = acc.wrapping_add(k.wrapping_mul(x + p.input_offset));
+                    }
+                }
+                let bias = p.bias.map_or(0, |b| b.get(o));
+                *out = requantize(acc, bias, p.multiplier.get(o), p.shift.get(o), tail);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn fully_connected(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    check_len(p.batches.checked_mul(p.depth), input.len())?;
+    check_len(p.batches.checked_mul(p.units), output.len())?;
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    for (x, out_row) in input
+        .chunks_exact(p.depth)
+        .zip(output.chunks_exact_mut(p.units))
+    {
+        for (u, (row, out)) in p
+            .filter
+            .chunks_exact(p.depth)
+            .zip(out_row.iter_mut())
+            .enumerate()
+        {
+            let acc = row.iter().zip(x).fold(0i32, |acc, (&k, &v)| {
+                acc.wrapping_add(
+                    (i32::from(k) + p.filter_offset).wrapping_mul(i32::from(v) + p.input_offset),
+                )
+            });
+            let bias = p.bias.map_or(0, |b| b.get(u));
+            *out = requantize(acc, bias, p.multiplier.get(u), p.shift.get(u), tail);
+        }
+    }
+    Ok(())
+}
+
+fn pool(
+    p: &PoolParams,
+    input: &[i8],
+    output: &mut [i8],
+    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
+) -> Result<()> {
+    p.validate()?;
+    check_len(p.input.len(), input.len())?;
+    check_len(p.output.len(), output.len())?;
+    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let ow = p.output.w;
+    let w = p.window;
+    for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            for (ch, out) in out_px.iter_mut().enumerate() {
+                let mut taps = (ky0..ky1).flat_map(|ky| {
+                    let iy = (iy0 + ky as isize) as usize;
+                    (kx0..kx1).map(move |kx| {
+                        let ix = (ix0 + kx as isize) as usize;
+                        input[(iy * iw + ix) * c + ch]
+                    })
+                });
+                *out = reduce(&mut taps).clamp(p.act_min, p.act_max) as i8;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn average_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    pool(p, input, output, |taps| {
+        let (mut acc, mut count) = (0i32, 0i32);
+        for v in taps {
+            acc += i32::from(v);
+            count += 1;
+        }
+        let count = count.max(1);
+        // TFLite rounds to the nearest integer, halves away from zero.
+        if acc > 0 {
+            (acc + count / 2) / count
+        } else {
+            (acc - count / 2) / count
+        }
+    })
+}
+
+pub fn max_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    pool(p, input, output, |taps| {
+        i32::from(taps.fold(i8::MIN, |m, v| m.max(v)))
+    })
+}
+
+/// `reference_ops::Softmax` for int8 input and int8 output (scale 1/256, zero point -128).
+pub fn softmax(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(p.outer.checked_mul(p.depth), input.len())?;
+    check_len(p.outer.checked_mul(p.depth), output.len())?;
+    let scaled_diff = |diff: i32| -> i32 {
+        saturating_rounding_doubling_high_mul(
+            diff.wrapping_mul(1i32.wrapping_shl(p.input_left_shift as u32)),
+            p.input_multiplier,
+        )
+    };
+    for (row, out_row) in input
+        .chunks_exact(p.depth)
+        .zip(output.chunks_exact_mut(p.depth))
+    {
+        let max = i32::from(row.iter().copied().max().unwrap_or(i8::MIN));
+        let mut sum_of_exps: i32 = 0; // Q12.19
+        for &v in row {
+            let diff = i32::from(v) - max;
+            if diff >= p.diff_min {
+                let e = exp_on_negative_values_q5_26(scaled_diff(diff));
+                sum_of_exps = sum_of_exps
+                    .wrapping_add(rounding_divide_by_pot(e, SOFTMAX_ACCUMULATION_INTEGER_BITS));
+            }
+        }
+        let (shifted_scale, num_bits_over_unit) =
+            get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS);
+        for (&v, out) in row.iter().zip(out_row.iter_mut()) {
+            let diff = i32::from(v) - max;
+            *out = if diff >= p.diff_min {
+                let e = exp_on_negative_values_q5_26(scaled_diff(diff));
+                let unsat = rounding_divide_by_pot(
+                    saturating_rounding_doubling_high_mul(shifted_scale, e),
+                    num_bits_over_unit + 31 - 8,
+                );
+                unsat.wrapping_add(-128).clamp(-128, 127) as i8
+            } else {
+                i8::MIN
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `reference_integer_ops::AddElementwise` (same-shape inputs, no broadcasting).
+pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(Some(p.len), a.len())?;
+    check_len(Some(p.len), b.len())?;
+    check_len(Some(p.len), output.len())?;
+    let scale = |v: i32, m: i32, s: i32| -> i32 {
+        rounding_divide_by_pot(saturating_rounding_doubling_high_mul(v, m), -s)
+    };
+    for ((&x, &y), out) in a.iter().zip(b).zip(output.iter_mut()) {
+        let x = (p.input1_offset + i32::from(x)) << p.left_shift;
+        let y = (p.input2_offset + i32::from(y)) << p.left_shift;
+        let sum = scale(x, p.input1_multiplier, p.input1_shift).wrapping_add(scale(
+            y,
+            p.input2_multiplier,
+            p.input2_shift,
+        ));
+        let raw = scale(sum, p.output_multiplier, p.output_shift).wrapping_add(p.output_offset);
+        *out = raw.clamp(p.act_min, p.act_max) as i8;
+    }
+    Ok(())
+}
+
+/// `reference_ops::Requantize` (QUANTIZE from int8 to int8).
+pub fn requantize_tensor(p: &RequantizeParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(Some(p.len), input.len())?;
+    check_len(Some(p.len), output.len())?;
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        let v = multiply_by_quantized_multiplier(
+            i32::from(x) - p.input_zero_point,
+            p.multiplier,
+            p.shift,
+        )
+        .wrapping_add(p.output_zero_point);
+        *out = v.clamp(-128, 127) as i8;
+    }
+    Ok(())
+}
+
+/// Rejects a kernel call whose parameters it does not handle (only reachable
+/// when an optimised kernel is called directly, bypassing dispatch).
+pub(crate) fn unsupported(what: &'static str) -> Error {
+    Error::Unsupported(what)
+}
