@@ -3,9 +3,27 @@
 //! See `README.md` for the module map and formats.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+pub mod blob;
+pub mod crc32;
 pub mod error;
+pub mod input;
+pub mod interpreter;
 pub mod kernels;
 pub mod ops;
 pub mod quant;
 
+#[cfg(feature = "std")]
+pub mod model;
+#[cfg(feature = "std")]
+pub mod planner;
+#[cfg(feature = "std")]
+pub mod tflite;
+
+pub use blob::ModelView;
 pub use error::{Error, Result};
+pub use input::{InputMapper, PixelScaling};
+#[cfg(feature = "std")]
+pub use interpreter::HostRunner;
+pub use interpreter::Interpreter;
+#[cfg(feature = "std")]
+pub use model::Model;

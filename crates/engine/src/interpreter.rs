@@ -1,0 +1,285 @@
+//! Runs a validated [`ModelView`] in a caller-provided arena: no allocation,
+//! no panics (every slice access is checked; the blob was validated at parse).
+
+use core::ops::Range;
+
+use crate::blob::{ModelView, PreparedOp, as_i8_mut};
+use crate::error::{Error, Result};
+use crate::kernels::{self, reference};
+
+pub struct Interpreter<'m, 'r> {
+    model: ModelView<'m>,
+    arena: &'r mut [i8],
+    input: Range<usize>,
+    output: Range<usize>,
+}
+
+fn split1<'x>(
+    arena: &'x mut [i8],
+    a: Range<usize>,
+    out: Range<usize>,
+) -> Result<(&'x [i8], &'x mut [i8])> {
+    let bad = || Error::Malformed("operator buffers outside the arena");
+    if a.end <= out.start {
+        let (lo, hi) = arena.split_at_mut(out.start);
+        Ok((
+            lo.get(a).ok_or_else(bad)?,
+            hi.get_mut(..out.len()).ok_or_else(bad)?,
+        ))
+    } else if out.end <= a.start {
+        let (lo, hi) = arena.split_at_mut(a.start);
+        Ok((
+            hi.get(..a.len()).ok_or_else(bad)?,
+            lo.get_mut(out).ok_or_else(bad)?,
+        ))
+    } else {
+        Err(Error::Malformed(
+            "operator input and output overlap in the arena",
+        ))
+    }
+}
+
+fn split2<'x>(
+    arena: &'x mut [i8],
+    a: Range<usize>,
+    b: Range<usize>,
+    out: Range<usize>,
+) -> Result<(&'x [i8], &'x [i8], &'x mut [i8])> {
+    let bad = || Error::Malformed("operator buffers outside the arena");
+    if arena.len() < out.end || out.start > out.end {
+        return Err(bad());
+    }
+    let (lo, rest) = arena.split_at_mut(out.start);
+    let (o, hi) = rest.split_at_mut(out.len());
+    let (lo, hi): (&'x [i8], &'x [i8]) = (lo, hi);
+    let pick = |r: Range<usize>| -> Result<&'x [i8]> {
+        if r.end <= out.start {
+            lo.get(r).ok_or_else(bad)
+        } else if r.start >= out.end {
+            hi.get(r.start - out.end..r.end - out.end).ok_or_else(bad)
+        } else {
+            Err(Error::Malformed(
+                "operator input and output overlap in the arena",
+            ))
+        }
+    };
+    Ok((pick(a)?, pick(b)?, o))
+}
+
+impl<'m, 'r> Interpreter<'m, 'r> {
+    /// Binds a model to an arena of at least `model.arena_size()` bytes.
+    pub fn new(model: ModelView<'m>, arena: &'r mut [u8]) -> Result<Self> {
+        if arena.len() < model.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                needed: model.arena_size(),
+                available: arena.len(),
+            });
+        }
+        let input = model.input()?.range();
+        let output = model.output()?.range();
+        Ok(Interpreter {
+            model,
+            arena: as_i8_mut(arena),
+            input,
+            output,
+        })
+    }
+
+    pub fn model(&self) -> &ModelView<'m> {
+        &self.model
+    }
+
+    /// The input tensor, to be filled before [`invoke`](Self::invoke).
+    pub fn input_mut(&mut self) -> &mut [i8] {
+        self.arena.get_mut(self.input.clone()).unwrap_or_default()
+    }
+
+    /// The output tensor after [`invoke`](Self::invoke).
+    pub fn output(&self) -> &[i8] {
+        self.arena.get(self.output.clone()).unwrap_or_default()
+    }
+
+    /// Fills the input from 8-bit pixels through the model's pixel scaling.
+    pub fn set_input_pixels(&mut self, pixels: &[u8]) -> Result<()> {
+        let mapper = self
+            .model
+            .input_mapper()
+            .ok_or(Error::Unsupported("the blob records no pixel scaling"))?;
+        mapper.map(pixels, self.input_mut())
+    }
+
+    /// Runs every operator in order.
+    pub fn invoke(&mut self) -> Result<()> {
+        self.invoke_observed(|_, _, _| {})
+    }
+
+    /// Runs every operator, showing each operator's output to `observer`
+    /// (for per-layer debugging and profiling).
+    pub fn invoke_observed(
+        &mut self,
+        mut observer: impl FnMut(usize, &PreparedOp<'m>, &[i8]),
+    ) -> Result<()> {
+        for i in 0..self.model.op_count() {
+            let op = self.model.op(i)?;
+            self.run_op(&op)?;
+            let out = self.model.tensor(op.output())?.range();
+            observer(i, &op, self.arena.get(out).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    fn range(&self, t: usize) -> Result<Range<usize>> {
+        Ok(self.model.tensor(t)?.range())
+    }
+
+    fn run_op(&mut self, op: &PreparedOp<'m>) -> Result<()> {
+        match *op {
+            PreparedOp::Conv {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                kernels::conv(params, i, o)
+            }
+            PreparedOp::Depthwise {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                kernels::depthwise(params, i, o)
+            }
+            PreparedOp::FullyConnected {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::fully_connected(params, i, o)
+            }
+            PreparedOp::AveragePool {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::average_pool(params, i, o)
+            }
+            PreparedOp::MaxPool {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::max_pool(params, i, o)
+            }
+            PreparedOp::Softmax {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::softmax(params, i, o)
+            }
+            PreparedOp::Requantize {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::requantize_tensor(params, i, o)
+            }
+            PreparedOp::Add {
+                ref params,
+                inputs,
+                output,
+            } => {
+                let (a, b, o) = split2(
+                    self.arena,
+                    self.range(inputs[0])?,
+                    self.range(inputs[1])?,
+                    self.range(output)?,
+                )?;
+                reference::add(params, a, b, o)
+            }
+            PreparedOp::Reshape { input, output } => {
+                let (src, dst) = (self.range(input)?, self.range(output)?);
+                if src.start != dst.start {
+                    let (i, o) = split1(self.arena, src, dst)?;
+                    o.copy_from_slice(i);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Host convenience: owns a blob and an arena for repeated inferences.
+#[cfg(feature = "std")]
+pub struct HostRunner {
+    blob: Vec<u8>,
+    arena: Vec<u8>,
+}
+
+#[cfg(feature = "std")]
+impl HostRunner {
+    /// Validates the blob (checksum included) and allocates its arena.
+    pub fn new(blob: Vec<u8>) -> Result<Self> {
+        let size = ModelView::parse(&blob)?.arena_size();
+        Ok(HostRunner {
+            blob,
+            arena: vec![0; size],
+        })
+    }
+
+    pub fn view(&self) -> Result<ModelView<'_>> {
+        ModelView::parse_verified(&self.blob)
+    }
+
+    pub fn blob(&self) -> &[u8] {
+        &self.blob
+    }
+
+    /// One inference from an int8 input tensor.
+    pub fn run(&mut self, input: &[i8]) -> Result<Vec<i8>> {
+        let view = ModelView::parse_verified(&self.blob)?;
+        let mut it = Interpreter::new(view, &mut self.arena)?;
+        let dst = it.input_mut();
+        if dst.len() != input.len() {
+            return Err(Error::LengthMismatch {
+                expected: dst.len(),
+                actual: input.len(),
+            });
+        }
+        dst.copy_from_slice(input);
+        it.invoke()?;
+        Ok(it.output().to_vec())
+    }
+
+    /// One inference from 8-bit pixels (uses the blob's pixel scaling).
+    pub fn run_pixels(&mut self, pixels: &[u8]) -> Result<Vec<i8>> {
+        let view = ModelView::parse_verified(&self.blob)?;
+        let mut it = Interpreter::new(view, &mut self.arena)?;
+        it.set_input_pixels(pixels)?;
+        it.invoke()?;
+        Ok(it.output().to_vec())
+    }
+
+    /// One inference, returning every operator's output (for debugging).
+    pub fn run_layers(&mut self, input: &[i8]) -> Result<Vec<Vec<i8>>> {
+        let view = ModelView::parse_verified(&self.blob)?;
+        let mut it = Interpreter::new(view, &mut self.arena)?;
+        let dst = it.input_mut();
+        if dst.len() != input.len() {
+            return Err(Error::LengthMismatch {
+                expected: dst.len(),
+                actual: input.len(),
+            });
+        }
+        dst.copy_from_slice(input);
+        let mut layers = Vec::new();
+        it.invoke_observed(|_, _, out| layers.push(out.to_vec()))?;
+        Ok(layers)
+    }
+}

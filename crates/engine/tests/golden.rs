@@ -1,0 +1,93 @@
+//! Bit-exactness against TensorFlow Lite's reference int8 kernels.
+
+mod common;
+
+use common::*;
+use tinystudio_engine::{HostRunner, Model, ModelView};
+
+fn vww() -> Model {
+    Model::from_tflite(&read_shared("reference-models/vww_96_int8.tflite"))
+        .expect("vww_96_int8.tflite must import")
+}
+
+#[test]
+fn vww_golden_vectors_match_byte_for_byte() {
+    let mut runner = HostRunner::new(vww().to_blob().expect("blob")).expect("runner");
+    let cases = golden_cases();
+    assert_eq!(cases.len(), 11);
+    let mut failures = Vec::new();
+    for (name, input, expected) in &cases {
+        let out = runner.run(input).expect("inference");
+        if &out != expected {
+            failures.push(format!("{name}: got {out:?}, expected {expected:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn vww_arena_is_at_most_60_kb() {
+    let blob = vww().to_blob().unwrap();
+    let view = ModelView::parse(&blob).unwrap();
+    assert!(
+        view.arena_size() <= 60 * 1024,
+        "arena {} B",
+        view.arena_size()
+    );
+    assert_eq!(
+        tinystudio_engine::blob::arena_size_const(&blob),
+        view.arena_size()
+    );
+}
+
+#[test]
+fn blob_roundtrip_gives_identical_outputs() {
+    let model = vww();
+    let blob = model.to_blob().unwrap();
+    // Re-parse from a copy at a different address and alignment.
+    let mut shifted = vec![0u8; 1];
+    shifted.extend_from_slice(&blob);
+    let view = ModelView::parse(&shifted[1..]).unwrap();
+    let mut arena = vec![0u8; view.arena_size()];
+    for (name, input, expected) in golden_cases() {
+        let mut it = tinystudio_engine::Interpreter::new(view, &mut arena).unwrap();
+        it.input_mut().copy_from_slice(&input);
+        it.invoke().unwrap();
+        assert_eq!(it.output(), &expected[..], "{name}");
+        assert_eq!(model.run(&input).unwrap(), expected, "{name}");
+    }
+}
+
+#[test]
+fn person_detect_prefers_the_person_image() {
+    let model = Model::from_tflite(&read_shared("reference-models/person_detect.tflite"))
+        .expect("person_detect.tflite must import");
+    let input = model.input_tensor().unwrap().clone();
+    assert_eq!(input.shape, vec![1, 96, 96, 1]);
+    let mut runner = HostRunner::new(model.to_blob().unwrap()).unwrap();
+    let mut score = |img: &str| {
+        let pixels = read_gray_bmp(img);
+        // These BMPs are TFLite Micro's test data: the stored bytes are the
+        // int8 input tensor itself (its generator casts pixels with
+        // `np.int8`), so they are fed unchanged.
+        let x: Vec<i8> = pixels.iter().map(|&p| p as i8).collect();
+        let out = runner.run(&x).unwrap();
+        assert_eq!(out.len(), 2);
+        out
+    };
+    let person = score("images/person.bmp");
+    let no_person = score("images/no_person.bmp");
+    // Output classes: [no person, person].
+    assert!(
+        person[1] > no_person[1],
+        "person {person:?} vs no person {no_person:?}"
+    );
+    assert!(
+        person[1] > person[0],
+        "person.bmp should be classified as person: {person:?}"
+    );
+    assert!(
+        no_person[0] > no_person[1],
+        "no_person.bmp should be classified as no person: {no_person:?}"
+    );
+}
