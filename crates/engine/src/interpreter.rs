@@ -14,11 +14,7 @@ pub struct Interpreter<'m, 'r> {
     output: Range<usize>,
 }
 
-fn split1<'x>(
-    arena: &'x mut [i8],
-    a: Range<usize>,
-    out: Range<usize>,
-) -> Result<(&'x [i8], &'x mut [i8])> {
+fn split1(arena: &mut [i8], a: Range<usize>, out: Range<usize>) -> Result<(&[i8], &mut [i8])> {
     let bad = || Error::Malformed("operator buffers outside the arena");
     if a.end <= out.start {
         let (lo, hi) = arena.split_at_mut(out.start);

@@ -471,7 +471,7 @@ impl<'a> ModelView<'a> {
         {
             return Err(Error::Malformed("tensor lies outside the arena"));
         }
-        if !(t.scale.is_finite() && t.scale > 0.0) || !(-128..=127).contains(&t.zero_point) {
+        if !(t.scale.is_finite() && t.scale > 0.0 && (-128..=127).contains(&t.zero_point)) {
             return Err(Error::Malformed("tensor quantization"));
         }
         Ok(t)

@@ -21,7 +21,7 @@ struct Data {
 impl Data {
     /// Appends `b` aligned to `DATA_ALIGN`; returns its absolute offset.
     fn push(&mut self, b: &[u8]) -> u32 {
-        while self.bytes.len() % DATA_ALIGN != 0 {
+        while !self.bytes.len().is_multiple_of(DATA_ALIGN) {
             self.bytes.push(0);
         }
         let off = self.base + self.bytes.len();
@@ -122,7 +122,7 @@ fn bias_data(model: &Model, bias: Option<usize>, channels: usize, data: &mut Dat
     Ok(data.push(bytes))
 }
 
-fn weights<'m>(model: &'m Model, i: usize) -> Result<&'m Tensor> {
+fn weights(model: &Model, i: usize) -> Result<&Tensor> {
     let t = model.tensor(i)?;
     if t.dtype != DType::Int8 || t.data.is_none() {
         return Err(msg(format!("weights '{}' must be constant int8", t.name)));

@@ -24,8 +24,8 @@ pub fn eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
             "depthwise kernel called with depth multiplier != 1",
         ));
     }
-    check_len(p.input.len(), input.len())?;
-    check_len(p.output.len(), output.len())?;
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let ow = p.output.w;
     let w = p.window;

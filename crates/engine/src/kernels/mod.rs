@@ -27,7 +27,7 @@ pub struct I32s<'a>(&'a [u8]);
 impl<'a> I32s<'a> {
     /// Wraps bytes; fails if the length is not a multiple of 4.
     pub fn new(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(Error::Malformed(
                 "int32 array length is not a multiple of 4",
             ));
@@ -78,7 +78,7 @@ impl Shape4 {
     }
 
     /// Element count, `None` on overflow.
-    pub fn len(&self) -> Option<usize> {
+    pub fn elements(&self) -> Option<usize> {
         self.n
             .checked_mul(self.h)?
             .checked_mul(self.w)?
@@ -209,10 +209,10 @@ impl ConvParams<'_> {
         check_offset(self.output_offset)?;
         check_activation(self.act_min, self.act_max)?;
         self.input
-            .len()
+            .elements()
             .ok_or(Error::Malformed("tensor size overflows"))?;
         self.output
-            .len()
+            .elements()
             .ok_or(Error::Malformed("tensor size overflows"))?;
         Ok(())
     }
@@ -267,10 +267,10 @@ impl DepthwiseParams<'_> {
         check_offset(self.output_offset)?;
         check_activation(self.act_min, self.act_max)?;
         self.input
-            .len()
+            .elements()
             .ok_or(Error::Malformed("tensor size overflows"))?;
         self.output
-            .len()
+            .elements()
             .ok_or(Error::Malformed("tensor size overflows"))?;
         Ok(())
     }
@@ -344,7 +344,7 @@ impl PoolParams {
         }
         check_activation(self.act_min, self.act_max)?;
         self.input
-            .len()
+            .elements()
             .ok_or(Error::Malformed("tensor size overflows"))?;
         Ok(())
     }

@@ -40,8 +40,8 @@ pub fn eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
             "pointwise kernel called on a non-1x1 convolution",
         ));
     }
-    check_len(p.input.len(), input.len())?;
-    check_len(p.output.len(), output.len())?;
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
     let (ic, oc) = (p.input.c, p.output.c);
     let tail = (p.output_offset, p.act_min, p.act_max);
     let mut folded = [0i32; BLOCK];

@@ -35,8 +35,8 @@ pub(crate) fn tap_range(origin: isize, kernel: usize, input: usize) -> (usize, u
 
 pub fn conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
-    check_len(p.input.len(), input.len())?;
-    check_len(p.output.len(), output.len())?;
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (ow, oc) = (p.output.w, p.output.c);
     let w = p.window;
@@ -72,8 +72,8 @@ pub fn conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
 
 pub fn depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
-    check_len(p.input.len(), input.len())?;
-    check_len(p.output.len(), output.len())?;
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (ow, oc) = (p.output.w, p.output.c);
     let dm = p.depth_multiplier;
@@ -143,8 +143,8 @@ fn pool(
     reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
 ) -> Result<()> {
     p.validate()?;
-    check_len(p.input.len(), input.len())?;
-    check_len(p.output.len(), output.len())?;
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let ow = p.output.w;
     let w = p.window;

@@ -1,0 +1,90 @@
+//! Exported `.tflite` files run in the real TFLite interpreter (reference
+//! kernels) and give exactly our engine's outputs. Needs python3 with
+//! `ai-edge-litert` (see README); fails loudly when it is missing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use tinystudio_engine::Model;
+
+/// Runs `model` on `inputs` with TFLite's reference kernels.
+fn tflite_outputs(tflite: &[u8], inputs: &[Vec<i8>]) -> Vec<Vec<i8>> {
+    let dir = std::env::temp_dir().join(format!(
+        "tinystudio-engine-export-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model_path = dir.join("model.tflite");
+    std::fs::write(&model_path, tflite).unwrap();
+    let mut paths = Vec::new();
+    for (i, x) in inputs.iter().enumerate() {
+        let p = dir.join(format!("in{i}.i8"));
+        std::fs::write(&p, x.iter().map(|&v| v as u8).collect::<Vec<_>>()).unwrap();
+        paths.push(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite_reference.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&model_path)
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python}: {e}; install Python 3 and `pip install ai-edge-litert`")
+        });
+    assert!(
+        out.status.success(),
+        "TFLite reference run failed (is `pip install ai-edge-litert` done?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = paths
+        .iter()
+        .map(|p| to_i8(std::fs::read(p.with_extension("i8.out")).expect("TFLite output missing")))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    res
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[test]
+fn exported_vww_matches_tflite_reference() {
+    let model = Model::from_tflite(&read_shared("reference-models/vww_96_int8.tflite")).unwrap();
+    let exported = model.to_tflite().unwrap();
+    // Our own importer reads the export back to the same model.
+    let reimported = Model::from_tflite(&exported).unwrap();
+    assert_eq!(reimported.ops, model.ops);
+    let cases = golden_cases();
+    let inputs: Vec<Vec<i8>> = cases.iter().map(|c| c.1.clone()).collect();
+    let theirs = tflite_outputs(&exported, &inputs);
+    for ((name, input, golden), t) in cases.iter().zip(&theirs) {
+        assert_eq!(
+            t, golden,
+            "{name}: TFLite on the exported model differs from the golden output"
+        );
+        assert_eq!(&reimported.run(input).unwrap(), t, "{name}");
+    }
+}
+
+#[test]
+fn exported_person_detect_matches_tflite_reference() {
+    let model = Model::from_tflite(&read_shared("reference-models/person_detect.tflite")).unwrap();
+    let exported = model.to_tflite().unwrap();
+    let inputs: Vec<Vec<i8>> = ["images/person.bmp", "images/no_person.bmp"]
+        .iter()
+        .map(|p| read_gray_bmp(p).into_iter().map(|b| b as i8).collect())
+        .collect();
+    let theirs = tflite_outputs(&exported, &inputs);
+    for (x, t) in inputs.iter().zip(&theirs) {
+        assert_eq!(&model.run(x).unwrap(), t);
+    }
+}
