@@ -292,7 +292,7 @@ fn random_convolutions_agree_across_kernels() {
     for case in 0..300 {
         let k = [1, 1, 3, 5][case % 4];
         let stride = rng.range(1, 2) as usize;
-        let padding = if rng.next() % 2 == 0 {
+        let padding = if rng.next().is_multiple_of(2) {
             Padding::Same
         } else {
             Padding::Valid
@@ -338,7 +338,7 @@ fn random_convolutions_agree_across_kernels() {
             output_offset: rng.range(-128, 127) as i32,
             act: (act_lo, rng.range(i64::from(act_lo), 127) as i32),
             filter: rng.vec_i8(oc * k * k * ic),
-            bias: (rng.next() % 4 != 0).then(|| {
+            bias: (!rng.next().is_multiple_of(4)).then(|| {
                 bytes(
                     &(0..oc)
                         .map(|_| rng.range(-50_000, 50_000) as i32)

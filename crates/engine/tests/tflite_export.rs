@@ -101,17 +101,16 @@ fn every_op_model(seed: u64) -> Model {
         s
     };
     let mut tensors: Vec<Tensor> = Vec::new();
-    let mut act =
-        |tensors: &mut Vec<Tensor>, name: &str, shape: Vec<usize>, scale: f32, zp: i32| {
-            tensors.push(Tensor {
-                name: name.into(),
-                shape,
-                dtype: DType::Int8,
-                quant: Some(Quantization::per_tensor(scale, zp)),
-                data: None,
-            });
-            tensors.len() - 1
-        };
+    let act = |tensors: &mut Vec<Tensor>, name: &str, shape: Vec<usize>, scale: f32, zp: i32| {
+        tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            dtype: DType::Int8,
+            quant: Some(Quantization::per_tensor(scale, zp)),
+            data: None,
+        });
+        tensors.len() - 1
+    };
     let mut weights =
         |tensors: &mut Vec<Tensor>, name: &str, shape: Vec<usize>, axis: usize, channels: usize| {
             let n: usize = shape.iter().product();
