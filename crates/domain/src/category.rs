@@ -116,7 +116,10 @@ mod tests {
                 testing += 1;
             }
         }
-        assert!((1_800..=2_200).contains(&testing), "testing share {testing}");
+        assert!(
+            (1_800..=2_200).contains(&testing),
+            "testing share {testing}"
+        );
     }
 
     #[test]

@@ -154,10 +154,16 @@ impl ImpulseConfig {
             ));
         }
         if l.dense_neurons > 4096 {
-            return Err(ValidationError::new("learning.denseNeurons", "must be 0 to 4096"));
+            return Err(ValidationError::new(
+                "learning.denseNeurons",
+                "must be 0 to 4096",
+            ));
         }
         if !(0.0..0.95).contains(&l.dropout) {
-            return Err(ValidationError::new("learning.dropout", "must be at least 0 and below 0.95"));
+            return Err(ValidationError::new(
+                "learning.dropout",
+                "must be at least 0 and below 0.95",
+            ));
         }
         if !(1..=1000).contains(&l.epochs) {
             return Err(ValidationError::new("learning.epochs", "must be 1 to 1000"));
@@ -169,7 +175,10 @@ impl ImpulseConfig {
             ));
         }
         if !(1..=1024).contains(&l.batch_size) {
-            return Err(ValidationError::new("learning.batchSize", "must be 1 to 1024"));
+            return Err(ValidationError::new(
+                "learning.batchSize",
+                "must be 1 to 1024",
+            ));
         }
         if !(0.0..=0.5).contains(&l.validation_share) {
             return Err(ValidationError::new(

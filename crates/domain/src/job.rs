@@ -46,7 +46,10 @@ impl FromStr for JobKind {
             "test" => Ok(JobKind::Test),
             "deploy" => Ok(JobKind::Deploy),
             "run" => Ok(JobKind::Run),
-            other => Err(ValidationError::new("kind", format!("unknown job kind {other:?}"))),
+            other => Err(ValidationError::new(
+                "kind",
+                format!("unknown job kind {other:?}"),
+            )),
         }
     }
 }
@@ -97,7 +100,10 @@ impl FromStr for JobStatus {
             "succeeded" => Ok(JobStatus::Succeeded),
             "failed" => Ok(JobStatus::Failed),
             "cancelled" => Ok(JobStatus::Cancelled),
-            other => Err(ValidationError::new("status", format!("unknown job status {other:?}"))),
+            other => Err(ValidationError::new(
+                "status",
+                format!("unknown job status {other:?}"),
+            )),
         }
     }
 }

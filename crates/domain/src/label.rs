@@ -24,13 +24,19 @@ impl Label {
         if chars > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "label",
-                format!("is {chars} characters long; the limit is {}", Self::MAX_CHARS),
+                format!(
+                    "is {chars} characters long; the limit is {}",
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
             return Err(ValidationError::new(
                 "label",
-                format!("must not contain control characters (found U+{:04X})", c as u32),
+                format!(
+                    "must not contain control characters (found U+{:04X})",
+                    c as u32
+                ),
             ));
         }
         Ok(Self(trimmed.to_owned()))
@@ -61,15 +67,15 @@ impl<'de> Deserialize<'de> for Label {
 /// The label Edge Impulse derives from a file name: the part before the
 /// first `.` (`cat.01.jpg` is a "cat"). Directory parts are ignored.
 pub fn label_from_file_name(file_name: &str) -> Result<Label, ValidationError> {
-    let base = file_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(file_name);
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let stem = base.split('.').next().unwrap_or(base);
     Label::parse(stem).map_err(|e| {
         ValidationError::new(
             "label",
-            format!("cannot take a label from the file name {file_name:?}: {}", e.message),
+            format!(
+                "cannot take a label from the file name {file_name:?}: {}",
+                e.message
+            ),
         )
     })
 }
@@ -81,7 +87,10 @@ mod tests {
     #[test]
     fn accepts_ordinary_labels() {
         assert_eq!(Label::parse(" cat ").unwrap().as_str(), "cat");
-        assert_eq!(Label::parse("Ünïcødé label").unwrap().as_str(), "Ünïcødé label");
+        assert_eq!(
+            Label::parse("Ünïcødé label").unwrap().as_str(),
+            "Ünïcødé label"
+        );
         assert!(Label::parse(&"x".repeat(64)).is_ok());
     }
 

@@ -10,6 +10,7 @@ pub mod impulse;
 pub mod job;
 pub mod label;
 pub mod metadata;
+pub mod project;
 
 pub use category::{Category, UploadCategory, split_category};
 pub use ids::{DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
@@ -17,6 +18,7 @@ pub use impulse::ImpulseConfig;
 pub use job::{JobKind, JobStatus};
 pub use label::{Label, label_from_file_name};
 pub use metadata::{Metadata, parse_metadata};
+pub use project::parse_project_name;
 
 /// A value that failed validation; the message is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,16 +14,18 @@ pub const MAX_METADATA_VALUE_CHARS: usize = 1024;
 
 /// Parses a JSON object of string values (the `x-metadata` header).
 pub fn parse_metadata(json: &str) -> Result<Metadata, ValidationError> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-        ValidationError::new("x-metadata", format!("is not valid JSON: {e}"))
-    })?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| ValidationError::new("x-metadata", format!("is not valid JSON: {e}")))?;
     let object = value.as_object().ok_or_else(|| {
         ValidationError::new("x-metadata", "must be a JSON object of string values")
     })?;
     if object.len() > MAX_METADATA_ENTRIES {
         return Err(ValidationError::new(
             "x-metadata",
-            format!("has {} entries; the limit is {MAX_METADATA_ENTRIES}", object.len()),
+            format!(
+                "has {} entries; the limit is {MAX_METADATA_ENTRIES}",
+                object.len()
+            ),
         ));
     }
     let mut metadata = Metadata::new();

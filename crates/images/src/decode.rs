@@ -73,7 +73,11 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
     let format = image::guess_format(bytes).map_err(|_| DecodeError::NotAnImage)?;
     if !matches!(
         format,
-        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp | ImageFormat::Gif | ImageFormat::WebP
+        ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::Bmp
+            | ImageFormat::Gif
+            | ImageFormat::WebP
     ) {
         return Err(DecodeError::NotAnImage);
     }
@@ -87,9 +91,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
     }
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| classify(e, limits))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| classify(e, limits))?;
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt("the image has no pixels".into()));
     }
@@ -122,9 +124,9 @@ fn classify(error: image::ImageError, limits: &DecodeLimits) -> DecodeError {
     use image::error::LimitErrorKind;
     match error {
         ImageError::Limits(l) => match l.kind() {
-            LimitErrorKind::DimensionError => DecodeError::Corrupt(
-                "the image's dimensions are outside the limits".into(),
-            ),
+            LimitErrorKind::DimensionError => {
+                DecodeError::Corrupt("the image's dimensions are outside the limits".into())
+            }
             _ => DecodeError::TooMuchMemory {
                 max_bytes: limits.max_decoded_bytes,
             },

@@ -83,7 +83,11 @@ mod tests {
     #[test]
     fn every_mode_gives_the_target_size() {
         let img = DynamicImage::new_rgb8(200, 100);
-        for mode in [ResizeMode::Squash, ResizeMode::FitShortest, ResizeMode::FitLongest] {
+        for mode in [
+            ResizeMode::Squash,
+            ResizeMode::FitShortest,
+            ResizeMode::FitLongest,
+        ] {
             let px = preprocess(&img, &block(96, 64, mode), ColorDepth::Rgb);
             assert_eq!(px.len(), 96 * 64 * 3, "{mode:?}");
             let px = preprocess(&img, &block(96, 64, mode), ColorDepth::Grayscale);
@@ -95,10 +99,21 @@ mod tests {
     fn fit_longest_pads_and_fit_shortest_crops() {
         // A white 200x100 image into 100x100.
         let white = DynamicImage::ImageRgb8(RgbImage::from_pixel(200, 100, image::Rgb([255; 3])));
-        let padded = preprocess(&white, &block(100, 100, ResizeMode::FitLongest), ColorDepth::Grayscale);
+        let padded = preprocess(
+            &white,
+            &block(100, 100, ResizeMode::FitLongest),
+            ColorDepth::Grayscale,
+        );
         assert_eq!(padded[0], 0, "top row is padding");
         assert_eq!(padded[50 * 100 + 50], 255, "centre is image");
-        let cropped = preprocess(&white, &block(100, 100, ResizeMode::FitShortest), ColorDepth::Grayscale);
-        assert!(cropped.iter().all(|&p| p == 255), "no padding when cropping");
+        let cropped = preprocess(
+            &white,
+            &block(100, 100, ResizeMode::FitShortest),
+            ColorDepth::Grayscale,
+        );
+        assert!(
+            cropped.iter().all(|&p| p == 255),
+            "no padding when cropping"
+        );
     }
 }

@@ -1,0 +1,391 @@
+//! The job queue.
+//!
+//! A worker claims a job in one statement (PostgreSQL adds `FOR UPDATE SKIP
+//! LOCKED` so workers never wait on each other; SQLite's single writer makes
+//! the statement atomic by itself), holds a lease it renews with heartbeats,
+//! and records the outcome. A reaper gives jobs whose lease ran out (their
+//! worker died) back to the queue with exponential backoff, up to
+//! `max_attempts`. No transaction stays open while a job runs.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tinystudio_domain::{JobId, JobKind, JobStatus, ProjectId};
+
+use crate::projects::parse_id;
+use crate::{Db, Dialect, Result, StorageError, now_ms};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub id: JobId,
+    pub project_id: ProjectId,
+    pub kind: JobKind,
+    pub payload: Value,
+    pub status: JobStatus,
+    pub progress: f64,
+    pub error: Option<String>,
+    pub result: Option<Value>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub cancel_requested: bool,
+    pub worker_id: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Something a running job reported: a log line, an epoch's metrics.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub data: Value,
+}
+
+const COLUMNS: &str = "id, project_id, kind, payload, status, progress, error, result, attempts, \
+                       max_attempts, cancel_requested, worker_id, created_at, started_at, finished_at";
+
+fn json(raw: &str, what: &str) -> Result<Value> {
+    serde_json::from_str(raw).map_err(|e| StorageError::Corrupt(format!("job {what}: {e}")))
+}
+
+fn from_row(row: &AnyRow) -> Result<Job> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let result: Option<String> = row.try_get("result")?;
+    Ok(Job {
+        id: parse_id(&row.try_get::<String, _>("id")?, "job id")?,
+        project_id: parse_id(&row.try_get::<String, _>("project_id")?, "project id")?,
+        kind: kind
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("job kind {kind:?}")))?,
+        payload: json(&row.try_get::<String, _>("payload")?, "payload")?,
+        status: status
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("job status {status:?}")))?,
+        progress: row.try_get("progress")?,
+        error: row.try_get("error")?,
+        result: result.as_deref().map(|r| json(r, "result")).transpose()?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        worker_id: row.try_get("worker_id")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+pub async fn enqueue(
+    db: &Db,
+    project_id: ProjectId,
+    kind: JobKind,
+    payload: &Value,
+    max_attempts: i64,
+) -> Result<Job> {
+    let id = JobId::new();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO jobs (id, project_id, kind, payload, status, max_attempts, run_after, \
+                           created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6, $6)",
+    )
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .bind(kind.as_str())
+    .bind(payload.to_string())
+    .bind(max_attempts)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    get_any(db, id).await
+}
+
+/// A job of this project.
+pub async fn get(db: &Db, project_id: ProjectId, id: JobId) -> Result<Job> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND project_id = $2"
+    ))
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StorageError::NotFound("job"))?;
+    from_row(&row)
+}
+
+/// A job by id alone, for workers.
+pub async fn get_any(db: &Db, id: JobId) -> Result<Job> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(StorageError::NotFound("job"))?;
+    from_row(&row)
+}
+
+/// The project's most recent jobs, newest first, optionally of one kind.
+pub async fn list(
+    db: &Db,
+    project_id: ProjectId,
+    kind: Option<JobKind>,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    let rows = match kind {
+        Some(kind) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE project_id = $1 AND kind = $2 \
+                 ORDER BY created_at DESC, id DESC LIMIT $3"
+            ))
+            .bind(project_id.to_string())
+            .bind(kind.as_str())
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE project_id = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            ))
+            .bind(project_id.to_string())
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// Claims the oldest runnable job for `worker_id` with a lease of `lease_ms`.
+pub async fn claim(db: &Db, worker_id: &str, lease_ms: i64) -> Result<Option<Job>> {
+    let now = now_ms();
+    let lock = match db.dialect {
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $1, \
+                lease_until = $2, started_at = COALESCE(started_at, $3), updated_at = $3 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= $3 \
+                     ORDER BY run_after, created_at, id LIMIT 1 {lock}) \
+           AND status = 'queued' \
+         RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(worker_id)
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Still ours; keep going.
+    Held,
+    /// Still ours, but someone asked to cancel it.
+    CancelRequested,
+    /// Not ours any more (the lease expired and the job moved on): stop
+    /// without recording anything.
+    Lost,
+}
+
+/// Renews the lease and reports progress (0..1).
+pub async fn heartbeat(
+    db: &Db,
+    id: JobId,
+    worker_id: &str,
+    lease_ms: i64,
+    progress: Option<f64>,
+) -> Result<Lease> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "UPDATE jobs SET lease_until = $1, updated_at = $2, progress = COALESCE($3, progress) \
+         WHERE id = $4 AND worker_id = $5 AND status = 'running' \
+         RETURNING cancel_requested",
+    )
+    .bind(now + lease_ms)
+    .bind(now)
+    .bind(progress)
+    .bind(id.to_string())
+    .bind(worker_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        None => Lease::Lost,
+        Some(row) if row.try_get::<i64, _>(0)? != 0 => Lease::CancelRequested,
+        Some(_) => Lease::Held,
+    })
+}
+
+/// Records the end of a run. Returns false when the job was not ours any
+/// more, in which case nothing was written.
+async fn finish(
+    db: &Db,
+    id: JobId,
+    worker_id: &str,
+    status: JobStatus,
+    error: Option<&str>,
+    result: Option<&Value>,
+) -> Result<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE jobs SET status = $1, error = $2, result = $3, finished_at = $4, updated_at = $4, \
+                lease_until = NULL, progress = CASE WHEN $1 = 'succeeded' THEN 1.0 ELSE progress END \
+         WHERE id = $5 AND worker_id = $6 AND status = 'running'",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(result.map(Value::to_string))
+    .bind(now)
+    .bind(id.to_string())
+    .bind(worker_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn succeed(db: &Db, id: JobId, worker_id: &str, result: &Value) -> Result<bool> {
+    finish(db, id, worker_id, JobStatus::Succeeded, None, Some(result)).await
+}
+
+pub async fn cancelled(db: &Db, id: JobId, worker_id: &str) -> Result<bool> {
+    finish(
+        db,
+        id,
+        worker_id,
+        JobStatus::Cancelled,
+        Some("cancelled"),
+        None,
+    )
+    .await
+}
+
+/// A failed run: requeued with backoff while attempts remain and `retry`
+/// is true, failed for good otherwise.
+pub async fn fail(db: &Db, id: JobId, worker_id: &str, error: &str, retry: bool) -> Result<bool> {
+    let job = get_any(db, id).await?;
+    if retry && job.attempts < job.max_attempts {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', error = $1, run_after = $2, updated_at = $3, \
+                    lease_until = NULL, worker_id = NULL \
+             WHERE id = $4 AND worker_id = $5 AND status = 'running'",
+        )
+        .bind(error)
+        .bind(now + backoff_ms(job.attempts))
+        .bind(now)
+        .bind(id.to_string())
+        .bind(worker_id)
+        .execute(&db.pool)
+        .await?;
+        return Ok(done.rows_affected() == 1);
+    }
+    finish(db, id, worker_id, JobStatus::Failed, Some(error), None).await
+}
+
+/// 1 s, 2 s, 4 s, ... capped at 5 minutes.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    1000 * (1i64 << attempts.clamp(0, 20).saturating_sub(1)).min(300)
+}
+
+/// Requeues running jobs whose lease expired (their worker died), or fails
+/// them when they have used all their attempts. Returns how many it touched.
+pub async fn reap_expired(db: &Db) -> Result<u64> {
+    let now = now_ms();
+    let failed = sqlx::query(
+        "UPDATE jobs SET status = 'failed', error = 'the worker running this job stopped responding', \
+                finished_at = $1, updated_at = $1, lease_until = NULL \
+         WHERE status = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+    )
+    .bind(now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    let cancelled = sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = $1, \
+                updated_at = $1, lease_until = NULL \
+         WHERE status = 'running' AND lease_until < $1 AND cancel_requested <> 0",
+    )
+    .bind(now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    let requeued = sqlx::query(
+        "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_until = NULL, \
+                run_after = $1 + 1000 * attempts, updated_at = $1, \
+                error = 'the worker running this job stopped responding; retrying' \
+         WHERE status = 'running' AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(failed + cancelled + requeued)
+}
+
+/// Asks a job to stop. A queued job is cancelled at once; a running one at
+/// its worker's next heartbeat. Finished jobs are left as they are.
+pub async fn request_cancel(db: &Db, project_id: ProjectId, id: JobId) -> Result<Job> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = $1, updated_at = $1 \
+         WHERE id = $2 AND project_id = $3 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET cancel_requested = 1, updated_at = $1 \
+         WHERE id = $2 AND project_id = $3 AND status = 'running'",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .execute(&db.pool)
+    .await?;
+    get(db, project_id, id).await
+}
+
+pub async fn add_event(db: &Db, id: JobId, kind: &str, data: &Value) -> Result<()> {
+    sqlx::query("INSERT INTO job_events (job_id, at, kind, data) VALUES ($1, $2, $3, $4)")
+        .bind(id.to_string())
+        .bind(now_ms())
+        .bind(kind)
+        .bind(data.to_string())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Events after `after_id`, oldest first.
+pub async fn events_since(db: &Db, id: JobId, after_id: i64, limit: i64) -> Result<Vec<JobEvent>> {
+    let rows = sqlx::query(
+        "SELECT id, at, kind, data FROM job_events WHERE job_id = $1 AND id > $2 \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(id.to_string())
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(JobEvent {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                kind: row.try_get("kind")?,
+                data: json(&row.try_get::<String, _>("data")?, "event")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,103 @@
+//! Trained models, versioned per project. The files (weights, int8 blob,
+//! `.tflite`) are artifacts in the blob store owned by the model's id.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tinystudio_domain::{JobId, ModelId, ProjectId};
+
+use crate::projects::parse_id;
+use crate::{Db, Result, StorageError, now_ms};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub id: ModelId,
+    pub project_id: ProjectId,
+    pub version: i64,
+    pub impulse_version: i64,
+    pub job_id: JobId,
+    pub labels: Vec<String>,
+    pub metrics: Value,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, project_id, version, impulse_version, job_id, labels, metrics, created_at";
+
+fn from_row(row: &AnyRow) -> Result<Model> {
+    let corrupt = |e: serde_json::Error| StorageError::Corrupt(format!("model: {e}"));
+    Ok(Model {
+        id: parse_id(&row.try_get::<String, _>("id")?, "model id")?,
+        project_id: parse_id(&row.try_get::<String, _>("project_id")?, "project id")?,
+        version: row.try_get("version")?,
+        impulse_version: row.try_get("impulse_version")?,
+        job_id: parse_id(&row.try_get::<String, _>("job_id")?, "job id")?,
+        labels: serde_json::from_str(&row.try_get::<String, _>("labels")?).map_err(corrupt)?,
+        metrics: serde_json::from_str(&row.try_get::<String, _>("metrics")?).map_err(corrupt)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Records a model made by `job_id`. A job that runs twice (its first
+/// worker died after saving) gets its first model back instead of a second.
+pub async fn insert(
+    db: &Db,
+    id: ModelId,
+    project_id: ProjectId,
+    impulse_version: i64,
+    job_id: JobId,
+    labels: &[String],
+    metrics: &Value,
+) -> Result<Model> {
+    if let Some(existing) = by_job(db, job_id).await? {
+        return Ok(existing);
+    }
+    let labels = serde_json::to_string(labels).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at) \
+         SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM models WHERE project_id = $2",
+    )
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .bind(impulse_version)
+    .bind(job_id.to_string())
+    .bind(labels)
+    .bind(metrics.to_string())
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    get(db, project_id, id).await
+}
+
+pub async fn by_job(db: &Db, job_id: JobId) -> Result<Option<Model>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM models WHERE job_id = $1"))
+        .bind(job_id.to_string())
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn get(db: &Db, project_id: ProjectId, id: ModelId) -> Result<Model> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM models WHERE id = $1 AND project_id = $2"
+    ))
+    .bind(id.to_string())
+    .bind(project_id.to_string())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StorageError::NotFound("model"))?;
+    from_row(&row)
+}
+
+/// The project's models, newest first.
+pub async fn list(db: &Db, project_id: ProjectId) -> Result<Vec<Model>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM models WHERE project_id = $1 ORDER BY version DESC"
+    ))
+    .bind(project_id.to_string())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
