@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use tinystudio_engine::Model;
+
 /// `/work/shared` (or wherever `shared/` sits beside the repository).
 pub fn shared(rel: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")).join(rel)
@@ -65,4 +67,154 @@ pub fn read_gray_bmp(rel: &str) -> Vec<u8> {
         out.extend_from_slice(&b[offset + src * stride..offset + src * stride + width]);
     }
     out
+}
+
+/// A hand-built graph using every operator the engine implements, with
+/// random weights and awkward quantization, checked on random inputs.
+pub fn every_op_model(seed: u64) -> Model {
+    use tinystudio_engine::model::*;
+    let mut s = seed;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut tensors: Vec<Tensor> = Vec::new();
+    let act = |tensors: &mut Vec<Tensor>, name: &str, shape: Vec<usize>, scale: f32, zp: i32| {
+        tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            dtype: DType::Int8,
+            quant: Some(Quantization::per_tensor(scale, zp)),
+            data: None,
+        });
+        tensors.len() - 1
+    };
+    let mut weights =
+        |tensors: &mut Vec<Tensor>, name: &str, shape: Vec<usize>, axis: usize, channels: usize| {
+            let n: usize = shape.iter().product();
+            let data: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+            let scale: Vec<f32> = (0..channels)
+                .map(|c| 0.002 + 0.001 * (c % 7) as f32)
+                .collect();
+            tensors.push(Tensor {
+                name: name.into(),
+                shape,
+                dtype: DType::Int8,
+                quant: Some(Quantization {
+                    zero_point: vec![0; scale.len()],
+                    scale,
+                    axis,
+                }),
+                data: Some(data),
+            });
+            tensors.len() - 1
+        };
+    let bias = |tensors: &mut Vec<Tensor>, name: &str, n: usize, k: i32| {
+        tensors.push(Tensor {
+            name: name.into(),
+            shape: vec![n],
+            dtype: DType::Int32,
+            quant: None,
+            data: Some(
+                (0..n as i32)
+                    .flat_map(|i| ((i * 37 % 11 - 5) * k).to_le_bytes())
+                    .collect(),
+            ),
+        });
+        tensors.len() - 1
+    };
+    let x = act(&mut tensors, "x", vec![1, 8, 8, 3], 0.02, -3);
+    let w1 = weights(&mut tensors, "w1", vec![8, 3, 3, 3], 0, 8);
+    let b1 = bias(&mut tensors, "b1", 8, 300);
+    let c1 = act(&mut tensors, "c1", vec![1, 4, 4, 8], 0.03, -128);
+    let m = act(&mut tensors, "m", vec![1, 3, 3, 8], 0.03, -128);
+    let w2 = weights(&mut tensors, "w2", vec![1, 3, 3, 8], 3, 8);
+    let d = act(&mut tensors, "d", vec![1, 3, 3, 8], 0.05, 5);
+    let a = act(&mut tensors, "a", vec![1, 3, 3, 8], 0.06, -20);
+    let q = act(&mut tensors, "q", vec![1, 3, 3, 8], 0.1, 3);
+    let p = act(&mut tensors, "p", vec![1, 1, 1, 8], 0.1, 3);
+    let r = act(&mut tensors, "r", vec![1, 8], 0.1, 3);
+    let w3 = weights(&mut tensors, "w3", vec![5, 8], 0, 1);
+    let b3 = bias(&mut tensors, "b3", 5, 2000);
+    let f = act(&mut tensors, "f", vec![1, 5], 0.02, 7);
+    let sm = act(&mut tensors, "softmax", vec![1, 5], 1.0 / 256.0, -128);
+    let ops = vec![
+        Op::Conv2d {
+            input: x,
+            filter: w1,
+            bias: Some(b1),
+            output: c1,
+            options: ConvOptions {
+                stride: (2, 2),
+                padding: Padding::Same,
+                activation: Activation::Relu6,
+            },
+        },
+        Op::MaxPool2d {
+            input: c1,
+            output: m,
+            options: PoolOptions {
+                filter: (2, 2),
+                stride: (1, 1),
+                padding: Padding::Valid,
+                activation: Activation::None,
+            },
+        },
+        Op::DepthwiseConv2d {
+            input: m,
+            filter: w2,
+            bias: None,
+            output: d,
+            options: DepthwiseOptions {
+                stride: (1, 1),
+                padding: Padding::Same,
+                activation: Activation::None,
+                depth_multiplier: 1,
+            },
+        },
+        Op::Add {
+            inputs: [m, d],
+            output: a,
+            activation: Activation::Relu,
+        },
+        Op::Quantize {
+            input: a,
+            output: q,
+        },
+        Op::AveragePool2d {
+            input: q,
+            output: p,
+            options: PoolOptions {
+                filter: (3, 3),
+                stride: (1, 1),
+                padding: Padding::Valid,
+                activation: Activation::None,
+            },
+        },
+        Op::Reshape {
+            input: p,
+            output: r,
+        },
+        Op::FullyConnected {
+            input: r,
+            filter: w3,
+            bias: Some(b3),
+            output: f,
+            activation: Activation::None,
+        },
+        Op::Softmax {
+            input: f,
+            output: sm,
+            beta: 1.0,
+        },
+    ];
+    Model {
+        tensors,
+        ops,
+        input: x,
+        output: sm,
+        metadata: Default::default(),
+    }
 }
