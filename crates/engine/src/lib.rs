@@ -13,17 +13,25 @@ pub mod ops;
 pub mod quant;
 
 #[cfg(feature = "std")]
+pub mod float_graph;
+#[cfg(feature = "std")]
 pub mod model;
 #[cfg(feature = "std")]
 pub mod planner;
+#[cfg(feature = "std")]
+pub mod quantizer;
 #[cfg(feature = "std")]
 pub mod tflite;
 
 pub use blob::ModelView;
 pub use error::{Error, Result};
+#[cfg(feature = "std")]
+pub use float_graph::FloatGraph;
 pub use input::{InputMapper, PixelScaling};
 #[cfg(feature = "std")]
 pub use interpreter::HostRunner;
 pub use interpreter::Interpreter;
 #[cfg(feature = "std")]
 pub use model::Model;
+#[cfg(feature = "std")]
+pub use quantizer::{Calibration, quantize};

@@ -123,3 +123,26 @@ fn every_operator_matches_tflite_reference() {
         );
     }
 }
+
+#[test]
+fn quantized_float_graph_exports_and_matches_tflite_reference() {
+    use tinystudio_engine::{Calibration, quantize};
+    let graph = random_float_graph(42);
+    let n: usize = graph.input_shape.iter().product();
+    let calib: Vec<Vec<f32>> = (0..16)
+        .map(|i| graph.scale_pixels(&random_pixels(i, n)))
+        .collect();
+    let model = quantize(&graph, &Calibration::from_samples(&graph, &calib).unwrap()).unwrap();
+    let inputs: Vec<Vec<i8>> = (50..70)
+        .map(|i| {
+            random_pixels(i, n)
+                .into_iter()
+                .map(|p| (i32::from(p) - 128) as i8)
+                .collect()
+        })
+        .collect();
+    let theirs = tflite_outputs(&model.to_tflite().unwrap(), &inputs);
+    for (x, t) in inputs.iter().zip(&theirs) {
+        assert_eq!(&model.run(x).unwrap(), t);
+    }
+}

@@ -218,3 +218,87 @@ pub fn every_op_model(seed: u64) -> Model {
         metadata: Default::default(),
     }
 }
+
+/// A small MobileNet-like float graph with random (He-initialised) weights.
+pub fn random_float_graph(seed: u64) -> tinystudio_engine::FloatGraph {
+    use tinystudio_engine::float_graph::*;
+    let mut s = seed | 1;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let mut rand = |n: usize, fan_in: usize| -> Vec<f32> {
+        let a = (6.0 / fan_in as f32).sqrt();
+        (0..n).map(|_| uniform() * a).collect()
+    };
+    let conv = |rand: &mut dyn FnMut(usize, usize) -> Vec<f32>,
+                oc: usize,
+                k: usize,
+                ic: usize,
+                stride: usize| Layer::Conv2d {
+        weights: rand(oc * k * k * ic, k * k * ic),
+        shape: [oc, k, k, ic],
+        bias: rand(oc, 8),
+        stride,
+        padding: Padding::Same,
+        activation: Activation::Relu6,
+    };
+    let dw = |rand: &mut dyn FnMut(usize, usize) -> Vec<f32>,
+              c: usize,
+              stride: usize,
+              act: Activation| Layer::DepthwiseConv2d {
+        weights: rand(9 * c, 9),
+        shape: [3, 3, c],
+        bias: rand(c, 8),
+        stride,
+        padding: if stride == 1 {
+            Padding::Same
+        } else {
+            Padding::Valid
+        },
+        activation: act,
+    };
+    let layers = vec![
+        conv(&mut rand, 8, 3, 3, 2),
+        dw(&mut rand, 8, 1, Activation::Relu6),
+        conv(&mut rand, 16, 1, 8, 1),
+        dw(&mut rand, 16, 2, Activation::Relu),
+        conv(&mut rand, 24, 1, 16, 1),
+        Layer::GlobalAveragePool,
+        Layer::FullyConnected {
+            weights: rand(4 * 24, 24),
+            shape: [4, 24],
+            bias: rand(4, 8),
+            activation: Activation::None,
+        },
+        Layer::Softmax,
+    ];
+    FloatGraph {
+        input_shape: [20, 20, 3],
+        pixel_scaling: PixelScaling::MinusOneToOne,
+        labels: vec![
+            "airplane".into(),
+            "horse".into(),
+            "ship".into(),
+            "other".into(),
+        ],
+        layers,
+    }
+}
+
+/// Deterministic pseudo-random 8-bit images with some spatial structure.
+pub fn random_pixels(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(n);
+    let mut prev = 128i32;
+    for _ in 0..n {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        prev = (prev + (s % 61) as i32 - 30).clamp(0, 255);
+        v.push(prev as u8);
+    }
+    v
+}
