@@ -1,0 +1,18 @@
+//! Machine learning for TinyStudio: the MobileNetV1 backbone in burn with Keras
+//! ImageNet weights, feature extraction, head training, and export for the int8
+//! engine.
+//!
+//! Layout follows burn's guide: [`data`] (pixels to tensors, augmentation, splits),
+//! [`model`] (the networks), [`training`], [`inference`], plus [`keras_h5`] (reading
+//! Keras weights), [`backbones`] (finding, downloading and deriving them) and
+//! [`export`] (the engine's float graph and calibration ranges).
+
+pub mod backbones;
+pub mod data;
+pub mod error;
+pub mod inference;
+pub mod keras_h5;
+pub mod model;
+pub mod training;
+
+pub use error::{Error, Result};
