@@ -454,7 +454,6 @@ pub fn save_mobilenet_v1(weights: &MobileNetV1Weights, path: &Path) -> Result<()
 type Entry<'a> = (String, &'static str, Vec<usize>, &'a [f32]);
 
 fn add_conv_bn<'a>(entries: &mut Vec<Entry<'a>>, name: &str, kname: &'static str, c: &'a ConvBn) {
-    let bn_shape = vec![c.bn.len()];
     entries.push((
         name.to_owned(),
         kname,
@@ -462,15 +461,14 @@ fn add_conv_bn<'a>(entries: &mut Vec<Entry<'a>>, name: &str, kname: &'static str
         &c.kernel.data,
     ));
     let bn = format!("{name}_bn");
-    entries.push((bn.clone(), "gamma", bn_shape.clone(), &c.bn.gamma));
-    entries.push((bn.clone(), "beta", bn_shape.clone(), &c.bn.beta));
-    entries.push((
-        bn.clone(),
-        "moving_mean",
-        bn_shape.clone(),
-        &c.bn.moving_mean,
-    ));
-    entries.push((bn, "moving_variance", bn_shape, &c.bn.moving_variance));
+    for (var, v) in [
+        ("gamma", &c.bn.gamma),
+        ("beta", &c.bn.beta),
+        ("moving_mean", &c.bn.moving_mean),
+        ("moving_variance", &c.bn.moving_variance),
+    ] {
+        entries.push((bn.clone(), var, vec![v.len()], v));
+    }
 }
 
 fn write_str_attr(group: &Group, name: &str, values: &[String]) -> hdf5::Result<()> {

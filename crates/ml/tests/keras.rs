@@ -1,0 +1,187 @@
+//! The Keras weights load correctly: ImageNet predictions match Keras's, both file
+//! layouts parse, bad files give errors that name what is wrong.
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use tinystudio_ml::Error;
+use tinystudio_ml::backbones::{BackboneSource, ensure_backbone};
+use tinystudio_ml::data::{ImageShape, InputScaling};
+use tinystudio_ml::inference::FeatureExtractor;
+use tinystudio_ml::keras_h5::{load_mobilenet_v1, save_mobilenet_v1};
+use tinystudio_ml::model::ImageNetHead;
+
+/// ImageNet probabilities for one 224x224 RGB image, scaled as Keras's
+/// `preprocess_input` does (`p / 127.5 - 1`).
+fn imagenet_probs(rel: &str) -> Vec<f32> {
+    let weights = load_mobilenet_v1(&common::shared(
+        "backbones/mobilenet_v1_0.25_224_imagenet.h5",
+    ))
+    .expect("load full Keras model");
+    let classifier = weights
+        .classifier
+        .clone()
+        .expect("full model has conv_preds");
+    let backbone = tinystudio_ml::backbones::Backbone {
+        alpha: 0.25,
+        weights,
+        source: BackboneSource::ImageNet {
+            file: "mobilenet_v1_0.25_224_imagenet.h5".into(),
+        },
+    };
+    let extractor = FeatureExtractor::new(&backbone, ImageShape::rgb(224, 224), 0)
+        .unwrap()
+        .with_scaling(InputScaling::Keras);
+    // Resize: bilinear (triangle filter, antialiased when shrinking) to 224x224.
+    let pixels = common::load_rgb(rel, 224, 224);
+    let features = extractor.extract(&[&pixels]).unwrap();
+    assert_eq!(features.len(), 256);
+    let device = Device::flex();
+    let head = ImageNetHead::from_keras(&classifier, &device);
+    let x = Tensor::<2>::from_data(TensorData::new(features, [1, 256]), &device);
+    head.forward(x).into_data().try_into_vec::<f32>().unwrap()
+}
+
+fn top1(p: &[f32]) -> (usize, f32) {
+    p.iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, v)| if v > b.1 { (i, v) } else { b })
+}
+
+#[test]
+fn parrot_is_a_macaw() {
+    let p = imagenet_probs("images/parrot.jpg");
+    let (class, prob) = top1(&p);
+    eprintln!("parrot: class {class} p {prob:.4}");
+    assert_eq!(class, 88, "macaw expected");
+    assert!(
+        prob > 0.85,
+        "macaw probability {prob} (Keras gives about 0.94)"
+    );
+}
+
+#[test]
+fn cat_is_a_cat() {
+    let p = imagenet_probs("images/cat.bmp");
+    let (class, prob) = top1(&p);
+    eprintln!("cat: class {class} p {prob:.4}");
+    assert!(
+        (281..=285).contains(&class),
+        "cat class expected, got {class}"
+    );
+}
+
+#[test]
+fn no_top_layout_round_trips() {
+    let full = load_mobilenet_v1(&common::shared(
+        "backbones/mobilenet_v1_0.25_224_imagenet.h5",
+    ))
+    .unwrap();
+    assert_eq!(full.alpha(), Some(0.25));
+    assert_eq!(full.feature_dim(), 256);
+    let mut no_top = full.clone();
+    no_top.classifier = None;
+    let dir = tempfile::tempdir().unwrap();
+    // Keras's own name for this width, so ensure_backbone finds it without a download.
+    let path = dir.path().join("mobilenet_2_5_224_tf_no_top.h5");
+    save_mobilenet_v1(&no_top, &path).unwrap();
+    let back = load_mobilenet_v1(&path).unwrap();
+    assert_eq!(back, no_top);
+    let mut lines = Vec::new();
+    let b = ensure_backbone(0.25, dir.path(), &mut |l| lines.push(l.to_owned())).unwrap();
+    assert!(b.is_imagenet_pretrained());
+    assert_eq!(b.weights, no_top);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("mobilenet_2_5_224_tf_no_top.h5")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn bad_files_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not HDF5 at all.
+    let junk = dir.path().join("junk.h5");
+    std::fs::write(&junk, b"not an hdf5 file").unwrap();
+    let e = load_mobilenet_v1(&junk).unwrap_err();
+    assert!(matches!(e, Error::Hdf5 { .. }), "{e}");
+
+    // A layer missing.
+    let full = load_mobilenet_v1(&common::shared(
+        "backbones/mobilenet_v1_0.25_224_imagenet.h5",
+    ))
+    .unwrap();
+    let mut w = full.clone();
+    w.classifier = None;
+    let path = dir.path().join("partial.h5");
+    save_mobilenet_v1(&w, &path).unwrap();
+    {
+        let f = hdf5_metno::File::open_rw(&path).unwrap();
+        f.unlink("conv_pw_7_bn").unwrap();
+    }
+    let e = load_mobilenet_v1(&path).unwrap_err();
+    assert!(e.to_string().contains("conv_pw_7_bn"), "{e}");
+
+    // A dataset missing.
+    let path = dir.path().join("partial2.h5");
+    save_mobilenet_v1(&w, &path).unwrap();
+    {
+        let f = hdf5_metno::File::open_rw(&path).unwrap();
+        f.unlink("conv_dw_3/conv_dw_3/depthwise_kernel:0").unwrap();
+    }
+    let e = load_mobilenet_v1(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("conv_dw_3") && msg.contains("depthwise_kernel"),
+        "{msg}"
+    );
+
+    // Wrong shape.
+    let mut w2 = w.clone();
+    w2.pointwise[4].bn.gamma.pop();
+    let path = dir.path().join("shape.h5");
+    save_mobilenet_v1(&w2, &path).unwrap();
+    let e = load_mobilenet_v1(&path).unwrap_err();
+    assert!(e.to_string().contains("conv_pw_5_bn"), "{e}");
+
+    // Missing file.
+    let e = load_mobilenet_v1(&dir.path().join("nope.h5")).unwrap_err();
+    assert!(e.to_string().contains("nope.h5"), "{e}");
+}
+
+#[test]
+fn derived_widths_build_and_give_finite_features() {
+    let dir = common::backbones_dir();
+    for alpha in [0.1f32, 0.2] {
+        let mut log = Vec::new();
+        let b = ensure_backbone(alpha, &dir, &mut |l| log.push(l.to_owned())).unwrap();
+        assert!(!b.is_imagenet_pretrained());
+        assert_eq!(
+            b.source,
+            BackboneSource::Derived {
+                from_alpha: 0.25,
+                file: "mobilenet_v1_0.25_224_imagenet.h5".into()
+            }
+        );
+        assert_eq!(b.weights.alpha(), Some(alpha));
+        assert!(log.iter().any(|l| l.contains("derived")), "{log:?}");
+        let ex = FeatureExtractor::new(&b, ImageShape::rgb(96, 96), 0).unwrap();
+        let expected_dim = (1024.0 * f64::from(alpha)) as usize;
+        assert_eq!(ex.feature_dim(), expected_dim);
+        let img = common::load_rgb("images/parrot.jpg", 96, 96);
+        let f = ex.extract(&[&img, &img]).unwrap();
+        assert_eq!(f.len(), 2 * expected_dim);
+        assert!(f.iter().all(|v| v.is_finite()));
+        assert!(f.iter().any(|&v| v > 0.0), "features all zero");
+    }
+}
+
+#[test]
+fn unsupported_alpha_is_an_error() {
+    let dir = common::backbones_dir();
+    let e = ensure_backbone(0.3, &dir, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedAlpha(_)), "{e}");
+}
