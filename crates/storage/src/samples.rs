@@ -150,14 +150,17 @@ pub async fn insert(db: &Db, new: NewSample) -> Result<Sample> {
     Ok(sample)
 }
 
-/// Whether the project already holds a file with this content.
-pub async fn hash_exists(db: &Db, project_id: ProjectId, sha256: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM samples WHERE project_id = $1 AND sha256 = $2 LIMIT 1")
-        .bind(project_id.to_string())
-        .bind(sha256)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(row.is_some())
+/// A sample of the project with this content, if any.
+pub async fn find_by_hash(db: &Db, project_id: ProjectId, sha256: &str) -> Result<Option<Sample>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM samples WHERE project_id = $1 AND sha256 = $2 \
+         ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(project_id.to_string())
+    .bind(sha256)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Builds `WHERE ...` for a filter; placeholders start at `$1` (the project).

@@ -1,1 +1,102 @@
-//! placeholder
+//! The web server: HTML pages for people, a JSON API for scripts, and the
+//! Edge-Impulse-compatible ingestion API, all over one [`AppState`].
+//!
+//! Layout: `api/` holds the JSON routes, `pages/` the HTML ones (one askama
+//! page struct per page, its template under `templates/` at the same path),
+//! `ingest.rs` the upload pipeline both share, `auth.rs` the one place that
+//! decides who may touch which project.
+
+mod api;
+mod assets;
+mod auth;
+mod error;
+mod ingest;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use tinystudio_images::DecodeLimits;
+use tinystudio_storage::{BlobStore, Db};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::AppError;
+
+/// Limits and switches of the web layer.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Largest request body accepted by upload routes, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest single uploaded file, in bytes.
+    pub max_file_bytes: usize,
+    /// Limits applied when decoding uploads.
+    pub decode: DecodeLimits,
+    /// How long an unreferenced blob is kept before collection; protects
+    /// blobs of uploads that are about to commit.
+    pub gc_grace_ms: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024 * 1024,
+            max_file_bytes: 32 * 1024 * 1024,
+            decode: DecodeLimits::default(),
+            gc_grace_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub blobs: Arc<dyn BlobStore>,
+    pub config: Arc<WebConfig>,
+    /// Value of the local-user cookie (see `auth`).
+    pub(crate) local_secret: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(
+        db: Db,
+        blobs: Arc<dyn BlobStore>,
+        config: WebConfig,
+    ) -> Result<Self, AppError> {
+        let local_secret = auth::local_secret(&db).await?;
+        Ok(Self {
+            db,
+            blobs,
+            config: Arc::new(config),
+            local_secret: local_secret.into(),
+        })
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(assets::router())
+        .merge(pages::router(&state))
+        .merge(api::router(&state))
+        .fallback(|| async { AppError::NotFound("no such page or API route".into()) })
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
+            ),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

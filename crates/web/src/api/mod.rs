@@ -1,0 +1,98 @@
+//! The JSON API. Every route that touches a project takes [`ProjectAccess`]
+//! (key or local user), the ingestion routes take [`KeyProject`]; JSON
+//! fields are camelCase. Documented in API.md.
+
+mod ingestion;
+mod projects;
+pub(crate) mod samples;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::routing::{get, post};
+
+use crate::{AppError, AppState};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let uploads = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+    Router::new()
+        .route("/api/projects", post(projects::create).get(projects::list))
+        .route(
+            "/api/projects/{project_id}",
+            get(projects::get)
+                .patch(projects::rename)
+                .delete(projects::delete),
+        )
+        .route(
+            "/api/projects/{project_id}/keys",
+            post(projects::create_key).get(projects::list_keys),
+        )
+        .route(
+            "/api/projects/{project_id}/keys/{key_id}",
+            axum::routing::delete(projects::revoke_key),
+        )
+        .route(
+            "/api/projects/{project_id}/samples",
+            get(samples::list)
+                .post(samples::upload)
+                .layer(uploads.clone()),
+        )
+        .route(
+            "/api/projects/{project_id}/samples/counts",
+            get(samples::counts),
+        )
+        .route(
+            "/api/projects/{project_id}/samples/bulk",
+            post(samples::bulk),
+        )
+        .route(
+            "/api/projects/{project_id}/samples/{sample_id}",
+            get(samples::get)
+                .patch(samples::update)
+                .delete(samples::delete),
+        )
+        .route(
+            "/api/projects/{project_id}/samples/{sample_id}/image",
+            get(samples::image),
+        )
+        .route(
+            "/api/projects/{project_id}/samples/{sample_id}/thumbnail",
+            get(samples::thumbnail),
+        )
+        .route(
+            "/api/projects/{project_id}/rebalance",
+            post(samples::rebalance),
+        )
+        .route(
+            "/api/{category}/files",
+            post(ingestion::files).layer(uploads),
+        )
+}
+
+/// `Json` whose rejections are API errors in our format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<JsonRejection> for AppError {
+    fn from(r: JsonRejection) -> Self {
+        AppError::BadRequest(format!("invalid JSON body: {}", r.body_text()))
+    }
+}
+
+/// `Query` whose rejections are API errors in our format.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for AppError {
+    fn from(r: QueryRejection) -> Self {
+        AppError::BadRequest(format!("invalid query string: {}", r.body_text()))
+    }
+}
+
+/// Parses an id from a route segment; an id that cannot exist is "not found".
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::NotFound(format!("no such {what}")))
+}

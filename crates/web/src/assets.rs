@@ -1,0 +1,46 @@
+//! Static files, compiled into the binary so the studio works offline and
+//! from any working directory.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::{AppError, AppState};
+
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../../static/favicon.svg"),
+    ),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/static/{file}", get(serve))
+}
+
+async fn serve(Path(file): Path<String>) -> Result<impl IntoResponse, AppError> {
+    let (_, mime, body) = FILES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .ok_or_else(|| AppError::NotFound(format!("no static file {file:?}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, *mime),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        *body,
+    ))
+}

@@ -1,0 +1,154 @@
+//! HTML pages. One askama struct per page, next to its handler; templates
+//! live under `templates/` at the matching path. Forms post and redirect,
+//! so every page works without JavaScript; `static/app.js` adds upload
+//! progress, drag and drop and selection on top.
+
+mod dataset;
+mod projects;
+mod settings;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+use tinystudio_domain::ProjectId;
+use tinystudio_storage::blobs::collect_garbage;
+use tinystudio_storage::projects as project_store;
+
+use crate::auth::{LOCAL_COOKIE, has_local_cookie};
+pub use crate::error::PageError;
+use crate::{AppError, AppState};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let uploads = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+    Router::new()
+        .route("/", get(projects::list))
+        .route("/projects", post(projects::create))
+        .route("/projects/{project_id}", get(projects::open))
+        .route("/projects/{project_id}/dataset", get(dataset::page))
+        .route(
+            "/projects/{project_id}/dataset/upload",
+            post(dataset::upload).layer(uploads),
+        )
+        .route("/projects/{project_id}/dataset/bulk", post(dataset::bulk))
+        .route(
+            "/projects/{project_id}/dataset/rebalance",
+            post(dataset::rebalance),
+        )
+        .route(
+            "/projects/{project_id}/samples/{sample_id}",
+            get(dataset::sample_page).post(dataset::sample_edit),
+        )
+        .route("/projects/{project_id}/settings", get(settings::page))
+        .route(
+            "/projects/{project_id}/settings/rename",
+            post(settings::rename),
+        )
+        .route(
+            "/projects/{project_id}/settings/delete",
+            post(settings::delete),
+        )
+        .route(
+            "/projects/{project_id}/settings/keys",
+            post(settings::create_key),
+        )
+        .route(
+            "/projects/{project_id}/settings/keys/{key_id}/revoke",
+            post(settings::revoke_key),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            set_local_cookie,
+        ))
+}
+
+/// Gives the browser the local user's cookie on its first page view.
+async fn set_local_cookie(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let has_cookie = has_local_cookie(request.headers(), &state.local_secret);
+    let mut response = next.run(request).await;
+    if !has_cookie {
+        let cookie = format!(
+            "{LOCAL_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000",
+            state.local_secret
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Renders a page struct.
+pub fn render(page: &impl Template) -> Result<Html<String>, PageError> {
+    page.render()
+        .map(Html)
+        .map_err(|e| PageError(AppError::Internal(format!("template: {e}"))))
+}
+
+/// Deletes a project and collects the blobs only it referenced.
+pub async fn delete_project(state: &AppState, id: ProjectId) -> Result<(), AppError> {
+    project_store::delete(&state.db, id).await?;
+    collect_garbage(&state.db, state.blobs.as_ref(), state.config.gc_grace_ms).await?;
+    Ok(())
+}
+
+/// The project header and step navigation every project page shows.
+pub struct Nav {
+    pub project_id: String,
+    pub project_name: String,
+    pub steps: Vec<NavStep>,
+}
+
+pub struct NavStep {
+    pub title: &'static str,
+    pub url: String,
+    pub active: bool,
+}
+
+impl Nav {
+    pub fn new(project: &project_store::Project, active: &'static str) -> Self {
+        let base = format!("/projects/{}", project.id);
+        // The workflow's steps, in order; each is a page of its own.
+        let steps = [("dataset", "Dataset"), ("settings", "Settings")]
+            .into_iter()
+            .map(|(key, title)| NavStep {
+                title,
+                url: format!("{base}/{key}"),
+                active: key == active,
+            })
+            .collect();
+        Self {
+            project_id: project.id.to_string(),
+            project_name: project.name.clone(),
+            steps,
+        }
+    }
+}
+
+/// Formats a byte count for people.
+pub fn human_bytes(n: i64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Formats a Unix-millisecond time as UTC.
+pub fn human_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
