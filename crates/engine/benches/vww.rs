@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use tinystudio_engine::{Interpreter, Model, ModelView};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference-models/vww_96_int8.tflite");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference-models/vww_96_int8.tflite"
+    );
     let file = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let model = Model::from_tflite(&file)?;
     let blob = model.to_blob()?;
@@ -56,7 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total_macs,
         total_macs as f64 / per.as_secs_f64() / 1e9
     );
-    println!("{:>3} {:<18} {:<34} {:>16} {:>10} {:>9}", "op", "operator", "kernel", "output", "MACs", "us");
+    println!(
+        "{:>3} {:<18} {:<34} {:>16} {:>10} {:>9}",
+        "op", "operator", "kernel", "output", "MACs", "us"
+    );
     for (i, s) in samples.iter_mut().enumerate() {
         let op = view.op(i)?;
         s.sort();

@@ -7,23 +7,38 @@
 //! the reference, so the result is identical for any window, stride and padding.
 
 use super::reference::{requantize, tap_range, unsupported};
+use super::simd::host_multiversion;
 use super::{DepthwiseParams, check_len};
 use crate::error::Result;
 
 /// Channels accumulated at once (stack usage: 4 bytes each).
 const BLOCK: usize = 64;
 
+/// Depth multiplier 1, and an input offset for which `k * (x + offset)` fits
+/// in 16 bits (any int8 zero point), so products use 16-bit SIMD multiplies.
 pub fn supports(p: &DepthwiseParams<'_>) -> bool {
-    p.depth_multiplier == 1
+    p.depth_multiplier == 1 && (-127..=128).contains(&p.input_offset)
 }
 
-pub fn eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+host_multiversion! {
+    pub fn eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> => eval_impl
+}
+
+/// The baseline build of `eval` (what non-x86 targets run); listed in the
+/// kernel tables on x86-64 so the shared tests cover it beside the AVX2 build.
+pub fn eval_portable(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    eval_impl(p, input, output)
+}
+
+#[inline(always)]
+fn eval_impl(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
     if !supports(p) {
         return Err(unsupported(
             "depthwise kernel called with depth multiplier != 1",
         ));
     }
+    let offset = p.input_offset as i16;
     check_len(p.input.elements(), input.len())?;
     check_len(p.output.elements(), output.len())?;
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
@@ -51,7 +66,8 @@ pub fn eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                         let xs = &input[px + start..px + end];
                         let ks = &p.filter[f + start..f + end];
                         for ((a, &x), &k) in acc.iter_mut().zip(xs).zip(ks) {
-                            *a = a.wrapping_add(i32::from(k) * (i32::from(x) + p.input_offset));
+                            // |k * (x + offset)| <= 128 * 255 fits in i16 (see `supports`).
+                            *a = a.wrapping_add(i32::from(i16::from(k) * (i16::from(x) + offset)));
                         }
                     }
                 }

@@ -16,6 +16,7 @@
 pub mod depthwise_dm1;
 pub mod pointwise;
 pub mod reference;
+mod simd;
 
 use crate::error::{Error, Result};
 
@@ -460,6 +461,12 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         supports: pointwise::supports,
         eval: pointwise::eval,
     },
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    ConvKernel {
+        name: "conv_1x1_pointwise_portable",
+        supports: pointwise::supports,
+        eval: pointwise::eval_portable,
+    },
     ConvKernel {
         name: "conv_reference",
         supports: |_| true,
@@ -473,6 +480,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
         eval: depthwise_dm1::eval,
+    },
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    DepthwiseKernel {
+        name: "depthwise_dm1_portable",
+        supports: depthwise_dm1::supports,
+        eval: depthwise_dm1::eval_portable,
     },
     DepthwiseKernel {
         name: "depthwise_reference",

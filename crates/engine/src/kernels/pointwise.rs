@@ -8,6 +8,7 @@
 //! vectorises.
 
 use super::reference::{requantize, unsupported};
+use super::simd::{dot, host_multiversion};
 use super::{ConvParams, check_len};
 use crate::error::Result;
 
@@ -26,14 +27,18 @@ pub fn supports(p: &ConvParams<'_>) -> bool {
         && p.input.w == p.output.w
 }
 
-#[inline(always)]
-fn dot(a: &[i8], b: &[i8]) -> i32 {
-    a.iter().zip(b).fold(0i32, |acc, (&x, &y)| {
-        acc.wrapping_add(i32::from(x) * i32::from(y))
-    })
+host_multiversion! {
+    pub fn eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> => eval_impl
 }
 
-pub fn eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+/// The baseline build of `eval` (what non-x86 targets run); listed in the
+/// kernel tables on x86-64 so the shared tests cover it beside the AVX2 build.
+pub fn eval_portable(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    eval_impl(p, input, output)
+}
+
+#[inline(always)]
+fn eval_impl(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
     if !supports(p) {
         return Err(unsupported(
