@@ -6,13 +6,10 @@
 //! turn into SMLAD pairs). Taps outside the input are skipped exactly as in
 //! the reference, so the result is identical for any window, stride and padding.
 
-use super::reference::{requantize, tap_range, unsupported};
-use super::simd::host_multiversion;
+use super::reference::{tap_range, unsupported};
+use super::simd::{BLOCK, ChannelBlock, host_multiversion};
 use super::{DepthwiseParams, check_len};
 use crate::error::Result;
-
-/// Channels accumulated at once (stack usage: 4 bytes each).
-const BLOCK: usize = 64;
 
 /// Depth multiplier 1, and an input offset for which `k * (x + offset)` fits
 /// in 16 bits (any int8 zero point), so products use 16-bit SIMD multiplies.
@@ -46,16 +43,17 @@ fn eval_impl(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result
     let w = p.window;
     let tail = (p.output_offset, p.act_min, p.act_max);
     let mut acc = [0i32; BLOCK];
-    for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
-        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-        let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
-        for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
-            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
-            let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
-            let mut start = 0;
-            while start < c {
-                let end = (start + BLOCK).min(c);
-                let acc = &mut acc[..end - start];
+    let mut start = 0;
+    while start < c {
+        let end = (start + BLOCK).min(c);
+        let block = ChannelBlock::load(p.bias, p.multiplier, p.shift, start, end - start, |_| 0);
+        let acc = &mut acc[..end - start];
+        for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
+            let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+            let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
+            for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
+                let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+                let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
                 acc.fill(0);
                 for ky in ky0..ky1 {
                     let iy = (iy0 + ky as isize) as usize;
@@ -71,14 +69,10 @@ fn eval_impl(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result
                         }
                     }
                 }
-                for (j, (out, &a)) in out_px[start..end].iter_mut().zip(acc.iter()).enumerate() {
-                    let o = start + j;
-                    let bias = p.bias.map_or(0, |b| b.get(o));
-                    *out = requantize(a, bias, p.multiplier.get(o), p.shift.get(o), tail);
-                }
-                start = end;
+                block.requantize(acc, &mut out_px[start..end], tail);
             }
         }
+        start = end;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! `#[cfg(target_arch = "arm")]` at the top of the table; the shared test suite
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
+pub mod conv_patch;
 pub mod depthwise_dm1;
 pub mod pointwise;
 pub mod reference;
@@ -466,6 +467,17 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         name: "conv_1x1_pointwise_portable",
         supports: pointwise::supports,
         eval: pointwise::eval_portable,
+    },
+    ConvKernel {
+        name: "conv_patch",
+        supports: conv_patch::supports,
+        eval: conv_patch::eval,
+    },
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    ConvKernel {
+        name: "conv_patch_portable",
+        supports: conv_patch::supports,
+        eval: conv_patch::eval_portable,
     },
     ConvKernel {
         name: "conv_reference",

@@ -7,13 +7,10 @@
 //! arithmetic), so the inner loop is a plain int8 dot product that LLVM
 //! vectorises.
 
-use super::reference::{requantize, unsupported};
-use super::simd::{dot, host_multiversion};
+use super::reference::unsupported;
+use super::simd::{BLOCK, ChannelBlock, dot, host_multiversion};
 use super::{ConvParams, check_len};
 use crate::error::Result;
-
-/// Output channels whose folded biases are kept on the stack at once.
-const BLOCK: usize = 64;
 
 pub fn supports(p: &ConvParams<'_>) -> bool {
     let w = &p.window;
@@ -49,34 +46,21 @@ fn eval_impl(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> 
     check_len(p.output.elements(), output.len())?;
     let (ic, oc) = (p.input.c, p.output.c);
     let tail = (p.output_offset, p.act_min, p.act_max);
-    let mut folded = [0i32; BLOCK];
+    let mut acc = [0i32; BLOCK];
     let mut start = 0;
     while start < oc {
         let end = (start + BLOCK).min(oc);
         let filters = &p.filter[start * ic..end * ic];
-        for (j, (row, slot)) in filters.chunks_exact(ic).zip(folded.iter_mut()).enumerate() {
+        let block = ChannelBlock::load(p.bias, p.multiplier, p.shift, start, end - start, |j| {
+            let row = &filters[j * ic..(j + 1) * ic];
             let sum = row.iter().fold(0i32, |a, &f| a.wrapping_add(i32::from(f)));
-            *slot = p
-                .bias
-                .map_or(0, |b| b.get(start + j))
-                .wrapping_add(sum.wrapping_mul(p.input_offset));
-        }
+            sum.wrapping_mul(p.input_offset)
+        });
         for (px, out_px) in input.chunks_exact(ic).zip(output.chunks_exact_mut(oc)) {
-            for (j, ((row, out), &bias)) in filters
-                .chunks_exact(ic)
-                .zip(&mut out_px[start..end])
-                .zip(folded.iter())
-                .enumerate()
-            {
-                let o = start + j;
-                *out = requantize(
-                    dot(row, px),
-                    bias,
-                    p.multiplier.get(o),
-                    p.shift.get(o),
-                    tail,
-                );
+            for (a, row) in acc.iter_mut().zip(filters.chunks_exact(ic)) {
+                *a = dot(row, px);
             }
+            block.requantize(&acc[..end - start], &mut out_px[start..end], tail);
         }
         start = end;
     }

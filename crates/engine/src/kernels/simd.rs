@@ -48,3 +48,55 @@ macro_rules! host_multiversion {
     };
 }
 pub(crate) use host_multiversion;
+
+/// Output channels processed per block by the optimised kernels: their
+/// folded biases, multipliers and shifts are unpacked once onto the stack.
+pub(crate) const BLOCK: usize = 64;
+
+/// Per-channel constants of one block of output channels.
+pub(crate) struct ChannelBlock {
+    pub bias: [i32; BLOCK],
+    pub mult: [i32; BLOCK],
+    pub shift: [i32; BLOCK],
+}
+
+impl ChannelBlock {
+    /// Unpacks channels `start..start + n` (n <= BLOCK); `folded(j)` adds the
+    /// folded input offset of channel `start + j` to its bias.
+    #[inline(always)]
+    pub(crate) fn load(
+        bias: Option<super::I32s<'_>>,
+        mult: super::I32s<'_>,
+        shift: super::I32s<'_>,
+        start: usize,
+        n: usize,
+        folded: impl Fn(usize) -> i32,
+    ) -> Self {
+        let mut b = ChannelBlock {
+            bias: [0; BLOCK],
+            mult: [0; BLOCK],
+            shift: [0; BLOCK],
+        };
+        for j in 0..n.min(BLOCK) {
+            let o = start + j;
+            b.bias[j] = bias.map_or(0, |v| v.get(o)).wrapping_add(folded(j));
+            b.mult[j] = mult.get(o);
+            b.shift[j] = shift.get(o);
+        }
+        b
+    }
+
+    /// Requantizes `acc` (bias not yet added) into `out`, channel by channel.
+    #[inline(always)]
+    pub(crate) fn requantize(&self, acc: &[i32], out: &mut [i8], tail: (i32, i32, i32)) {
+        for ((((o, &a), &b), &m), &s) in out
+            .iter_mut()
+            .zip(acc)
+            .zip(&self.bias)
+            .zip(&self.mult)
+            .zip(&self.shift)
+        {
+            *o = super::reference::requantize(a, b, m, s, tail);
+        }
+    }
+}
