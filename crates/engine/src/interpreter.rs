@@ -5,7 +5,7 @@ use core::ops::Range;
 
 use crate::blob::{ModelView, PreparedOp, as_i8_mut};
 use crate::error::{Error, Result};
-use crate::kernels::{self, reference};
+use crate::kernels::{self, ConvParams, DepthwiseParams, PoolParams, Shape4, Window, reference};
 
 pub struct Interpreter<'m, 'r> {
     model: ModelView<'m>,
@@ -60,6 +60,43 @@ fn split2<'x>(
         }
     };
     Ok((pick(a)?, pick(b)?, o))
+}
+
+/// Runs a windowed operator. When the planner placed its output over its
+/// input (validated at parse against `Window::in_place_delta`), it runs one
+/// output row at a time, each row reading only the input rows it needs, so
+/// that rows written never cover input rows still to be read.
+fn windowed<P>(
+    arena: &mut [i8],
+    (input, output): (Range<usize>, Range<usize>),
+    (in_shape, out_shape, window): (Shape4, Shape4, Window),
+    params: &P,
+    band: impl Fn(&P, Shape4, Shape4, Window) -> P,
+    kernel: impl Fn(&P, &[i8], &mut [i8]) -> Result<()>,
+) -> Result<()> {
+    if input.end <= output.start || output.end <= input.start {
+        let (i, o) = split1(arena, input, output)?;
+        return kernel(params, i, o);
+    }
+    let in_row = in_shape.w * in_shape.c;
+    let out_row = out_shape.w * out_shape.c;
+    for r in 0..out_shape.h {
+        let (start, end, pad_top) = window.row_band(r, in_shape.h);
+        let p = band(
+            params,
+            Shape4 {
+                h: end - start,
+                ..in_shape
+            },
+            Shape4 { h: 1, ..out_shape },
+            Window { pad_top, ..window },
+        );
+        let rows = input.start + start * in_row..input.start + end * in_row;
+        let out = output.start + r * out_row..output.start + (r + 1) * out_row;
+        let (i, o) = split1(arena, rows, out)?;
+        kernel(&p, i, o)?;
+    }
+    Ok(())
 }
 
 impl<'m, 'r> Interpreter<'m, 'r> {
@@ -134,18 +171,36 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 ref params,
                 input,
                 output,
-            } => {
-                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                kernels::conv(params, i, o)
-            }
+            } => windowed(
+                self.arena,
+                (self.range(input)?, self.range(output)?),
+                (params.input, params.output, params.window),
+                params,
+                |p, input, output, window| ConvParams {
+                    input,
+                    output,
+                    window,
+                    ..*p
+                },
+                kernels::conv,
+            ),
             PreparedOp::Depthwise {
                 ref params,
                 input,
                 output,
-            } => {
-                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                kernels::depthwise(params, i, o)
-            }
+            } => windowed(
+                self.arena,
+                (self.range(input)?, self.range(output)?),
+                (params.input, params.output, params.window),
+                params,
+                |p, input, output, window| DepthwiseParams {
+                    input,
+                    output,
+                    window,
+                    ..*p
+                },
+                kernels::depthwise,
+            ),
             PreparedOp::FullyConnected {
                 ref params,
                 input,
@@ -158,18 +213,36 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 ref params,
                 input,
                 output,
-            } => {
-                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::average_pool(params, i, o)
-            }
+            } => windowed(
+                self.arena,
+                (self.range(input)?, self.range(output)?),
+                (params.input, params.output, params.window),
+                params,
+                |p, input, output, window| PoolParams {
+                    input,
+                    output,
+                    window,
+                    ..*p
+                },
+                reference::average_pool,
+            ),
             PreparedOp::MaxPool {
                 ref params,
                 input,
                 output,
-            } => {
-                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::max_pool(params, i, o)
-            }
+            } => windowed(
+                self.arena,
+                (self.range(input)?, self.range(output)?),
+                (params.input, params.output, params.window),
+                params,
+                |p, input, output, window| PoolParams {
+                    input,
+                    output,
+                    window,
+                    ..*p
+                },
+                reference::max_pool,
+            ),
             PreparedOp::Softmax {
                 ref params,
                 input,

@@ -164,6 +164,96 @@ pub fn plan(buffers: &[Buffer]) -> Plan {
         })
 }
 
+/// How operator `k` of a chain relates its input buffer to its output buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The output must not overlap the input.
+    Separate,
+    /// The output may overlap the input if `out_offset - in_offset <= delta`
+    /// (see `kernels::Window::in_place_delta`).
+    InPlace(isize),
+}
+
+/// Offsets for a chain of buffers `b0 -> b1 -> ...` where operator `k` reads
+/// only `b_k` and writes only `b_{k+1}` (MobileNet-like graphs), allowing
+/// in-place operators to overlap their input. Returns `None` when the inputs
+/// are inconsistent.
+///
+/// For a given arena size the feasible offsets of `b_{k+1}` depend only on the
+/// lowest and highest feasible offsets of `b_k`, so feasibility is one pass
+/// over the chain; a binary search finds the smallest arena, and walking the
+/// chain backwards picks offsets.
+pub fn plan_chain(sizes: &[usize], links: &[Link]) -> Option<Plan> {
+    if sizes.is_empty() || sizes.len() != links.len() + 1 {
+        return None;
+    }
+    // Work in units of ALIGN.
+    let units: Vec<i64> = sizes.iter().map(|&s| (align(s) / ALIGN) as i64).collect();
+    let deltas: Vec<i64> = links
+        .iter()
+        .zip(&units[1..])
+        .map(|(l, &next)| match l {
+            Link::Separate => -next,
+            Link::InPlace(d) => (*d as i64).div_euclid(ALIGN as i64).max(-next),
+        })
+        .collect();
+    // Feasible offsets of each buffer: a union of at most two intervals.
+    let feasible = |arena: i64| -> Option<Vec<Vec<(i64, i64)>>> {
+        let mut sets = Vec::with_capacity(units.len());
+        let top = arena - units[0];
+        if top < 0 {
+            return None;
+        }
+        sets.push(vec![(0, top)]);
+        for k in 0..deltas.len() {
+            let prev: &Vec<(i64, i64)> = &sets[k];
+            let (lo, hi) = (prev.first()?.0, prev.last()?.1);
+            let top = arena - units[k + 1];
+            let below = (0, top.min(hi + deltas[k]));
+            let above = (lo + units[k], top);
+            let mut set: Vec<(i64, i64)> =
+                [below, above].into_iter().filter(|(a, b)| a <= b).collect();
+            if set.len() == 2 && set[1].0 <= set[0].1 + 1 {
+                set = vec![(set[0].0, set[0].1.max(set[1].1))];
+            }
+            if set.is_empty() {
+                return None;
+            }
+            sets.push(set);
+        }
+        Some(sets)
+    };
+    let largest = *units.iter().max()?;
+    let mut hi = units.iter().sum::<i64>();
+    feasible(hi)?;
+    let mut lo = largest;
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if feasible(mid).is_some() {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let sets = feasible(hi)?;
+    let mut offsets = vec![0i64; units.len()];
+    let last = units.len() - 1;
+    offsets[last] = sets[last].first()?.0;
+    for k in (0..last).rev() {
+        let (lo, hi) = (sets[k].first()?.0, sets[k].last()?.1);
+        offsets[k] = if offsets[k + 1] <= hi + deltas[k] {
+            hi
+        } else {
+            lo
+        };
+    }
+    Some(Plan {
+        offsets: offsets.iter().map(|&o| o as usize * ALIGN).collect(),
+        arena_size: hi as usize * ALIGN,
+        strategy: "chain_in_place",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +278,33 @@ mod tests {
         assert!(is_valid(&b, &p.offsets));
         assert_eq!(p.arena_size, 55296);
         assert_eq!(lower_bound(&b), 55296);
+    }
+
+    #[test]
+    fn chain_in_place_beats_separate_buffers() {
+        // vww's first layers with their in-place deltas (see Window::in_place_delta).
+        let sizes = [27648, 18432, 18432, 36864, 9216];
+        let links = [
+            Link::InPlace(-384),
+            Link::InPlace(-768),
+            Link::InPlace(-18816),
+            Link::InPlace(-384),
+        ];
+        let p = plan_chain(&sizes, &links).unwrap();
+        // The pointwise pair needs 18432 + 18816 B, and the stride-2 depthwise after
+        // it writes 384 B below its input.
+        assert_eq!(p.arena_size, 18432 + 18816 + 384);
+        for k in 0..links.len() {
+            let (a, b) = (p.offsets[k] as isize, p.offsets[k + 1] as isize);
+            let Link::InPlace(d) = links[k] else {
+                unreachable!()
+            };
+            let separate = b + sizes[k + 1] as isize <= a || b >= a + sizes[k] as isize;
+            assert!(separate || b - a <= d, "op {k}: {a} -> {b}");
+        }
+        // Without in-place links the chain needs the largest neighbouring pair.
+        let separate = plan_chain(&sizes, &[Link::Separate; 4]).unwrap();
+        assert_eq!(separate.arena_size, 55296);
     }
 
     #[test]

@@ -34,6 +34,9 @@ fn vww_arena_is_at_most_60_kb() {
         "arena {} B",
         view.arena_size()
     );
+    // In-place row-by-row execution of the windowed layers brings it below the
+    // 55,296 B that separate input and output buffers need (regression guard).
+    assert!(view.arena_size() <= 37_632, "arena {} B", view.arena_size());
     assert_eq!(
         tinystudio_engine::blob::arena_size_const(&blob),
         view.arena_size()
@@ -90,4 +93,23 @@ fn person_detect_prefers_the_person_image() {
         no_person[0] > no_person[1],
         "no_person.bmp should be classified as no person: {no_person:?}"
     );
+}
+
+#[test]
+fn illegal_in_place_overlap_is_rejected() {
+    let mut blob = vww().to_blob().unwrap();
+    let view = ModelView::parse(&blob).unwrap();
+    // The first pointwise layer (op 2) may only start its output 18,816 B below its input.
+    let (input, output) = match view.op(2).unwrap() {
+        tinystudio_engine::blob::PreparedOp::Conv { input, output, .. } => (input, output),
+        other => panic!("op 2 is {}", other.name()),
+    };
+    let input_offset = view.tensor(input).unwrap().offset as u32;
+    let at = view.header().tensors_off + output * tinystudio_engine::blob::TENSOR_RECORD_LEN + 28;
+    blob[at..at + 4].copy_from_slice(&input_offset.to_le_bytes());
+    tinystudio_engine::blob::write_checksum(&mut blob).unwrap();
+    assert!(matches!(
+        ModelView::parse(&blob),
+        Err(tinystudio_engine::Error::Malformed(_))
+    ));
 }

@@ -594,11 +594,25 @@ impl<'a> ModelView<'a> {
                 Ok(())
             }
         };
+        // Windowed operators may overwrite input rows they no longer need
+        // (the interpreter then runs them one output row at a time).
+        let disjoint_or_in_place = |a: &TensorInfo, w: &Window| -> Result<()> {
+            if disjoint(a).is_ok() {
+                return Ok(());
+            }
+            let delta = tout.offset as isize - a.offset as isize;
+            match w.in_place_delta(a.shape4(), tout.shape4()) {
+                Some(max) if delta <= max => Ok(()),
+                _ => Err(Error::Malformed(
+                    "operator output overlaps input it still reads",
+                )),
+            }
+        };
         let op = match code {
             opcode::CONV_2D | opcode::DEPTHWISE_CONV_2D => {
-                disjoint(&tin)?;
                 let (si, so) = (tin.shape4(), tout.shape4());
                 let window = window()?;
+                disjoint_or_in_place(&tin, &window)?;
                 let oc = so.c;
                 let filter_len = w(8)? as usize;
                 let filter = as_i8(self.data(w(7)?, filter_len)?);
@@ -679,7 +693,6 @@ impl<'a> ModelView<'a> {
                 }
             }
             opcode::AVERAGE_POOL_2D | opcode::MAX_POOL_2D => {
-                disjoint(&tin)?;
                 let params = PoolParams {
                     input: tin.shape4(),
                     output: tout.shape4(),
@@ -687,6 +700,7 @@ impl<'a> ModelView<'a> {
                     act_min,
                     act_max,
                 };
+                disjoint_or_in_place(&tin, &params.window)?;
                 params.validate()?;
                 if code == opcode::AVERAGE_POOL_2D {
                     PreparedOp::AveragePool {

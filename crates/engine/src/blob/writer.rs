@@ -524,8 +524,104 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
     h[44..48].copy_from_slice(&u32_of(data_off)?.to_le_bytes());
     h[48..52].copy_from_slice(&u32_of(data_len)?.to_le_bytes());
     write_checksum(&mut blob)?;
+    if let Some(chain) = in_place_plan(&blob, &buffers, &buffer_of)?
+        && chain.arena_size < plan.arena_size
+    {
+        for (i, &b) in buffer_of.iter().enumerate() {
+            let off = u32_of(chain.offsets.get(b).copied().unwrap_or(0))?;
+            let at = tensors_off + i * TENSOR_RECORD_LEN + 28;
+            blob[at..at + 4].copy_from_slice(&off.to_le_bytes());
+        }
+        blob[ARENA_SIZE_OFFSET..ARENA_SIZE_OFFSET + 4]
+            .copy_from_slice(&u32_of(chain.arena_size)?.to_le_bytes());
+        write_checksum(&mut blob)?;
+    }
     ModelView::parse(&blob)?;
     Ok(blob)
+}
+
+/// For chain-shaped graphs (each operator reads only its predecessor's
+/// output), a plan that lets windowed operators overwrite input rows they no
+/// longer need; indexed by buffer. `None` for other graphs.
+fn in_place_plan(
+    blob: &[u8],
+    buffers: &[Buffer],
+    buffer_of: &[usize],
+) -> Result<Option<planner::Plan>> {
+    let view = ModelView::parse_verified(blob)?;
+    let mut current = buffer_of[view.header().input];
+    let mut chain = vec![current];
+    let mut links = Vec::new();
+    for k in 0..view.op_count() {
+        let op = view.op(k)?;
+        let (input, output, link) = match op {
+            PreparedOp::Conv {
+                params,
+                input,
+                output,
+            } => (
+                input,
+                output,
+                params.window.in_place_delta(params.input, params.output),
+            ),
+            PreparedOp::Depthwise {
+                params,
+                input,
+                output,
+            } => (
+                input,
+                output,
+                params.window.in_place_delta(params.input, params.output),
+            ),
+            PreparedOp::AveragePool {
+                params,
+                input,
+                output,
+            }
+            | PreparedOp::MaxPool {
+                params,
+                input,
+                output,
+            } => (
+                input,
+                output,
+                params.window.in_place_delta(params.input, params.output),
+            ),
+            PreparedOp::Reshape { input, output }
+            | PreparedOp::FullyConnected { input, output, .. }
+            | PreparedOp::Softmax { input, output, .. }
+            | PreparedOp::Requantize { input, output, .. } => (input, output, None),
+            PreparedOp::Add { .. } => return Ok(None),
+        };
+        if buffer_of[input] != current {
+            return Ok(None);
+        }
+        let next = buffer_of[output];
+        if next == current {
+            continue; // reshape aliasing its input
+        }
+        links.push(link.map_or(planner::Link::Separate, planner::Link::InPlace));
+        chain.push(next);
+        current = next;
+    }
+    // Every buffer must appear exactly once, in chain order.
+    let mut seen = vec![false; buffers.len()];
+    for &b in &chain {
+        if std::mem::replace(&mut seen[b], true) {
+            return Ok(None);
+        }
+    }
+    if seen.iter().any(|s| !s) {
+        return Ok(None);
+    }
+    let sizes: Vec<usize> = chain.iter().map(|&b| buffers[b].size).collect();
+    Ok(planner::plan_chain(&sizes, &links).map(|p| {
+        let mut offsets = vec![0; buffers.len()];
+        for (pos, &b) in chain.iter().enumerate() {
+            offsets[b] = p.offsets[pos];
+        }
+        planner::Plan { offsets, ..p }
+    }))
 }
 
 /// Recomputes and stores the CRC-32 of a blob (after editing it in place).

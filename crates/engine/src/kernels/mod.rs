@@ -142,6 +142,39 @@ pub struct Window {
 }
 
 impl Window {
+    /// Largest `output_offset - input_offset` (in bytes, usually negative) at
+    /// which the operator can run in place, one output row at a time: every
+    /// output row is then written only over input rows that no later output
+    /// row reads. `None` when the input shape is degenerate.
+    ///
+    /// Output row `r` reads input rows from `r * stride - pad_top` on, and
+    /// later rows read only higher rows, so row `r` may end where the first
+    /// input row still needed begins.
+    pub fn in_place_delta(&self, input: Shape4, output: Shape4) -> Option<isize> {
+        let in_row = isize::try_from(input.w.checked_mul(input.c)?).ok()?;
+        let out_row = isize::try_from(output.w.checked_mul(output.c)?).ok()?;
+        (0..output.h)
+            .map(|r| {
+                let need = (r.checked_mul(self.stride_h)?).saturating_sub(self.pad_top);
+                let need = isize::try_from(need.min(input.h)).ok()?;
+                need.checked_mul(in_row)?
+                    .checked_sub(isize::try_from(r + 1).ok()?.checked_mul(out_row)?)
+            })
+            .try_fold(isize::MAX, |m, d| Some(m.min(d?)))
+    }
+
+    /// The window of output row `r` alone: which input rows it reads
+    /// (`start..end`) and the padding above them.
+    pub fn row_band(&self, r: usize, input_h: usize) -> (usize, usize, usize) {
+        let origin = r.saturating_mul(self.stride_h);
+        let start = origin.saturating_sub(self.pad_top).min(input_h);
+        let end = origin
+            .saturating_add(self.kernel_h)
+            .saturating_sub(self.pad_top)
+            .min(input_h);
+        (start, end.max(start), self.pad_top.saturating_sub(origin))
+    }
+
     /// Every output position must see at least one input element, and the
     /// output may not be larger than the input allows (as TFLite computes it).
     fn validate(&self, input: Shape4, output: Shape4) -> Result<()> {
