@@ -146,3 +146,34 @@ fn quantized_float_graph_exports_and_matches_tflite_reference() {
         assert_eq!(&model.run(x).unwrap(), t);
     }
 }
+
+#[test]
+fn float_input_quantize_is_dropped_at_import() {
+    use tinystudio_engine::model::{DType, Op, Tensor};
+    let mut model = every_op_model(5);
+    let int8_input = model.input;
+    model.tensors.push(Tensor {
+        name: "float_input".into(),
+        shape: model.tensors[int8_input].shape.clone(),
+        dtype: DType::Float32,
+        quant: None,
+        data: None,
+    });
+    let float_input = model.tensors.len() - 1;
+    model.ops.insert(
+        0,
+        Op::Quantize {
+            input: float_input,
+            output: int8_input,
+        },
+    );
+    model.input = float_input;
+    let imported = Model::from_tflite(&model.to_tflite().unwrap()).unwrap();
+    assert_eq!(imported.ops.len(), model.ops.len() - 1);
+    assert_eq!(imported.input_tensor().unwrap().name, "x");
+    let x: Vec<i8> = (0..8 * 8 * 3).map(|i| (i * 7) as i8).collect();
+    assert_eq!(
+        imported.run(&x).unwrap(),
+        every_op_model(5).run(&x).unwrap()
+    );
+}

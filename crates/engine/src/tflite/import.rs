@@ -225,6 +225,7 @@ pub fn import(bytes: &[u8]) -> Result<Model> {
     }
     imp.model.input = imp.tensor(inputs[0])?;
     let operators = sg.vector(3, 4)?;
+    let mut float_boundary = Vec::new();
     for i in 0..operators.len() {
         let o = operators.table(i)?;
         let code_index = o.u32(0, 0)? as usize;
@@ -329,12 +330,35 @@ pub fn import(bytes: &[u8]) -> Result<Model> {
                 output,
                 activation: activation(u8_opt(0, 0)?)?,
             },
+            OP_QUANTIZE if imp.model.tensors[input].dtype == DType::Float32 => {
+                float_boundary.push((input, output));
+                continue;
+            }
             OP_QUANTIZE => Op::Quantize { input, output },
+            OP_DEQUANTIZE => {
+                float_boundary.push((input, output));
+                continue;
+            }
             other => return Err(Error::UnsupportedOperator(other as u32)),
         };
         imp.model.ops.push(op);
     }
     imp.model.output = imp.tensor(outputs[0])?;
+    // Models with a float interface quantize their input first and dequantize
+    // their output last. Those conversions are dropped: the int8 tensors become
+    // the interface (pixels are quantized by `input::InputMapper`, scores read
+    // with the output scale), which is what the firmware runs anyway.
+    for (from, to) in float_boundary {
+        if from == imp.model.input {
+            imp.model.input = to;
+        } else if to == imp.model.output {
+            imp.model.output = from;
+        } else {
+            return Err(Error::Unsupported(
+                "QUANTIZE from float or DEQUANTIZE inside the graph (only at its input or output)",
+            ));
+        }
+    }
     imp.model.metadata = Metadata::default();
     Ok(imp.model)
 }

@@ -4,6 +4,7 @@ pub const OP_ADD: i32 = 0;
 pub const OP_AVERAGE_POOL_2D: i32 = 1;
 pub const OP_CONV_2D: i32 = 3;
 pub const OP_DEPTHWISE_CONV_2D: i32 = 4;
+pub const OP_DEQUANTIZE: i32 = 6;
 pub const OP_FULLY_CONNECTED: i32 = 9;
 pub const OP_MAX_POOL_2D: i32 = 17;
 pub const OP_RESHAPE: i32 = 22;
@@ -42,6 +43,7 @@ pub fn op_name(code: i32) -> &'static str {
         OP_RESHAPE => "RESHAPE",
         OP_SOFTMAX => "SOFTMAX",
         OP_QUANTIZE => "QUANTIZE",
+        OP_DEQUANTIZE => "DEQUANTIZE",
         _ => "operator",
     }
 }
