@@ -1,0 +1,115 @@
+//! The running studio: storage opened, migrations applied, web server
+//! listening, and (unless disabled) an in-process worker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tinystudio_storage::{BlobStore, Db, LocalBlobStore};
+use tinystudio_web::{AppState, WebConfig};
+use tinystudio_worker::{Worker, WorkerConfig};
+
+use crate::config::StorageOptions;
+
+/// Database and blob store, opened and migrated.
+pub struct Storage {
+    pub db: Db,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl Storage {
+    pub async fn open(options: &StorageOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&options.data_dir)
+            .with_context(|| format!("creating the data folder {}", options.data_dir.display()))?;
+        let url = options.database_url();
+        let db = Db::connect(&url)
+            .await
+            .with_context(|| format!("connecting to the database {}", redact(&url)))?;
+        db.migrate().await.context("applying database migrations")?;
+        let blobs = LocalBlobStore::new(options.data_dir.join("blobs"))
+            .context("opening the blob folder")?;
+        Ok(Self {
+            db,
+            blobs: Arc::new(blobs),
+        })
+    }
+
+    pub fn worker_config(&self, options: &StorageOptions) -> WorkerConfig {
+        let mut config = WorkerConfig::new(&options.data_dir);
+        config.backbones_dir = options.backbones_dir();
+        config
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A started studio.
+pub struct App {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub worker: Option<Worker>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl App {
+    /// Binds `listen` (port 0 picks a free port), starts serving, and runs
+    /// an in-process worker when `worker` is given.
+    pub async fn start(
+        storage: Storage,
+        listen: SocketAddr,
+        web: WebConfig,
+        worker: Option<WorkerConfig>,
+        spawn_worker: bool,
+    ) -> anyhow::Result<Self> {
+        let state = AppState::new(storage.db.clone(), storage.blobs.clone(), web)
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the web layer: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let router = tinystudio_web::router(state.clone());
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let worker =
+            worker.map(|config| Worker::new(storage.db.clone(), storage.blobs.clone(), config));
+        if spawn_worker {
+            if let Some(worker) = worker.clone() {
+                tokio::spawn(worker.run());
+            }
+        }
+        Ok(Self {
+            addr,
+            state,
+            worker,
+            server,
+        })
+    }
+
+    /// Serves until the server stops (or fails).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await.context("server task")?.context("server")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

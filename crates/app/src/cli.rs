@@ -1,0 +1,147 @@
+//! The command line: `serve` (default), `worker`, `migrate`, `project`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tinystudio_domain::parse_project_name;
+use tinystudio_storage::{keys, projects};
+
+use crate::app::{App, Storage};
+use crate::config::{ServeOptions, StorageOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tinystudio",
+    version,
+    about = "From a folder of photos to a microcontroller that recognises them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web studio with an in-process worker (the default).
+    Serve {
+        #[command(flatten)]
+        storage: StorageOptions,
+        #[command(flatten)]
+        serve: ServeOptions,
+    },
+    /// Run a worker only: claims and runs jobs (for scale-out).
+    Worker {
+        #[command(flatten)]
+        storage: StorageOptions,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageOptions,
+    },
+    /// Manage projects from the command line.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Create a project and an API key; prints `{"projectId": ..., "apiKey": ...}`.
+    Create {
+        /// The project's name.
+        name: String,
+        #[command(flatten)]
+        storage: StorageOptions,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TINYSTUDIO_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or_else(|| {
+        // `tinystudio` alone serves with every option at its default or env value.
+        let Cli { command } = Cli::parse_from(["tinystudio", "serve"]);
+        command.expect("serve parses")
+    });
+    match command {
+        Command::Serve { storage, serve } => {
+            let opened = Storage::open(&storage).await?;
+            let worker = (!serve.no_worker).then(|| opened.worker_config(&storage));
+            let app = App::start(opened, serve.listen, serve.web_config(), worker, true).await?;
+            tracing::info!("TinyStudio is ready at http://{}", app.addr);
+            if !app.addr.ip().is_loopback() {
+                tracing::warn!(
+                    "listening on {}: anyone who can reach this address can use the studio \
+                     (accounts are not implemented yet); prefer 127.0.0.1 behind a proxy",
+                    app.addr
+                );
+            }
+            tokio::select! {
+                result = app.wait() => result,
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("stopping");
+                    Ok(())
+                }
+            }
+        }
+        Command::Worker { storage } => {
+            let opened = Storage::open(&storage).await?;
+            let config = opened.worker_config(&storage);
+            let worker = tinystudio_worker::Worker::new(opened.db, opened.blobs, config);
+            tokio::select! {
+                _ = worker.run() => Ok(()),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+        Command::Migrate { storage } => {
+            Storage::open(&storage).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Project {
+            command: ProjectCommand::Create { name, storage },
+        } => {
+            let opened = Storage::open(&storage).await?;
+            let name = parse_project_name(&name)?;
+            let project = projects::create(&opened.db, &name).await?;
+            let (_, secret) = keys::create(&opened.db, project.id, "default").await?;
+            println!(
+                "{}",
+                serde_json::json!({ "projectId": project.id, "apiKey": secret })
+            );
+            Ok(())
+        }
+    }
+}

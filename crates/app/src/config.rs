@@ -1,0 +1,73 @@
+//! Configuration: command-line flags with environment-variable fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Options every subcommand that touches the database or files shares.
+#[derive(Debug, Clone, Args)]
+pub struct StorageOptions {
+    /// Folder for the SQLite database, blobs, backbones and caches.
+    #[arg(long, env = "TINYSTUDIO_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://PATH` or `postgres://...`; default: a SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Where pretrained backbones are kept; default: `backbones` in the data folder.
+    #[arg(long, env = "TINYSTUDIO_BACKBONES_DIR")]
+    pub backbones_dir: Option<PathBuf>,
+}
+
+impl StorageOptions {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| tinystudio_storage::Db::default_url(&self.data_dir))
+    }
+
+    pub fn backbones_dir(&self) -> PathBuf {
+        self.backbones_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backbones"))
+    }
+}
+
+/// Options of the web server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeOptions {
+    /// Address and port to listen on.
+    #[arg(long, env = "TINYSTUDIO_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+
+    /// Largest request body of an upload, in megabytes.
+    #[arg(long, env = "TINYSTUDIO_MAX_BODY_MB", default_value_t = 256)]
+    pub max_body_mb: usize,
+
+    /// Largest single uploaded file, in megabytes.
+    #[arg(long, env = "TINYSTUDIO_MAX_FILE_MB", default_value_t = 32)]
+    pub max_file_mb: usize,
+
+    /// Largest width or height of an uploaded image, in pixels.
+    #[arg(long, env = "TINYSTUDIO_MAX_IMAGE_SIDE", default_value_t = 8192)]
+    pub max_image_side: u32,
+
+    /// Serve only; leave jobs to separate `tinystudio worker` processes.
+    #[arg(long, env = "TINYSTUDIO_NO_WORKER")]
+    pub no_worker: bool,
+}
+
+impl ServeOptions {
+    pub fn web_config(&self) -> tinystudio_web::WebConfig {
+        let mut config = tinystudio_web::WebConfig {
+            max_body_bytes: self.max_body_mb * 1024 * 1024,
+            max_file_bytes: self.max_file_mb * 1024 * 1024,
+            ..Default::default()
+        };
+        config.decode.max_width = self.max_image_side;
+        config.decode.max_height = self.max_image_side;
+        config
+    }
+}

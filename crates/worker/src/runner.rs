@@ -1,0 +1,185 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tinystudio_domain::JobKind;
+use tinystudio_storage::jobs::{self, Job, Lease};
+use tinystudio_storage::{BlobStore, Db};
+
+use crate::context::{Cancelled, JobContext};
+use crate::jobs::train;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in the queue (and in logs).
+    pub worker_id: String,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often a running job's lease is renewed (and cancellation checked).
+    pub heartbeat: Duration,
+    /// How long to sleep when the queue is empty.
+    pub poll: Duration,
+    /// Where pretrained backbones are found (and downloaded to).
+    pub backbones_dir: PathBuf,
+    /// Scratch space and caches (feature cache, firmware build folder).
+    pub work_dir: PathBuf,
+}
+
+impl WorkerConfig {
+    pub fn new(data_dir: &std::path::Path) -> Self {
+        Self {
+            worker_id: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(2),
+            poll: Duration::from_millis(500),
+            backbones_dir: data_dir.join("backbones"),
+            work_dir: data_dir.join("work"),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+/// Claims and runs jobs until stopped.
+#[derive(Clone)]
+pub struct Worker {
+    db: Db,
+    blobs: Arc<dyn BlobStore>,
+    config: Arc<WorkerConfig>,
+}
+
+impl Worker {
+    pub fn new(db: Db, blobs: Arc<dyn BlobStore>, config: WorkerConfig) -> Self {
+        Self {
+            db,
+            blobs,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Runs forever: reap expired leases, claim, run, repeat.
+    pub async fn run(self) {
+        tracing::info!(worker.id = %self.config.worker_id, "worker started");
+        loop {
+            match self.step().await {
+                Ok(true) => {}
+                Ok(false) => tokio::time::sleep(self.config.poll).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "worker loop");
+                    tokio::time::sleep(self.config.poll * 4).await;
+                }
+            }
+        }
+    }
+
+    /// Runs jobs until the queue has none ready; for tests and one-shot use.
+    pub async fn run_pending_jobs(&self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while self.step().await? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Reaps, then claims and runs one job. Returns whether a job ran.
+    async fn step(&self) -> anyhow::Result<bool> {
+        jobs::reap_expired(&self.db).await?;
+        let lease_ms = self.config.lease.as_millis() as i64;
+        let Some(job) = jobs::claim(&self.db, &self.config.worker_id, lease_ms).await? else {
+            return Ok(false);
+        };
+        self.run_one(job).await?;
+        Ok(true)
+    }
+
+    async fn run_one(&self, job: Job) -> anyhow::Result<()> {
+        let id = job.id;
+        let worker_id = self.config.worker_id.clone();
+        tracing::info!(job.id = %id, job.kind = %job.kind, job.attempt = job.attempts, "job started");
+        let ctx = JobContext {
+            db: self.db.clone(),
+            blobs: self.blobs.clone(),
+            config: self.config.clone(),
+            job,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(AtomicU64::new(0)),
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone(), lost.clone()));
+        let started = std::time::Instant::now();
+        let outcome = dispatch(ctx.clone()).await;
+        heartbeat.abort();
+
+        if lost.load(Ordering::Relaxed) {
+            tracing::warn!(job.id = %id, "lease lost; the job's outcome is discarded");
+            return Ok(());
+        }
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(result) => {
+                jobs::succeed(&self.db, id, &worker_id, &result).await?;
+                tracing::info!(job.id = %id, duration_ms, "job succeeded");
+            }
+            Err(e) if e.is::<Cancelled>() || ctx.is_cancelled() => {
+                jobs::cancelled(&self.db, id, &worker_id).await?;
+                tracing::info!(job.id = %id, duration_ms, "job cancelled");
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                let _ = ctx.log(format!("error: {message}")).await;
+                let retry = !e.is::<Permanent>();
+                jobs::fail(&self.db, id, &worker_id, &message, retry).await?;
+                tracing::warn!(job.id = %id, duration_ms, error = %message, "job failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error that retrying cannot fix (bad input, missing data): the job
+/// fails at once instead of using its remaining attempts.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Permanent(pub String);
+
+async fn heartbeat_loop(ctx: JobContext, lost: Arc<AtomicBool>) {
+    let lease_ms = ctx.config.lease.as_millis() as i64;
+    loop {
+        tokio::time::sleep(ctx.config.heartbeat).await;
+        match jobs::heartbeat(
+            &ctx.db,
+            ctx.job.id,
+            &ctx.config.worker_id,
+            lease_ms,
+            Some(ctx.progress()),
+        )
+        .await
+        {
+            Ok(Lease::Held) => {}
+            Ok(Lease::CancelRequested) => ctx.cancel.store(true, Ordering::Relaxed),
+            Ok(Lease::Lost) => {
+                lost.store(true, Ordering::Relaxed);
+                ctx.cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(job.id = %ctx.job.id, error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
+    match ctx.job.kind {
+        JobKind::Train => train::run(ctx).await,
+        kind => Err(Permanent(format!("this worker cannot run {kind} jobs yet")).into()),
+    }
+}
