@@ -132,6 +132,19 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         self.arena.get(self.output.clone()).unwrap_or_default()
     }
 
+    /// Copies an int8 input tensor in (its length must match the model's input).
+    pub fn set_input(&mut self, input: &[i8]) -> Result<()> {
+        let dst = self.input_mut();
+        if dst.len() != input.len() {
+            return Err(Error::LengthMismatch {
+                expected: dst.len(),
+                actual: input.len(),
+            });
+        }
+        dst.copy_from_slice(input);
+        Ok(())
+    }
+
     /// Fills the input from 8-bit pixels through the model's pixel scaling.
     pub fn set_input_pixels(&mut self, pixels: &[u8]) -> Result<()> {
         let mapper = self
@@ -314,14 +327,7 @@ impl HostRunner {
     pub fn run(&mut self, input: &[i8]) -> Result<Vec<i8>> {
         let view = ModelView::parse_verified(&self.blob)?;
         let mut it = Interpreter::new(view, &mut self.arena)?;
-        let dst = it.input_mut();
-        if dst.len() != input.len() {
-            return Err(Error::LengthMismatch {
-                expected: dst.len(),
-                actual: input.len(),
-            });
-        }
-        dst.copy_from_slice(input);
+        it.set_input(input)?;
         it.invoke()?;
         Ok(it.output().to_vec())
     }
@@ -339,14 +345,7 @@ impl HostRunner {
     pub fn run_layers(&mut self, input: &[i8]) -> Result<Vec<Vec<i8>>> {
         let view = ModelView::parse_verified(&self.blob)?;
         let mut it = Interpreter::new(view, &mut self.arena)?;
-        let dst = it.input_mut();
-        if dst.len() != input.len() {
-            return Err(Error::LengthMismatch {
-                expected: dst.len(),
-                actual: input.len(),
-            });
-        }
-        dst.copy_from_slice(input);
+        it.set_input(input)?;
         let mut layers = Vec::new();
         it.invoke_observed(|_, _, out| layers.push(out.to_vec()))?;
         Ok(layers)
