@@ -171,18 +171,21 @@ fn pool(
 
 pub fn average_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
     pool(p, input, output, |taps| {
-        let (mut acc, mut count) = (0i32, 0i32);
+        // 64-bit sums: no window size can overflow them (TFLite uses int32,
+        // identical for every window that fits in it).
+        let (mut acc, mut count) = (0i64, 0i64);
         for v in taps {
-            acc += i32::from(v);
+            acc += i64::from(v);
             count += 1;
         }
         let count = count.max(1);
         // TFLite rounds to the nearest integer, halves away from zero.
-        if acc > 0 {
+        let avg = if acc > 0 {
             (acc + count / 2) / count
         } else {
             (acc - count / 2) / count
-        }
+        };
+        avg as i32
     })
 }
 
