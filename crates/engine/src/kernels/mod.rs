@@ -7,7 +7,7 @@
 //! each other once; the evals then rely on it, and re-check the buffer lengths
 //! they are handed (O(1)), so a kernel never indexes out of bounds.
 //!
-//! Dispatch: each operator has a table of [`Kernel`]s, most specialised first.
+//! Dispatch: each operator has a table of kernels ([`ConvKernel`], [`DepthwiseKernel`]), most specialised first.
 //! The first whose `supports` accepts the parameters runs. An architecture
 //! specific kernel (e.g. Cortex-M4 SMLAD) is added by putting an entry behind
 //! `#[cfg(target_arch = "arm")]` at the top of the table; the shared test suite
