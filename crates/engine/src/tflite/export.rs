@@ -248,26 +248,29 @@ pub fn export(model: &Model) -> Result<Vec<u8>> {
         let opt = |i: Option<usize>| i.map_or(Ok(-1), to_i32);
         // TFLite's DEPTHWISE_CONV_2D requires a bias operand: give bias-free
         // convolutions an explicit zero bias.
-        let mut with_bias = |bias: &Option<usize>, filter: usize| -> Result<Option<usize>> {
-            if bias.is_some() {
-                return Ok(*bias);
-            }
-            let f = model.tensor(filter)?;
-            let channels = *f
-                .shape
-                .first()
-                .filter(|_| f.shape.len() != 4 || f.shape[0] != 1)
-                .unwrap_or(&f.shape[3]);
-            tensors.push(Tensor {
-                name: format!("{}_zero_bias", f.name),
-                shape: vec![channels],
-                dtype: DType::Int32,
-                quant: None,
-                data: Some(vec![0; channels * 4]),
-            });
-            tensor_buffer.push(0);
-            Ok(Some(tensors.len() - 1))
-        };
+        let mut with_bias =
+            |bias: &Option<usize>, filter: usize, depthwise: bool| -> Result<Option<usize>> {
+                if bias.is_some() {
+                    return Ok(*bias);
+                }
+                let f = model.tensor(filter)?;
+                // Output channels: first dimension of a conv filter, last of a depthwise one.
+                let channels = if depthwise {
+                    f.shape.last()
+                } else {
+                    f.shape.first()
+                };
+                let channels = *channels.ok_or(Error::Malformed("filter without dimensions"))?;
+                tensors.push(Tensor {
+                    name: format!("{}_zero_bias", f.name),
+                    shape: vec![channels],
+                    dtype: DType::Int32,
+                    quant: None,
+                    data: Some(vec![0; channels * 4]),
+                });
+                tensor_buffer.push(0);
+                Ok(Some(tensors.len() - 1))
+            };
         let (inputs, options_type, options): (Vec<i32>, u8, Vec<(u16, Field)>) = match op {
             Op::Conv2d {
                 input,
@@ -276,7 +279,11 @@ pub fn export(model: &Model) -> Result<Vec<u8>> {
                 options,
                 ..
             } => (
-                vec![t(*input)?, t(*filter)?, opt(with_bias(bias, *filter)?)?],
+                vec![
+                    t(*input)?,
+                    t(*filter)?,
+                    opt(with_bias(bias, *filter, false)?)?,
+                ],
                 OPTIONS_CONV_2D,
                 vec![
                     (0, Field::U8(pad(options.padding))),
@@ -294,7 +301,11 @@ pub fn export(model: &Model) -> Result<Vec<u8>> {
                 options,
                 ..
             } => (
-                vec![t(*input)?, t(*filter)?, opt(with_bias(bias, *filter)?)?],
+                vec![
+                    t(*input)?,
+                    t(*filter)?,
+                    opt(with_bias(bias, *filter, true)?)?,
+                ],
                 OPTIONS_DEPTHWISE_CONV_2D,
                 vec![
                     (0, Field::U8(pad(options.padding))),
