@@ -10,6 +10,7 @@
 pub mod backbones;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod inference;
 pub mod keras_h5;
 pub mod model;

@@ -91,6 +91,17 @@ impl ConvLayer {
         }
     }
 
+    /// A copy whose parameters are fresh leaves on `device` (an autodiff device for
+    /// fine-tuning), detached from wherever this layer's tensors came from.
+    pub fn trainable_copy(&self, device: &Device) -> Self {
+        ConvLayer {
+            weight: Param::from_tensor(Tensor::from_data(self.weight.val().into_data(), device)),
+            bias: Param::from_tensor(Tensor::from_data(self.bias.val().into_data(), device)),
+            stride: self.stride,
+            groups: self.groups,
+        }
+    }
+
     pub fn out_channels(&self) -> usize {
         self.weight.dims()[0]
     }

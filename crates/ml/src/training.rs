@@ -154,8 +154,8 @@ pub fn train(
     let mut trainable = Trainable {
         tail: extractor
             .tail_layers()
-            .into_iter()
-            .map(|l| l.fork(&device))
+            .iter()
+            .map(|l| l.trainable_copy(&device))
             .collect(),
         head: Head::new(&head_config, &mut rng, &device),
     };
