@@ -1,0 +1,298 @@
+//! The test harness: `spawn_app()` starts the real studio on 127.0.0.1:0
+//! with a fresh database (a SQLite file in a temporary folder, or a new
+//! database on the PostgreSQL server named by `TINYSTUDIO_TEST_POSTGRES`)
+//! and returns a client that talks HTTP to it.
+//!
+//! `backend_tests!` turns each test function into two tests, one per
+//! database, so the whole suite runs on both.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use tinystudio::app::{App, Storage};
+use tinystudio::config::StorageOptions;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `mod name { sqlite(), postgres() }` for each async test fn
+/// taking a `TestApp`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::spawn_app($crate::common::Backend::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::spawn_app($crate::common::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: App,
+    /// The local user's cookie, as a browser would hold it.
+    pub cookie: String,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Limits small enough to test: 2 MB per file, 6 MB per request, 4096 px.
+pub fn test_web_config() -> tinystudio_web::WebConfig {
+    let mut config = tinystudio_web::WebConfig {
+        max_body_bytes: 6 * 1024 * 1024,
+        max_file_bytes: 2 * 1024 * 1024,
+        gc_grace_ms: 0,
+        ..Default::default()
+    };
+    config.decode.max_width = 4096;
+    config.decode.max_height = 4096;
+    config
+}
+
+/// The workspace's `../shared` folder; panics naming the file if it is missing.
+pub fn shared(path: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path);
+    assert!(
+        p.exists(),
+        "missing test fixture {}: the shared data folder must sit beside the repository",
+        p.display()
+    );
+    p
+}
+
+async fn fresh_postgres_url() -> String {
+    let admin = std::env::var("TINYSTUDIO_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "TINYSTUDIO_TEST_POSTGRES is not set: the PostgreSQL half of the suite needs a server \
+             (e.g. postgres://postgres:postgres@127.0.0.1:5432/postgres; .ci/run starts one)"
+        )
+    });
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach TINYSTUDIO_TEST_POSTGRES={admin}: {e}"));
+    let name = format!("tinystudio_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, test_web_config()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, web: tinystudio_web::WebConfig) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_url().await),
+    };
+    let options = StorageOptions {
+        data_dir: dir.path().to_path_buf(),
+        database_url,
+        backbones_dir: Some(shared("backbones")),
+    };
+    let storage = Storage::open(&options).await.expect("open storage");
+    let worker = storage.worker_config(&options);
+    let app = App::start(
+        storage,
+        "127.0.0.1:0".parse().unwrap(),
+        web,
+        Some(worker),
+        false,
+    )
+    .await
+    .expect("start app");
+    let base = format!("http://{}", app.addr);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A page view hands out the local user's cookie.
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the first page view sets the local cookie")
+        .to_owned();
+    TestApp {
+        base,
+        client,
+        app,
+        cookie,
+        data_dir: dir.path().to_path_buf(),
+        _dir: dir,
+    }
+}
+
+/// A file to upload.
+#[derive(Clone)]
+pub struct TestFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl TestFile {
+    pub fn new(name: &str, bytes: Vec<u8>) -> Self {
+        Self {
+            name: name.into(),
+            bytes,
+        }
+    }
+}
+
+pub fn form(files: &[TestFile]) -> Form {
+    files.iter().fold(Form::new(), |form, f| {
+        form.part(
+            "data",
+            Part::bytes(f.bytes.clone()).file_name(f.name.clone()),
+        )
+    })
+}
+
+/// A PNG of the given size with pixel values derived from `seed`.
+pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([x as u8 ^ seed, y as u8, seed.wrapping_mul(31)])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A JPEG of the given size.
+pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([x as u8, y as u8 ^ seed, 128])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a project over the API; returns (project id, API key).
+    pub async fn create_project(&self, name: &str) -> (String, String) {
+        let r = self
+            .client
+            .post(self.url("/api/projects"))
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["name"], name);
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["apiKey"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST /api/{category}/files` with the given headers.
+    pub async fn ingest(
+        &self,
+        category: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        files: &[TestFile],
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/api/{category}/files")));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.multipart(form(files)).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .request(method, self.url(path))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Everything a project holds, for "nothing changed" checks.
+    pub async fn snapshot(&self, project: &str, key: &str) -> Value {
+        let (s1, samples) = self
+            .get(&format!("/api/projects/{project}/samples?limit=1000"), key)
+            .await;
+        let (s2, counts) = self
+            .get(&format!("/api/projects/{project}/samples/counts"), key)
+            .await;
+        let (s3, keys) = self
+            .get(&format!("/api/projects/{project}/keys"), key)
+            .await;
+        let (s4, info) = self.get(&format!("/api/projects/{project}"), key).await;
+        assert!(s1.is_success() && s2.is_success() && s3.is_success() && s4.is_success());
+        serde_json::json!({ "samples": samples, "counts": counts, "keys": keys, "project": info })
+    }
+
+    /// Runs queued jobs to completion on the in-process worker.
+    pub async fn run_pending_jobs(&self) -> usize {
+        self.app
+            .worker
+            .as_ref()
+            .expect("the test app has a worker")
+            .run_pending_jobs()
+            .await
+            .expect("running jobs")
+    }
+}
