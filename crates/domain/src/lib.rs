@@ -5,6 +5,7 @@
 //! past the edge of the system. Nothing here does I/O.
 
 pub mod category;
+pub mod estimate;
 pub mod ids;
 pub mod impulse;
 pub mod job;
