@@ -11,6 +11,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::backbones::{Backbone, BackboneSource};
+use crate::cpu::FastBackbone;
 use crate::data::{ImageShape, InputScaling, images_to_tensor};
 use crate::error::{Error, Result};
 use crate::keras_h5::NUM_BLOCKS;
@@ -41,6 +42,7 @@ pub struct FeatureExtractor {
     row_shape: Vec<usize>,
     device: Device,
     batch_size: usize,
+    fast: FastBackbone,
 }
 
 impl FeatureExtractor {
@@ -76,6 +78,7 @@ impl FeatureExtractor {
         device: Device,
     ) -> Self {
         let cut = first_layer_of_last_blocks(fine_tune_blocks);
+        let fast = FastBackbone::from_model(&model);
         let row_shape = if fine_tune_blocks == 0 {
             vec![model.feature_dim()]
         } else {
@@ -98,6 +101,7 @@ impl FeatureExtractor {
             row_shape,
             device,
             batch_size: DEFAULT_BATCH_SIZE,
+            fast,
         }
     }
 
@@ -164,6 +168,31 @@ impl FeatureExtractor {
     /// Runs the frozen part of the backbone on HWC u8 images of [`Self::image_shape`],
     /// returning `[images.len(), row_len]` row-major.
     pub fn extract(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
+        for (n, img) in images.iter().enumerate() {
+            if img.len() != self.shape.len() {
+                return Err(Error::InvalidInput(format!(
+                    "image {n} has {} bytes, expected {} ({}x{}x{})",
+                    img.len(),
+                    self.shape.len(),
+                    self.shape.width,
+                    self.shape.height,
+                    self.shape.channels
+                )));
+            }
+        }
+        let rows = self.fast.extract(
+            images,
+            (self.shape.height, self.shape.width, self.shape.channels),
+            self.scaling,
+            self.cut,
+            self.fine_tune_blocks == 0,
+        );
+        Ok(rows.concat())
+    }
+
+    /// [`Self::extract`] through the burn model, batch by batch: the reference the
+    /// fused path is tested against.
+    pub fn extract_reference(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(images.len() * self.row_len());
         for batch in images.chunks(self.batch_size) {
             // [batch, c, h, w]

@@ -8,6 +8,7 @@
 //! [`export`] (the engine's float graph and calibration ranges).
 
 pub mod backbones;
+mod cpu;
 pub mod data;
 pub mod error;
 pub mod export;

@@ -185,3 +185,36 @@ fn unsupported_alpha_is_an_error() {
     let e = ensure_backbone(0.3, &dir, &mut |_| {}).unwrap_err();
     assert!(matches!(e, Error::UnsupportedAlpha(_)), "{e}");
 }
+
+#[test]
+fn fused_extraction_matches_burn() {
+    let dir = common::backbones_dir();
+    let img = common::load_rgb("images/grace_hopper.bmp", 96, 96);
+    let img2 = common::load_rgb("images/parrot.jpg", 96, 96);
+    for alpha in [0.25f32, 0.1] {
+        let b = ensure_backbone(alpha, &dir, &mut |_| {}).unwrap();
+        for blocks in [0, 2] {
+            let ex = FeatureExtractor::new(&b, ImageShape::rgb(96, 96), blocks).unwrap();
+            let fast = ex.extract(&[&img, &img2]).unwrap();
+            let reference = ex.extract_reference(&[&img, &img2]).unwrap();
+            assert_eq!(fast.len(), reference.len());
+            for (a, r) in fast.iter().zip(&reference) {
+                assert!(
+                    (a - r).abs() < 1e-4,
+                    "alpha {alpha} blocks {blocks}: {a} vs {r}"
+                );
+            }
+        }
+    }
+    // Odd sizes exercise the asymmetric SAME padding everywhere.
+    let b = ensure_backbone(0.25, &dir, &mut |_| {}).unwrap();
+    let odd = common::load_rgb("images/parrot.jpg", 67, 45);
+    let ex = FeatureExtractor::new(&b, ImageShape::rgb(67, 45), 0).unwrap();
+    let (f, r) = (
+        ex.extract(&[&odd]).unwrap(),
+        ex.extract_reference(&[&odd]).unwrap(),
+    );
+    for (a, r) in f.iter().zip(&r) {
+        assert!((a - r).abs() < 1e-4, "{a} vs {r}");
+    }
+}
