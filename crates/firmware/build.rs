@@ -1,0 +1,104 @@
+//! Picks the board's memory layout and builds the model in.
+//!
+//! - Exactly one board feature (`mps2-an386`, `nano33ble`, `pico`) selects
+//!   `memory/<board>.x`, copied to `OUT_DIR/memory.x` where cortex-m-rt's
+//!   `link.x` includes it.
+//! - The model blob comes from `TINYSTUDIO_MODEL_BLOB` (a path; the studio's
+//!   deploy crate sets it), or `models/default.tsmb`, a tiny checked-in model
+//!   so the crate builds standalone. The blob is validated here with the
+//!   host build of the engine, so a bad blob fails the build with the
+//!   engine's own message instead of at boot.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+
+    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+    let boards: Vec<&str> = [
+        ("MPS2_AN386", "mps2-an386"),
+        ("NANO33BLE", "nano33ble"),
+        ("PICO", "pico"),
+    ]
+    .iter()
+    .filter(|(f, _)| feature(f))
+    .map(|&(_, b)| b)
+    .collect();
+    let board = match boards.as_slice() {
+        [b] => *b,
+        [] => fail(
+            "no board selected: build with --features mps2-an386, nano33ble, nano33ble-bossac \
+             or pico (and the matching --target)",
+        ),
+        more => fail(&format!(
+            "several boards selected ({}); enable exactly one board feature",
+            more.join(", ")
+        )),
+    };
+    let layout = if board == "nano33ble" && feature("NANO33BLE_BOSSAC") {
+        "nano33ble-bossac"
+    } else {
+        board
+    };
+
+    let memory = manifest.join("memory").join(format!("{layout}.x"));
+    copy(&memory, &out.join("memory.x"));
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed={}", memory.display());
+    // cortex-m-rt's linker script; it INCLUDEs memory.x from the search path.
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+
+    println!("cargo:rerun-if-env-changed=TINYSTUDIO_MODEL_BLOB");
+    let blob_path = match env::var_os("TINYSTUDIO_MODEL_BLOB") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => manifest.join("models").join("default.tsmb"),
+    };
+    println!("cargo:rerun-if-changed={}", blob_path.display());
+    let blob = fs::read(&blob_path).unwrap_or_else(|e| {
+        fail(&format!(
+            "cannot read the model blob {} ({e}); set TINYSTUDIO_MODEL_BLOB to a .tsmb file \
+             written by tinystudio_engine::Model::to_blob",
+            blob_path.display()
+        ))
+    });
+    let view = tinystudio_engine::ModelView::parse(&blob).unwrap_or_else(|e| {
+        fail(&format!(
+            "the model blob {} is not valid: {e}",
+            blob_path.display()
+        ))
+    });
+    if view.input_mapper().is_none() {
+        fail(&format!(
+            "the model blob {} records no pixel scaling, so the board cannot turn pixels into \
+             the input tensor; set Model::metadata.pixel_scaling before to_blob()",
+            blob_path.display()
+        ));
+    }
+    let input = view
+        .input()
+        .unwrap_or_else(|e| fail(&format!("model input: {e}")));
+    let s = input.shape4();
+    if s.n != 1 || !(s.c == 1 || s.c == 3) {
+        fail(&format!(
+            "the model input is {:?}; the firmware takes one image of 1 (grayscale) or 3 (RGB) \
+             channels",
+            input.shape()
+        ));
+    }
+    fs::write(out.join("model.tsmb"), &blob)
+        .unwrap_or_else(|e| fail(&format!("cannot write the model into OUT_DIR: {e}")));
+}
+
+fn copy(from: &Path, to: &Path) {
+    if let Err(e) = fs::copy(from, to) {
+        fail(&format!("cannot copy {}: {e}", from.display()));
+    }
+}

@@ -1,0 +1,249 @@
+//! The firmware's loop: receive a frame of pixels, run the impulse, print the
+//! predictions. Board independent (see [`crate::board::Board`]).
+//!
+//! Output, one response per frame (lines end with `\r\n`):
+//!
+//! ```text
+//! Predictions (DSP: 0 ms., Classification: 20 ms., Anomaly: 0 ms.):
+//!   no_person: 0.07812
+//!   person: 0.92188
+//! raw: -108 108
+//! cost: dsp=55336 classification=20144640 unit=instructions
+//! stack: used=1736 of 218496
+//! done
+//! ```
+//!
+//! The first lines follow Edge Impulse's firmware so people and tools that
+//! read those recognise them; `raw:` (the int8 output tensor), `cost:` (the
+//! counter converted to instructions or cycles) and `stack:` are for the
+//! host's tests and benchmarks, `done` ends the response. A rejected frame
+//! gets one `error: ...` line instead. With the `profile` feature, one
+//! `op: ...` line per operator precedes `done`.
+
+use core::fmt::{self, Write};
+
+use tinystudio_engine::{InputMapper, Interpreter, ModelView};
+
+use crate::board::{Board, CounterUnit};
+use crate::protocol::{Poll, Receiver};
+
+/// Version of the serial protocol, announced in the `ready` line.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// `core::fmt` sink writing to the board's serial port.
+struct Out<'a, B: Board>(&'a mut B);
+
+impl<B: Board> Write for Out<'_, B> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A score with five decimals, as Edge Impulse prints them, without pulling
+/// in `core`'s float formatting.
+struct Decimal5(f32);
+
+impl fmt::Display for Decimal5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
+        // `as` saturates; scores are in [0, 1] for softmax outputs anyway.
+        let scaled = (a * 100_000.0 + 0.5) as u64;
+        write!(f, "{sign}{}.{:05}", scaled / 100_000, scaled % 100_000)
+    }
+}
+
+/// Runs forever: boot message, then one response per frame.
+pub fn run<B: Board>(board: &mut B, blob: &[u8], arena: &mut [u8]) -> ! {
+    let model = match prepare(blob) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = write!(Out(board), "error: the built-in model is unusable: {e}\r\n");
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+    };
+    let input = model.view.input().ok();
+    let (h, w, c) = input.map_or((0, 0, 0), |t| {
+        let s = t.shape4();
+        (s.h, s.w, s.c)
+    });
+    let _ = write!(
+        Out(board),
+        "ready: tinystudio-firmware board={} protocol={} input={h}x{w}x{c} labels={} arena={}\r\n",
+        B::NAME,
+        PROTOCOL_VERSION,
+        model.view.label_count(),
+        model.view.arena_size(),
+    );
+    let mut receiver = Receiver::new(h * w * c);
+    loop {
+        let mut it = match Interpreter::new(model.view, arena) {
+            Ok(it) => it,
+            Err(e) => {
+                let _ = write!(Out(board), "error: {e}\r\n");
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+        };
+        match receive(board, &mut receiver, as_u8_mut(it.input_mut())) {
+            Ok(()) => classify(board, &model, &mut it),
+            Err(e) => {
+                let _ = write!(Out(board), "error: {e}\r\n");
+            }
+        }
+    }
+}
+
+struct Prepared<'a> {
+    view: ModelView<'a>,
+    mapper: InputMapper,
+}
+
+fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
+    // Verifies the checksum once at boot (catches corrupted flash).
+    let view = ModelView::parse(blob)?;
+    let mapper = view
+        .input_mapper()
+        .ok_or(tinystudio_engine::Error::Unsupported(
+            "the model records no pixel scaling",
+        ))?;
+    Ok(Prepared { view, mapper })
+}
+
+/// Views the int8 input tensor as bytes, so pixels are received in place.
+fn as_u8_mut(b: &mut [i8]) -> &mut [u8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity; the
+    // exclusive borrow is carried over.
+    unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr().cast::<u8>(), b.len()) }
+}
+
+/// Receives one good frame into `payload`, or reports why a frame was bad.
+fn receive<B: Board>(
+    board: &mut B,
+    rx: &mut Receiver,
+    payload: &mut [u8],
+) -> Result<(), crate::protocol::FrameError> {
+    let mut last = board.counter();
+    loop {
+        let poll = match board.read_byte() {
+            Some(byte) => {
+                last = board.counter();
+                rx.feed(byte, payload)
+            }
+            None if rx.timeout_applies()
+                && board.counter().wrapping_sub(last) > B::FRAME_TIMEOUT_TICKS =>
+            {
+                rx.timeout()
+            }
+            None => continue,
+        };
+        match poll {
+            Poll::Pending => {}
+            Poll::Frame => return Ok(()),
+            Poll::Rejected(e) => return Err(e),
+        }
+    }
+}
+
+fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<'_, '_>) {
+    // DSP: the impulse's input block on the board is the pixel -> int8
+    // mapping (the host already resized); the same table as in the studio.
+    let t0 = board.counter();
+    for x in it.input_mut().iter_mut() {
+        *x = model.mapper.map_pixel(*x as u8);
+    }
+    let t1 = board.counter();
+    #[cfg(feature = "profile")]
+    let mut marks = [0u64; MAX_PROFILED_OPS];
+    #[cfg(feature = "profile")]
+    let result = it.invoke_observed(|i, _, _| {
+        if let Some(m) = marks.get_mut(i) {
+            *m = board.counter();
+        }
+    });
+    #[cfg(not(feature = "profile"))]
+    let result = it.invoke();
+    let t2 = board.counter();
+    if let Err(e) = result {
+        let _ = write!(Out(board), "error: inference failed: {e}\r\n");
+        return;
+    }
+    let ms = |ticks: u64| ticks * 1000 / u64::from(B::COUNTER_HZ);
+    let mut out = Out(board);
+    let _ = write!(
+        out,
+        "Predictions (DSP: {} ms., Classification: {} ms., Anomaly: 0 ms.):\r\n",
+        ms(t1 - t0),
+        ms(t2 - t1)
+    );
+    let tensor = model.view.output().ok();
+    let (scale, zero_point) = tensor.map_or((1.0, 0), |t| (t.scale, t.zero_point));
+    let output = it.output();
+    for (i, &q) in output.iter().enumerate() {
+        let score = (i32::from(q) - zero_point) as f32 * scale;
+        let _ = match model.view.label(i) {
+            Some(label) => write!(out, "  {label}: {}\r\n", Decimal5(score)),
+            None => write!(out, "  class{i}: {}\r\n", Decimal5(score)),
+        };
+    }
+    let _ = out.write_str("raw:");
+    for &q in output {
+        let _ = write!(out, " {q}");
+    }
+    let unit = match B::COST_UNIT {
+        CounterUnit::Cycles => "cycles",
+        CounterUnit::Instructions => "instructions",
+    };
+    let _ = write!(
+        out,
+        "\r\ncost: dsp={} classification={} unit={unit}\r\n",
+        B::counter_cost(t1 - t0),
+        B::counter_cost(t2 - t1),
+    );
+    let (used, total) = stack_usage();
+    let _ = write!(out, "stack: used={used} of {total}\r\n");
+    #[cfg(feature = "profile")]
+    {
+        let mut prev = t1;
+        for (i, &mark) in marks.iter().enumerate().take(model.view.op_count()) {
+            if let Ok(op) = model.view.op(i) {
+                let _ = write!(
+                    out,
+                    "op: index={i} name={} kernel={} macs={} cost={}\r\n",
+                    op.name(),
+                    op.kernel_name(),
+                    op.macs(),
+                    B::counter_cost(mark - prev),
+                );
+            }
+            prev = mark;
+        }
+    }
+    let _ = out.write_str("done\r\n");
+}
+
+/// Operators timed by the `profile` build (later ones are not reported).
+#[cfg(feature = "profile")]
+const MAX_PROFILED_OPS: usize = 128;
+
+/// Deepest stack use so far: cortex-m-rt paints the stack with
+/// `0xCCCC_CCCC` at reset (feature `paint-stack`); the first overwritten
+/// word from the bottom marks the high-water line.
+fn stack_usage() -> (usize, usize) {
+    unsafe extern "C" {
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+    let top = core::ptr::addr_of!(_stack_start) as usize;
+    let bottom = core::ptr::addr_of!(_stack_end) as usize;
+    let mut p = bottom;
+    // SAFETY: every word between the linker's `_stack_end` and
+    // `_stack_start` is RAM owned by the stack; reads are volatile because
+    // the compiler cannot know the stack writes them.
+    while p < top && unsafe { core::ptr::read_volatile(p as *const u32) } == 0xCCCC_CCCC {
+        p += 4;
+    }
+    (top - p, top - bottom)
+}

@@ -1,0 +1,74 @@
+//! What the application needs from a board: a serial port, a free-running
+//! counter to time inference with, and the numbers to interpret it.
+//!
+//! One implementation per board, chosen by cargo feature; each touches only
+//! the handful of registers it needs (clock, one UART, one counter), with the
+//! reference-manual section named beside them, instead of pulling in a HAL
+//! and its PAC: the firmware builds in seconds and its flash is the model's.
+
+#[cfg(feature = "mps2-an386")]
+mod mps2;
+#[cfg(feature = "mps2-an386")]
+pub use mps2::Mps2 as Current;
+
+#[cfg(feature = "nano33ble")]
+mod nrf52840;
+#[cfg(feature = "nano33ble")]
+pub use nrf52840::Nano33Ble as Current;
+
+#[cfg(feature = "pico")]
+mod rp2040;
+#[cfg(feature = "pico")]
+pub use rp2040::Pico as Current;
+
+/// What one count of [`Board::counter`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterUnit {
+    /// Core clock cycles (DWT CYCCNT, SysTick).
+    Cycles,
+    /// Executed instructions: the emulated MPS2's timer under QEMU's
+    /// `-icount shift=0`, where virtual time advances 1 ns per instruction.
+    Instructions,
+}
+
+pub trait Board: Sized {
+    /// Board name, printed in the `ready` line.
+    const NAME: &'static str;
+    /// Counts per second of [`counter`](Self::counter), for the
+    /// human-readable milliseconds.
+    const COUNTER_HZ: u32;
+    /// What [`counter_cost`](Self::counter_cost) counts.
+    const COST_UNIT: CounterUnit;
+    /// How long the sender may pause inside a frame, in counter ticks.
+    const FRAME_TIMEOUT_TICKS: u64;
+
+    /// Sets up clocks, the serial port and the counter; called once at reset.
+    fn init() -> Self;
+    /// Free-running, monotonic counter.
+    fn counter(&mut self) -> u64;
+    /// Converts counter ticks to the cost unit (instructions or cycles).
+    fn counter_cost(ticks: u64) -> u64;
+    /// Sends bytes (blocking).
+    fn write(&mut self, bytes: &[u8]);
+    /// A received byte, if one is waiting (non-blocking).
+    fn read_byte(&mut self) -> Option<u8>;
+    /// Sends bytes without a board instance, for the panic handler (the
+    /// serial port was set up by `init`).
+    fn emergency_write(bytes: &[u8]);
+}
+
+/// Prints the panic message on the serial port, then stops.
+pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+    struct Emergency;
+    impl Write for Emergency {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            Current::emergency_write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = write!(Emergency, "panic: {info}\r\n");
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
