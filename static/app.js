@@ -162,3 +162,126 @@ function setUpSelection() {
     if (action === "delete" && !confirm(`Delete ${n} samples?`)) e.preventDefault();
   });
 }
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpEstimate();
+  setUpJob();
+});
+
+// The Impulse page: ask the server for the cost estimate as fields change.
+function setUpEstimate() {
+  const form = document.getElementById("impulse-form");
+  if (!form) return;
+  const n = (name) => Number(form.elements[name].value);
+  const config = () => ({
+    input: { width: n("width"), height: n("height"), resizeMode: form.elements.resizeMode.value },
+    image: { colorDepth: form.elements.colorDepth.value },
+    learning: {
+      alpha: n("alpha"), denseNeurons: n("denseNeurons"), dropout: n("dropout"), epochs: n("epochs"),
+      learningRate: n("learningRate"), batchSize: n("batchSize"), validationShare: n("validationShare") / 100,
+      augmentation: form.elements.augmentation.checked, fineTuneBlocks: n("fineTuneBlocks"), seed: n("seed"),
+    },
+  });
+  const fmt = (x) => x.toLocaleString("en-US");
+  const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
+  let pending = null;
+  form.addEventListener("input", () => {
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      const r = await fetch(form.dataset.estimate, {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(config()),
+      });
+      const e = await r.json();
+      if (!r.ok) { document.getElementById("est-macs").textContent = e.error || "invalid"; return; }
+      document.getElementById("est-parameters").textContent = fmt(e.parameters);
+      document.getElementById("est-macs").textContent = fmt(e.macs);
+      document.getElementById("est-flash").textContent = kb(e.flashBytes);
+      document.getElementById("est-arena").textContent = kb(e.arenaBytes);
+    }, 200);
+  });
+}
+
+// A job's page: follow its events live and draw the training curves.
+function setUpJob() {
+  const panel = document.getElementById("job");
+  if (!panel) return;
+  const rows = document.querySelector("#epochs tbody");
+  const epochs = [...rows.querySelectorAll("tr")].map((tr) => {
+    const c = [...tr.children].map((td) => td.textContent);
+    return { epoch: +c[0], loss: +c[1], accuracy: parseFloat(c[2]) / 100, valLoss: +c[3], valAccuracy: parseFloat(c[4]) / 100 };
+  });
+  drawCurves(epochs);
+  if (panel.dataset.running !== "true") return;
+  const log = document.getElementById("log");
+  const seen = log.textContent.split("\n").filter(Boolean).length;
+  let logged = 0;
+  const source = new EventSource(panel.dataset.events);
+  source.addEventListener("log", (m) => {
+    if (++logged <= seen) return; // already rendered by the server
+    const { at, data } = JSON.parse(m.data);
+    const time = new Date(at).toISOString().slice(11, 16);
+    log.textContent += `${time}  ${data}\n`;
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener("epoch", (m) => {
+    const e = JSON.parse(m.data).data;
+    if (epochs.some((x) => x.epoch === e.epoch)) return;
+    epochs.push(e);
+    const tr = document.createElement("tr");
+    for (const v of [e.epoch, e.loss.toFixed(4), pct(e.accuracy), e.valLoss == null ? "" : e.valLoss.toFixed(4), pct(e.valAccuracy)]) {
+      const td = document.createElement("td"); td.textContent = v; tr.append(td);
+    }
+    rows.append(tr);
+    drawCurves(epochs);
+  });
+  source.addEventListener("status", (m) => {
+    const job = JSON.parse(m.data);
+    document.getElementById("job-progress").value = Math.round(job.progress * 100);
+    const status = document.getElementById("job-status");
+    status.textContent = job.status;
+    status.className = `status ${job.status}`;
+    if (["succeeded", "failed", "cancelled"].includes(job.status)) {
+      source.close();
+      setTimeout(() => location.reload(), 300); // show the final results
+    }
+  });
+}
+
+function pct(x) { return x == null ? "" : `${(x * 100).toFixed(1)}%`; }
+
+// Loss (red) and accuracy (blue) per epoch; dashed lines are validation.
+function drawCurves(epochs) {
+  const svg = document.getElementById("curves");
+  if (!svg) return;
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 600, H = 260, L = 40, R = 40, T = 12, B = 28;
+  svg.replaceChildren();
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text != null) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  const n = Math.max(2, epochs.length ? epochs[epochs.length - 1].epoch : 2);
+  const maxLoss = Math.max(0.1, ...epochs.flatMap((e) => [e.loss, e.valLoss].filter((v) => v != null && isFinite(v))));
+  const x = (ep) => L + ((ep - 1) / Math.max(1, n - 1)) * (W - L - R);
+  const yAcc = (a) => T + (1 - a) * (H - T - B);
+  const yLoss = (l) => T + (1 - l / maxLoss) * (H - T - B);
+  for (let i = 0; i <= 4; i++) {
+    const y = T + (i / 4) * (H - T - B);
+    el("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid-line" });
+    el("text", { x: W - R + 4, y: y + 4, class: "axis-label" }, `${100 - i * 25}%`);
+    el("text", { x: 2, y: y + 4, class: "axis-label" }, (maxLoss * (1 - i / 4)).toFixed(2));
+  }
+  el("text", { x: L, y: H - 6, class: "axis-label" }, "epoch 1");
+  el("text", { x: W - R - 40, y: H - 6, class: "axis-label" }, `epoch ${n}`);
+  const line = (key, y, cls) => {
+    const pts = epochs.filter((e) => e[key] != null && isFinite(e[key])).map((e) => `${x(e.epoch)},${y(e[key])}`);
+    if (pts.length) el("polyline", { points: pts.join(" "), class: cls });
+  };
+  line("loss", yLoss, "loss");
+  line("valLoss", yLoss, "val-loss");
+  line("accuracy", yAcc, "acc");
+  line("valAccuracy", yAcc, "val-acc");
+}

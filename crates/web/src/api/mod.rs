@@ -2,7 +2,10 @@
 //! (key or local user), the ingestion routes take [`KeyProject`]; JSON
 //! fields are camelCase. Documented in API.md.
 
+pub(crate) mod impulse;
 mod ingestion;
+pub(crate) mod jobs;
+mod models;
 mod projects;
 pub(crate) mod samples;
 
@@ -63,6 +66,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/projects/{project_id}/rebalance",
             post(samples::rebalance),
         )
+        .route("/api/projects/{project_id}/impulse", get(impulse::get).put(impulse::put))
+        .route("/api/projects/{project_id}/impulse/estimate", post(impulse::estimate_for))
+        .route("/api/projects/{project_id}/train", post(impulse::train))
+        .route("/api/projects/{project_id}/jobs", get(jobs::list))
+        .route("/api/projects/{project_id}/jobs/{job_id}", get(jobs::get))
+        .route("/api/projects/{project_id}/jobs/{job_id}/events", get(jobs::events))
+        .route("/api/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route("/api/projects/{project_id}/models", get(models::list))
+        .route("/api/projects/{project_id}/models/{model_id}", get(models::get))
         .route(
             "/api/{category}/files",
             post(ingestion::files).layer(uploads),

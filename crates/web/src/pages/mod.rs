@@ -4,6 +4,8 @@
 //! progress, drag and drop and selection on top.
 
 mod dataset;
+mod impulse;
+mod jobs;
 mod projects;
 mod settings;
 
@@ -42,6 +44,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/projects/{project_id}/samples/{sample_id}",
             get(dataset::sample_page).post(dataset::sample_edit),
         )
+        .route("/projects/{project_id}/impulse", get(impulse::page).post(impulse::save))
+        .route("/projects/{project_id}/jobs/{job_id}", get(jobs::page))
+        .route("/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
         .route("/projects/{project_id}/settings", get(settings::page))
         .route(
             "/projects/{project_id}/settings/rename",
@@ -112,7 +117,7 @@ impl Nav {
     pub fn new(project: &project_store::Project, active: &'static str) -> Self {
         let base = format!("/projects/{}", project.id);
         // The workflow's steps, in order; each is a page of its own.
-        let steps = [("dataset", "Dataset"), ("settings", "Settings")]
+        let steps = [("dataset", "Dataset"), ("impulse", "Impulse"), ("settings", "Settings")]
             .into_iter()
             .map(|(key, title)| NavStep {
                 title,
