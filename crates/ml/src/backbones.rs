@@ -153,13 +153,20 @@ pub fn keras_no_top_file_name(alpha: f32, resolution: u32) -> String {
     )
 }
 
+/// Where Keras Applications publishes the MobileNetV1 weights.
+pub const KERAS_BASE_URL: &str =
+    "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet";
+
 /// Public Keras Applications URL of the "no top" file.
 pub fn keras_no_top_url(alpha: f32, resolution: u32) -> String {
     format!(
-        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/{}",
+        "{KERAS_BASE_URL}/{}",
         keras_no_top_file_name(alpha, resolution)
     )
 }
+
+/// A download may take this long in total before it is abandoned.
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Name of a full saved Keras model with the ImageNet head (as in the shared folder).
 pub fn full_model_file_name(alpha: f32, resolution: u32) -> String {
@@ -180,9 +187,20 @@ pub fn full_model_file_name(alpha: f32, resolution: u32) -> String {
 /// (which is ensured the same way). `log` receives one line per step taken, for the
 /// job log.
 pub fn ensure_backbone(alpha: f32, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Backbone> {
+    ensure_backbone_from(alpha, dir, KERAS_BASE_URL, log)
+}
+
+/// [`ensure_backbone`] downloading from a mirror of Keras Applications' folder
+/// (same file names) instead of Google's; also how the download is tested offline.
+pub fn ensure_backbone_from(
+    alpha: f32,
+    dir: &Path,
+    base_url: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<Backbone> {
     let alpha = canonical_alpha(alpha)?;
     let src_alpha = source_alpha(alpha)?;
-    let (path, weights) = ensure_published(src_alpha, dir, log)?;
+    let (path, weights) = ensure_published(src_alpha, dir, base_url, log)?;
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -212,6 +230,7 @@ pub fn ensure_backbone(alpha: f32, dir: &Path, log: &mut dyn FnMut(&str)) -> Res
 fn ensure_published(
     alpha: f32,
     dir: &Path,
+    base_url: &str,
     log: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, MobileNetV1Weights)> {
     let candidates = [
@@ -226,20 +245,30 @@ fn ensure_published(
             return Ok((path.clone(), weights));
         }
     }
-    let url = keras_no_top_url(alpha, DEFAULT_RESOLUTION);
+    let url = format!(
+        "{}/{}",
+        base_url.trim_end_matches('/'),
+        keras_no_top_file_name(alpha, DEFAULT_RESOLUTION)
+    );
     let target = &candidates[0];
     log(&format!(
         "backbone weights for alpha {alpha} not found in {}; downloading {url}",
         dir.display()
     ));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Unique per process and call, so concurrent jobs never write the same file.
+    static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.part",
+        ".{}.{}-{}.part",
         keras_no_top_file_name(alpha, DEFAULT_RESOLUTION),
-        std::process::id()
+        std::process::id(),
+        DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = download(&url, &tmp).and_then(|(bytes, sha)| {
-        let weights = load_expected(&tmp, alpha)?;
+        let weights = load_expected(&tmp, alpha).map_err(|e| Error::Download {
+            url: url.clone(),
+            message: format!("not a usable MobileNetV1 {alpha} weights file ({e})"),
+        })?;
         Ok((bytes, sha, weights))
     });
     let (bytes, sha, weights) = match result {
@@ -312,7 +341,11 @@ fn download(url: &str, dest: &Path) -> Result<(u64, String)> {
         url: url.to_owned(),
         message,
     };
-    let mut response = ureq::get(url).call().map_err(|e| err(e.to_string()))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(DOWNLOAD_TIMEOUT))
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| err(e.to_string()))?;
     let mut reader = response.body_mut().as_reader();
     let mut file = fs::File::create(dest).map_err(|e| Error::io(dest, e))?;
     let mut h = Sha256::new();

@@ -218,3 +218,79 @@ fn fused_extraction_matches_burn() {
         assert!((a - r).abs() < 1e-4, "{a} vs {r}");
     }
 }
+
+/// Serves `body` with `status` to each of `requests` connections on loopback;
+/// returns the base URL.
+fn serve(body: Vec<u8>, status: &'static str, requests: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let mut req = Vec::new();
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body).unwrap();
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn missing_backbone_is_downloaded_verified_and_kept() {
+    let mut weights = load_mobilenet_v1(&common::shared(
+        "backbones/mobilenet_v1_0.25_224_imagenet.h5",
+    ))
+    .unwrap();
+    weights.classifier = None;
+    let served = tempfile::tempdir().unwrap();
+    let file = served.path().join("w.h5");
+    save_mobilenet_v1(&weights, &file).unwrap();
+    let url = serve(std::fs::read(&file).unwrap(), "200 OK", 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("backbones");
+    let mut log = Vec::new();
+    let b = tinystudio_ml::backbones::ensure_backbone_from(0.1, &store, &url, &mut |l| {
+        log.push(l.to_owned())
+    })
+    .unwrap();
+    assert_eq!(b.weights.alpha(), Some(0.1));
+    assert!(log.iter().any(|l| l.contains("downloading")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("sha256")), "{log:?}");
+    let names: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["mobilenet_2_5_224_tf_no_top.h5".to_owned()]);
+    // The second time the file is there: no server needed.
+    let again = ensure_backbone(0.25, &store, &mut |_| {}).unwrap();
+    assert_eq!(again.weights, weights);
+}
+
+#[test]
+fn failed_downloads_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    for (body, status) in [
+        (b"<html>not found</html>".to_vec(), "404 Not Found"),
+        (b"this is not hdf5".to_vec(), "200 OK"),
+    ] {
+        let url = serve(body, status, 1);
+        let e = tinystudio_ml::backbones::ensure_backbone_from(0.5, dir.path(), &url, &mut |_| {})
+            .unwrap_err();
+        eprintln!("{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{e}");
+    }
+}
