@@ -92,8 +92,10 @@ enum State {
     Header { got: usize },
     /// Reading the payload into the caller's buffer.
     Payload { got: usize },
-    /// Throwing away the rest of a rejected frame until the line is quiet.
-    Draining,
+    /// Throwing away the payload of a frame whose length is wrong; the
+    /// error is reported once it has passed (or the line went quiet), so
+    /// the sender's next frame is not mistaken for its tail.
+    Discarding { left: u32, error: FrameError },
 }
 
 /// What the caller should do after feeding a byte or a timeout.
@@ -156,6 +158,7 @@ impl Receiver {
                 received: (HEADER_LEN + got) as u32,
                 expected: HEADER_LEN as u32 + self.expected,
             }),
+            State::Discarding { error, .. } => Poll::Rejected(error),
             _ => Poll::Pending,
         }
     }
@@ -204,11 +207,19 @@ impl Receiver {
                 let [a, b, c, d, ..] = self.header;
                 let announced = u32::from_le_bytes([a, b, c, d]);
                 if announced != self.expected || payload.len() != self.expected as usize {
-                    self.state = State::Draining;
-                    return Poll::Rejected(FrameError::Length {
+                    let error = FrameError::Length {
                         announced,
                         expected: self.expected,
-                    });
+                    };
+                    if announced == 0 {
+                        self.reset();
+                        return Poll::Rejected(error);
+                    }
+                    self.state = State::Discarding {
+                        left: announced,
+                        error,
+                    };
+                    return Poll::Pending;
                 }
                 self.state = State::Payload { got: 0 };
                 if self.expected == 0 {
@@ -228,7 +239,18 @@ impl Receiver {
                     self.finish()
                 }
             }
-            State::Draining => Poll::Pending,
+            State::Discarding { left, error } => {
+                if left > 1 {
+                    self.state = State::Discarding {
+                        left: left - 1,
+                        error,
+                    };
+                    Poll::Pending
+                } else {
+                    self.reset();
+                    Poll::Rejected(error)
+                }
+            }
         }
     }
 

@@ -1,0 +1,71 @@
+//! From a model blob to firmware on a board (host side, `std`).
+//!
+//! - [`boards`]: the supported boards and their limits.
+//! - [`check_fits`]: refuses a model that cannot fit, before building.
+//! - [`build`]: builds `crates/firmware` for a board with the model built in,
+//!   streams cargo's log, writes ELF / `.bin` / `.hex` / `.uf2` and a
+//!   [`SizeReport`].
+//! - [`Emulator`], [`run_emulated`]: runs the firmware on QEMU's Cortex-M4
+//!   and classifies images over its UART, exactly as on a board.
+//! - [`toolchain::detect`]: rustup target, or build-std with the library
+//!   sources (Debian's packages), or an error naming what to install.
+//!
+//! Everything here blocks and may run for a minute (a first build): call it
+//! from a worker thread (`spawn_blocking`), never on an async runtime.
+
+pub mod artifacts;
+pub mod boards;
+mod build;
+mod emulator;
+mod error;
+mod size;
+pub mod toolchain;
+
+/// The firmware's wire format, compiled from the firmware's own source so
+/// both ends share one definition.
+#[path = "../../firmware/src/protocol.rs"]
+pub mod wire;
+
+use std::path::PathBuf;
+
+pub use boards::{ArtifactKind, BOARDS, Board, Cpu, board};
+pub use build::{BuildOptions, BuildOutput, build, build_with};
+pub use emulator::{
+    BoardOutput, Cost, CostUnit, Emulator, LatencyEstimate, OpProfile, Ready, Response,
+    estimate_latency, frame, run_emulated,
+};
+pub use error::{Error, Result};
+pub use size::{DoesNotFit, STACK_RESERVE, SizeEstimate, SizeReport, check_fits};
+
+/// Where the firmware sources and QEMU are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `crates/firmware` of a TinyStudio checkout (it builds against the
+    /// engine beside it, `../engine`).
+    pub firmware_dir: PathBuf,
+    /// `qemu-system-arm`.
+    pub qemu: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            firmware_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware")),
+            qemu: PathBuf::from("qemu-system-arm"),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by `TINYSTUDIO_FIRMWARE_DIR` and `TINYSTUDIO_QEMU`.
+    pub fn from_env() -> Config {
+        let mut c = Config::default();
+        if let Some(dir) = std::env::var_os("TINYSTUDIO_FIRMWARE_DIR").filter(|v| !v.is_empty()) {
+            c.firmware_dir = dir.into();
+        }
+        if let Some(q) = std::env::var_os("TINYSTUDIO_QEMU").filter(|v| !v.is_empty()) {
+            c.qemu = q.into();
+        }
+        c
+    }
+}

@@ -1,0 +1,112 @@
+//! The firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives the same
+//! bytes as TensorFlow Lite's reference kernels and the host engine, and
+//! survives malformed frames.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{INFERENCE_TIMEOUT, golden_cases, noise, pixels_of, vww_blob, vww_build};
+use tinystudio_deploy::{Emulator, Response, estimate_latency, frame, wire};
+use tinystudio_engine::HostRunner;
+
+#[test]
+fn golden_vectors_are_bit_exact_on_the_emulated_m4() {
+    let build = vww_build("mps2-an386", false);
+    let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
+    assert_eq!(emu.ready().input, [96, 96, 3]);
+    assert_eq!(emu.ready().labels, 2);
+    let mut host = HostRunner::new(vww_blob().to_vec()).unwrap();
+    let cases = golden_cases();
+    assert_eq!(cases.len(), 11, "the golden set has 11 cases");
+    for (name, input, expected) in &cases {
+        let pixels = pixels_of(input);
+        let out = emu.classify(&pixels, INFERENCE_TIMEOUT).expect(name);
+        assert_eq!(&out.raw, expected, "{name}: board output differs from TFLite's");
+        assert_eq!(out.raw, host.run_pixels(&pixels).unwrap(), "{name}: board vs host engine");
+        // Scores are the dequantized bytes: (q + 128) / 256.
+        for ((label, score), &q) in out.scores.iter().zip(&out.raw) {
+            let want = (f32::from(q) + 128.0) / 256.0;
+            assert!((score - want).abs() < 1e-5, "{name} {label}: {score} vs {want}");
+        }
+        assert_eq!(out.scores[0].0, "no_person");
+        let instructions = out.instructions().expect("the MPS2 counts instructions");
+        eprintln!(
+            "{name}: raw {:?}, {instructions} instructions, stack {:?} B, nano33ble estimate {:.1} ms",
+            out.raw,
+            out.stack_used,
+            estimate_latency(tinystudio_deploy::board("nano33ble").unwrap(), instructions)
+                .unwrap()
+                .seconds
+                * 1e3
+        );
+    }
+}
+
+#[test]
+fn other_inputs_match_the_host_engine() {
+    let build = vww_build("mps2-an386", false);
+    let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
+    let mut host = HostRunner::new(vww_blob().to_vec()).unwrap();
+    let n = 96 * 96 * 3;
+    let inputs = [vec![0u8; n], vec![255u8; n], noise(1, n), noise(2, n), noise(3, n)];
+    for (i, pixels) in inputs.iter().enumerate() {
+        let out = emu.classify(pixels, INFERENCE_TIMEOUT).expect("classifies");
+        assert_eq!(out.raw, host.run_pixels(pixels).unwrap(), "input {i}");
+    }
+}
+
+/// Each malformed frame gets one `error:` line, and the next good frame is
+/// classified as if nothing had happened.
+#[test]
+fn malformed_frames_are_reported_and_the_board_keeps_running() {
+    let build = vww_build("mps2-an386", false);
+    let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
+    let good = pixels_of(&golden_cases()[0].1);
+    let expected = golden_cases()[0].2.clone();
+    let n = good.len();
+
+    let mut bad_magic = frame(&good);
+    bad_magic[..4].copy_from_slice(b"XXXX");
+    let mut wrong_length = wire::header(&good[..100]).to_vec();
+    wrong_length.extend_from_slice(&good[..100]);
+    let mut bad_checksum = frame(&good);
+    bad_checksum[12 + n / 2] ^= 0x40;
+    let truncated = frame(&good)[..12 + n / 3].to_vec();
+    let header_only = frame(&good)[..7].to_vec();
+
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("bad magic", bad_magic, "bad magic"),
+        ("wrong length", wrong_length, "wrong length"),
+        ("bad checksum", bad_checksum, "bad checksum"),
+        ("payload cut short", truncated, "timeout"),
+        ("header cut short", header_only, "timeout"),
+    ];
+    for (what, bytes, error) in cases {
+        emu.send(&bytes).unwrap();
+        match emu.read_response(INFERENCE_TIMEOUT).unwrap() {
+            Response::Error(e) => assert!(e.starts_with(error), "{what}: got error {e:?}"),
+            Response::Output(o) => panic!("{what}: classified a malformed frame: {:?}", o.lines),
+        }
+        let out = emu
+            .classify(&good, INFERENCE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("after {what}: {e}"));
+        assert_eq!(out.raw, expected, "after {what}");
+    }
+
+    // Noise straight before a good frame: reported, then the frame is classified.
+    let mut noisy = b"hello\r\n".to_vec();
+    noisy.extend_from_slice(&frame(&good));
+    emu.send(&noisy).unwrap();
+    match emu.read_response(INFERENCE_TIMEOUT).unwrap() {
+        Response::Error(e) => assert!(e.contains("skipped 7 bytes"), "{e}"),
+        Response::Output(_) => panic!("noise was not reported"),
+    }
+    match emu.read_response(INFERENCE_TIMEOUT).unwrap() {
+        Response::Output(o) => assert_eq!(o.raw, expected),
+        Response::Error(e) => panic!("the frame after the noise was rejected: {e}"),
+    }
+
+    // The wrong pixel count is refused on the host before sending.
+    assert!(emu.classify(&good[..10], Duration::from_secs(1)).is_err());
+}
