@@ -103,11 +103,7 @@ impl ElfImage {
     /// First and one-past-last byte address of the flash contents.
     pub fn span(&self) -> Option<(u64, u64)> {
         let start = self.segments.iter().map(|s| s.0).min()?;
-        let end = self
-            .segments
-            .iter()
-            .map(|s| s.0 + s.1.len() as u64)
-            .max()?;
+        let end = self.segments.iter().map(|s| s.0 + s.1.len() as u64).max()?;
         Some((start, end))
     }
 
@@ -180,14 +176,14 @@ impl ElfImage {
         let mut out = Vec::with_capacity(pages.len() * 512);
         for (i, (addr, data)) in pages.iter().enumerate() {
             let words = [
-                0x0A32_4655,      // magic 0 "UF2\n"
-                0x9E5D_5157,      // magic 1
-                0x0000_2000,      // flags: family ID present
-                *addr as u32,     // target address
-                PAYLOAD as u32,   // payload bytes
-                i as u32,         // block number
-                total,            // number of blocks
-                family_id,        // family ID
+                0x0A32_4655,    // magic 0 "UF2\n"
+                0x9E5D_5157,    // magic 1
+                0x0000_2000,    // flags: family ID present
+                *addr as u32,   // target address
+                PAYLOAD as u32, // payload bytes
+                i as u32,       // block number
+                total,          // number of blocks
+                family_id,      // family ID
             ];
             for w in words {
                 out.extend_from_slice(&w.to_le_bytes());
@@ -205,6 +201,24 @@ impl ElfImage {
             .find(|(n, _, _)| n == name)
             .map(|&(_, _, size)| size)
     }
+}
+
+/// The CRC the RP2040 boot ROM expects in the last 4 bytes of boot2: CRC-32
+/// with polynomial 0x04C11DB7, initial value 0xFFFFFFFF, no reflection, no
+/// final XOR (datasheet §2.8.1.3.1), over the first 252 bytes.
+pub fn boot2_crc(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
 }
 
 /// UF2 family ID of the RP2040.
@@ -261,7 +275,10 @@ mod tests {
             assert_eq!(word(block, 5), n as u32);
             assert_eq!(word(block, 6), 2);
             assert_eq!(word(block, 7), UF2_FAMILY_RP2040);
-            assert_eq!(u32::from_le_bytes(block[508..].try_into().unwrap()), 0x0AB1_6F30);
+            assert_eq!(
+                u32::from_le_bytes(block[508..].try_into().unwrap()),
+                0x0AB1_6F30
+            );
         }
         assert_eq!(&uf2[512 + 32..512 + 32 + 44], &[7; 44][..]);
         assert_eq!(uf2[512 + 32 + 44], 0);

@@ -128,11 +128,7 @@ pub static BOARDS: &[Board] = &[
         flash_bytes: 2048 * 1024,
         ram_bytes: 264 * 1024,
         clock_hz: 125_000_000,
-        artifacts: &[
-            ArtifactKind::Elf,
-            ArtifactKind::Bin,
-            ArtifactKind::Uf2,
-        ],
+        artifacts: &[ArtifactKind::Elf, ArtifactKind::Bin, ArtifactKind::Uf2],
         emulated: false,
         flashing: "hold BOOTSEL while plugging in, copy firmware.uf2 to the RPI-RP2 drive (or probe-rs download --chip RP2040 firmware.elf)",
     },
@@ -145,8 +141,5 @@ pub fn board(name: &str) -> Option<&'static Board> {
 
 /// The board that runs under QEMU.
 pub fn emulated() -> &'static Board {
-    BOARDS
-        .iter()
-        .find(|b| b.emulated)
-        .unwrap_or(&BOARDS[0])
+    BOARDS.iter().find(|b| b.emulated).unwrap_or(&BOARDS[0])
 }

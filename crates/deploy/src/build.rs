@@ -148,7 +148,9 @@ pub fn build_with(
     // cargo reports on stderr; stdout is drained on a thread so neither pipe blocks.
     let stdout = child.stdout.take();
     let drain = std::thread::spawn(move || {
-        stdout.map_or_else(Vec::new, |s| BufReader::new(s).lines().map_while(|l| l.ok()).collect())
+        stdout.map_or_else(Vec::new, |s| {
+            BufReader::new(s).lines().map_while(|l| l.ok()).collect()
+        })
     });
     let mut tail: std::collections::VecDeque<String> = Default::default();
     if let Some(stderr) = child.stderr.take() {
@@ -232,9 +234,14 @@ fn clean_env(cmd: &mut Command) {
     let keep = |k: &str| {
         k == "CARGO_HOME"
             || k == "CARGO_BUILD_JOBS"
-            || ["CARGO_NET_", "CARGO_HTTP_", "CARGO_REGISTRIES_", "CARGO_REGISTRY_"]
-                .iter()
-                .any(|p| k.starts_with(p))
+            || [
+                "CARGO_NET_",
+                "CARGO_HTTP_",
+                "CARGO_REGISTRIES_",
+                "CARGO_REGISTRY_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
     };
     for (key, _) in std::env::vars_os() {
         let Some(k) = key.to_str() else { continue };

@@ -113,9 +113,7 @@ impl BoardOutput {
 
     /// The class with the highest score.
     pub fn top(&self) -> Option<&(String, f32)> {
-        self.scores
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+        self.scores.iter().max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// Parses one response (the lines from `Predictions` to `done`).
@@ -239,7 +237,14 @@ impl Emulator {
             .map_err(Error::io("reading the local port"))?
             .port();
         let mut child = Command::new(&config.qemu)
-            .args(["-M", "mps2-an386", "-cpu", "cortex-m4", "-icount", "shift=0"])
+            .args([
+                "-M",
+                "mps2-an386",
+                "-cpu",
+                "cortex-m4",
+                "-icount",
+                "shift=0",
+            ])
             .args(["-nographic", "-monitor", "none"])
             .arg("-serial")
             .arg(format!("tcp:127.0.0.1:{port}"))

@@ -79,10 +79,7 @@ fn kb(bytes: u64) -> String {
 
 /// Checks a model blob against a board's flash and RAM before building, so
 /// the studio can refuse early with a concrete suggestion.
-pub fn check_fits(
-    board: &Board,
-    blob: &[u8],
-) -> Result<SizeEstimate, crate::error::Error> {
+pub fn check_fits(board: &Board, blob: &[u8]) -> Result<SizeEstimate, crate::error::Error> {
     let view = ModelView::parse(blob)?;
     let s = view.input()?.shape4();
     let code = code_estimate(board.cpu);
@@ -127,7 +124,9 @@ fn suggest(e: &SizeEstimate) -> String {
         ));
     }
     if e.ram_needed > e.ram_limit {
-        let room = e.ram_limit.saturating_sub(STATIC_RAM_ESTIMATE + e.stack_reserve) as f64;
+        let room = e
+            .ram_limit
+            .saturating_sub(STATIC_RAM_ESTIMATE + e.stack_reserve) as f64;
         let shrink = e.arena_bytes as f64 / room.max(1.0);
         let [h, w, c] = e.input;
         // Round the side down to a multiple of 8, MobileNet-friendly.

@@ -164,7 +164,11 @@ pub fn detect(board: &Board) -> Result<Toolchain> {
     }
 
     // Route 2 (or a prebuilt core outside rustup).
-    let pinned = |var: &str| env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let pinned = |var: &str| {
+        env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let mut candidates: Vec<(PathBuf, PathBuf)> = Vec::new();
     if let (Some(cargo), Some(rustc)) = (pinned("TINYSTUDIO_CARGO"), pinned("TINYSTUDIO_RUSTC")) {
         candidates.push((cargo, rustc));

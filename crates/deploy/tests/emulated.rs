@@ -22,12 +22,22 @@ fn golden_vectors_are_bit_exact_on_the_emulated_m4() {
     for (name, input, expected) in &cases {
         let pixels = pixels_of(input);
         let out = emu.classify(&pixels, INFERENCE_TIMEOUT).expect(name);
-        assert_eq!(&out.raw, expected, "{name}: board output differs from TFLite's");
-        assert_eq!(out.raw, host.run_pixels(&pixels).unwrap(), "{name}: board vs host engine");
+        assert_eq!(
+            &out.raw, expected,
+            "{name}: board output differs from TFLite's"
+        );
+        assert_eq!(
+            out.raw,
+            host.run_pixels(&pixels).unwrap(),
+            "{name}: board vs host engine"
+        );
         // Scores are the dequantized bytes: (q + 128) / 256.
         for ((label, score), &q) in out.scores.iter().zip(&out.raw) {
             let want = (f32::from(q) + 128.0) / 256.0;
-            assert!((score - want).abs() < 1e-5, "{name} {label}: {score} vs {want}");
+            assert!(
+                (score - want).abs() < 1e-5,
+                "{name} {label}: {score} vs {want}"
+            );
         }
         assert_eq!(out.scores[0].0, "no_person");
         let instructions = out.instructions().expect("the MPS2 counts instructions");
@@ -49,7 +59,13 @@ fn other_inputs_match_the_host_engine() {
     let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
     let mut host = HostRunner::new(vww_blob().to_vec()).unwrap();
     let n = 96 * 96 * 3;
-    let inputs = [vec![0u8; n], vec![255u8; n], noise(1, n), noise(2, n), noise(3, n)];
+    let inputs = [
+        vec![0u8; n],
+        vec![255u8; n],
+        noise(1, n),
+        noise(2, n),
+        noise(3, n),
+    ];
     for (i, pixels) in inputs.iter().enumerate() {
         let out = emu.classify(pixels, INFERENCE_TIMEOUT).expect("classifies");
         assert_eq!(out.raw, host.run_pixels(pixels).unwrap(), "input {i}");

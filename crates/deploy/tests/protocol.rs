@@ -23,11 +23,17 @@ fn a_good_frame_lands_in_the_payload_buffer() {
     let mut rx = Receiver::new(256);
     let mut buf = vec![0u8; 256];
     assert!(!rx.timeout_applies(), "idle between frames: no timeout");
-    assert_eq!(run(&mut rx, &frame(&pixels), &mut buf, false), [Poll::Frame]);
+    assert_eq!(
+        run(&mut rx, &frame(&pixels), &mut buf, false),
+        [Poll::Frame]
+    );
     assert_eq!(buf, pixels);
     assert!(!rx.timeout_applies());
     // Back to back.
-    assert_eq!(run(&mut rx, &frame(&pixels), &mut buf, false), [Poll::Frame]);
+    assert_eq!(
+        run(&mut rx, &frame(&pixels), &mut buf, false),
+        [Poll::Frame]
+    );
 }
 
 #[test]
@@ -87,7 +93,11 @@ fn each_kind_of_damage_is_reported_once_and_the_next_frame_is_read() {
             [Poll::Rejected(error)],
             "{error:?}"
         );
-        assert_eq!(run(&mut rx, &good, &mut buf, false), [Poll::Frame], "after {error:?}");
+        assert_eq!(
+            run(&mut rx, &good, &mut buf, false),
+            [Poll::Frame],
+            "after {error:?}"
+        );
     }
 }
 

@@ -192,9 +192,7 @@ impl Receiver {
                 // The bytes matched so far were noise; the current one may
                 // start the magic again.
                 let restart = usize::from(byte == MAGIC[0]);
-                self.skipped = self
-                    .skipped
-                    .saturating_add((matched + 1 - restart) as u32);
+                self.skipped = self.skipped.saturating_add((matched + 1 - restart) as u32);
                 self.state = State::Hunting { matched: restart };
                 Poll::Pending
             }
