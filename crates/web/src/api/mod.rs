@@ -2,6 +2,7 @@
 //! (key or local user), the ingestion routes take [`KeyProject`]; JSON
 //! fields are camelCase. Documented in API.md.
 
+mod edge_impulse;
 pub(crate) mod impulse;
 mod ingestion;
 pub(crate) mod jobs;
@@ -79,6 +80,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/{category}/files",
             post(ingestion::files).layer(uploads),
         )
+        .merge(edge_impulse::router())
 }
 
 /// `Json` whose rejections are API errors in our format.
