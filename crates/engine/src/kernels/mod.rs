@@ -14,6 +14,7 @@
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
 pub mod conv_patch;
+pub mod cortex_m4;
 pub mod depthwise_dm1;
 pub mod pointwise;
 pub mod reference;
@@ -490,6 +491,12 @@ pub struct DepthwiseKernel {
 
 /// CONV_2D implementations, most specialised first; the last supports everything.
 pub static CONV_KERNELS: &[ConvKernel] = &[
+    #[cfg(target_arch = "arm")]
+    ConvKernel {
+        name: "conv_m4_gemm_2x2",
+        supports: cortex_m4::conv_supports,
+        eval: cortex_m4::conv_eval,
+    },
     ConvKernel {
         name: "conv_1x1_pointwise",
         supports: pointwise::supports,
@@ -512,6 +519,14 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         supports: conv_patch::supports,
         eval: conv_patch::eval_portable,
     },
+    // The Cortex-M4 kernel with Rust models of its assembly, so the shared
+    // suite checks its operand preparation and requantization on the host.
+    #[cfg(not(target_arch = "arm"))]
+    ConvKernel {
+        name: "conv_m4_gemm_2x2_model",
+        supports: cortex_m4::conv_supports,
+        eval: cortex_m4::conv_eval,
+    },
     ConvKernel {
         name: "conv_reference",
         supports: |_| true,
@@ -521,6 +536,12 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
 
 /// DEPTHWISE_CONV_2D implementations, most specialised first; the last supports everything.
 pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
+    #[cfg(target_arch = "arm")]
+    DepthwiseKernel {
+        name: "depthwise_m4_3x3",
+        supports: cortex_m4::depthwise_supports,
+        eval: cortex_m4::depthwise_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -531,6 +552,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_dm1_portable",
         supports: depthwise_dm1::supports,
         eval: depthwise_dm1::eval_portable,
+    },
+    #[cfg(not(target_arch = "arm"))]
+    DepthwiseKernel {
+        name: "depthwise_m4_3x3_model",
+        supports: cortex_m4::depthwise_supports,
+        eval: cortex_m4::depthwise_eval,
     },
     DepthwiseKernel {
         name: "depthwise_reference",

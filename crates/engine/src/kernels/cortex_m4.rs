@@ -1,0 +1,624 @@
+//! Cortex-M4 kernels (Armv7E-M DSP extension: SMLAD, SXTB16, PKH, SSAT).
+//!
+//! Two micro-kernels in assembly do the work, everything else is plain Rust
+//! that prepares their operands:
+//!
+//! - **GEMM 2x2** ([`asm::gemm_2x2`]): two pixels x two output channels per
+//!   step, both operands pre-widened to pairs of 16-bit values so that one
+//!   `LDM` brings four words of each and eight `SMLAD`s do 16 MACs. It runs
+//!   every CONV_2D: 1x1 pointwise layers read the pixels directly, other
+//!   windows (the first 3x3 stride-2 convolution) gather a per-pixel patch.
+//! - **Depthwise 3x3** ([`asm::depthwise_3x3_row`]): four channels per step,
+//!   taps paired with `PKHBT`/`PKHTB` so one `SMLAD` does two taps of one
+//!   channel; the input band is copied with its padding filled with the zero
+//!   point, so border pixels need no special case.
+//!
+//! Both requantize in 7 instructions per output with a rewriting of TFLite's
+//! double rounding that is exact (see [`requantize`] and its test): the
+//! rounding nudge, the sign correction of the second rounding and its `+1`
+//! go into the 64-bit accumulator of one `SMLAL`, the output zero point into
+//! the final `SSAT`.
+//!
+//! Layers these kernels do not cover (right shift below 2, a clamped
+//! activation range, channel counts that are not multiples of 2 or 4, very
+//! large patches) fall through to the portable kernels in the dispatch table.
+//!
+//! On other architectures the micro-kernels are replaced by Rust models with
+//! the same semantics (`model`), so the shared kernel suite exercises the
+//! operand preparation, blocking and requantization on the host; QEMU's
+//! Cortex-M4 checks the assembly (crates/deploy tests).
+
+use super::reference::unsupported;
+use super::{ConvParams, DepthwiseParams, I32s, check_len};
+use crate::error::Result;
+
+/// Requantization constants of one channel, in the micro-kernels' form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Requant {
+    /// TFLite's Q0.31 multiplier.
+    pub mult: i32,
+    /// Bits 0..8: right shift minus 2 (used by `ASR` by register, which reads
+    /// only the bottom byte); bits 8..: `1 + 2 * output_zero_point`.
+    pub shc1: i32,
+}
+
+impl Requant {
+    /// `None` when the fast form would not be exact: a right shift below 2
+    /// (or a left shift) with a non-zero multiplier.
+    pub fn new(mult: i32, shift: i32, output_offset: i32) -> Option<Requant> {
+        let c1 = 1 + 2 * output_offset;
+        if mult == 0 {
+            // Output is the zero point whatever the accumulator.
+            return Some(Requant {
+                mult,
+                shc1: c1 << 8,
+            });
+        }
+        let e = -shift;
+        if !(2..=31).contains(&e) || mult < 0 {
+            return None;
+        }
+        Some(Requant {
+            mult,
+            shc1: (c1 << 8) | (e - 2),
+        })
+    }
+}
+
+/// What the assembly computes for one output (bias already in `acc`):
+/// `SSAT8(((hi(K + acc * mult) >> sh) + c1) >> 1)` with
+/// `K = (acc >> 31) * 2^31 + 2^30` as a 64-bit value.
+///
+/// Equal to `clamp(RDBP(SRDHM(acc, mult), e) + zp, -128, 127)` (TFLite's
+/// `MultiplyByQuantizedMultiplier`, right shift `e >= 2`, then the output
+/// offset), because: SRDHM rounds `acc*mult / 2^31` half up, i.e.
+/// `s = floor((P + 2^30) / 2^31)` for `P = acc*mult`; RDBP rounds half away
+/// from zero, which for `e >= 1` is `((s - [s<0]) >> (e-1)) + 1) >> 1`; the
+/// sign of `s` can be taken from `acc` (they differ only when `s == 0`, where
+/// both give 0); the `-[acc<0]` moves into the 64-bit sum as `-2^31`, and the
+/// two floors combine into one shift of the 64-bit sum by `30 + e`, that is
+/// the high word shifted by `e - 2`. Adding `1 + 2 zp` before the last halving
+/// adds the zero point exactly. No step can overflow.
+#[inline(always)]
+pub fn requantize(acc: i32, r: Requant) -> i8 {
+    let sign = acc >> 31;
+    let lo = 0x4000_0000u32.wrapping_add((sign as u32) << 31);
+    let k = (i64::from(sign) << 32) | i64::from(lo);
+    let p = k.wrapping_add(i64::from(acc) * i64::from(r.mult));
+    let hi = (p >> 32) as i32;
+    let u = hi >> (r.shc1 & 0xff);
+    let t = u.wrapping_add(r.shc1 >> 8);
+    (t >> 1).clamp(-128, 127) as i8
+}
+
+/// Output channels whose widened weights are kept at once (the GEMM block).
+const MAX_PAIRS: usize = 32;
+/// Bytes of stack for a block of widened weights.
+const WEIGHT_BUDGET: usize = 6 * 1024;
+/// Largest reduction (input channels, or patch length) of the GEMM path.
+pub const MAX_K: usize = 512;
+/// Largest band (3 rows of input, padded) of the depthwise path, bytes.
+const MAX_BAND: usize = 4096;
+/// Channel quads per depthwise block.
+const MAX_QUADS: usize = 16;
+/// Words of one depthwise quad record (see `asm::depthwise_3x3_row`).
+const QUAD_WORDS: usize = 30;
+
+/// Whether every channel's multiplier has the fast requantization form.
+fn requant_ok(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32) -> bool {
+    (0..mult.len()).all(|i| Requant::new(mult.get(i), shift.get(i), output_offset).is_some())
+}
+
+fn full_range(act_min: i32, act_max: i32) -> bool {
+    act_min == -128 && act_max == 127
+}
+
+/// Reduction length of a convolution's patch, rounded up to whole groups of 4.
+fn k4_groups(p: &ConvParams<'_>) -> usize {
+    (p.window.kernel_h * p.window.kernel_w * p.input.c).div_ceil(4)
+}
+
+fn is_pointwise(p: &ConvParams<'_>) -> bool {
+    super::pointwise::supports(p)
+}
+
+/// CONV_2D through the GEMM micro-kernel: an even number of output channels,
+/// a patch of at most [`MAX_K`] values, a full int8 activation range and
+/// multipliers the fast requantization covers. Pointwise layers additionally
+/// need a multiple of 4 input channels (their pixels are read in place).
+pub fn conv_supports(p: &ConvParams<'_>) -> bool {
+    let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
+    p.output.c.is_multiple_of(2)
+        && k <= MAX_K
+        && (!is_pointwise(p) || p.input.c.is_multiple_of(4))
+        && (-127..=128).contains(&p.input_offset)
+        && full_range(p.act_min, p.act_max)
+        && requant_ok(p.multiplier, p.shift, p.output_offset)
+}
+
+/// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
+/// per group of 4 values, `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]`.
+fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
+    let groups = a.len() / 4;
+    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
+    #[cfg(target_arch = "arm")]
+    // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
+    // (checked by every caller's slicing; lengths are multiples of 4).
+    unsafe {
+        asm::interleave(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups);
+    }
+    #[cfg(not(target_arch = "arm"))]
+    model::interleave(a, b, dst, groups);
+}
+
+/// Per pair of output channels: `[bias0, bias1, mult0, shc1_0, mult1, shc1_1]`.
+const PAIR_WORDS: usize = 6;
+
+pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !conv_supports(p) {
+        return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
+    }
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
+    let w = p.window;
+    let pointwise = is_pointwise(p);
+    let k = w.kernel_h * w.kernel_w * ic;
+    let k4 = k4_groups(p);
+    let kp = k4 * 4;
+    let zero_point = (-p.input_offset) as i8;
+
+    let pairs_per_block = (WEIGHT_BUDGET / (kp * 4)).clamp(1, MAX_PAIRS);
+    let mut wblock = [0u32; WEIGHT_BUDGET / 4];
+    let mut params = [0i32; MAX_PAIRS * PAIR_WORDS];
+    let mut xblock = [0u32; MAX_K];
+    // Patches (and filter rows) padded to whole groups of 4; the padding is
+    // zero in the filter, so whatever the patch holds there adds nothing.
+    let mut patch0 = [0i8; MAX_K];
+    let mut patch1 = [0i8; MAX_K];
+    let mut spare = [0i8; MAX_PAIRS * 2];
+    let pixels = oh * ow;
+
+    let mut c0 = 0;
+    while c0 < oc {
+        let pairs = (pairs_per_block).min((oc - c0) / 2);
+        // Widen this block's filters and prepare its per-channel constants.
+        for j in 0..pairs {
+            let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
+            let row = |c: usize| &p.filter[c * k..(c + 1) * k];
+            patch0[..k].copy_from_slice(row(ca));
+            patch0[k..kp].fill(0);
+            patch1[..k].copy_from_slice(row(cb));
+            patch1[k..kp].fill(0);
+            interleave(
+                &patch0[..kp],
+                &patch1[..kp],
+                &mut wblock[j * kp..(j + 1) * kp],
+            );
+            let rec = &mut params[j * PAIR_WORDS..(j + 1) * PAIR_WORDS];
+            for (i, c) in [ca, cb].into_iter().enumerate() {
+                let sum = row(c)
+                    .iter()
+                    .fold(0i32, |a, &f| a.wrapping_add(i32::from(f)));
+                let bias = p.bias.map_or(0, |b| b.get(c));
+                rec[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset));
+                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset)
+                    .unwrap_or_default();
+                rec[2 + 2 * i] = r.mult;
+                rec[3 + 2 * i] = r.shc1;
+            }
+        }
+        let n = 2 * pairs;
+        let mut px = 0;
+        while px < pixels {
+            let second = (px + 1).min(pixels - 1);
+            // Gather (or point at) the two pixels' patches.
+            let (xa, xb): (&[i8], &[i8]) = if pointwise {
+                (
+                    &input[px * ic..px * ic + kp],
+                    &input[second * ic..second * ic + kp],
+                )
+            } else {
+                gather(p, input, px, &mut patch0[..kp], zero_point, (ih, iw, ow));
+                gather(
+                    p,
+                    input,
+                    second,
+                    &mut patch1[..kp],
+                    zero_point,
+                    (ih, iw, ow),
+                );
+                (&patch0[..kp], &patch1[..kp])
+            };
+            interleave(xa, xb, &mut xblock[..kp]);
+            let (head, tail) = output.split_at_mut(second * oc);
+            // An odd last pixel is computed twice; the copy goes to `spare`.
+            let (out0, out1): (&mut [i8], &mut [i8]) = if second == px {
+                (&mut tail[c0..c0 + n], &mut spare[..n])
+            } else {
+                (
+                    &mut head[px * oc + c0..px * oc + c0 + n],
+                    &mut tail[c0..c0 + n],
+                )
+            };
+            gemm(
+                &xblock[..kp],
+                &wblock[..pairs * kp],
+                k4,
+                &params[..pairs * PAIR_WORDS],
+                out0,
+                out1,
+            );
+            px += 2;
+        }
+        c0 += n;
+    }
+    Ok(())
+}
+
+/// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
+/// the padding set to the input zero point (they then add exactly 0).
+fn gather(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    px: usize,
+    patch: &mut [i8],
+    zero_point: i8,
+    (ih, iw, ow): (usize, usize, usize),
+) {
+    let w = p.window;
+    let ic = p.input.c;
+    let (oy, ox) = (px / ow, px % ow);
+    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+    let (ky0, ky1) = super::reference::tap_range(iy0, w.kernel_h, ih);
+    let (kx0, kx1) = super::reference::tap_range(ix0, w.kernel_w, iw);
+    let k = w.kernel_h * w.kernel_w * ic;
+    if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
+        patch[..k].fill(zero_point);
+    }
+    for ky in ky0..ky1 {
+        let iy = (iy0 + ky as isize) as usize;
+        let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
+        let dst = (ky * w.kernel_w + kx0) * ic;
+        let len = (kx1 - kx0) * ic;
+        patch[dst..dst + len].copy_from_slice(&input[src..src + len]);
+    }
+}
+
+/// Two pixels (`x`, widened) times every channel pair of a block (`w`,
+/// widened), requantized into `out0` / `out1` (2 bytes per pair each).
+fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: &mut [i8]) {
+    let pairs = params.len() / PAIR_WORDS;
+    debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * k4 * 4);
+    debug_assert!(out0.len() >= 2 * pairs && out1.len() >= 2 * pairs);
+    #[cfg(target_arch = "arm")]
+    {
+        let mut args = asm::GemmArgs {
+            x: x.as_ptr(),
+            w: w.as_ptr(),
+            k4: k4 as u32,
+            params: params.as_ptr(),
+            out0: out0.as_mut_ptr(),
+            out1: out1.as_mut_ptr(),
+            pairs: pairs as u32,
+        };
+        // SAFETY: the slices hold what the kernel reads and writes (lengths
+        // checked above in debug builds and by construction in `conv_eval`).
+        unsafe { asm::gemm_2x2(&mut args) };
+    }
+    #[cfg(not(target_arch = "arm"))]
+    model::gemm_2x2(x, w, k4, params, out0, out1);
+}
+
+/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, channels a multiple of 4, a
+/// padded input band of at most [`MAX_BAND`] bytes, full activation range,
+/// multipliers the fast requantization covers.
+pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
+    let w = &p.window;
+    let band_w = (p.output.w.saturating_sub(1)) * w.stride_w + 3;
+    p.depth_multiplier == 1
+        && w.kernel_h == 3
+        && w.kernel_w == 3
+        && p.input.c.is_multiple_of(4)
+        && p.input.c > 0
+        && 3 * band_w * p.input.c <= MAX_BAND
+        && w.stride_w <= 2
+        && (-127..=128).contains(&p.input_offset)
+        && full_range(p.act_min, p.act_max)
+        && requant_ok(p.multiplier, p.shift, p.output_offset)
+}
+
+pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !depthwise_supports(p) {
+        return Err(unsupported("Cortex-M4 depthwise: unsupported parameters"));
+    }
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
+    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let (oh, ow) = (p.output.h, p.output.w);
+    let w = p.window;
+    let band_w = (ow - 1) * w.stride_w + 3;
+    let row = band_w * c;
+    let zero_point = (-p.input_offset) as i8;
+    let mut band = [0i8; MAX_BAND];
+    let mut quads = [0i32; MAX_QUADS * QUAD_WORDS];
+    let tap = |t: usize, ch: usize| i32::from(p.filter[t * c + ch]);
+    let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
+
+    let mut q0 = 0;
+    while q0 < c / 4 {
+        let nq = MAX_QUADS.min(c / 4 - q0);
+        for q in 0..nq {
+            let rec = &mut quads[q * QUAD_WORDS..(q + 1) * QUAD_WORDS];
+            let base = (q0 + q) * 4;
+            for i in 0..4 {
+                let ch = base + i;
+                let sum = (0..9).fold(0i32, |a, t| a.wrapping_add(tap(t, ch)));
+                rec[i] = p
+                    .bias
+                    .map_or(0, |b| b.get(ch))
+                    .wrapping_add(sum.wrapping_mul(p.input_offset));
+                for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
+                    rec[4 + pair * 4 + i] = pack(tap(ta, ch), tap(tb, ch));
+                }
+                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset)
+                    .unwrap_or_default();
+                rec[22 + 2 * i] = r.mult;
+                rec[23 + 2 * i] = r.shc1;
+            }
+            rec[20] = pack(tap(8, base), tap(8, base + 2));
+            rec[21] = pack(tap(8, base + 1), tap(8, base + 3));
+        }
+        for oy in 0..oh {
+            // The three input rows this output row reads, padded with the
+            // zero point above, below, left and right.
+            let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+            for ky in 0..3 {
+                let dst = &mut band[ky * row..(ky + 1) * row];
+                let iy = iy0 + ky as isize;
+                if iy < 0 || iy >= ih as isize {
+                    dst.fill(zero_point);
+                    continue;
+                }
+                let src = &input[iy as usize * iw * c..(iy as usize + 1) * iw * c];
+                let left = w.pad_left.min(band_w);
+                let cols = (band_w - left).min(iw);
+                dst[..left * c].fill(zero_point);
+                dst[left * c..(left + cols) * c].copy_from_slice(&src[..cols * c]);
+                dst[(left + cols) * c..].fill(zero_point);
+            }
+            let out_row = &mut output[oy * ow * c..(oy + 1) * ow * c];
+            depthwise_row(
+                &band[..3 * row],
+                row,
+                c,
+                w.stride_w,
+                ow,
+                &quads[..nq * QUAD_WORDS],
+                q0 * 4,
+                out_row,
+            );
+        }
+        q0 += nq;
+    }
+    Ok(())
+}
+
+/// One output row for the channel quads of a block, `first` = first channel.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_row(
+    band: &[i8],
+    row: usize,
+    c: usize,
+    stride: usize,
+    pixels: usize,
+    quads: &[i32],
+    first: usize,
+    out_row: &mut [i8],
+) {
+    debug_assert!(band.len() >= 3 * row && out_row.len() >= pixels * c);
+    #[cfg(target_arch = "arm")]
+    {
+        let nq = quads.len() / QUAD_WORDS;
+        let mut args = asm::DepthwiseArgs {
+            band: band[first..].as_ptr(),
+            row: row as u32,
+            c: c as u32,
+            step: (stride * c) as u32,
+            pixels: pixels as u32,
+            quads: quads.as_ptr(),
+            nq: nq as u32,
+            out: out_row[first..].as_mut_ptr(),
+            out_skip: (c - 4 * nq) as u32,
+        };
+        // SAFETY: the band holds 3 rows of `(pixels - 1) * stride + 3`
+        // pixels of `c` channels and the output row `pixels * c` bytes; the
+        // kernel reads and writes channels `first..first + 4 * nq` of them.
+        unsafe { asm::depthwise_3x3_row(&mut args) };
+    }
+    #[cfg(not(target_arch = "arm"))]
+    model::depthwise_3x3_row(band, row, c, stride, pixels, quads, first, out_row);
+}
+
+/// Rust models of the assembly micro-kernels, instruction for instruction
+/// in effect: what the host runs in place of the assembly, so the shared
+/// kernel suite checks everything around it.
+#[cfg(not(target_arch = "arm"))]
+mod model {
+    use super::{PAIR_WORDS, QUAD_WORDS, Requant, requantize};
+
+    fn sxtb16(v: u32) -> u32 {
+        let lo = (v as u8 as i8 as i16) as u16 as u32;
+        let hi = ((v >> 16) as u8 as i8 as i16) as u16 as u32;
+        lo | (hi << 16)
+    }
+
+    fn smlad(acc: i32, a: u32, b: u32) -> i32 {
+        let (al, ah) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
+        let (bl, bh) = (b as u16 as i16 as i32, (b >> 16) as u16 as i16 as i32);
+        acc.wrapping_add(al * bl).wrapping_add(ah * bh)
+    }
+
+    fn word(s: &[i8], i: usize) -> u32 {
+        u32::from_le_bytes([s[i] as u8, s[i + 1] as u8, s[i + 2] as u8, s[i + 3] as u8])
+    }
+
+    pub fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
+        for g in 0..groups {
+            let (wa, wb) = (word(a, 4 * g), word(b, 4 * g));
+            dst[4 * g..4 * g + 4].copy_from_slice(&[
+                sxtb16(wa),
+                sxtb16(wa.rotate_right(8)),
+                sxtb16(wb),
+                sxtb16(wb.rotate_right(8)),
+            ]);
+        }
+    }
+
+    pub fn gemm_2x2(
+        x: &[u32],
+        w: &[u32],
+        k4: usize,
+        params: &[i32],
+        out0: &mut [i8],
+        out1: &mut [i8],
+    ) {
+        for (j, rec) in params.chunks_exact(PAIR_WORDS).enumerate() {
+            let mut acc = [rec[0], rec[0], rec[1], rec[1]];
+            for g in 0..k4 {
+                let xs = &x[4 * g..4 * g + 4];
+                let ws = &w[(j * k4 + g) * 4..(j * k4 + g) * 4 + 4];
+                acc[0] = smlad(smlad(acc[0], xs[0], ws[0]), xs[1], ws[1]);
+                acc[1] = smlad(smlad(acc[1], xs[2], ws[0]), xs[3], ws[1]);
+                acc[2] = smlad(smlad(acc[2], xs[0], ws[2]), xs[1], ws[3]);
+                acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
+            }
+            let r0 = Requant {
+                mult: rec[2],
+                shc1: rec[3],
+            };
+            let r1 = Requant {
+                mult: rec[4],
+                shc1: rec[5],
+            };
+            out0[2 * j] = requantize(acc[0], r0);
+            out0[2 * j + 1] = requantize(acc[2], r1);
+            out1[2 * j] = requantize(acc[1], r0);
+            out1[2 * j + 1] = requantize(acc[3], r1);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_3x3_row(
+        band: &[i8],
+        row: usize,
+        c: usize,
+        stride: usize,
+        pixels: usize,
+        quads: &[i32],
+        first: usize,
+        out_row: &mut [i8],
+    ) {
+        for px in 0..pixels {
+            for (q, rec) in quads.chunks_exact(QUAD_WORDS).enumerate() {
+                let base = px * stride * c + first + 4 * q;
+                let x = |t: usize| -> [i32; 4] {
+                    let at = base + (t / 3) * row + (t % 3) * c;
+                    [0, 1, 2, 3].map(|i| i32::from(band[at + i]))
+                };
+                let mut acc = [rec[0], rec[1], rec[2], rec[3]];
+                for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
+                    let (xa, xb) = (x(ta), x(tb));
+                    for i in 0..4 {
+                        let wv = rec[4 + 4 * pair + i] as u32;
+                        let xv = (xa[i] as u16 as u32) | ((xb[i] as u16 as u32) << 16);
+                        acc[i] = smlad(acc[i], xv, wv);
+                    }
+                }
+                let x8 = x(8);
+                let (wa, wb) = (rec[20], rec[21]);
+                let lo = |v: i32| v as i16 as i32;
+                let hi = |v: i32| (v >> 16) as i16 as i32;
+                acc[0] = acc[0].wrapping_add(x8[0] * lo(wa));
+                acc[2] = acc[2].wrapping_add(x8[2] * hi(wa));
+                acc[1] = acc[1].wrapping_add(x8[1] * lo(wb));
+                acc[3] = acc[3].wrapping_add(x8[3] * hi(wb));
+                for i in 0..4 {
+                    let r = Requant {
+                        mult: rec[22 + 2 * i],
+                        shc1: rec[23 + 2 * i],
+                    };
+                    out_row[px * c + first + 4 * q + i] = requantize(acc[i], r);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "arm")]
+mod asm;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference;
+
+    /// The 7-instruction requantization equals TFLite's for every
+    /// accumulator class: extremes, rounding ties, zero, random.
+    #[test]
+    fn requantize_matches_tflite_exactly() {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut accs = vec![
+            0,
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+        ];
+        for _ in 0..20_000 {
+            let v = next();
+            accs.push(match v % 4 {
+                0 => v as i32,
+                1 => (v as i32) >> (v >> 40) % 31,
+                // Values near rounding ties of common shifts.
+                2 => ((v as i32) >> 8) << 8 | 0x80,
+                _ => (v as i16) as i32,
+            });
+        }
+        for _ in 0..300 {
+            let v = next();
+            let mult = if v % 7 == 0 {
+                0
+            } else {
+                (1 << 30) + (v as i32 & 0x3fff_ffff)
+            };
+            let shift = -(((v >> 32) % 30 + 2) as i32);
+            let zp = ((v >> 48) % 256) as i32 - 128;
+            let r = Requant::new(mult, shift, zp).unwrap();
+            for &a in &accs {
+                let want = reference::requantize(a, 0, mult, shift, (zp, -128, 127));
+                assert_eq!(
+                    requantize(a, r),
+                    want,
+                    "acc {a} mult {mult} shift {shift} zp {zp}"
+                );
+            }
+        }
+        assert!(Requant::new(1 << 30, -1, 0).is_none());
+        assert!(Requant::new(1 << 30, 1, 0).is_none());
+    }
+}

@@ -1,0 +1,310 @@
+//! The Cortex-M4 micro-kernels in Thumb-2 assembly (naked functions with
+//! the AAPCS calling convention: arguments in r0-r3, r4-r11 saved).
+//!
+//! Written in assembly rather than Rust with intrinsics because the inner
+//! loops need all 14 general registers (four accumulators, eight operand
+//! words, two pointers), which the compiler does not give up around inline
+//! `asm!` blocks (r6, r7 and r11 are reserved there), and because the
+//! DSP intrinsics are unstable.
+
+use core::arch::naked_asm;
+
+/// Arguments of [`gemm_2x2`], read once at entry.
+#[repr(C)]
+pub(super) struct GemmArgs {
+    /// Two pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even, p1 odd]`.
+    pub x: *const u32,
+    /// Channel pairs, widened: per pair, per group, `[c0 even, c0 odd, c1 even, c1 odd]`.
+    pub w: *const u32,
+    /// Groups of 4 values in the reduction.
+    pub k4: u32,
+    /// Per pair `[bias0, bias1, mult0, shc1_0, mult1, shc1_1]`.
+    pub params: *const i32,
+    pub out0: *mut i8,
+    pub out1: *mut i8,
+    pub pairs: u32,
+}
+
+/// Widens `groups` groups of 4 int8 from `a` and `b` (unaligned) into
+/// `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]` per group.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn interleave(
+    a: *const i8,
+    b: *const i8,
+    dst: *mut u32,
+    groups: usize,
+) {
+    naked_asm!(
+        "push {{r4-r8, lr}}",
+        "cbz r3, 2f",
+        "1:",
+        "ldr r12, [r0], #4",
+        "ldr lr, [r1], #4",
+        "sxtb16 r4, r12",
+        "sxtb16 r5, r12, ror #8",
+        "sxtb16 r6, lr",
+        "sxtb16 r7, lr, ror #8",
+        "stm r2!, {{r4-r7}}",
+        "subs r3, r3, #1",
+        "bne 1b",
+        "2:",
+        "pop {{r4-r8, pc}}",
+    )
+}
+
+/// Two pixels x all channel pairs: accumulate, requantize, store.
+///
+/// Registers in the multiply loop: r0-r3 accumulators (c0p0, c0p1, c1p0,
+/// c1p1), r4-r7 the pixels' words, r8-r11 the channels' words, r12 the pixel
+/// pointer, lr the weight pointer (it runs on from pair to pair). Frame:
+/// [sp] x start, [sp+4] end of the 16-value part, [sp+8] x end,
+/// [sp+12] params, [sp+16] out0, [sp+20] out1, [sp+24] out0 end.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
+    naked_asm!(
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #28",
+        "ldm r0, {{r1-r7}}",
+        "str r1, [sp, #0]",
+        "bic r8, r3, #3",
+        "add r9, r1, r8, lsl #4",
+        "add r10, r1, r3, lsl #4",
+        "strd r9, r10, [sp, #4]",
+        "str r4, [sp, #12]",
+        "strd r5, r6, [sp, #16]",
+        "add r7, r5, r7, lsl #1",
+        "str r7, [sp, #24]",
+        "mov lr, r2",
+        "cmp r5, r7",
+        "beq 9f",
+        // One pair of output channels.
+        "5:",
+        "ldr r4, [sp, #12]",
+        "ldrd r0, r2, [r4]",
+        "mov r1, r0",
+        "mov r3, r2",
+        "ldrd r12, r4, [sp, #0]",
+        "cmp r12, r4",
+        "beq 2f",
+        "1:",
+        ".rept 4",
+        "ldm r12!, {{r4-r7}}",
+        "ldm lr!, {{r8-r11}}",
+        "smlad r0, r4, r8, r0",
+        "smlad r0, r5, r9, r0",
+        "smlad r1, r6, r8, r1",
+        "smlad r1, r7, r9, r1",
+        "smlad r2, r4, r10, r2",
+        "smlad r2, r5, r11, r2",
+        "smlad r3, r6, r10, r3",
+        "smlad r3, r7, r11, r3",
+        ".endr",
+        "ldr r4, [sp, #4]",
+        "cmp r12, r4",
+        "bne 1b",
+        "2:",
+        "ldr r4, [sp, #8]",
+        "cmp r12, r4",
+        "beq 4f",
+        "3:",
+        "ldm r12!, {{r4-r7}}",
+        "ldm lr!, {{r8-r11}}",
+        "smlad r0, r4, r8, r0",
+        "smlad r0, r5, r9, r0",
+        "smlad r1, r6, r8, r1",
+        "smlad r1, r7, r9, r1",
+        "smlad r2, r4, r10, r2",
+        "smlad r2, r5, r11, r2",
+        "smlad r3, r6, r10, r3",
+        "smlad r3, r7, r11, r3",
+        "ldr r4, [sp, #8]",
+        "cmp r12, r4",
+        "bne 3b",
+        // Requantize: r4 = 2^30, r5/r6 and r7/r8 the channels' constants,
+        // r9/r10 the output pointers, r11/r12 the 64-bit sum.
+        "4:",
+        "ldr r4, [sp, #12]",
+        "ldrd r5, r6, [r4, #8]",
+        "ldrd r7, r8, [r4, #16]",
+        "add r4, r4, #24",
+        "str r4, [sp, #12]",
+        "ldrd r9, r10, [sp, #16]",
+        "mov r4, #0x40000000",
+        "asr r12, r0, #31",
+        "add r11, r4, r12, lsl #31",
+        "smlal r11, r12, r0, r5",
+        "asr r12, r12, r6",
+        "add r12, r12, r6, asr #8",
+        "ssat r12, #8, r12, asr #1",
+        "strb r12, [r9], #1",
+        "asr r12, r2, #31",
+        "add r11, r4, r12, lsl #31",
+        "smlal r11, r12, r2, r7",
+        "asr r12, r12, r8",
+        "add r12, r12, r8, asr #8",
+        "ssat r12, #8, r12, asr #1",
+        "strb r12, [r9], #1",
+        "asr r12, r1, #31",
+        "add r11, r4, r12, lsl #31",
+        "smlal r11, r12, r1, r5",
+        "asr r12, r12, r6",
+        "add r12, r12, r6, asr #8",
+        "ssat r12, #8, r12, asr #1",
+        "strb r12, [r10], #1",
+        "asr r12, r3, #31",
+        "add r11, r4, r12, lsl #31",
+        "smlal r11, r12, r3, r7",
+        "asr r12, r12, r8",
+        "add r12, r12, r8, asr #8",
+        "ssat r12, #8, r12, asr #1",
+        "strb r12, [r10], #1",
+        "strd r9, r10, [sp, #16]",
+        "ldr r11, [sp, #24]",
+        "cmp r9, r11",
+        "bne 5b",
+        "9:",
+        "add sp, sp, #28",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// Arguments of [`depthwise_3x3_row`].
+#[repr(C)]
+pub(super) struct DepthwiseArgs {
+    /// Top-left tap of the first output pixel, first channel of the block.
+    pub band: *const i8,
+    /// Bytes from one band row to the next.
+    pub row: u32,
+    /// Channels per pixel (bytes from one tap column to the next).
+    pub c: u32,
+    /// Bytes from one output pixel's window to the next (stride * c).
+    pub step: u32,
+    pub pixels: u32,
+    /// Per quad of channels, 30 words: biases (4), tap pairs (0,1) (2,3)
+    /// (4,5) (6,7) as `w_a | w_b << 16` per channel (16), tap 8 as
+    /// `c0 | c2 << 16`, `c1 | c3 << 16` (2), then mult, shc1 per channel (8).
+    pub quads: *const i32,
+    pub nq: u32,
+    pub out: *mut i8,
+    /// Bytes from the end of one pixel's block of outputs to the next pixel's.
+    pub out_skip: u32,
+}
+
+/// One output row of a 3x3 depthwise convolution for a block of channel
+/// quads. Registers per quad: r0-r3 accumulators, r4-r8 taps, r9/r10
+/// weights, r11 the window's top-left tap, r12 the quad records, lr = c.
+/// Frame: [sp] row, [sp+4] 2 * row - 4, [sp+8] records end, [sp+12]
+/// records start, [sp+16] window of the current pixel, [sp+20] step,
+/// [sp+24] pixels left, [sp+28] out, [sp+32] out skip.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn depthwise_3x3_row(args: *mut DepthwiseArgs) {
+    naked_asm!(
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #36",
+        "ldm r0, {{r1-r9}}",
+        "str r2, [sp, #0]",
+        "lsl r10, r2, #1",
+        "sub r10, r10, #4",
+        "str r10, [sp, #4]",
+        "mov r10, #120",
+        "mla r10, r7, r10, r6",
+        "str r10, [sp, #8]",
+        "str r6, [sp, #12]",
+        "str r1, [sp, #16]",
+        "str r4, [sp, #20]",
+        "str r5, [sp, #24]",
+        "str r8, [sp, #28]",
+        "str r9, [sp, #32]",
+        "mov lr, r3",
+        "cmp r5, #0",
+        "beq 9f",
+        "cmp r7, #0",
+        "beq 9f",
+        "5:",
+        "ldr r11, [sp, #16]",
+        "ldr r12, [sp, #12]",
+        "6:",
+        "ldm r12!, {{r0-r3}}",
+        // Tap pairs: r4 = tap a, r5 = tap b (4 channels each).
+        ".macro PAIR",
+        "sxtb16 r6, r4",
+        "sxtb16 r4, r4, ror #8",
+        "sxtb16 r7, r5",
+        "sxtb16 r5, r5, ror #8",
+        "pkhbt r8, r6, r7, lsl #16",
+        "pkhtb r6, r7, r6, asr #16",
+        "pkhbt r7, r4, r5, lsl #16",
+        "pkhtb r4, r5, r4, asr #16",
+        "ldm r12!, {{r9, r10}}",
+        "smlad r0, r8, r9, r0",
+        "smlad r1, r7, r10, r1",
+        "ldm r12!, {{r9, r10}}",
+        "smlad r2, r6, r9, r2",
+        "smlad r3, r4, r10, r3",
+        ".endm",
+        // (0,0) (0,1)
+        "ldr r4, [r11]",
+        "ldr r5, [r11, lr]",
+        "PAIR",
+        // (0,2) (1,0)
+        "ldr r4, [r11, lr, lsl #1]",
+        "ldr r9, [sp, #0]",
+        "add r11, r11, r9",
+        "ldr r5, [r11]",
+        "PAIR",
+        // (1,1) (1,2)
+        "ldr r4, [r11, lr]",
+        "ldr r5, [r11, lr, lsl #1]",
+        "PAIR",
+        // (2,0) (2,1)
+        "ldr r9, [sp, #0]",
+        "add r11, r11, r9",
+        "ldr r4, [r11]",
+        "ldr r5, [r11, lr]",
+        "PAIR",
+        ".purgem PAIR",
+        // (2,2)
+        "ldr r4, [r11, lr, lsl #1]",
+        "sxtb16 r5, r4",
+        "sxtb16 r4, r4, ror #8",
+        "ldm r12!, {{r9, r10}}",
+        "smlabb r0, r5, r9, r0",
+        "smlatt r2, r5, r9, r2",
+        "smlabb r1, r4, r10, r1",
+        "smlatt r3, r4, r10, r3",
+        // Back to row 0, next quad's channels.
+        "ldr r9, [sp, #4]",
+        "sub r11, r11, r9",
+        // Requantize: r4 = 2^30, r5/r6 constants, r7/r8 64-bit sum, r10 out.
+        "ldr r10, [sp, #28]",
+        "mov r4, #0x40000000",
+        ".irp acc,r0,r1,r2,r3",
+        "ldm r12!, {{r5, r6}}",
+        "asr r8, \\acc, #31",
+        "add r7, r4, r8, lsl #31",
+        "smlal r7, r8, \\acc, r5",
+        "asr r8, r8, r6",
+        "add r8, r8, r6, asr #8",
+        "ssat r8, #8, r8, asr #1",
+        "strb r8, [r10], #1",
+        ".endr",
+        "str r10, [sp, #28]",
+        "ldr r9, [sp, #8]",
+        "cmp r12, r9",
+        "bne 6b",
+        // Next pixel.
+        "ldr r9, [sp, #32]",
+        "add r10, r10, r9",
+        "str r10, [sp, #28]",
+        "ldrd r9, r10, [sp, #16]",
+        "add r9, r9, r10",
+        "str r9, [sp, #16]",
+        "ldr r9, [sp, #24]",
+        "subs r9, r9, #1",
+        "str r9, [sp, #24]",
+        "bne 5b",
+        "9:",
+        "add sp, sp, #36",
+        "pop {{r4-r11, pc}}",
+    )
+}
