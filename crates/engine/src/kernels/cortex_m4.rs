@@ -23,7 +23,8 @@
 //! activation range, channel counts that are not multiples of 2 or 4, very
 //! large patches) fall through to the portable kernels in the dispatch table.
 //!
-//! On other architectures the micro-kernels are replaced by Rust models with
+//! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
+//! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
 //! the same semantics (`model`), so the shared kernel suite exercises the
 //! operand preparation, blocking and requantization on the host; QEMU's
 //! Cortex-M4 checks the assembly (crates/deploy tests).
@@ -142,13 +143,13 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
 fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
     let groups = a.len() / 4;
     debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
-    #[cfg(target_arch = "arm")]
+    #[cfg(arm_dsp)]
     // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
     // (checked by every caller's slicing; lengths are multiples of 4).
     unsafe {
         asm::interleave(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups);
     }
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(arm_dsp))]
     model::interleave(a, b, dst, groups);
 }
 
@@ -295,7 +296,7 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: 
     let pairs = params.len() / PAIR_WORDS;
     debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * k4 * 4);
     debug_assert!(out0.len() >= 2 * pairs && out1.len() >= 2 * pairs);
-    #[cfg(target_arch = "arm")]
+    #[cfg(arm_dsp)]
     {
         let mut args = asm::GemmArgs {
             x: x.as_ptr(),
@@ -310,7 +311,7 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: 
         // checked above in debug builds and by construction in `conv_eval`).
         unsafe { asm::gemm_2x2(&mut args) };
     }
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(arm_dsp))]
     model::gemm_2x2(x, w, k4, params, out0, out1);
 }
 
@@ -422,7 +423,7 @@ fn depthwise_row(
     out_row: &mut [i8],
 ) {
     debug_assert!(band.len() >= 3 * row && out_row.len() >= pixels * c);
-    #[cfg(target_arch = "arm")]
+    #[cfg(arm_dsp)]
     {
         let nq = quads.len() / QUAD_WORDS;
         let mut args = asm::DepthwiseArgs {
@@ -441,14 +442,14 @@ fn depthwise_row(
         // kernel reads and writes channels `first..first + 4 * nq` of them.
         unsafe { asm::depthwise_3x3_row(&mut args) };
     }
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(arm_dsp))]
     model::depthwise_3x3_row(band, row, c, stride, pixels, quads, first, out_row);
 }
 
 /// Rust models of the assembly micro-kernels, instruction for instruction
 /// in effect: what the host runs in place of the assembly, so the shared
 /// kernel suite checks everything around it.
-#[cfg(not(target_arch = "arm"))]
+#[cfg(not(arm_dsp))]
 mod model {
     use super::{PAIR_WORDS, QUAD_WORDS, Requant, requantize};
 
@@ -560,7 +561,7 @@ mod model {
     }
 }
 
-#[cfg(target_arch = "arm")]
+#[cfg(arm_dsp)]
 mod asm;
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //! Dispatch: each operator has a table of kernels ([`ConvKernel`], [`DepthwiseKernel`]), most specialised first.
 //! The first whose `supports` accepts the parameters runs. An architecture
 //! specific kernel (e.g. Cortex-M4 SMLAD) is added by putting an entry behind
-//! `#[cfg(target_arch = "arm")]` at the top of the table; the shared test suite
+//! `#[cfg(target_arch = "arm")]` at the top of the table (the Cortex-M4
+//! kernels use `cfg(arm_dsp)`, set by build.rs for Armv7E-M targets); the shared test suite
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
 pub mod conv_patch;
@@ -491,7 +492,7 @@ pub struct DepthwiseKernel {
 
 /// CONV_2D implementations, most specialised first; the last supports everything.
 pub static CONV_KERNELS: &[ConvKernel] = &[
-    #[cfg(target_arch = "arm")]
+    #[cfg(arm_dsp)]
     ConvKernel {
         name: "conv_m4_gemm_2x2",
         supports: cortex_m4::conv_supports,
@@ -521,7 +522,7 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
     },
     // The Cortex-M4 kernel with Rust models of its assembly, so the shared
     // suite checks its operand preparation and requantization on the host.
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(all(feature = "std", not(arm_dsp)))]
     ConvKernel {
         name: "conv_m4_gemm_2x2_model",
         supports: cortex_m4::conv_supports,
@@ -536,7 +537,7 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
 
 /// DEPTHWISE_CONV_2D implementations, most specialised first; the last supports everything.
 pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
-    #[cfg(target_arch = "arm")]
+    #[cfg(arm_dsp)]
     DepthwiseKernel {
         name: "depthwise_m4_3x3",
         supports: cortex_m4::depthwise_supports,
@@ -553,7 +554,7 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: depthwise_dm1::supports,
         eval: depthwise_dm1::eval_portable,
     },
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
         name: "depthwise_m4_3x3_model",
         supports: cortex_m4::depthwise_supports,
