@@ -106,6 +106,54 @@ const MAX_QUADS: usize = 16;
 /// Words of one depthwise quad record (see `asm::depthwise_3x3_row`).
 const QUAD_WORDS: usize = 30;
 
+/// Element types for which all-zero bytes are a valid value.
+trait Word: Copy {}
+impl Word for i8 {}
+impl Word for i32 {}
+impl Word for u32 {}
+
+/// Stack scratch that is not zeroed as a whole: in-place layers call a
+/// kernel once per output row, and zeroing 10 KB of buffers every time cost
+/// more than the row's arithmetic.
+struct Scratch<T: Word, const N: usize>(core::mem::MaybeUninit<[T; N]>);
+
+impl<T: Word, const N: usize> Scratch<T, N> {
+    fn new() -> Self {
+        Scratch(core::mem::MaybeUninit::uninit())
+    }
+
+    /// The first `len` elements (at most `N`), zeroed.
+    fn zeroed(&mut self, len: usize) -> &mut [T] {
+        let len = len.min(N);
+        let p = self.0.as_mut_ptr().cast::<T>();
+        // SAFETY: `p` points to `N` elements of `T`; the first `len` are
+        // zeroed before the slice over them is made, and all-zero bytes are
+        // a valid `T` (`Word`). The slice borrows `self` exclusively.
+        unsafe {
+            core::ptr::write_bytes(p, 0, len);
+            core::slice::from_raw_parts_mut(p, len)
+        }
+    }
+}
+
+/// Copies a short run of bytes with word moves; `copy_from_slice` calls
+/// `memcpy`, whose set-up costs more than a 9-byte patch row.
+#[inline(always)]
+fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let n = src.len().min(dst.len());
+    let (mut d, mut s) = (dst[..n].chunks_exact_mut(4), src[..n].chunks_exact(4));
+    for (d4, s4) in (&mut d).zip(&mut s) {
+        d4.copy_from_slice(
+            &u32::from_ne_bytes([s4[0] as u8, s4[1] as u8, s4[2] as u8, s4[3] as u8])
+                .to_ne_bytes()
+                .map(|b| b as i8),
+        );
+    }
+    for (db, &sb) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *db = sb;
+    }
+}
+
 /// Whether every channel's multiplier has the fast requantization form.
 fn requant_ok(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32) -> bool {
     (0..mult.len()).all(|i| Requant::new(mult.get(i), shift.get(i), output_offset).is_some())
@@ -153,6 +201,19 @@ fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
     model::interleave(a, b, dst, groups);
 }
 
+/// [`interleave`] that also returns the sums of `a` and `b` (the filter
+/// sums the input offset is folded with).
+fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32]) -> [i32; 2] {
+    let groups = a.len() / 4;
+    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
+    #[cfg(arm_dsp)]
+    // SAFETY: as in `interleave`.
+    let sums = unsafe { asm::interleave_sum(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups) };
+    #[cfg(not(arm_dsp))]
+    let sums = model::interleave_sum(a, b, dst, groups);
+    [sums as u32 as i32, (sums >> 32) as u32 as i32]
+}
+
 /// Per pair of output channels: `[bias0, bias1, mult0, shc1_0, mult1, shc1_1]`.
 const PAIR_WORDS: usize = 6;
 
@@ -172,15 +233,21 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let kp = k4 * 4;
     let zero_point = (-p.input_offset) as i8;
 
-    let pairs_per_block = (WEIGHT_BUDGET / (kp * 4)).clamp(1, MAX_PAIRS);
-    let mut wblock = [0u32; WEIGHT_BUDGET / 4];
-    let mut params = [0i32; MAX_PAIRS * PAIR_WORDS];
-    let mut xblock = [0u32; MAX_K];
+    let pairs_per_block = (WEIGHT_BUDGET / (kp * 4)).clamp(1, MAX_PAIRS).min(oc / 2);
+    let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
+    let wblock = wscratch.zeroed(pairs_per_block * kp);
+    let mut pscratch = Scratch::<i32, { MAX_PAIRS * PAIR_WORDS }>::new();
+    let params = pscratch.zeroed(pairs_per_block * PAIR_WORDS);
+    let mut xscratch = Scratch::<u32, MAX_K>::new();
+    let xblock = xscratch.zeroed(kp);
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut patch0 = [0i8; MAX_K];
-    let mut patch1 = [0i8; MAX_K];
-    let mut spare = [0i8; MAX_PAIRS * 2];
+    let mut p0scratch = Scratch::<i8, MAX_K>::new();
+    let patch0 = p0scratch.zeroed(kp);
+    let mut p1scratch = Scratch::<i8, MAX_K>::new();
+    let patch1 = p1scratch.zeroed(kp);
+    let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
+    let spare = sscratch.zeroed(pairs_per_block * 2);
     let pixels = oh * ow;
 
     let mut c0 = 0;
@@ -190,20 +257,19 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         for j in 0..pairs {
             let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
             let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-            patch0[..k].copy_from_slice(row(ca));
-            patch0[k..kp].fill(0);
-            patch1[..k].copy_from_slice(row(cb));
-            patch1[k..kp].fill(0);
-            interleave(
-                &patch0[..kp],
-                &patch1[..kp],
-                &mut wblock[j * kp..(j + 1) * kp],
-            );
+            let dst = &mut wblock[j * kp..(j + 1) * kp];
+            let sums = if k == kp {
+                interleave_sum(row(ca), row(cb), dst)
+            } else {
+                copy_short(&mut patch0[..k], row(ca));
+                patch0[k..kp].fill(0);
+                copy_short(&mut patch1[..k], row(cb));
+                patch1[k..kp].fill(0);
+                interleave_sum(patch0, patch1, dst)
+            };
             let rec = &mut params[j * PAIR_WORDS..(j + 1) * PAIR_WORDS];
             for (i, c) in [ca, cb].into_iter().enumerate() {
-                let sum = row(c)
-                    .iter()
-                    .fold(0i32, |a, &f| a.wrapping_add(i32::from(f)));
+                let sum = sums[i];
                 let bias = p.bias.map_or(0, |b| b.get(c));
                 rec[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset));
                 let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset)
@@ -234,7 +300,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 );
                 (&patch0[..kp], &patch1[..kp])
             };
-            interleave(xa, xb, &mut xblock[..kp]);
+            interleave(xa, xb, xblock);
             let (head, tail) = output.split_at_mut(second * oc);
             // An odd last pixel is computed twice; the copy goes to `spare`.
             let (out0, out1): (&mut [i8], &mut [i8]) = if second == px {
@@ -246,7 +312,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 )
             };
             gemm(
-                &xblock[..kp],
+                xblock,
                 &wblock[..pairs * kp],
                 k4,
                 &params[..pairs * PAIR_WORDS],
@@ -286,7 +352,7 @@ fn gather(
         let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
         let dst = (ky * w.kernel_w + kx0) * ic;
         let len = (kx1 - kx0) * ic;
-        patch[dst..dst + len].copy_from_slice(&input[src..src + len]);
+        copy_short(&mut patch[dst..dst + len], &input[src..src + len]);
     }
 }
 
@@ -346,8 +412,10 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let band_w = (ow - 1) * w.stride_w + 3;
     let row = band_w * c;
     let zero_point = (-p.input_offset) as i8;
-    let mut band = [0i8; MAX_BAND];
-    let mut quads = [0i32; MAX_QUADS * QUAD_WORDS];
+    let mut bscratch = Scratch::<i8, MAX_BAND>::new();
+    let band = bscratch.zeroed(3 * row);
+    let mut qscratch = Scratch::<i32, { MAX_QUADS * QUAD_WORDS }>::new();
+    let quads = qscratch.zeroed(MAX_QUADS.min(c / 4) * QUAD_WORDS);
     let tap = |t: usize, ch: usize| i32::from(p.filter[t * c + ch]);
     let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
 
@@ -395,7 +463,7 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
             }
             let out_row = &mut output[oy * ow * c..(oy + 1) * ow * c];
             depthwise_row(
-                &band[..3 * row],
+                band,
                 row,
                 c,
                 w.stride_w,
@@ -479,6 +547,16 @@ mod model {
                 sxtb16(wb.rotate_right(8)),
             ]);
         }
+    }
+
+    pub fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) -> u64 {
+        interleave(a, b, dst, groups);
+        let sum = |s: &[i8]| {
+            s[..groups * 4]
+                .iter()
+                .fold(0i32, |acc, &v| acc.wrapping_add(i32::from(v)))
+        };
+        u64::from(sum(a) as u32) | (u64::from(sum(b) as u32) << 32)
     }
 
     pub fn gemm_2x2(
@@ -621,5 +699,158 @@ mod tests {
         }
         assert!(Requant::new(1 << 30, -1, 0).is_none());
         assert!(Requant::new(1 << 30, 1, 0).is_none());
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn range(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next() % (hi - lo + 1) as u64) as i64
+        }
+        fn bytes(&mut self, n: usize) -> std::vec::Vec<i8> {
+            (0..n).map(|_| self.next() as i8).collect()
+        }
+    }
+
+    fn words(v: &[i32]) -> std::vec::Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// Random layers inside what the kernels support (the shared suite's
+    /// random cases mostly clamp the activation and so skip them).
+    #[test]
+    fn random_layers_match_the_reference() {
+        use crate::kernels::{Shape4, Window};
+        use crate::ops::{Padding, output_size, padding_before};
+        let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+        let (mut convs, mut dws) = (0, 0);
+        for case in 0..400 {
+            let k = if case % 3 == 0 { 1 } else { 3 };
+            let stride = if k == 1 { 1 } else { rng.range(1, 2) as usize };
+            let padding = if k == 1 || case % 4 == 1 {
+                Padding::Valid
+            } else {
+                Padding::Same
+            };
+            let (h, w) = (
+                rng.range(k as i64, 11) as usize,
+                rng.range(k as i64, 11) as usize,
+            );
+            let (oh, ow) = (
+                output_size(padding, h, k, stride).unwrap(),
+                output_size(padding, w, k, stride).unwrap(),
+            );
+            let (pt, pl) = match padding {
+                Padding::Same => (
+                    padding_before(stride, h, k, oh),
+                    padding_before(stride, w, k, ow),
+                ),
+                Padding::Valid => (0, 0),
+            };
+            let window = Window {
+                kernel_h: k,
+                kernel_w: k,
+                stride_h: stride,
+                stride_w: stride,
+                pad_top: pt,
+                pad_left: pl,
+            };
+            let ic = if k == 1 {
+                4 * rng.range(1, 12) as usize
+            } else {
+                rng.range(1, 24) as usize
+            };
+            let oc = 2 * rng.range(1, 40) as usize;
+            let n = oc.max(ic);
+            let mut mults = std::vec::Vec::new();
+            let mut shifts = std::vec::Vec::new();
+            for _ in 0..n {
+                let zero = rng.next() % 9 == 0;
+                mults.push(if zero {
+                    0
+                } else {
+                    (1 << 30) + (rng.next() as i32 & 0x3fff_ffff)
+                });
+                shifts.push(if zero { 0 } else { -(rng.range(2, 31) as i32) });
+            }
+            let (m, sh) = (words(&mults), words(&shifts));
+            let bias = words(
+                &(0..n)
+                    .map(|_| rng.range(-60_000, 60_000) as i32)
+                    .collect::<std::vec::Vec<_>>(),
+            );
+            let input_offset = rng.range(-127, 128) as i32;
+            let output_offset = rng.range(-128, 127) as i32;
+            let input = rng.bytes(h * w * ic);
+            let filter = rng.bytes(oc * k * k * ic);
+            let p = ConvParams {
+                input: Shape4::new(1, h, w, ic),
+                output: Shape4::new(1, oh, ow, oc),
+                window,
+                input_offset,
+                output_offset,
+                act_min: -128,
+                act_max: 127,
+                filter: &filter,
+                bias: (case % 5 != 0).then(|| I32s::new(&bias[..oc * 4]).unwrap()),
+                multiplier: I32s::new(&m[..oc * 4]).unwrap(),
+                shift: I32s::new(&sh[..oc * 4]).unwrap(),
+            };
+            if conv_supports(&p) {
+                let mut want = std::vec![0i8; oh * ow * oc];
+                let mut got = want.clone();
+                reference::conv(&p, &input, &mut want).unwrap();
+                conv_eval(&p, &input, &mut got).unwrap();
+                assert_eq!(got, want, "conv case {case}: {p:?}");
+                convs += 1;
+            }
+            if k == 3 {
+                let c = 4 * (ic.div_ceil(4));
+                let input = rng.bytes(h * w * c);
+                let filter = rng.bytes(9 * c);
+                let mut dm = std::vec::Vec::new();
+                let mut ds = std::vec::Vec::new();
+                for i in 0..c {
+                    dm.push(mults[i % n]);
+                    ds.push(shifts[i % n]);
+                }
+                let (dm, ds) = (words(&dm), words(&ds));
+                let dbias = words(
+                    &(0..c)
+                        .map(|_| rng.range(-5000, 5000) as i32)
+                        .collect::<std::vec::Vec<_>>(),
+                );
+                let d = DepthwiseParams {
+                    input: Shape4::new(1, h, w, c),
+                    output: Shape4::new(1, oh, ow, c),
+                    window,
+                    depth_multiplier: 1,
+                    input_offset,
+                    output_offset,
+                    act_min: -128,
+                    act_max: 127,
+                    filter: &filter,
+                    bias: (case % 7 != 0).then(|| I32s::new(&dbias).unwrap()),
+                    multiplier: I32s::new(&dm).unwrap(),
+                    shift: I32s::new(&ds).unwrap(),
+                };
+                assert!(depthwise_supports(&d), "depthwise case {case}: {d:?}");
+                let mut want = std::vec![0i8; oh * ow * c];
+                let mut got = want.clone();
+                reference::depthwise(&d, &input, &mut want).unwrap();
+                depthwise_eval(&d, &input, &mut got).unwrap();
+                assert_eq!(got, want, "depthwise case {case}: {d:?}");
+                dws += 1;
+            }
+        }
+        assert!(
+            convs > 300 && dws > 200,
+            "{convs} convolutions, {dws} depthwise"
+        );
     }
 }

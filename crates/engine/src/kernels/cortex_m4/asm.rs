@@ -308,3 +308,39 @@ pub(super) unsafe extern "C" fn depthwise_3x3_row(args: *mut DepthwiseArgs) {
         "pop {{r4-r11, pc}}",
     )
 }
+
+/// [`interleave`] that also sums each source's bytes; returns the sum of
+/// `a` in the low word and of `b` in the high word.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn interleave_sum(
+    a: *const i8,
+    b: *const i8,
+    dst: *mut u32,
+    groups: usize,
+) -> u64 {
+    naked_asm!(
+        "push {{r4-r10, lr}}",
+        "movs r8, #0",
+        "movs r9, #0",
+        "mov r10, #0x00010001",
+        "cbz r3, 2f",
+        "1:",
+        "ldr r12, [r0], #4",
+        "ldr lr, [r1], #4",
+        "sxtb16 r4, r12",
+        "sxtb16 r5, r12, ror #8",
+        "sxtb16 r6, lr",
+        "sxtb16 r7, lr, ror #8",
+        "stm r2!, {{r4-r7}}",
+        "smlad r8, r4, r10, r8",
+        "smlad r8, r5, r10, r8",
+        "smlad r9, r6, r10, r9",
+        "smlad r9, r7, r10, r9",
+        "subs r3, r3, #1",
+        "bne 1b",
+        "2:",
+        "mov r0, r8",
+        "mov r1, r9",
+        "pop {{r4-r10, pc}}",
+    )
+}
