@@ -114,7 +114,8 @@ pub fn float_graph(model: &TrainedModel) -> Result<FloatGraph> {
 }
 
 /// Per-layer output `(min, max)` over `images` (HWC u8 at the model's input size),
-/// in the same layer order as [`float_graph`].
+/// in the same layer order as [`float_graph`], and the images themselves as the
+/// graph's float inputs, which the quantizer uses to correct its biases.
 pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> {
     if images.is_empty() {
         return Err(Error::InvalidInput(
@@ -160,7 +161,16 @@ pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> 
         let probs = burn::tensor::activation::softmax(logits, 1);
         widen(i, &probs.reshape([b, n, 1, 1]));
     }
-    Ok(Calibration { ranges })
+    // The exported graph's input scaling: (p - 128) / 127.5, checked in `float_graph`.
+    let samples = images
+        .iter()
+        .map(|img| {
+            img.iter()
+                .map(|&p| PixelScaling::MinusOneToOne.to_float(p))
+                .collect()
+        })
+        .collect();
+    Ok(Calibration { ranges, samples })
 }
 
 /// Convenience for the worker: the graph and its calibration in one call.
