@@ -107,6 +107,54 @@ fn geometry(
     Ok(([oh, ow], pads))
 }
 
+/// The kernel taps of output pixel `[oy, ox]` that fall inside the input, in
+/// row-major order, with the index of the input pixel each one reads.
+fn taps(
+    [oy, ox]: [usize; 2],
+    (kh, kw): (usize, usize),
+    stride: usize,
+    [pt, pl]: [usize; 2],
+    [ih, iw, _]: [usize; 3],
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..kh).flat_map(move |ky| {
+        (0..kw).filter_map(move |kx| {
+            let iy = (oy * stride + ky).checked_sub(pt).filter(|&v| v < ih)?;
+            let ix = (ox * stride + kx).checked_sub(pl).filter(|&v| v < iw)?;
+            Some((ky, kx, iy * iw + ix))
+        })
+    })
+}
+
+/// Adds one kernel tap to every output channel: `out[o] += sum_c w[o][c] * x[c]`
+/// where `w[o]` starts at `o * filter_len + offset`. Four output channels run
+/// side by side for speed; each one still sums in input channel order, so the
+/// result does not depend on the grouping.
+fn conv_tap(out: &mut [f32], weights: &[f32], offset: usize, filter_len: usize, x: &[f32]) {
+    let n = x.len();
+    let row = |o: usize| &weights[o * filter_len + offset..][..n];
+    let mut groups = out.chunks_exact_mut(4);
+    let mut o = 0;
+    for acc in &mut groups {
+        let (w0, w1, w2, w3) = (row(o), row(o + 1), row(o + 2), row(o + 3));
+        let [mut a0, mut a1, mut a2, mut a3] = [acc[0], acc[1], acc[2], acc[3]];
+        for c in 0..n {
+            let v = x[c];
+            a0 += w0[c] * v;
+            a1 += w1[c] * v;
+            a2 += w2[c] * v;
+            a3 += w3[c] * v;
+        }
+        acc.copy_from_slice(&[a0, a1, a2, a3]);
+        o += 4;
+    }
+    for acc in groups.into_remainder() {
+        for (w, v) in row(o).iter().zip(x) {
+            *acc += w * v;
+        }
+        o += 1;
+    }
+}
+
 impl FloatGraph {
     /// Shape `[h, w, c]` of every layer's output (FC and softmax: `[1, 1, n]`),
     /// checking that weights and biases match.
@@ -209,27 +257,14 @@ impl FloatGraph {
                     let (_, [pt, pl]) = geometry(shape, (*kh, *kw), *stride, *padding, i)?;
                     for oy in 0..oh {
                         for ox in 0..ow {
-                            for o in 0..oc {
-                                let mut acc = bias[o];
-                                for ky in 0..*kh {
-                                    let iy = (oy * stride + ky) as isize - pt as isize;
-                                    if iy < 0 || iy >= ih as isize {
-                                        continue;
-                                    }
-                                    for kx in 0..*kw {
-                                        let ix = (ox * stride + kx) as isize - pl as isize;
-                                        if ix < 0 || ix >= iw as isize {
-                                            continue;
-                                        }
-                                        let px = (iy as usize * iw + ix as usize) * ic;
-                                        let f = ((o * kh + ky) * kw + kx) * ic;
-                                        for c in 0..ic {
-                                            acc += weights[f + c] * x[px + c];
-                                        }
-                                    }
-                                }
-                                y[(oy * ow + ox) * oc + o] = activate(acc, *activation);
+                            let out = &mut y[(oy * ow + ox) * oc..][..oc];
+                            out.copy_from_slice(bias);
+                            for (ky, kx, px) in taps([oy, ox], (*kh, *kw), *stride, [pt, pl], shape)
+                            {
+                                let px = &x[px * ic..][..ic];
+                                conv_tap(out, weights, (ky * kw + kx) * ic, kh * kw * ic, px);
                             }
+                            out.iter_mut().for_each(|v| *v = activate(*v, *activation));
                         }
                     }
                 }
@@ -244,24 +279,17 @@ impl FloatGraph {
                     let (_, [pt, pl]) = geometry(shape, (*kh, *kw), *stride, *padding, i)?;
                     for oy in 0..oh {
                         for ox in 0..ow {
-                            for c in 0..oc {
-                                let mut acc = bias[c];
-                                for ky in 0..*kh {
-                                    let iy = (oy * stride + ky) as isize - pt as isize;
-                                    if iy < 0 || iy >= ih as isize {
-                                        continue;
-                                    }
-                                    for kx in 0..*kw {
-                                        let ix = (ox * stride + kx) as isize - pl as isize;
-                                        if ix < 0 || ix >= iw as isize {
-                                            continue;
-                                        }
-                                        acc += weights[(ky * kw + kx) * oc + c]
-                                            * x[(iy as usize * iw + ix as usize) * ic + c];
-                                    }
+                            let out = &mut y[(oy * ow + ox) * oc..][..oc];
+                            out.copy_from_slice(bias);
+                            for (ky, kx, px) in taps([oy, ox], (*kh, *kw), *stride, [pt, pl], shape)
+                            {
+                                let w = &weights[(ky * kw + kx) * oc..][..oc];
+                                let px = &x[px * ic..][..oc];
+                                for ((acc, w), v) in out.iter_mut().zip(w).zip(px) {
+                                    *acc += w * v;
                                 }
-                                y[(oy * ow + ox) * oc + c] = activate(acc, *activation);
                             }
+                            out.iter_mut().for_each(|v| *v = activate(*v, *activation));
                         }
                     }
                 }

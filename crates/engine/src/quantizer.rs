@@ -18,13 +18,26 @@ use crate::model::{
 use crate::ops::{Activation, Padding};
 use crate::quant::round_f64;
 
+/// At most this many calibration samples are used for bias correction: the
+/// means it needs settle within a few dozen images, and every sample costs a
+/// float and an int8 inference (and ~110 KB of floats at 96x96x3).
+pub const BIAS_CORRECTION_SAMPLES: usize = 64;
+
+/// Up to [`BIAS_CORRECTION_SAMPLES`] of `items`, spread evenly over them.
+pub fn bias_correction_subset<T>(items: &[T]) -> impl Iterator<Item = &T> {
+    items
+        .iter()
+        .step_by(items.len().div_ceil(BIAS_CORRECTION_SAMPLES).max(1))
+}
+
 /// Observed float range of every layer's output (after its fused activation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     pub ranges: Vec<(f32, f32)>,
-    /// The representative inputs the ranges came from (HWC, after the graph's
-    /// pixel scaling). With them [`quantize`] corrects the biases; without
-    /// (empty) it quantizes exactly like TFLite's converter.
+    /// Representative inputs (HWC, after the graph's pixel scaling), at most
+    /// [`BIAS_CORRECTION_SAMPLES`] of those the ranges came from. With them
+    /// [`quantize`] corrects the biases; without (empty) it quantizes exactly
+    /// like TFLite's converter.
     pub samples: Vec<Vec<f32>>,
 }
 
@@ -47,7 +60,7 @@ impl Calibration {
         }
         Ok(Calibration {
             ranges,
-            samples: samples.to_vec(),
+            samples: bias_correction_subset(samples).cloned().collect(),
         })
     }
 }
@@ -227,10 +240,11 @@ struct BiasCorrection {
 
 impl BiasCorrection {
     fn new(graph: &FloatGraph, samples: &[Vec<f32>], input: (f32, i32)) -> Result<Self> {
+        let samples: Vec<&Vec<f32>> = bias_correction_subset(samples).collect();
         let mut sums = vec![Vec::<f64>::new(); graph.layers.len()];
-        for s in samples {
+        for s in &samples {
             let outs = graph.forward(s)?;
-            for (sum, v) in sums.iter_mut().zip(core::iter::once(s).chain(&outs)) {
+            for (sum, v) in sums.iter_mut().zip(core::iter::once(*s).chain(&outs)) {
                 sum.resize(v.len(), 0.0);
                 for (a, &b) in sum.iter_mut().zip(v) {
                     *a += f64::from(b);

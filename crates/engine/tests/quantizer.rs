@@ -286,3 +286,20 @@ fn dead_channels_keep_their_bias() {
         }
     }
 }
+
+#[test]
+fn calibration_keeps_a_bounded_spread_of_samples() {
+    use tinystudio_engine::quantizer::BIAS_CORRECTION_SAMPLES;
+    let graph = random_float_graph(3);
+    let n: usize = graph.input_shape.iter().product();
+    let samples: Vec<Vec<f32>> = (0..150)
+        .map(|i| graph.scale_pixels(&random_pixels(i, n)))
+        .collect();
+    let calibration = Calibration::from_samples(&graph, &samples).unwrap();
+    assert!(calibration.samples.len() <= BIAS_CORRECTION_SAMPLES);
+    assert!(calibration.samples.len() >= BIAS_CORRECTION_SAMPLES / 2);
+    assert_eq!(calibration.samples[0], samples[0]);
+    assert_eq!(calibration.samples[1], samples[3]);
+    let few = Calibration::from_samples(&graph, &samples[..5]).unwrap();
+    assert_eq!(few.samples, samples[..5]);
+}

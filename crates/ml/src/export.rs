@@ -6,6 +6,7 @@
 
 use burn::tensor::{Device, Tensor};
 use tinystudio_engine::float_graph::{Activation, Layer, Padding, PixelScaling};
+use tinystudio_engine::quantizer::bias_correction_subset;
 use tinystudio_engine::{Calibration, FloatGraph};
 
 use crate::data::{InputScaling, images_to_tensor};
@@ -114,8 +115,9 @@ pub fn float_graph(model: &TrainedModel) -> Result<FloatGraph> {
 }
 
 /// Per-layer output `(min, max)` over `images` (HWC u8 at the model's input size),
-/// in the same layer order as [`float_graph`], and the images themselves as the
-/// graph's float inputs, which the quantizer uses to correct its biases.
+/// in the same layer order as [`float_graph`], and up to
+/// [`tinystudio_engine::quantizer::BIAS_CORRECTION_SAMPLES`] of the images as the graph's float inputs, which the
+/// quantizer uses to correct its biases.
 pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> {
     if images.is_empty() {
         return Err(Error::InvalidInput(
@@ -162,8 +164,7 @@ pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> 
         widen(i, &probs.reshape([b, n, 1, 1]));
     }
     // The exported graph's input scaling: (p - 128) / 127.5, checked in `float_graph`.
-    let samples = images
-        .iter()
+    let samples = bias_correction_subset(images)
         .map(|img| {
             img.iter()
                 .map(|&p| PixelScaling::MinusOneToOne.to_float(p))

@@ -306,7 +306,12 @@ fn check_export(model: &TrainedModel, images: &[Vec<u8>], labels: &[usize]) {
         );
     }
 
+    let started = Instant::now();
     let int8 = tinystudio_engine::quantize(&graph, &cal).unwrap();
+    eprintln!(
+        "quantized with bias correction in {} ms",
+        started.elapsed().as_millis()
+    );
     let mut runner = tinystudio_engine::HostRunner::new(int8.to_blob().unwrap()).unwrap();
     let n = 48;
     let float_top: Vec<usize> = model
