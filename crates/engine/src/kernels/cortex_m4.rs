@@ -94,13 +94,15 @@ pub fn requantize(acc: i32, r: Requant) -> i8 {
 }
 
 /// Output channels whose widened weights are kept at once (the GEMM block).
-const MAX_PAIRS: usize = 32;
-/// Bytes of stack for a block of widened weights.
-const WEIGHT_BUDGET: usize = 6 * 1024;
+const MAX_PAIRS: usize = 64;
+/// Bytes of stack for a block of widened weights: larger blocks widen each
+/// pixel pair fewer times (once per block).
+const WEIGHT_BUDGET: usize = 16 * 1024;
 /// Largest reduction (input channels, or patch length) of the GEMM path.
 pub const MAX_K: usize = 512;
-/// Largest band (3 rows of input, padded) of the depthwise path, bytes.
-const MAX_BAND: usize = 4096;
+/// Stack for the depthwise path's widened input band, bytes (at least 3
+/// padded rows of one channel quad must fit).
+const MAX_BAND: usize = 8192;
 /// Channel quads per depthwise block.
 const MAX_QUADS: usize = 16;
 /// Words of one depthwise quad record (see `asm::depthwise_3x3_row`).
@@ -447,9 +449,10 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: 
     model::gemm_2x2(x, w, k4, params, out0, out1);
 }
 
-/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, channels a multiple of 4, a
-/// padded input band of at most [`MAX_BAND`] bytes, full activation range,
-/// multipliers the fast requantization covers.
+/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, channels a
+/// multiple of 4, rows short enough that three padded rows of one channel
+/// quad fit the band, full activation range, multipliers the fast
+/// requantization covers.
 pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
     let w = &p.window;
     let band_w = (p.output.w.saturating_sub(1)) * w.stride_w + 3;
@@ -458,13 +461,19 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
         && w.kernel_w == 3
         && p.input.c.is_multiple_of(4)
         && p.input.c > 0
-        && 3 * band_w * p.input.c <= MAX_BAND
+        && 3 * band_w * 8 <= MAX_BAND
         && w.stride_w <= 2
         && (-127..=128).contains(&p.input_offset)
         && full_range(p.act_min, p.act_max)
         && requant_ok(p.multiplier, p.shift, p.output_offset)
 }
 
+/// The depthwise kernels read the input from a band of rows widened to
+/// 16-bit pairs (`sxtb16` of each 4-channel word and of it rotated by 8, so
+/// the assembly pairs taps with one `PKHBT`/`PKHTB` each), laid out
+/// `[row][quad][column]` with the padding columns and rows holding the zero
+/// point. The band slides down the input: a row is widened once and reused
+/// by the (up to 3) output rows that read it.
 pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
     if !depthwise_supports(p) {
@@ -476,108 +485,170 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let (oh, ow) = (p.output.h, p.output.w);
     let w = p.window;
     let band_w = (ow - 1) * w.stride_w + 3;
-    let row = band_w * c;
-    let zero_point = (-p.input_offset) as i8;
-    let mut bscratch = Scratch::<i8, MAX_BAND>::new();
-    let band = bscratch.zeroed(3 * row);
+    let nq = c / 4;
+    // Quads per block: three rows of them must fit in the band.
+    let qblock = (MAX_BAND / (3 * band_w * 8)).clamp(1, MAX_QUADS).min(nq);
+    let row_words = qblock * band_w * 2;
+    let rows_cap = (MAX_BAND / 4) / row_words;
+    let zp = (-p.input_offset) as i16 as u16 as u32;
+    let zp_pair = zp | (zp << 16);
+    let left = w.pad_left.min(band_w);
+    let cols = (band_w - left).min(iw);
+
+    // In-place layers call this once per output row: initialise only the
+    // rows this call can use.
+    let rows_used = rows_cap.min((oh - 1) * w.stride_h + 3);
+    let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
+    let band = bscratch.zeroed(rows_used * row_words);
     let mut qscratch = Scratch::<i32, { MAX_QUADS * QUAD_WORDS }>::new();
-    let quads = qscratch.zeroed(MAX_QUADS.min(c / 4) * QUAD_WORDS);
-    let tap = |t: usize, ch: usize| i32::from(p.filter[t * c + ch]);
+    let quads = qscratch.zeroed(qblock * QUAD_WORDS);
     let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
 
     let mut q0 = 0;
-    while q0 < c / 4 {
-        let nq = MAX_QUADS.min(c / 4 - q0);
-        for q in 0..nq {
+    while q0 < nq {
+        let nqc = qblock.min(nq - q0);
+        for q in 0..nqc {
             let rec = &mut quads[q * QUAD_WORDS..(q + 1) * QUAD_WORDS];
             let base = (q0 + q) * 4;
+            // taps[t][i]: weight of tap t for channel base + i.
+            let mut taps = [[0i32; 4]; 9];
+            for (t, tw) in taps.iter_mut().enumerate() {
+                if let Some(f) = p.filter.get(t * c + base..t * c + base + 4) {
+                    *tw = [f[0], f[1], f[2], f[3]].map(i32::from);
+                }
+            }
             for i in 0..4 {
                 let ch = base + i;
-                let sum = (0..9).fold(0i32, |a, t| a.wrapping_add(tap(t, ch)));
+                let sum = taps.iter().fold(0i32, |a, t| a.wrapping_add(t[i]));
                 rec[i] = p
                     .bias
                     .map_or(0, |b| b.get(ch))
                     .wrapping_add(sum.wrapping_mul(p.input_offset));
-                for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
-                    rec[4 + pair * 4 + i] = pack(tap(ta, ch), tap(tb, ch));
+                for pair in 0..4 {
+                    rec[4 + pair * 4 + i] = pack(taps[2 * pair][i], taps[2 * pair + 1][i]);
                 }
                 let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset)
                     .unwrap_or_default();
                 rec[22 + 2 * i] = r.mult;
                 rec[23 + 2 * i] = r.shc1;
             }
-            rec[20] = pack(tap(8, base), tap(8, base + 2));
-            rec[21] = pack(tap(8, base + 1), tap(8, base + 3));
+            rec[20] = pack(taps[8][0], taps[8][2]);
+            rec[21] = pack(taps[8][1], taps[8][3]);
         }
+        // Input rows first..first + filled are in band rows 0..filled.
+        let mut first = -(w.pad_top as isize);
+        let mut filled = 0usize;
         for oy in 0..oh {
-            // The three input rows this output row reads, padded with the
-            // zero point above, below, left and right.
             let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-            for ky in 0..3 {
-                let dst = &mut band[ky * row..(ky + 1) * row];
-                let iy = iy0 + ky as isize;
-                if iy < 0 || iy >= ih as isize {
-                    dst.fill(zero_point);
-                    continue;
-                }
-                let src = &input[iy as usize * iw * c..(iy as usize + 1) * iw * c];
-                let left = w.pad_left.min(band_w);
-                let cols = (band_w - left).min(iw);
-                dst[..left * c].fill(zero_point);
-                dst[left * c..(left + cols) * c].copy_from_slice(&src[..cols * c]);
-                dst[(left + cols) * c..].fill(zero_point);
+            if iy0 + 3 > first + rows_used as isize {
+                // Slide: keep the rows still needed, at the top.
+                let keep_from = iy0.max(first);
+                let keep = (first + filled as isize - keep_from).max(0) as usize;
+                let from = (keep_from - first) as usize * row_words;
+                band.copy_within(from..from + keep * row_words, 0);
+                first = keep_from;
+                filled = keep;
             }
+            while first + (filled as isize) < iy0 + 3 {
+                let iy = first + filled as isize;
+                let dst = &mut band[filled * row_words..(filled + 1) * row_words];
+                if iy < 0 || iy >= ih as isize {
+                    dst.fill(zp_pair);
+                } else {
+                    let row = &input[iy as usize * iw * c..(iy as usize + 1) * iw * c];
+                    widen_row(row, dst, (q0, nqc, c), (left, cols, band_w), zp_pair);
+                }
+                filled += 1;
+            }
+            let at = (iy0 - first) as usize * row_words;
             let out_row = &mut output[oy * ow * c..(oy + 1) * ow * c];
             depthwise_row(
-                band,
-                row,
-                c,
-                w.stride_w,
-                ow,
-                &quads[..nq * QUAD_WORDS],
-                q0 * 4,
+                &band[at..],
+                (row_words, band_w),
+                (w.stride_w, ow),
+                &quads[..nqc * QUAD_WORDS],
+                (q0 * 4, c),
                 out_row,
             );
         }
-        q0 += nq;
+        q0 += nqc;
     }
     Ok(())
 }
 
-/// One output row for the channel quads of a block, `first` = first channel.
-#[allow(clippy::too_many_arguments)]
+/// Widens channel quads `q0..q0 + nq` of one input row into a band row:
+/// `[quad][column] -> (sxtb16(x), sxtb16(x ror 8))`, padding columns zp.
+fn widen_row(
+    row: &[i8],
+    dst: &mut [u32],
+    (q0, nq, c): (usize, usize, usize),
+    (left, cols, band_w): (usize, usize, usize),
+    zp_pair: u32,
+) {
+    for q in 0..nq {
+        let quad = &mut dst[q * band_w * 2..(q + 1) * band_w * 2];
+        quad[..left * 2].fill(zp_pair);
+        quad[(left + cols) * 2..].fill(zp_pair);
+    }
+    if cols == 0 {
+        return;
+    }
+    let src = &row[4 * q0..];
+    debug_assert!(src.len() >= (cols - 1) * c + 4 * nq && dst.len() >= nq * band_w * 2);
+    #[cfg(arm_dsp)]
+    // SAFETY: reads `cols` pixels of `4 * nq` bytes, `c` apart, from `src`
+    // (its length is at least `(cols - 1) * c + 4 * nq`: the row holds
+    // `cols <= iw` pixels from channel `4 * q0`); writes `nq` quads of
+    // `band_w * 2` words, columns `left..left + cols`, inside `dst`.
+    unsafe {
+        asm::widen_row(
+            src.as_ptr(),
+            dst[left * 2..].as_mut_ptr(),
+            cols as u32,
+            nq as u32,
+            (band_w * 8) as u32,
+            (c - 4 * nq) as u32,
+        );
+    }
+    #[cfg(not(arm_dsp))]
+    model::widen_row(src, &mut dst[left * 2..], cols, nq, band_w * 2, c);
+}
+
+/// One output row for a block of channel quads; `band` starts at the
+/// window's top row.
 fn depthwise_row(
-    band: &[i8],
-    row: usize,
-    c: usize,
-    stride: usize,
-    pixels: usize,
+    band: &[u32],
+    (row_words, band_w): (usize, usize),
+    (stride, pixels): (usize, usize),
     quads: &[i32],
-    first: usize,
+    (first, c): (usize, usize),
     out_row: &mut [i8],
 ) {
-    debug_assert!(band.len() >= 3 * row && out_row.len() >= pixels * c);
+    let nq = quads.len() / QUAD_WORDS;
+    debug_assert!(band.len() >= 2 * row_words + nq * band_w * 2 && out_row.len() >= pixels * c);
     #[cfg(arm_dsp)]
     {
-        let nq = quads.len() / QUAD_WORDS;
         let mut args = asm::DepthwiseArgs {
-            band: band[first..].as_ptr(),
-            row: row as u32,
-            c: c as u32,
-            step: (stride * c) as u32,
+            band: band.as_ptr(),
+            row: (row_words * 4) as u32,
+            step: (stride * 8) as u32,
             pixels: pixels as u32,
             quads: quads.as_ptr(),
             nq: nq as u32,
             out: out_row[first..].as_mut_ptr(),
             out_skip: (c - 4 * nq) as u32,
+            qnext: (band_w * 8) as u32 - (2 * row_words * 4) as u32,
         };
-        // SAFETY: the band holds 3 rows of `(pixels - 1) * stride + 3`
-        // pixels of `c` channels and the output row `pixels * c` bytes; the
-        // kernel reads and writes channels `first..first + 4 * nq` of them.
+        // SAFETY: the band holds 3 rows (from `band`) of `nq` quads of
+        // `band_w >= (pixels - 1) * stride + 3` columns; the output row holds
+        // `pixels * c` bytes, of which channels `first..first + 4 * nq` are
+        // written.
         unsafe { asm::depthwise_3x3_row(&mut args) };
     }
     #[cfg(not(arm_dsp))]
-    model::depthwise_3x3_row(band, row, c, stride, pixels, quads, first, out_row);
+    model::depthwise_3x3_row(
+        band, row_words, band_w, stride, pixels, quads, first, c, out_row,
+    );
 }
 
 /// Rust models of the assembly micro-kernels, instruction for instruction
@@ -658,23 +729,44 @@ mod model {
         }
     }
 
+    pub fn widen_row(
+        src: &[i8],
+        dst: &mut [u32],
+        cols: usize,
+        nq: usize,
+        quad_words: usize,
+        c: usize,
+    ) {
+        for j in 0..cols {
+            for q in 0..nq {
+                let v = word(src, j * c + 4 * q);
+                dst[q * quad_words + 2 * j] = sxtb16(v);
+                dst[q * quad_words + 2 * j + 1] = sxtb16(v.rotate_right(8));
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn depthwise_3x3_row(
-        band: &[i8],
-        row: usize,
-        c: usize,
+        band: &[u32],
+        row_words: usize,
+        band_w: usize,
         stride: usize,
         pixels: usize,
         quads: &[i32],
         first: usize,
+        c: usize,
         out_row: &mut [i8],
     ) {
+        let lo = |v: u32| v as u16 as i16 as i32;
+        let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
         for px in 0..pixels {
             for (q, rec) in quads.chunks_exact(QUAD_WORDS).enumerate() {
-                let base = px * stride * c + first + 4 * q;
+                // Channels (0, 1, 2, 3) of tap t.
                 let x = |t: usize| -> [i32; 4] {
-                    let at = base + (t / 3) * row + (t % 3) * c;
-                    [0, 1, 2, 3].map(|i| i32::from(band[at + i]))
+                    let at = (t / 3) * row_words + q * band_w * 2 + (px * stride + t % 3) * 2;
+                    let (e, o) = (band[at], band[at + 1]);
+                    [lo(e), lo(o), hi(e), hi(o)]
                 };
                 let mut acc = [rec[0], rec[1], rec[2], rec[3]];
                 for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
@@ -686,9 +778,7 @@ mod model {
                     }
                 }
                 let x8 = x(8);
-                let (wa, wb) = (rec[20], rec[21]);
-                let lo = |v: i32| v as i16 as i32;
-                let hi = |v: i32| (v >> 16) as i16 as i32;
+                let (wa, wb) = (rec[20] as u32, rec[21] as u32);
                 acc[0] = acc[0].wrapping_add(x8[0] * lo(wa));
                 acc[2] = acc[2].wrapping_add(x8[2] * hi(wa));
                 acc[1] = acc[1].wrapping_add(x8[1] * lo(wb));

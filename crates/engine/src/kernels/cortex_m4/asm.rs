@@ -57,19 +57,27 @@ pub(super) unsafe extern "C" fn interleave(
 /// Registers in the multiply loop: r0-r3 accumulators (c0p0, c0p1, c1p0,
 /// c1p1), r4-r7 the pixels' words, r8-r11 the channels' words, r12 the pixel
 /// pointer, lr the weight pointer (it runs on from pair to pair). Frame:
-/// [sp] x start, [sp+4] end of the 16-value part, [sp+8] x end,
-/// [sp+12] params, [sp+16] out0, [sp+20] out1, [sp+24] out0 end.
+/// [sp] x start, [sp+4] end of the whole loops of 8 groups, [sp+8] entry
+/// into the unrolled tail, [sp+12] params, [sp+16] out0, [sp+20] out1,
+/// [sp+24] out0 end.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
     naked_asm!(
         "push {{r4-r11, lr}}",
-        "sub sp, sp, #28",
+        "sub sp, sp, #36",
         "ldm r0, {{r1-r7}}",
         "str r1, [sp, #0]",
-        "bic r8, r3, #3",
+        // Groups in whole loops of 8, and where to enter the unrolled tail
+        // for the rest (each group's code is 10 wide instructions, 40 bytes).
+        "bic r8, r3, #7",
         "add r9, r1, r8, lsl #4",
-        "add r10, r1, r3, lsl #4",
-        "strd r9, r10, [sp, #4]",
+        "str r9, [sp, #4]",
+        "and r8, r3, #7",
+        "rsb r8, r8, #7",
+        "adr r10, 3f",
+        "mov r11, #40",
+        "mla r10, r8, r11, r10",
+        "str r10, [sp, #8]",
         "str r4, [sp, #12]",
         "strd r5, r6, [sp, #16]",
         "add r7, r5, r7, lsl #1",
@@ -77,6 +85,18 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
         "mov lr, r2",
         "cmp r5, r7",
         "beq 9f",
+        ".macro GEMMSTEP",
+        "ldm.w r12!, {{r4-r7}}",
+        "ldm.w lr!, {{r8-r11}}",
+        "smlad r0, r4, r8, r0",
+        "smlad r0, r5, r9, r0",
+        "smlad r1, r6, r8, r1",
+        "smlad r1, r7, r9, r1",
+        "smlad r2, r4, r10, r2",
+        "smlad r2, r5, r11, r2",
+        "smlad r3, r6, r10, r3",
+        "smlad r3, r7, r11, r3",
+        ".endm",
         // One pair of output channels.
         "5:",
         "ldr r4, [sp, #12]",
@@ -87,42 +107,22 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
         "cmp r12, r4",
         "beq 2f",
         "1:",
-        ".rept 4",
-        "ldm r12!, {{r4-r7}}",
-        "ldm lr!, {{r8-r11}}",
-        "smlad r0, r4, r8, r0",
-        "smlad r0, r5, r9, r0",
-        "smlad r1, r6, r8, r1",
-        "smlad r1, r7, r9, r1",
-        "smlad r2, r4, r10, r2",
-        "smlad r2, r5, r11, r2",
-        "smlad r3, r6, r10, r3",
-        "smlad r3, r7, r11, r3",
+        ".rept 8",
+        "GEMMSTEP",
         ".endr",
         "ldr r4, [sp, #4]",
         "cmp r12, r4",
         "bne 1b",
         "2:",
         "ldr r4, [sp, #8]",
-        "cmp r12, r4",
-        "beq 4f",
+        "mov pc, r4",
         "3:",
-        "ldm r12!, {{r4-r7}}",
-        "ldm lr!, {{r8-r11}}",
-        "smlad r0, r4, r8, r0",
-        "smlad r0, r5, r9, r0",
-        "smlad r1, r6, r8, r1",
-        "smlad r1, r7, r9, r1",
-        "smlad r2, r4, r10, r2",
-        "smlad r2, r5, r11, r2",
-        "smlad r3, r6, r10, r3",
-        "smlad r3, r7, r11, r3",
-        "ldr r4, [sp, #8]",
-        "cmp r12, r4",
-        "bne 3b",
+        ".rept 7",
+        "GEMMSTEP",
+        ".endr",
+        ".purgem GEMMSTEP",
         // Requantize: r4 = 2^30, r5/r6 and r7/r8 the channels' constants,
         // r9/r10 the output pointers, r11/r12 the 64-bit sum.
-        "4:",
         "ldr r4, [sp, #12]",
         "ldrd r5, r6, [r4, #8]",
         "ldrd r7, r8, [r4, #16]",
@@ -163,7 +163,7 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
         "cmp r9, r11",
         "bne 5b",
         "9:",
-        "add sp, sp, #28",
+        "add sp, sp, #36",
         "pop {{r4-r11, pc}}",
     )
 }
@@ -171,13 +171,12 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
 /// Arguments of [`depthwise_3x3_row`].
 #[repr(C)]
 pub(super) struct DepthwiseArgs {
-    /// Top-left tap of the first output pixel, first channel of the block.
-    pub band: *const i8,
+    /// The widened band at the window's top row, first quad, column 0:
+    /// per row, per quad, per column two words `(sxtb16(x), sxtb16(x ror 8))`.
+    pub band: *const u32,
     /// Bytes from one band row to the next.
     pub row: u32,
-    /// Channels per pixel (bytes from one tap column to the next).
-    pub c: u32,
-    /// Bytes from one output pixel's window to the next (stride * c).
+    /// Bytes from one output pixel's window to the next (stride * 8).
     pub step: u32,
     pub pixels: u32,
     /// Per quad of channels, 30 words: biases (4), tap pairs (0,1) (2,3)
@@ -188,95 +187,86 @@ pub(super) struct DepthwiseArgs {
     pub out: *mut i8,
     /// Bytes from the end of one pixel's block of outputs to the next pixel's.
     pub out_skip: u32,
+    /// Bytes from the window's bottom row of one quad to the top row of the next.
+    pub qnext: u32,
 }
 
 /// One output row of a 3x3 depthwise convolution for a block of channel
-/// quads. Registers per quad: r0-r3 accumulators, r4-r8 taps, r9/r10
-/// weights, r11 the window's top-left tap, r12 the quad records, lr = c.
-/// Frame: [sp] row, [sp+4] 2 * row - 4, [sp+8] records end, [sp+12]
-/// records start, [sp+16] window of the current pixel, [sp+20] step,
-/// [sp+24] pixels left, [sp+28] out, [sp+32] out skip.
+/// quads. Per quad: r0-r3 accumulators, r4-r7 two taps' widened words,
+/// r8 a paired tap, r9/r10 weights, r11 the window (moves down the rows),
+/// r12 the quad records, lr the row stride. A tap pair costs two `LDRD`,
+/// four `PKH` (one per channel: `(tap a, tap b)` halves), two `LDM` of
+/// weights and four `SMLAD`. Frame: [sp] records end, [sp+4] records
+/// start, [sp+8] window of the current pixel, [sp+12] step, [sp+16] pixels
+/// left, [sp+20] out, [sp+24] out skip, [sp+28] next-quad offset.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn depthwise_3x3_row(args: *mut DepthwiseArgs) {
     naked_asm!(
         "push {{r4-r11, lr}}",
         "sub sp, sp, #36",
         "ldm r0, {{r1-r9}}",
-        "str r2, [sp, #0]",
-        "lsl r10, r2, #1",
-        "sub r10, r10, #4",
-        "str r10, [sp, #4]",
         "mov r10, #120",
-        "mla r10, r7, r10, r6",
-        "str r10, [sp, #8]",
-        "str r6, [sp, #12]",
-        "str r1, [sp, #16]",
-        "str r4, [sp, #20]",
-        "str r5, [sp, #24]",
-        "str r8, [sp, #28]",
-        "str r9, [sp, #32]",
-        "mov lr, r3",
-        "cmp r5, #0",
+        "mla r10, r6, r10, r5",
+        "str r10, [sp, #0]",
+        "str r5, [sp, #4]",
+        "str r1, [sp, #8]",
+        "str r3, [sp, #12]",
+        "str r4, [sp, #16]",
+        "str r7, [sp, #20]",
+        "str r8, [sp, #24]",
+        "str r9, [sp, #28]",
+        "mov lr, r2",
+        "cmp r4, #0",
         "beq 9f",
-        "cmp r7, #0",
+        "cmp r6, #0",
         "beq 9f",
         "5:",
-        "ldr r11, [sp, #16]",
-        "ldr r12, [sp, #12]",
+        "ldr r11, [sp, #8]",
+        "ldr r12, [sp, #4]",
         "6:",
         "ldm r12!, {{r0-r3}}",
-        // Tap pairs: r4 = tap a, r5 = tap b (4 channels each).
-        ".macro PAIR",
-        "sxtb16 r6, r4",
-        "sxtb16 r4, r4, ror #8",
-        "sxtb16 r7, r5",
-        "sxtb16 r5, r5, ror #8",
-        "pkhbt r8, r6, r7, lsl #16",
-        "pkhtb r6, r7, r6, asr #16",
-        "pkhbt r7, r4, r5, lsl #16",
-        "pkhtb r4, r5, r4, asr #16",
+        ".macro TSPAIR",
+        "pkhbt r8, r4, r6, lsl #16",
+        "pkhtb r4, r6, r4, asr #16",
+        "pkhbt r6, r5, r7, lsl #16",
+        "pkhtb r5, r7, r5, asr #16",
         "ldm r12!, {{r9, r10}}",
         "smlad r0, r8, r9, r0",
-        "smlad r1, r7, r10, r1",
+        "smlad r1, r6, r10, r1",
         "ldm r12!, {{r9, r10}}",
-        "smlad r2, r6, r9, r2",
-        "smlad r3, r4, r10, r3",
+        "smlad r2, r4, r9, r2",
+        "smlad r3, r5, r10, r3",
         ".endm",
         // (0,0) (0,1)
-        "ldr r4, [r11]",
-        "ldr r5, [r11, lr]",
-        "PAIR",
+        "ldrd r4, r5, [r11]",
+        "ldrd r6, r7, [r11, #8]",
+        "TSPAIR",
         // (0,2) (1,0)
-        "ldr r4, [r11, lr, lsl #1]",
-        "ldr r9, [sp, #0]",
-        "add r11, r11, r9",
-        "ldr r5, [r11]",
-        "PAIR",
+        "ldrd r4, r5, [r11, #16]",
+        "add r11, r11, lr",
+        "ldrd r6, r7, [r11]",
+        "TSPAIR",
         // (1,1) (1,2)
-        "ldr r4, [r11, lr]",
-        "ldr r5, [r11, lr, lsl #1]",
-        "PAIR",
+        "ldrd r4, r5, [r11, #8]",
+        "ldrd r6, r7, [r11, #16]",
+        "TSPAIR",
         // (2,0) (2,1)
-        "ldr r9, [sp, #0]",
-        "add r11, r11, r9",
-        "ldr r4, [r11]",
-        "ldr r5, [r11, lr]",
-        "PAIR",
-        ".purgem PAIR",
-        // (2,2)
-        "ldr r4, [r11, lr, lsl #1]",
-        "sxtb16 r5, r4",
-        "sxtb16 r4, r4, ror #8",
+        "add r11, r11, lr",
+        "ldrd r4, r5, [r11]",
+        "ldrd r6, r7, [r11, #8]",
+        "TSPAIR",
+        ".purgem TSPAIR",
+        // (2,2): r4 = channels (0, 2), r5 = (1, 3).
+        "ldrd r4, r5, [r11, #16]",
         "ldm r12!, {{r9, r10}}",
-        "smlabb r0, r5, r9, r0",
-        "smlatt r2, r5, r9, r2",
-        "smlabb r1, r4, r10, r1",
-        "smlatt r3, r4, r10, r3",
-        // Back to row 0, next quad's channels.
-        "ldr r9, [sp, #4]",
-        "sub r11, r11, r9",
+        "smlabb r0, r4, r9, r0",
+        "smlatt r2, r4, r9, r2",
+        "smlabb r1, r5, r10, r1",
+        "smlatt r3, r5, r10, r3",
+        "ldr r9, [sp, #28]",
+        "add r11, r11, r9",
         // Requantize: r4 = 2^30, r5/r6 constants, r7/r8 64-bit sum, r10 out.
-        "ldr r10, [sp, #28]",
+        "ldr r10, [sp, #20]",
         "mov r4, #0x40000000",
         ".irp acc,r0,r1,r2,r3",
         "ldm r12!, {{r5, r6}}",
@@ -288,24 +278,61 @@ pub(super) unsafe extern "C" fn depthwise_3x3_row(args: *mut DepthwiseArgs) {
         "ssat r8, #8, r8, asr #1",
         "strb r8, [r10], #1",
         ".endr",
-        "str r10, [sp, #28]",
-        "ldr r9, [sp, #8]",
+        "str r10, [sp, #20]",
+        "ldr r9, [sp, #0]",
         "cmp r12, r9",
         "bne 6b",
         // Next pixel.
-        "ldr r9, [sp, #32]",
-        "add r10, r10, r9",
-        "str r10, [sp, #28]",
-        "ldrd r9, r10, [sp, #16]",
-        "add r9, r9, r10",
-        "str r9, [sp, #16]",
         "ldr r9, [sp, #24]",
+        "add r10, r10, r9",
+        "str r10, [sp, #20]",
+        "ldrd r9, r10, [sp, #8]",
+        "add r9, r9, r10",
+        "str r9, [sp, #8]",
+        "ldr r9, [sp, #16]",
         "subs r9, r9, #1",
-        "str r9, [sp, #24]",
+        "str r9, [sp, #16]",
         "bne 5b",
         "9:",
         "add sp, sp, #36",
         "pop {{r4-r11, pc}}",
+    )
+}
+
+/// Widens `cols` pixels of one input row into a band row: for each pixel,
+/// `nq` words of 4 channels (then `src_skip` bytes to the next pixel), each
+/// stored as `(sxtb16(x), sxtb16(x ror 8))` at `dst + pixel * 8 + quad * qw`.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn widen_row(
+    src: *const i8,
+    dst: *mut u32,
+    cols: u32,
+    nq: u32,
+    qw: u32,
+    src_skip: u32,
+) {
+    naked_asm!(
+        "push {{r4-r10, lr}}",
+        "ldr r4, [sp, #32]",
+        "ldr r5, [sp, #36]",
+        "cbz r2, 9f",
+        "1:",
+        "mov r6, r1",
+        "mov r7, r3",
+        "2:",
+        "ldr r8, [r0], #4",
+        "sxtb16 r9, r8",
+        "sxtb16 r10, r8, ror #8",
+        "strd r9, r10, [r6]",
+        "add r6, r6, r4",
+        "subs r7, r7, #1",
+        "bne 2b",
+        "add r0, r0, r5",
+        "add r1, r1, #8",
+        "subs r2, r2, #1",
+        "bne 1b",
+        "9:",
+        "pop {{r4-r10, pc}}",
     )
 }
 
