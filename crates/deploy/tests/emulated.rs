@@ -40,6 +40,12 @@ fn golden_vectors_are_bit_exact_on_the_emulated_m4() {
             );
         }
         assert_eq!(out.scores[0].0, "no_person");
+        let stack = out.stack_used.expect("the firmware reports its stack");
+        assert!(
+            stack <= tinystudio_deploy::STACK_RESERVE,
+            "{name}: {stack} B of stack used, more than the {} B size checks reserve",
+            tinystudio_deploy::STACK_RESERVE
+        );
         let instructions = out.instructions().expect("the MPS2 counts instructions");
         eprintln!(
             "{name}: raw {:?}, {instructions} instructions, stack {:?} B, nano33ble estimate {:.1} ms",
