@@ -258,8 +258,9 @@ fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32]) -> [i32; 2] {
     [sums as u32 as i32, (sums >> 32) as u32 as i32]
 }
 
-/// Per pair of output channels: `[bias0, bias1, mult0, shc1_0, mult1, shc1_1]`.
-const PAIR_WORDS: usize = 6;
+/// Words of a channel pair's record besides its widened filters:
+/// `[bias0, bias1]` before them, `[mult0, shc1_0, mult1, shc1_1]` after.
+const PAIR_EXTRA: usize = 6;
 
 pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
@@ -277,11 +278,13 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let kp = k4 * 4;
     let zero_point = (-p.input_offset) as i8;
 
-    let pairs_per_block = (WEIGHT_BUDGET / (kp * 4)).clamp(1, MAX_PAIRS).min(oc / 2);
+    // One record per channel pair: biases, widened filters, requantization.
+    let rec_words = kp + PAIR_EXTRA;
+    let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
+        .clamp(1, MAX_PAIRS)
+        .min(oc / 2);
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
-    let wblock = wscratch.zeroed(pairs_per_block * kp);
-    let mut pscratch = Scratch::<i32, { MAX_PAIRS * PAIR_WORDS }>::new();
-    let params = pscratch.zeroed(pairs_per_block * PAIR_WORDS);
+    let wblock = wscratch.zeroed(pairs_per_block * rec_words);
     let mut xscratch = Scratch::<u32, MAX_K>::new();
     let xblock = xscratch.zeroed(kp);
     // Patches (and filter rows) padded to whole groups of 4; the padding is
@@ -301,7 +304,9 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         for j in 0..pairs {
             let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
             let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-            let dst = &mut wblock[j * kp..(j + 1) * kp];
+            let rec = &mut wblock[j * rec_words..(j + 1) * rec_words];
+            let (head, rest) = rec.split_at_mut(2);
+            let (dst, tail) = rest.split_at_mut(kp);
             let sums = if k == kp {
                 interleave_sum(row(ca), row(cb), dst)
             } else {
@@ -311,15 +316,14 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 patch1[k..kp].fill(0);
                 interleave_sum(patch0, patch1, dst)
             };
-            let rec = &mut params[j * PAIR_WORDS..(j + 1) * PAIR_WORDS];
             for (i, c) in [ca, cb].into_iter().enumerate() {
                 let sum = sums[i];
                 let bias = p.bias.map_or(0, |b| b.get(c));
-                rec[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset));
+                head[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset)) as u32;
                 let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset)
                     .unwrap_or_default();
-                rec[2 + 2 * i] = r.mult;
-                rec[3 + 2 * i] = r.shc1;
+                tail[2 * i] = r.mult as u32;
+                tail[2 * i + 1] = r.shc1 as u32;
             }
         }
         let n = 2 * pairs;
@@ -355,14 +359,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     &mut tail[c0..c0 + n],
                 )
             };
-            gemm(
-                xblock,
-                &wblock[..pairs * kp],
-                k4,
-                &params[..pairs * PAIR_WORDS],
-                out0,
-                out1,
-            );
+            gemm(xblock, &wblock[..pairs * rec_words], k4, pairs, out0, out1);
             px += 2;
         }
         c0 += n;
@@ -424,11 +421,11 @@ fn gather(
     }
 }
 
-/// Two pixels (`x`, widened) times every channel pair of a block (`w`,
-/// widened), requantized into `out0` / `out1` (2 bytes per pair each).
-fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: &mut [i8]) {
-    let pairs = params.len() / PAIR_WORDS;
-    debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * k4 * 4);
+/// Two pixels (`x`, widened) times every channel pair of a block (`w`:
+/// per pair, biases, widened filters, requantization constants),
+/// requantized into `out0` / `out1` (2 bytes per pair each).
+fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &mut [i8]) {
+    debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
     debug_assert!(out0.len() >= 2 * pairs && out1.len() >= 2 * pairs);
     #[cfg(arm_dsp)]
     {
@@ -436,7 +433,6 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: 
             x: x.as_ptr(),
             w: w.as_ptr(),
             k4: k4 as u32,
-            params: params.as_ptr(),
             out0: out0.as_mut_ptr(),
             out1: out1.as_mut_ptr(),
             pairs: pairs as u32,
@@ -446,7 +442,7 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, params: &[i32], out0: &mut [i8], out1: 
         unsafe { asm::gemm_2x2(&mut args) };
     }
     #[cfg(not(arm_dsp))]
-    model::gemm_2x2(x, w, k4, params, out0, out1);
+    model::gemm_2x2(x, w, k4, pairs, out0, out1);
 }
 
 /// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, channels a
@@ -656,7 +652,7 @@ fn depthwise_row(
 /// kernel suite checks everything around it.
 #[cfg(not(arm_dsp))]
 mod model {
-    use super::{PAIR_WORDS, QUAD_WORDS, Requant, requantize};
+    use super::{PAIR_EXTRA, QUAD_WORDS, Requant, requantize};
 
     fn sxtb16(v: u32) -> u32 {
         let lo = (v as u8 as i8 as i16) as u16 as u32;
@@ -700,27 +696,30 @@ mod model {
         x: &[u32],
         w: &[u32],
         k4: usize,
-        params: &[i32],
+        pairs: usize,
         out0: &mut [i8],
         out1: &mut [i8],
     ) {
-        for (j, rec) in params.chunks_exact(PAIR_WORDS).enumerate() {
-            let mut acc = [rec[0], rec[0], rec[1], rec[1]];
+        let rec_words = k4 * 4 + PAIR_EXTRA;
+        for (j, rec) in w.chunks_exact(rec_words).take(pairs).enumerate() {
+            let (b0, b1) = (rec[0] as i32, rec[1] as i32);
+            let mut acc = [b0, b0, b1, b1];
             for g in 0..k4 {
                 let xs = &x[4 * g..4 * g + 4];
-                let ws = &w[(j * k4 + g) * 4..(j * k4 + g) * 4 + 4];
+                let ws = &rec[2 + 4 * g..2 + 4 * g + 4];
                 acc[0] = smlad(smlad(acc[0], xs[0], ws[0]), xs[1], ws[1]);
                 acc[1] = smlad(smlad(acc[1], xs[2], ws[0]), xs[3], ws[1]);
                 acc[2] = smlad(smlad(acc[2], xs[0], ws[2]), xs[1], ws[3]);
                 acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
             }
+            let t = &rec[2 + 4 * k4..];
             let r0 = Requant {
-                mult: rec[2],
-                shc1: rec[3],
+                mult: t[0] as i32,
+                shc1: t[1] as i32,
             };
             let r1 = Requant {
-                mult: rec[4],
-                shc1: rec[5],
+                mult: t[2] as i32,
+                shc1: t[3] as i32,
             };
             out0[2 * j] = requantize(acc[0], r0);
             out0[2 * j + 1] = requantize(acc[2], r1);

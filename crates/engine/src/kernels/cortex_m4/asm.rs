@@ -14,12 +14,11 @@ use core::arch::naked_asm;
 pub(super) struct GemmArgs {
     /// Two pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even, p1 odd]`.
     pub x: *const u32,
-    /// Channel pairs, widened: per pair, per group, `[c0 even, c0 odd, c1 even, c1 odd]`.
+    /// Channel pair records: `[bias0, bias1]`, then per group
+    /// `[c0 even, c0 odd, c1 even, c1 odd]`, then `[mult0, shc1_0, mult1, shc1_1]`.
     pub w: *const u32,
     /// Groups of 4 values in the reduction.
     pub k4: u32,
-    /// Per pair `[bias0, bias1, mult0, shc1_0, mult1, shc1_1]`.
-    pub params: *const i32,
     pub out0: *mut i8,
     pub out1: *mut i8,
     pub pairs: u32,
@@ -56,34 +55,39 @@ pub(super) unsafe extern "C" fn interleave(
 ///
 /// Registers in the multiply loop: r0-r3 accumulators (c0p0, c0p1, c1p0,
 /// c1p1), r4-r7 the pixels' words, r8-r11 the channels' words, r12 the pixel
-/// pointer, lr the weight pointer (it runs on from pair to pair). Frame:
-/// [sp] x start, [sp+4] end of the whole loops of 8 groups, [sp+8] entry
-/// into the unrolled tail, [sp+12] params, [sp+16] out0, [sp+20] out1,
-/// [sp+24] out0 end.
+/// pointer, lr the record pointer (it runs on from pair to pair). Frame:
+/// [sp] x start, [sp+4] where the multiply starts, [sp+8] end of the
+/// whole loops of 8 groups, [sp+12] entry into the unrolled tail,
+/// [sp+16] out0, [sp+20] out1, [sp+24] out0 end.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
     naked_asm!(
         "push {{r4-r11, lr}}",
         "sub sp, sp, #36",
-        "ldm r0, {{r1-r7}}",
+        "ldm r0, {{r1-r6}}",
         "str r1, [sp, #0]",
         // Groups in whole loops of 8, and where to enter the unrolled tail
-        // for the rest (each group's code is 10 wide instructions, 40 bytes).
+        // for the rest (each group's code is 10 wide instructions, 40 bytes);
+        // with fewer than 8 groups the multiply starts in the tail.
         "bic r8, r3, #7",
         "add r9, r1, r8, lsl #4",
-        "str r9, [sp, #4]",
-        "and r8, r3, #7",
-        "rsb r8, r8, #7",
+        "str r9, [sp, #8]",
+        "and r7, r3, #7",
+        "rsb r7, r7, #7",
         "adr r10, 3f",
         "mov r11, #40",
-        "mla r10, r8, r11, r10",
-        "str r10, [sp, #8]",
-        "str r4, [sp, #12]",
-        "strd r5, r6, [sp, #16]",
-        "add r7, r5, r7, lsl #1",
-        "str r7, [sp, #24]",
+        "mla r10, r7, r11, r10",
+        "str r10, [sp, #12]",
+        "adr r11, 1f",
+        "cmp r8, #0",
+        "it eq",
+        "moveq r11, r10",
+        "str r11, [sp, #4]",
+        "strd r4, r5, [sp, #16]",
+        "add r6, r4, r6, lsl #1",
+        "str r6, [sp, #24]",
         "mov lr, r2",
-        "cmp r5, r7",
+        "cmp r4, r6",
         "beq 9f",
         ".macro GEMMSTEP",
         "ldm.w r12!, {{r4-r7}}",
@@ -97,24 +101,21 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
         "smlad r3, r6, r10, r3",
         "smlad r3, r7, r11, r3",
         ".endm",
-        // One pair of output channels.
+        // One pair of output channels: biases, then the multiply.
         "5:",
-        "ldr r4, [sp, #12]",
-        "ldrd r0, r2, [r4]",
+        "ldrd r0, r2, [lr], #8",
         "mov r1, r0",
         "mov r3, r2",
         "ldrd r12, r4, [sp, #0]",
-        "cmp r12, r4",
-        "beq 2f",
+        "mov pc, r4",
         "1:",
         ".rept 8",
         "GEMMSTEP",
         ".endr",
-        "ldr r4, [sp, #4]",
+        "ldr r4, [sp, #8]",
         "cmp r12, r4",
         "bne 1b",
-        "2:",
-        "ldr r4, [sp, #8]",
+        "ldr r4, [sp, #12]",
         "mov pc, r4",
         "3:",
         ".rept 7",
@@ -123,11 +124,7 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
         ".purgem GEMMSTEP",
         // Requantize: r4 = 2^30, r5/r6 and r7/r8 the channels' constants,
         // r9/r10 the output pointers, r11/r12 the 64-bit sum.
-        "ldr r4, [sp, #12]",
-        "ldrd r5, r6, [r4, #8]",
-        "ldrd r7, r8, [r4, #16]",
-        "add r4, r4, #24",
-        "str r4, [sp, #12]",
+        "ldm lr!, {{r5-r8}}",
         "ldrd r9, r10, [sp, #16]",
         "mov r4, #0x40000000",
         "asr r12, r0, #31",
