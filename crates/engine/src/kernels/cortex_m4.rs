@@ -128,11 +128,24 @@ impl<T: Word, const N: usize> Scratch<T, N> {
     fn zeroed(&mut self, len: usize) -> &mut [T] {
         let len = len.min(N);
         let p = self.0.as_mut_ptr().cast::<T>();
+        let bytes = len * core::mem::size_of::<T>();
         // SAFETY: `p` points to `N` elements of `T`; the first `len` are
         // zeroed before the slice over them is made, and all-zero bytes are
         // a valid `T` (`Word`). The slice borrows `self` exclusively.
         unsafe {
-            core::ptr::write_bytes(p, 0, len);
+            // The stack buffers are word aligned (`MaybeUninit<[T; N]>` of
+            // a word type or followed by one), but only whole words of the
+            // aligned prefix go through the fast path.
+            #[cfg(arm_dsp)]
+            if (p as usize).is_multiple_of(4) {
+                let words = bytes / 4;
+                asm::zero_words(p.cast::<u32>(), words);
+                core::ptr::write_bytes(p.cast::<u8>().add(words * 4), 0, bytes - words * 4);
+            } else {
+                core::ptr::write_bytes(p.cast::<u8>(), 0, bytes);
+            }
+            #[cfg(not(arm_dsp))]
+            core::ptr::write_bytes(p.cast::<u8>(), 0, bytes);
             core::slice::from_raw_parts_mut(p, len)
         }
     }
@@ -153,6 +166,25 @@ fn copy_short(dst: &mut [i8], src: &[i8]) {
     }
     for (db, &sb) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *db = sb;
+    }
+}
+
+/// Copies `rows` runs of `run` bytes, `stride` bytes apart in the source,
+/// back to back into `d` (a patch's kernel rows).
+///
+/// # Safety
+/// The `rows` source runs must be readable and `d..d + rows * run` writable.
+#[inline(always)]
+unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: usize) {
+    #[cfg(arm_dsp)]
+    // SAFETY: as documented (caller).
+    unsafe {
+        asm::copy_rows(d, s, run as u32, rows as u32, stride as u32);
+    }
+    #[cfg(not(arm_dsp))]
+    for r in 0..rows {
+        // SAFETY: as documented (caller).
+        unsafe { core::ptr::copy_nonoverlapping(s.add(r * stride), d.add(r * run), run) };
     }
 }
 
@@ -396,12 +428,13 @@ fn gather(
             // run - 1, is inside `input` (checked just above), and the
             // kernel_h * run bytes written fit in `patch`.
             unsafe {
-                let (mut s, mut d) = (input.as_ptr().add(start), patch.as_mut_ptr());
-                for _ in 0..w.kernel_h {
-                    copy_raw(d, s, run);
-                    s = s.add(iw * ic);
-                    d = d.add(run);
-                }
+                copy_rows(
+                    patch.as_mut_ptr(),
+                    input.as_ptr().add(start),
+                    run,
+                    w.kernel_h,
+                    iw * ic,
+                );
             }
             return;
         }

@@ -368,3 +368,77 @@ pub(super) unsafe extern "C" fn interleave_sum(
         "pop {{r4-r10, pc}}",
     )
 }
+
+/// Copies `rows` runs of `run` bytes from `src` (runs `stride` bytes apart)
+/// to `dst` back to back, with unaligned word moves: a patch's kernel rows
+/// are 9 bytes in the first layer, too short for `memcpy`'s set-up.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn copy_rows(
+    dst: *mut i8,
+    src: *const i8,
+    run: u32,
+    rows: u32,
+    stride: u32,
+) {
+    naked_asm!(
+        "push {{r4-r7, lr}}",
+        "ldr r4, [sp, #20]",
+        "cbz r3, 9f",
+        "1:",
+        "mov r5, r1",
+        "subs r6, r2, #4",
+        "blt 3f",
+        "2:",
+        "ldr r7, [r5], #4",
+        "str r7, [r0], #4",
+        "subs r6, r6, #4",
+        "bge 2b",
+        "3:",
+        "adds r6, r6, #4",
+        "beq 5f",
+        "4:",
+        "ldrb r7, [r5], #1",
+        "strb r7, [r0], #1",
+        "subs r6, r6, #1",
+        "bne 4b",
+        "5:",
+        "add r1, r1, r4",
+        "subs r3, r3, #1",
+        "bne 1b",
+        "9:",
+        "pop {{r4-r7, pc}}",
+    )
+}
+
+/// Zeroes `words` words at a word-aligned `dst`, eight per `STM`: the
+/// kernels clear their stack scratch on every call (in-place layers call
+/// them once per output row), and `memset` stores one word at a time.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn zero_words(dst: *mut u32, words: usize) {
+    naked_asm!(
+        "push {{r4-r9, lr}}",
+        "movs r2, #0",
+        "movs r3, #0",
+        "movs r4, #0",
+        "movs r5, #0",
+        "movs r6, #0",
+        "movs r7, #0",
+        "movs r8, #0",
+        "movs r9, #0",
+        "subs r1, r1, #8",
+        "blt 2f",
+        "1:",
+        "stm r0!, {{r2-r9}}",
+        "subs r1, r1, #8",
+        "bge 1b",
+        "2:",
+        "adds r1, r1, #8",
+        "beq 4f",
+        "3:",
+        "str r2, [r0], #4",
+        "subs r1, r1, #1",
+        "bne 3b",
+        "4:",
+        "pop {{r4-r9, pc}}",
+    )
+}
