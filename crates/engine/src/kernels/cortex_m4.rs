@@ -188,48 +188,6 @@ unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: u
     }
 }
 
-/// Copies `n` bytes with unaligned word moves. In assembly on the M4,
-/// because LLVM turns any copy loop into a call to `memcpy`, whose set-up
-/// costs more than the 9-byte rows of a first-layer patch.
-///
-/// # Safety
-/// `s..s + n` must be readable and `d..d + n` writable, not overlapping.
-#[inline(always)]
-unsafe fn copy_raw(d: *mut i8, s: *const i8, n: usize) {
-    #[cfg(arm_dsp)]
-    // SAFETY: reads `s..s + n`, writes `d..d + n` (caller); the pointers
-    // and count are clobbered copies.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "subs {n}, {n}, #4",
-            "blt 3f",
-            "ldr {t}, [{s}], #4",
-            "str {t}, [{d}], #4",
-            "b 2b",
-            "3:",
-            "adds {n}, {n}, #4",
-            "beq 5f",
-            "4:",
-            "ldrb {t}, [{s}], #1",
-            "strb {t}, [{d}], #1",
-            "subs {n}, {n}, #1",
-            "bne 4b",
-            "5:",
-            n = inout(reg) n as i32 => _,
-            s = inout(reg) s => _,
-            d = inout(reg) d => _,
-            t = out(reg) _,
-            options(nostack),
-        );
-    }
-    #[cfg(not(arm_dsp))]
-    // SAFETY: as documented (caller).
-    unsafe {
-        core::ptr::copy_nonoverlapping(s, d, n);
-    }
-}
-
 /// Whether every channel's multiplier has the fast requantization form.
 fn requant_ok(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32) -> bool {
     (0..mult.len()).all(|i| Requant::new(mult.get(i), shift.get(i), output_offset).is_some())
@@ -860,7 +818,7 @@ mod tests {
             let v = next();
             accs.push(match v % 4 {
                 0 => v as i32,
-                1 => (v as i32) >> (v >> 40) % 31,
+                1 => (v as i32) >> ((v >> 40) % 31),
                 // Values near rounding ties of common shifts.
                 2 => ((v as i32) >> 8) << 8 | 0x80,
                 _ => (v as i16) as i32,
@@ -958,7 +916,7 @@ mod tests {
             let mut mults = std::vec::Vec::new();
             let mut shifts = std::vec::Vec::new();
             for _ in 0..n {
-                let zero = rng.next() % 9 == 0;
+                let zero = rng.next().is_multiple_of(9);
                 mults.push(if zero {
                     0
                 } else {
