@@ -70,7 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mps2,
         &blob,
         &target_dir,
-        &BuildOptions { profile: true },
+        &BuildOptions {
+            profile: true,
+            ..BuildOptions::default()
+        },
         &mut quiet,
     )?;
     let mut emu = Emulator::start(&profiled.elf, timeout)?;

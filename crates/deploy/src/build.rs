@@ -23,6 +23,9 @@ pub struct BuildOptions {
     /// counter read per operator, so benchmarks of the whole inference use
     /// the plain build.
     pub profile: bool,
+    /// Run the engine's randomized kernel check at boot (a `selftest:` line
+    /// before `ready`; see `Emulator::boot_lines`).
+    pub selftest: bool,
 }
 
 /// What a build produced.
@@ -102,11 +105,13 @@ pub fn build_with(
         toolchain.describe()
     ));
 
-    let flavour = if options.profile {
-        format!("{}-profile", board.name)
-    } else {
-        board.name.to_string()
-    };
+    let mut flavour = board.name.to_string();
+    if options.profile {
+        flavour.push_str("-profile");
+    }
+    if options.selftest {
+        flavour.push_str("-selftest");
+    }
     let work = target_dir.join("tinystudio").join(&flavour);
     fs::create_dir_all(&work).map_err(Error::io(format!("creating {}", work.display())))?;
     // One build per target directory at a time: builds of boards sharing a
@@ -127,6 +132,9 @@ pub fn build_with(
     let mut features = board.features.to_string();
     if options.profile {
         features.push_str(",profile");
+    }
+    if options.selftest {
+        features.push_str(",selftest");
     }
     let mut cmd = toolchain.cargo_command(board.target);
     clean_env(&mut cmd);

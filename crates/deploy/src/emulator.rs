@@ -211,6 +211,7 @@ pub struct Emulator {
     stream: TcpStream,
     pending: Vec<u8>,
     ready: Ready,
+    boot: Vec<String>,
 }
 
 impl Emulator {
@@ -304,6 +305,7 @@ impl Emulator {
                 arena: 0,
                 line: String::new(),
             },
+            boot: Vec::new(),
         };
         let deadline = Instant::now() + timeout;
         loop {
@@ -315,7 +317,13 @@ impl Emulator {
             if let Some(err) = line.strip_prefix("error:") {
                 return Err(Error::Board(err.trim().to_string()));
             }
+            emu.boot.push(line);
         }
+    }
+
+    /// Lines the firmware printed before `ready` (e.g. `selftest:`).
+    pub fn boot_lines(&self) -> &[String] {
+        &self.boot
     }
 
     /// What the firmware announced at boot.

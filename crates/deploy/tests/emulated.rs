@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{INFERENCE_TIMEOUT, golden_cases, noise, pixels_of, vww_blob, vww_build};
+use common::{
+    INFERENCE_TIMEOUT, golden_cases, noise, pixels_of, selftest_build, vww_blob, vww_build,
+};
 use tinystudio_deploy::{Emulator, Response, estimate_latency, frame, wire};
 use tinystudio_engine::HostRunner;
 
@@ -131,4 +133,29 @@ fn malformed_frames_are_reported_and_the_board_keeps_running() {
 
     // The wrong pixel count is refused on the host before sending.
     assert!(emu.classify(&good[..10], Duration::from_secs(1)).is_err());
+}
+
+/// The Cortex-M4 assembly kernels against the reference kernels on 400
+/// random layers, on the emulated M4 itself (the host runs Rust models of
+/// the assembly in the engine's unit tests).
+#[test]
+fn m4_kernels_are_bit_exact_on_random_layers() {
+    let build = selftest_build();
+    let emu = Emulator::start(&build.elf, Duration::from_secs(300)).expect("QEMU starts");
+    let line = emu
+        .boot_lines()
+        .iter()
+        .find(|l| l.starts_with("selftest:"))
+        .unwrap_or_else(|| panic!("no selftest line in {:?}", emu.boot_lines()));
+    eprintln!("{line}");
+    assert!(line.starts_with("selftest: ok"), "{line}");
+    let count = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        count("convolutions") > 300 && count("depthwise") > 200,
+        "{line}"
+    );
 }

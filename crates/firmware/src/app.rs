@@ -64,6 +64,8 @@ pub fn run<B: Board>(board: &mut B, blob: &[u8], arena: &mut [u8]) -> ! {
             loop {}
         }
     };
+    #[cfg(feature = "selftest")]
+    selftest(board);
     let input = model.view.input().ok();
     let (h, w, c) = input.map_or((0, 0, 0), |t| {
         let s = t.shape4();
@@ -222,6 +224,33 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
         }
     }
     let _ = out.write_str("done\r\n");
+}
+
+/// Random layers through the optimised kernels and the reference kernels,
+/// compared byte for byte on this CPU (the engine's `self_check`).
+#[cfg(feature = "selftest")]
+fn selftest<B: Board>(board: &mut B) {
+    use tinystudio_engine::kernels::cortex_m4::{SELF_CHECK_SCRATCH, self_check};
+    static mut SCRATCH: [u8; SELF_CHECK_SCRATCH] = [0; SELF_CHECK_SCRATCH];
+    // SAFETY: runs once at boot, the only user of SCRATCH.
+    let scratch = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH) };
+    let _ = match self_check(0x5DEE_CE66_D1CE_4E5B, 400, scratch) {
+        Ok(done) => write!(
+            Out(board),
+            "selftest: ok convolutions={} depthwise={}\r\n",
+            done.convolutions,
+            done.depthwise
+        ),
+        Err(m) => write!(
+            Out(board),
+            "selftest: FAILED case={} kernel={} at={} expected={} actual={}\r\n",
+            m.case,
+            m.kernel,
+            m.at,
+            m.expected,
+            m.actual
+        ),
+    };
 }
 
 /// Operators timed by the `profile` build (later ones are not reported).

@@ -65,12 +65,32 @@ pub fn vww_build(board_name: &str, profile: bool) -> BuildOutput {
                 board,
                 vww_blob(),
                 &firmware_target_dir(),
-                &BuildOptions { profile },
+                &BuildOptions {
+                    profile,
+                    ..BuildOptions::default()
+                },
                 &mut log,
             )
             .unwrap_or_else(|e| panic!("building for {board_name}: {e}"))
         })
         .clone()
+}
+
+/// The firmware for the emulated board, built with the kernel self-check.
+pub fn selftest_build() -> BuildOutput {
+    let board = board("mps2-an386").expect("known board");
+    build_with(
+        &Config::from_env(),
+        board,
+        vww_blob(),
+        &firmware_target_dir(),
+        &BuildOptions {
+            selftest: true,
+            ..BuildOptions::default()
+        },
+        &mut |line: &str| eprintln!("[selftest] {line}"),
+    )
+    .unwrap_or_else(|e| panic!("building the self-check firmware: {e}"))
 }
 
 /// The 11 golden cases: (name, int8 input, int8 output).

@@ -785,6 +785,207 @@ mod model {
     }
 }
 
+/// Bytes of scratch [`self_check`] needs.
+pub const SELF_CHECK_SCRATCH: usize = 44 * 1024;
+
+/// Layers [`self_check`] ran through each kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfCheck {
+    pub convolutions: usize,
+    pub depthwise: usize,
+}
+
+/// The first layer on which a kernel and the reference disagreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    pub case: usize,
+    pub kernel: &'static str,
+    /// Index of the first differing output byte.
+    pub at: usize,
+    pub expected: i8,
+    pub actual: i8,
+}
+
+/// Runs `cases` random layers (1x1 and 3x3 convolutions, 3x3 depthwise,
+/// strides 1 and 2, SAME and VALID padding, odd pixel counts, zero
+/// multipliers, every right shift from 2 to 31, extreme zero points)
+/// through this module's kernels and the reference kernels, and compares
+/// every output byte. `no_std` and allocation-free, so the firmware runs it
+/// on the board (feature `selftest`), where the assembly runs; the host
+/// runs it on the Rust models. `scratch` must hold [`SELF_CHECK_SCRATCH`] bytes.
+pub fn self_check(
+    seed: u64,
+    cases: usize,
+    scratch: &mut [u8],
+) -> core::result::Result<SelfCheck, Mismatch> {
+    use crate::kernels::{Shape4, Window};
+    use crate::ops::{Padding, output_size, padding_before};
+    const MAXC: usize = 80;
+    const MAXF: usize = MAXC * 9 * 24;
+    const MAXI: usize = 11 * 11 * 48;
+    const MAXO: usize = 11 * 11 * MAXC;
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (filter, rest) = scratch.split_at_mut(MAXF);
+    let (input, rest) = rest.split_at_mut(MAXI);
+    let (want, rest) = rest.split_at_mut(MAXO);
+    let (got, rest) = rest.split_at_mut(MAXO);
+    let (mults, rest) = rest.split_at_mut(MAXC * 4);
+    let (shifts, rest) = rest.split_at_mut(MAXC * 4);
+    let (biases, _) = rest.split_at_mut(MAXC * 4);
+    let (filter, input) = (
+        crate::blob::as_i8_mut(filter),
+        crate::blob::as_i8_mut(input),
+    );
+    let (want, got) = (crate::blob::as_i8_mut(want), crate::blob::as_i8_mut(got));
+    let mut done = SelfCheck {
+        convolutions: 0,
+        depthwise: 0,
+    };
+    let compare = |case, kernel, want: &[i8], got: &[i8]| match want
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+    {
+        Some(at) => Err(Mismatch {
+            case,
+            kernel,
+            at,
+            expected: want[at],
+            actual: got[at],
+        }),
+        None => Ok(()),
+    };
+    for case in 0..cases {
+        let mut range = |lo: i64, hi: i64| lo + (next() % (hi - lo + 1) as u64) as i64;
+        let k = if case % 3 == 0 { 1 } else { 3 };
+        let stride = if k == 1 { 1 } else { range(1, 2) as usize };
+        let padding = if k == 1 || case % 4 == 1 {
+            Padding::Valid
+        } else {
+            Padding::Same
+        };
+        let (h, w) = (range(k as i64, 11) as usize, range(k as i64, 11) as usize);
+        let (Some(oh), Some(ow)) = (
+            output_size(padding, h, k, stride),
+            output_size(padding, w, k, stride),
+        ) else {
+            continue;
+        };
+        let (pt, pl) = match padding {
+            Padding::Same => (
+                padding_before(stride, h, k, oh),
+                padding_before(stride, w, k, ow),
+            ),
+            Padding::Valid => (0, 0),
+        };
+        let window = Window {
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: stride,
+            stride_w: stride,
+            pad_top: pt,
+            pad_left: pl,
+        };
+        let ic = if k == 1 {
+            4 * range(1, 12) as usize
+        } else {
+            range(1, 24) as usize
+        };
+        let oc = 2 * range(1, 40) as usize;
+        for i in 0..MAXC {
+            let zero = range(0, 8) == 0;
+            let m = if zero {
+                0
+            } else {
+                (1 << 30) + (range(0, (1 << 30) - 1) as i32)
+            };
+            let sh = if zero { 0 } else { -(range(2, 31) as i32) };
+            mults[i * 4..i * 4 + 4].copy_from_slice(&m.to_le_bytes());
+            shifts[i * 4..i * 4 + 4].copy_from_slice(&sh.to_le_bytes());
+            let b = range(-60_000, 60_000) as i32;
+            biases[i * 4..i * 4 + 4].copy_from_slice(&b.to_le_bytes());
+        }
+        let input_offset = range(-127, 128) as i32;
+        let output_offset = range(-128, 127) as i32;
+        let (ni, nf, no) = (h * w * ic, oc * k * k * ic, oh * ow * oc);
+        for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
+            *v = next() as i8;
+        }
+        fn words(b: &[u8], n: usize) -> I32s<'_> {
+            I32s::new(&b[..n * 4]).unwrap_or_default()
+        }
+        let p = ConvParams {
+            input: Shape4::new(1, h, w, ic),
+            output: Shape4::new(1, oh, ow, oc),
+            window,
+            input_offset,
+            output_offset,
+            act_min: -128,
+            act_max: 127,
+            filter: &filter[..nf],
+            bias: (case % 5 != 0).then(|| words(biases, oc)),
+            multiplier: words(mults, oc),
+            shift: words(shifts, oc),
+        };
+        if conv_supports(&p) && super::reference::conv(&p, &input[..ni], &mut want[..no]).is_ok() {
+            if conv_eval(&p, &input[..ni], &mut got[..no]).is_err() {
+                return Err(Mismatch {
+                    case,
+                    kernel: "conv (error)",
+                    at: 0,
+                    expected: 0,
+                    actual: 0,
+                });
+            }
+            compare(case, "conv", &want[..no], &got[..no])?;
+            done.convolutions += 1;
+        }
+        if k == 3 {
+            let c = 4 * ic.div_ceil(4);
+            let (ni, nf, no) = (h * w * c, 9 * c, oh * ow * c);
+            for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
+                *v = next() as i8;
+            }
+            let d = DepthwiseParams {
+                input: Shape4::new(1, h, w, c),
+                output: Shape4::new(1, oh, ow, c),
+                window,
+                depth_multiplier: 1,
+                input_offset,
+                output_offset,
+                act_min: -128,
+                act_max: 127,
+                filter: &filter[..nf],
+                bias: (case % 7 != 0).then(|| words(biases, c)),
+                multiplier: words(mults, c),
+                shift: words(shifts, c),
+            };
+            if depthwise_supports(&d)
+                && super::reference::depthwise(&d, &input[..ni], &mut want[..no]).is_ok()
+            {
+                if depthwise_eval(&d, &input[..ni], &mut got[..no]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "depthwise (error)",
+                        at: 0,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "depthwise", &want[..no], &got[..no])?;
+                done.depthwise += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(arm_dsp)]
 mod asm;
 
@@ -847,156 +1048,13 @@ mod tests {
         assert!(Requant::new(1 << 30, 1, 0).is_none());
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next() % (hi - lo + 1) as u64) as i64
-        }
-        fn bytes(&mut self, n: usize) -> std::vec::Vec<i8> {
-            (0..n).map(|_| self.next() as i8).collect()
-        }
-    }
-
-    fn words(v: &[i32]) -> std::vec::Vec<u8> {
-        v.iter().flat_map(|x| x.to_le_bytes()).collect()
-    }
-
     /// Random layers inside what the kernels support (the shared suite's
     /// random cases mostly clamp the activation and so skip them).
     #[test]
     fn random_layers_match_the_reference() {
-        use crate::kernels::{Shape4, Window};
-        use crate::ops::{Padding, output_size, padding_before};
-        let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
-        let (mut convs, mut dws) = (0, 0);
-        for case in 0..400 {
-            let k = if case % 3 == 0 { 1 } else { 3 };
-            let stride = if k == 1 { 1 } else { rng.range(1, 2) as usize };
-            let padding = if k == 1 || case % 4 == 1 {
-                Padding::Valid
-            } else {
-                Padding::Same
-            };
-            let (h, w) = (
-                rng.range(k as i64, 11) as usize,
-                rng.range(k as i64, 11) as usize,
-            );
-            let (oh, ow) = (
-                output_size(padding, h, k, stride).unwrap(),
-                output_size(padding, w, k, stride).unwrap(),
-            );
-            let (pt, pl) = match padding {
-                Padding::Same => (
-                    padding_before(stride, h, k, oh),
-                    padding_before(stride, w, k, ow),
-                ),
-                Padding::Valid => (0, 0),
-            };
-            let window = Window {
-                kernel_h: k,
-                kernel_w: k,
-                stride_h: stride,
-                stride_w: stride,
-                pad_top: pt,
-                pad_left: pl,
-            };
-            let ic = if k == 1 {
-                4 * rng.range(1, 12) as usize
-            } else {
-                rng.range(1, 24) as usize
-            };
-            let oc = 2 * rng.range(1, 40) as usize;
-            let n = oc.max(ic);
-            let mut mults = std::vec::Vec::new();
-            let mut shifts = std::vec::Vec::new();
-            for _ in 0..n {
-                let zero = rng.next().is_multiple_of(9);
-                mults.push(if zero {
-                    0
-                } else {
-                    (1 << 30) + (rng.next() as i32 & 0x3fff_ffff)
-                });
-                shifts.push(if zero { 0 } else { -(rng.range(2, 31) as i32) });
-            }
-            let (m, sh) = (words(&mults), words(&shifts));
-            let bias = words(
-                &(0..n)
-                    .map(|_| rng.range(-60_000, 60_000) as i32)
-                    .collect::<std::vec::Vec<_>>(),
-            );
-            let input_offset = rng.range(-127, 128) as i32;
-            let output_offset = rng.range(-128, 127) as i32;
-            let input = rng.bytes(h * w * ic);
-            let filter = rng.bytes(oc * k * k * ic);
-            let p = ConvParams {
-                input: Shape4::new(1, h, w, ic),
-                output: Shape4::new(1, oh, ow, oc),
-                window,
-                input_offset,
-                output_offset,
-                act_min: -128,
-                act_max: 127,
-                filter: &filter,
-                bias: (case % 5 != 0).then(|| I32s::new(&bias[..oc * 4]).unwrap()),
-                multiplier: I32s::new(&m[..oc * 4]).unwrap(),
-                shift: I32s::new(&sh[..oc * 4]).unwrap(),
-            };
-            if conv_supports(&p) {
-                let mut want = std::vec![0i8; oh * ow * oc];
-                let mut got = want.clone();
-                reference::conv(&p, &input, &mut want).unwrap();
-                conv_eval(&p, &input, &mut got).unwrap();
-                assert_eq!(got, want, "conv case {case}: {p:?}");
-                convs += 1;
-            }
-            if k == 3 {
-                let c = 4 * (ic.div_ceil(4));
-                let input = rng.bytes(h * w * c);
-                let filter = rng.bytes(9 * c);
-                let mut dm = std::vec::Vec::new();
-                let mut ds = std::vec::Vec::new();
-                for i in 0..c {
-                    dm.push(mults[i % n]);
-                    ds.push(shifts[i % n]);
-                }
-                let (dm, ds) = (words(&dm), words(&ds));
-                let dbias = words(
-                    &(0..c)
-                        .map(|_| rng.range(-5000, 5000) as i32)
-                        .collect::<std::vec::Vec<_>>(),
-                );
-                let d = DepthwiseParams {
-                    input: Shape4::new(1, h, w, c),
-                    output: Shape4::new(1, oh, ow, c),
-                    window,
-                    depth_multiplier: 1,
-                    input_offset,
-                    output_offset,
-                    act_min: -128,
-                    act_max: 127,
-                    filter: &filter,
-                    bias: (case % 7 != 0).then(|| I32s::new(&dbias).unwrap()),
-                    multiplier: I32s::new(&dm).unwrap(),
-                    shift: I32s::new(&ds).unwrap(),
-                };
-                assert!(depthwise_supports(&d), "depthwise case {case}: {d:?}");
-                let mut want = std::vec![0i8; oh * ow * c];
-                let mut got = want.clone();
-                reference::depthwise(&d, &input, &mut want).unwrap();
-                depthwise_eval(&d, &input, &mut got).unwrap();
-                assert_eq!(got, want, "depthwise case {case}: {d:?}");
-                dws += 1;
-            }
-        }
-        assert!(
-            convs > 300 && dws > 200,
-            "{convs} convolutions, {dws} depthwise"
-        );
+        let mut scratch = std::vec![0u8; SELF_CHECK_SCRATCH];
+        let done = self_check(0x5DEE_CE66_D1CE_4E5B, 400, &mut scratch)
+            .unwrap_or_else(|m| panic!("{m:?}"));
+        assert!(done.convolutions > 300 && done.depthwise > 200, "{done:?}");
     }
 }
