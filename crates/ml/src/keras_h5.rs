@@ -11,16 +11,25 @@
 //! layer group and pick datasets by the last component of their name (`kernel`,
 //! `depthwise_kernel`, `gamma`, ...), which works for every Keras 2 file we have seen.
 //!
-//! We use `hdf5-metno` (the maintained fork of `hdf5-rust`) against the system
-//! libhdf5 rather than a hand-written HDF5 parser: HDF5 has several B-tree and
-//! heap versions, and Keras files written by different h5py versions use different
-//! ones.
+//! HDF5 is read and written by `hdf5-pure`, a pure-Rust implementation, so building
+//! the product needs no libhdf5, pkg-config or cmake. It was chosen over the other
+//! pure-Rust crates because it reads every variant of these files we could produce
+//! with h5py (superblock v0/v2/v3, v1 and v2 object headers, symbol-table and
+//! compact/dense groups, contiguous and chunked datasets with gzip/shuffle/fletcher32,
+//! fixed- and variable-length string attributes), rejects malformed input with errors
+//! rather than panics (fuzzed with truncations and byte flips), and writes files
+//! h5py reads, all in one crate with two small dependencies. A hand-written parser
+//! would have to cover the same B-tree, heap and header versions, which Keras files
+//! written by different h5py versions use.
+//!
+//! Known gap: chunked datasets written with `libver="latest"` by HDF5 2.0 use data
+//! layout message version 5, which `hdf5-pure` 0.47 rejects (with an error). Keras
+//! never sets `libver`, so its files use layout version 3.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdf5::{Group, LocationType};
-use hdf5_metno as hdf5;
+use hdf5_pure::{AttrValue, FileBuilder, Group, LibVer};
 
 use crate::error::{Error, Result};
 
@@ -238,20 +247,34 @@ fn check_conv_bn(path: &Path, layer: &str, conv: &ConvBn, expected: &[usize]) ->
     Ok(())
 }
 
+/// Largest dataset we are willing to read, in elements. MobileNetV1's largest tensor
+/// (`conv_preds` at width 1.0) has 1,024,000; a corrupted shape could otherwise make
+/// us allocate gigabytes before the shape check rejects it.
+const MAX_DATASET_ELEMENTS: u64 = 1 << 24;
+
+/// Keras nests variables at most two groups below the layer group; deeper is not a
+/// Keras file, and the limit also guards against link cycles.
+const MAX_GROUP_DEPTH: usize = 4;
+
 /// Loads MobileNetV1 weights from either Keras layout, detecting which one it is.
 ///
 /// The width is read from the file (conv1's output channels and each pointwise
 /// layer's), not from its name, and the result is validated for internal consistency.
 pub fn load_mobilenet_v1(path: &Path) -> Result<MobileNetV1Weights> {
-    let file = hdf5::File::open(path).map_err(|e| h5_err(path, e))?;
-    let root: Group = if file.link_exists("model_weights") {
-        file.group("model_weights").map_err(|e| h5_err(path, e))?
+    let file = hdf5_pure::File::open(path).map_err(|e| h5_err(path, e))?;
+    let top = file.root();
+    let top_groups = top.groups().map_err(|e| h5_err(path, e))?;
+    let (root, layers) = if top_groups.iter().any(|g| g == "model_weights") {
+        let root = file.group("model_weights").map_err(|e| h5_err(path, e))?;
+        let layers = root.groups().map_err(|e| h5_err(path, e))?;
+        (root, layers)
     } else {
-        (*file).clone()
+        (top, top_groups)
     };
     let reader = LayerReader {
         path: path.to_owned(),
         root,
+        layers,
     };
     let conv1 = reader.conv_bn("conv1", "kernel")?;
     let mut depthwise = Vec::with_capacity(NUM_BLOCKS);
@@ -260,7 +283,7 @@ pub fn load_mobilenet_v1(path: &Path) -> Result<MobileNetV1Weights> {
         depthwise.push(reader.conv_bn(&format!("conv_dw_{i}"), "depthwise_kernel")?);
         pointwise.push(reader.conv_bn(&format!("conv_pw_{i}"), "kernel")?);
     }
-    let classifier = if reader.root.link_exists("conv_preds") {
+    let classifier = if reader.has_layer("conv_preds") {
         let mut ds = reader.datasets("conv_preds")?;
         Some(Classifier {
             kernel: reader.take(&mut ds, "conv_preds", "kernel")?,
@@ -279,7 +302,7 @@ pub fn load_mobilenet_v1(path: &Path) -> Result<MobileNetV1Weights> {
     Ok(weights)
 }
 
-fn h5_err(path: &Path, e: hdf5::Error) -> Error {
+fn h5_err(path: &Path, e: hdf5_pure::Error) -> Error {
     Error::Hdf5 {
         path: path.to_owned(),
         message: e.to_string(),
@@ -288,56 +311,68 @@ fn h5_err(path: &Path, e: hdf5::Error) -> Error {
 
 struct LayerReader {
     path: PathBuf,
+    /// The group holding one group per layer (`/model_weights` or `/`).
     root: Group,
+    /// Names of the layer groups in `root`.
+    layers: Vec<String>,
 }
 
 impl LayerReader {
+    fn has_layer(&self, layer: &str) -> bool {
+        self.layers.iter().any(|l| l == layer)
+    }
+
     /// Every dataset below the layer group, keyed by the last name component without
     /// the TensorFlow `:0` suffix.
-    fn datasets(&self, layer: &str) -> Result<BTreeMap<String, hdf5::Dataset>> {
-        if !self.root.link_exists(layer) {
+    fn datasets(&self, layer: &str) -> Result<BTreeMap<String, hdf5_pure::Dataset>> {
+        if !self.has_layer(layer) {
             return Err(Error::MissingLayer {
                 path: self.path.clone(),
                 layer: layer.to_owned(),
             });
         }
-        let group = self.root.group(layer).map_err(|e| h5_err(&self.path, e))?;
+        let group = self
+            .root
+            .group(layer)
+            .map_err(|e| self.layer_err(layer, e))?;
         let mut out = BTreeMap::new();
-        self.collect(&group, 0, &mut out)?;
+        self.collect(layer, &group, 0, &mut out)?;
         Ok(out)
     }
 
     fn collect(
         &self,
+        layer: &str,
         group: &Group,
         depth: usize,
-        out: &mut BTreeMap<String, hdf5::Dataset>,
+        out: &mut BTreeMap<String, hdf5_pure::Dataset>,
     ) -> Result<()> {
-        // Keras nests at most two levels; the limit guards against link cycles.
-        if depth > 4 {
+        if depth > MAX_GROUP_DEPTH {
             return Ok(());
         }
-        let names = group.member_names().map_err(|e| h5_err(&self.path, e))?;
-        for name in names {
-            match group.loc_type_by_name(&name) {
-                Ok(LocationType::Group) => {
-                    let sub = group.group(&name).map_err(|e| h5_err(&self.path, e))?;
-                    self.collect(&sub, depth + 1, out)?;
-                }
-                Ok(LocationType::Dataset) => {
-                    let ds = group.dataset(&name).map_err(|e| h5_err(&self.path, e))?;
-                    let key = name.strip_suffix(":0").unwrap_or(&name).to_owned();
-                    out.entry(key).or_insert(ds);
-                }
-                _ => {}
-            }
+        for name in group.datasets().map_err(|e| self.layer_err(layer, e))? {
+            let ds = group.dataset(&name).map_err(|e| self.layer_err(layer, e))?;
+            let key = name.strip_suffix(":0").unwrap_or(&name).to_owned();
+            out.entry(key).or_insert(ds);
+        }
+        for name in group.groups().map_err(|e| self.layer_err(layer, e))? {
+            let sub = group.group(&name).map_err(|e| self.layer_err(layer, e))?;
+            self.collect(layer, &sub, depth + 1, out)?;
         }
         Ok(())
     }
 
+    /// An HDF5 error while reading `layer`, naming the layer.
+    fn layer_err(&self, layer: &str, e: hdf5_pure::Error) -> Error {
+        Error::Hdf5 {
+            path: self.path.clone(),
+            message: format!("layer `{layer}`: {e}"),
+        }
+    }
+
     fn take(
         &self,
-        datasets: &mut BTreeMap<String, hdf5::Dataset>,
+        datasets: &mut BTreeMap<String, hdf5_pure::Dataset>,
         layer: &str,
         name: &str,
     ) -> Result<Array> {
@@ -346,13 +381,25 @@ impl LayerReader {
             layer: layer.to_owned(),
             dataset: name.to_owned(),
         })?;
-        let shape = ds.shape();
-        let data = ds.read_raw::<f32>().map_err(|e| h5_err(&self.path, e))?;
-        if data.len() != shape.iter().product::<usize>() {
-            return Err(Error::BadModelFile {
-                path: self.path.clone(),
-                message: format!("{layer}/{name}: data length does not match its shape"),
-            });
+        let bad = |message: String| Error::BadModelFile {
+            path: self.path.clone(),
+            message: format!("{layer}/{name}: {message}"),
+        };
+        let shape = ds.shape().map_err(|e| bad(e.to_string()))?;
+        let elements = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= MAX_DATASET_ELEMENTS)
+            .ok_or_else(|| bad(format!("implausible shape {shape:?}")))?;
+        let shape = shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| bad(format!("implausible shape {shape:?}")))?;
+        // Converts from whatever float type the file stores (Keras writes f32).
+        let data = ds.read::<f32>().map_err(|e| bad(e.to_string()))?;
+        if u64::try_from(data.len()).ok() != Some(elements) {
+            return Err(bad("data length does not match its shape".into()));
         }
         Ok(Array::new(shape, data))
     }
@@ -384,28 +431,30 @@ impl LayerReader {
     }
 }
 
-/// Writes weights in the Keras weights-only ("no top") layout, with the
-/// `layer_names`/`weight_names` attributes Keras's `load_weights` reads.
+/// Writes weights in the Keras weights-only ("no top") layout, as Keras Applications'
+/// files store it: one group per layer holding `<layer>/<variable>:0`, and the
+/// `layer_names`/`weight_names` attributes Keras's `load_weights` reads, as
+/// fixed-length byte strings.
 ///
-/// Used to store derived backbones next to the published ones and to test the
-/// root-level layout without a network.
+/// Used to test the root-level layout and the download path without a network.
+/// The file uses the HDF5 1.8 format (superblock v2), which h5py and every libhdf5
+/// since 2008 read.
 pub fn save_mobilenet_v1(weights: &MobileNetV1Weights, path: &Path) -> Result<()> {
-    let file = hdf5::File::create(path).map_err(|e| h5_err(path, e))?;
     let mut entries: Vec<Entry<'_>> = Vec::new();
     add_conv_bn(&mut entries, "conv1", "kernel", &weights.conv1);
-    for i in 0..weights.depthwise.len() {
+    for (i, (dw, pw)) in weights
+        .depthwise
+        .iter()
+        .zip(&weights.pointwise)
+        .enumerate()
+    {
         add_conv_bn(
             &mut entries,
             &format!("conv_dw_{}", i + 1),
             "depthwise_kernel",
-            &weights.depthwise[i],
+            dw,
         );
-        add_conv_bn(
-            &mut entries,
-            &format!("conv_pw_{}", i + 1),
-            "kernel",
-            &weights.pointwise[i],
-        );
+        add_conv_bn(&mut entries, &format!("conv_pw_{}", i + 1), "kernel", pw);
     }
     if let Some(cls) = &weights.classifier {
         entries.push((
@@ -416,38 +465,40 @@ pub fn save_mobilenet_v1(weights: &MobileNetV1Weights, path: &Path) -> Result<()
         ));
         entries.push(("conv_preds".into(), "bias", vec![cls.bias.len()], &cls.bias));
     }
-    let mut layer_names: Vec<String> = Vec::new();
-    let mut weight_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (layer, name, shape, data) in &entries {
-        if !file.link_exists(layer) {
-            file.create_group(layer).map_err(|e| h5_err(path, e))?;
-            layer_names.push(layer.clone());
+    // Layers in network order (Keras matches them to the model's layers by position),
+    // each with its variables in Keras's order.
+    let mut layers: Vec<(String, Vec<Entry<'_>>)> = Vec::new();
+    for entry in entries {
+        match layers.last_mut() {
+            Some((layer, vars)) if *layer == entry.0 => vars.push(entry),
+            _ => layers.push((entry.0.clone(), vec![entry])),
         }
-        let group = file.group(layer).map_err(|e| h5_err(path, e))?;
-        if !group.link_exists(layer) {
-            group.create_group(layer).map_err(|e| h5_err(path, e))?;
+    }
+
+    let mut builder = FileBuilder::new();
+    builder.with_libver_bounds(LibVer::Earliest, LibVer::V18);
+    for (layer, vars) in &layers {
+        let mut group = builder.create_group(layer);
+        let mut inner = group.create_group(layer);
+        let mut weight_names = Vec::with_capacity(vars.len());
+        for (_, name, shape, data) in vars {
+            let ds_name = format!("{name}:0");
+            let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+            inner
+                .create_dataset(&ds_name)
+                .with_f32_data(data)
+                .with_shape(&shape);
+            weight_names.push(format!("{layer}/{ds_name}"));
         }
-        let inner = group.group(layer).map_err(|e| h5_err(path, e))?;
-        let ds_name = format!("{name}:0");
-        inner
-            .new_dataset::<f32>()
-            .shape(shape.as_slice())
-            .create(ds_name.as_str())
-            .and_then(|ds| ds.write_raw(data))
-            .map_err(|e| h5_err(path, e))?;
-        weight_names
-            .entry(layer.clone())
-            .or_default()
-            .push(format!("{layer}/{ds_name}"));
+        group.add_group(inner.finish());
+        group.set_attr("weight_names", AttrValue::AsciiStringArray(weight_names));
+        builder.add_group(group.finish());
     }
-    write_str_attr(&file, "layer_names", &layer_names).map_err(|e| h5_err(path, e))?;
-    for (layer, names) in &weight_names {
-        let group = file.group(layer).map_err(|e| h5_err(path, e))?;
-        write_str_attr(&group, "weight_names", names).map_err(|e| h5_err(path, e))?;
-    }
-    write_scalar_str_attr(&file, "backend", "tensorflow").map_err(|e| h5_err(path, e))?;
-    write_scalar_str_attr(&file, "keras_version", "2.8.0").map_err(|e| h5_err(path, e))?;
-    Ok(())
+    let layer_names = layers.iter().map(|(l, _)| l.clone()).collect();
+    builder.set_attr("layer_names", AttrValue::AsciiStringArray(layer_names));
+    builder.set_attr("backend", AttrValue::AsciiString("tensorflow".into()));
+    builder.set_attr("keras_version", AttrValue::AsciiString("2.8.0".into()));
+    builder.write(path).map_err(|e| h5_err(path, e))
 }
 
 /// `(layer, variable, shape, values)` of one dataset to write.
@@ -469,26 +520,4 @@ fn add_conv_bn<'a>(entries: &mut Vec<Entry<'a>>, name: &str, kname: &'static str
     ] {
         entries.push((bn.clone(), var, vec![v.len()], v));
     }
-}
-
-fn write_str_attr(group: &Group, name: &str, values: &[String]) -> hdf5::Result<()> {
-    use hdf5::types::VarLenUnicode;
-    let values: Vec<VarLenUnicode> = values
-        .iter()
-        .map(|s| s.parse().unwrap_or_default())
-        .collect();
-    group
-        .new_attr::<VarLenUnicode>()
-        .shape(values.len())
-        .create(name)?
-        .write_raw(&values)
-}
-
-fn write_scalar_str_attr(group: &Group, name: &str, value: &str) -> hdf5::Result<()> {
-    use hdf5::types::VarLenUnicode;
-    let value: VarLenUnicode = value.parse().unwrap_or_default();
-    group
-        .new_attr::<VarLenUnicode>()
-        .create(name)?
-        .write_scalar(&value)
 }

@@ -100,6 +100,13 @@ fn no_top_layout_round_trips() {
     );
 }
 
+/// Removes one object from an HDF5 file in place, as `h5py`'s `del f[name]` does.
+fn unlink(path: &std::path::Path, name: &str) {
+    let f = hdf5_pure::File::open_rw(path).unwrap();
+    f.root().delete(name).unwrap();
+    f.commit().unwrap();
+}
+
 #[test]
 fn bad_files_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,20 +125,14 @@ fn bad_files_name_what_is_wrong() {
     w.classifier = None;
     let path = dir.path().join("partial.h5");
     save_mobilenet_v1(&w, &path).unwrap();
-    {
-        let f = hdf5_metno::File::open_rw(&path).unwrap();
-        f.unlink("conv_pw_7_bn").unwrap();
-    }
+    unlink(&path, "conv_pw_7_bn");
     let e = load_mobilenet_v1(&path).unwrap_err();
     assert!(e.to_string().contains("conv_pw_7_bn"), "{e}");
 
     // A dataset missing.
     let path = dir.path().join("partial2.h5");
     save_mobilenet_v1(&w, &path).unwrap();
-    {
-        let f = hdf5_metno::File::open_rw(&path).unwrap();
-        f.unlink("conv_dw_3/conv_dw_3/depthwise_kernel:0").unwrap();
-    }
+    unlink(&path, "conv_dw_3/conv_dw_3/depthwise_kernel:0");
     let e = load_mobilenet_v1(&path).unwrap_err();
     let msg = e.to_string();
     assert!(
@@ -150,6 +151,67 @@ fn bad_files_name_what_is_wrong() {
     // Missing file.
     let e = load_mobilenet_v1(&dir.path().join("nope.h5")).unwrap_err();
     assert!(e.to_string().contains("nope.h5"), "{e}");
+}
+
+/// A cut-off download or a damaged disk must give an error (or, where the damage
+/// hits only weight values, a file that still validates), never a panic or an
+/// attempt to allocate what a corrupted size field claims.
+#[test]
+fn truncated_or_corrupted_files_are_errors_not_panics() {
+    let original = std::fs::read(common::shared(
+        "backbones/mobilenet_v1_0.25_224_imagenet.h5",
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.h5");
+    let len = original.len();
+
+    // Truncated anywhere, from inside the superblock to the last byte: always an error.
+    for cut in [0, 7, 8, 40, 100, 1_000, 4_096, 50_000, len / 2, len - 8, len - 1] {
+        std::fs::write(&path, &original[..cut]).unwrap();
+        let e = load_mobilenet_v1(&path).expect_err(&format!("truncated at {cut}"));
+        assert!(
+            matches!(e, Error::Hdf5 { .. } | Error::BadModelFile { .. }),
+            "truncated at {cut}: {e}"
+        );
+        assert!(e.to_string().contains("damaged.h5"), "{e}");
+    }
+
+    // A wrong signature is an error.
+    let mut bad = original.clone();
+    bad[1] = b'X';
+    std::fs::write(&path, &bad).unwrap();
+    assert!(load_mobilenet_v1(&path).is_err());
+
+    // Corrupted metadata: bytes overwritten across the superblock, object headers,
+    // B-trees and heaps (h5py puts them in the first 64 KiB and between datasets).
+    // Each load must return, and a load that succeeds must still be a valid model.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut errors, mut loaded) = (0, 0);
+    for i in 0..300 {
+        let mut bad = original.clone();
+        let limit = if i % 2 == 0 { 65_536 } else { len };
+        for _ in 0..1 + next() % 4 {
+            let pos = (next() % limit as u64) as usize;
+            bad[pos] = next() as u8;
+        }
+        std::fs::write(&path, &bad).unwrap();
+        match load_mobilenet_v1(&path) {
+            Ok(w) => {
+                assert_eq!(w.alpha(), Some(0.25));
+                loaded += 1;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    eprintln!("corrupted: {errors} errors, {loaded} loaded (damage in weight values)");
+    assert!(errors > 0, "no corruption was detected");
 }
 
 #[test]
