@@ -442,12 +442,7 @@ impl LayerReader {
 pub fn save_mobilenet_v1(weights: &MobileNetV1Weights, path: &Path) -> Result<()> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
     add_conv_bn(&mut entries, "conv1", "kernel", &weights.conv1);
-    for (i, (dw, pw)) in weights
-        .depthwise
-        .iter()
-        .zip(&weights.pointwise)
-        .enumerate()
-    {
+    for (i, (dw, pw)) in weights.depthwise.iter().zip(&weights.pointwise).enumerate() {
         add_conv_bn(
             &mut entries,
             &format!("conv_dw_{}", i + 1),

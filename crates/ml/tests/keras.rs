@@ -167,7 +167,19 @@ fn truncated_or_corrupted_files_are_errors_not_panics() {
     let len = original.len();
 
     // Truncated anywhere, from inside the superblock to the last byte: always an error.
-    for cut in [0, 7, 8, 40, 100, 1_000, 4_096, 50_000, len / 2, len - 8, len - 1] {
+    for cut in [
+        0,
+        7,
+        8,
+        40,
+        100,
+        1_000,
+        4_096,
+        50_000,
+        len / 2,
+        len - 8,
+        len - 1,
+    ] {
         std::fs::write(&path, &original[..cut]).unwrap();
         let e = load_mobilenet_v1(&path).expect_err(&format!("truncated at {cut}"));
         assert!(
