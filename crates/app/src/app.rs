@@ -58,6 +58,8 @@ pub fn redact(url: &str) -> String {
 /// A started studio.
 pub struct App {
     pub addr: SocketAddr,
+    /// Further addresses serving the same application (see [`App::start_on`]).
+    pub extra_addrs: Vec<SocketAddr>,
     pub state: AppState,
     pub worker: Option<Worker>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -73,6 +75,21 @@ impl App {
         worker: Option<WorkerConfig>,
         spawn_worker: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_on(storage, listen, &[], web, worker, spawn_worker).await
+    }
+
+    /// Like [`App::start`], and also serves the same application on
+    /// `extra_ports` of `listen`'s address, e.g. the ports Edge Impulse's
+    /// clients expect (`--edge-impulse-ports`). Every port is bound before
+    /// anything is served, so a taken port fails the start.
+    pub async fn start_on(
+        storage: Storage,
+        listen: SocketAddr,
+        extra_ports: &[u16],
+        web: WebConfig,
+        worker: Option<WorkerConfig>,
+        spawn_worker: bool,
+    ) -> anyhow::Result<Self> {
         let state = AppState::new(storage.db.clone(), storage.blobs.clone(), web)
             .await
             .map_err(|e| anyhow::anyhow!("starting the web layer: {e}"))?;
@@ -80,17 +97,39 @@ impl App {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
+        let mut listeners = vec![listener];
+        let mut extra_addrs = Vec::with_capacity(extra_ports.len());
+        for &port in extra_ports {
+            let extra = SocketAddr::new(listen.ip(), port);
+            let listener = tokio::net::TcpListener::bind(extra)
+                .await
+                .with_context(|| format!("listening on {extra}"))?;
+            extra_addrs.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
         let router = tinystudio_web::router(state.clone());
-        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let mut servers = tokio::task::JoinSet::new();
+        for listener in listeners {
+            let router = router.clone();
+            servers.spawn(async move { axum::serve(listener, router).await });
+        }
+        // The studio stops when any of its listeners stops; dropping the set
+        // stops the others.
+        let server = tokio::spawn(async move {
+            match servers.join_next().await {
+                Some(Ok(result)) => result,
+                Some(Err(e)) => Err(std::io::Error::other(e)),
+                None => Ok(()),
+            }
+        });
         let worker =
             worker.map(|config| Worker::new(storage.db.clone(), storage.blobs.clone(), config));
-        if spawn_worker {
-            if let Some(worker) = worker.clone() {
-                tokio::spawn(worker.run());
-            }
+        if spawn_worker && let Some(worker) = worker.clone() {
+            tokio::spawn(worker.run());
         }
         Ok(Self {
             addr,
+            extra_addrs,
             state,
             worker,
             server,

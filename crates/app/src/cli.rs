@@ -99,8 +99,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { storage, serve } => {
             let opened = Storage::open(&storage).await?;
             let worker = (!serve.no_worker).then(|| opened.worker_config(&storage));
-            let app = App::start(opened, serve.listen, serve.web_config(), worker, true).await?;
+            let app = App::start_on(
+                opened,
+                serve.listen,
+                serve.extra_ports(),
+                serve.web_config(),
+                worker,
+                true,
+            )
+            .await?;
             tracing::info!("TinyStudio is ready at http://{}", app.addr);
+            for addr in &app.extra_addrs {
+                tracing::info!(
+                    "also serving at http://{addr} for Edge Impulse's clients (EI_HOST={})",
+                    addr.ip()
+                );
+            }
             if !app.addr.ip().is_loopback() {
                 tracing::warn!(
                     "listening on {}: anyone who can reach this address can use the studio \

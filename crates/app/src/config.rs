@@ -57,9 +57,29 @@ pub struct ServeOptions {
     /// Serve only; leave jobs to separate `tinystudio worker` processes.
     #[arg(long, env = "TINYSTUDIO_NO_WORKER")]
     pub no_worker: bool,
+
+    /// Also serve on ports 4800 and 4810 of the listen address, where Edge
+    /// Impulse's clients look for the studio API and ingestion when
+    /// `EI_HOST` is an IP address.
+    #[arg(long, env = "TINYSTUDIO_EDGE_IMPULSE_PORTS")]
+    pub edge_impulse_ports: bool,
 }
 
+/// The ports Edge Impulse's clients use for a host given as an IP address:
+/// the studio API (`http://HOST:4800/v1/api/...`) and ingestion
+/// (`http://HOST:4810/api/...`).
+pub const EDGE_IMPULSE_PORTS: [u16; 2] = [4800, 4810];
+
 impl ServeOptions {
+    /// Ports served besides `listen`'s own.
+    pub fn extra_ports(&self) -> &'static [u16] {
+        if self.edge_impulse_ports {
+            &EDGE_IMPULSE_PORTS
+        } else {
+            &[]
+        }
+    }
+
     pub fn web_config(&self) -> tinystudio_web::WebConfig {
         let mut config = tinystudio_web::WebConfig {
             max_body_bytes: self.max_body_mb * 1024 * 1024,
@@ -69,5 +89,26 @@ impl ServeOptions {
         config.decode.max_width = self.max_image_side;
         config.decode.max_height = self.max_image_side;
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        serve: ServeOptions,
+    }
+
+    #[test]
+    fn edge_impulse_ports_are_opt_in() {
+        let plain = Serve::parse_from(["serve"]).serve;
+        assert!(plain.extra_ports().is_empty());
+        let with = Serve::parse_from(["serve", "--edge-impulse-ports"]).serve;
+        assert_eq!(with.extra_ports(), &[4800, 4810]);
     }
 }
