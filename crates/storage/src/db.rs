@@ -18,6 +18,8 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// Kept for connections outside the pool (PostgreSQL's LISTEN).
+    pub(crate) url: String,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -73,7 +75,11 @@ impl Db {
                     .await?
             }
         };
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            url: url.to_owned(),
+        })
     }
 
     /// Applies pending migrations for this dialect.

@@ -35,6 +35,24 @@ pub async fn latest(db: &Db, project_id: ProjectId) -> Result<Option<StoredImpul
     .transpose()
 }
 
+/// One version of the project's impulse.
+pub async fn get_version(db: &Db, project_id: ProjectId, version: i64) -> Result<StoredImpulse> {
+    let row = sqlx::query(
+        "SELECT version, config, created_at FROM impulses WHERE project_id = $1 AND version = $2",
+    )
+    .bind(project_id.to_string())
+    .bind(version)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StorageError::NotFound("impulse version"))?;
+    Ok(StoredImpulse {
+        version: row.try_get("version")?,
+        config: serde_json::from_str(&row.try_get::<String, _>("config")?)
+            .map_err(|e| StorageError::Corrupt(format!("impulse: {e}")))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 /// Saves `config` as the next version (unless it equals the latest).
 pub async fn save(db: &Db, project_id: ProjectId, config: &ImpulseConfig) -> Result<StoredImpulse> {
     if let Some(latest) = latest(db, project_id).await? {

@@ -80,6 +80,9 @@ fn from_row(row: &AnyRow) -> Result<Job> {
     })
 }
 
+/// The PostgreSQL channel a new job is announced on.
+pub const CHANNEL: &str = "tinystudio_jobs";
+
 pub async fn enqueue(
     db: &Db,
     project_id: ProjectId,
@@ -87,7 +90,19 @@ pub async fn enqueue(
     payload: &Value,
     max_attempts: i64,
 ) -> Result<Job> {
-    let id = JobId::new();
+    enqueue_with_id(db, JobId::new(), project_id, kind, payload, max_attempts).await
+}
+
+/// [`enqueue`] with an id chosen by the caller (who stored the job's input
+/// under it first).
+pub async fn enqueue_with_id(
+    db: &Db,
+    id: JobId,
+    project_id: ProjectId,
+    kind: JobKind,
+    payload: &Value,
+    max_attempts: i64,
+) -> Result<Job> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO jobs (id, project_id, kind, payload, status, max_attempts, run_after, \
@@ -102,7 +117,56 @@ pub async fn enqueue(
     .bind(now)
     .execute(&db.pool)
     .await?;
+    if db.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(id.to_string())
+            .execute(&db.pool)
+            .await?;
+    }
     get_any(db, id).await
+}
+
+/// Lets an idle worker sleep until a job is queued: LISTEN/NOTIFY on
+/// PostgreSQL, plain polling on SQLite (and as the fallback whenever the
+/// listening connection is down).
+pub struct JobWaker {
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl JobWaker {
+    pub async fn new(db: &Db) -> Self {
+        let listener = match db.dialect {
+            Dialect::Postgres => match sqlx::postgres::PgListener::connect(&db.url).await {
+                Ok(mut l) => match l.listen(CHANNEL).await {
+                    Ok(()) => Some(l),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN failed; polling for jobs");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "no listening connection; polling for jobs");
+                    None
+                }
+            },
+            Dialect::Sqlite => None,
+        };
+        Self { listener }
+    }
+
+    /// Returns when a job may be ready, or after `timeout` at the latest.
+    pub async fn wait(&mut self, timeout: std::time::Duration) {
+        match &mut self.listener {
+            Some(listener) => {
+                if let Ok(Err(e)) = tokio::time::timeout(timeout, listener.recv()).await {
+                    tracing::warn!(error = %e, "job notifications interrupted");
+                    tokio::time::sleep(timeout).await;
+                }
+            }
+            None => tokio::time::sleep(timeout).await,
+        }
+    }
 }
 
 /// A job of this project.

@@ -113,30 +113,50 @@ fn multipart_error(e: MultipartError, state: &AppState) -> AppError {
 
 /// Reads the whole body before anything is stored, so a request that fails
 /// as a whole (too large, malformed) changes nothing.
-pub async fn read_upload(
-    mut multipart: Multipart,
-    state: &AppState,
-) -> Result<UploadBody, AppError> {
+///
+/// The body limit is enforced here rather than by a layer, so that a request
+/// slightly over a limit is read to its end before the 413 is sent: a client
+/// still writing its body when the server closes the connection sees a
+/// broken pipe instead of the error. Past twice the limit we stop reading.
+pub async fn read_upload(mut multipart: Multipart, state: &AppState) -> Result<UploadBody, AppError> {
     let max_file = state.config.max_file_bytes;
+    let max_body = state.config.max_body_bytes;
     let mut files = Vec::new();
     let mut fields = HashMap::new();
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(e, state))?
-    {
+    let mut total = 0usize;
+    let mut refusal: Option<AppError> = None;
+    'parts: while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, state))? {
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "data" {
-            let path = field.file_name().unwrap_or_default().to_owned();
-            let mut bytes = BytesMut::new();
-            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, state))? {
-                if bytes.len() + chunk.len() > max_file {
-                    return Err(AppError::PayloadTooLarge(format!(
-                        "{path:?} is larger than the per-file limit of {max_file} bytes"
-                    )));
+        let path = field.file_name().unwrap_or_default().to_owned();
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, state))? {
+            total += chunk.len();
+            if refusal.is_some() {
+                if total > 2 * max_body {
+                    break 'parts;
                 }
+                continue;
+            }
+            if total > max_body {
+                refusal = Some(AppError::PayloadTooLarge(format!(
+                    "the request body is larger than the limit of {max_body} bytes; send fewer files per request"
+                )));
+            } else if name == "data" && bytes.len() + chunk.len() > max_file {
+                refusal = Some(AppError::PayloadTooLarge(format!(
+                    "{path:?} is larger than the per-file limit of {max_file} bytes"
+                )));
+            } else if name != "data" && bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+                refusal = Some(AppError::PayloadTooLarge(format!(
+                    "form field {name:?} is larger than {MAX_FIELD_BYTES} bytes"
+                )));
+            } else {
                 bytes.extend_from_slice(&chunk);
             }
+        }
+        if refusal.is_some() {
+            continue;
+        }
+        if name == "data" {
             // Edge Impulse's uploader sends bounding boxes and structured
             // labels as extra `.labels` parts beside the images; they are not
             // samples.
@@ -148,25 +168,17 @@ pub async fn read_upload(
                 bytes: bytes.freeze(),
             });
         } else {
-            let mut value = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, state))? {
-                if value.len() + chunk.len() > MAX_FIELD_BYTES {
-                    return Err(AppError::PayloadTooLarge(format!(
-                        "form field {name:?} is larger than {MAX_FIELD_BYTES} bytes"
-                    )));
-                }
-                value.extend_from_slice(&chunk);
-            }
-            let value = String::from_utf8(value).map_err(|_| {
-                AppError::BadRequest(format!("form field {name:?} is not UTF-8 text"))
-            })?;
+            let value = String::from_utf8(bytes.to_vec())
+                .map_err(|_| AppError::BadRequest(format!("form field {name:?} is not UTF-8 text")))?;
             fields.insert(name, value);
         }
     }
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
     if files.is_empty() {
         return Err(AppError::BadRequest(
-            "no files: send one or more multipart parts named \"data\", each with a file name"
-                .into(),
+            "no files: send one or more multipart parts named \"data\", each with a file name".into(),
         ));
     }
     Ok(UploadBody { files, fields })

@@ -9,6 +9,7 @@
 mod api;
 mod assets;
 mod auth;
+mod classify;
 mod error;
 mod ingest;
 mod pages;

@@ -6,7 +6,9 @@
 //! `tinystudio worker` processes.
 
 mod context;
+pub mod dataset;
 pub mod jobs;
+mod models;
 mod runner;
 
 pub use context::{Cancelled, JobContext};

@@ -9,7 +9,7 @@ use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db};
 
 use crate::context::{Cancelled, JobContext};
-use crate::jobs::train;
+use crate::jobs::{deploy, run, test, train};
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -70,10 +70,11 @@ impl Worker {
     /// Runs forever: reap expired leases, claim, run, repeat.
     pub async fn run(self) {
         tracing::info!(worker.id = %self.config.worker_id, "worker started");
+        let mut waker = jobs::JobWaker::new(&self.db).await;
         loop {
             match self.step().await {
                 Ok(true) => {}
-                Ok(false) => tokio::time::sleep(self.config.poll).await,
+                Ok(false) => waker.wait(self.config.poll).await,
                 Err(e) => {
                     tracing::error!(error = %e, "worker loop");
                     tokio::time::sleep(self.config.poll * 4).await;
@@ -180,6 +181,8 @@ async fn heartbeat_loop(ctx: JobContext, lost: Arc<AtomicBool>) {
 async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
     match ctx.job.kind {
         JobKind::Train => train::run(ctx).await,
-        kind => Err(Permanent(format!("this worker cannot run {kind} jobs yet")).into()),
+        JobKind::Test => test::run(ctx).await,
+        JobKind::Deploy => deploy::run(ctx).await,
+        JobKind::Run => run::run(ctx).await,
     }
 }

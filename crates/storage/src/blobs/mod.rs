@@ -4,12 +4,14 @@
 
 mod gc;
 mod local;
+mod s3;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use gc::{GcReport, collect_garbage};
 pub use local::LocalBlobStore;
+pub use s3::{S3BlobStore, S3Config};
 
 use crate::{Result, StorageError};
 

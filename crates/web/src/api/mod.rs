@@ -3,12 +3,14 @@
 //! fields are camelCase. Documented in API.md.
 
 mod edge_impulse;
+pub(crate) mod deploy;
 pub(crate) mod impulse;
 mod ingestion;
 pub(crate) mod jobs;
-mod models;
+pub(crate) mod models;
 mod projects;
 pub(crate) mod samples;
+pub(crate) mod testing;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -19,6 +21,8 @@ use crate::{AppError, AppState};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let uploads = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+    // `ingest::read_upload` enforces the body limit itself (see there).
+    let multipart_uploads = axum::extract::DefaultBodyLimit::disable();
     Router::new()
         .route("/api/projects", post(projects::create).get(projects::list))
         .route(
@@ -39,7 +43,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/projects/{project_id}/samples",
             get(samples::list)
                 .post(samples::upload)
-                .layer(uploads.clone()),
+                .layer(multipart_uploads),
         )
         .route(
             "/api/projects/{project_id}/samples/counts",
@@ -76,9 +80,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
         .route("/api/projects/{project_id}/models", get(models::list))
         .route("/api/projects/{project_id}/models/{model_id}", get(models::get))
+        .route("/api/projects/{project_id}/models/{model_id}/test", post(testing::test))
+        .route("/api/projects/{project_id}/models/{model_id}/deploy", post(deploy::deploy))
+        .route("/api/projects/{project_id}/deployments", get(deploy::list))
+        .route(
+            "/api/projects/{project_id}/deployments/{deployment_id}/artifacts/{name}",
+            get(deploy::artifact),
+        )
+        .route(
+            "/api/projects/{project_id}/deployments/{deployment_id}/run",
+            post(deploy::run).layer(uploads.clone()),
+        )
+        .route("/api/boards", get(deploy::boards))
+        .route(
+            "/api/projects/{project_id}/models/{model_id}/classify",
+            post(testing::classify_image).layer(uploads),
+        )
         .route(
             "/api/{category}/files",
-            post(ingestion::files).layer(uploads),
+            post(ingestion::files).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(edge_impulse::router())
 }
@@ -87,6 +107,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> ApiJson<T> {
+    /// Parses a body read as bytes (for routes where the body is optional).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AppError> {
+        serde_json::from_slice(bytes)
+            .map(ApiJson)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
 
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {

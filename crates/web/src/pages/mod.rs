@@ -4,10 +4,12 @@
 //! progress, drag and drop and selection on top.
 
 mod dataset;
+mod deploy;
 mod impulse;
 mod jobs;
 mod projects;
 mod settings;
+mod test;
 
 use askama::Template;
 use axum::Router;
@@ -33,7 +35,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{project_id}/dataset", get(dataset::page))
         .route(
             "/projects/{project_id}/dataset/upload",
-            post(dataset::upload).layer(uploads),
+            // `ingest::read_upload` enforces the body limit itself.
+            post(dataset::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/projects/{project_id}/dataset/bulk", post(dataset::bulk))
         .route(
@@ -45,6 +48,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(dataset::sample_page).post(dataset::sample_edit),
         )
         .route("/projects/{project_id}/impulse", get(impulse::page).post(impulse::save))
+        .route("/projects/{project_id}/test", get(test::page))
+        .route("/projects/{project_id}/test/run", post(test::run))
+        .route("/projects/{project_id}/test/classify", post(test::classify_upload).layer(uploads.clone()))
+        .route("/projects/{project_id}/deploy", get(deploy::page))
+        .route("/projects/{project_id}/deploy/build", post(deploy::build))
+        .route("/projects/{project_id}/deploy/run", post(deploy::run).layer(uploads))
+        .route("/docs/firmware", get(deploy::firmware_readme))
         .route("/projects/{project_id}/jobs/{job_id}", get(jobs::page))
         .route("/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
         .route("/projects/{project_id}/settings", get(settings::page))
@@ -117,7 +127,7 @@ impl Nav {
     pub fn new(project: &project_store::Project, active: &'static str) -> Self {
         let base = format!("/projects/{}", project.id);
         // The workflow's steps, in order; each is a page of its own.
-        let steps = [("dataset", "Dataset"), ("impulse", "Impulse"), ("settings", "Settings")]
+        let steps = [("dataset", "Dataset"), ("impulse", "Impulse"), ("test", "Test"), ("deploy", "Deploy"), ("settings", "Settings")]
             .into_iter()
             .map(|(key, title)| NavStep {
                 title,

@@ -1,3 +1,6 @@
 //! One module per job kind.
 
+pub mod deploy;
+pub mod run;
+pub mod test;
 pub mod train;

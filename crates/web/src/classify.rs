@@ -1,0 +1,88 @@
+//! Live classification in the web process: the int8 model on the host,
+//! exactly as the board runs it, from the same preprocessing.
+
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde::Serialize;
+use tinystudio_domain::ImpulseConfig;
+use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_images::{decode, preprocess};
+use tinystudio_storage::BlobKey;
+use tinystudio_storage::models::Model;
+
+use crate::{AppError, AppState};
+
+/// The int8 model's file, as the training job stores it.
+pub const MODEL_BLOB: &str = "model.tsmb";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    /// Probability per label, in the model's label order.
+    pub scores: serde_json::Map<String, serde_json::Value>,
+    pub predicted: String,
+    /// Preprocessing plus inference, in milliseconds.
+    pub timing_ms: f64,
+    /// The input as the board sees it (after resize and colour), as a PNG data URL.
+    pub input: String,
+}
+
+pub fn impulse_of(model: &Model) -> Result<ImpulseConfig, AppError> {
+    serde_json::from_value(model.metrics["impulse"].clone())
+        .map_err(|e| AppError::Internal(format!("model {} has no readable impulse: {e}", model.id)))
+}
+
+/// Decodes `image`, preprocesses it with the model's impulse and runs the int8 model.
+pub async fn classify(state: &AppState, model: &Model, image: Vec<u8>) -> Result<Classification, AppError> {
+    let impulse = impulse_of(model)?;
+    let blob = state
+        .blobs
+        .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
+    let limits = state.config.decode;
+    let labels = model.labels.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let decoded = decode(&image, &limits).map_err(|e| AppError::BadRequest(format!("the image: {e}")))?;
+        let pixels = preprocess(&decoded.image, &impulse.input, impulse.image.color_depth);
+        let mut runner = HostRunner::new(blob.to_vec()).map_err(|e| AppError::Internal(format!("int8 model: {e}")))?;
+        let (scale, zero) = {
+            let view = runner.view().map_err(|e| AppError::Internal(e.to_string()))?;
+            let out = view.output().map_err(|e| AppError::Internal(e.to_string()))?;
+            (out.scale, out.zero_point)
+        };
+        let out = runner.run_pixels(&pixels).map_err(|e| AppError::Internal(format!("inference: {e}")))?;
+        let timing_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let probabilities: Vec<f32> = out.iter().map(|&q| (q as i32 - zero) as f32 * scale).collect();
+        let best = probabilities
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, &p)| if p > probabilities[best] { i } else { best });
+        let scores = labels
+            .iter()
+            .zip(&probabilities)
+            .map(|(l, p)| (l.clone(), serde_json::json!(p)))
+            .collect();
+        Ok(Classification {
+            scores,
+            predicted: labels.get(best).cloned().unwrap_or_default(),
+            timing_ms,
+            input: png_data_url(&pixels, impulse.input.width, impulse.input.height, impulse.image.color_depth.channels()),
+        })
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("classification task: {e}")))?
+}
+
+fn png_data_url(pixels: &[u8], width: u32, height: u32, channels: u32) -> String {
+    use image::ImageEncoder;
+    let color = if channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+    let mut png = Vec::new();
+    let encoded = image::codecs::png::PngEncoder::new(&mut png).write_image(pixels, width, height, color);
+    match encoded {
+        Ok(()) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
+        Err(_) => String::new(),
+    }
+}

@@ -1,0 +1,236 @@
+//! The Test step: the int8 model (or the float one) over the test set, and
+//! live classification of one image.
+
+use askama::Template;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Query, State};
+use axum::response::{Html, Redirect};
+use serde::Deserialize;
+use serde_json::Value;
+use tinystudio_domain::{JobKind, ModelId, SampleId};
+use tinystudio_storage::jobs::{self, Job};
+use tinystudio_storage::models::{self, Model};
+use tinystudio_storage::{BlobKey, samples};
+
+use super::jobs::Confusion;
+use super::{Nav, PageError, render};
+use crate::api::testing::{DEFAULT_THRESHOLD, start_test};
+use crate::auth::{LocalUser, PageProject};
+use crate::classify::{Classification, classify};
+use crate::{AppError, AppState};
+
+#[derive(Template)]
+#[template(path = "test/page.html")]
+struct TestPage {
+    nav: Nav,
+    models: Vec<Model>,
+    selected: Option<Model>,
+    job: Option<Job>,
+    report: Option<Report>,
+    live: Option<Classification>,
+    live_name: String,
+    error: Option<String>,
+    threshold: f64,
+}
+
+/// A finished test job, ready to show.
+struct Report {
+    accuracy: String,
+    precision: String,
+    uncertain: i64,
+    total: usize,
+    per_class: Vec<(String, String, String, String)>,
+    confusion: Option<Confusion>,
+    misclassified: Vec<(String, String, String, String)>,
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64().map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_default()
+}
+
+impl Report {
+    fn from_result(result: &Value) -> Self {
+        let samples = result["samples"].as_array().cloned().unwrap_or_default();
+        Report {
+            accuracy: pct(&result["accuracy"]),
+            precision: result["precision"].as_str().unwrap_or("").to_owned(),
+            uncertain: result["uncertain"].as_i64().unwrap_or(0),
+            total: samples.len(),
+            per_class: result["perClass"]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| (r["label"].as_str().unwrap_or("").to_owned(), pct(&r["precision"]), pct(&r["recall"]), format!("{:.3}", r["f1"].as_f64().unwrap_or(0.0))))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            confusion: Confusion::from_json(&result["labels"], &result["confusionMatrix"]),
+            misclassified: samples
+                .iter()
+                .filter(|s| s["correct"] == false)
+                .take(60)
+                .map(|s| {
+                    (
+                        s["sampleId"].as_str().unwrap_or("").to_owned(),
+                        s["label"].as_str().unwrap_or("").to_owned(),
+                        s["predicted"].as_str().unwrap_or("").to_owned(),
+                        format!("{:.2}", s["score"].as_f64().unwrap_or(0.0)),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TestPage {
+    fn score_rows(&self) -> Vec<(String, String, u32)> {
+        let Some(live) = &self.live else { return Vec::new() };
+        live.scores
+            .iter()
+            .map(|(label, p)| {
+                let p = p.as_f64().unwrap_or(0.0);
+                (label.clone(), format!("{p:.5}"), (p * 100.0).round() as u32)
+            })
+            .collect()
+    }
+
+    fn running(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| !j.status.is_finished())
+    }
+
+    fn is_selected(&self, m: &Model) -> bool {
+        self.selected.as_ref().is_some_and(|s| s.id == m.id)
+    }
+
+    fn progress(&self) -> i64 {
+        self.job.as_ref().map(|j| (j.progress * 100.0).round() as i64).unwrap_or(0)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TestQuery {
+    model: Option<String>,
+    sample: Option<String>,
+}
+
+async fn show(
+    state: &AppState,
+    project: &tinystudio_storage::projects::Project,
+    model: Option<&str>,
+    live: Option<(String, Classification)>,
+    error: Option<String>,
+) -> Result<Html<String>, PageError> {
+    let all = models::list(&state.db, project.id).await?;
+    let selected = match model.and_then(|m| m.parse::<ModelId>().ok()) {
+        Some(id) => all.iter().find(|m| m.id == id).cloned(),
+        None => all.first().cloned(),
+    };
+    // The newest test job of the selected model.
+    let job = match &selected {
+        Some(m) => jobs::list(&state.db, project.id, Some(JobKind::Test), 50)
+            .await?
+            .into_iter()
+            .find(|j| j.payload["modelId"].as_str() == Some(&m.id.to_string())),
+        None => None,
+    };
+    let report = job.as_ref().and_then(|j| j.result.as_ref()).map(Report::from_result);
+    let (live_name, live) = match live {
+        Some((name, c)) => (name, Some(c)),
+        None => (String::new(), None),
+    };
+    render(&TestPage {
+        nav: Nav::new(project, "test"),
+        models: all,
+        selected,
+        job,
+        report,
+        live,
+        live_name,
+        error,
+        threshold: DEFAULT_THRESHOLD,
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    PageProject(project): PageProject,
+    Query(q): Query<TestQuery>,
+) -> Result<Html<String>, PageError> {
+    // "Classify this sample" links land here with ?sample=.
+    let mut live = None;
+    let mut error = None;
+    if let Some(raw) = q.sample.as_deref() {
+        let id: SampleId = raw.parse().map_err(|_| AppError::NotFound("no such sample".into()))?;
+        let sample = samples::get(&state.db, project.id, id).await?;
+        let bytes = state
+            .blobs
+            .get(&BlobKey::sample(&sample.sha256)?)
+            .await?
+            .ok_or_else(|| AppError::Internal(format!("blob of sample {} is missing", sample.id)))?;
+        match latest_or(&state, &project, q.model.as_deref()).await? {
+            Some(model) => live = Some((sample.file_name.clone(), classify(&state, &model, bytes.to_vec()).await?)),
+            None => error = Some("train a model first".to_owned()),
+        }
+    }
+    show(&state, &project, q.model.as_deref(), live, error).await
+}
+
+async fn latest_or(state: &AppState, project: &tinystudio_storage::projects::Project, model: Option<&str>) -> Result<Option<Model>, AppError> {
+    Ok(match model.and_then(|m| m.parse::<ModelId>().ok()) {
+        Some(id) => Some(models::get(&state.db, project.id, id).await?),
+        None => models::list(&state.db, project.id).await?.into_iter().next(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    model: String,
+    precision: String,
+    threshold: f64,
+}
+
+/// "Classify all": starts a test job and comes back to this page.
+pub async fn run(
+    State(state): State<AppState>,
+    _user: LocalUser,
+    PageProject(project): PageProject,
+    axum::Form(form): axum::Form<RunForm>,
+) -> Result<Redirect, PageError> {
+    let model: ModelId = form.model.parse().map_err(|_| AppError::NotFound("no such model".into()))?;
+    start_test(&state, project.id, model, Some(&form.precision), Some(form.threshold)).await?;
+    Ok(Redirect::to(&format!("/projects/{}/test?model={model}", project.id)))
+}
+
+/// Live classification of an uploaded image.
+pub async fn classify_upload(
+    State(state): State<AppState>,
+    _user: LocalUser,
+    PageProject(project): PageProject,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Html<String>, PageError> {
+    let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let (mut image, mut name, mut model) = (None, String::new(), None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("malformed upload: {}", e.body_text())))?
+    {
+        match field.name() {
+            Some("image") => {
+                name = field.file_name().unwrap_or("image").to_owned();
+                image = Some(field.bytes().await.map_err(|e| AppError::BadRequest(e.body_text()))?);
+            }
+            Some("model") => model = Some(field.text().await.map_err(|e| AppError::BadRequest(e.body_text()))?),
+            _ => {}
+        }
+    }
+    let image = image.filter(|b| !b.is_empty()).ok_or_else(|| AppError::BadRequest("choose an image first".into()))?;
+    let Some(selected) = latest_or(&state, &project, model.as_deref()).await? else {
+        return show(&state, &project, None, None, Some("train a model first".into())).await;
+    };
+    match classify(&state, &selected, image.to_vec()).await {
+        Ok(result) => show(&state, &project, model.as_deref(), Some((name, result)), None).await,
+        Err(AppError::BadRequest(msg)) => show(&state, &project, model.as_deref(), None, Some(format!("{name}: {msg}"))).await,
+        Err(e) => Err(e.into()),
+    }
+}
