@@ -14,17 +14,46 @@ backend_tests!(a_job_whose_worker_died_is_retried);
 
 async fn a_job_whose_worker_died_is_retried(app: TestApp) {
     let (project, key) = app.create_project("retry").await;
-    for (label, seed) in [("a", 1u8), ("a", 2), ("a", 3), ("b", 100), ("b", 101), ("b", 102)] {
-        app.ingest("training", Some(&key), &[("x-label", label)], &[TestFile::new("x.png", png(40, 40, seed))]).await;
+    for (label, seed) in [
+        ("a", 1u8),
+        ("a", 2),
+        ("a", 3),
+        ("b", 100),
+        ("b", 101),
+        ("b", 102),
+    ] {
+        app.ingest(
+            "training",
+            Some(&key),
+            &[("x-label", label)],
+            &[TestFile::new("x.png", png(40, 40, seed))],
+        )
+        .await;
     }
-    app.send_json(Method::PUT, &format!("/api/projects/{project}/impulse"), &key, json!({ "learning": { "epochs": 2 } })).await;
-    let (status, train) = app.send_json(Method::POST, &format!("/api/projects/{project}/train"), &key, json!({})).await;
+    app.send_json(
+        Method::PUT,
+        &format!("/api/projects/{project}/impulse"),
+        &key,
+        json!({ "learning": { "epochs": 2 } }),
+    )
+    .await;
+    let (status, train) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/train"),
+            &key,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{train}");
     let job_id = train["jobId"].as_str().unwrap().to_owned();
 
     // A worker claims it with a short lease and dies without a word.
     let db = &app.app.state.db;
-    let claimed = jobs::claim(db, "worker-that-dies", 50).await.unwrap().expect("the job is claimable");
+    let claimed = jobs::claim(db, "worker-that-dies", 50)
+        .await
+        .unwrap()
+        .expect("the job is claimable");
     assert_eq!(claimed.id.to_string(), job_id);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -32,7 +61,9 @@ async fn a_job_whose_worker_died_is_retried(app: TestApp) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         app.run_pending_jobs().await;
-        let (_, job) = app.get(&format!("/api/projects/{project}/jobs/{job_id}"), &key).await;
+        let (_, job) = app
+            .get(&format!("/api/projects/{project}/jobs/{job_id}"), &key)
+            .await;
         if job["status"] == "succeeded" {
             assert_eq!(job["attempts"], 2, "{job}");
             break;
@@ -41,8 +72,12 @@ async fn a_job_whose_worker_died_is_retried(app: TestApp) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The dead worker's late report is discarded: the job is not its any more.
-    let late = jobs::succeed(db, claimed.id, "worker-that-dies", &json!({ "late": true })).await.unwrap();
+    let late = jobs::succeed(db, claimed.id, "worker-that-dies", &json!({ "late": true }))
+        .await
+        .unwrap();
     assert!(!late);
-    let (_, models) = app.get(&format!("/api/projects/{project}/models"), &key).await;
+    let (_, models) = app
+        .get(&format!("/api/projects/{project}/models"), &key)
+        .await;
     assert_eq!(models["models"].as_array().unwrap().len(), 1);
 }

@@ -34,7 +34,11 @@ pub fn impulse_of(model: &Model) -> Result<ImpulseConfig, AppError> {
 }
 
 /// Decodes `image`, preprocesses it with the model's impulse and runs the int8 model.
-pub async fn classify(state: &AppState, model: &Model, image: Vec<u8>) -> Result<Classification, AppError> {
+pub async fn classify(
+    state: &AppState,
+    model: &Model,
+    image: Vec<u8>,
+) -> Result<Classification, AppError> {
     let impulse = impulse_of(model)?;
     let blob = state
         .blobs
@@ -45,21 +49,31 @@ pub async fn classify(state: &AppState, model: &Model, image: Vec<u8>) -> Result
     let labels = model.labels.clone();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let decoded = decode(&image, &limits).map_err(|e| AppError::BadRequest(format!("the image: {e}")))?;
+        let decoded =
+            decode(&image, &limits).map_err(|e| AppError::BadRequest(format!("the image: {e}")))?;
         let pixels = preprocess(&decoded.image, &impulse.input, impulse.image.color_depth);
-        let mut runner = HostRunner::new(blob.to_vec()).map_err(|e| AppError::Internal(format!("int8 model: {e}")))?;
+        let mut runner = HostRunner::new(blob.to_vec())
+            .map_err(|e| AppError::Internal(format!("int8 model: {e}")))?;
         let (scale, zero) = {
-            let view = runner.view().map_err(|e| AppError::Internal(e.to_string()))?;
-            let out = view.output().map_err(|e| AppError::Internal(e.to_string()))?;
+            let view = runner
+                .view()
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let out = view
+                .output()
+                .map_err(|e| AppError::Internal(e.to_string()))?;
             (out.scale, out.zero_point)
         };
-        let out = runner.run_pixels(&pixels).map_err(|e| AppError::Internal(format!("inference: {e}")))?;
+        let out = runner
+            .run_pixels(&pixels)
+            .map_err(|e| AppError::Internal(format!("inference: {e}")))?;
         let timing_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let probabilities: Vec<f32> = out.iter().map(|&q| (q as i32 - zero) as f32 * scale).collect();
-        let best = probabilities
+        let probabilities: Vec<f32> = out
             .iter()
-            .enumerate()
-            .fold(0, |best, (i, &p)| if p > probabilities[best] { i } else { best });
+            .map(|&q| (q as i32 - zero) as f32 * scale)
+            .collect();
+        let best = probabilities.iter().enumerate().fold(0, |best, (i, &p)| {
+            if p > probabilities[best] { i } else { best }
+        });
         let scores = labels
             .iter()
             .zip(&probabilities)
@@ -69,7 +83,12 @@ pub async fn classify(state: &AppState, model: &Model, image: Vec<u8>) -> Result
             scores,
             predicted: labels.get(best).cloned().unwrap_or_default(),
             timing_ms,
-            input: png_data_url(&pixels, impulse.input.width, impulse.input.height, impulse.image.color_depth.channels()),
+            input: png_data_url(
+                &pixels,
+                impulse.input.width,
+                impulse.input.height,
+                impulse.image.color_depth.channels(),
+            ),
         })
     })
     .await
@@ -78,11 +97,19 @@ pub async fn classify(state: &AppState, model: &Model, image: Vec<u8>) -> Result
 
 fn png_data_url(pixels: &[u8], width: u32, height: u32, channels: u32) -> String {
     use image::ImageEncoder;
-    let color = if channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+    let color = if channels == 1 {
+        image::ExtendedColorType::L8
+    } else {
+        image::ExtendedColorType::Rgb8
+    };
     let mut png = Vec::new();
-    let encoded = image::codecs::png::PngEncoder::new(&mut png).write_image(pixels, width, height, color);
+    let encoded =
+        image::codecs::png::PngEncoder::new(&mut png).write_image(pixels, width, height, color);
     match encoded {
-        Ok(()) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
+        Ok(()) => format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        ),
         Err(_) => String::new(),
     }
 }

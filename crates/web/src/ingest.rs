@@ -118,14 +118,21 @@ fn multipart_error(e: MultipartError, state: &AppState) -> AppError {
 /// slightly over a limit is read to its end before the 413 is sent: a client
 /// still writing its body when the server closes the connection sees a
 /// broken pipe instead of the error. Past twice the limit we stop reading.
-pub async fn read_upload(mut multipart: Multipart, state: &AppState) -> Result<UploadBody, AppError> {
+pub async fn read_upload(
+    mut multipart: Multipart,
+    state: &AppState,
+) -> Result<UploadBody, AppError> {
     let max_file = state.config.max_file_bytes;
     let max_body = state.config.max_body_bytes;
     let mut files = Vec::new();
     let mut fields = HashMap::new();
     let mut total = 0usize;
     let mut refusal: Option<AppError> = None;
-    'parts: while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, state))? {
+    'parts: while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, state))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let path = field.file_name().unwrap_or_default().to_owned();
         let mut bytes = BytesMut::new();
@@ -168,8 +175,9 @@ pub async fn read_upload(mut multipart: Multipart, state: &AppState) -> Result<U
                 bytes: bytes.freeze(),
             });
         } else {
-            let value = String::from_utf8(bytes.to_vec())
-                .map_err(|_| AppError::BadRequest(format!("form field {name:?} is not UTF-8 text")))?;
+            let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                AppError::BadRequest(format!("form field {name:?} is not UTF-8 text"))
+            })?;
             fields.insert(name, value);
         }
     }
@@ -178,7 +186,8 @@ pub async fn read_upload(mut multipart: Multipart, state: &AppState) -> Result<U
     }
     if files.is_empty() {
         return Err(AppError::BadRequest(
-            "no files: send one or more multipart parts named \"data\", each with a file name".into(),
+            "no files: send one or more multipart parts named \"data\", each with a file name"
+                .into(),
         ));
     }
     Ok(UploadBody { files, fields })

@@ -26,14 +26,23 @@ pub fn image_shape(impulse: &ImpulseConfig) -> ImageShape {
 }
 
 /// Preprocessed pixels (HWC u8) of each sample, in order.
-pub async fn load_pixels(ctx: &JobContext, samples: &[Sample], impulse: &ImpulseConfig) -> anyhow::Result<Vec<Vec<u8>>> {
+pub async fn load_pixels(
+    ctx: &JobContext,
+    samples: &[Sample],
+    impulse: &ImpulseConfig,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut originals = Vec::with_capacity(samples.len());
     for (i, sample) in samples.iter().enumerate() {
         let bytes = ctx
             .blobs
             .get(&BlobKey::sample(&sample.sha256)?)
             .await?
-            .ok_or_else(|| Permanent(format!("the file of sample {} ({}) is missing", sample.id, sample.file_name)))?;
+            .ok_or_else(|| {
+                Permanent(format!(
+                    "the file of sample {} ({}) is missing",
+                    sample.id, sample.file_name
+                ))
+            })?;
         originals.push(bytes);
         if i % 64 == 0 {
             ctx.check_cancelled()?;
@@ -46,8 +55,13 @@ pub async fn load_pixels(ctx: &JobContext, samples: &[Sample], impulse: &Impulse
             .par_iter()
             .zip(names.par_iter())
             .map(|(bytes, name)| {
-                let decoded = decode(bytes, &DecodeLimits::default()).with_context(|| format!("decoding {name}"))?;
-                Ok(preprocess(&decoded.image, &impulse.input, impulse.image.color_depth))
+                let decoded = decode(bytes, &DecodeLimits::default())
+                    .with_context(|| format!("decoding {name}"))?;
+                Ok(preprocess(
+                    &decoded.image,
+                    &impulse.input,
+                    impulse.image.color_depth,
+                ))
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })
@@ -57,7 +71,11 @@ pub async fn load_pixels(ctx: &JobContext, samples: &[Sample], impulse: &Impulse
 /// Preprocessed pixels of one image given as bytes (live classification).
 pub fn pixels_of(bytes: &[u8], impulse: &ImpulseConfig) -> anyhow::Result<Vec<u8>> {
     let decoded = decode(bytes, &DecodeLimits::default())?;
-    Ok(preprocess(&decoded.image, &impulse.input, impulse.image.color_depth))
+    Ok(preprocess(
+        &decoded.image,
+        &impulse.input,
+        impulse.image.color_depth,
+    ))
 }
 
 /// Features computed once per (image content, input settings, backbone),

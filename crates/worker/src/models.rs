@@ -15,15 +15,26 @@ use crate::{JobContext, Permanent};
 
 /// The impulse a model was trained with (stored in its metrics).
 pub fn impulse_of(model: &Model) -> anyhow::Result<ImpulseConfig> {
-    serde_json::from_value(model.metrics["impulse"].clone())
-        .map_err(|e| Permanent(format!("model v{} has no readable impulse: {e}", model.version)).into())
+    serde_json::from_value(model.metrics["impulse"].clone()).map_err(|e| {
+        Permanent(format!(
+            "model v{} has no readable impulse: {e}",
+            model.version
+        ))
+        .into()
+    })
 }
 
 pub async fn artifact(ctx: &JobContext, model: &Model, name: &str) -> anyhow::Result<bytes::Bytes> {
     ctx.blobs
         .get(&BlobKey::artifact(&model.id.to_string(), name)?)
         .await?
-        .ok_or_else(|| Permanent(format!("model v{} is missing its file {name}", model.version)).into())
+        .ok_or_else(|| {
+            Permanent(format!(
+                "model v{} is missing its file {name}",
+                model.version
+            ))
+            .into()
+        })
 }
 
 /// The int8 model, ready to run on the host.
@@ -34,7 +45,11 @@ pub async fn int8_runner(ctx: &JobContext, model: &Model) -> anyhow::Result<Host
 
 /// The float model, loaded through a local copy of its weights.
 pub async fn float_model(ctx: &JobContext, model: &Model) -> anyhow::Result<TrainedModel> {
-    let dir: PathBuf = ctx.config.work_dir.join("models").join(model.id.to_string());
+    let dir: PathBuf = ctx
+        .config
+        .work_dir
+        .join("models")
+        .join(model.id.to_string());
     std::fs::create_dir_all(&dir)?;
     for name in WEIGHTS_FILES {
         let bytes = artifact(ctx, model, name).await?;

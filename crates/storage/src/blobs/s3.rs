@@ -28,13 +28,15 @@ impl S3Config {
     /// Parses `s3://bucket/prefix?endpoint=http://host:9000&region=us-east-1`;
     /// credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| StorageError::Blob(format!("blob store URL {url:?} must start with s3://")))?;
+        let rest = url.strip_prefix("s3://").ok_or_else(|| {
+            StorageError::Blob(format!("blob store URL {url:?} must start with s3://"))
+        })?;
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
         if bucket.is_empty() {
-            return Err(StorageError::Blob(format!("blob store URL {url:?} names no bucket")));
+            return Err(StorageError::Blob(format!(
+                "blob store URL {url:?} names no bucket"
+            )));
         }
         let mut config = S3Config {
             bucket: bucket.to_owned(),
@@ -77,7 +79,9 @@ impl S3BlobStore {
                 .with_virtual_hosted_style_request(false);
         }
         if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
         }
         let store = builder
             .build()
@@ -136,12 +140,25 @@ impl BlobStore for S3BlobStore {
         // Listing takes a folder-like prefix; filter the rest by string.
         let folder = full.rsplit_once('/').map(|(f, _)| f).unwrap_or("");
         let folder = (!folder.is_empty()).then(|| ObjectPath::from(folder));
-        let objects: Vec<_> = self.store.list(folder.as_ref()).try_collect().await.map_err(s3_error)?;
-        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        let objects: Vec<_> = self
+            .store
+            .list(folder.as_ref())
+            .try_collect()
+            .await
+            .map_err(s3_error)?;
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         Ok(objects
             .into_iter()
             .filter_map(|meta| {
-                let path = meta.location.as_ref().strip_prefix(strip.as_str())?.to_owned();
+                let path = meta
+                    .location
+                    .as_ref()
+                    .strip_prefix(strip.as_str())?
+                    .to_owned();
                 if !path.starts_with(prefix) {
                     return None;
                 }
@@ -160,7 +177,10 @@ mod tests {
 
     #[test]
     fn parses_urls() {
-        let c = S3Config::from_url("s3://samples/studio?endpoint=http://127.0.0.1:9000&region=eu-west-1").unwrap();
+        let c = S3Config::from_url(
+            "s3://samples/studio?endpoint=http://127.0.0.1:9000&region=eu-west-1",
+        )
+        .unwrap();
         assert_eq!(c.bucket, "samples");
         assert_eq!(c.prefix, "studio");
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:9000"));

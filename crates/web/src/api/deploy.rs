@@ -51,10 +51,18 @@ pub struct DeployBody {
 }
 
 /// Queues a firmware build, refusing at once a model that cannot fit.
-pub async fn start_deploy(state: &AppState, project: ProjectId, model: ModelId, board_name: &str) -> Result<Job, AppError> {
+pub async fn start_deploy(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+    board_name: &str,
+) -> Result<Job, AppError> {
     let board = tinystudio_deploy::board(board_name).ok_or_else(|| {
         let names: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
-        AppError::BadRequest(format!("unknown board {board_name:?}; boards: {}", names.join(", ")))
+        AppError::BadRequest(format!(
+            "unknown board {board_name:?}; boards: {}",
+            names.join(", ")
+        ))
     })?;
     let model = models::get(&state.db, project, model).await?;
     let blob = state
@@ -77,20 +85,30 @@ pub async fn deploy(
     Ok(Json(json!({ "jobId": job.id, "deploymentId": job.id })))
 }
 
-pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> Result<Json<Value>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> Result<Json<Value>, AppError> {
     let list = jobs::list(&state.db, access.project.id, Some(JobKind::Deploy), 100).await?;
-    Ok(Json(json!({ "deployments": list.iter().map(job_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "deployments": list.iter().map(job_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// A finished firmware build of this project.
 pub async fn deployment(state: &AppState, project: ProjectId, raw: &str) -> Result<Job, AppError> {
     let id: JobId = parse_id(raw, "deployment")?;
-    let job = jobs::get(&state.db, project, id).await.map_err(|_| AppError::NotFound("no such deployment".into()))?;
+    let job = jobs::get(&state.db, project, id)
+        .await
+        .map_err(|_| AppError::NotFound("no such deployment".into()))?;
     if job.kind != JobKind::Deploy {
         return Err(AppError::NotFound("no such deployment".into()));
     }
     if job.status != JobStatus::Succeeded {
-        return Err(AppError::Conflict(format!("the firmware build is {}", job.status)));
+        return Err(AppError::Conflict(format!(
+            "the firmware build is {}",
+            job.status
+        )));
     }
     Ok(job)
 }
@@ -101,16 +119,26 @@ pub async fn artifact(
     Path((_, id, name)): Path<(String, String, String)>,
 ) -> Result<Response, AppError> {
     let job = deployment(&state, access.project.id, &id).await?;
-    let listed = job.result.as_ref().and_then(|r| r["artifacts"].as_array()).is_some_and(|a| a.iter().any(|x| x["name"] == name.as_str()));
+    let listed = job
+        .result
+        .as_ref()
+        .and_then(|r| r["artifacts"].as_array())
+        .is_some_and(|a| a.iter().any(|x| x["name"] == name.as_str()));
     if !listed {
-        return Err(AppError::NotFound(format!("no artifact {name:?} in this deployment")));
+        return Err(AppError::NotFound(format!(
+            "no artifact {name:?} in this deployment"
+        )));
     }
     let bytes = state
         .blobs
         .get(&BlobKey::artifact(&job.id.to_string(), &name)?)
         .await?
         .ok_or_else(|| AppError::Internal(format!("artifact {name} of {} is missing", job.id)))?;
-    let board = job.result.as_ref().and_then(|r| r["board"].as_str()).unwrap_or("board");
+    let board = job
+        .result
+        .as_ref()
+        .and_then(|r| r["board"].as_str())
+        .unwrap_or("board");
     let download = format!("attachment; filename=\"tinystudio-{board}-{name}\"");
     Ok((
         [
@@ -124,7 +152,12 @@ pub async fn artifact(
 
 /// Runs an image on the emulated board: preprocessed here, classified by the
 /// firmware under QEMU on a worker; waits for the answer.
-pub async fn run_image(state: &AppState, project: ProjectId, deployment_raw: &str, image: Vec<u8>) -> Result<Value, AppError> {
+pub async fn run_image(
+    state: &AppState,
+    project: ProjectId,
+    deployment_raw: &str,
+    image: Vec<u8>,
+) -> Result<Value, AppError> {
     let job = deployment(state, project, deployment_raw).await?;
     let result = job.result.clone().unwrap_or_default();
     if result["emulated"] != true {
@@ -133,16 +166,21 @@ pub async fn run_image(state: &AppState, project: ProjectId, deployment_raw: &st
             result["board"].as_str().unwrap_or("another board")
         )));
     }
-    let model_id: ModelId = serde_json::from_value(result["modelId"].clone()).map_err(|_| AppError::Internal("deployment without model".into()))?;
+    let model_id: ModelId = serde_json::from_value(result["modelId"].clone())
+        .map_err(|_| AppError::Internal("deployment without model".into()))?;
     let model = models::get(&state.db, project, model_id).await?;
     let impulse = impulse_of(&model)?;
     if image.is_empty() {
-        return Err(AppError::BadRequest("send the image as the request body".into()));
+        return Err(AppError::BadRequest(
+            "send the image as the request body".into(),
+        ));
     }
     let limits = state.config.decode;
     let pixels = tokio::task::spawn_blocking(move || {
         tinystudio_images::decode(&image, &limits)
-            .map(|d| tinystudio_images::preprocess(&d.image, &impulse.input, impulse.image.color_depth))
+            .map(|d| {
+                tinystudio_images::preprocess(&d.image, &impulse.input, impulse.image.color_depth)
+            })
             .map_err(|e| AppError::BadRequest(format!("the image: {e}")))
     })
     .await
@@ -151,8 +189,22 @@ pub async fn run_image(state: &AppState, project: ProjectId, deployment_raw: &st
     // The input goes to the blob store under the run's id, so a worker on
     // another machine can read it.
     let run_id = JobId::new();
-    state.blobs.put(&BlobKey::artifact(&run_id.to_string(), RUN_INPUT)?, pixels.into()).await?;
-    let run = jobs::enqueue_with_id(&state.db, run_id, project, JobKind::Run, &json!({ "deploymentId": job.id }), 1).await?;
+    state
+        .blobs
+        .put(
+            &BlobKey::artifact(&run_id.to_string(), RUN_INPUT)?,
+            pixels.into(),
+        )
+        .await?;
+    let run = jobs::enqueue_with_id(
+        &state.db,
+        run_id,
+        project,
+        JobKind::Run,
+        &json!({ "deploymentId": job.id }),
+        1,
+    )
+    .await?;
     let deadline = Instant::now() + RUN_WAIT;
     loop {
         let current = jobs::get(&state.db, project, run.id).await?;
@@ -186,5 +238,7 @@ pub async fn run(
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(run_image(&state, access.project.id, &id, body.to_vec()).await?))
+    Ok(Json(
+        run_image(&state, access.project.id, &id, body.to_vec()).await?,
+    ))
 }

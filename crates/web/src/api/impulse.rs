@@ -19,7 +19,10 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-impulse-versio
 const TRAIN_ATTEMPTS: i64 = 3;
 
 /// The project's impulse (the defaults until one is saved) and its version (0 = never saved).
-pub async fn current(state: &AppState, project: ProjectId) -> Result<(i64, ImpulseConfig), AppError> {
+pub async fn current(
+    state: &AppState,
+    project: ProjectId,
+) -> Result<(i64, ImpulseConfig), AppError> {
     Ok(match impulses::latest(&state.db, project).await? {
         Some(stored) => (stored.version, stored.config),
         None => (0, ImpulseConfig::default()),
@@ -27,7 +30,10 @@ pub async fn current(state: &AppState, project: ProjectId) -> Result<(i64, Impul
 }
 
 /// Labels of the training set, sorted: the classes a model will have.
-pub async fn training_labels(state: &AppState, project: ProjectId) -> Result<Vec<String>, AppError> {
+pub async fn training_labels(
+    state: &AppState,
+    project: ProjectId,
+) -> Result<Vec<String>, AppError> {
     let counts = samples::counts(&state.db, project).await?;
     Ok(counts
         .labels
@@ -53,7 +59,10 @@ pub async fn put(
 ) -> Result<([(HeaderName, String); 1], Json<ImpulseConfig>), AppError> {
     config.validate()?;
     let stored = impulses::save(&state.db, access.project.id, &config).await?;
-    Ok(([(VERSION_HEADER, stored.version.to_string())], Json(stored.config)))
+    Ok((
+        [(VERSION_HEADER, stored.version.to_string())],
+        Json(stored.config),
+    ))
 }
 
 /// The cost of an impulse that need not be saved (the page asks as the
@@ -70,7 +79,10 @@ pub async fn estimate_for(
 
 /// Queues training with the current impulse; refuses a dataset that cannot
 /// train, with what to fix.
-pub async fn start_training(state: &AppState, project: ProjectId) -> Result<tinystudio_storage::jobs::Job, AppError> {
+pub async fn start_training(
+    state: &AppState,
+    project: ProjectId,
+) -> Result<tinystudio_storage::jobs::Job, AppError> {
     let (version, config) = current(state, project).await?;
     config.validate()?;
     let version = if version == 0 {
@@ -87,13 +99,18 @@ pub async fn start_training(state: &AppState, project: ProjectId) -> Result<tiny
     }
     let training = samples::counts(&state.db, project).await?;
     if training.training < 4 {
-        return Err(AppError::BadRequest("training needs at least 4 training samples".into()));
+        return Err(AppError::BadRequest(
+            "training needs at least 4 training samples".into(),
+        ));
     }
     let payload = json!({ "impulseVersion": version });
     Ok(jobs::enqueue(&state.db, project, JobKind::Train, &payload, TRAIN_ATTEMPTS).await?)
 }
 
-pub async fn train(State(state): State<AppState>, access: ProjectAccess) -> Result<Json<Value>, AppError> {
+pub async fn train(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> Result<Json<Value>, AppError> {
     let job = start_training(&state, access.project.id).await?;
     Ok(Json(json!({ "jobId": job.id })))
 }

@@ -64,7 +64,9 @@ pub async fn list(
     let kind = q.kind.as_deref().map(str::parse::<JobKind>).transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let list = jobs::list(&state.db, access.project.id, kind, limit).await?;
-    Ok(Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() }),
+    ))
 }
 
 pub async fn cancel(
@@ -100,7 +102,12 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-fn job_stream(state: AppState, project: ProjectId, id: JobId, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+fn job_stream(
+    state: AppState,
+    project: ProjectId,
+    id: JobId,
+    after: i64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     struct Cursor {
         after: i64,
         last_status: Option<Value>,
@@ -146,7 +153,8 @@ fn job_stream(state: AppState, project: ProjectId, id: JobId, after: i64) -> imp
             }
             let status = job_json(&job);
             if c.last_status.as_ref() != Some(&status) {
-                c.queue.push_back(Event::default().event("status").data(status.to_string()));
+                c.queue
+                    .push_back(Event::default().event("status").data(status.to_string()));
                 c.last_status = Some(status);
             }
             if finished {

@@ -2,8 +2,8 @@
 //! (key or local user), the ingestion routes take [`KeyProject`]; JSON
 //! fields are camelCase. Documented in API.md.
 
-mod edge_impulse;
 pub(crate) mod deploy;
+mod edge_impulse;
 pub(crate) mod impulse;
 mod ingestion;
 pub(crate) mod jobs;
@@ -71,17 +71,38 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/projects/{project_id}/rebalance",
             post(samples::rebalance),
         )
-        .route("/api/projects/{project_id}/impulse", get(impulse::get).put(impulse::put))
-        .route("/api/projects/{project_id}/impulse/estimate", post(impulse::estimate_for))
+        .route(
+            "/api/projects/{project_id}/impulse",
+            get(impulse::get).put(impulse::put),
+        )
+        .route(
+            "/api/projects/{project_id}/impulse/estimate",
+            post(impulse::estimate_for),
+        )
         .route("/api/projects/{project_id}/train", post(impulse::train))
         .route("/api/projects/{project_id}/jobs", get(jobs::list))
         .route("/api/projects/{project_id}/jobs/{job_id}", get(jobs::get))
-        .route("/api/projects/{project_id}/jobs/{job_id}/events", get(jobs::events))
-        .route("/api/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route(
+            "/api/projects/{project_id}/jobs/{job_id}/events",
+            get(jobs::events),
+        )
+        .route(
+            "/api/projects/{project_id}/jobs/{job_id}/cancel",
+            post(jobs::cancel),
+        )
         .route("/api/projects/{project_id}/models", get(models::list))
-        .route("/api/projects/{project_id}/models/{model_id}", get(models::get))
-        .route("/api/projects/{project_id}/models/{model_id}/test", post(testing::test))
-        .route("/api/projects/{project_id}/models/{model_id}/deploy", post(deploy::deploy))
+        .route(
+            "/api/projects/{project_id}/models/{model_id}",
+            get(models::get),
+        )
+        .route(
+            "/api/projects/{project_id}/models/{model_id}/test",
+            post(testing::test),
+        )
+        .route(
+            "/api/projects/{project_id}/models/{model_id}/deploy",
+            post(deploy::deploy),
+        )
         .route("/api/projects/{project_id}/deployments", get(deploy::list))
         .route(
             "/api/projects/{project_id}/deployments/{deployment_id}/artifacts/{name}",

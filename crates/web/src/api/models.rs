@@ -14,8 +14,13 @@ pub fn model_id(raw: &str) -> Result<ModelId, AppError> {
     parse_id(raw, "model")
 }
 
-pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!({ "models": models::list(&state.db, access.project.id).await? })))
+pub async fn list(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "models": models::list(&state.db, access.project.id).await? }),
+    ))
 }
 
 pub async fn get(
@@ -23,5 +28,7 @@ pub async fn get(
     access: ProjectAccess,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(models::get(&state.db, access.project.id, model_id(&id)?).await?)))
+    Ok(Json(json!(
+        models::get(&state.db, access.project.id, model_id(&id)?).await?
+    )))
 }

@@ -36,11 +36,17 @@ pub async fn start_test(
     let model = models::get(&state.db, project, model).await?;
     let precision = match precision.unwrap_or("int8") {
         p @ ("int8" | "float32") => p,
-        other => return Err(AppError::BadRequest(format!("precision must be \"int8\" or \"float32\", not {other:?}"))),
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "precision must be \"int8\" or \"float32\", not {other:?}"
+            )));
+        }
     };
     let threshold = threshold.unwrap_or(DEFAULT_THRESHOLD);
     if !(0.0..=1.0).contains(&threshold) {
-        return Err(AppError::BadRequest("threshold must be between 0 and 1".into()));
+        return Err(AppError::BadRequest(
+            "threshold must be between 0 and 1".into(),
+        ));
     }
     let payload = json!({ "modelId": model.id, "precision": precision, "threshold": threshold });
     Ok(jobs::enqueue(&state.db, project, JobKind::Test, &payload, 2).await?)
@@ -58,7 +64,14 @@ pub async fn test(
         let ApiJson(b) = ApiJson::<TestBody>::from_bytes(&body)?;
         b
     };
-    let job = start_test(&state, access.project.id, model_id(&id)?, body.precision.as_deref(), body.threshold).await?;
+    let job = start_test(
+        &state,
+        access.project.id,
+        model_id(&id)?,
+        body.precision.as_deref(),
+        body.threshold,
+    )
+    .await?;
     Ok(Json(json!({ "jobId": job.id })))
 }
 
@@ -71,7 +84,9 @@ pub async fn classify_image(
 ) -> Result<Json<Classification>, AppError> {
     let model = models::get(&state.db, access.project.id, model_id(&id)?).await?;
     if body.is_empty() {
-        return Err(AppError::BadRequest("send the image as the request body".into()));
+        return Err(AppError::BadRequest(
+            "send the image as the request body".into(),
+        ));
     }
     Ok(Json(classify(&state, &model, body.to_vec()).await?))
 }

@@ -75,21 +75,50 @@ fn deployment_view(job: &Job) -> DeploymentView {
         Some(i) => {
             let per_board: Vec<String> = r["measured"]["latency"]
                 .as_array()
-                .map(|l| l.iter().map(|x| format!("{} {:.0} ms", x["board"].as_str().unwrap_or(""), x["ms"].as_f64().unwrap_or(0.0))).collect())
+                .map(|l| {
+                    l.iter()
+                        .map(|x| {
+                            format!(
+                                "{} {:.0} ms",
+                                x["board"].as_str().unwrap_or(""),
+                                x["ms"].as_f64().unwrap_or(0.0)
+                            )
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            format!("{:.2} M instructions per inference on the emulated Cortex-M4 ({})", i as f64 / 1e6, per_board.join(", "))
+            format!(
+                "{:.2} M instructions per inference on the emulated Cortex-M4 ({})",
+                i as f64 / 1e6,
+                per_board.join(", ")
+            )
         }
         None => String::new(),
     };
     DeploymentView {
         id: job.id.to_string(),
-        board: r["board"].as_str().map(str::to_owned).unwrap_or(payload_board),
+        board: r["board"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(payload_board),
         status: job.status.to_string(),
         created: human_time(job.created_at),
-        model_version: r["modelVersion"].as_i64().map(|v| format!("v{v}")).unwrap_or_default(),
+        model_version: r["modelVersion"]
+            .as_i64()
+            .map(|v| format!("v{v}"))
+            .unwrap_or_default(),
         artifacts: r["artifacts"]
             .as_array()
-            .map(|a| a.iter().map(|x| (x["name"].as_str().unwrap_or("").to_owned(), kb(x["bytes"].as_u64().unwrap_or(0)))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        (
+                            x["name"].as_str().unwrap_or("").to_owned(),
+                            kb(x["bytes"].as_u64().unwrap_or(0)),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default(),
         size: if size.is_object() {
             format!(
@@ -121,16 +150,27 @@ impl DeployPage {
         self.run
             .as_ref()
             .and_then(|r| r["lines"].as_array())
-            .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default()
     }
 
     fn run_summary(&self) -> String {
-        let Some(r) = &self.run else { return String::new() };
+        let Some(r) = &self.run else {
+            return String::new();
+        };
         format!(
             "Predicted {} · the board's int8 output {} the host engine's",
             r["predicted"].as_str().unwrap_or("?"),
-            if r["matchesHost"] == true { "equals byte for byte" } else { "DIFFERS from" }
+            if r["matchesHost"] == true {
+                "equals byte for byte"
+            } else {
+                "DIFFERS from"
+            }
         )
     }
 }
@@ -153,10 +193,18 @@ async fn show(
         None => all.first().cloned(),
     };
     let blob = match &selected {
-        Some(m) => state.blobs.get(&BlobKey::artifact(&m.id.to_string(), MODEL_BLOB)?).await?,
+        Some(m) => {
+            state
+                .blobs
+                .get(&BlobKey::artifact(&m.id.to_string(), MODEL_BLOB)?)
+                .await?
+        }
         None => None,
     };
-    let macs = selected.as_ref().and_then(|m| m.metrics["macs"].as_u64()).unwrap_or(0);
+    let macs = selected
+        .as_ref()
+        .and_then(|m| m.metrics["macs"].as_u64())
+        .unwrap_or(0);
     let boards = BOARDS
         .iter()
         .map(|b| {
@@ -171,7 +219,14 @@ async fn show(
                     String::new(),
                 ),
                 Some(Err(e)) => (String::new(), String::new(), 100, 100, false, e.to_string()),
-                None => (kb(b.flash_bytes), kb(b.ram_bytes), 0, 0, false, String::new()),
+                None => (
+                    kb(b.flash_bytes),
+                    kb(b.ram_bytes),
+                    0,
+                    0,
+                    false,
+                    String::new(),
+                ),
             };
             let latency = match b.cpu {
                 Cpu::CortexM4F if macs > 0 => format!(
@@ -221,7 +276,16 @@ async fn show(
         error,
         test_samples: tests
             .into_iter()
-            .map(|s| (s.id.to_string(), format!("{} ({})", s.file_name, s.label.unwrap_or_else(|| "unlabeled".into()))))
+            .map(|s| {
+                (
+                    s.id.to_string(),
+                    format!(
+                        "{} ({})",
+                        s.file_name,
+                        s.label.unwrap_or_else(|| "unlabeled".into())
+                    ),
+                )
+            })
             .collect(),
     })
 }
@@ -247,12 +311,23 @@ pub async fn build(
     axum::Form(form): axum::Form<BuildForm>,
 ) -> Result<axum::response::Response, PageError> {
     use axum::response::IntoResponse;
-    let model: ModelId = form.model.parse().map_err(|_| AppError::NotFound("no such model".into()))?;
+    let model: ModelId = form
+        .model
+        .parse()
+        .map_err(|_| AppError::NotFound("no such model".into()))?;
     match start_deploy(&state, project.id, model, &form.board).await {
-        Ok(job) => Ok(Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)).into_response()),
-        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => {
-            Ok(show(&state, &project, Some(&form.model), None, Some(e.public_message())).await?.into_response())
+        Ok(job) => {
+            Ok(Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)).into_response())
         }
+        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(show(
+            &state,
+            &project,
+            Some(&form.model),
+            None,
+            Some(e.public_message()),
+        )
+        .await?
+        .into_response()),
         Err(e) => Err(e.into()),
     }
 }
@@ -289,7 +364,16 @@ pub async fn run(
                 .ok_or_else(|| AppError::Internal(format!("blob of sample {} is missing", s.id)))?
                 .to_vec()
         }
-        (None, Err(_)) => return Ok(show(&state, &project, None, None, Some("choose a test sample or an image".into())).await?),
+        (None, Err(_)) => {
+            return Ok(show(
+                &state,
+                &project,
+                None,
+                None,
+                Some("choose a test sample or an image".into()),
+            )
+            .await?);
+        }
     };
     match run_image(&state, project.id, &deployment, bytes).await {
         Ok(out) => show(&state, &project, None, Some(out), None).await,
@@ -304,7 +388,10 @@ pub async fn run(
 /// links work offline.
 pub async fn firmware_readme() -> Html<String> {
     const README: &str = include_str!("../../../firmware/README.md");
-    let escaped = README.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = README
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Firmware · TinyStudio</title>\
          <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><section class=\"panel\">\

@@ -34,7 +34,9 @@ struct ImpulsePage {
 pub fn backbone_note(alpha: f32) -> &'static str {
     match alpha {
         a if a == 0.25 || a == 0.5 => "ImageNet-pretrained (Keras Applications)",
-        a if a == 0.1 || a == 0.2 => "derived from the ImageNet 0.25 backbone (channels with the largest weight norms)",
+        a if a == 0.1 || a == 0.2 => {
+            "derived from the ImageNet 0.25 backbone (channels with the largest weight norms)"
+        }
         _ => "derived from the ImageNet 0.5 backbone (channels with the largest weight norms)",
     }
 }
@@ -43,7 +45,13 @@ impl ImpulsePage {
     fn alphas(&self) -> Vec<(String, bool, &'static str)> {
         tinystudio_domain::impulse::ALPHAS
             .iter()
-            .map(|a| (a.to_string(), *a == self.config.learning.alpha, backbone_note(*a)))
+            .map(|a| {
+                (
+                    a.to_string(),
+                    *a == self.config.learning.alpha,
+                    backbone_note(*a),
+                )
+            })
             .collect()
     }
 
@@ -93,7 +101,10 @@ fn resize_name(mode: ResizeMode) -> &'static str {
     }
 }
 
-pub async fn page(State(state): State<AppState>, PageProject(project): PageProject) -> Result<Html<String>, PageError> {
+pub async fn page(
+    State(state): State<AppState>,
+    PageProject(project): PageProject,
+) -> Result<Html<String>, PageError> {
     show(&state, &project, None, None).await
 }
 
@@ -154,12 +165,20 @@ impl ImpulseForm {
             "squash" => ResizeMode::Squash,
             "fitShortest" => ResizeMode::FitShortest,
             "fitLongest" => ResizeMode::FitLongest,
-            other => return Err(AppError::BadRequest(format!("unknown resize mode {other:?}"))),
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "unknown resize mode {other:?}"
+                )));
+            }
         };
         c.image.color_depth = match self.color_depth.as_str() {
             "rgb" => ColorDepth::Rgb,
             "grayscale" => ColorDepth::Grayscale,
-            other => return Err(AppError::BadRequest(format!("unknown colour depth {other:?}"))),
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "unknown colour depth {other:?}"
+                )));
+            }
         };
         let l = &mut c.learning;
         l.alpha = number("alpha", &self.alpha)?;
@@ -187,13 +206,23 @@ pub async fn save(
     use axum::response::IntoResponse;
     let config = match form.to_config() {
         Ok(c) => c,
-        Err(e) => return Ok(show(&state, &project, None, Some(e.public_message())).await?.into_response()),
+        Err(e) => {
+            return Ok(show(&state, &project, None, Some(e.public_message()))
+                .await?
+                .into_response());
+        }
     };
     tinystudio_storage::impulses::save(&state.db, project.id, &config).await?;
     if form.action.as_deref() == Some("train") {
         return match start_training(&state, project.id).await {
-            Ok(job) => Ok(Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)).into_response()),
-            Err(e) => Ok(show(&state, &project, Some(config), Some(e.public_message())).await?.into_response()),
+            Ok(job) => Ok(
+                Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)).into_response(),
+            ),
+            Err(e) => Ok(
+                show(&state, &project, Some(config), Some(e.public_message()))
+                    .await?
+                    .into_response(),
+            ),
         };
     }
     Ok(Redirect::to(&format!("/projects/{}/impulse", project.id)).into_response())

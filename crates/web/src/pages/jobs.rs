@@ -47,20 +47,32 @@ pub struct Cell {
 impl Confusion {
     /// From `labels` and a square matrix of counts in JSON.
     pub fn from_json(labels: &Value, matrix: &Value) -> Option<Self> {
-        let labels: Vec<String> = labels.as_array()?.iter().map(|l| l.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+        let labels: Vec<String> = labels
+            .as_array()?
+            .iter()
+            .map(|l| l.as_str().map(str::to_owned))
+            .collect::<Option<_>>()?;
         let rows = matrix.as_array()?;
         if rows.len() != labels.len() {
             return None;
         }
         let mut out = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            let counts: Vec<i64> = row.as_array()?.iter().map(Value::as_i64).collect::<Option<_>>()?;
+            let counts: Vec<i64> = row
+                .as_array()?
+                .iter()
+                .map(Value::as_i64)
+                .collect::<Option<_>>()?;
             let total: i64 = counts.iter().sum();
             let cells = counts
                 .iter()
                 .enumerate()
                 .map(|(j, &count)| {
-                    let share = if total > 0 { count as f64 / total as f64 } else { 0.0 };
+                    let share = if total > 0 {
+                        count as f64 / total as f64
+                    } else {
+                        0.0
+                    };
                     Cell {
                         count,
                         percent: format!("{:.0}%", share * 100.0),
@@ -76,7 +88,9 @@ impl Confusion {
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_default()
+    v.as_f64()
+        .map(|a| format!("{:.1}%", a * 100.0))
+        .unwrap_or_default()
 }
 
 fn num(v: &Value) -> String {
@@ -102,7 +116,11 @@ fn describe(events: &[JobEvent]) -> (Vec<String>, Vec<EpochRow>) {
     let mut epochs = Vec::new();
     for e in events {
         match e.kind.as_str() {
-            "log" => log.push(format!("{}  {}", human_time(e.at).get(11..16).unwrap_or(""), e.data.as_str().unwrap_or(""))),
+            "log" => log.push(format!(
+                "{}  {}",
+                human_time(e.at).get(11..16).unwrap_or(""),
+                e.data.as_str().unwrap_or("")
+            )),
             "epoch" => epochs.push(EpochRow {
                 epoch: e.data["epoch"].as_i64().unwrap_or(0),
                 loss: num(&e.data["loss"]),
@@ -118,19 +136,36 @@ fn describe(events: &[JobEvent]) -> (Vec<String>, Vec<EpochRow>) {
 
 /// Headline numbers of a finished job's result.
 fn summary(job: &Job) -> Vec<(String, String)> {
-    let Some(result) = &job.result else { return Vec::new() };
+    let Some(result) = &job.result else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut add = |name: &str, value: String| {
         if !value.is_empty() {
             out.push((name.to_owned(), value));
         }
     };
-    add("Validation accuracy (float)", pct(&result["validationAccuracy"]));
-    add("Validation accuracy (int8)", pct(&result["int8ValidationAccuracy"]));
+    add(
+        "Validation accuracy (float)",
+        pct(&result["validationAccuracy"]),
+    );
+    add(
+        "Validation accuracy (int8)",
+        pct(&result["int8ValidationAccuracy"]),
+    );
     add("Accuracy", pct(&result["accuracy"]));
-    add("Model version", result["modelVersion"].as_i64().map(|v| format!("v{v}")).unwrap_or_default());
+    add(
+        "Model version",
+        result["modelVersion"]
+            .as_i64()
+            .map(|v| format!("v{v}"))
+            .unwrap_or_default(),
+    );
     if let Some(t) = result["timingMs"].as_object() {
-        let parts: Vec<String> = t.iter().map(|(k, v)| format!("{k} {} ms", v.as_i64().unwrap_or(0))).collect();
+        let parts: Vec<String> = t
+            .iter()
+            .map(|(k, v)| format!("{k} {} ms", v.as_i64().unwrap_or(0)))
+            .collect();
         add("Time", parts.join(", "));
     }
     if let Some(w) = result["warning"].as_str() {
@@ -176,5 +211,8 @@ pub async fn cancel(
     jobs::request_cancel(&state.db, project.id, job.id)
         .await
         .map_err(AppError::from)?;
-    Ok(Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)))
+    Ok(Redirect::to(&format!(
+        "/projects/{}/jobs/{}",
+        project.id, job.id
+    )))
 }

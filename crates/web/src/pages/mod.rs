@@ -47,16 +47,28 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/projects/{project_id}/samples/{sample_id}",
             get(dataset::sample_page).post(dataset::sample_edit),
         )
-        .route("/projects/{project_id}/impulse", get(impulse::page).post(impulse::save))
+        .route(
+            "/projects/{project_id}/impulse",
+            get(impulse::page).post(impulse::save),
+        )
         .route("/projects/{project_id}/test", get(test::page))
         .route("/projects/{project_id}/test/run", post(test::run))
-        .route("/projects/{project_id}/test/classify", post(test::classify_upload).layer(uploads.clone()))
+        .route(
+            "/projects/{project_id}/test/classify",
+            post(test::classify_upload).layer(uploads.clone()),
+        )
         .route("/projects/{project_id}/deploy", get(deploy::page))
         .route("/projects/{project_id}/deploy/build", post(deploy::build))
-        .route("/projects/{project_id}/deploy/run", post(deploy::run).layer(uploads))
+        .route(
+            "/projects/{project_id}/deploy/run",
+            post(deploy::run).layer(uploads),
+        )
         .route("/docs/firmware", get(deploy::firmware_readme))
         .route("/projects/{project_id}/jobs/{job_id}", get(jobs::page))
-        .route("/projects/{project_id}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route(
+            "/projects/{project_id}/jobs/{job_id}/cancel",
+            post(jobs::cancel),
+        )
         .route("/projects/{project_id}/settings", get(settings::page))
         .route(
             "/projects/{project_id}/settings/rename",
@@ -127,14 +139,20 @@ impl Nav {
     pub fn new(project: &project_store::Project, active: &'static str) -> Self {
         let base = format!("/projects/{}", project.id);
         // The workflow's steps, in order; each is a page of its own.
-        let steps = [("dataset", "Dataset"), ("impulse", "Impulse"), ("test", "Test"), ("deploy", "Deploy"), ("settings", "Settings")]
-            .into_iter()
-            .map(|(key, title)| NavStep {
-                title,
-                url: format!("{base}/{key}"),
-                active: key == active,
-            })
-            .collect();
+        let steps = [
+            ("dataset", "Dataset"),
+            ("impulse", "Impulse"),
+            ("test", "Test"),
+            ("deploy", "Deploy"),
+            ("settings", "Settings"),
+        ]
+        .into_iter()
+        .map(|(key, title)| NavStep {
+            title,
+            url: format!("{base}/{key}"),
+            active: key == active,
+        })
+        .collect();
         Self {
             project_id: project.id.to_string(),
             project_name: project.name.clone(),

@@ -45,7 +45,9 @@ struct Report {
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_default()
+    v.as_f64()
+        .map(|a| format!("{:.1}%", a * 100.0))
+        .unwrap_or_default()
 }
 
 impl Report {
@@ -60,7 +62,14 @@ impl Report {
                 .as_array()
                 .map(|rows| {
                     rows.iter()
-                        .map(|r| (r["label"].as_str().unwrap_or("").to_owned(), pct(&r["precision"]), pct(&r["recall"]), format!("{:.3}", r["f1"].as_f64().unwrap_or(0.0))))
+                        .map(|r| {
+                            (
+                                r["label"].as_str().unwrap_or("").to_owned(),
+                                pct(&r["precision"]),
+                                pct(&r["recall"]),
+                                format!("{:.3}", r["f1"].as_f64().unwrap_or(0.0)),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -84,7 +93,9 @@ impl Report {
 
 impl TestPage {
     fn score_rows(&self) -> Vec<(String, String, u32)> {
-        let Some(live) = &self.live else { return Vec::new() };
+        let Some(live) = &self.live else {
+            return Vec::new();
+        };
         live.scores
             .iter()
             .map(|(label, p)| {
@@ -103,7 +114,10 @@ impl TestPage {
     }
 
     fn progress(&self) -> i64 {
-        self.job.as_ref().map(|j| (j.progress * 100.0).round() as i64).unwrap_or(0)
+        self.job
+            .as_ref()
+            .map(|j| (j.progress * 100.0).round() as i64)
+            .unwrap_or(0)
     }
 }
 
@@ -133,7 +147,10 @@ async fn show(
             .find(|j| j.payload["modelId"].as_str() == Some(&m.id.to_string())),
         None => None,
     };
-    let report = job.as_ref().and_then(|j| j.result.as_ref()).map(Report::from_result);
+    let report = job
+        .as_ref()
+        .and_then(|j| j.result.as_ref())
+        .map(Report::from_result);
     let (live_name, live) = match live {
         Some((name, c)) => (name, Some(c)),
         None => (String::new(), None),
@@ -160,25 +177,41 @@ pub async fn page(
     let mut live = None;
     let mut error = None;
     if let Some(raw) = q.sample.as_deref() {
-        let id: SampleId = raw.parse().map_err(|_| AppError::NotFound("no such sample".into()))?;
+        let id: SampleId = raw
+            .parse()
+            .map_err(|_| AppError::NotFound("no such sample".into()))?;
         let sample = samples::get(&state.db, project.id, id).await?;
         let bytes = state
             .blobs
             .get(&BlobKey::sample(&sample.sha256)?)
             .await?
-            .ok_or_else(|| AppError::Internal(format!("blob of sample {} is missing", sample.id)))?;
+            .ok_or_else(|| {
+                AppError::Internal(format!("blob of sample {} is missing", sample.id))
+            })?;
         match latest_or(&state, &project, q.model.as_deref()).await? {
-            Some(model) => live = Some((sample.file_name.clone(), classify(&state, &model, bytes.to_vec()).await?)),
+            Some(model) => {
+                live = Some((
+                    sample.file_name.clone(),
+                    classify(&state, &model, bytes.to_vec()).await?,
+                ))
+            }
             None => error = Some("train a model first".to_owned()),
         }
     }
     show(&state, &project, q.model.as_deref(), live, error).await
 }
 
-async fn latest_or(state: &AppState, project: &tinystudio_storage::projects::Project, model: Option<&str>) -> Result<Option<Model>, AppError> {
+async fn latest_or(
+    state: &AppState,
+    project: &tinystudio_storage::projects::Project,
+    model: Option<&str>,
+) -> Result<Option<Model>, AppError> {
     Ok(match model.and_then(|m| m.parse::<ModelId>().ok()) {
         Some(id) => Some(models::get(&state.db, project.id, id).await?),
-        None => models::list(&state.db, project.id).await?.into_iter().next(),
+        None => models::list(&state.db, project.id)
+            .await?
+            .into_iter()
+            .next(),
     })
 }
 
@@ -196,9 +229,22 @@ pub async fn run(
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<RunForm>,
 ) -> Result<Redirect, PageError> {
-    let model: ModelId = form.model.parse().map_err(|_| AppError::NotFound("no such model".into()))?;
-    start_test(&state, project.id, model, Some(&form.precision), Some(form.threshold)).await?;
-    Ok(Redirect::to(&format!("/projects/{}/test?model={model}", project.id)))
+    let model: ModelId = form
+        .model
+        .parse()
+        .map_err(|_| AppError::NotFound("no such model".into()))?;
+    start_test(
+        &state,
+        project.id,
+        model,
+        Some(&form.precision),
+        Some(form.threshold),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/projects/{}/test?model={model}",
+        project.id
+    )))
 }
 
 /// Live classification of an uploaded image.
@@ -218,19 +264,58 @@ pub async fn classify_upload(
         match field.name() {
             Some("image") => {
                 name = field.file_name().unwrap_or("image").to_owned();
-                image = Some(field.bytes().await.map_err(|e| AppError::BadRequest(e.body_text()))?);
+                image = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| AppError::BadRequest(e.body_text()))?,
+                );
             }
-            Some("model") => model = Some(field.text().await.map_err(|e| AppError::BadRequest(e.body_text()))?),
+            Some("model") => {
+                model = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(|e| AppError::BadRequest(e.body_text()))?,
+                )
+            }
             _ => {}
         }
     }
-    let image = image.filter(|b| !b.is_empty()).ok_or_else(|| AppError::BadRequest("choose an image first".into()))?;
+    let image = image
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| AppError::BadRequest("choose an image first".into()))?;
     let Some(selected) = latest_or(&state, &project, model.as_deref()).await? else {
-        return show(&state, &project, None, None, Some("train a model first".into())).await;
+        return show(
+            &state,
+            &project,
+            None,
+            None,
+            Some("train a model first".into()),
+        )
+        .await;
     };
     match classify(&state, &selected, image.to_vec()).await {
-        Ok(result) => show(&state, &project, model.as_deref(), Some((name, result)), None).await,
-        Err(AppError::BadRequest(msg)) => show(&state, &project, model.as_deref(), None, Some(format!("{name}: {msg}"))).await,
+        Ok(result) => {
+            show(
+                &state,
+                &project,
+                model.as_deref(),
+                Some((name, result)),
+                None,
+            )
+            .await
+        }
+        Err(AppError::BadRequest(msg)) => {
+            show(
+                &state,
+                &project,
+                model.as_deref(),
+                None,
+                Some(format!("{name}: {msg}")),
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     }
 }

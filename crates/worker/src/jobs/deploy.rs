@@ -31,13 +31,18 @@ pub fn artifact_name(kind: ArtifactKind) -> String {
 pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     let payload: Payload = serde_json::from_value(ctx.job.payload.clone())
         .map_err(|e| Permanent(format!("invalid deploy payload: {e}")))?;
-    let board = board(&payload.board).ok_or_else(|| Permanent(format!("unknown board {:?}", payload.board)))?;
+    let board = board(&payload.board)
+        .ok_or_else(|| Permanent(format!("unknown board {:?}", payload.board)))?;
     let model = models::get(&ctx.db, ctx.job.project_id, payload.model_id)
         .await
         .map_err(|e| Permanent(format!("model: {e}")))?;
     let blob = artifact(&ctx, &model, BLOB_FILE).await?;
     let tflite = artifact(&ctx, &model, TFLITE_FILE).await?;
-    ctx.log(format!("building model v{} for {}", model.version, board.title)).await?;
+    ctx.log(format!(
+        "building model v{} for {}",
+        model.version, board.title
+    ))
+    .await?;
 
     // The target folder is kept per board, so the next build only relinks.
     let target_dir = ctx.config.work_dir.join("firmware-target").join(board.name);
@@ -72,11 +77,16 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let name = artifact_name(*kind);
         artifacts.push(json!({ "name": name, "kind": kind.extension(), "bytes": bytes.len() }));
-        ctx.blobs.put(&BlobKey::artifact(&owner, &name)?, Bytes::from(bytes)).await?;
+        ctx.blobs
+            .put(&BlobKey::artifact(&owner, &name)?, Bytes::from(bytes))
+            .await?;
     }
     for (name, bytes) in [(BLOB_FILE, &blob), (TFLITE_FILE, &tflite)] {
-        artifacts.push(json!({ "name": name, "kind": name.rsplit('.').next(), "bytes": bytes.len() }));
-        ctx.blobs.put(&BlobKey::artifact(&owner, name)?, bytes.clone()).await?;
+        artifacts
+            .push(json!({ "name": name, "kind": name.rsplit('.').next(), "bytes": bytes.len() }));
+        ctx.blobs
+            .put(&BlobKey::artifact(&owner, name)?, bytes.clone())
+            .await?;
     }
     let size = &output.size;
     ctx.log(format!(
@@ -113,11 +123,17 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
                         .filter_map(|b| estimate_latency(b, instructions))
                         .map(|l| json!({ "board": l.board, "ms": l.seconds * 1000.0, "basis": l.basis }))
                         .collect();
-                    ctx.log(format!("one inference: {instructions} instructions on the emulated Cortex-M4")).await?;
+                    ctx.log(format!(
+                        "one inference: {instructions} instructions on the emulated Cortex-M4"
+                    ))
+                    .await?;
                     measured = json!({ "instructions": instructions, "latency": latency, "stackUsed": out.stack_used });
                 }
             }
-            Err(e) => ctx.log(format!("could not measure on the emulated board: {e}")).await?,
+            Err(e) => {
+                ctx.log(format!("could not measure on the emulated board: {e}"))
+                    .await?
+            }
         }
     }
 

@@ -37,7 +37,9 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
             ctx.blobs
                 .get(&BlobKey::artifact(&owner, &name)?)
                 .await?
-                .ok_or_else(|| anyhow::Error::from(Permanent(format!("the deployment has no {name}"))))
+                .ok_or_else(|| {
+                    anyhow::Error::from(Permanent(format!("the deployment has no {name}")))
+                })
         }
     };
     let elf = fetch(artifact_name(ArtifactKind::Elf)).await?;
@@ -48,11 +50,16 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         .await?
         .ok_or_else(|| Permanent("the run has no input image".into()))?;
 
-    let dir = ctx.config.work_dir.join("runs").join(ctx.job.id.to_string());
+    let dir = ctx
+        .config
+        .work_dir
+        .join("runs")
+        .join(ctx.job.id.to_string());
     std::fs::create_dir_all(&dir)?;
     let elf_path = dir.join("firmware.elf");
     std::fs::write(&elf_path, &elf)?;
-    ctx.log("starting the emulated board (QEMU, mps2-an386, Cortex-M4)").await?;
+    ctx.log("starting the emulated board (QEMU, mps2-an386, Cortex-M4)")
+        .await?;
     let px = pixels.to_vec();
     let board = tokio::task::spawn_blocking(move || {
         tinystudio_deploy::run_emulated(&elf_path, &px, Duration::from_secs(120))

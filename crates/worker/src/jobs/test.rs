@@ -49,7 +49,14 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         model.version,
         payload.precision,
         known.len(),
-        if skipped.is_empty() { String::new() } else { format!(" ({} without one of the model's labels skipped)", skipped.len()) }
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} without one of the model's labels skipped)",
+                skipped.len()
+            )
+        }
     ))
     .await?;
 
@@ -72,8 +79,13 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
                         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                             return Err(Cancelled.into());
                         }
-                        let out = runner.run_pixels(px).map_err(|e| anyhow::anyhow!("int8 inference: {e}"))?;
-                        Ok(out.iter().map(|&q| (q as i32 - zero) as f32 * scale).collect())
+                        let out = runner
+                            .run_pixels(px)
+                            .map_err(|e| anyhow::anyhow!("int8 inference: {e}"))?;
+                        Ok(out
+                            .iter()
+                            .map(|&q| (q as i32 - zero) as f32 * scale)
+                            .collect())
                     })
                     .collect::<anyhow::Result<Vec<Vec<f32>>>>()
             })
@@ -97,7 +109,10 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     let mut results = Vec::new();
     let mut correct = 0;
     for (sample, score) in known.iter().zip(&scores) {
-        let truth = labels.iter().position(|l| Some(l) == sample.label.as_ref()).unwrap_or(0);
+        let truth = labels
+            .iter()
+            .position(|l| Some(l) == sample.label.as_ref())
+            .unwrap_or(0);
         let predicted = argmax_f32(score);
         let top = score.get(predicted).copied().unwrap_or(0.0) as f64;
         confusion[truth][predicted] += 1;

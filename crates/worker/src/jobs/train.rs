@@ -59,7 +59,11 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
 
     // A retried job whose earlier run already saved its model is done.
     if let Some(model) = models::by_job(&ctx.db, ctx.job.id).await? {
-        ctx.log(format!("model v{} was already saved by an earlier attempt", model.version)).await?;
+        ctx.log(format!(
+            "model v{} was already saved by an earlier attempt",
+            model.version
+        ))
+        .await?;
         return Ok(result_json(&model.id, model.version, &model.metrics));
     }
 
@@ -101,12 +105,21 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     let started = Instant::now();
     let pixels = load_pixels(&ctx, &samples, &impulse).await?;
     let decode_ms = started.elapsed().as_millis() as u64;
-    ctx.log(format!("decoded and resized {} images in {decode_ms} ms", pixels.len())).await?;
+    ctx.log(format!(
+        "decoded and resized {} images in {decode_ms} ms",
+        pixels.len()
+    ))
+    .await?;
     ctx.set_progress(0.1);
 
     let labels: Vec<usize> = samples
         .iter()
-        .map(|s| class_names.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0))
+        .map(|s| {
+            class_names
+                .iter()
+                .position(|c| Some(c) == s.label.as_ref())
+                .unwrap_or(0)
+        })
         .collect();
     let hashes: Vec<String> = samples.iter().map(|s| s.sha256.clone()).collect();
     let model_id = ModelId::new();
@@ -157,11 +170,24 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     let save_started = Instant::now();
     let owner = model_id.to_string();
     for name in WEIGHTS_FILES {
-        let bytes = std::fs::read(trained.model_dir.join(name)).with_context(|| format!("reading {name}"))?;
-        ctx.blobs.put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes)).await?;
+        let bytes = std::fs::read(trained.model_dir.join(name))
+            .with_context(|| format!("reading {name}"))?;
+        ctx.blobs
+            .put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes))
+            .await?;
     }
-    ctx.blobs.put(&BlobKey::artifact(&owner, BLOB_FILE)?, Bytes::from(trained.blob)).await?;
-    ctx.blobs.put(&BlobKey::artifact(&owner, TFLITE_FILE)?, Bytes::from(trained.tflite)).await?;
+    ctx.blobs
+        .put(
+            &BlobKey::artifact(&owner, BLOB_FILE)?,
+            Bytes::from(trained.blob),
+        )
+        .await?;
+    ctx.blobs
+        .put(
+            &BlobKey::artifact(&owner, TFLITE_FILE)?,
+            Bytes::from(trained.tflite),
+        )
+        .await?;
     timing["saveMs"] = json!(save_started.elapsed().as_millis() as u64);
 
     let mut metrics = trained.metrics;
@@ -220,15 +246,28 @@ fn cancelled(flag: &std::sync::atomic::AtomicBool) -> bool {
 }
 
 fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
-    let TrainInput { impulse, pixels, labels, hashes, class_names, model_dir, work_dir, backbones_dir, cancel, tx } = input;
+    let TrainInput {
+        impulse,
+        pixels,
+        labels,
+        hashes,
+        class_names,
+        model_dir,
+        work_dir,
+        backbones_dir,
+        cancel,
+        tx,
+    } = input;
     let log = |line: String| {
         let _ = tx.send(Report::Log(line));
     };
     let learning = impulse.learning;
     let mut timing = json!({});
 
-    let backbone = ensure_backbone(learning.alpha, &backbones_dir, &mut |line| log(line.to_owned()))
-        .map_err(|e| Permanent(format!("backbone: {e}")))?;
+    let backbone = ensure_backbone(learning.alpha, &backbones_dir, &mut |line| {
+        log(line.to_owned())
+    })
+    .map_err(|e| Permanent(format!("backbone: {e}")))?;
     log(format!("backbone: {}", backbone.description()));
     let shape = image_shape(&impulse);
     let extractor = FeatureExtractor::new(&backbone, shape, learning.fine_tune_blocks as usize)?;
@@ -238,20 +277,38 @@ fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
     let cache = FeatureCache::new(&work_dir);
     let settings = format!(
         "{}x{}:{:?}:{:?}:ft{}",
-        impulse.input.width, impulse.input.height, impulse.input.resize_mode, impulse.image.color_depth, learning.fine_tune_blocks
+        impulse.input.width,
+        impulse.input.height,
+        impulse.input.resize_mode,
+        impulse.image.color_depth,
+        learning.fine_tune_blocks
     );
     let fingerprint = extractor.backbone_fingerprint().to_owned();
     let row_len = extractor.row_len();
     let mut jobs: Vec<(String, Vec<u8>, usize, usize)> = Vec::new(); // key, pixels, label, origin
     for (i, px) in pixels.iter().enumerate() {
-        jobs.push((FeatureCache::key(&[&hashes[i], &settings, &fingerprint]), px.clone(), labels[i], i));
+        jobs.push((
+            FeatureCache::key(&[&hashes[i], &settings, &fingerprint]),
+            px.clone(),
+            labels[i],
+            i,
+        ));
     }
     if learning.augmentation {
         let aug = Augmentation::default();
         for (i, px) in pixels.iter().enumerate() {
-            let seed = u64::from_str_radix(&hashes[i][..16], 16).unwrap_or(i as u64) ^ learning.seed;
-            for (v, variant) in augment_variants(px, shape, &aug, AUGMENTED_VARIANTS, seed)?.into_iter().enumerate() {
-                let key = FeatureCache::key(&[&hashes[i], &settings, &fingerprint, &format!("aug{v}:{}", learning.seed)]);
+            let seed =
+                u64::from_str_radix(&hashes[i][..16], 16).unwrap_or(i as u64) ^ learning.seed;
+            for (v, variant) in augment_variants(px, shape, &aug, AUGMENTED_VARIANTS, seed)?
+                .into_iter()
+                .enumerate()
+            {
+                let key = FeatureCache::key(&[
+                    &hashes[i],
+                    &settings,
+                    &fingerprint,
+                    &format!("aug{v}:{}", learning.seed),
+                ]);
                 jobs.push((key, variant, labels[i], i));
             }
         }
@@ -276,7 +333,9 @@ fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
             rows[j * row_len..(j + 1) * row_len].copy_from_slice(row);
             cache.put(&jobs[j].0, row);
         }
-        let _ = tx.send(Report::Progress(0.1 + 0.3 * ((done + 1) * 256).min(missing.len()) as f64 / missing.len() as f64));
+        let _ = tx.send(Report::Progress(
+            0.1 + 0.3 * ((done + 1) * 256).min(missing.len()) as f64 / missing.len() as f64,
+        ));
     }
     let features_ms = started.elapsed().as_millis() as u64;
     timing["featuresMs"] = json!(features_ms);
@@ -306,8 +365,14 @@ fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
     let epochs = config.epochs;
     let outcome = train(&extractor, &set, &config, &mut |m| {
         let _ = tx.send(Report::Epoch(m.clone()));
-        let _ = tx.send(Report::Progress(0.4 + 0.45 * m.epoch as f64 / epochs as f64));
-        if cancelled(&cancel) { Control::Stop } else { Control::Continue }
+        let _ = tx.send(Report::Progress(
+            0.4 + 0.45 * m.epoch as f64 / epochs as f64,
+        ));
+        if cancelled(&cancel) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     })?;
     if outcome.stopped || cancelled(&cancel) {
         return Err(Cancelled.into());
@@ -318,36 +383,57 @@ fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
         "trained {} epochs in {} ms; validation accuracy {}",
         outcome.history.len(),
         started.elapsed().as_millis(),
-        float_accuracy.map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "n/a".into())
+        float_accuracy
+            .map(|a| format!("{:.1}%", a * 100.0))
+            .unwrap_or_else(|| "n/a".into())
     ));
 
     // The float model, then its int8 version calibrated on training images.
     let started = Instant::now();
     std::fs::create_dir_all(&model_dir)?;
     outcome.model.save(&model_dir)?;
-    let calibration: Vec<&[u8]> = pixels.iter().take(CALIBRATION_IMAGES).map(Vec::as_slice).collect();
+    let calibration: Vec<&[u8]> = pixels
+        .iter()
+        .take(CALIBRATION_IMAGES)
+        .map(Vec::as_slice)
+        .collect();
     let (graph, ranges) = export(&outcome.model, &calibration)?;
     let int8 = quantize(&graph, &ranges).map_err(|e| anyhow::anyhow!("quantizing: {e}"))?;
-    let blob = int8.to_blob().map_err(|e| anyhow::anyhow!("model blob: {e}"))?;
-    let tflite = int8.to_tflite().map_err(|e| anyhow::anyhow!(".tflite export: {e}"))?;
-    let macs: u64 = int8.macs().map(|ops| ops.iter().map(|op| op.2).sum()).unwrap_or(0);
+    let blob = int8
+        .to_blob()
+        .map_err(|e| anyhow::anyhow!("model blob: {e}"))?;
+    let tflite = int8
+        .to_tflite()
+        .map_err(|e| anyhow::anyhow!(".tflite export: {e}"))?;
+    let macs: u64 = int8
+        .macs()
+        .map(|ops| ops.iter().map(|op| op.2).sum())
+        .unwrap_or(0);
     timing["quantizeMs"] = json!(started.elapsed().as_millis() as u64);
 
     // The int8 model on the same validation images the float one was scored on.
-    let mut runner = HostRunner::new(blob.clone()).map_err(|e| anyhow::anyhow!("loading the int8 model: {e}"))?;
+    let mut runner = HostRunner::new(blob.clone())
+        .map_err(|e| anyhow::anyhow!("loading the int8 model: {e}"))?;
     let arena_bytes = runner.view().map(|v| v.arena_size()).unwrap_or(0);
     let mut correct = 0usize;
     for &row in &outcome.validation_rows {
-        let out = runner.run_pixels(&pixels[row]).map_err(|e| anyhow::anyhow!("int8 inference: {e}"))?;
+        let out = runner
+            .run_pixels(&pixels[row])
+            .map_err(|e| anyhow::anyhow!("int8 inference: {e}"))?;
         if argmax_i8(&out) == labels[row] {
             correct += 1;
         }
     }
-    let int8_accuracy = (!outcome.validation_rows.is_empty()).then(|| correct as f64 / outcome.validation_rows.len() as f64);
+    let int8_accuracy = (!outcome.validation_rows.is_empty())
+        .then(|| correct as f64 / outcome.validation_rows.len() as f64);
     let mut warning = None;
     if let (Some(f), Some(q)) = (float_accuracy, int8_accuracy) {
         let drop = (f as f64 - q) * 100.0;
-        log(format!("int8 validation accuracy {:.1}% (float {:.1}%)", q * 100.0, f * 100.0));
+        log(format!(
+            "int8 validation accuracy {:.1}% (float {:.1}%)",
+            q * 100.0,
+            f * 100.0
+        ));
         if drop > INT8_WARNING_POINTS {
             warning = Some(format!(
                 "the int8 model scores {drop:.1} points below the float model on the validation set"
