@@ -53,8 +53,18 @@ pub fn estimate(impulse: &ImpulseConfig, classes: u32) -> Estimate {
     let mut macs = 0u64;
     let mut channel_total = 0u64; // channels that carry bias + multiplier + shift
     let mut arena = 0u64;
-    let mut layer = |in_hw: (u64, u64), in_c: u64, out_hw: (u64, u64), out_c: u64, k: u64, depthwise: bool, arena: &mut u64| {
-        let weights = if depthwise { k * k * out_c } else { k * k * in_c * out_c };
+    let mut layer = |in_hw: (u64, u64),
+                     in_c: u64,
+                     out_hw: (u64, u64),
+                     out_c: u64,
+                     k: u64,
+                     depthwise: bool,
+                     arena: &mut u64| {
+        let weights = if depthwise {
+            k * k * out_c
+        } else {
+            k * k * in_c * out_c
+        };
         let per_pixel = if depthwise { k * k } else { k * k * in_c };
         params += weights + out_c;
         macs += out_hw.0 * out_hw.1 * out_c * per_pixel;
@@ -119,7 +129,11 @@ mod tests {
         assert_eq!(backbone_macs, 7_489_664 - 256 * 2);
         assert_eq!(e.arena_bytes, 37_632);
         // MobileNetV1 0.25 has about 0.2 M parameters without its ImageNet head.
-        assert!((200_000..=230_000).contains(&e.parameters), "{}", e.parameters);
+        assert!(
+            (200_000..=230_000).contains(&e.parameters),
+            "{}",
+            e.parameters
+        );
     }
 
     #[test]
