@@ -15,6 +15,7 @@ use crate::boards::{ArtifactKind, Board};
 use crate::error::{Error, Result};
 use crate::size::{SizeReport, check_fits};
 use crate::toolchain;
+use crate::wire;
 
 /// Variations of one build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,9 +189,13 @@ pub fn build_with(
         .join("release")
         .join("tinystudio-firmware");
     let image = ElfImage::read(&built)?;
+    // Artifacts go to a directory per model, so a later build of another
+    // model for the same board does not replace files still in use.
+    let out_dir = work.join(format!("{:08x}", wire::checksum(model_blob)));
+    fs::create_dir_all(&out_dir).map_err(Error::io(format!("creating {}", out_dir.display())))?;
     let mut artifacts = Vec::new();
     for &kind in board.artifacts {
-        let path = work.join(format!("tinystudio-{flavour}.{}", kind.extension()));
+        let path = out_dir.join(format!("tinystudio-{flavour}.{}", kind.extension()));
         let write = |bytes: &[u8]| {
             fs::write(&path, bytes).map_err(Error::io(format!("writing {}", path.display())))
         };

@@ -159,3 +159,31 @@ fn m4_kernels_are_bit_exact_on_random_layers() {
         "{line}"
     );
 }
+
+/// A model from the studio's quantizer (the firmware's default model: pixel
+/// scaling [-1, 1], conv, depthwise, pointwise, pooling, dense, softmax)
+/// classifies on the emulated board exactly as on the host, through the
+/// same API the studio's worker uses.
+#[test]
+fn a_quantizer_model_matches_the_host_engine() {
+    let blob = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/models/default.tsmb"),
+    )
+    .expect("the firmware's default model");
+    let board = tinystudio_deploy::board("mps2-an386").unwrap();
+    let target = common::firmware_target_dir().join("default-model");
+    let build =
+        tinystudio_deploy::build(board, &blob, &target, &mut |l| eprintln!("[default] {l}"))
+            .expect("builds");
+    let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
+    assert_eq!(emu.ready().input, [16, 16, 3]);
+    let mut host = HostRunner::new(blob).unwrap();
+    for seed in 1..=20 {
+        let pixels = noise(seed, 16 * 16 * 3);
+        let out = emu
+            .classify(&pixels, INFERENCE_TIMEOUT)
+            .expect("classifies");
+        assert_eq!(out.raw, host.run_pixels(&pixels).unwrap(), "image {seed}");
+        assert_eq!(out.scores[0].0, "dark");
+    }
+}
