@@ -205,14 +205,14 @@ function setUpEstimate() {
 function setUpJob() {
   const panel = document.getElementById("job");
   if (!panel) return;
-  const rows = document.querySelector("#epochs tbody");
-  const epochs = [...rows.querySelectorAll("tr")].map((tr) => {
+  const rows = document.querySelector("#epochs tbody"); // training jobs only
+  const epochs = [...(rows ? rows.querySelectorAll("tr") : [])].map((tr) => {
     const c = [...tr.children].map((td) => td.textContent);
     return { epoch: +c[0], loss: +c[1], accuracy: parseFloat(c[2]) / 100, valLoss: +c[3], valAccuracy: parseFloat(c[4]) / 100 };
   });
   drawCurves(epochs);
   if (panel.dataset.running !== "true") return;
-  const log = document.getElementById("log");
+  const log = document.getElementById("log") || document.createElement("pre");
   const seen = log.textContent.split("\n").filter(Boolean).length;
   let logged = 0;
   const source = new EventSource(panel.dataset.events);
@@ -225,7 +225,7 @@ function setUpJob() {
   });
   source.addEventListener("epoch", (m) => {
     const e = JSON.parse(m.data).data;
-    if (epochs.some((x) => x.epoch === e.epoch)) return;
+    if (!rows || epochs.some((x) => x.epoch === e.epoch)) return;
     epochs.push(e);
     const tr = document.createElement("tr");
     for (const v of [e.epoch, e.loss.toFixed(4), pct(e.accuracy), e.valLoss == null ? "" : e.valLoss.toFixed(4), pct(e.valAccuracy)]) {
@@ -236,7 +236,8 @@ function setUpJob() {
   });
   source.addEventListener("status", (m) => {
     const job = JSON.parse(m.data);
-    document.getElementById("job-progress").value = Math.round(job.progress * 100);
+    const progress = document.getElementById("job-progress");
+    if (progress) progress.value = Math.round(job.progress * 100);
     const status = document.getElementById("job-status");
     status.textContent = job.status;
     status.className = `status ${job.status}`;

@@ -235,7 +235,8 @@ async fn show(
                     macs as f64 / 1e6,
                     b.clock_hz / 1_000_000
                 ),
-                _ => "measured after the build on the emulated board (Cortex-M4 boards)".into(),
+                Cpu::CortexM4F => "measured when the model is built for the emulated board".into(),
+                _ => "no estimate: the emulated board is a Cortex-M4, this is a Cortex-M0+".into(),
             };
             BoardView {
                 name: b.name,

@@ -109,6 +109,10 @@ impl JobPage {
     fn running(&self) -> bool {
         !self.job.status.is_finished()
     }
+
+    fn is_training(&self) -> bool {
+        self.job.kind == tinystudio_domain::JobKind::Train
+    }
 }
 
 fn describe(events: &[JobEvent]) -> (Vec<String>, Vec<EpochRow>) {
