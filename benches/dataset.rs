@@ -39,6 +39,7 @@ async fn bench(backend: &str, database_url: Option<String>) {
         data_dir: dir.path().to_path_buf(),
         database_url,
         backbones_dir: None,
+        blob_store: None,
     };
     let storage = Storage::open(&options).await.unwrap();
     let db = storage.db.clone();

@@ -16,54 +16,109 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
     for (split, category) in [("train", "training"), ("test", "testing")] {
         for label in ["airplane", "ship", "horse"] {
             let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
-            let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             names.sort();
             let files: Vec<TestFile> = names
                 .iter()
-                .map(|p| TestFile::new(&p.file_name().unwrap().to_string_lossy(), std::fs::read(p).unwrap()))
+                .map(|p| {
+                    TestFile::new(
+                        &p.file_name().unwrap().to_string_lossy(),
+                        std::fs::read(p).unwrap(),
+                    )
+                })
                 .collect();
             if split == "test" {
                 test_images.extend(files.iter().take(7).cloned());
             }
-            app.ingest(category, Some(&key), &[("x-label", label)], &files).await;
+            app.ingest(category, Some(&key), &[("x-label", label)], &files)
+                .await;
         }
     }
-    let (_, train) = app.send_json(Method::POST, &format!("/api/projects/{project}/train"), &key, json!({})).await;
+    let (_, train) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/train"),
+            &key,
+            json!({}),
+        )
+        .await;
     app.run_pending_jobs().await;
-    let (_, trained) = app.get(&format!("/api/projects/{project}/jobs/{}", train["jobId"].as_str().unwrap()), &key).await;
-    let model = trained["result"]["modelId"].as_str().expect("a trained model").to_owned();
+    let (_, trained) = app
+        .get(
+            &format!(
+                "/api/projects/{project}/jobs/{}",
+                train["jobId"].as_str().unwrap()
+            ),
+            &key,
+        )
+        .await;
+    let model = trained["result"]["modelId"]
+        .as_str()
+        .expect("a trained model")
+        .to_owned();
 
     // An unknown board is refused before anything is queued.
     let (status, _) = app
-        .send_json(Method::POST, &format!("/api/projects/{project}/models/{model}/deploy"), &key, json!({ "board": "esp32" }))
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/deploy"),
+            &key,
+            json!({ "board": "esp32" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, deploy) = app
-        .send_json(Method::POST, &format!("/api/projects/{project}/models/{model}/deploy"), &key, json!({ "board": "mps2-an386" }))
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/deploy"),
+            &key,
+            json!({ "board": "mps2-an386" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{deploy}");
     app.run_pending_jobs().await;
     let deployment = deploy["deploymentId"].as_str().unwrap().to_owned();
-    let (_, built) = app.get(&format!("/api/projects/{project}/jobs/{deployment}"), &key).await;
+    let (_, built) = app
+        .get(&format!("/api/projects/{project}/jobs/{deployment}"), &key)
+        .await;
     assert_eq!(built["status"], "succeeded", "{}", built["error"]);
     let result = &built["result"];
     assert_eq!(result["size"]["fits"], true, "{}", result["size"]);
     assert!(result["size"]["flashUsed"].as_u64().unwrap() <= 1024 * 1024);
-    assert!(result["measured"]["instructions"].as_u64().unwrap() > 1_000_000, "{}", result["measured"]);
-    let names: Vec<&str> = result["artifacts"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert!(
+        result["measured"]["instructions"].as_u64().unwrap() > 1_000_000,
+        "{}",
+        result["measured"]
+    );
+    let names: Vec<&str> = result["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     for expected in ["firmware.elf", "firmware.bin", "model.tsmb", "model.tflite"] {
         assert!(names.contains(&expected), "{names:?}");
     }
     let r = app
         .client
-        .get(app.url(&format!("/api/projects/{project}/deployments/{deployment}/artifacts/firmware.bin")))
+        .get(app.url(&format!(
+            "/api/projects/{project}/deployments/{deployment}/artifacts/firmware.bin"
+        )))
         .header("x-api-key", &key)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
     assert!(r.bytes().await.unwrap().len() > 100_000);
 
     // The emulated board needs a worker running beside the request.
@@ -73,7 +128,9 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
     for image in &test_images[..20] {
         let r = app
             .client
-            .post(app.url(&format!("/api/projects/{project}/deployments/{deployment}/run")))
+            .post(app.url(&format!(
+                "/api/projects/{project}/deployments/{deployment}/run"
+            )))
             .header("x-api-key", &key)
             .body(image.bytes.clone())
             .send()
@@ -81,9 +138,19 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let out: Value = r.json().await.unwrap();
-        assert_eq!(out["raw"], out["hostRaw"], "{}: board and host differ: {out}", image.name);
+        assert_eq!(
+            out["raw"], out["hostRaw"],
+            "{}: board and host differ: {out}",
+            image.name
+        );
         assert_eq!(out["matchesHost"], true);
-        assert!(out["lines"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("Predictions (DSP:")));
+        assert!(
+            out["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with("Predictions (DSP:"))
+        );
         // And the studio's own live classification says the same.
         let r = app
             .client
@@ -99,5 +166,8 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
         }
     }
     background.abort();
-    assert_eq!(agree, 20, "the board's top class equals live classification's on every image");
+    assert_eq!(
+        agree, 20,
+        "the board's top class equals live classification's on every image"
+    );
 }

@@ -657,6 +657,7 @@ async fn extra_ports_that_are_taken_fail_the_start() {
         data_dir: dir.path().to_path_buf(),
         database_url: None,
         backbones_dir: None,
+        blob_store: None,
     };
     let storage = tinystudio::app::Storage::open(&options).await.unwrap();
     let started = tinystudio::app::App::start_on(

@@ -112,9 +112,10 @@ pub async fn spawn_app_with(backend: Backend, web: tinystudio_web::WebConfig) ->
         data_dir: dir.path().to_path_buf(),
         database_url,
         backbones_dir: Some(shared("backbones")),
+        blob_store: None,
     };
     let storage = Storage::open(&options).await.expect("open storage");
-    let worker = storage.worker_config(&options);
+    let worker = storage.worker_config(&options, &Default::default());
     let app = App::start(
         storage,
         "127.0.0.1:0".parse().unwrap(),

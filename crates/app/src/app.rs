@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tinystudio_storage::{BlobStore, Db, LocalBlobStore};
+use tinystudio_storage::{BlobStore, Db, LocalBlobStore, S3BlobStore, S3Config};
 use tinystudio_web::{AppState, WebConfig};
 use tinystudio_worker::{Worker, WorkerConfig};
 
-use crate::config::StorageOptions;
+use crate::config::{StorageOptions, WorkerOptions};
 
 /// Database and blob store, opened and migrated.
 pub struct Storage {
@@ -26,17 +26,29 @@ impl Storage {
             .await
             .with_context(|| format!("connecting to the database {}", redact(&url)))?;
         db.migrate().await.context("applying database migrations")?;
-        let blobs = LocalBlobStore::new(options.data_dir.join("blobs"))
-            .context("opening the blob folder")?;
-        Ok(Self {
-            db,
-            blobs: Arc::new(blobs),
-        })
+        let blobs: Arc<dyn BlobStore> = match &options.blob_store {
+            Some(url) => {
+                let config = S3Config::from_url(url).context("the blob store URL")?;
+                Arc::new(S3BlobStore::new(&config).context("opening the S3 blob store")?)
+            }
+            None => Arc::new(
+                LocalBlobStore::new(options.data_dir.join("blobs"))
+                    .context("opening the blob folder")?,
+            ),
+        };
+        Ok(Self { db, blobs })
     }
 
-    pub fn worker_config(&self, options: &StorageOptions) -> WorkerConfig {
+    pub fn worker_config(&self, options: &StorageOptions, worker: &WorkerOptions) -> WorkerConfig {
         let mut config = WorkerConfig::new(&options.data_dir);
         config.backbones_dir = options.backbones_dir();
+        config.lease = std::time::Duration::from_secs(worker.lease_secs.max(1));
+        // Several heartbeats per lease, so one slow database round trip
+        // does not lose the job.
+        config.heartbeat = (config.lease / 5).clamp(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(2),
+        );
         config
     }
 }

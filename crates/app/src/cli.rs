@@ -7,7 +7,7 @@ use tinystudio_domain::parse_project_name;
 use tinystudio_storage::{keys, projects};
 
 use crate::app::{App, Storage};
-use crate::config::{ServeOptions, StorageOptions};
+use crate::config::{ServeOptions, StorageOptions, WorkerOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,12 +28,18 @@ enum Command {
         storage: StorageOptions,
         #[command(flatten)]
         serve: ServeOptions,
+        #[command(flatten)]
+        worker: WorkerOptions,
     },
     /// Run a worker only: claims and runs jobs (for scale-out).
     Worker {
         #[command(flatten)]
         storage: StorageOptions,
+        #[command(flatten)]
+        worker: WorkerOptions,
     },
+    /// Train from a folder of labelled images, without a server.
+    Train(crate::train::TrainArgs),
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -96,9 +102,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         command.expect("serve parses")
     });
     match command {
-        Command::Serve { storage, serve } => {
+        Command::Serve {
+            storage,
+            serve,
+            worker,
+        } => {
             let opened = Storage::open(&storage).await?;
-            let worker = (!serve.no_worker).then(|| opened.worker_config(&storage));
+            let worker = (!serve.no_worker).then(|| opened.worker_config(&storage, &worker));
             let app = App::start_on(
                 opened,
                 serve.listen,
@@ -124,21 +134,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tokio::select! {
                 result = app.wait() => result,
-                _ = tokio::signal::ctrl_c() => {
+                _ = shutdown_signal() => {
                     tracing::info!("stopping");
                     Ok(())
                 }
             }
         }
-        Command::Worker { storage } => {
+        Command::Worker { storage, worker } => {
             let opened = Storage::open(&storage).await?;
-            let config = opened.worker_config(&storage);
+            let config = opened.worker_config(&storage, &worker);
             let worker = tinystudio_worker::Worker::new(opened.db, opened.blobs, config);
+            // A job interrupted here is not lost: its lease runs out and
+            // another worker runs it again.
             tokio::select! {
                 _ = worker.run() => Ok(()),
-                _ = tokio::signal::ctrl_c() => Ok(()),
+                _ = shutdown_signal() => Ok(()),
             }
         }
+        Command::Train(args) => crate::train::run(args).await,
         Command::Migrate { storage } => {
             Storage::open(&storage).await?;
             println!("migrations applied");
@@ -157,5 +170,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and service managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -19,6 +19,27 @@ pub struct StorageOptions {
     /// Where pretrained backbones are kept; default: `backbones` in the data folder.
     #[arg(long, env = "TINYSTUDIO_BACKBONES_DIR")]
     pub backbones_dir: Option<PathBuf>,
+
+    /// Where samples and artifacts go: `s3://bucket/prefix?endpoint=http://host:9000`
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); default: `blobs`
+    /// in the data folder.
+    #[arg(long, env = "TINYSTUDIO_BLOB_STORE")]
+    pub blob_store: Option<String>,
+}
+
+/// Options of the job runner (`serve`'s in-process worker and `worker`).
+#[derive(Debug, Clone, Args)]
+pub struct WorkerOptions {
+    /// How long a claimed job stays this worker's without a heartbeat; a job
+    /// whose worker died is retried once this has passed.
+    #[arg(long, env = "TINYSTUDIO_WORKER_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self { lease_secs: 30 }
+    }
 }
 
 impl StorageOptions {

@@ -17,7 +17,7 @@ pub mod projects;
 pub mod samples;
 pub mod settings;
 
-pub use blobs::{BlobKey, BlobStore, LocalBlobStore};
+pub use blobs::{BlobKey, BlobStore, LocalBlobStore, S3BlobStore, S3Config};
 pub use db::{Db, Dialect, now_ms};
 pub use error::StorageError;
 

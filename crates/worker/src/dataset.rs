@@ -50,22 +50,28 @@ pub async fn load_pixels(
     }
     let impulse = impulse.clone();
     let names: Vec<String> = samples.iter().map(|s| s.file_name.clone()).collect();
-    tokio::task::spawn_blocking(move || {
-        originals
-            .par_iter()
-            .zip(names.par_iter())
-            .map(|(bytes, name)| {
-                let decoded = decode(bytes, &DecodeLimits::default())
-                    .with_context(|| format!("decoding {name}"))?;
-                Ok(preprocess(
-                    &decoded.image,
-                    &impulse.input,
-                    impulse.image.color_depth,
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
-    .await?
+    tokio::task::spawn_blocking(move || preprocess_all(&originals, &names, &impulse)).await?
+}
+
+/// Decodes and preprocesses images in parallel; blocking.
+pub fn preprocess_all<B: AsRef<[u8]> + Sync>(
+    originals: &[B],
+    names: &[String],
+    impulse: &ImpulseConfig,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    originals
+        .par_iter()
+        .zip(names.par_iter())
+        .map(|(bytes, name)| {
+            let decoded = decode(bytes.as_ref(), &DecodeLimits::default())
+                .with_context(|| format!("decoding {name}"))?;
+            Ok(preprocess(
+                &decoded.image,
+                &impulse.input,
+                impulse.image.color_depth,
+            ))
+        })
+        .collect()
 }
 
 /// Preprocessed pixels of one image given as bytes (live classification).

@@ -45,8 +45,8 @@ struct Payload {
     impulse_version: i64,
 }
 
-/// What the blocking part tells the async part while it runs.
-enum Report {
+/// What the training pipeline reports while it runs.
+pub enum Report {
     Log(String),
     Epoch(EpochMetrics),
     Progress(f64),
@@ -219,33 +219,43 @@ fn result_json(id: &ModelId, version: i64, metrics: &Value) -> Value {
     result
 }
 
-struct TrainInput {
-    impulse: ImpulseConfig,
-    pixels: Vec<Vec<u8>>,
-    labels: Vec<usize>,
-    hashes: Vec<String>,
-    class_names: Vec<String>,
-    model_dir: std::path::PathBuf,
-    work_dir: std::path::PathBuf,
-    backbones_dir: std::path::PathBuf,
-    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    tx: mpsc::UnboundedSender<Report>,
+/// Everything the blocking training pipeline needs.
+pub struct TrainInput {
+    pub impulse: ImpulseConfig,
+    /// Preprocessed images (`dataset::preprocess_all`).
+    pub pixels: Vec<Vec<u8>>,
+    /// Class index of each image.
+    pub labels: Vec<usize>,
+    /// Content hash of each image: the feature cache's key.
+    pub hashes: Vec<String>,
+    pub class_names: Vec<String>,
+    /// Where the float model is saved.
+    pub model_dir: std::path::PathBuf,
+    /// Feature cache and scratch space.
+    pub work_dir: std::path::PathBuf,
+    pub backbones_dir: std::path::PathBuf,
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub tx: mpsc::UnboundedSender<Report>,
 }
 
-struct Trained {
-    class_names: Vec<String>,
-    model_dir: std::path::PathBuf,
-    blob: Vec<u8>,
-    tflite: Vec<u8>,
-    metrics: Value,
-    timing: Value,
+/// What the pipeline made: the float model (in `model_dir`), the int8 model
+/// as our blob and as `.tflite`, and the metrics.
+pub struct Trained {
+    pub class_names: Vec<String>,
+    pub model_dir: std::path::PathBuf,
+    pub blob: Vec<u8>,
+    pub tflite: Vec<u8>,
+    pub metrics: Value,
+    pub timing: Value,
 }
 
 fn cancelled(flag: &std::sync::atomic::AtomicBool) -> bool {
     flag.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
+/// Features (cached), head training, quantization and int8 evaluation.
+/// Blocking and CPU-heavy: shared by the training job and `tinystudio train`.
+pub fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
     let TrainInput {
         impulse,
         pixels,
