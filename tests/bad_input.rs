@@ -98,7 +98,7 @@ async fn bad_files_are_refused_by_name(app: TestApp) {
                 "training",
                 Some(&key),
                 &[("x-label", "bad")],
-                &[file.clone()],
+                std::slice::from_ref(&file),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{}: {body}", file.name);
@@ -170,14 +170,24 @@ async fn bad_requests_change_nothing(app: TestApp) {
         ("x-metadata", r#"{"a": 1}"#, "string"),
     ] {
         let (status, body) = app
-            .ingest("training", Some(&key), &[(name, value)], &[ok.clone()])
+            .ingest(
+                "training",
+                Some(&key),
+                &[(name, value)],
+                std::slice::from_ref(&ok),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {value}: {body}");
         assert!(body["error"].as_str().unwrap().contains(needle), "{body}");
     }
     let long = "x".repeat(65);
     let (status, _) = app
-        .ingest("training", Some(&key), &[("x-label", &long)], &[ok.clone()])
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", &long)],
+            std::slice::from_ref(&ok),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -218,7 +228,7 @@ async fn bad_requests_change_nothing(app: TestApp) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let (status, _) = app
-        .ingest("validation", Some(&key), &[], &[ok.clone()])
+        .ingest("validation", Some(&key), &[], std::slice::from_ref(&ok))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

@@ -131,11 +131,11 @@ async fn duplicates_and_deterministic_split(app: TestApp) {
     let (project, key) = app.create_project("split").await;
     let image = TestFile::new("a.png", png(20, 20, 9));
     let (_, first) = app
-        .ingest("training", Some(&key), &[], &[image.clone()])
+        .ingest("training", Some(&key), &[], std::slice::from_ref(&image))
         .await;
     // Without the header a duplicate is stored again.
     let (_, second) = app
-        .ingest("training", Some(&key), &[], &[image.clone()])
+        .ingest("training", Some(&key), &[], std::slice::from_ref(&image))
         .await;
     assert_ne!(
         first["files"][0]["sampleId"],
@@ -147,7 +147,7 @@ async fn duplicates_and_deterministic_split(app: TestApp) {
             "training",
             Some(&key),
             &[("x-disallow-duplicates", "1")],
-            &[image.clone()],
+            std::slice::from_ref(&image),
         )
         .await;
     assert_eq!(status, StatusCode::OK);

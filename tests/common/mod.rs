@@ -78,7 +78,7 @@ pub fn shared(path: &str) -> PathBuf {
     p
 }
 
-async fn fresh_postgres_url() -> String {
+pub async fn fresh_postgres_url() -> String {
     let admin = std::env::var("TINYSTUDIO_TEST_POSTGRES").unwrap_or_else(|_| {
         panic!(
             "TINYSTUDIO_TEST_POSTGRES is not set: the PostgreSQL half of the suite needs a server \

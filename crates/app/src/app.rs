@@ -43,6 +43,9 @@ impl Storage {
         let mut config = WorkerConfig::new(&options.data_dir);
         config.backbones_dir = options.backbones_dir();
         config.lease = std::time::Duration::from_secs(worker.lease_secs.max(1));
+        if let Some(id) = &worker.worker_id {
+            config.worker_id = id.clone();
+        }
         // Several heartbeats per lease, so one slow database round trip
         // does not lose the job.
         config.heartbeat = (config.lease / 5).clamp(

@@ -34,11 +34,18 @@ pub struct WorkerOptions {
     /// whose worker died is retried once this has passed.
     #[arg(long, env = "TINYSTUDIO_WORKER_LEASE_SECS", default_value_t = 30)]
     pub lease_secs: u64,
+
+    /// Names this worker in the queue and the logs; default: host name and a random suffix.
+    #[arg(long, env = "TINYSTUDIO_WORKER_ID")]
+    pub worker_id: Option<String>,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        Self { lease_secs: 30 }
+        Self {
+            lease_secs: 30,
+            worker_id: None,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ValidationError;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ImpulseConfig {
     pub input: InputBlock,
@@ -112,16 +112,6 @@ impl Default for LearningBlock {
             augmentation: false,
             fine_tune_blocks: 0,
             seed: 42,
-        }
-    }
-}
-
-impl Default for ImpulseConfig {
-    fn default() -> Self {
-        Self {
-            input: InputBlock::default(),
-            image: ImageBlock::default(),
-            learning: LearningBlock::default(),
         }
     }
 }

@@ -42,12 +42,11 @@ impl Db {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = match dialect {
             Dialect::Sqlite => {
-                if let Some(path) = sqlite_path(url) {
-                    if let Some(parent) = std::path::Path::new(&path).parent() {
-                        if !parent.as_os_str().is_empty() {
-                            std::fs::create_dir_all(parent)?;
-                        }
-                    }
+                if let Some(path) = sqlite_path(url)
+                    && let Some(parent) = std::path::Path::new(&path).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)?;
                 }
                 AnyPoolOptions::new()
                     .max_connections(8)

@@ -55,26 +55,38 @@ pub async fn get_version(db: &Db, project_id: ProjectId, version: i64) -> Result
 
 /// Saves `config` as the next version (unless it equals the latest).
 pub async fn save(db: &Db, project_id: ProjectId, config: &ImpulseConfig) -> Result<StoredImpulse> {
-    if let Some(latest) = latest(db, project_id).await? {
-        if &latest.config == config {
-            return Ok(latest);
-        }
+    if let Some(latest) = latest(db, project_id).await?
+        && &latest.config == config
+    {
+        return Ok(latest);
     }
     let json = serde_json::to_string(config).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let now = now_ms();
-    let row = sqlx::query(
-        "INSERT INTO impulses (project_id, version, config, created_at) \
-         SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM impulses WHERE project_id = $1 \
-         RETURNING version",
-    )
-    .bind(project_id.to_string())
-    .bind(json)
-    .bind(now)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(StoredImpulse {
-        version: row.try_get(0)?,
-        config: config.clone(),
-        created_at: now,
-    })
+    // As for models: MAX + 1, retried if a concurrent save took the number.
+    for _ in 0..20 {
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO impulses (project_id, version, config, created_at) \
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM impulses WHERE project_id = $1 \
+             RETURNING version",
+        )
+        .bind(project_id.to_string())
+        .bind(&json)
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await;
+        match inserted {
+            Ok(row) => {
+                return Ok(StoredImpulse {
+                    version: row.try_get(0)?,
+                    config: config.clone(),
+                    created_at: now,
+                });
+            }
+            Err(e) if crate::models::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StorageError::Conflict(
+        "could not number the impulse: too many concurrent saves".into(),
+    ))
 }

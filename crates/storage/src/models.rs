@@ -55,20 +55,41 @@ pub async fn insert(
         return Ok(existing);
     }
     let labels = serde_json::to_string(labels).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at) \
-         SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM models WHERE project_id = $2",
-    )
-    .bind(id.to_string())
-    .bind(project_id.to_string())
-    .bind(impulse_version)
-    .bind(job_id.to_string())
-    .bind(labels)
-    .bind(metrics.to_string())
-    .bind(now_ms())
-    .execute(&db.pool)
-    .await?;
-    get(db, project_id, id).await
+    // Versions are taken as MAX + 1; two workers saving at once may pick the
+    // same one, and the loser of the unique constraint tries the next.
+    for _ in 0..20 {
+        let inserted = sqlx::query(
+            "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at) \
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM models WHERE project_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(project_id.to_string())
+        .bind(impulse_version)
+        .bind(job_id.to_string())
+        .bind(&labels)
+        .bind(metrics.to_string())
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await;
+        match inserted {
+            Ok(_) => return get(db, project_id, id).await,
+            Err(e) if is_unique_violation(&e) => {
+                // The same job saved by a twin run: that model stands.
+                if let Some(existing) = by_job(db, job_id).await? {
+                    return Ok(existing);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StorageError::Conflict(
+        "could not number the model: too many concurrent saves".into(),
+    ))
+}
+
+/// Whether `e` is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 pub async fn by_job(db: &Db, job_id: JobId) -> Result<Option<Model>> {

@@ -317,18 +317,18 @@ async fn ingest_one(
         }
     };
 
-    if options.disallow_duplicates {
-        if let Some(existing) = samples::find_by_hash(&state.db, project_id, &sha).await? {
-            return Ok(FileOutcome {
-                success: true,
-                file_name: original_name,
-                sample_id: Some(existing.id),
-                label: existing.label,
-                category: Some(existing.category.to_string()),
-                duplicate: true,
-                error: None,
-            });
-        }
+    if options.disallow_duplicates
+        && let Some(existing) = samples::find_by_hash(&state.db, project_id, &sha).await?
+    {
+        return Ok(FileOutcome {
+            success: true,
+            file_name: original_name,
+            sample_id: Some(existing.id),
+            label: existing.label,
+            category: Some(existing.category.to_string()),
+            duplicate: true,
+            error: None,
+        });
     }
 
     // Blobs first, synced; the row that points to them last.

@@ -77,16 +77,16 @@ fn list_sync(root: &Path, prefix: &str) -> std::io::Result<Vec<BlobEntry>> {
                 if prefix.starts_with(&format!("{rel}/")) || rel.starts_with(prefix) {
                     stack.push(path);
                 }
-            } else if rel.starts_with(prefix) {
-                if let Some(key) = BlobKey::from_path(&rel) {
-                    let modified_ms = meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0);
-                    out.push(BlobEntry { key, modified_ms });
-                }
+            } else if rel.starts_with(prefix)
+                && let Some(key) = BlobKey::from_path(&rel)
+            {
+                let modified_ms = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                out.push(BlobEntry { key, modified_ms });
             }
         }
     }

@@ -110,7 +110,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/api/projects/{project_id}/deployments/{deployment_id}/run",
-            post(deploy::run).layer(uploads.clone()),
+            post(deploy::run).layer(uploads),
         )
         .route("/api/boards", get(deploy::boards))
         .route(

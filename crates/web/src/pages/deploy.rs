@@ -366,14 +366,14 @@ pub async fn run(
                 .to_vec()
         }
         (None, Err(_)) => {
-            return Ok(show(
+            return show(
                 &state,
                 &project,
                 None,
                 None,
                 Some("choose a test sample or an image".into()),
             )
-            .await?);
+            .await;
         }
     };
     match run_image(&state, project.id, &deployment, bytes).await {

@@ -55,7 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{project_id}/test/run", post(test::run))
         .route(
             "/projects/{project_id}/test/classify",
-            post(test::classify_upload).layer(uploads.clone()),
+            post(test::classify_upload).layer(uploads),
         )
         .route("/projects/{project_id}/deploy", get(deploy::page))
         .route("/projects/{project_id}/deploy/build", post(deploy::build))
