@@ -103,6 +103,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, web: tinystudio_web::WebConfig) -> TestApp {
+    spawn_app_on(backend, web, None).await
+}
+
+/// As [`spawn_app_with`], with blobs in the store named by `blob_store`
+/// (`s3://...`) instead of the data folder.
+pub async fn spawn_app_on(
+    backend: Backend,
+    web: tinystudio_web::WebConfig,
+    blob_store: Option<String>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -112,7 +122,7 @@ pub async fn spawn_app_with(backend: Backend, web: tinystudio_web::WebConfig) ->
         data_dir: dir.path().to_path_buf(),
         database_url,
         backbones_dir: Some(shared("backbones")),
-        blob_store: None,
+        blob_store,
     };
     let storage = Storage::open(&options).await.expect("open storage");
     let worker = storage.worker_config(&options, &Default::default());
