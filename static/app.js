@@ -180,6 +180,7 @@ function setUpEstimate() {
       alpha: n("alpha"), denseNeurons: n("denseNeurons"), dropout: n("dropout"), epochs: n("epochs"),
       learningRate: n("learningRate"), batchSize: n("batchSize"), validationShare: n("validationShare") / 100,
       augmentation: form.elements.augmentation.checked, fineTuneBlocks: n("fineTuneBlocks"), seed: n("seed"),
+      calibrationSamples: n("calibrationSamples"),
     },
   });
   const fmt = (x) => x.toLocaleString("en-US");

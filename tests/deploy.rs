@@ -100,9 +100,23 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    for expected in ["firmware.elf", "firmware.bin", "model.tsmb", "model.tflite"] {
+    for expected in [
+        "firmware.elf",
+        "firmware.bin",
+        "model.tsmb",
+        "model.tflite",
+        "size-report.json",
+    ] {
         assert!(names.contains(&expected), "{names:?}");
     }
+    let (status, report) = app
+        .get(
+            &format!("/api/projects/{project}/deployments/{deployment}/artifacts/size-report.json"),
+            &key,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["size"], result["size"]);
     let r = app
         .client
         .get(app.url(&format!(

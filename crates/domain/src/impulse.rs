@@ -79,6 +79,8 @@ pub struct LearningBlock {
     /// How many of the backbone's last blocks are trained too (0 = frozen).
     pub fine_tune_blocks: u32,
     pub seed: u64,
+    /// How many training images calibrate the int8 activation ranges.
+    pub calibration_samples: u32,
 }
 
 impl Default for InputBlock {
@@ -112,6 +114,7 @@ impl Default for LearningBlock {
             augmentation: false,
             fine_tune_blocks: 0,
             seed: 42,
+            calibration_samples: 1000,
         }
     }
 }
@@ -182,6 +185,12 @@ impl ImpulseConfig {
                 format!("must be 0 to {BACKBONE_BLOCKS}"),
             ));
         }
+        if !(1..=10_000).contains(&l.calibration_samples) {
+            return Err(ValidationError::new(
+                "learning.calibrationSamples",
+                "must be 1 to 10000",
+            ));
+        }
         Ok(())
     }
 
@@ -231,6 +240,12 @@ mod tests {
         let mut c = ImpulseConfig::default();
         c.learning.fine_tune_blocks = 14;
         assert!(c.validate().is_err());
+        let mut c = ImpulseConfig::default();
+        c.learning.calibration_samples = 0;
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "learning.calibrationSamples"
+        );
         assert!(serde_json::from_str::<ImpulseConfig>(r#"{"bogus":1}"#).is_err());
     }
 }

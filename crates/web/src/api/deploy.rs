@@ -24,7 +24,7 @@ use crate::{AppError, AppState};
 
 /// Where the run job finds its input (see `tinystudio_worker::jobs::run`).
 const RUN_INPUT: &str = "input.pixels";
-/// How long `.../run` waits for the emulated board before answering 504.
+/// How long `.../run` waits for the emulated board before answering 409.
 const RUN_WAIT: Duration = Duration::from_secs(180);
 
 pub fn board_json(b: &Board) -> Value {

@@ -147,6 +147,7 @@ pub struct ImpulseForm {
     augmentation: Option<String>,
     fine_tune_blocks: String,
     seed: String,
+    calibration_samples: String,
     action: Option<String>,
 }
 
@@ -191,6 +192,7 @@ impl ImpulseForm {
         l.augmentation = self.augmentation.is_some();
         l.fine_tune_blocks = number("fine-tuned blocks", &self.fine_tune_blocks)?;
         l.seed = number("seed", &self.seed)?;
+        l.calibration_samples = number("calibration images", &self.calibration_samples)?;
         c.validate()?;
         Ok(c)
     }

@@ -89,6 +89,31 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
             .await?;
     }
     let size = &output.size;
+    let size_json = json!({
+        "flashUsed": size.flash_used,
+        "flashLimit": size.flash_limit,
+        "modelBytes": size.model_bytes,
+        "codeBytes": size.code_bytes,
+        "ramStatic": size.ram_static,
+        "ramLimit": size.ram_limit,
+        "arenaBytes": size.arena_bytes,
+        "stackAvailable": size.stack_available,
+        "fits": size.fits(),
+    });
+    // The size report is an artifact too, downloadable beside the binaries.
+    let report = serde_json::to_vec_pretty(&json!({
+        "board": board.name,
+        "modelId": model.id,
+        "modelVersion": model.version,
+        "size": size_json,
+    }))?;
+    artifacts.push(json!({ "name": SIZE_REPORT, "kind": "json", "bytes": report.len() }));
+    ctx.blobs
+        .put(
+            &BlobKey::artifact(&owner, SIZE_REPORT)?,
+            Bytes::from(report),
+        )
+        .await?;
     ctx.log(format!(
         "flash {:.1} of {:.0} KB (model {:.1}, code {:.1}); RAM {:.1} of {:.0} KB (arena {:.1}); {} KB left for the stack",
         kb(size.flash_used),
@@ -148,20 +173,13 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         "artifacts": artifacts,
         "flashing": board.flashing,
         "emulated": board.emulated,
-        "size": {
-            "flashUsed": size.flash_used,
-            "flashLimit": size.flash_limit,
-            "modelBytes": size.model_bytes,
-            "codeBytes": size.code_bytes,
-            "ramStatic": size.ram_static,
-            "ramLimit": size.ram_limit,
-            "arenaBytes": size.arena_bytes,
-            "stackAvailable": size.stack_available,
-            "fits": size.fits(),
-        },
+        "size": size_json,
         "measured": measured,
     }))
 }
+
+/// The flash and RAM report's artifact name.
+const SIZE_REPORT: &str = "size-report.json";
 
 fn kb(bytes: u64) -> f64 {
     bytes as f64 / 1024.0

@@ -29,8 +29,6 @@ use crate::{Cancelled, JobContext, Permanent};
 
 /// Augmented variants cached per training image.
 const AUGMENTED_VARIANTS: usize = 4;
-/// Training images used to calibrate the int8 activation ranges.
-const CALIBRATION_IMAGES: usize = 1000;
 /// An int8 validation accuracy this far below float is reported as a warning.
 const INT8_WARNING_POINTS: f64 = 3.0;
 
@@ -404,7 +402,7 @@ pub fn train_blocking(input: TrainInput) -> anyhow::Result<Trained> {
     outcome.model.save(&model_dir)?;
     let calibration: Vec<&[u8]> = pixels
         .iter()
-        .take(CALIBRATION_IMAGES)
+        .take(impulse.learning.calibration_samples as usize)
         .map(Vec::as_slice)
         .collect();
     let (graph, ranges) = export(&outcome.model, &calibration)?;
