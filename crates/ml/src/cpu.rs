@@ -131,7 +131,7 @@ impl FastBackbone {
                 |(a, b), img| {
                     a.clear();
                     a.extend(img.iter().map(|&p| lut[p as usize]));
-                    let (oh, ow, oc) = self.forward(a, b, (h, w, c), upto);
+                    let (oh, ow, oc) = self.forward(a, b, (h, w, c), upto, |_, _| {});
                     if pool {
                         pool_hwc(&a[..oh * ow * oc], oc)
                     } else {
@@ -142,15 +142,60 @@ impl FastBackbone {
             .collect()
     }
 
-    /// Runs layers `..upto` on `a` (HWC), ping-ponging with `b`; the result ends in `a`.
+    /// The calibration pass: every layer's output range `(min, max)` over
+    /// `images`, and each image's globally pooled features (for the head's
+    /// ranges), at feature-extraction speed.
+    pub(crate) fn calibrate(
+        &self,
+        images: &[&[u8]],
+        (h, w, c): (usize, usize, usize),
+        scaling: InputScaling,
+    ) -> (Vec<(f32, f32)>, Vec<Vec<f32>>) {
+        let lut: Vec<f32> = (0..=255u8).map(|p| scaling.apply(p)).collect();
+        let empty = vec![(f32::INFINITY, f32::NEG_INFINITY); self.layers.len()];
+        let per_image: Vec<(Vec<(f32, f32)>, Vec<f32>)> = images
+            .par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(a, b), img| {
+                    a.clear();
+                    a.extend(img.iter().map(|&p| lut[p as usize]));
+                    let mut ranges = empty.clone();
+                    let (oh, ow, oc) =
+                        self.forward(a, b, (h, w, c), self.layers.len(), |i, out| {
+                            let r = &mut ranges[i];
+                            for &x in out {
+                                r.0 = r.0.min(x);
+                                r.1 = r.1.max(x);
+                            }
+                        });
+                    (ranges, pool_hwc(&a[..oh * ow * oc], oc))
+                },
+            )
+            .collect();
+        let mut ranges = empty;
+        let mut pooled = Vec::with_capacity(per_image.len());
+        for (image_ranges, features) in per_image {
+            for (r, i) in ranges.iter_mut().zip(image_ranges) {
+                r.0 = r.0.min(i.0);
+                r.1 = r.1.max(i.1);
+            }
+            pooled.push(features);
+        }
+        (ranges, pooled)
+    }
+
+    /// Runs layers `..upto` on `a` (HWC), ping-ponging with `b`; the result
+    /// ends in `a`. `observe` sees each layer's index and output.
     fn forward(
         &self,
         a: &mut Vec<f32>,
         b: &mut Vec<f32>,
         (mut h, mut w, mut c): (usize, usize, usize),
         upto: usize,
+        mut observe: impl FnMut(usize, &[f32]),
     ) -> (usize, usize, usize) {
-        for layer in &self.layers[..upto] {
+        for (i, layer) in self.layers[..upto].iter().enumerate() {
             let (oh, ow) = (same_output(h, layer.stride), same_output(w, layer.stride));
             b.resize(oh * ow * layer.cout, 0.0);
             let out = &mut b[..oh * ow * layer.cout];
@@ -177,6 +222,7 @@ impl FastBackbone {
                     }
                 }
             }
+            observe(i, out);
             std::mem::swap(a, b);
             (h, w, c) = (oh, ow, layer.cout);
         }

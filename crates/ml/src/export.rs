@@ -1,18 +1,20 @@
 //! Hands a trained model to the int8 engine: the engine's [`FloatGraph`] (batch norm
 //! already folded, ReLU6 fused into each conv) and per-layer calibration ranges.
 //!
-//! Ranges are computed with burn on whole batches rather than with the engine's
-//! plain float executor, which is written for clarity and is much slower.
+//! Ranges come from the fused feature-extraction path (`cpu.rs`) rather than
+//! the engine's plain float executor, which is written for clarity and is much
+//! slower; a test checks that both give the same ranges.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use tinystudio_engine::float_graph::{Activation, Layer, Padding, PixelScaling};
 use tinystudio_engine::quantizer::bias_correction_subset;
 use tinystudio_engine::{Calibration, FloatGraph};
 
-use crate::data::{InputScaling, images_to_tensor};
+use crate::cpu::FastBackbone;
+use crate::data::InputScaling;
 use crate::error::{Error, Result};
-use crate::inference::{DEFAULT_BATCH_SIZE, TrainedModel};
-use crate::model::{ConvLayer, Dense, global_average_pool};
+use crate::inference::TrainedModel;
+use crate::model::{ConvLayer, Dense};
 
 fn tensor_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().unwrap_or_default()
@@ -124,45 +126,44 @@ pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> 
             "calibration needs at least one sample image".into(),
         ));
     }
-    let device = Device::flex();
-    let backbone = model.backbone();
+    let shape = model.config.input;
+    if let Some(n) = images.iter().position(|img| img.len() != shape.len()) {
+        return Err(Error::InvalidInput(format!(
+            "calibration image {n} has {} bytes, expected {}",
+            images[n].len(),
+            shape.len()
+        )));
+    }
+    // The backbone (nearly all of the work) on the fused per-image path,
+    // the head on the pooled features with burn.
+    let fast = FastBackbone::from_model(model.backbone());
+    let (mut ranges, pooled) = fast.calibrate(
+        images,
+        (shape.height, shape.width, shape.channels),
+        model.config.scaling,
+    );
     let head = model.head();
-    let n_layers = backbone.layers.len() + 2 + usize::from(head.hidden.is_some()) + 1;
-    let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); n_layers];
-    let mut widen = |i: usize, t: &Tensor<4>| {
-        let v = tensor_vec(t.clone());
-        let r = &mut ranges[i];
-        for x in v {
+    let mut widen = |t: Tensor<2>| {
+        let mut r = (f32::INFINITY, f32::NEG_INFINITY);
+        for x in tensor_vec(t) {
             r.0 = r.0.min(x);
             r.1 = r.1.max(x);
         }
+        ranges.push(r);
     };
-    for batch in images.chunks(DEFAULT_BATCH_SIZE) {
-        // [batch, c, h, w]
-        let mut x = images_to_tensor(batch, model.config.input, model.config.scaling, &device)?;
-        let mut i = 0;
-        for layer in &backbone.layers {
-            x = layer.forward(x);
-            widen(i, &x);
-            i += 1;
-        }
-        let [b, c, _, _] = x.dims();
-        let mut f = global_average_pool(x);
-        widen(i, &f.clone().reshape([b, c, 1, 1]));
-        i += 1;
-        if let Some(h) = &head.hidden {
-            f = burn::tensor::activation::relu(h.forward(f));
-            let [b, n] = f.dims();
-            widen(i, &f.clone().reshape([b, n, 1, 1]));
-            i += 1;
-        }
-        let logits = head.output.forward(f);
-        let [b, n] = logits.dims();
-        widen(i, &logits.clone().reshape([b, n, 1, 1]));
-        i += 1;
-        let probs = burn::tensor::activation::softmax(logits, 1);
-        widen(i, &probs.reshape([b, n, 1, 1]));
+    let features = pooled[0].len();
+    let mut f: Tensor<2> = Tensor::from_data(
+        TensorData::new(pooled.concat(), [images.len(), features]),
+        &Device::flex(),
+    );
+    widen(f.clone());
+    if let Some(h) = &head.hidden {
+        f = burn::tensor::activation::relu(h.forward(f));
+        widen(f.clone());
     }
+    let logits = head.output.forward(f);
+    widen(logits.clone());
+    widen(burn::tensor::activation::softmax(logits, 1));
     // The exported graph's input scaling: (p - 128) / 127.5, checked in `float_graph`.
     let samples = bias_correction_subset(images)
         .map(|img| {

@@ -22,7 +22,7 @@ use crate::{AppError, AppState};
 /// Instructions per multiply-accumulate of our Cortex-M4 kernels on
 /// MobileNetV1 0.25 at 96x96 (BENCHMARKS.md); used for the latency estimate
 /// before a build has measured the real model.
-const M4_INSTRUCTIONS_PER_MAC: f64 = 1.67;
+const M4_INSTRUCTIONS_PER_MAC: f64 = 1.47;
 
 #[derive(Template)]
 #[template(path = "deploy/page.html")]
