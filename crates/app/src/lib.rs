@@ -5,4 +5,4 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-mod train;
+pub mod train;
