@@ -40,6 +40,9 @@ struct Layer {
     bias: Vec<f32>,
 }
 
+/// Per-layer output ranges `(min, max)`.
+pub(crate) type Ranges = Vec<(f32, f32)>;
+
 /// The frozen backbone's weights in NHWC-friendly layouts.
 #[derive(Clone, Debug)]
 pub(crate) struct FastBackbone {
@@ -150,10 +153,10 @@ impl FastBackbone {
         images: &[&[u8]],
         (h, w, c): (usize, usize, usize),
         scaling: InputScaling,
-    ) -> (Vec<(f32, f32)>, Vec<Vec<f32>>) {
+    ) -> (Ranges, Vec<Vec<f32>>) {
         let lut: Vec<f32> = (0..=255u8).map(|p| scaling.apply(p)).collect();
         let empty = vec![(f32::INFINITY, f32::NEG_INFINITY); self.layers.len()];
-        let per_image: Vec<(Vec<(f32, f32)>, Vec<f32>)> = images
+        let per_image: Vec<(Ranges, Vec<f32>)> = images
             .par_iter()
             .map_init(
                 || (Vec::new(), Vec::new()),
