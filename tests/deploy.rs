@@ -37,24 +37,9 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine() {
                 .await;
         }
     }
-    let (_, train) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/train"),
-            &key,
-            json!({}),
-        )
-        .await;
+    let job_id = app.start_training(&project, &key, None).await;
     app.run_pending_jobs().await;
-    let (_, trained) = app
-        .get(
-            &format!(
-                "/api/projects/{project}/jobs/{}",
-                train["jobId"].as_str().unwrap()
-            ),
-            &key,
-        )
-        .await;
+    let trained = app.job(&project, &key, &job_id).await;
     let model = trained["result"]["modelId"]
         .as_str()
         .expect("a trained model")

@@ -6,7 +6,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, TestFile, png};
-use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tinystudio_storage::jobs;
 
@@ -30,23 +29,9 @@ async fn a_job_whose_worker_died_is_retried(app: TestApp) {
         )
         .await;
     }
-    app.send_json(
-        Method::PUT,
-        &format!("/api/projects/{project}/impulse"),
-        &key,
-        json!({ "learning": { "epochs": 2 } }),
-    )
-    .await;
-    let (status, train) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/train"),
-            &key,
-            json!({}),
-        )
+    let job_id = app
+        .start_training(&project, &key, Some(json!({ "learning": { "epochs": 2 } })))
         .await;
-    assert_eq!(status, StatusCode::OK, "{train}");
-    let job_id = train["jobId"].as_str().unwrap().to_owned();
 
     // A worker claims it with a short lease and dies without a word.
     let db = &app.app.state.db;
@@ -61,9 +46,7 @@ async fn a_job_whose_worker_died_is_retried(app: TestApp) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         app.run_pending_jobs().await;
-        let (_, job) = app
-            .get(&format!("/api/projects/{project}/jobs/{job_id}"), &key)
-            .await;
+        let job = app.job(&project, &key, &job_id).await;
         if job["status"] == "succeeded" {
             assert_eq!(job["attempts"], 2, "{job}");
             break;

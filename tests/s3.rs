@@ -175,34 +175,11 @@ async fn run(endpoint: &str) {
     assert!(count("thumbs/").await >= thumbs_before.max(1));
 
     // A training job writes its model to the bucket; classification reads it back.
-    let (status, body) = app
-        .send_json(
-            Method::PUT,
-            &format!("/api/projects/{project}/impulse"),
-            &key,
-            json!({ "learning": { "epochs": 5 } }),
-        )
+    let job_id = app
+        .start_training(&project, &key, Some(json!({ "learning": { "epochs": 5 } })))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, train) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/train"),
-            &key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{train}");
     assert_eq!(app.run_pending_jobs().await, 1);
-    let (_, job) = app
-        .get(
-            &format!(
-                "/api/projects/{project}/jobs/{}",
-                train["jobId"].as_str().unwrap()
-            ),
-            &key,
-        )
-        .await;
+    let job = app.job(&project, &key, &job_id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let model = job["result"]["modelId"].as_str().unwrap();
     let artifacts: Vec<String> = bucket

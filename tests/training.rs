@@ -34,14 +34,6 @@ async fn upload_cifar3(app: &TestApp, key: &str) {
     }
 }
 
-async fn job(app: &TestApp, project: &str, key: &str, id: &str) -> Value {
-    let (status, job) = app
-        .get(&format!("/api/projects/{project}/jobs/{id}"), key)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{job}");
-    job
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -60,20 +52,11 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
     assert_eq!(status, StatusCode::OK, "{impulse}");
     assert_eq!(impulse["input"]["width"], 96);
     assert_eq!(impulse["learning"]["epochs"], 20);
-    let (status, train) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/train"),
-            &key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{train}");
-    let job_id = train["jobId"].as_str().unwrap().to_owned();
-    assert_eq!(job(&app, &project, &key, &job_id).await["status"], "queued");
+    let job_id = app.start_training(&project, &key, None).await;
+    assert_eq!(app.job(&project, &key, &job_id).await["status"], "queued");
 
     assert_eq!(app.run_pending_jobs().await, 1);
-    let trained = job(&app, &project, &key, &job_id).await;
+    let trained = app.job(&project, &key, &job_id).await;
     assert_eq!(trained["status"], "succeeded", "{trained}");
     assert_eq!(trained["progress"], 1.0);
     let result = &trained["result"];
@@ -109,7 +92,9 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
         .await;
     assert_eq!(status, StatusCode::OK, "{test}");
     assert_eq!(app.run_pending_jobs().await, 1);
-    let tested = job(&app, &project, &key, test["jobId"].as_str().unwrap()).await;
+    let tested = app
+        .job(&project, &key, test["jobId"].as_str().unwrap())
+        .await;
     assert_eq!(tested["status"], "succeeded", "{tested}");
     let result = &tested["result"];
     let accuracy = result["accuracy"].as_f64().unwrap();
@@ -148,7 +133,9 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
         )
         .await;
     app.run_pending_jobs().await;
-    let float = job(&app, &project, &key, test["jobId"].as_str().unwrap()).await;
+    let float = app
+        .job(&project, &key, test["jobId"].as_str().unwrap())
+        .await;
     let float_accuracy = float["result"]["accuracy"].as_f64().unwrap();
     println!(
         "CIFAR-3 test accuracy (float): {:.1}%",
@@ -277,22 +264,13 @@ async fn a_cancelled_job_stops_quickly() {
     upload_cifar3(&app, &key).await;
     // Many epochs of single-sample batches, so the job is still training
     // when the cancel arrives.
-    app.send_json(
-        Method::PUT,
-        &format!("/api/projects/{project}/impulse"),
-        &key,
-        json!({ "learning": { "epochs": 1000, "batchSize": 1 } }),
-    )
-    .await;
-    let (_, train) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/train"),
+    let job_id = app
+        .start_training(
+            &project,
             &key,
-            json!({}),
+            Some(json!({ "learning": { "epochs": 1000, "batchSize": 1 } })),
         )
         .await;
-    let job_id = train["jobId"].as_str().unwrap().to_owned();
     let worker = app.app.worker.clone().unwrap();
     let running = tokio::spawn(async move { worker.run_pending_jobs().await });
 
@@ -325,7 +303,7 @@ async fn a_cancelled_job_stops_quickly() {
     assert_eq!(status, StatusCode::OK);
     running.await.unwrap().unwrap();
     let stopped_after = cancelled_at.elapsed();
-    let j = job(&app, &project, &key, &job_id).await;
+    let j = app.job(&project, &key, &job_id).await;
     assert_eq!(j["status"], "cancelled", "progress {}", j["progress"]);
     println!(
         "cancelled job stopped {:.2} s after the request",

@@ -296,6 +296,40 @@ impl TestApp {
         serde_json::json!({ "samples": samples, "counts": counts, "keys": keys, "project": info })
     }
 
+    /// Saves `impulse` when given, then queues training; returns the job id.
+    pub async fn start_training(&self, project: &str, key: &str, impulse: Option<Value>) -> String {
+        if let Some(impulse) = impulse {
+            let (status, body) = self
+                .send_json(
+                    reqwest::Method::PUT,
+                    &format!("/api/projects/{project}/impulse"),
+                    key,
+                    impulse,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (status, train) = self
+            .send_json(
+                reqwest::Method::POST,
+                &format!("/api/projects/{project}/train"),
+                key,
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{train}");
+        train["jobId"].as_str().expect("a job id").to_owned()
+    }
+
+    /// `GET .../jobs/{id}`, which must exist.
+    pub async fn job(&self, project: &str, key: &str, id: &str) -> Value {
+        let (status, job) = self
+            .get(&format!("/api/projects/{project}/jobs/{id}"), key)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        job
+    }
+
     /// Runs queued jobs to completion on the in-process worker.
     pub async fn run_pending_jobs(&self) -> usize {
         self.app
