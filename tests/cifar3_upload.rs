@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{Backend, TestFile, shared, spawn_app};
+use common::{TestApp, TestFile, shared};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+backend_tests!(cifar3_through_the_ingestion_api_and_the_page);
 
 fn folder(split: &str, label: &str) -> Vec<TestFile> {
     let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
@@ -26,9 +28,7 @@ fn folder(split: &str, label: &str) -> Vec<TestFile> {
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cifar3_through_the_ingestion_api_and_the_page() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn cifar3_through_the_ingestion_api_and_the_page(app: TestApp) {
     let (project, key) = app.create_project("cifar3").await;
     for (split, category) in [("train", "training"), ("test", "testing")] {
         for label in ["airplane", "ship", "horse"] {

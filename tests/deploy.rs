@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::{Backend, TestFile, shared, spawn_app};
+use common::{TestApp, TestFile, shared};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firmware_on_the_emulated_board_matches_the_host_engine() {
-    let app = spawn_app(Backend::Sqlite).await;
+backend_tests!(firmware_on_the_emulated_board_matches_the_host_engine);
+
+async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     let (project, key) = app.create_project("deploy").await;
     let mut test_images = Vec::new();
     for (split, category) in [("train", "training"), ("test", "testing")] {

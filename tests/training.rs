@@ -6,9 +6,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp, TestFile, shared, spawn_app};
+use common::{TestApp, TestFile, shared};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+backend_tests!(
+    cifar3_trains_to_80_percent_and_tests_as_int8,
+    training_refuses_bad_datasets_and_impulses,
+    a_cancelled_job_stops_quickly
+);
 
 /// Uploads CIFAR-3 with labels from its folders.
 async fn upload_cifar3(app: &TestApp, key: &str) {
@@ -34,9 +40,7 @@ async fn upload_cifar3(app: &TestApp, key: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn cifar3_trains_to_80_percent_and_tests_as_int8(app: TestApp) {
     let (project, key) = app.create_project("cifar3").await;
     upload_cifar3(&app, &key).await;
 
@@ -199,9 +203,7 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn training_refuses_bad_datasets_and_impulses() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn training_refuses_bad_datasets_and_impulses(app: TestApp) {
     let (project, key) = app.create_project("small").await;
     let (status, body) = app
         .send_json(
@@ -257,9 +259,7 @@ async fn training_refuses_bad_datasets_and_impulses() {
 }
 
 /// A cancelled training job stops within a few seconds and saves no model.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_job_stops_quickly() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_cancelled_job_stops_quickly(app: TestApp) {
     let (project, key) = app.create_project("cancel").await;
     upload_cifar3(&app, &key).await;
     // Many epochs of single-sample batches, so the job is still training
