@@ -129,11 +129,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned> ApiJson<T> {
-    /// Parses a body read as bytes (for routes where the body is optional).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AppError> {
+impl<T: serde::de::DeserializeOwned + Default> ApiJson<T> {
+    /// Parses an optional body read as bytes: an empty (or blank) body is
+    /// `T::default()`.
+    pub fn optional(bytes: &[u8]) -> Result<T, AppError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
+        }
         serde_json::from_slice(bytes)
-            .map(ApiJson)
             .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
     }
 }

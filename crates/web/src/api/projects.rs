@@ -88,12 +88,7 @@ pub async fn create_key(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     // The body is optional: an empty one takes the default name.
-    let body: KeyBody = if body.iter().all(u8::is_ascii_whitespace) {
-        KeyBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: KeyBody = ApiJson::optional(&body)?;
     let name = body.name.unwrap_or_else(|| "api".into());
     let name = parse_project_name(&name).map_err(|e| AppError::BadRequest(format!("key {e}")))?;
     let (key, secret) = keys::create(&state.db, access.project.id, &name).await?;

@@ -58,12 +58,7 @@ pub async fn test(
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TestBody::default()
-    } else {
-        let ApiJson(b) = ApiJson::<TestBody>::from_bytes(&body)?;
-        b
-    };
+    let body: TestBody = ApiJson::optional(&body)?;
     let job = start_test(
         &state,
         access.project.id,
