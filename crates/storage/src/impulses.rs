@@ -82,7 +82,7 @@ pub async fn save(db: &Db, project_id: ProjectId, config: &ImpulseConfig) -> Res
                     created_at: now,
                 });
             }
-            Err(e) if crate::models::is_unique_violation(&e) => continue,
+            Err(e) if crate::db::is_unique_violation(&e) => continue,
             Err(e) => return Err(e.into()),
         }
     }

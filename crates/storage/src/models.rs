@@ -73,7 +73,7 @@ pub async fn insert(
         .await;
         match inserted {
             Ok(_) => return get(db, project_id, id).await,
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if crate::db::is_unique_violation(&e) => {
                 // The same job saved by a twin run: that model stands.
                 if let Some(existing) = by_job(db, job_id).await? {
                     return Ok(existing);
@@ -85,11 +85,6 @@ pub async fn insert(
     Err(StorageError::Conflict(
         "could not number the model: too many concurrent saves".into(),
     ))
-}
-
-/// Whether `e` is a unique-constraint violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 pub async fn by_job(db: &Db, job_id: JobId) -> Result<Option<Model>> {

@@ -1,0 +1,81 @@
+//! Version numbers under concurrent writers: workers on several machines
+//! save models, and people save impulses, at the same moment. Each save gets
+//! its own number. On PostgreSQL two `MAX + 1` inserts can pick the same
+//! number; the loser of the unique constraint must take the next one rather
+//! than fail the job (this failed before `models::insert` retried).
+
+use futures::future::join_all;
+use serde_json::json;
+use tinystudio_domain::{ImpulseConfig, JobKind, ModelId};
+use tinystudio_storage::{Db, impulses, jobs, models, projects};
+
+const WRITERS: u32 = 12;
+
+async fn concurrent_saves_get_distinct_versions(db: Db) {
+    let project = projects::create(&db, "race").await.unwrap();
+
+    let mut job_ids = Vec::new();
+    for _ in 0..WRITERS {
+        let job = jobs::enqueue(&db, project.id, JobKind::Train, &json!({}), 1)
+            .await
+            .unwrap();
+        job_ids.push(job.id);
+    }
+    let saved = join_all(job_ids.iter().map(|&job| {
+        let db = db.clone();
+        async move {
+            models::insert(
+                &db,
+                ModelId::new(),
+                project.id,
+                1,
+                job,
+                &["a".into(), "b".into()],
+                &json!({}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut versions: Vec<i64> = saved.into_iter().map(|m| m.unwrap().version).collect();
+    versions.sort();
+    assert_eq!(versions, (1..=i64::from(WRITERS)).collect::<Vec<_>>());
+
+    let saved = join_all((1..=WRITERS).map(|epochs| {
+        let db = db.clone();
+        async move {
+            let mut config = ImpulseConfig::default();
+            config.learning.epochs = epochs;
+            impulses::save(&db, project.id, &config).await
+        }
+    }))
+    .await;
+    let mut versions: Vec<i64> = saved.into_iter().map(|i| i.unwrap().version).collect();
+    versions.sort();
+    assert_eq!(versions, (1..=i64::from(WRITERS)).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&Db::default_url(dir.path())).await.unwrap();
+    db.migrate().await.unwrap();
+    concurrent_saves_get_distinct_versions(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres() {
+    let admin = std::env::var("TINYSTUDIO_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!("TINYSTUDIO_TEST_POSTGRES is not set: this test needs a PostgreSQL server")
+    });
+    let db = Db::connect(&admin).await.unwrap();
+    let name = format!("tinystudio_race_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
+    db.migrate().await.unwrap();
+    concurrent_saves_get_distinct_versions(db).await;
+}
