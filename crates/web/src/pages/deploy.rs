@@ -10,7 +10,7 @@ use serde_json::Value;
 use tinystudio_deploy::{BOARDS, Cpu, check_fits};
 use tinystudio_domain::{JobKind, ModelId, SampleId};
 use tinystudio_storage::jobs::{self, Job};
-use tinystudio_storage::models::{self, Model};
+use tinystudio_storage::models::Model;
 use tinystudio_storage::{BlobKey, samples};
 
 use super::{Nav, PageError, human_time, render};
@@ -187,11 +187,7 @@ async fn show(
     run: Option<Value>,
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
-    let all = models::list(&state.db, project.id).await?;
-    let selected = match model.and_then(|m| m.parse::<ModelId>().ok()) {
-        Some(id) => all.iter().find(|m| m.id == id).cloned(),
-        None => all.first().cloned(),
-    };
+    let (all, selected) = super::models_with_selection(state, project.id, model).await?;
     let blob = match &selected {
         Some(m) => {
             state

@@ -18,8 +18,9 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
-use tinystudio_domain::ProjectId;
+use tinystudio_domain::{ModelId, ProjectId};
 use tinystudio_storage::blobs::collect_garbage;
+use tinystudio_storage::models::{self, Model};
 use tinystudio_storage::projects as project_store;
 
 use crate::auth::{LOCAL_COOKIE, has_local_cookie};
@@ -113,6 +114,21 @@ pub fn render(page: &impl Template) -> Result<Html<String>, PageError> {
     page.render()
         .map(Html)
         .map_err(|e| PageError(AppError::Internal(format!("template: {e}"))))
+}
+
+/// The project's models, newest first, and the one the page shows: the one
+/// named by `model` (a model id from the query), else the newest.
+pub async fn models_with_selection(
+    state: &AppState,
+    project: ProjectId,
+    model: Option<&str>,
+) -> Result<(Vec<Model>, Option<Model>), AppError> {
+    let all = models::list(&state.db, project).await?;
+    let selected = match model.and_then(|m| m.parse::<ModelId>().ok()) {
+        Some(id) => all.iter().find(|m| m.id == id).cloned(),
+        None => all.first().cloned(),
+    };
+    Ok((all, selected))
 }
 
 /// Deletes a project and collects the blobs only it referenced.

@@ -134,11 +134,7 @@ async fn show(
     live: Option<(String, Classification)>,
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
-    let all = models::list(&state.db, project.id).await?;
-    let selected = match model.and_then(|m| m.parse::<ModelId>().ok()) {
-        Some(id) => all.iter().find(|m| m.id == id).cloned(),
-        None => all.first().cloned(),
-    };
+    let (all, selected) = super::models_with_selection(state, project.id, model).await?;
     // The newest test job of the selected model.
     let job = match &selected {
         Some(m) => jobs::list(&state.db, project.id, Some(JobKind::Test), 50)
