@@ -43,6 +43,17 @@ struct Layer {
 /// Per-layer output ranges `(min, max)`.
 pub(crate) type Ranges = Vec<(f32, f32)>;
 
+/// The range of no values yet: [`widen`] by anything replaces it.
+pub(crate) const EMPTY_RANGE: (f32, f32) = (f32::INFINITY, f32::NEG_INFINITY);
+
+/// Widens `range` to cover `values`.
+pub(crate) fn widen(range: &mut (f32, f32), values: &[f32]) {
+    for &x in values {
+        range.0 = range.0.min(x);
+        range.1 = range.1.max(x);
+    }
+}
+
 /// The frozen backbone's weights in NHWC-friendly layouts.
 #[derive(Clone, Debug)]
 pub(crate) struct FastBackbone {
@@ -126,23 +137,14 @@ impl FastBackbone {
         upto: usize,
         pool: bool,
     ) -> Vec<Vec<f32>> {
-        let lut: Vec<f32> = (0..=255u8).map(|p| scaling.apply(p)).collect();
-        images
-            .par_iter()
-            .map_init(
-                || (Vec::new(), Vec::new()),
-                |(a, b), img| {
-                    a.clear();
-                    a.extend(img.iter().map(|&p| lut[p as usize]));
-                    let (oh, ow, oc) = self.forward(a, b, (h, w, c), upto, |_, _| {});
-                    if pool {
-                        pool_hwc(&a[..oh * ow * oc], oc)
-                    } else {
-                        hwc_to_chw(&a[..oh * ow * oc], oh, ow, oc)
-                    }
-                },
-            )
-            .collect()
+        self.map_images(images, scaling, |a, b| {
+            let (oh, ow, oc) = self.forward(a, b, (h, w, c), upto, |_, _| {});
+            if pool {
+                pool_hwc(&a[..oh * ow * oc], oc)
+            } else {
+                hwc_to_chw(&a[..oh * ow * oc], oh, ow, oc)
+            }
+        })
     }
 
     /// The calibration pass: every layer's output range `(min, max)` over
@@ -154,38 +156,46 @@ impl FastBackbone {
         (h, w, c): (usize, usize, usize),
         scaling: InputScaling,
     ) -> (Ranges, Vec<Vec<f32>>) {
+        let empty = vec![EMPTY_RANGE; self.layers.len()];
+        let per_image = self.map_images(images, scaling, |a, b| {
+            let mut ranges = empty.clone();
+            let (oh, ow, oc) = self.forward(a, b, (h, w, c), self.layers.len(), |i, out| {
+                widen(&mut ranges[i], out)
+            });
+            (ranges, pool_hwc(&a[..oh * ow * oc], oc))
+        });
+        let mut ranges = empty;
+        let mut pooled = Vec::with_capacity(per_image.len());
+        for (image_ranges, features) in per_image {
+            for (r, i) in ranges.iter_mut().zip(image_ranges) {
+                widen(r, &[i.0, i.1]);
+            }
+            pooled.push(features);
+        }
+        (ranges, pooled)
+    }
+
+    /// Runs `per_image` on every image in parallel, with the image's pixels
+    /// scaled into the first buffer (HWC) and the second as the scratch
+    /// buffer [`Self::forward`] ping-pongs with.
+    fn map_images<T: Send>(
+        &self,
+        images: &[&[u8]],
+        scaling: InputScaling,
+        per_image: impl Fn(&mut Vec<f32>, &mut Vec<f32>) -> T + Sync + Send,
+    ) -> Vec<T> {
         let lut: Vec<f32> = (0..=255u8).map(|p| scaling.apply(p)).collect();
-        let empty = vec![(f32::INFINITY, f32::NEG_INFINITY); self.layers.len()];
-        let per_image: Vec<(Ranges, Vec<f32>)> = images
+        images
             .par_iter()
             .map_init(
                 || (Vec::new(), Vec::new()),
                 |(a, b), img| {
                     a.clear();
                     a.extend(img.iter().map(|&p| lut[p as usize]));
-                    let mut ranges = empty.clone();
-                    let (oh, ow, oc) =
-                        self.forward(a, b, (h, w, c), self.layers.len(), |i, out| {
-                            let r = &mut ranges[i];
-                            for &x in out {
-                                r.0 = r.0.min(x);
-                                r.1 = r.1.max(x);
-                            }
-                        });
-                    (ranges, pool_hwc(&a[..oh * ow * oc], oc))
+                    per_image(a, b)
                 },
             )
-            .collect();
-        let mut ranges = empty;
-        let mut pooled = Vec::with_capacity(per_image.len());
-        for (image_ranges, features) in per_image {
-            for (r, i) in ranges.iter_mut().zip(image_ranges) {
-                r.0 = r.0.min(i.0);
-                r.1 = r.1.max(i.1);
-            }
-            pooled.push(features);
-        }
-        (ranges, pooled)
+            .collect()
     }
 
     /// Runs layers `..upto` on `a` (HWC), ping-ponging with `b`; the result

@@ -10,7 +10,7 @@ use tinystudio_engine::float_graph::{Activation, Layer, Padding, PixelScaling};
 use tinystudio_engine::quantizer::bias_correction_subset;
 use tinystudio_engine::{Calibration, FloatGraph};
 
-use crate::cpu::FastBackbone;
+use crate::cpu::{EMPTY_RANGE, FastBackbone, widen};
 use crate::data::InputScaling;
 use crate::error::{Error, Result};
 use crate::inference::TrainedModel;
@@ -143,12 +143,9 @@ pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> 
         model.config.scaling,
     );
     let head = model.head();
-    let mut widen = |t: Tensor<2>| {
-        let mut r = (f32::INFINITY, f32::NEG_INFINITY);
-        for x in tensor_vec(t) {
-            r.0 = r.0.min(x);
-            r.1 = r.1.max(x);
-        }
+    let mut push_range = |t: Tensor<2>| {
+        let mut r = EMPTY_RANGE;
+        widen(&mut r, &tensor_vec(t));
         ranges.push(r);
     };
     let features = pooled[0].len();
@@ -156,14 +153,14 @@ pub fn calibrate(model: &TrainedModel, images: &[&[u8]]) -> Result<Calibration> 
         TensorData::new(pooled.concat(), [images.len(), features]),
         &Device::flex(),
     );
-    widen(f.clone());
+    push_range(f.clone());
     if let Some(h) = &head.hidden {
         f = burn::tensor::activation::relu(h.forward(f));
-        widen(f.clone());
+        push_range(f.clone());
     }
     let logits = head.output.forward(f);
-    widen(logits.clone());
-    widen(burn::tensor::activation::softmax(logits, 1));
+    push_range(logits.clone());
+    push_range(burn::tensor::activation::softmax(logits, 1));
     // The exported graph's input scaling: (p - 128) / 127.5, checked in `float_graph`.
     let samples = bias_correction_subset(images)
         .map(|img| {
