@@ -3,29 +3,18 @@
 
 mod common;
 
-use common::{TestApp, TestFile, shared};
+use common::{TestApp, TestFile, cifar3};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 backend_tests!(cifar3_through_the_ingestion_api_and_the_page);
 
+/// The folder's images, named by their path as a folder upload names them.
 fn folder(split: &str, label: &str) -> Vec<TestFile> {
-    let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
-    let mut files: Vec<TestFile> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            TestFile::new(
-                &format!(
-                    "cifar3/{split}/{label}/{}",
-                    path.file_name().unwrap().to_string_lossy()
-                ),
-                std::fs::read(&path).unwrap(),
-            )
-        })
-        .collect();
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    files
+    cifar3(split, label)
+        .into_iter()
+        .map(|f| TestFile::new(&format!("cifar3/{split}/{label}/{}", f.name), f.bytes))
+        .collect()
 }
 
 async fn cifar3_through_the_ingestion_api_and_the_page(app: TestApp) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, TestFile, shared};
+use common::{TestApp, cifar3};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -15,21 +15,7 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     let mut test_images = Vec::new();
     for (split, category) in [("train", "training"), ("test", "testing")] {
         for label in ["airplane", "ship", "horse"] {
-            let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
-            let mut names: Vec<_> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            names.sort();
-            let files: Vec<TestFile> = names
-                .iter()
-                .map(|p| {
-                    TestFile::new(
-                        &p.file_name().unwrap().to_string_lossy(),
-                        std::fs::read(p).unwrap(),
-                    )
-                })
-                .collect();
+            let files = cifar3(split, label);
             if split == "test" {
                 test_images.extend(files.iter().take(7).cloned());
             }

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestFile, shared, spawn_app_on, test_web_config};
+use common::{Backend, cifar3, shared, spawn_app_on, test_web_config};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tinystudio_storage::{BlobStore, S3BlobStore, S3Config};
@@ -68,25 +68,6 @@ fn start_moto() -> Moto {
     }
 }
 
-fn images(split: &str, label: &str, count: usize) -> Vec<TestFile> {
-    let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .take(count)
-        .map(|p| {
-            TestFile::new(
-                &p.file_name().unwrap().to_string_lossy(),
-                std::fs::read(p).unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_studio_keeps_its_blobs_in_s3() {
     // Credentials come from the environment, as in production; set before
@@ -128,7 +109,7 @@ async fn run(endpoint: &str) {
                     category,
                     Some(&key),
                     &[("x-label", label)],
-                    &images(split, label, n),
+                    &cifar3(split, label)[..n],
                 )
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestFile, shared};
+use common::{TestApp, cifar3, shared};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,18 +20,7 @@ backend_tests!(
 async fn upload_cifar3(app: &TestApp, key: &str) {
     for (split, category) in [("train", "training"), ("test", "testing")] {
         for label in ["airplane", "ship", "horse"] {
-            let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
-            let mut files: Vec<TestFile> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| {
-                    let p = e.unwrap().path();
-                    TestFile::new(
-                        &p.file_name().unwrap().to_string_lossy(),
-                        std::fs::read(&p).unwrap(),
-                    )
-                })
-                .collect();
-            files.sort_by(|a, b| a.name.cmp(&b.name));
+            let files = cifar3(split, label);
             let (status, _) = app
                 .ingest(category, Some(key), &[("x-label", label)], &files)
                 .await;

@@ -184,6 +184,26 @@ pub fn form(files: &[TestFile]) -> Form {
     })
 }
 
+/// The CIFAR-3 images of `datasets/cifar3/{split}/{label}` in the shared
+/// folder, sorted by file name.
+pub fn cifar3(split: &str, label: &str) -> Vec<TestFile> {
+    let dir = shared(&format!("datasets/cifar3/{split}/{label}"));
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            TestFile::new(
+                &p.file_name().unwrap().to_string_lossy(),
+                std::fs::read(p).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// A PNG of the given size with pixel values derived from `seed`.
 pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
