@@ -8,11 +8,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestFile, fresh_postgres_url, png, shared, test_web_config};
+use common::{Backend, TestFile, png, shared, spawn_web_only};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use tinystudio::app::{App, Storage};
-use tinystudio::config::StorageOptions;
 
 /// Kills the worker processes when the test ends, however it ends.
 struct Workers(Vec<(String, Child)>);
@@ -28,42 +25,10 @@ impl Drop for Workers {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_run_every_job_once_and_survive_a_kill() {
-    let database_url = fresh_postgres_url().await;
-    let dir = tempfile::tempdir().unwrap();
     // The data folder stands for a shared volume: one blob store for all.
-    let options = StorageOptions {
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(database_url.clone()),
-        backbones_dir: Some(shared("backbones")),
-        blob_store: None,
-    };
-    let storage = Storage::open(&options).await.unwrap();
-    let db = storage.db.clone();
-    let web = App::start(
-        storage,
-        "127.0.0.1:0".parse().unwrap(),
-        test_web_config(),
-        None,
-        false,
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", web.addr);
-    let client = reqwest::Client::new();
-
-    let r: Value = client
-        .post(format!("{base}/api/projects"))
-        .json(&json!({ "name": "scale-out" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (project, key) = (
-        r["id"].as_str().unwrap().to_owned(),
-        r["apiKey"].as_str().unwrap().to_owned(),
-    );
+    let app = spawn_web_only(Backend::Postgres).await;
+    let db = app.app.state.db.clone();
+    let (project, key) = app.create_project("scale-out").await;
     for (label, seed) in [
         ("a", 1u8),
         ("a", 2),
@@ -74,36 +39,26 @@ async fn three_workers_run_every_job_once_and_survive_a_kill() {
         ("b", 103),
         ("b", 104),
     ] {
-        let form = common::form(&[TestFile::new("x.png", png(48, 48, seed))]);
-        let r = client
-            .post(format!("{base}/api/training/files"))
-            .header("x-api-key", &key)
-            .header("x-label", label)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        let (status, body) = app
+            .ingest(
+                "training",
+                Some(&key),
+                &[("x-label", label)],
+                &[TestFile::new("x.png", png(48, 48, seed))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
     let mut job_ids = Vec::new();
     for _ in 0..20 {
-        let r: Value = client
-            .post(format!("{base}/api/projects/{project}/train"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        job_ids.push(r["jobId"].as_str().unwrap().to_owned());
+        job_ids.push(app.start_training(&project, &key, None).await);
     }
 
     let spawn = |id: &str| {
         Command::new(env!("CARGO_BIN_EXE_tinystudio"))
             .args(["worker", "--worker-id", id])
-            .env("DATABASE_URL", &database_url)
-            .env("TINYSTUDIO_DATA_DIR", dir.path())
+            .env("DATABASE_URL", &app.database_url)
+            .env("TINYSTUDIO_DATA_DIR", &app.data_dir)
             .env("TINYSTUDIO_BACKBONES_DIR", shared("backbones"))
             .env("TINYSTUDIO_WORKER_LEASE_SECS", "3")
             .stdout(Stdio::null())
@@ -154,15 +109,7 @@ async fn three_workers_run_every_job_once_and_survive_a_kill() {
 
     let mut runs_by_worker = std::collections::BTreeMap::<String, usize>::new();
     for id in &job_ids {
-        let job: Value = client
-            .get(format!("{base}/api/projects/{project}/jobs/{id}"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = app.job(&project, &key, id).await;
         assert_eq!(job["status"], "succeeded", "{id}: {}", job["error"]);
         let expected_attempts = if *id == killed_job { 2 } else { 1 };
         assert_eq!(
@@ -200,5 +147,5 @@ async fn three_workers_run_every_job_once_and_survive_a_kill() {
         "the work was spread: {runs_by_worker:?}"
     );
     drop(workers);
-    drop(web);
+    drop(app);
 }

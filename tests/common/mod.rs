@@ -49,6 +49,7 @@ pub struct TestApp {
     /// The local user's cookie, as a browser would hold it.
     pub cookie: String,
     pub data_dir: PathBuf,
+    pub database_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -78,7 +79,7 @@ pub fn shared(path: &str) -> PathBuf {
     p
 }
 
-pub async fn fresh_postgres_url() -> String {
+async fn fresh_postgres_url() -> String {
     let admin = std::env::var("TINYSTUDIO_TEST_POSTGRES").unwrap_or_else(|_| {
         panic!(
             "TINYSTUDIO_TEST_POSTGRES is not set: the PostgreSQL half of the suite needs a server \
@@ -113,6 +114,22 @@ pub async fn spawn_app_on(
     web: tinystudio_web::WebConfig,
     blob_store: Option<String>,
 ) -> TestApp {
+    spawn(backend, web, blob_store, true).await
+}
+
+/// A web server without an in-process worker: jobs wait for `tinystudio
+/// worker` processes started on [`TestApp::database_url`] and
+/// [`TestApp::data_dir`].
+pub async fn spawn_web_only(backend: Backend) -> TestApp {
+    spawn(backend, test_web_config(), None, false).await
+}
+
+async fn spawn(
+    backend: Backend,
+    web: tinystudio_web::WebConfig,
+    blob_store: Option<String>,
+    in_process_worker: bool,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -125,16 +142,10 @@ pub async fn spawn_app_on(
         blob_store,
     };
     let storage = Storage::open(&options).await.expect("open storage");
-    let worker = storage.worker_config(&options, &Default::default());
-    let app = App::start(
-        storage,
-        "127.0.0.1:0".parse().unwrap(),
-        web,
-        Some(worker),
-        false,
-    )
-    .await
-    .expect("start app");
+    let worker = in_process_worker.then(|| storage.worker_config(&options, &Default::default()));
+    let app = App::start(storage, "127.0.0.1:0".parse().unwrap(), web, worker, false)
+        .await
+        .expect("start app");
     let base = format!("http://{}", app.addr);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -155,6 +166,7 @@ pub async fn spawn_app_on(
         app,
         cookie,
         data_dir: dir.path().to_path_buf(),
+        database_url: options.database_url(),
         _dir: dir,
     }
 }
