@@ -25,7 +25,6 @@ impl Drop for Workers {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_run_every_job_once_and_survive_a_kill() {
-    // The data folder stands for a shared volume: one blob store for all.
     let app = spawn_web_only(Backend::Postgres).await;
     let db = app.app.state.db.clone();
     let (project, key) = app.create_project("scale-out").await;
@@ -58,6 +57,8 @@ async fn three_workers_run_every_job_once_and_survive_a_kill() {
         Command::new(env!("CARGO_BIN_EXE_tinystudio"))
             .args(["worker", "--worker-id", id])
             .env("DATABASE_URL", &app.database_url)
+            // The web server's data folder stands for a shared volume: one
+            // blob store for all.
             .env("TINYSTUDIO_DATA_DIR", &app.data_dir)
             .env("TINYSTUDIO_BACKBONES_DIR", shared("backbones"))
             .env("TINYSTUDIO_WORKER_LEASE_SECS", "3")
