@@ -58,39 +58,40 @@ pub fn vww_build(board_name: &str, profile: bool) -> BuildOutput {
     builds
         .entry((board_name.to_string(), profile))
         .or_insert_with(|| {
-            let board = board(board_name).expect("known board");
-            let mut log = |line: &str| eprintln!("[{board_name}] {line}");
-            build_with(
-                &Config::from_env(),
-                board,
-                vww_blob(),
-                &firmware_target_dir(),
+            build_vww(
+                board_name,
                 &BuildOptions {
                     profile,
                     ..BuildOptions::default()
                 },
-                &mut log,
             )
-            .unwrap_or_else(|e| panic!("building for {board_name}: {e}"))
         })
         .clone()
 }
 
 /// The firmware for the emulated board, built with the kernel self-check.
 pub fn selftest_build() -> BuildOutput {
-    let board = board("mps2-an386").expect("known board");
+    build_vww(
+        "mps2-an386",
+        &BuildOptions {
+            selftest: true,
+            ..BuildOptions::default()
+        },
+    )
+}
+
+/// Builds the firmware for `board_name` with vww, logging to stderr.
+fn build_vww(board_name: &str, options: &BuildOptions) -> BuildOutput {
+    let board = board(board_name).expect("known board");
     build_with(
         &Config::from_env(),
         board,
         vww_blob(),
         &firmware_target_dir(),
-        &BuildOptions {
-            selftest: true,
-            ..BuildOptions::default()
-        },
-        &mut |line: &str| eprintln!("[selftest] {line}"),
+        options,
+        &mut |line: &str| eprintln!("[{board_name}] {line}"),
     )
-    .unwrap_or_else(|e| panic!("building the self-check firmware: {e}"))
+    .unwrap_or_else(|e| panic!("building for {board_name} ({options:?}): {e}"))
 }
 
 /// The 11 golden cases: (name, int8 input, int8 output).
