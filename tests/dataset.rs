@@ -373,12 +373,8 @@ async fn images_and_thumbnails(app: TestApp) {
         .await;
     let id = body["files"][0]["sampleId"].as_str().unwrap();
     let r = app
-        .client
-        .get(app.url(&format!("/api/projects/{project}/samples/{id}/image")))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+        .get_response(&format!("/api/projects/{project}/samples/{id}/image"), &key)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(
@@ -387,12 +383,11 @@ async fn images_and_thumbnails(app: TestApp) {
         "originals are stored unchanged"
     );
     let r = app
-        .client
-        .get(app.url(&format!("/api/projects/{project}/samples/{id}/thumbnail")))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+        .get_response(
+            &format!("/api/projects/{project}/samples/{id}/thumbnail"),
+            &key,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let thumb = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (160, 120));

@@ -89,14 +89,11 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["size"], result["size"]);
     let r = app
-        .client
-        .get(app.url(&format!(
-            "/api/projects/{project}/deployments/{deployment}/artifacts/firmware.bin"
-        )))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+        .get_response(
+            &format!("/api/projects/{project}/deployments/{deployment}/artifacts/firmware.bin"),
+            &key,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()["content-disposition"]

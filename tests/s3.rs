@@ -129,12 +129,8 @@ async fn run(endpoint: &str) {
     let sample = &samples["samples"][0];
     let id = sample["id"].as_str().unwrap();
     let original = app
-        .client
-        .get(app.url(&format!("/api/projects/{project}/samples/{id}/image")))
-        .header("x-api-key", &key)
-        .send()
+        .get_response(&format!("/api/projects/{project}/samples/{id}/image"), &key)
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -145,12 +141,11 @@ async fn run(endpoint: &str) {
     );
     let thumbs_before = count("thumbs/").await;
     let r = app
-        .client
-        .get(app.url(&format!("/api/projects/{project}/samples/{id}/thumbnail")))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+        .get_response(
+            &format!("/api/projects/{project}/samples/{id}/thumbnail"),
+            &key,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert!(count("thumbs/").await >= thumbs_before.max(1));

@@ -63,12 +63,11 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8(app: TestApp) {
 
     // The events: one per epoch, and the log.
     let r = app
-        .client
-        .get(app.url(&format!("/api/projects/{project}/jobs/{job_id}/events")))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+        .get_response(
+            &format!("/api/projects/{project}/jobs/{job_id}/events"),
+            &key,
+        )
+        .await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let stream = r.text().await.unwrap();
     assert_eq!(stream.matches("event: epoch").count(), 20, "{stream}");

@@ -293,6 +293,16 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET path` with the key, for replies that are not JSON.
+    pub async fn get_response(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn send_json(
         &self,
         method: reqwest::Method,
