@@ -1,4 +1,5 @@
-//! `tinystudio train DIR`: the training job's pipeline on a folder of
+//! `tinystudio train DIR`: the training pipeline (`tinystudio_pipeline`,
+//! which the training job runs too) on a folder of
 //! labelled images, without a server or a database — for scripts and
 //! benchmarks. Prints the same per-epoch lines the job log shows.
 //!
@@ -15,10 +16,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use tinystudio_domain::ImpulseConfig;
+use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE};
 use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_pipeline::{TrainInput, Update, argmax_i8, preprocess_all};
 use tinystudio_storage::blobs::sha256_hex;
-use tinystudio_worker::dataset::preprocess_all;
-use tinystudio_worker::jobs::train::{Report, TrainInput, argmax_i8, train_blocking};
 
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
@@ -128,7 +129,6 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<()> {
         .map(|(l, _)| class_names.iter().position(|c| c == l).unwrap_or(0))
         .collect();
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let input = TrainInput {
         impulse: impulse.clone(),
         pixels,
@@ -139,43 +139,45 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<()> {
         work_dir: args.work_dir.clone(),
         backbones_dir: args.backbones_dir.clone(),
         cancel: Arc::new(AtomicBool::new(false)),
-        tx,
     };
-    let training = tokio::task::spawn_blocking(move || train_blocking(input));
     let epochs = impulse.learning.epochs;
-    while let Some(report) = rx.recv().await {
-        match report {
-            Report::Log(line) => println!("{line}"),
-            Report::Epoch(m) => println!(
-                "epoch {}/{epochs}: loss {:.4} accuracy {:.1}% val_loss {} val_accuracy {}",
-                m.epoch,
-                m.loss,
-                m.accuracy * 100.0,
-                m.val_loss
-                    .map(|v| format!("{v:.4}"))
-                    .unwrap_or_else(|| "-".into()),
-                m.val_accuracy
-                    .map(|v| format!("{:.1}%", v * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Report::Progress(_) => {}
-        }
-    }
-    let trained = training.await??;
+    let print = move |update: Update| match update {
+        Update::Log(line) => println!("{line}"),
+        Update::Epoch(m) => println!(
+            "epoch {}/{epochs}: loss {:.4} accuracy {:.1}% val_loss {} val_accuracy {}",
+            m.epoch,
+            m.loss,
+            m.accuracy * 100.0,
+            m.val_loss
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_else(|| "-".into()),
+            m.val_accuracy
+                .map(|v| format!("{:.1}%", v * 100.0))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        Update::Progress(_) => {}
+    };
+    let mut trained =
+        tokio::task::spawn_blocking(move || tinystudio_pipeline::train(input, &print)).await??;
     let save_started = Instant::now();
-    std::fs::write(args.output.join("model.tsmb"), &trained.blob)?;
-    std::fs::write(args.output.join("model.tflite"), &trained.tflite)?;
+    std::fs::write(args.output.join(MODEL_BLOB), &trained.blob)?;
+    std::fs::write(args.output.join(MODEL_TFLITE), &trained.tflite)?;
+    std::fs::write(
+        args.output.join("impulse.json"),
+        serde_json::to_vec_pretty(&impulse)?,
+    )?;
+    trained.metrics.timing_ms.save_ms = save_started.elapsed().as_millis() as u64;
     std::fs::write(
         args.output.join("metrics.json"),
         serde_json::to_vec_pretty(&trained.metrics)?,
     )?;
-    let t = &trained.timing;
+    let t = &trained.metrics.timing_ms;
     println!(
         "time: features {} ms, head training {} ms, quantization {} ms, saving {} ms; total {} ms",
-        t["featuresMs"],
-        t["trainMs"],
-        t["quantizeMs"],
-        save_started.elapsed().as_millis(),
+        t.features_ms,
+        t.train_ms,
+        t.quantize_ms,
+        t.save_ms,
         started.elapsed().as_millis()
     );
     println!("model written to {}", args.output.display());

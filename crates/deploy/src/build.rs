@@ -13,7 +13,8 @@ use crate::Config;
 use crate::artifacts::{ElfImage, UF2_FAMILY_RP2040};
 use crate::boards::{ArtifactKind, Board};
 use crate::error::{Error, Result};
-use crate::size::{SizeReport, check_fits};
+use crate::footprint::check_fits;
+use crate::size::SizeReport;
 use crate::toolchain;
 use crate::wire;
 
@@ -124,7 +125,7 @@ pub fn build_with(
         .map_err(Error::io(format!("locking {}", lock_path.display())))?;
 
     // Rewritten only when it changed, so an unchanged model relinks nothing.
-    let blob_path = work.join("model.tsmb");
+    let blob_path = work.join(tinystudio_domain::artifacts::MODEL_BLOB);
     if fs::read(&blob_path).ok().as_deref() != Some(model_blob) {
         fs::write(&blob_path, model_blob)
             .map_err(Error::io(format!("writing {}", blob_path.display())))?;

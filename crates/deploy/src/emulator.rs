@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Config;
-use crate::boards::{Board, Cpu};
 use crate::error::{Error, Result};
 use crate::wire;
 
@@ -109,6 +108,14 @@ impl BoardOutput {
         self.cost
             .filter(|c| c.unit == CostUnit::Instructions)
             .map(|c| c.classification)
+    }
+
+    /// The inference's instructions and stack, as the studio keeps them.
+    pub fn measurement(&self) -> Option<tinystudio_domain::footprint::Measurement> {
+        Some(tinystudio_domain::footprint::Measurement {
+            instructions: self.instructions()?,
+            stack_used: self.stack_used,
+        })
     }
 
     /// The class with the highest score.
@@ -445,39 +452,6 @@ pub fn run_emulated(elf: &Path, pixels: &[u8], timeout: Duration) -> Result<Boar
     emu.classify(pixels, deadline.saturating_duration_since(Instant::now()))
 }
 
-/// How long an inference would take on a board.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatencyEstimate {
-    pub board: &'static str,
-    pub seconds: f64,
-    /// How the number was obtained and what it assumes.
-    pub basis: String,
-}
-
-/// Scales instructions counted on the emulated Cortex-M4 to a board's clock.
-///
-/// QEMU counts instructions, not cycles. On a Cortex-M4 most of the
-/// instructions these kernels execute (ALU, SMLAD, single loads in
-/// sequence) take one cycle; branches take 2-4 and the first load of a
-/// sequence 2, and flash wait states add more (the nRF52840's cache hides
-/// most of them), so the real time is typically 1.1-1.5x this estimate.
-/// Only meaningful for Cortex-M4 boards: a Cortex-M0+ runs other kernels
-/// with another instruction set (`None`).
-pub fn estimate_latency(board: &'static Board, instructions: u64) -> Option<LatencyEstimate> {
-    if board.cpu != Cpu::CortexM4F {
-        return None;
-    }
-    Some(LatencyEstimate {
-        board: board.name,
-        seconds: instructions as f64 / board.clock_hz as f64,
-        basis: format!(
-            "{instructions} instructions on the emulated Cortex-M4 at one instruction per cycle \
-             and {} MHz; expect 1.1-1.5x on hardware (branch and load latencies, flash wait states)",
-            board.clock_hz / 1_000_000
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,13 +486,5 @@ mod tests {
         assert_eq!(r.input, [96, 96, 3]);
         assert_eq!(r.input_len(), 27648);
         assert_eq!(r.arena, 37632);
-    }
-
-    #[test]
-    fn latency_scales_instructions_to_the_board_clock() {
-        let nano = crate::boards::board("nano33ble").unwrap();
-        let e = estimate_latency(nano, 64_000_000).unwrap();
-        assert!((e.seconds - 1.0).abs() < 1e-9);
-        assert!(estimate_latency(crate::boards::board("pico").unwrap(), 1).is_none());
     }
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::size::DoesNotFit;
+use crate::footprint::DoesNotFit;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

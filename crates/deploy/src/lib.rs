@@ -1,7 +1,9 @@
 //! From a model blob to firmware on a board (host side, `std`).
 //!
 //! - [`boards`]: the supported boards and their limits.
-//! - [`check_fits`]: refuses a model that cannot fit, before building.
+//! - [`footprint`]: what a model needs on a board (flash, RAM, latency),
+//!   estimated before building ([`check_fits`], which refuses a model that
+//!   cannot fit) and measured after.
 //! - [`build`]: builds `crates/firmware` for a board with the model built in,
 //!   streams cargo's log, writes ELF / `.bin` / `.hex` / `.uf2` and a
 //!   [`SizeReport`].
@@ -18,6 +20,7 @@ pub mod boards;
 mod build;
 mod emulator;
 mod error;
+pub mod footprint;
 mod size;
 pub mod toolchain;
 
@@ -31,11 +34,11 @@ use std::path::PathBuf;
 pub use boards::{ArtifactKind, BOARDS, Board, Cpu, board};
 pub use build::{BuildOptions, BuildOutput, build, build_with};
 pub use emulator::{
-    BoardOutput, Cost, CostUnit, Emulator, LatencyEstimate, OpProfile, Ready, Response,
-    estimate_latency, frame, run_emulated,
+    BoardOutput, Cost, CostUnit, Emulator, OpProfile, Ready, Response, frame, run_emulated,
 };
 pub use error::{Error, Result};
-pub use size::{DoesNotFit, STACK_RESERVE, SizeEstimate, SizeReport, check_fits};
+pub use footprint::{DoesNotFit, STACK_RESERVE, check_fits};
+pub use size::SizeReport;
 
 /// Where the firmware sources and QEMU are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,152 +1,13 @@
-//! Will a model fit on a board? Estimated from the blob before building
-//! ([`check_fits`]) and measured from the linked ELF after ([`SizeReport`]).
+//! Flash and RAM of a linked firmware, read off its ELF ([`SizeReport`]);
+//! the estimate before building is `footprint::check_fits`.
 
 use std::fmt;
 
-use tinystudio_engine::ModelView;
+use tinystudio_domain::footprint::FirmwareSize;
 
 use crate::artifacts::ElfImage;
-use crate::boards::{Board, Cpu};
-
-/// Stack kept free beyond everything static. The deepest stack measured on
-/// the emulated M4 with MobileNetV1 is 23 KB: the Cortex-M4 kernels keep
-/// their scratch on the stack (a block of widened weights of up to 16 KB,
-/// a widened input band of up to 8 KB, never both at once); the portable
-/// kernels of the M0+ need about 4 KB.
-pub const STACK_RESERVE: u64 = 32 * 1024;
-
-/// Flash for everything but the model (engine, kernels, start-up, strings),
-/// an upper bound of what the firmware measures per instruction set
-/// (`code_bytes` of [`SizeReport`]), rounded up.
-pub fn code_estimate(cpu: Cpu) -> u64 {
-    match cpu {
-        Cpu::CortexM4F => 96 * 1024,
-        Cpu::CortexM0Plus => 96 * 1024,
-    }
-}
-
-/// RAM for everything but the arena and the stack (DMA buffers, counters,
-/// alignment padding), an upper bound.
-pub const STATIC_RAM_ESTIMATE: u64 = 1024;
-
-/// What a model needs on a board, before building.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SizeEstimate {
-    pub board: &'static str,
-    pub model_bytes: u64,
-    pub code_bytes: u64,
-    pub flash_needed: u64,
-    pub flash_limit: u64,
-    pub arena_bytes: u64,
-    pub stack_reserve: u64,
-    pub ram_needed: u64,
-    pub ram_limit: u64,
-    /// Input tensor `[h, w, c]`.
-    pub input: [usize; 3],
-}
-
-/// Why a model cannot go on a board, and what would make it fit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DoesNotFit {
-    pub estimate: SizeEstimate,
-    pub suggestion: String,
-}
-
-impl fmt::Display for DoesNotFit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = &self.estimate;
-        write!(
-            f,
-            "the model does not fit on {}: flash {} of {} (model {}, code {}), RAM {} of {} \
-             (tensor arena {}, stack {}). {}",
-            e.board,
-            kb(e.flash_needed),
-            kb(e.flash_limit),
-            kb(e.model_bytes),
-            kb(e.code_bytes),
-            kb(e.ram_needed),
-            kb(e.ram_limit),
-            kb(e.arena_bytes),
-            kb(e.stack_reserve),
-            self.suggestion
-        )
-    }
-}
-
-impl std::error::Error for DoesNotFit {}
-
-fn kb(bytes: u64) -> String {
-    format!("{:.1} KB", bytes as f64 / 1024.0)
-}
-
-/// Checks a model blob against a board's flash and RAM before building, so
-/// the studio can refuse early with a concrete suggestion.
-pub fn check_fits(board: &Board, blob: &[u8]) -> Result<SizeEstimate, crate::error::Error> {
-    let view = ModelView::parse(blob)?;
-    let s = view.input()?.shape4();
-    let code = code_estimate(board.cpu);
-    let arena = view.arena_size() as u64;
-    let estimate = SizeEstimate {
-        board: board.name,
-        model_bytes: blob.len() as u64,
-        code_bytes: code,
-        flash_needed: blob.len() as u64 + code,
-        flash_limit: board.flash_bytes,
-        arena_bytes: arena,
-        stack_reserve: STACK_RESERVE,
-        ram_needed: arena + STATIC_RAM_ESTIMATE + STACK_RESERVE,
-        ram_limit: board.ram_bytes,
-        input: [s.h, s.w, s.c],
-    };
-    if estimate.flash_needed <= estimate.flash_limit && estimate.ram_needed <= estimate.ram_limit {
-        return Ok(estimate);
-    }
-    let suggestion = suggest(&estimate);
-    Err(DoesNotFit {
-        estimate,
-        suggestion,
-    }
-    .into())
-}
-
-/// What to change in the impulse: MobileNet weights grow with the square of
-/// the width multiplier (alpha) and do not depend on the input size; the
-/// arena (activations) grows with the input area, with alpha, and with the
-/// input channels for the first layers.
-fn suggest(e: &SizeEstimate) -> String {
-    let mut out = Vec::new();
-    if e.flash_needed > e.flash_limit {
-        let room = e.flash_limit.saturating_sub(e.code_bytes) as f64;
-        let shrink = e.model_bytes as f64 / room.max(1.0);
-        out.push(format!(
-            "The weights must shrink {shrink:.2}x: choose a smaller width multiplier (alpha; \
-             weights grow with alpha squared, so alpha x {:.2} or less), or fewer neurons in \
-             the classifier head.",
-            1.0 / shrink.sqrt()
-        ));
-    }
-    if e.ram_needed > e.ram_limit {
-        let room = e
-            .ram_limit
-            .saturating_sub(STATIC_RAM_ESTIMATE + e.stack_reserve) as f64;
-        let shrink = e.arena_bytes as f64 / room.max(1.0);
-        let [h, w, c] = e.input;
-        // Round the side down to a multiple of 8, MobileNet-friendly.
-        let side = |x: usize| ((x as f64 / shrink.sqrt()) as usize / 8 * 8).max(8);
-        let mut s = format!(
-            "The activations must shrink {shrink:.2}x: use a smaller input ({}x{} instead of \
-             {h}x{w}; the arena grows with the input area) or a smaller alpha",
-            side(h),
-            side(w)
-        );
-        if c == 3 {
-            s.push_str(", or grayscale input (the first layers then hold a third of the data)");
-        }
-        s.push('.');
-        out.push(s);
-    }
-    out.join(" ")
-}
+use crate::boards::Board;
+use crate::footprint::{STACK_RESERVE, kb};
 
 /// Flash and RAM of a linked firmware, by what uses them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +68,21 @@ impl SizeReport {
     /// Within flash, and at least [`STACK_RESERVE`] left for the stack.
     pub fn fits(&self) -> bool {
         self.flash_used <= self.flash_limit && self.stack_available >= STACK_RESERVE
+    }
+
+    /// The figures the studio keeps with a deployment.
+    pub fn firmware_size(&self) -> FirmwareSize {
+        FirmwareSize {
+            flash_used: self.flash_used,
+            flash_limit: self.flash_limit,
+            model_bytes: self.model_bytes,
+            code_bytes: self.code_bytes,
+            ram_static: self.ram_static,
+            ram_limit: self.ram_limit,
+            arena_bytes: self.arena_bytes,
+            stack_available: self.stack_available,
+            fits: self.fits(),
+        }
     }
 }
 

@@ -89,7 +89,13 @@ fn the_bin_matches_objcopy_when_binutils_are_installed() {
 fn check_fits_accepts_vww_everywhere() {
     for b in BOARDS {
         let e = check_fits(b, vww_blob()).unwrap_or_else(|e| panic!("{}: {e}", b.name));
-        assert!(e.flash_needed <= e.flash_limit && e.ram_needed <= e.ram_limit);
+        assert!(e.fits());
+        assert_eq!(e.basis, tinystudio_domain::footprint::Basis::Estimated);
+        // The pico is a Cortex-M0+: no latency is claimed for it.
+        assert_eq!(
+            e.latency.is_some(),
+            b.cpu == tinystudio_deploy::Cpu::CortexM4F
+        );
     }
 }
 
@@ -115,7 +121,7 @@ fn a_model_needing_too_much_ram_is_refused_with_a_suggestion() {
         msg.contains("smaller input") && msg.contains("grayscale"),
         "{msg}"
     );
-    assert!(d.estimate.ram_needed > d.estimate.ram_limit);
+    assert!(d.footprint.ram_bytes > d.footprint.ram_limit);
     // And `build` refuses before running cargo.
     let target = std::env::temp_dir().join("tinystudio-never-built");
     let err = tinystudio_deploy::build(nano, &big, &target, &mut |_| {}).unwrap_err();

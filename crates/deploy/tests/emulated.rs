@@ -9,7 +9,9 @@ use std::time::Duration;
 use common::{
     INFERENCE_TIMEOUT, golden_cases, noise, pixels_of, selftest_build, vww_blob, vww_build,
 };
-use tinystudio_deploy::{Emulator, Response, estimate_latency, frame, wire};
+use tinystudio_deploy::footprint::{estimate_instructions, latency};
+use tinystudio_deploy::{Emulator, Response, frame, wire};
+use tinystudio_domain::footprint::Basis;
 use tinystudio_engine::HostRunner;
 
 #[test]
@@ -49,14 +51,25 @@ fn golden_vectors_are_bit_exact_on_the_emulated_m4() {
             tinystudio_deploy::STACK_RESERVE
         );
         let instructions = out.instructions().expect("the MPS2 counts instructions");
+        // The estimate before building comes from these measurements.
+        let estimate =
+            estimate_instructions(&tinystudio_engine::ModelView::parse(vww_blob()).unwrap())
+                .unwrap();
+        assert!(
+            estimate.abs_diff(instructions) * 50 < instructions,
+            "{name}: estimated {estimate} instructions, measured {instructions}"
+        );
         eprintln!(
-            "{name}: raw {:?}, {instructions} instructions, stack {:?} B, nano33ble estimate {:.1} ms",
+            "{name}: raw {:?}, {instructions} instructions (estimated {estimate}), stack {:?} B, nano33ble {:.1} ms",
             out.raw,
             out.stack_used,
-            estimate_latency(tinystudio_deploy::board("nano33ble").unwrap(), instructions)
-                .unwrap()
-                .seconds
-                * 1e3
+            latency(
+                tinystudio_deploy::board("nano33ble").unwrap(),
+                instructions,
+                Basis::Measured
+            )
+            .unwrap()
+            .ms
         );
     }
 }

@@ -4,19 +4,22 @@
 //! `ImpulseConfig::validate`), so an invalid label or impulse cannot travel
 //! past the edge of the system. Nothing here does I/O.
 
+pub mod artifacts;
 pub mod category;
 pub mod estimate;
+pub mod footprint;
 pub mod ids;
 pub mod impulse;
-pub mod job;
+pub mod jobs;
 pub mod label;
 pub mod metadata;
+pub mod model;
 pub mod project;
 
 pub use category::{Category, UploadCategory, split_category};
 pub use ids::{DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
 pub use impulse::ImpulseConfig;
-pub use job::{JobKind, JobStatus};
+pub use jobs::{JobKind, JobSpec, JobStatus, Report};
 pub use label::{Label, label_from_file_name};
 pub use metadata::{Metadata, parse_metadata};
 pub use project::parse_project_name;

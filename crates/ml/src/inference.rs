@@ -9,6 +9,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
+use tinystudio_domain::artifacts::{MODEL_CONFIG as CONFIG_FILE, MODEL_WEIGHTS as WEIGHTS_FILE};
 
 use crate::backbones::{Backbone, BackboneSource};
 use crate::cpu::FastBackbone;
@@ -260,9 +261,6 @@ pub struct TrainedModel {
     head: Head,
     device: Device,
 }
-
-const CONFIG_FILE: &str = "model.json";
-const WEIGHTS_FILE: &str = "model.safetensors";
 
 impl TrainedModel {
     pub(crate) fn from_parts(

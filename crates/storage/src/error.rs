@@ -16,6 +16,14 @@ pub enum StorageError {
     Corrupt(String),
 }
 
+impl StorageError {
+    /// Whether trying again later may succeed: the database or the blob
+    /// store was unreachable or failed, rather than the request being wrong.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Database(_) | StorageError::Blob(_))
+    }
+}
+
 impl From<std::io::Error> for StorageError {
     fn from(e: std::io::Error) -> Self {
         StorageError::Blob(e.to_string())

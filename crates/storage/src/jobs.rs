@@ -11,22 +11,25 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tinystudio_domain::{JobId, JobKind, JobStatus, ProjectId};
+use tinystudio_domain::{JobId, JobKind, JobSpec, JobStatus, ProjectId, Report};
 
 use crate::projects::parse_id;
 use crate::{Db, Dialect, Result, StorageError, now_ms};
 
+/// A job as the queue holds it. The payload and the result are stored as
+/// JSON; read them as their job kind's types with [`Job::payload`] and
+/// [`Job::output`].
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub id: JobId,
     pub project_id: ProjectId,
     pub kind: JobKind,
-    pub payload: Value,
+    payload: Value,
     pub status: JobStatus,
     pub progress: f64,
     pub error: Option<String>,
-    pub result: Option<Value>,
+    result: Option<Value>,
     pub attempts: i64,
     pub max_attempts: i64,
     pub cancel_requested: bool,
@@ -36,14 +39,50 @@ pub struct Job {
     pub finished_at: Option<i64>,
 }
 
-/// Something a running job reported: a log line, an epoch's metrics.
+impl Job {
+    /// The payload, as job kind `J` defines it.
+    pub fn payload<J: JobSpec>(&self) -> Result<J::Payload> {
+        self.expect_kind::<J>()?;
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| StorageError::Corrupt(format!("{} job payload: {e}", J::KIND)))
+    }
+
+    /// The result of a job that succeeded, as job kind `J` defines it.
+    pub fn output<J: JobSpec>(&self) -> Result<Option<J::Output>> {
+        self.expect_kind::<J>()?;
+        self.result
+            .as_ref()
+            .map(|r| serde_json::from_value(r.clone()))
+            .transpose()
+            .map_err(|e| StorageError::Corrupt(format!("{} job result: {e}", J::KIND)))
+    }
+
+    /// The result as stored, for the API to pass on.
+    pub fn raw_result(&self) -> Option<&Value> {
+        self.result.as_ref()
+    }
+
+    fn expect_kind<J: JobSpec>(&self) -> Result<()> {
+        if self.kind == J::KIND {
+            Ok(())
+        } else {
+            Err(StorageError::Corrupt(format!(
+                "job {} is a {} job, not {}",
+                self.id,
+                self.kind,
+                J::KIND
+            )))
+        }
+    }
+}
+
+/// Something a running job reported, with its place in the job's log.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobEvent {
     pub id: i64,
     pub at: i64,
-    pub kind: String,
-    pub data: Value,
+    pub report: Report,
 }
 
 const COLUMNS: &str = "id, project_id, kind, payload, status, progress, error, result, attempts, \
@@ -83,26 +122,26 @@ fn from_row(row: &AnyRow) -> Result<Job> {
 /// The PostgreSQL channel a new job is announced on.
 pub const CHANNEL: &str = "tinystudio_jobs";
 
-pub async fn enqueue(
+/// Queues a job of kind `J`, to be tried at most `J::MAX_ATTEMPTS` times.
+pub async fn enqueue<J: JobSpec>(
     db: &Db,
     project_id: ProjectId,
-    kind: JobKind,
-    payload: &Value,
-    max_attempts: i64,
+    payload: &J::Payload,
 ) -> Result<Job> {
-    enqueue_with_id(db, JobId::new(), project_id, kind, payload, max_attempts).await
+    enqueue_with_id::<J>(db, JobId::new(), project_id, payload).await
 }
 
 /// [`enqueue`] with an id chosen by the caller (who stored the job's input
 /// under it first).
-pub async fn enqueue_with_id(
+pub async fn enqueue_with_id<J: JobSpec>(
     db: &Db,
     id: JobId,
     project_id: ProjectId,
-    kind: JobKind,
-    payload: &Value,
-    max_attempts: i64,
+    payload: &J::Payload,
 ) -> Result<Job> {
+    let payload = serde_json::to_value(payload)
+        .map_err(|e| StorageError::Corrupt(format!("{} job payload: {e}", J::KIND)))?;
+    let (kind, max_attempts) = (J::KIND, J::MAX_ATTEMPTS);
     let now = now_ms();
     sqlx::query(
         "INSERT INTO jobs (id, project_id, kind, payload, status, max_attempts, run_after, \
@@ -316,6 +355,7 @@ async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records a job's result; the worker serialises its kind's output.
 pub async fn succeed(db: &Db, id: JobId, worker_id: &str, result: &Value) -> Result<bool> {
     finish(db, id, worker_id, JobStatus::Succeeded, None, Some(result)).await
 }
@@ -420,12 +460,12 @@ pub async fn request_cancel(db: &Db, project_id: ProjectId, id: JobId) -> Result
     get(db, project_id, id).await
 }
 
-pub async fn add_event(db: &Db, id: JobId, kind: &str, data: &Value) -> Result<()> {
+pub async fn add_event(db: &Db, id: JobId, report: &Report) -> Result<()> {
     sqlx::query("INSERT INTO job_events (job_id, at, kind, data) VALUES ($1, $2, $3, $4)")
         .bind(id.to_string())
         .bind(now_ms())
-        .bind(kind)
-        .bind(data.to_string())
+        .bind(report.kind())
+        .bind(report.data().to_string())
         .execute(&db.pool)
         .await?;
     Ok(())
@@ -444,11 +484,14 @@ pub async fn events_since(db: &Db, id: JobId, after_id: i64, limit: i64) -> Resu
     .await?;
     rows.iter()
         .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            let data = json(&row.try_get::<String, _>("data")?, "event")?;
+            let report = Report::from_parts(&kind, data)
+                .map_err(|e| StorageError::Corrupt(format!("job {e}")))?;
             Ok(JobEvent {
                 id: row.try_get("id")?,
                 at: row.try_get("at")?,
-                kind: row.try_get("kind")?,
-                data: json(&row.try_get::<String, _>("data")?, "event")?,
+                report,
             })
         })
         .collect()

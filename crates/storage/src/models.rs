@@ -2,10 +2,10 @@
 //! `.tflite`) are artifacts in the blob store owned by the model's id.
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tinystudio_domain::{JobId, ModelId, ProjectId};
+use tinystudio_domain::model::ModelMetrics;
+use tinystudio_domain::{ImpulseConfig, JobId, ModelId, ProjectId};
 
 use crate::projects::parse_id;
 use crate::{Db, Result, StorageError, now_ms};
@@ -19,7 +19,7 @@ pub struct Model {
     pub impulse_version: i64,
     pub job_id: JobId,
     pub labels: Vec<String>,
-    pub metrics: Value,
+    pub metrics: ModelMetrics,
     pub created_at: i64,
 }
 
@@ -49,12 +49,14 @@ pub async fn insert(
     impulse_version: i64,
     job_id: JobId,
     labels: &[String],
-    metrics: &Value,
+    metrics: &ModelMetrics,
 ) -> Result<Model> {
     if let Some(existing) = by_job(db, job_id).await? {
         return Ok(existing);
     }
     let labels = serde_json::to_string(labels).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let metrics =
+        serde_json::to_string(metrics).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     // Versions are taken as MAX + 1; two workers saving at once may pick the
     // same one, and the loser of the unique constraint tries the next.
     for _ in 0..20 {
@@ -67,7 +69,7 @@ pub async fn insert(
         .bind(impulse_version)
         .bind(job_id.to_string())
         .bind(&labels)
-        .bind(metrics.to_string())
+        .bind(&metrics)
         .bind(now_ms())
         .execute(&db.pool)
         .await;
@@ -116,4 +118,12 @@ pub async fn list(db: &Db, project_id: ProjectId) -> Result<Vec<Model>> {
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// The impulse `model` was trained with: the version its training job
+/// saved, which never changes.
+pub async fn impulse_of(db: &Db, model: &Model) -> Result<ImpulseConfig> {
+    crate::impulses::get_version(db, model.project_id, model.impulse_version)
+        .await
+        .map(|stored| stored.config)
 }

@@ -5,8 +5,9 @@
 //! than fail the job (this failed before `models::insert` retried).
 
 use futures::future::join_all;
-use serde_json::json;
-use tinystudio_domain::{ImpulseConfig, JobKind, ModelId};
+use tinystudio_domain::jobs::{Train, TrainPayload};
+use tinystudio_domain::model::ModelMetrics;
+use tinystudio_domain::{ImpulseConfig, ModelId};
 use tinystudio_storage::{Db, impulses, jobs, models, projects};
 
 const WRITERS: u32 = 12;
@@ -16,7 +17,8 @@ async fn concurrent_saves_get_distinct_versions(db: Db) {
 
     let mut job_ids = Vec::new();
     for _ in 0..WRITERS {
-        let job = jobs::enqueue(&db, project.id, JobKind::Train, &json!({}), 1)
+        let payload = TrainPayload { impulse_version: 1 };
+        let job = jobs::enqueue::<Train>(&db, project.id, &payload)
             .await
             .unwrap();
         job_ids.push(job.id);
@@ -31,7 +33,7 @@ async fn concurrent_saves_get_distinct_versions(db: Db) {
                 1,
                 job,
                 &["a".into(), "b".into()],
-                &json!({}),
+                &ModelMetrics::default(),
             )
             .await
         }

@@ -1,7 +1,8 @@
 //! The storage layer against a real SQLite file. (The HTTP integration tests
 //! in the repository's tests/ folder cover the same queries on PostgreSQL.)
 
-use tinystudio_domain::{Category, JobKind, Label, Metadata, ProjectId};
+use tinystudio_domain::jobs::{Train, TrainPayload};
+use tinystudio_domain::{Category, Label, Metadata, ProjectId};
 use tinystudio_storage::samples::{LabelFilter, NewSample, SampleChange, SampleFilter};
 use tinystudio_storage::{Db, jobs, keys, projects, samples};
 
@@ -98,9 +99,8 @@ async fn samples_keys_and_jobs_round_trip() {
         assert_eq!((l.training, l.testing), (4, 1));
     }
 
-    let job = jobs::enqueue(&db, p.id, JobKind::Train, &serde_json::json!({}), 3)
-        .await
-        .unwrap();
+    let payload = TrainPayload { impulse_version: 1 };
+    let job = jobs::enqueue::<Train>(&db, p.id, &payload).await.unwrap();
     let claimed = jobs::claim(&db, "w1", 60_000).await.unwrap().unwrap();
     assert_eq!(claimed.id, job.id);
     assert!(jobs::claim(&db, "w2", 60_000).await.unwrap().is_none());

@@ -3,15 +3,15 @@
 //!
 //! Layout: `api/` holds the JSON routes, `pages/` the HTML ones (one askama
 //! page struct per page, its template under `templates/` at the same path),
-//! `ingest.rs` the upload pipeline both share, `auth.rs` the one place that
+//! `actions/` the operations both call (uploads, classification, starting
+//! jobs; the two never call each other), `auth.rs` the one place that
 //! decides who may touch which project.
 
+mod actions;
 mod api;
 mod assets;
 mod auth;
-mod classify;
 mod error;
-mod ingest;
 mod pages;
 
 use std::sync::Arc;

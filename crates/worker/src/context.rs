@@ -1,16 +1,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use serde_json::Value;
+use tinystudio_domain::Report;
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::{BlobStore, Db};
 
 use crate::WorkerConfig;
 
-/// The error a job returns when it stopped because it was asked to.
-#[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-pub struct Cancelled;
+/// The error a job returns when it stopped because it was asked to (the
+/// training pipeline's, so a cancelled pipeline cancels its job).
+pub use tinystudio_pipeline::Cancelled;
 
 /// What a running job can reach: storage, its own record, a way to report
 /// progress and events, and the cancellation flag the heartbeat sets.
@@ -57,8 +56,8 @@ impl JobContext {
     }
 
     /// Records an event (shown live on the page and in the SSE stream).
-    pub async fn event(&self, kind: &str, data: Value) -> anyhow::Result<()> {
-        jobs::add_event(&self.db, self.job.id, kind, &data).await?;
+    pub async fn report(&self, report: &Report) -> anyhow::Result<()> {
+        jobs::add_event(&self.db, self.job.id, report).await?;
         Ok(())
     }
 
@@ -66,6 +65,6 @@ impl JobContext {
     pub async fn log(&self, line: impl Into<String>) -> anyhow::Result<()> {
         let line = line.into();
         tracing::info!(job.id = %self.job.id, "{line}");
-        self.event("log", Value::String(line)).await
+        self.report(&Report::Log(line)).await
     }
 }

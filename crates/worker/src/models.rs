@@ -1,28 +1,16 @@
-//! Loading a trained model's artifacts for a job.
+//! Loading a trained model's files for a job.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tinystudio_domain::ImpulseConfig;
+use tinystudio_domain::artifacts::{FLOAT_MODEL_FILES, MODEL_BLOB};
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_ml::backbones::ensure_backbone;
 use tinystudio_ml::inference::TrainedModel;
 use tinystudio_storage::BlobKey;
-use tinystudio_storage::models::Model;
+use tinystudio_storage::models::{self, Model};
 
-use crate::jobs::train::{BLOB_FILE, WEIGHTS_FILES};
 use crate::{JobContext, Permanent};
-
-/// The impulse a model was trained with (stored in its metrics).
-pub fn impulse_of(model: &Model) -> anyhow::Result<ImpulseConfig> {
-    serde_json::from_value(model.metrics["impulse"].clone()).map_err(|e| {
-        Permanent(format!(
-            "model v{} has no readable impulse: {e}",
-            model.version
-        ))
-        .into()
-    })
-}
 
 pub async fn artifact(ctx: &JobContext, model: &Model, name: &str) -> anyhow::Result<bytes::Bytes> {
     ctx.blobs
@@ -39,7 +27,7 @@ pub async fn artifact(ctx: &JobContext, model: &Model, name: &str) -> anyhow::Re
 
 /// The int8 model, ready to run on the host.
 pub async fn int8_runner(ctx: &JobContext, model: &Model) -> anyhow::Result<HostRunner> {
-    let blob = artifact(ctx, model, BLOB_FILE).await?;
+    let blob = artifact(ctx, model, MODEL_BLOB).await?;
     HostRunner::new(blob.to_vec()).map_err(|e| anyhow::anyhow!("loading the int8 model: {e}"))
 }
 
@@ -51,11 +39,11 @@ pub async fn float_model(ctx: &JobContext, model: &Model) -> anyhow::Result<Trai
         .join("models")
         .join(model.id.to_string());
     std::fs::create_dir_all(&dir)?;
-    for name in WEIGHTS_FILES {
+    for name in FLOAT_MODEL_FILES {
         let bytes = artifact(ctx, model, name).await?;
         std::fs::write(dir.join(name), &bytes).with_context(|| format!("writing {name}"))?;
     }
-    let alpha = impulse_of(model)?.learning.alpha;
+    let alpha = models::impulse_of(&ctx.db, model).await?.learning.alpha;
     let backbones = ctx.config.backbones_dir.clone();
     tokio::task::spawn_blocking(move || {
         let backbone = ensure_backbone(alpha, &backbones, &mut |_| {})?;

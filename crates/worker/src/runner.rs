@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train};
 use tinystudio_storage::jobs::{self, Job, Lease};
-use tinystudio_storage::{BlobStore, Db};
+use tinystudio_storage::{BlobStore, Db, StorageError};
 
 use crate::context::{Cancelled, JobContext};
-use crate::jobs::{deploy, run, test, train};
+use crate::jobs::RunJob;
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -131,27 +132,68 @@ impl Worker {
                 jobs::succeed(&self.db, id, &worker_id, &result).await?;
                 tracing::info!(job.id = %id, duration_ms, "job succeeded");
             }
-            Err(e) if e.is::<Cancelled>() || ctx.is_cancelled() => {
-                jobs::cancelled(&self.db, id, &worker_id).await?;
-                tracing::info!(job.id = %id, duration_ms, "job cancelled");
-            }
             Err(e) => {
-                let message = format!("{e:#}");
-                let _ = ctx.log(format!("error: {message}")).await;
-                let retry = !e.is::<Permanent>();
-                jobs::fail(&self.db, id, &worker_id, &message, retry).await?;
-                tracing::warn!(job.id = %id, duration_ms, error = %message, "job failed");
+                let failure = match ctx.is_cancelled() {
+                    true => Failure::Cancelled,
+                    false => Failure::of(&e),
+                };
+                if failure == Failure::Cancelled {
+                    jobs::cancelled(&self.db, id, &worker_id).await?;
+                    tracing::info!(job.id = %id, duration_ms, "job cancelled");
+                } else {
+                    let message = format!("{e:#}");
+                    let _ = ctx.log(format!("error: {message}")).await;
+                    let retry = failure == Failure::Transient;
+                    jobs::fail(&self.db, id, &worker_id, &message, retry).await?;
+                    tracing::warn!(job.id = %id, duration_ms, error = %message, retry, "job failed");
+                }
             }
         }
         Ok(())
     }
 }
 
-/// An error that retrying cannot fix (bad input, missing data): the job
-/// fails at once instead of using its remaining attempts.
+/// An error that retrying cannot fix, said in so many words (bad input,
+/// missing data). Most such errors need no marking: see [`Failure::of`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Permanent(pub String);
+
+/// What a failed run means for the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It stopped because it was asked to.
+    Cancelled,
+    /// It would fail the same way again: it fails for good now.
+    Permanent,
+    /// Another run may succeed: it is retried with backoff while its
+    /// kind's attempts remain.
+    Transient,
+}
+
+impl Failure {
+    /// A job computes its output from its payload and stored data, so the
+    /// same run fails the same way again (a model that does not quantize,
+    /// a corrupt file, a missing model), unless what failed was reaching
+    /// that data: the database, the blob store, the disk. Only those are
+    /// retried. (A worker that dies mid-job is retried too, by the reaper.)
+    pub fn of(error: &anyhow::Error) -> Failure {
+        let chain = || error.chain();
+        if chain().any(|c| c.is::<Cancelled>()) {
+            Failure::Cancelled
+        } else if chain().any(|c| c.is::<Permanent>()) {
+            Failure::Permanent
+        } else if chain().any(|c| {
+            c.downcast_ref::<StorageError>()
+                .is_some_and(StorageError::is_transient)
+                || c.is::<std::io::Error>()
+        }) {
+            Failure::Transient
+        } else {
+            Failure::Permanent
+        }
+    }
+}
 
 async fn heartbeat_loop(ctx: JobContext, lost: Arc<AtomicBool>) {
     let lease_ms = ctx.config.lease.as_millis() as i64;
@@ -180,9 +222,20 @@ async fn heartbeat_loop(ctx: JobContext, lost: Arc<AtomicBool>) {
 
 async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
     match ctx.job.kind {
-        JobKind::Train => train::run(ctx).await,
-        JobKind::Test => test::run(ctx).await,
-        JobKind::Deploy => deploy::run(ctx).await,
-        JobKind::Run => run::run(ctx).await,
+        JobKind::Train => execute::<Train>(ctx).await,
+        JobKind::Test => execute::<Test>(ctx).await,
+        JobKind::Deploy => execute::<Deploy>(ctx).await,
+        JobKind::Run => execute::<Run>(ctx).await,
     }
+}
+
+/// Decodes the payload as kind `J` defines it, runs the job, and encodes
+/// its output for the queue.
+async fn execute<J: RunJob>(ctx: JobContext) -> anyhow::Result<Value> {
+    let payload = ctx
+        .job
+        .payload::<J>()
+        .map_err(|e| Permanent(format!("invalid job: {e}")))?;
+    let output = J::run(ctx, payload).await?;
+    Ok(serde_json::to_value(&output)?)
 }

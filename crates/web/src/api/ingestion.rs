@@ -10,8 +10,8 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use tinystudio_domain::{Label, UploadCategory, parse_metadata};
 
+use crate::actions::ingest::{self, CategorySource, IngestOptions, LabelSource};
 use crate::auth::KeyProject;
-use crate::ingest::{self, CategorySource, IngestOptions, LabelSource};
 use crate::{AppError, AppState};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AppError> {

@@ -14,6 +14,7 @@ use tinystudio_domain::{JobId, JobKind, ProjectId};
 use tinystudio_storage::jobs::{self, Job};
 
 use super::{ApiQuery, parse_id};
+use crate::actions::jobs::load;
 use crate::auth::ProjectAccess;
 use crate::{AppError, AppState};
 
@@ -25,7 +26,7 @@ pub fn job_json(job: &Job) -> Value {
         "status": job.status,
         "progress": job.progress,
         "error": job.error,
-        "result": job.result,
+        "result": job.raw_result(),
         "attempts": job.attempts,
         "createdAt": job.created_at,
         "startedAt": job.started_at,
@@ -35,10 +36,6 @@ pub fn job_json(job: &Job) -> Value {
 
 fn job_id(raw: &str) -> Result<JobId, AppError> {
     parse_id(raw, "job")
-}
-
-pub async fn load(state: &AppState, project: ProjectId, raw_id: &str) -> Result<Job, AppError> {
-    Ok(jobs::get(&state.db, project, job_id(raw_id)?).await?)
 }
 
 pub async fn get(
@@ -141,8 +138,8 @@ fn job_stream(
                         c.queue.push_back(
                             Event::default()
                                 .id(e.id.to_string())
-                                .event(e.kind.clone())
-                                .data(json!({ "at": e.at, "data": e.data }).to_string()),
+                                .event(e.report.kind())
+                                .data(json!({ "at": e.at, "data": e.report.data() }).to_string()),
                         );
                     }
                     if more {

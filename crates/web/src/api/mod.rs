@@ -2,21 +2,22 @@
 //! (key or local user), the ingestion routes take [`KeyProject`]; JSON
 //! fields are camelCase. Documented in API.md.
 
-pub(crate) mod deploy;
+mod deploy;
 mod edge_impulse;
-pub(crate) mod impulse;
+mod impulse;
 mod ingestion;
-pub(crate) mod jobs;
-pub(crate) mod models;
+mod jobs;
+mod models;
 mod projects;
-pub(crate) mod samples;
-pub(crate) mod testing;
+mod samples;
+mod testing;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::routing::{get, post};
 
+pub use crate::actions::parse_id;
 use crate::{AppError, AppState};
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -103,6 +104,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/projects/{project_id}/models/{model_id}/deploy",
             post(deploy::deploy),
         )
+        .route(
+            "/api/projects/{project_id}/models/{model_id}/footprint",
+            get(deploy::footprint),
+        )
         .route("/api/projects/{project_id}/deployments", get(deploy::list))
         .route(
             "/api/projects/{project_id}/deployments/{deployment_id}/artifacts/{name}",
@@ -156,10 +161,4 @@ impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> Self {
         AppError::BadRequest(format!("invalid query string: {}", r.body_text()))
     }
-}
-
-/// Parses an id from a route segment; an id that cannot exist is "not found".
-pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::NotFound(format!("no such {what}")))
 }

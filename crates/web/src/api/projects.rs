@@ -72,7 +72,7 @@ pub async fn delete(
     State(state): State<AppState>,
     access: ProjectAccess,
 ) -> Result<Json<Value>, AppError> {
-    crate::pages::delete_project(&state, access.project.id).await?;
+    crate::actions::projects::delete_project(&state, access.project.id).await?;
     Ok(Json(json!({ "success": true })))
 }
 

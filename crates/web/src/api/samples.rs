@@ -6,13 +6,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tinystudio_domain::{Category, Label, ProjectId, SampleId, UploadCategory};
+use tinystudio_domain::{Category, Label, SampleId};
 use tinystudio_storage::BlobKey;
-use tinystudio_storage::samples::{self, LabelFilter, SampleChange, SampleFilter};
+use tinystudio_storage::samples::{self, SampleChange};
 
 use super::{ApiJson, ApiQuery, parse_id};
+use crate::actions::samples::{filter_from, upload_files};
 use crate::auth::ProjectAccess;
-use crate::ingest::{self, CategorySource, FileOutcome, IngestOptions, LabelSource};
 use crate::{AppError, AppState};
 
 /// Most samples one page may hold.
@@ -29,26 +29,6 @@ pub struct ListQuery {
     unlabeled: Option<bool>,
     limit: Option<i64>,
     offset: Option<i64>,
-}
-
-/// Turns query parameters into a storage filter; shared with the Dataset page.
-pub fn filter_from(
-    category: Option<&str>,
-    label: Option<&str>,
-    unlabeled: bool,
-) -> Result<SampleFilter, AppError> {
-    let category = match category.filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<Category>()?),
-        None => None,
-    };
-    let label = if unlabeled {
-        Some(LabelFilter::Unlabeled)
-    } else {
-        label
-            .filter(|l| !l.is_empty())
-            .map(|l| LabelFilter::Is(l.to_owned()))
-    };
-    Ok(SampleFilter { category, label })
 }
 
 pub async fn list(
@@ -288,49 +268,4 @@ pub async fn upload(
 ) -> Result<Json<Value>, AppError> {
     let files = upload_files(&state, access.project.id, multipart).await?;
     Ok(Json(json!({ "success": true, "files": files })))
-}
-
-/// Reads an upload form and stores its files; shared with the Dataset page.
-pub async fn upload_files(
-    state: &AppState,
-    project_id: ProjectId,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Vec<FileOutcome>, AppError> {
-    let multipart = multipart.map_err(|e| {
-        AppError::BadRequest(format!(
-            "expected a multipart/form-data body: {}",
-            e.body_text()
-        ))
-    })?;
-    let body = ingest::read_upload(multipart, state).await?;
-    let field = |name: &str| {
-        body.fields
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or_default()
-    };
-    let category = match field("category") {
-        "" | "split" => CategorySource::Fixed(UploadCategory::Split),
-        "folder" => CategorySource::Folder,
-        other => CategorySource::Fixed(other.parse()?),
-    };
-    let label = match field("labelMode") {
-        "" | "filename" => LabelSource::FileName,
-        "folder" => LabelSource::Folder,
-        "none" => LabelSource::None,
-        "fixed" => LabelSource::Fixed(Label::parse(field("label"))?),
-        other => {
-            return Err(AppError::BadRequest(format!(
-                "labelMode must be fixed, filename, folder or none, not {other:?}"
-            )));
-        }
-    };
-    let options = IngestOptions {
-        category,
-        label,
-        disallow_duplicates: field("disallowDuplicates") == "1",
-        add_date_id: false,
-        metadata: Default::default(),
-    };
-    ingest::ingest(state, project_id, &options, body.files).await
 }

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use tinystudio_domain::{Category, Label, SampleId};
 use tinystudio_storage::samples::{self, Counts, Sample, SampleChange};
 
+use super::view::url_encode;
 use super::{Nav, PageError, human_bytes, human_time, render};
-use crate::api::samples::filter_from;
+use crate::actions::ingest::FileOutcome;
+use crate::actions::samples::{filter_from, upload_files};
 use crate::auth::{LocalUser, PageProject};
-use crate::ingest::FileOutcome;
 use crate::{AppError, AppState};
 
 /// Samples per page of the grid.
@@ -83,10 +84,6 @@ impl DatasetPage {
     }
 }
 
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 pub async fn page(
     State(state): State<AppState>,
     PageProject(project): PageProject,
@@ -115,8 +112,8 @@ pub async fn page(
     let has_unlabeled = counts.labels.iter().any(|l| l.label.is_none());
     let query = format!(
         "label={}&category={}&unlabeled={}",
-        encode(&filter_label),
-        encode(&filter_category),
+        url_encode(&filter_label),
+        url_encode(&filter_category),
         if unlabeled { "1" } else { "" }
     );
     render(&DatasetPage {
@@ -140,7 +137,7 @@ fn dataset_url(project: &tinystudio_storage::projects::Project, query: &str, don
     format!(
         "/projects/{}/dataset?{query}&done={}",
         project.id,
-        encode(done)
+        url_encode(done)
     )
 }
 
@@ -158,7 +155,7 @@ pub async fn upload(
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let result = crate::api::samples::upload_files(&state, project.id, multipart).await;
+    let result = upload_files(&state, project.id, multipart).await;
     if wants_json {
         return Ok(match result {
             Ok(files) => {

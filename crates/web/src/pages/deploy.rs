@@ -1,28 +1,24 @@
-//! The Deploy step: pick a board, see what the model needs there, build the
-//! firmware, download it, run it on the emulated board.
+//! The Deploy step: pick a board, see what the model needs there
+//! (estimated, and measured once built), build the firmware, download it,
+//! run it on the emulated board.
 
 use askama::Template;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
-use axum::response::{Html, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::Value;
-use tinystudio_deploy::{BOARDS, Cpu, check_fits};
-use tinystudio_domain::{JobKind, ModelId, SampleId};
+use tinystudio_domain::jobs::Deploy;
+use tinystudio_domain::{Category, JobKind, ModelId, SampleId};
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models::Model;
+use tinystudio_storage::samples::SampleFilter;
 use tinystudio_storage::{BlobKey, samples};
 
+use super::view::{FootprintView, kb, url_encode};
 use super::{Nav, PageError, human_time, render};
-use crate::api::deploy::{run_image, start_deploy};
+use crate::actions::deploy::{BoardFootprint, RunInput, footprints, start_deploy, start_run};
 use crate::auth::{LocalUser, PageProject};
-use crate::classify::MODEL_BLOB;
 use crate::{AppError, AppState};
-
-/// Instructions per multiply-accumulate of our Cortex-M4 kernels on
-/// MobileNetV1 0.25 at 96x96 (BENCHMARKS.md); used for the latency estimate
-/// before a build has measured the real model.
-const M4_INSTRUCTIONS_PER_MAC: f64 = 1.47;
 
 #[derive(Template)]
 #[template(path = "deploy/page.html")]
@@ -32,7 +28,6 @@ struct DeployPage {
     selected: Option<Model>,
     boards: Vec<BoardView>,
     deployments: Vec<DeploymentView>,
-    run: Option<Value>,
     error: Option<String>,
     test_samples: Vec<(String, String)>,
 }
@@ -40,13 +35,47 @@ struct DeployPage {
 struct BoardView {
     name: &'static str,
     title: &'static str,
-    flash: String,
-    ram: String,
-    flash_percent: u32,
-    ram_percent: u32,
+    /// Flash and RAM: measured when the model was built for the board,
+    /// estimated otherwise.
+    shown: FootprintView,
+    /// The estimate, when `shown` is the measurement.
+    estimated: Option<FootprintView>,
+    /// Time per inference: measured when known, estimated otherwise.
     latency: String,
-    fits: bool,
+    latency_basis: &'static str,
+    latency_how: String,
+    /// Why the model cannot go on this board (empty when it fits).
     problem: String,
+}
+
+impl BoardView {
+    fn new(f: BoardFootprint) -> Self {
+        let estimate = FootprintView::new(&f.estimate);
+        let measured = f.measured.as_ref().map(FootprintView::new);
+        let latency = match &measured {
+            Some(m) if !m.latency.is_empty() => m,
+            _ => &estimate,
+        };
+        let (latency_basis, latency_text, latency_how) = (
+            latency.latency_basis,
+            latency.latency.clone(),
+            latency.latency_how.clone(),
+        );
+        let (shown, estimated) = match measured {
+            Some(m) => (m, Some(estimate)),
+            None => (estimate, None),
+        };
+        BoardView {
+            name: f.board.name,
+            title: f.board.title,
+            shown,
+            estimated,
+            latency: latency_text,
+            latency_basis,
+            latency_how,
+            problem: f.problem.unwrap_or_default(),
+        }
+    }
 }
 
 struct DeploymentView {
@@ -56,220 +85,84 @@ struct DeploymentView {
     created: String,
     model_version: String,
     artifacts: Vec<(String, String)>,
-    size: String,
-    measured: String,
     flashing: String,
     emulated: bool,
+    succeeded: bool,
 }
 
-fn kb(bytes: u64) -> String {
-    format!("{:.1} KB", bytes as f64 / 1024.0)
-}
-
-fn deployment_view(job: &Job) -> DeploymentView {
-    let empty = Value::Null;
-    let r = job.result.as_ref().unwrap_or(&empty);
-    let payload_board = job.payload["board"].as_str().unwrap_or("").to_owned();
-    let size = &r["size"];
-    let measured = match r["measured"]["instructions"].as_u64() {
-        Some(i) => {
-            let per_board: Vec<String> = r["measured"]["latency"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .map(|x| {
-                            format!(
-                                "{} {:.0} ms",
-                                x["board"].as_str().unwrap_or(""),
-                                x["ms"].as_f64().unwrap_or(0.0)
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!(
-                "{:.2} M instructions per inference on the emulated Cortex-M4 ({})",
-                i as f64 / 1e6,
-                per_board.join(", ")
-            )
-        }
-        None => String::new(),
-    };
-    DeploymentView {
+fn deployment_view(job: &Job) -> Result<DeploymentView, AppError> {
+    let payload = job.payload::<Deploy>()?;
+    let output = job.output::<Deploy>()?;
+    Ok(DeploymentView {
         id: job.id.to_string(),
-        board: r["board"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or(payload_board),
+        board: payload.board.clone(),
         status: job.status.to_string(),
         created: human_time(job.created_at),
-        model_version: r["modelVersion"]
-            .as_i64()
-            .map(|v| format!("v{v}"))
+        model_version: output
+            .as_ref()
+            .map(|o| format!("v{}", o.model_version))
             .unwrap_or_default(),
-        artifacts: r["artifacts"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| {
-                        (
-                            x["name"].as_str().unwrap_or("").to_owned(),
-                            kb(x["bytes"].as_u64().unwrap_or(0)),
-                        )
-                    })
+        artifacts: output
+            .as_ref()
+            .map(|o| {
+                o.artifacts
+                    .iter()
+                    .map(|a| (a.name.clone(), kb(a.bytes)))
                     .collect()
             })
             .unwrap_or_default(),
-        size: if size.is_object() {
-            format!(
-                "flash {} of {} (model {}, code {}) · RAM {} of {} (tensor arena {}, {} left for the stack)",
-                kb(size["flashUsed"].as_u64().unwrap_or(0)),
-                kb(size["flashLimit"].as_u64().unwrap_or(0)),
-                kb(size["modelBytes"].as_u64().unwrap_or(0)),
-                kb(size["codeBytes"].as_u64().unwrap_or(0)),
-                kb(size["ramStatic"].as_u64().unwrap_or(0)),
-                kb(size["ramLimit"].as_u64().unwrap_or(0)),
-                kb(size["arenaBytes"].as_u64().unwrap_or(0)),
-                kb(size["stackAvailable"].as_u64().unwrap_or(0)),
-            )
-        } else {
-            String::new()
-        },
-        measured,
-        flashing: r["flashing"].as_str().unwrap_or("").to_owned(),
-        emulated: r["emulated"] == true,
-    }
+        flashing: output
+            .as_ref()
+            .map(|o| o.flashing.clone())
+            .unwrap_or_default(),
+        emulated: tinystudio_deploy::board(&payload.board).is_some_and(|b| b.emulated),
+        succeeded: output.is_some(),
+    })
 }
 
 impl DeployPage {
     fn is_selected(&self, m: &Model) -> bool {
         self.selected.as_ref().is_some_and(|s| s.id == m.id)
     }
-
-    fn run_lines(&self) -> String {
-        self.run
-            .as_ref()
-            .and_then(|r| r["lines"].as_array())
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default()
-    }
-
-    fn run_summary(&self) -> String {
-        let Some(r) = &self.run else {
-            return String::new();
-        };
-        format!(
-            "Predicted {} · the board's int8 output {} the host engine's",
-            r["predicted"].as_str().unwrap_or("?"),
-            if r["matchesHost"] == true {
-                "equals byte for byte"
-            } else {
-                "DIFFERS from"
-            }
-        )
-    }
 }
 
 #[derive(Deserialize, Default)]
 pub struct DeployQuery {
     model: Option<String>,
+    error: Option<String>,
 }
 
 async fn show(
     state: &AppState,
     project: &tinystudio_storage::projects::Project,
     model: Option<&str>,
-    run: Option<Value>,
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
     let (all, selected) = super::models_with_selection(state, project.id, model).await?;
-    let blob = match &selected {
-        Some(m) => {
-            state
-                .blobs
-                .get(&BlobKey::artifact(&m.id.to_string(), MODEL_BLOB)?)
-                .await?
-        }
-        None => None,
+    let boards = match &selected {
+        Some(m) => footprints(state, project.id, m)
+            .await?
+            .into_iter()
+            .map(BoardView::new)
+            .collect(),
+        None => Vec::new(),
     };
-    let macs = selected
-        .as_ref()
-        .and_then(|m| m.metrics["macs"].as_u64())
-        .unwrap_or(0);
-    let boards = BOARDS
-        .iter()
-        .map(|b| {
-            let fit = blob.as_ref().map(|blob| check_fits(b, blob));
-            let (flash, ram, flash_percent, ram_percent, fits, problem) = match fit {
-                Some(Ok(e)) => (
-                    format!("{} of {}", kb(e.flash_needed), kb(e.flash_limit)),
-                    format!("{} of {}", kb(e.ram_needed), kb(e.ram_limit)),
-                    (100 * e.flash_needed / e.flash_limit.max(1)) as u32,
-                    (100 * e.ram_needed / e.ram_limit.max(1)) as u32,
-                    true,
-                    String::new(),
-                ),
-                Some(Err(e)) => (String::new(), String::new(), 100, 100, false, e.to_string()),
-                None => (
-                    kb(b.flash_bytes),
-                    kb(b.ram_bytes),
-                    0,
-                    0,
-                    false,
-                    String::new(),
-                ),
-            };
-            let latency = match b.cpu {
-                Cpu::CortexM4F if macs > 0 => format!(
-                    "about {:.0} ms per inference (estimated from {:.1} M MACs at {} MHz)",
-                    macs as f64 * M4_INSTRUCTIONS_PER_MAC / b.clock_hz as f64 * 1000.0,
-                    macs as f64 / 1e6,
-                    b.clock_hz / 1_000_000
-                ),
-                Cpu::CortexM4F => "measured when the model is built for the emulated board".into(),
-                _ => "no estimate: the emulated board is a Cortex-M4, this is a Cortex-M0+".into(),
-            };
-            BoardView {
-                name: b.name,
-                title: b.title,
-                flash,
-                ram,
-                flash_percent: flash_percent.min(100),
-                ram_percent: ram_percent.min(100),
-                latency,
-                fits,
-                problem,
-            }
-        })
-        .collect();
     let deployments = jobs::list(&state.db, project.id, Some(JobKind::Deploy), 20)
         .await?
         .iter()
         .map(deployment_view)
-        .collect();
-    let (_, tests) = samples::list(
-        &state.db,
-        project.id,
-        &tinystudio_storage::samples::SampleFilter {
-            category: Some(tinystudio_domain::Category::Testing),
-            label: None,
-        },
-        100,
-        0,
-    )
-    .await?;
+        .collect::<Result<_, _>>()?;
+    let filter = SampleFilter {
+        category: Some(Category::Testing),
+        label: None,
+    };
+    let (_, tests) = samples::list(&state.db, project.id, &filter, 500, 0).await?;
     render(&DeployPage {
         nav: Nav::new(project, "deploy"),
         models: all,
         selected,
         boards,
         deployments,
-        run,
         error,
         test_samples: tests
             .into_iter()
@@ -292,7 +185,7 @@ pub async fn page(
     PageProject(project): PageProject,
     Query(q): Query<DeployQuery>,
 ) -> Result<Html<String>, PageError> {
-    show(&state, &project, q.model.as_deref(), None, None).await
+    show(&state, &project, q.model.as_deref(), q.error).await
 }
 
 #[derive(Deserialize)]
@@ -306,21 +199,17 @@ pub async fn build(
     _user: LocalUser,
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<BuildForm>,
-) -> Result<axum::response::Response, PageError> {
-    use axum::response::IntoResponse;
+) -> Result<Response, PageError> {
     let model: ModelId = form
         .model
         .parse()
         .map_err(|_| AppError::NotFound("no such model".into()))?;
     match start_deploy(&state, project.id, model, &form.board).await {
-        Ok(job) => {
-            Ok(Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id)).into_response())
-        }
+        Ok(job) => Ok(job_page(&project, &job).into_response()),
         Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(show(
             &state,
             &project,
             Some(&form.model),
-            None,
             Some(e.public_message()),
         )
         .await?
@@ -329,13 +218,20 @@ pub async fn build(
     }
 }
 
-/// Runs a test sample or an uploaded image on the emulated board.
+/// Where a started job is followed.
+fn job_page(project: &tinystudio_storage::projects::Project, job: &Job) -> Redirect {
+    Redirect::to(&format!("/projects/{}/jobs/{}", project.id, job.id))
+}
+
+/// Runs a test sample or an uploaded image on the emulated board: queues
+/// the run and sends the browser to its job page, which shows the board's
+/// answer when it comes.
 pub async fn run(
     State(state): State<AppState>,
     _user: LocalUser,
     PageProject(project): PageProject,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let (mut deployment, mut sample, mut image) = (String::new(), String::new(), None);
     while let Some(field) = multipart
@@ -346,39 +242,58 @@ pub async fn run(
         match field.name() {
             Some("deployment") => deployment = field.text().await.unwrap_or_default(),
             Some("sample") => sample = field.text().await.unwrap_or_default(),
-            Some("image") => image = field.bytes().await.ok().filter(|b| !b.is_empty()),
+            Some("image") => {
+                let name = field.file_name().map(str::to_owned);
+                image = field
+                    .bytes()
+                    .await
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| (b, name));
+            }
             _ => {}
         }
     }
-    let bytes = match (image, sample.parse::<SampleId>()) {
-        (Some(bytes), _) => bytes.to_vec(),
+    let input = match (image, sample.parse::<SampleId>()) {
+        (Some((bytes, name)), _) => RunInput {
+            image: bytes.to_vec(),
+            name,
+            label: None,
+        },
         (None, Ok(id)) => {
             let s = samples::get(&state.db, project.id, id).await?;
-            state
+            let bytes = state
                 .blobs
                 .get(&BlobKey::sample(&s.sha256)?)
                 .await?
-                .ok_or_else(|| AppError::Internal(format!("blob of sample {} is missing", s.id)))?
-                .to_vec()
+                .ok_or_else(|| AppError::Internal(format!("blob of sample {} is missing", s.id)))?;
+            RunInput {
+                image: bytes.to_vec(),
+                name: Some(s.file_name),
+                label: s.label,
+            }
         }
         (None, Err(_)) => {
-            return show(
-                &state,
+            return Ok(back_with_error(
                 &project,
-                None,
-                None,
-                Some("choose a test sample or an image".into()),
-            )
-            .await;
+                "choose a test sample or an image",
+            ));
         }
     };
-    match run_image(&state, project.id, &deployment, bytes).await {
-        Ok(out) => show(&state, &project, None, Some(out), None).await,
+    match start_run(&state, project.id, &deployment, input).await {
+        Ok(job) => Ok(job_page(&project, &job).into_response()),
         Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_) | AppError::NotFound(_))) => {
-            show(&state, &project, None, None, Some(e.public_message())).await
+            Ok(back_with_error(&project, &e.public_message()))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Back to the Deploy page with a message (a redirect, so a reload does
+/// not post the form again).
+fn back_with_error(project: &tinystudio_storage::projects::Project, message: &str) -> Response {
+    let query = url_encode(message);
+    Redirect::to(&format!("/projects/{}/deploy?error={query}", project.id)).into_response()
 }
 
 /// The firmware crate's README, served by the studio so the Deploy page's

@@ -12,8 +12,9 @@ use tinystudio_domain::{ImpulseConfig, JobKind};
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models::{self, Model};
 
+use super::view::{kb, percent};
 use super::{Nav, PageError, human_time, render};
-use crate::api::impulse::{current, start_training, training_labels};
+use crate::actions::training::{current_impulse, start_training, training_labels};
 use crate::auth::{LocalUser, PageProject};
 use crate::{AppError, AppState};
 
@@ -64,7 +65,7 @@ impl ImpulsePage {
     }
 
     fn kb(&self, bytes: &u64) -> String {
-        format!("{:.1} KB", *bytes as f64 / 1024.0)
+        kb(*bytes)
     }
 
     fn thousands(&self, n: &u64) -> String {
@@ -86,9 +87,8 @@ impl ImpulsePage {
     fn accuracy(&self, model: &Model) -> String {
         model
             .metrics
-            .get("validationAccuracy")
-            .and_then(|v| v.as_f64())
-            .map(|a| format!("{:.1}%", a * 100.0))
+            .validation_accuracy
+            .map(|a| percent(a.into()))
             .unwrap_or_else(|| "—".into())
     }
 }
@@ -114,7 +114,7 @@ async fn show(
     config: Option<ImpulseConfig>,
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
-    let (version, saved) = current(state, project.id).await?;
+    let (version, saved) = current_impulse(state, project.id).await?;
     let config = config.unwrap_or(saved);
     let labels = training_labels(state, project.id).await?;
     render(&ImpulsePage {

@@ -1,13 +1,19 @@
-//! A job's own page: status, progress, live log; for training, the epoch
-//! curves and the validation confusion matrix.
+//! A job's own page: status, progress, live log, and what the job made,
+//! each kind in its own words: a training's epoch curves and validation
+//! confusion matrix, a test's scores, a build's downloads and footprint, a
+//! run's board output. While the job runs, the page follows its event
+//! stream (`static/app.js`), or without JavaScript reloads itself.
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use serde_json::Value;
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train};
+use tinystudio_domain::{JobKind, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
+use super::view::{Confusion, FootprintView, kb, percent};
 use super::{Nav, PageError, human_time, render};
+use crate::actions::jobs::load;
 use crate::auth::{LocalUser, PageProject};
 use crate::{AppError, AppState};
 
@@ -20,84 +26,33 @@ struct JobPage {
     epochs: Vec<EpochRow>,
     confusion: Option<Confusion>,
     summary: Vec<(String, String)>,
+    /// A build's files: (name, size).
+    downloads: Vec<(String, String)>,
+    footprint: Option<FootprintView>,
+    /// A run's serial output.
+    board_lines: String,
+    /// Where to go next: (link, text).
+    next: Option<(String, String)>,
 }
 
 pub struct EpochRow {
-    pub epoch: i64,
+    pub epoch: u32,
     pub loss: String,
     pub accuracy: String,
     pub val_loss: String,
     pub val_accuracy: String,
 }
 
-/// A confusion matrix ready to draw: rows are true labels, columns predictions.
-pub struct Confusion {
-    pub labels: Vec<String>,
-    pub rows: Vec<(String, Vec<Cell>)>,
-}
-
-pub struct Cell {
-    pub count: i64,
-    pub percent: String,
-    /// 0..=10, the colour step of the heat map.
-    pub heat: u8,
-    pub diagonal: bool,
-}
-
-impl Confusion {
-    /// From `labels` and a square matrix of counts in JSON.
-    pub fn from_json(labels: &Value, matrix: &Value) -> Option<Self> {
-        let labels: Vec<String> = labels
-            .as_array()?
-            .iter()
-            .map(|l| l.as_str().map(str::to_owned))
-            .collect::<Option<_>>()?;
-        let rows = matrix.as_array()?;
-        if rows.len() != labels.len() {
-            return None;
-        }
-        let mut out = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            let counts: Vec<i64> = row
-                .as_array()?
-                .iter()
-                .map(Value::as_i64)
-                .collect::<Option<_>>()?;
-            let total: i64 = counts.iter().sum();
-            let cells = counts
-                .iter()
-                .enumerate()
-                .map(|(j, &count)| {
-                    let share = if total > 0 {
-                        count as f64 / total as f64
-                    } else {
-                        0.0
-                    };
-                    Cell {
-                        count,
-                        percent: format!("{:.0}%", share * 100.0),
-                        heat: (share * 10.0).round() as u8,
-                        diagonal: i == j,
-                    }
-                })
-                .collect();
-            out.push((labels[i].clone(), cells));
-        }
-        Some(Self { labels, rows: out })
-    }
-}
-
-fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map(|a| format!("{:.1}%", a * 100.0))
-        .unwrap_or_default()
-}
-
-fn num(v: &Value) -> String {
-    v.as_f64().map(|a| format!("{a:.4}")).unwrap_or_default()
-}
-
 impl JobPage {
+    fn title(&self) -> &'static str {
+        match self.job.kind {
+            JobKind::Train => "Training",
+            JobKind::Test => "Test",
+            JobKind::Deploy => "Firmware build",
+            JobKind::Run => "Run on the emulated board",
+        }
+    }
+
     fn created(&self) -> String {
         human_time(self.job.created_at)
     }
@@ -111,7 +66,7 @@ impl JobPage {
     }
 
     fn is_training(&self) -> bool {
-        self.job.kind == tinystudio_domain::JobKind::Train
+        self.job.kind == JobKind::Train
     }
 }
 
@@ -119,63 +74,167 @@ fn describe(events: &[JobEvent]) -> (Vec<String>, Vec<EpochRow>) {
     let mut log = Vec::new();
     let mut epochs = Vec::new();
     for e in events {
-        match e.kind.as_str() {
-            "log" => log.push(format!(
-                "{}  {}",
-                human_time(e.at).get(11..16).unwrap_or(""),
-                e.data.as_str().unwrap_or("")
+        match &e.report {
+            Report::Log(line) => log.push(format!(
+                "{}  {line}",
+                human_time(e.at).get(11..16).unwrap_or("")
             )),
-            "epoch" => epochs.push(EpochRow {
-                epoch: e.data["epoch"].as_i64().unwrap_or(0),
-                loss: num(&e.data["loss"]),
-                accuracy: pct(&e.data["accuracy"]),
-                val_loss: num(&e.data["valLoss"]),
-                val_accuracy: pct(&e.data["valAccuracy"]),
+            Report::Epoch(m) => epochs.push(EpochRow {
+                epoch: m.epoch,
+                loss: format!("{:.4}", m.loss),
+                accuracy: percent(m.accuracy.into()),
+                val_loss: m.val_loss.map(|v| format!("{v:.4}")).unwrap_or_default(),
+                val_accuracy: m
+                    .val_accuracy
+                    .map(|v| percent(v.into()))
+                    .unwrap_or_default(),
             }),
-            _ => {}
         }
     }
     (log, epochs)
 }
 
-/// Headline numbers of a finished job's result.
-fn summary(job: &Job) -> Vec<(String, String)> {
-    let Some(result) = &job.result else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut add = |name: &str, value: String| {
-        if !value.is_empty() {
-            out.push((name.to_owned(), value));
+/// What a finished job made, in words and links.
+#[derive(Default)]
+struct Outcome {
+    summary: Vec<(String, String)>,
+    confusion: Option<Confusion>,
+    downloads: Vec<(String, String)>,
+    footprint: Option<FootprintView>,
+    board_lines: String,
+    next: Option<(String, String)>,
+}
+
+fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
+    let mut out = Outcome::default();
+    let mut add = |name: &str, value: String| out.summary.push((name.to_owned(), value));
+    match job.kind {
+        JobKind::Train => {
+            let Some(r) = job.output::<Train>()? else {
+                return Ok(out);
+            };
+            let m = &r.metrics;
+            add("Model", format!("v{}", r.model_version));
+            if let Some(a) = m.validation_accuracy {
+                add("Validation accuracy (float)", percent(a.into()));
+            }
+            if let Some(a) = m.int8_validation_accuracy {
+                add("Validation accuracy (int8, as on the board)", percent(a));
+            }
+            let stages: Vec<String> = m
+                .timing_ms
+                .stages()
+                .iter()
+                .map(|(stage, ms)| format!("{stage} {ms} ms"))
+                .collect();
+            add("Time", stages.join(", "));
+            if let Some(w) = &m.warning {
+                add("Warning", w.clone());
+            }
+            out.confusion = Confusion::new(&m.labels, &m.confusion_matrix);
+            out.next = Some((
+                format!("/projects/{project}/test?model={}", r.model_id),
+                "Test this model".into(),
+            ));
         }
-    };
-    add(
-        "Validation accuracy (float)",
-        pct(&result["validationAccuracy"]),
-    );
-    add(
-        "Validation accuracy (int8)",
-        pct(&result["int8ValidationAccuracy"]),
-    );
-    add("Accuracy", pct(&result["accuracy"]));
-    add(
-        "Model version",
-        result["modelVersion"]
-            .as_i64()
-            .map(|v| format!("v{v}"))
-            .unwrap_or_default(),
-    );
-    if let Some(t) = result["timingMs"].as_object() {
-        let parts: Vec<String> = t
-            .iter()
-            .map(|(k, v)| format!("{k} {} ms", v.as_i64().unwrap_or(0)))
-            .collect();
-        add("Time", parts.join(", "));
+        JobKind::Test => {
+            let Some(r) = job.output::<Test>()? else {
+                return Ok(out);
+            };
+            add("Model", format!("v{} ({})", r.model_version, r.precision));
+            add(
+                "Accuracy",
+                format!(
+                    "{} of {} test samples",
+                    percent(r.accuracy),
+                    r.samples.len()
+                ),
+            );
+            add(
+                "Uncertain",
+                format!(
+                    "{} samples whose top score is below {:.2}",
+                    r.uncertain, r.threshold
+                ),
+            );
+            add("Time", format!("inference {} ms", r.timing_ms.inference));
+            out.confusion = Confusion::new(&r.labels, &r.confusion_matrix);
+            out.next = Some((
+                format!("/projects/{project}/test?model={}", r.model_id),
+                "Back to the Test page".into(),
+            ));
+        }
+        JobKind::Deploy => {
+            let Some(r) = job.output::<Deploy>()? else {
+                return Ok(out);
+            };
+            add("Board", r.board_title.clone());
+            add("Model", format!("v{}", r.model_version));
+            add(
+                "Built",
+                format!("in {:.1} s with {}", r.build_seconds, r.toolchain),
+            );
+            add("Flash it", r.flashing.clone());
+            if let Some(board) = tinystudio_deploy::board(&r.board) {
+                out.footprint = Some(FootprintView::new(&tinystudio_deploy::footprint::measured(
+                    board,
+                    &r.size,
+                    r.measured.as_ref(),
+                )));
+            }
+            out.downloads = r
+                .artifacts
+                .iter()
+                .map(|a| (a.name.clone(), kb(a.bytes)))
+                .collect();
+            out.next = Some((
+                format!("/projects/{project}/deploy?model={}", r.model_id),
+                "Back to the Deploy page".into(),
+            ));
+        }
+        JobKind::Run => {
+            let Some(r) = job.output::<Run>()? else {
+                return Ok(out);
+            };
+            let input = match (&r.input_name, &r.true_label) {
+                (Some(name), Some(label)) => format!("{name} (labelled {label})"),
+                (Some(name), None) => name.clone(),
+                _ => "an uploaded image".into(),
+            };
+            add("Input", input);
+            add(
+                "The board predicts",
+                r.predicted.clone().unwrap_or_else(|| "nothing".into()),
+            );
+            add(
+                "Board and host engine",
+                if r.matches_host {
+                    "the board's int8 output equals the host engine's, byte for byte".into()
+                } else {
+                    format!("DIFFER: board {:?}, host {:?}", r.raw, r.host_raw)
+                },
+            );
+            if let Some(i) = r.instructions {
+                add(
+                    "Inference",
+                    format!(
+                        "{:.2} M instructions on the emulated Cortex-M4",
+                        i as f64 / 1e6
+                    ),
+                );
+            }
+            out.board_lines = r.lines.join("\n");
+            let payload = job.payload::<Run>()?;
+            out.next = Some((
+                format!(
+                    "/projects/{project}/deploy#deployment-{}",
+                    payload.deployment_id
+                ),
+                "Run another image".into(),
+            ));
+        }
     }
-    if let Some(w) = result["warning"].as_str() {
-        add("Warning", w.to_owned());
-    }
-    out
+    Ok(out)
 }
 
 pub async fn page(
@@ -183,25 +242,26 @@ pub async fn page(
     PageProject(project): PageProject,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Html<String>, PageError> {
-    let job = crate::api::jobs::load(&state, project.id, &id).await?;
+    let job = load(&state, project.id, &id).await?;
     let events = jobs::events_since(&state.db, job.id, 0, 10_000).await?;
     let (log, epochs) = describe(&events);
-    let confusion = job
-        .result
-        .as_ref()
-        .and_then(|r| Confusion::from_json(&r["labels"], &r["confusionMatrix"]));
+    let o = outcome(&job, &project.id.to_string())?;
     let active = match job.kind {
-        tinystudio_domain::JobKind::Train => "impulse",
-        tinystudio_domain::JobKind::Test => "test",
-        _ => "deploy",
+        JobKind::Train => "impulse",
+        JobKind::Test => "test",
+        JobKind::Deploy | JobKind::Run => "deploy",
     };
     render(&JobPage {
         nav: Nav::new(&project, active),
-        summary: summary(&job),
         job,
         log,
         epochs,
-        confusion,
+        confusion: o.confusion,
+        summary: o.summary,
+        downloads: o.downloads,
+        footprint: o.footprint,
+        board_lines: o.board_lines,
+        next: o.next,
     })
 }
 
@@ -211,7 +271,7 @@ pub async fn cancel(
     PageProject(project): PageProject,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {
-    let job = crate::api::jobs::load(&state, project.id, &id).await?;
+    let job = load(&state, project.id, &id).await?;
     jobs::request_cancel(&state.db, project.id, job.id)
         .await
         .map_err(AppError::from)?;

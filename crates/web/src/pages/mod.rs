@@ -10,6 +10,7 @@ mod jobs;
 mod projects;
 mod settings;
 mod test;
+mod view;
 
 use askama::Template;
 use axum::Router;
@@ -19,7 +20,6 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use tinystudio_domain::{ModelId, ProjectId};
-use tinystudio_storage::blobs::collect_garbage;
 use tinystudio_storage::models::{self, Model};
 use tinystudio_storage::projects as project_store;
 
@@ -129,13 +129,6 @@ pub async fn models_with_selection(
         None => all.first().cloned(),
     };
     Ok((all, selected))
-}
-
-/// Deletes a project and collects the blobs only it referenced.
-pub async fn delete_project(state: &AppState, id: ProjectId) -> Result<(), AppError> {
-    project_store::delete(&state.db, id).await?;
-    collect_garbage(&state.db, state.blobs.as_ref(), state.config.gc_grace_ms).await?;
-    Ok(())
 }
 
 /// The project header and step navigation every project page shows.

@@ -7,7 +7,8 @@ use tinystudio_domain::{KeyId, parse_project_name};
 use tinystudio_storage::keys::{self, ApiKey};
 use tinystudio_storage::projects;
 
-use super::{Nav, PageError, delete_project, human_time, render};
+use super::{Nav, PageError, human_time, render};
+use crate::actions::projects::delete_project;
 use crate::auth::{LocalUser, PageProject};
 use crate::{AppError, AppState};
 

@@ -6,17 +6,17 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
-use serde_json::Value;
-use tinystudio_domain::{JobKind, ModelId, SampleId};
-use tinystudio_storage::jobs::{self, Job};
+use tinystudio_domain::jobs::{Test, TestOutput};
+use tinystudio_domain::{ModelId, SampleId};
+use tinystudio_storage::jobs::Job;
 use tinystudio_storage::models::{self, Model};
 use tinystudio_storage::{BlobKey, samples};
 
-use super::jobs::Confusion;
+use super::view::{Confusion, percent};
 use super::{Nav, PageError, render};
-use crate::api::testing::{DEFAULT_THRESHOLD, start_test};
+use crate::actions::classify::{Classification, classify};
+use crate::actions::testing::{DEFAULT_THRESHOLD, latest_test, start_test};
 use crate::auth::{LocalUser, PageProject};
-use crate::classify::{Classification, classify};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -37,53 +37,44 @@ struct TestPage {
 struct Report {
     accuracy: String,
     precision: String,
-    uncertain: i64,
+    uncertain: u64,
     total: usize,
     per_class: Vec<(String, String, String, String)>,
     confusion: Option<Confusion>,
     misclassified: Vec<(String, String, String, String)>,
 }
 
-fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map(|a| format!("{:.1}%", a * 100.0))
-        .unwrap_or_default()
-}
-
 impl Report {
-    fn from_result(result: &Value) -> Self {
-        let samples = result["samples"].as_array().cloned().unwrap_or_default();
+    fn new(result: &TestOutput) -> Self {
         Report {
-            accuracy: pct(&result["accuracy"]),
-            precision: result["precision"].as_str().unwrap_or("").to_owned(),
-            uncertain: result["uncertain"].as_i64().unwrap_or(0),
-            total: samples.len(),
-            per_class: result["perClass"]
-                .as_array()
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| {
-                            (
-                                r["label"].as_str().unwrap_or("").to_owned(),
-                                pct(&r["precision"]),
-                                pct(&r["recall"]),
-                                format!("{:.3}", r["f1"].as_f64().unwrap_or(0.0)),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            confusion: Confusion::from_json(&result["labels"], &result["confusionMatrix"]),
-            misclassified: samples
+            accuracy: percent(result.accuracy),
+            precision: result.precision.to_string(),
+            uncertain: result.uncertain,
+            total: result.samples.len(),
+            per_class: result
+                .per_class
                 .iter()
-                .filter(|s| s["correct"] == false)
+                .map(|c| {
+                    (
+                        c.label.clone(),
+                        percent(c.precision),
+                        percent(c.recall),
+                        format!("{:.3}", c.f1),
+                    )
+                })
+                .collect(),
+            confusion: Confusion::new(&result.labels, &result.confusion_matrix),
+            misclassified: result
+                .samples
+                .iter()
+                .filter(|s| !s.correct)
                 .take(60)
                 .map(|s| {
                     (
-                        s["sampleId"].as_str().unwrap_or("").to_owned(),
-                        s["label"].as_str().unwrap_or("").to_owned(),
-                        s["predicted"].as_str().unwrap_or("").to_owned(),
-                        format!("{:.2}", s["score"].as_f64().unwrap_or(0.0)),
+                        s.sample_id.to_string(),
+                        s.label.clone(),
+                        s.predicted.clone(),
+                        format!("{:.2}", s.score),
                     )
                 })
                 .collect(),
@@ -135,18 +126,14 @@ async fn show(
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
     let (all, selected) = super::models_with_selection(state, project.id, model).await?;
-    // The newest test job of the selected model.
     let job = match &selected {
-        Some(m) => jobs::list(&state.db, project.id, Some(JobKind::Test), 50)
-            .await?
-            .into_iter()
-            .find(|j| j.payload["modelId"].as_str() == Some(&m.id.to_string())),
+        Some(m) => latest_test(state, project.id, m.id).await?,
         None => None,
     };
-    let report = job
-        .as_ref()
-        .and_then(|j| j.result.as_ref())
-        .map(Report::from_result);
+    let report = match &job {
+        Some(j) => j.output::<Test>()?.as_ref().map(Report::new),
+        None => None,
+    };
     let (live_name, live) = match live {
         Some((name, c)) => (name, Some(c)),
         None => (String::new(), None),

@@ -1,43 +1,36 @@
 //! Firmware builds: a trained model + a board -> ELF, .bin/.hex/.uf2, the
-//! model files and a size report, all downloadable.
+//! model files and a size report, all downloadable; on the emulated board,
+//! one inference measured.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tinystudio_deploy::{ArtifactKind, BuildOutput, board, estimate_latency};
-use tinystudio_domain::ModelId;
+use tinystudio_deploy::{BuildOutput, board};
+use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE, SIZE_REPORT, firmware_file};
+use tinystudio_domain::jobs::deploy::ArtifactFile;
+use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload};
 use tinystudio_storage::{BlobKey, models};
 use tokio::sync::mpsc;
 
-use crate::jobs::train::{BLOB_FILE, TFLITE_FILE};
+use super::RunJob;
 use crate::models::artifact;
 use crate::{JobContext, Permanent};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload {
-    model_id: ModelId,
-    board: String,
+impl RunJob for Deploy {
+    async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOutput> {
+        run(ctx, payload).await
+    }
 }
 
-/// The firmware file name of each artifact kind.
-pub fn artifact_name(kind: ArtifactKind) -> String {
-    format!("firmware.{}", kind.extension())
-}
-
-pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
-    let payload: Payload = serde_json::from_value(ctx.job.payload.clone())
-        .map_err(|e| Permanent(format!("invalid deploy payload: {e}")))?;
+async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOutput> {
     let board = board(&payload.board)
         .ok_or_else(|| Permanent(format!("unknown board {:?}", payload.board)))?;
     let model = models::get(&ctx.db, ctx.job.project_id, payload.model_id)
         .await
         .map_err(|e| Permanent(format!("model: {e}")))?;
-    let blob = artifact(&ctx, &model, BLOB_FILE).await?;
-    let tflite = artifact(&ctx, &model, TFLITE_FILE).await?;
+    let blob = artifact(&ctx, &model, MODEL_BLOB).await?;
+    let tflite = artifact(&ctx, &model, MODEL_TFLITE).await?;
     ctx.log(format!(
         "building model v{} for {}",
         model.version, board.title
@@ -73,63 +66,33 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
 
     let owner = ctx.job.id.to_string();
     let mut artifacts = Vec::new();
+    let mut store = async |name: String, kind: &str, bytes: Bytes| -> anyhow::Result<()> {
+        artifacts.push(ArtifactFile {
+            name: name.clone(),
+            kind: kind.to_owned(),
+            bytes: bytes.len() as u64,
+        });
+        ctx.blobs
+            .put(&BlobKey::artifact(&owner, &name)?, bytes)
+            .await?;
+        Ok(())
+    };
     for (kind, path) in &output.artifacts {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let name = artifact_name(*kind);
-        artifacts.push(json!({ "name": name, "kind": kind.extension(), "bytes": bytes.len() }));
-        ctx.blobs
-            .put(&BlobKey::artifact(&owner, &name)?, Bytes::from(bytes))
-            .await?;
-    }
-    for (name, bytes) in [(BLOB_FILE, &blob), (TFLITE_FILE, &tflite)] {
-        artifacts
-            .push(json!({ "name": name, "kind": name.rsplit('.').next(), "bytes": bytes.len() }));
-        ctx.blobs
-            .put(&BlobKey::artifact(&owner, name)?, bytes.clone())
-            .await?;
-    }
-    let size = &output.size;
-    let size_json = json!({
-        "flashUsed": size.flash_used,
-        "flashLimit": size.flash_limit,
-        "modelBytes": size.model_bytes,
-        "codeBytes": size.code_bytes,
-        "ramStatic": size.ram_static,
-        "ramLimit": size.ram_limit,
-        "arenaBytes": size.arena_bytes,
-        "stackAvailable": size.stack_available,
-        "fits": size.fits(),
-    });
-    // The size report is an artifact too, downloadable beside the binaries.
-    let report = serde_json::to_vec_pretty(&json!({
-        "board": board.name,
-        "modelId": model.id,
-        "modelVersion": model.version,
-        "size": size_json,
-    }))?;
-    artifacts.push(json!({ "name": SIZE_REPORT, "kind": "json", "bytes": report.len() }));
-    ctx.blobs
-        .put(
-            &BlobKey::artifact(&owner, SIZE_REPORT)?,
-            Bytes::from(report),
+        store(
+            firmware_file(kind.extension()),
+            kind.extension(),
+            bytes.into(),
         )
         .await?;
-    ctx.log(format!(
-        "flash {:.1} of {:.0} KB (model {:.1}, code {:.1}); RAM {:.1} of {:.0} KB (arena {:.1}); {} KB left for the stack",
-        kb(size.flash_used),
-        kb(size.flash_limit),
-        kb(size.model_bytes),
-        kb(size.code_bytes),
-        kb(size.ram_static),
-        kb(size.ram_limit),
-        kb(size.arena_bytes),
-        size.stack_available / 1024
-    ))
-    .await?;
+    }
+    store(MODEL_BLOB.into(), "tsmb", blob.clone()).await?;
+    store(MODEL_TFLITE.into(), "tflite", tflite).await?;
+    let size = output.size.firmware_size();
+    ctx.log(output.size.to_string()).await?;
 
-    // On the emulated board, measure one inference: instructions and the
-    // latency they mean on the real Cortex-M4 boards.
-    let mut measured = Value::Null;
+    // On the emulated board, measure one inference.
+    let mut measured = None;
     if board.emulated {
         let elf = output.elf.clone();
         let input_len = tinystudio_engine::blob::ModelView::parse(&blob)
@@ -140,20 +103,18 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
             tinystudio_deploy::run_emulated(&elf, &vec![128u8; input_len], Duration::from_secs(120))
         })
         .await?;
-        match probe {
-            Ok(out) => {
-                if let Some(instructions) = out.instructions() {
-                    let latency: Vec<Value> = tinystudio_deploy::BOARDS
-                        .iter()
-                        .filter_map(|b| estimate_latency(b, instructions))
-                        .map(|l| json!({ "board": l.board, "ms": l.seconds * 1000.0, "basis": l.basis }))
-                        .collect();
-                    ctx.log(format!(
-                        "one inference: {instructions} instructions on the emulated Cortex-M4"
-                    ))
-                    .await?;
-                    measured = json!({ "instructions": instructions, "latency": latency, "stackUsed": out.stack_used });
-                }
+        match probe.map(|out| out.measurement()) {
+            Ok(Some(m)) => {
+                ctx.log(format!(
+                    "one inference: {} instructions on the emulated Cortex-M4",
+                    m.instructions
+                ))
+                .await?;
+                measured = Some(m);
+            }
+            Ok(None) => {
+                ctx.log("the emulated board did not report its instruction count")
+                    .await?
             }
             Err(e) => {
                 ctx.log(format!("could not measure on the emulated board: {e}"))
@@ -162,25 +123,47 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         }
     }
 
-    Ok(json!({
-        "deploymentId": ctx.job.id,
-        "board": board.name,
-        "boardTitle": board.title,
-        "modelId": model.id,
-        "modelVersion": model.version,
-        "toolchain": output.toolchain,
-        "buildSeconds": output.duration.as_secs_f64(),
-        "artifacts": artifacts,
-        "flashing": board.flashing,
-        "emulated": board.emulated,
-        "size": size_json,
-        "measured": measured,
-    }))
+    let mut result = DeployOutput {
+        deployment_id: ctx.job.id,
+        board: board.name.to_owned(),
+        board_title: board.title.to_owned(),
+        model_id: model.id,
+        model_version: model.version,
+        toolchain: output.toolchain.clone(),
+        build_seconds: output.duration.as_secs_f64(),
+        artifacts,
+        flashing: board.flashing.to_owned(),
+        emulated: board.emulated,
+        size,
+        measured,
+    };
+    // The size report is a file too, downloadable beside the binaries.
+    let report = serde_json::to_vec_pretty(&SizeReportFile {
+        board: board.name,
+        model_id: model.id,
+        model_version: model.version,
+        size: &result.size,
+    })?;
+    result.artifacts.push(ArtifactFile {
+        name: SIZE_REPORT.into(),
+        kind: "json".into(),
+        bytes: report.len() as u64,
+    });
+    ctx.blobs
+        .put(
+            &BlobKey::artifact(&owner, SIZE_REPORT)?,
+            Bytes::from(report),
+        )
+        .await?;
+    Ok(result)
 }
 
-/// The flash and RAM report's artifact name.
-const SIZE_REPORT: &str = "size-report.json";
-
-fn kb(bytes: u64) -> f64 {
-    bytes as f64 / 1024.0
+/// The downloadable size report.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SizeReportFile<'a> {
+    board: &'a str,
+    model_id: tinystudio_domain::ModelId,
+    model_version: i64,
+    size: &'a tinystudio_domain::footprint::FirmwareSize,
 }

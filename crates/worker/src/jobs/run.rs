@@ -1,54 +1,42 @@
 //! Runs a firmware build on the emulated board: the ELF under QEMU, one
-//! image over the UART, the board's answer back.
+//! image over the UART, the board's answer back, checked against the host
+//! engine on the same input.
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tinystudio_deploy::ArtifactKind;
-use tinystudio_domain::JobId;
+use tinystudio_domain::artifacts::{MODEL_BLOB, RUN_INPUT, firmware_file};
+use tinystudio_domain::jobs::run::LabelScore;
+use tinystudio_domain::jobs::{Run, RunOutput, RunPayload};
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_storage::{BlobKey, jobs};
 
-use crate::jobs::deploy::artifact_name;
-use crate::jobs::train::BLOB_FILE;
+use super::RunJob;
 use crate::{JobContext, Permanent};
 
-/// The preprocessed input is stored under the run job's id with this name.
-pub const INPUT_FILE: &str = "input.pixels";
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload {
-    deployment_id: JobId,
+impl RunJob for Run {
+    async fn run(ctx: JobContext, payload: RunPayload) -> anyhow::Result<RunOutput> {
+        run(ctx, payload).await
+    }
 }
 
-pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
-    let payload: Payload = serde_json::from_value(ctx.job.payload.clone())
-        .map_err(|e| Permanent(format!("invalid run payload: {e}")))?;
+async fn run(ctx: JobContext, payload: RunPayload) -> anyhow::Result<RunOutput> {
     let deployment = jobs::get(&ctx.db, ctx.job.project_id, payload.deployment_id)
         .await
         .map_err(|e| Permanent(format!("deployment: {e}")))?;
-    let owner = deployment.id.to_string();
-    let fetch = |name: String| {
-        let ctx = ctx.clone();
-        let owner = owner.clone();
-        async move {
-            ctx.blobs
-                .get(&BlobKey::artifact(&owner, &name)?)
-                .await?
-                .ok_or_else(|| {
-                    anyhow::Error::from(Permanent(format!("the deployment has no {name}")))
-                })
-        }
+    let fetch = async |owner: String, name: &str| -> anyhow::Result<bytes::Bytes> {
+        ctx.blobs
+            .get(&BlobKey::artifact(&owner, name)?)
+            .await?
+            .ok_or_else(|| Permanent(format!("{name} is missing")).into())
     };
-    let elf = fetch(artifact_name(ArtifactKind::Elf)).await?;
-    let blob = fetch(BLOB_FILE.to_owned()).await?;
-    let pixels = ctx
-        .blobs
-        .get(&BlobKey::artifact(&ctx.job.id.to_string(), INPUT_FILE)?)
-        .await?
-        .ok_or_else(|| Permanent("the run has no input image".into()))?;
+    let elf = fetch(
+        deployment.id.to_string(),
+        &firmware_file(ArtifactKind::Elf.extension()),
+    )
+    .await?;
+    let blob = fetch(deployment.id.to_string(), MODEL_BLOB).await?;
+    let pixels = fetch(ctx.job.id.to_string(), RUN_INPUT).await?;
 
     let dir = ctx
         .config
@@ -58,8 +46,14 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&dir)?;
     let elf_path = dir.join("firmware.elf");
     std::fs::write(&elf_path, &elf)?;
-    ctx.log("starting the emulated board (QEMU, mps2-an386, Cortex-M4)")
-        .await?;
+    ctx.log(match &payload.input_name {
+        Some(name) => {
+            format!("starting the emulated board (QEMU, mps2-an386, Cortex-M4) for {name}")
+        }
+        None => "starting the emulated board (QEMU, mps2-an386, Cortex-M4)".to_owned(),
+    })
+    .await?;
+    ctx.set_progress(0.2);
     let px = pixels.to_vec();
     let board = tokio::task::spawn_blocking(move || {
         tinystudio_deploy::run_emulated(&elf_path, &px, Duration::from_secs(120))
@@ -74,15 +68,24 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
     let host = HostRunner::new(blob.to_vec())
         .and_then(|mut r| r.run_pixels(&pixels))
         .map_err(|e| anyhow::anyhow!("host engine: {e}"))?;
-    Ok(json!({
-        "deploymentId": deployment.id,
-        "lines": output.lines,
-        "scores": output.scores.iter().map(|(l, s)| json!({ "label": l, "score": s })).collect::<Vec<_>>(),
-        "predicted": output.top().map(|t| t.0.clone()),
-        "raw": output.raw,
-        "hostRaw": host,
-        "matchesHost": output.raw == host,
-        "instructions": output.instructions(),
-        "classificationMs": output.classification_ms,
-    }))
+    Ok(RunOutput {
+        deployment_id: deployment.id,
+        input_name: payload.input_name,
+        true_label: payload.true_label,
+        scores: output
+            .scores
+            .iter()
+            .map(|(label, score)| LabelScore {
+                label: label.clone(),
+                score: *score,
+            })
+            .collect(),
+        predicted: output.top().map(|t| t.0.clone()),
+        matches_host: output.raw == host,
+        host_raw: host,
+        instructions: output.instructions(),
+        classification_ms: output.classification_ms,
+        raw: output.raw,
+        lines: output.lines,
+    })
 }

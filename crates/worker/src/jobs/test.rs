@@ -3,39 +3,28 @@
 
 use std::time::Instant;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tinystudio_domain::{Category, ModelId};
+use tinystudio_domain::Category;
+use tinystudio_domain::jobs::test::{ClassScores, SampleOutcome, TestTime};
+use tinystudio_domain::jobs::{Precision, Test, TestOutput, TestPayload};
 use tinystudio_storage::{models, samples};
 
+use super::RunJob;
 use crate::dataset::load_pixels;
-use crate::models::{float_model, impulse_of, int8_runner};
+use crate::models::{float_model, int8_runner};
 use crate::{Cancelled, JobContext, Permanent};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload {
-    model_id: ModelId,
-    precision: Precision,
-    /// Below this top score a result counts as "uncertain".
-    threshold: f64,
+impl RunJob for Test {
+    async fn run(ctx: JobContext, payload: TestPayload) -> anyhow::Result<TestOutput> {
+        run(ctx, payload).await
+    }
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    Int8,
-    Float32,
-}
-
-pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
+async fn run(ctx: JobContext, payload: TestPayload) -> anyhow::Result<TestOutput> {
     let project = ctx.job.project_id;
-    let payload: Payload = serde_json::from_value(ctx.job.payload.clone())
-        .map_err(|e| Permanent(format!("invalid test payload: {e}")))?;
     let model = models::get(&ctx.db, project, payload.model_id)
         .await
         .map_err(|e| Permanent(format!("model: {e}")))?;
-    let impulse = impulse_of(&model)?;
+    let impulse = models::impulse_of(&ctx.db, &model).await?;
     let labels = model.labels.clone();
     let all = samples::all_in_category(&ctx.db, project, Category::Testing).await?;
     let (known, skipped): (Vec<_>, Vec<_>) = all
@@ -45,7 +34,7 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         return Err(Permanent("the test set has no samples with the model's labels".into()).into());
     }
     ctx.log(format!(
-        "testing model v{} ({:?}) on {} test samples{}",
+        "testing model v{} ({}) on {} test samples{}",
         model.version,
         payload.precision,
         known.len(),
@@ -123,25 +112,37 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         if predicted == truth {
             correct += 1;
         }
-        results.push(json!({
-            "sampleId": sample.id,
-            "fileName": sample.file_name,
-            "label": labels[truth],
-            "predicted": labels[predicted],
-            "score": top,
-            "correct": predicted == truth,
-            "uncertain": is_uncertain,
-        }));
+        results.push(SampleOutcome {
+            sample_id: sample.id,
+            file_name: sample.file_name.clone(),
+            label: labels[truth].clone(),
+            predicted: labels[predicted].clone(),
+            score: top,
+            correct: predicted == truth,
+            uncertain: is_uncertain,
+        });
     }
-    let per_class: Vec<Value> = (0..n)
+    let per_class = (0..n)
         .map(|c| {
             let tp = confusion[c][c] as f64;
             let predicted: f64 = (0..n).map(|r| confusion[r][c] as f64).sum();
-            let actual: f64 = confusion[c].iter().sum::<u64>() as f64;
+            let support = confusion[c].iter().sum::<u64>();
+            let actual = support as f64;
             let precision = if predicted > 0.0 { tp / predicted } else { 0.0 };
             let recall = if actual > 0.0 { tp / actual } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-            json!({ "label": labels[c], "precision": precision, "recall": recall, "f1": f1, "support": actual, "uncertain": uncertain[c] })
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            ClassScores {
+                label: labels[c].clone(),
+                precision,
+                recall,
+                f1,
+                support,
+                uncertain: uncertain[c],
+            }
         })
         .collect();
     let accuracy = correct as f64 / known.len() as f64;
@@ -154,28 +155,21 @@ pub async fn run(ctx: JobContext) -> anyhow::Result<Value> {
         inference_ms
     ))
     .await?;
-    Ok(json!({
-        "modelId": model.id,
-        "modelVersion": model.version,
-        "precision": payload.precision_name(),
-        "threshold": payload.threshold,
-        "accuracy": accuracy,
-        "labels": labels,
-        "confusionMatrix": confusion,
-        "perClass": per_class,
-        "uncertain": uncertain.iter().sum::<u64>(),
-        "samples": results,
-        "timingMs": { "inference": inference_ms },
-    }))
-}
-
-impl Payload {
-    fn precision_name(&self) -> &'static str {
-        match self.precision {
-            Precision::Int8 => "int8",
-            Precision::Float32 => "float32",
-        }
-    }
+    Ok(TestOutput {
+        model_id: model.id,
+        model_version: model.version,
+        precision: payload.precision,
+        threshold: payload.threshold,
+        accuracy,
+        labels,
+        confusion_matrix: confusion,
+        per_class,
+        uncertain: uncertain.iter().sum(),
+        samples: results,
+        timing_ms: TestTime {
+            inference: inference_ms,
+        },
+    })
 }
 
 fn argmax_f32(scores: &[f32]) -> usize {
@@ -193,6 +187,6 @@ mod tests {
     #[test]
     fn argmax_takes_the_first_of_ties() {
         assert_eq!(super::argmax_f32(&[0.1, 0.5, 0.5]), 1);
-        assert_eq!(crate::jobs::train::argmax_i8(&[-128, 3, 3]), 1);
+        assert_eq!(tinystudio_pipeline::argmax_i8(&[-128, 3, 3]), 1);
     }
 }

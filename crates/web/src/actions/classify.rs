@@ -5,16 +5,13 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use serde::Serialize;
-use tinystudio_domain::ImpulseConfig;
+use tinystudio_domain::artifacts::MODEL_BLOB;
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_images::{decode, preprocess};
 use tinystudio_storage::BlobKey;
-use tinystudio_storage::models::Model;
+use tinystudio_storage::models::{self, Model};
 
 use crate::{AppError, AppState};
-
-/// The int8 model's file, as the training job stores it.
-pub const MODEL_BLOB: &str = "model.tsmb";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,18 +25,13 @@ pub struct Classification {
     pub input: String,
 }
 
-pub fn impulse_of(model: &Model) -> Result<ImpulseConfig, AppError> {
-    serde_json::from_value(model.metrics["impulse"].clone())
-        .map_err(|e| AppError::Internal(format!("model {} has no readable impulse: {e}", model.id)))
-}
-
 /// Decodes `image`, preprocesses it with the model's impulse and runs the int8 model.
 pub async fn classify(
     state: &AppState,
     model: &Model,
     image: Vec<u8>,
 ) -> Result<Classification, AppError> {
-    let impulse = impulse_of(model)?;
+    let impulse = models::impulse_of(&state.db, model).await?;
     let blob = state
         .blobs
         .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)

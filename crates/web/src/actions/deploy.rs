@@ -1,0 +1,185 @@
+//! Firmware builds and runs on the emulated board: starting them, finding
+//! a finished build, and what a model needs on each board.
+
+use tinystudio_deploy::{BOARDS, Board, board, check_fits};
+use tinystudio_domain::artifacts::{MODEL_BLOB, RUN_INPUT};
+use tinystudio_domain::footprint::{Footprint, Measurement};
+use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload, Run, RunPayload};
+use tinystudio_domain::{JobId, JobKind, JobStatus, ModelId, ProjectId};
+use tinystudio_storage::BlobKey;
+use tinystudio_storage::jobs::{self, Job};
+use tinystudio_storage::models::{self, Model};
+
+use super::parse_id;
+use crate::{AppError, AppState};
+
+fn board_named(name: &str) -> Result<&'static Board, AppError> {
+    board(name).ok_or_else(|| {
+        let names: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+        AppError::BadRequest(format!(
+            "unknown board {name:?}; boards: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+async fn model_blob(state: &AppState, model: &Model) -> Result<bytes::Bytes, AppError> {
+    state
+        .blobs
+        .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))
+}
+
+/// Queues a firmware build, refusing at once a model that cannot fit.
+pub async fn start_deploy(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+    board_name: &str,
+) -> Result<Job, AppError> {
+    let board = board_named(board_name)?;
+    let model = models::get(&state.db, project, model).await?;
+    let blob = model_blob(state, &model).await?;
+    check_fits(board, &blob).map_err(|e| AppError::Conflict(e.to_string()))?;
+    let payload = DeployPayload {
+        model_id: model.id,
+        board: board.name.to_owned(),
+    };
+    Ok(jobs::enqueue::<Deploy>(&state.db, project, &payload).await?)
+}
+
+/// A firmware build of this project and what it made; a build that has not
+/// succeeded is a conflict.
+pub async fn deployment(
+    state: &AppState,
+    project: ProjectId,
+    raw: &str,
+) -> Result<(Job, DeployOutput), AppError> {
+    let id: JobId = parse_id(raw, "deployment")?;
+    let not_found = || AppError::NotFound("no such deployment".into());
+    let job = jobs::get(&state.db, project, id)
+        .await
+        .map_err(|_| not_found())?;
+    if job.kind != JobKind::Deploy {
+        return Err(not_found());
+    }
+    match job.output::<Deploy>()? {
+        Some(output) if job.status == JobStatus::Succeeded => Ok((job, output)),
+        _ => Err(AppError::Conflict(format!(
+            "the firmware build is {}",
+            job.status
+        ))),
+    }
+}
+
+/// An image to run on the emulated board, and what it is.
+pub struct RunInput {
+    pub image: Vec<u8>,
+    /// A file name, for people.
+    pub name: Option<String>,
+    /// The label of the test sample the image is.
+    pub label: Option<String>,
+}
+
+/// Queues a run of a build on the emulated board: the image is decoded and
+/// preprocessed here (a bad image is refused now), stored under the run's
+/// id for whichever worker takes it, and the run job answers at once.
+pub async fn start_run(
+    state: &AppState,
+    project: ProjectId,
+    deployment_raw: &str,
+    input: RunInput,
+) -> Result<Job, AppError> {
+    let (build, output) = deployment(state, project, deployment_raw).await?;
+    if !output.emulated {
+        return Err(AppError::BadRequest(format!(
+            "only builds for the emulated board can run here; this one is for {}",
+            output.board
+        )));
+    }
+    let model = models::get(&state.db, project, output.model_id).await?;
+    let impulse = models::impulse_of(&state.db, &model).await?;
+    if input.image.is_empty() {
+        return Err(AppError::BadRequest(
+            "send the image as the request body".into(),
+        ));
+    }
+    let limits = state.config.decode;
+    let image = input.image;
+    let pixels = tokio::task::spawn_blocking(move || {
+        tinystudio_images::decode(&image, &limits)
+            .map(|d| {
+                tinystudio_images::preprocess(&d.image, &impulse.input, impulse.image.color_depth)
+            })
+            .map_err(|e| AppError::BadRequest(format!("the image: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+
+    let run_id = JobId::new();
+    state
+        .blobs
+        .put(
+            &BlobKey::artifact(&run_id.to_string(), RUN_INPUT)?,
+            pixels.into(),
+        )
+        .await?;
+    let payload = RunPayload {
+        deployment_id: build.id,
+        input_name: input.name,
+        true_label: input.label,
+    };
+    Ok(jobs::enqueue_with_id::<Run>(&state.db, run_id, project, &payload).await?)
+}
+
+/// What a model needs on one board: the estimate before building, and the
+/// measurement of its newest build for that board, if any.
+pub struct BoardFootprint {
+    pub board: &'static Board,
+    pub estimate: Footprint,
+    /// Why the model cannot go on this board, and what would make it fit.
+    pub problem: Option<String>,
+    pub measured: Option<Footprint>,
+}
+
+/// [`BoardFootprint`] of `model` on every board. Latency measured on the
+/// emulated board holds for every Cortex-M4 board (the same kernels run),
+/// so a build for a real board borrows it.
+pub async fn footprints(
+    state: &AppState,
+    project: ProjectId,
+    model: &Model,
+) -> Result<Vec<BoardFootprint>, AppError> {
+    let blob = model_blob(state, model).await?;
+    let builds: Vec<DeployOutput> = jobs::list(&state.db, project, Some(JobKind::Deploy), 200)
+        .await?
+        .iter()
+        .filter(|j| j.status == JobStatus::Succeeded)
+        .filter_map(|j| j.output::<Deploy>().ok().flatten())
+        .filter(|o| o.model_id == model.id)
+        .collect();
+    let emulated_run: Option<Measurement> = builds.iter().find_map(|b| b.measured.clone());
+    BOARDS
+        .iter()
+        .map(|b| {
+            let (estimate, problem) = match check_fits(b, &blob) {
+                Ok(estimate) => (estimate, None),
+                Err(tinystudio_deploy::Error::DoesNotFit(d)) => {
+                    (d.footprint.clone(), Some(d.to_string()))
+                }
+                Err(e) => return Err(AppError::Internal(format!("model {}: {e}", model.id))),
+            };
+            let measured = builds.iter().find(|o| o.board == b.name).map(|o| {
+                let run = o.measured.as_ref().or(emulated_run.as_ref());
+                tinystudio_deploy::footprint::measured(b, &o.size, run)
+            });
+            Ok(BoardFootprint {
+                board: b,
+                estimate,
+                problem,
+                measured,
+            })
+        })
+        .collect()
+}

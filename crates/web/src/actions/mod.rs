@@ -1,0 +1,30 @@
+//! What the studio does on request, shared by the JSON API (`api/`) and the
+//! HTML pages (`pages/`): they parse their requests, call an action and
+//! render its answer; they never call each other. Actions take the
+//! already-authorised project (see `auth.rs`). Every long operation is a
+//! job: the action queues it and answers with it at once, and the caller
+//! follows it (`GET .../jobs/{id}`, its event stream, or the job page).
+//!
+//! - [`ingest`], [`samples`]: uploads and sample listing filters.
+//! - [`classify`]: one image through the int8 model, now.
+//! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
+//!   firmware builds and runs on the emulated board.
+//! - [`jobs`]: finding a job of a project.
+//! - [`projects`]: deleting a project with its files.
+
+pub mod classify;
+pub mod deploy;
+pub mod ingest;
+pub mod jobs;
+pub mod projects;
+pub mod samples;
+pub mod testing;
+pub mod training;
+
+use crate::AppError;
+
+/// An id from a URL or a form; anything else is a 404 naming what it is not.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::NotFound(format!("no such {what}")))
+}

@@ -1,0 +1,51 @@
+//! Starting a test run and finding a model's latest one.
+
+use tinystudio_domain::jobs::{Precision, Test, TestPayload};
+use tinystudio_domain::{JobKind, ModelId, ProjectId};
+use tinystudio_storage::jobs::{self, Job};
+use tinystudio_storage::models;
+
+use crate::{AppError, AppState};
+
+/// Edge Impulse's default minimum confidence.
+pub const DEFAULT_THRESHOLD: f64 = 0.6;
+
+/// Queues a test of `model` on the test set: `precision` `"int8"` (the
+/// default) or `"float32"`, `threshold` 0..1 (default [`DEFAULT_THRESHOLD`]).
+pub async fn start_test(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+    precision: Option<&str>,
+    threshold: Option<f64>,
+) -> Result<Job, AppError> {
+    let model = models::get(&state.db, project, model).await?;
+    let precision: Precision = match precision {
+        Some(p) => p.parse()?,
+        None => Precision::default(),
+    };
+    let threshold = threshold.unwrap_or(DEFAULT_THRESHOLD);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(AppError::BadRequest(
+            "threshold must be between 0 and 1".into(),
+        ));
+    }
+    let payload = TestPayload {
+        model_id: model.id,
+        precision,
+        threshold,
+    };
+    Ok(jobs::enqueue::<Test>(&state.db, project, &payload).await?)
+}
+
+/// The newest test job of `model`, finished or not.
+pub async fn latest_test(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+) -> Result<Option<Job>, AppError> {
+    let recent = jobs::list(&state.db, project, Some(JobKind::Test), 50).await?;
+    Ok(recent
+        .into_iter()
+        .find(|j| j.payload::<Test>().is_ok_and(|p| p.model_id == model)))
+}

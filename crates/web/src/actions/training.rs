@@ -1,0 +1,63 @@
+//! The impulse and starting a training job.
+
+use tinystudio_domain::jobs::{Train, TrainPayload};
+use tinystudio_domain::{ImpulseConfig, ProjectId};
+use tinystudio_storage::jobs::{self, Job};
+use tinystudio_storage::{impulses, samples};
+
+use crate::{AppError, AppState};
+
+/// The project's impulse (the defaults until one is saved) and its version (0 = never saved).
+pub async fn current_impulse(
+    state: &AppState,
+    project: ProjectId,
+) -> Result<(i64, ImpulseConfig), AppError> {
+    Ok(match impulses::latest(&state.db, project).await? {
+        Some(stored) => (stored.version, stored.config),
+        None => (0, ImpulseConfig::default()),
+    })
+}
+
+/// Labels of the training set, sorted: the classes a model will have.
+pub async fn training_labels(
+    state: &AppState,
+    project: ProjectId,
+) -> Result<Vec<String>, AppError> {
+    let counts = samples::counts(&state.db, project).await?;
+    Ok(counts
+        .labels
+        .into_iter()
+        .filter(|l| l.training > 0)
+        .filter_map(|l| l.label)
+        .collect())
+}
+
+/// Queues training with the current impulse (saving the defaults as its
+/// first version if none was saved); refuses a dataset that cannot train,
+/// with what to fix.
+pub async fn start_training(state: &AppState, project: ProjectId) -> Result<Job, AppError> {
+    let (version, config) = current_impulse(state, project).await?;
+    config.validate()?;
+    let version = if version == 0 {
+        impulses::save(&state.db, project, &config).await?.version
+    } else {
+        version
+    };
+    let labels = training_labels(state, project).await?;
+    if labels.len() < 2 {
+        return Err(AppError::BadRequest(format!(
+            "training needs labelled training samples of at least 2 labels; this project has {}",
+            labels.len()
+        )));
+    }
+    let training = samples::counts(&state.db, project).await?;
+    if training.training < 4 {
+        return Err(AppError::BadRequest(
+            "training needs at least 4 training samples".into(),
+        ));
+    }
+    let payload = TrainPayload {
+        impulse_version: version,
+    };
+    Ok(jobs::enqueue::<Train>(&state.db, project, &payload).await?)
+}

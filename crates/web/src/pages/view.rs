@@ -1,0 +1,140 @@
+//! Formatting shared by the pages: sizes, shares, confusion matrices, and a
+//! model's footprint on a board.
+
+use tinystudio_domain::footprint::{Basis, Footprint};
+
+/// Bytes as kilobytes, one decimal.
+pub fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+/// Text for a URL's query string.
+pub fn url_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A fraction as a percentage, one decimal.
+pub fn percent(fraction: f64) -> String {
+    format!("{:.1}%", fraction * 100.0)
+}
+
+/// A confusion matrix ready to draw: rows are true labels, columns predictions.
+pub struct Confusion {
+    pub labels: Vec<String>,
+    pub rows: Vec<(String, Vec<Cell>)>,
+}
+
+pub struct Cell {
+    pub count: u64,
+    pub percent: String,
+    /// 0..=10, the colour step of the heat map.
+    pub heat: u8,
+    pub diagonal: bool,
+}
+
+impl Confusion {
+    /// From the labels and a square matrix of counts, `[actual][predicted]`;
+    /// `None` when they do not match (a model without a validation set).
+    pub fn new<N: Copy + Into<u64>>(labels: &[String], matrix: &[Vec<N>]) -> Option<Self> {
+        if matrix.len() != labels.len() || matrix.iter().any(|r| r.len() != labels.len()) {
+            return None;
+        }
+        let rows = matrix
+            .iter()
+            .zip(labels)
+            .enumerate()
+            .map(|(i, (row, label))| {
+                let total: u64 = row.iter().map(|&n| n.into()).sum();
+                let cells = row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &count)| {
+                        let count = count.into();
+                        let share = if total > 0 {
+                            count as f64 / total as f64
+                        } else {
+                            0.0
+                        };
+                        Cell {
+                            count,
+                            percent: format!("{:.0}%", share * 100.0),
+                            heat: (share * 10.0).round() as u8,
+                            diagonal: i == j,
+                        }
+                    })
+                    .collect();
+                (label.clone(), cells)
+            })
+            .collect();
+        Some(Self {
+            labels: labels.to_vec(),
+            rows,
+        })
+    }
+}
+
+/// A [`Footprint`] in words, each figure with where it comes from.
+pub struct FootprintView {
+    /// "estimated" or "measured".
+    pub basis: &'static str,
+    pub flash: String,
+    pub ram: String,
+    pub flash_percent: u32,
+    pub ram_percent: u32,
+    /// Empty when nothing here can tell.
+    pub latency: String,
+    /// "estimated" or "measured".
+    pub latency_basis: &'static str,
+    /// How the latency was obtained.
+    pub latency_how: String,
+}
+
+impl FootprintView {
+    pub fn new(f: &Footprint) -> Self {
+        let share = |a: u64, b: u64| ((100 * a) / b.max(1)).min(100) as u32;
+        let stack = match f.stack_used {
+            Some(used) => format!(
+                "{} stack reserved, {} used at most",
+                kb(f.stack_reserve),
+                kb(used)
+            ),
+            None => format!("{} stack reserved", kb(f.stack_reserve)),
+        };
+        let (latency, latency_basis, latency_how) = match &f.latency {
+            Some(l) => (
+                format!(
+                    "{}{:.0} ms per inference",
+                    match l.basis {
+                        Basis::Estimated => "about ",
+                        Basis::Measured => "",
+                    },
+                    l.ms
+                ),
+                l.basis.as_str(),
+                l.how.clone(),
+            ),
+            None => (String::new(), "", String::new()),
+        };
+        FootprintView {
+            basis: f.basis.as_str(),
+            flash: format!(
+                "{} of {} (model {}, code {})",
+                kb(f.flash_bytes),
+                kb(f.flash_limit),
+                kb(f.model_bytes),
+                kb(f.flash_bytes.saturating_sub(f.model_bytes))
+            ),
+            ram: format!(
+                "{} of {} (tensor arena {}, {stack})",
+                kb(f.ram_bytes),
+                kb(f.ram_limit),
+                kb(f.arena_bytes)
+            ),
+            flash_percent: share(f.flash_bytes, f.flash_limit),
+            ram_percent: share(f.ram_bytes, f.ram_limit),
+            latency,
+            latency_basis,
+            latency_how,
+        }
+    }
+}
