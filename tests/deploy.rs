@@ -103,10 +103,41 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     );
     assert!(r.bytes().await.unwrap().len() > 100_000);
 
-    // The emulated board needs a worker running beside the request.
-    let worker = app.app.worker.clone().unwrap();
-    let background = tokio::spawn(worker.run());
-    let mut agree = 0;
+    // What the model needs on the board: the estimate before building
+    // tracks what the build and the emulated run measured.
+    let (status, footprint) = app
+        .get(
+            &format!("/api/projects/{project}/models/{model}/footprint"),
+            &key,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{footprint}");
+    let emulated = footprint["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["board"] == "mps2-an386")
+        .expect("the emulated board is listed");
+    let (estimated, measured) = (&emulated["estimated"], &emulated["measured"]);
+    assert_eq!(estimated["basis"], "estimated");
+    assert_eq!(measured["basis"], "measured");
+    assert_eq!(
+        measured["latency"]["instructions"],
+        result["measured"]["instructions"]
+    );
+    let ratio = estimated["latency"]["instructions"].as_f64().unwrap()
+        / measured["latency"]["instructions"].as_f64().unwrap();
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "estimated vs measured instructions: {ratio:.3} ({footprint})"
+    );
+    let ram_ratio =
+        estimated["ramBytes"].as_f64().unwrap() / measured["ramBytes"].as_f64().unwrap();
+    assert!((0.9..1.1).contains(&ram_ratio), "{footprint}");
+
+    // Runs on the emulated board are jobs: the request answers at once
+    // (here no worker runs, so the run cannot have happened yet).
+    let mut runs = Vec::new();
     for image in &test_images[..20] {
         let r = app
             .client
@@ -118,8 +149,17 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let out: Value = r.json().await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let queued: Value = r.json().await.unwrap();
+        assert_eq!(queued["status"], "queued", "{queued}");
+        runs.push((image, queued["jobId"].as_str().unwrap().to_owned()));
+    }
+    app.run_pending_jobs().await;
+    let mut agree = 0;
+    for (image, run) in runs {
+        let job = app.job(&project, &key, &run).await;
+        assert_eq!(job["status"], "succeeded", "{}", job["error"]);
+        let out = &job["result"];
         assert_eq!(
             out["raw"], out["hostRaw"],
             "{}: board and host differ: {out}",
@@ -147,7 +187,6 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
             agree += 1;
         }
     }
-    background.abort();
     assert_eq!(
         agree, 20,
         "the board's top class equals live classification's on every image"

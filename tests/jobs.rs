@@ -1,5 +1,6 @@
 //! The job queue's contract on both databases: a job whose worker died is
-//! retried once its lease expires and records one result.
+//! retried once its lease expires and records one result; a job that would
+//! fail the same way again is not retried.
 
 mod common;
 
@@ -7,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, TestFile, png};
 use serde_json::json;
-use tinystudio_storage::jobs;
+use tinystudio_domain::artifacts::MODEL_BLOB;
+use tinystudio_storage::{BlobKey, jobs};
 
-backend_tests!(a_job_whose_worker_died_is_retried);
+backend_tests!(
+    a_job_whose_worker_died_is_retried,
+    a_permanent_failure_is_not_retried
+);
 
-async fn a_job_whose_worker_died_is_retried(app: TestApp) {
-    let (project, key) = app.create_project("retry").await;
+/// Three small images of each of two labels in the training set.
+async fn six_training_images(app: &TestApp, key: &str) {
     for (label, seed) in [
         ("a", 1u8),
         ("a", 2),
@@ -23,12 +28,75 @@ async fn a_job_whose_worker_died_is_retried(app: TestApp) {
     ] {
         app.ingest(
             "training",
-            Some(&key),
+            Some(key),
             &[("x-label", label)],
             &[TestFile::new("x.png", png(40, 40, seed))],
         )
         .await;
     }
+}
+
+/// [`six_training_images`] and a two-epoch training job, run.
+async fn trained_model(app: &TestApp, project: &str, key: &str) -> String {
+    six_training_images(app, key).await;
+    let job_id = app
+        .start_training(project, key, Some(json!({ "learning": { "epochs": 2 } })))
+        .await;
+    app.run_pending_jobs().await;
+    let job = app.job(project, key, &job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    job["result"]["modelId"].as_str().unwrap().to_owned()
+}
+
+async fn a_permanent_failure_is_not_retried(app: TestApp) {
+    let (project, key) = app.create_project("permanent").await;
+    let model = trained_model(&app, &project, &key).await;
+    for (label, seed) in [("a", 7u8), ("b", 107)] {
+        app.ingest(
+            "testing",
+            Some(&key),
+            &[("x-label", label)],
+            &[TestFile::new("t.png", png(40, 40, seed))],
+        )
+        .await;
+    }
+    // The int8 model's file is damaged: every run of the test job would
+    // fail on it the same way.
+    let blob = BlobKey::artifact(&model, MODEL_BLOB).unwrap();
+    app.app
+        .state
+        .blobs
+        .put(&blob, bytes::Bytes::from_static(b"not a model"))
+        .await
+        .unwrap();
+    let (status, started) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/projects/{project}/models/{model}/test"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{started}");
+    let job_id = started["jobId"].as_str().unwrap();
+    app.run_pending_jobs().await;
+    let job = app.job(&project, &key, job_id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "retried although it cannot succeed: {job}"
+    );
+    assert!(
+        job["error"].as_str().unwrap().contains("int8 model"),
+        "{job}"
+    );
+    // Nothing is waiting to run it again.
+    assert_eq!(app.run_pending_jobs().await, 0);
+}
+
+async fn a_job_whose_worker_died_is_retried(app: TestApp) {
+    let (project, key) = app.create_project("retry").await;
+    six_training_images(&app, &key).await;
     let job_id = app
         .start_training(&project, &key, Some(json!({ "learning": { "epochs": 2 } })))
         .await;

@@ -4,6 +4,8 @@
 //! number; the loser of the unique constraint must take the next one rather
 //! than fail the job (this failed before `models::insert` retried).
 
+mod common;
+
 use futures::future::join_all;
 use tinystudio_domain::jobs::{Train, TrainPayload};
 use tinystudio_domain::model::ModelMetrics;
@@ -59,25 +61,11 @@ async fn concurrent_saves_get_distinct_versions(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&Db::default_url(dir.path())).await.unwrap();
-    db.migrate().await.unwrap();
+    let (_dir, db) = common::sqlite().await;
     concurrent_saves_get_distinct_versions(db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres() {
-    let admin = std::env::var("TINYSTUDIO_TEST_POSTGRES").unwrap_or_else(|_| {
-        panic!("TINYSTUDIO_TEST_POSTGRES is not set: this test needs a PostgreSQL server")
-    });
-    let db = Db::connect(&admin).await.unwrap();
-    let name = format!("tinystudio_race_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&db.pool)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
-    db.migrate().await.unwrap();
-    concurrent_saves_get_distinct_versions(db).await;
+    concurrent_saves_get_distinct_versions(common::postgres().await).await;
 }

@@ -1,17 +1,14 @@
 //! The storage layer against a real SQLite file. (The HTTP integration tests
 //! in the repository's tests/ folder cover the same queries on PostgreSQL.)
 
+mod common;
+
 use tinystudio_domain::jobs::{Train, TrainPayload};
 use tinystudio_domain::{Category, Label, Metadata, ProjectId};
 use tinystudio_storage::samples::{LabelFilter, NewSample, SampleChange, SampleFilter};
-use tinystudio_storage::{Db, jobs, keys, projects, samples};
+use tinystudio_storage::{jobs, keys, projects, samples};
 
-async fn db() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&Db::default_url(dir.path())).await.unwrap();
-    db.migrate().await.unwrap();
-    (dir, db)
-}
+use common::sqlite as db;
 
 fn new_sample(project: ProjectId, label: &str, sha_byte: u8) -> NewSample {
     NewSample {

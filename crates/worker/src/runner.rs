@@ -239,3 +239,33 @@ async fn execute<J: RunJob>(ctx: JobContext) -> anyhow::Result<Value> {
     let output = J::run(ctx, payload).await?;
     Ok(serde_json::to_value(&output)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reaching_the_data_is_retried() {
+        let storage = |e: StorageError| Failure::of(&anyhow::Error::from(e).context("saving"));
+        assert_eq!(
+            storage(StorageError::Blob("connection reset".into())),
+            Failure::Transient
+        );
+        let disk = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
+        assert_eq!(Failure::of(&anyhow::Error::from(disk)), Failure::Transient);
+        // The same input fails the same way again.
+        assert_eq!(storage(StorageError::NotFound("model")), Failure::Permanent);
+        assert_eq!(
+            Failure::of(&anyhow::anyhow!("quantizing: activation range is empty")),
+            Failure::Permanent
+        );
+        assert_eq!(
+            Failure::of(&anyhow::Error::from(Permanent("bad payload".into()))),
+            Failure::Permanent
+        );
+        assert_eq!(
+            Failure::of(&anyhow::Error::from(Cancelled).context("training")),
+            Failure::Cancelled
+        );
+    }
+}

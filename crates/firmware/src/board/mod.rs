@@ -34,9 +34,11 @@ pub enum CounterUnit {
 pub trait Board: Sized {
     /// Board name, printed in the `ready` line.
     const NAME: &'static str;
-    /// Counts per second of [`counter`](Self::counter), for the
-    /// human-readable milliseconds.
-    const COUNTER_HZ: u32;
+    /// The core clock: the printed milliseconds are the
+    /// [`counter_cost`](Self::counter_cost) at this clock, one instruction
+    /// per cycle where the cost counts instructions (the studio's latency
+    /// figures use the same rule, so the two agree).
+    const CPU_HZ: u32;
     /// What [`counter_cost`](Self::counter_cost) counts.
     const COST_UNIT: CounterUnit;
     /// How long the sender may pause inside a frame, in counter ticks.

@@ -87,7 +87,7 @@ fn start_rx() {
 
 impl Board for Nano33Ble {
     const NAME: &'static str = "nano33ble";
-    const COUNTER_HZ: u32 = CORE_HZ;
+    const CPU_HZ: u32 = CORE_HZ;
     const COST_UNIT: CounterUnit = CounterUnit::Cycles;
     const FRAME_TIMEOUT_TICKS: u64 = CORE_HZ as u64 / 2;
 

@@ -167,7 +167,7 @@ fn init_uart() {
 
 impl Board for Pico {
     const NAME: &'static str = "pico";
-    const COUNTER_HZ: u32 = CORE_HZ;
+    const CPU_HZ: u32 = CORE_HZ;
     const COST_UNIT: CounterUnit = CounterUnit::Cycles;
     const FRAME_TIMEOUT_TICKS: u64 = CORE_HZ as u64 / 2;
 
