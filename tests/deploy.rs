@@ -127,6 +127,13 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     );
     let ratio = estimated["latency"]["instructions"].as_f64().unwrap()
         / measured["latency"]["instructions"].as_f64().unwrap();
+    eprintln!(
+        "mps2-an386: estimated {} instructions, {} B RAM; measured {} instructions, {} B RAM",
+        estimated["latency"]["instructions"],
+        estimated["ramBytes"],
+        measured["latency"]["instructions"],
+        measured["ramBytes"]
+    );
     assert!(
         (0.8..1.25).contains(&ratio),
         "estimated vs measured instructions: {ratio:.3} ({footprint})"
