@@ -133,9 +133,10 @@ impl Worker {
                 tracing::info!(job.id = %id, duration_ms, "job succeeded");
             }
             Err(e) => {
-                let failure = match ctx.is_cancelled() {
-                    true => Failure::Cancelled,
-                    false => Failure::of(&e),
+                let failure = if ctx.is_cancelled() {
+                    Failure::Cancelled
+                } else {
+                    Failure::of(&e)
                 };
                 if failure == Failure::Cancelled {
                     jobs::cancelled(&self.db, id, &worker_id).await?;
