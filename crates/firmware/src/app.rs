@@ -172,7 +172,8 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
         let _ = write!(Out(board), "error: inference failed: {e}\r\n");
         return;
     }
-    let ms = |ticks: u64| B::counter_cost(ticks) * 1000 / u64::from(B::CPU_HZ);
+    let hz = u64::from(B::CPU_HZ);
+    let ms = |ticks: u64| (B::counter_cost(ticks) * 1000 + hz / 2) / hz;
     let mut out = Out(board);
     let _ = write!(
         out,

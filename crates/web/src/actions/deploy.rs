@@ -1,9 +1,10 @@
 //! Firmware builds and runs on the emulated board: starting them, finding
 //! a finished build, and what a model needs on each board.
 
+use tinystudio_deploy::footprint::latency;
 use tinystudio_deploy::{BOARDS, Board, board, check_fits};
 use tinystudio_domain::artifacts::{MODEL_BLOB, RUN_INPUT};
-use tinystudio_domain::footprint::{Footprint, Measurement};
+use tinystudio_domain::footprint::{Basis, Footprint, Latency, Measurement};
 use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload, Run, RunPayload};
 use tinystudio_domain::{JobId, JobKind, JobStatus, ModelId, ProjectId};
 use tinystudio_storage::BlobKey;
@@ -141,6 +142,9 @@ pub struct BoardFootprint {
     /// Why the model cannot go on this board, and what would make it fit.
     pub problem: Option<String>,
     pub measured: Option<Footprint>,
+    /// Time per inference measured on the emulated board, at this board's
+    /// clock, whether or not the model was built for this board.
+    pub measured_latency: Option<Latency>,
 }
 
 /// [`BoardFootprint`] of `model` on every board. Latency measured on the
@@ -174,11 +178,15 @@ pub async fn footprints(
                 let run = o.measured.as_ref().or(emulated_run.as_ref());
                 tinystudio_deploy::footprint::measured(b, &o.size, run)
             });
+            let measured_latency = emulated_run
+                .as_ref()
+                .and_then(|run| latency(b, run.instructions, Basis::Measured));
             Ok(BoardFootprint {
                 board: b,
                 estimate,
                 problem,
                 measured,
+                measured_latency,
             })
         })
         .collect()

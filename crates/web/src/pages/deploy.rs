@@ -14,7 +14,7 @@ use tinystudio_storage::models::Model;
 use tinystudio_storage::samples::SampleFilter;
 use tinystudio_storage::{BlobKey, samples};
 
-use super::view::{FootprintView, kb, url_encode};
+use super::view::{FootprintView, kb, latency_words, url_encode};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::deploy::{BoardFootprint, RunInput, footprints, start_deploy, start_run};
 use crate::auth::{LocalUser, PageProject};
@@ -52,15 +52,14 @@ impl BoardView {
     fn new(f: BoardFootprint) -> Self {
         let estimate = FootprintView::new(&f.estimate);
         let measured = f.measured.as_ref().map(FootprintView::new);
-        let latency = match &measured {
-            Some(m) if !m.latency.is_empty() => m,
-            _ => &estimate,
+        let (latency, latency_basis, latency_how) = match &f.measured_latency {
+            Some(l) => latency_words(l),
+            None => (
+                estimate.latency.clone(),
+                estimate.latency_basis,
+                estimate.latency_how.clone(),
+            ),
         };
-        let (latency_basis, latency_text, latency_how) = (
-            latency.latency_basis,
-            latency.latency.clone(),
-            latency.latency_how.clone(),
-        );
         let (shown, estimated) = match measured {
             Some(m) => (m, Some(estimate)),
             None => (estimate, None),
@@ -70,7 +69,7 @@ impl BoardView {
             title: f.board.title,
             shown,
             estimated,
-            latency: latency_text,
+            latency,
             latency_basis,
             latency_how,
             problem: f.problem.unwrap_or_default(),

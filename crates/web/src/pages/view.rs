@@ -1,7 +1,7 @@
 //! Formatting shared by the pages: sizes, shares, confusion matrices, and a
 //! model's footprint on a board.
 
-use tinystudio_domain::footprint::{Basis, Footprint};
+use tinystudio_domain::footprint::{Basis, Footprint, Latency};
 
 /// Bytes as kilobytes, one decimal.
 pub fn kb(bytes: u64) -> String {
@@ -73,6 +73,19 @@ impl Confusion {
     }
 }
 
+/// A latency in words: the figure, its basis, and how it was obtained.
+pub fn latency_words(l: &Latency) -> (String, &'static str, String) {
+    let about = match l.basis {
+        Basis::Estimated => "about ",
+        Basis::Measured => "",
+    };
+    (
+        format!("{about}{:.0} ms per inference", l.ms),
+        l.basis.as_str(),
+        l.how.clone(),
+    )
+}
+
 /// A [`Footprint`] in words, each figure with where it comes from.
 pub struct FootprintView {
     /// "estimated" or "measured".
@@ -101,18 +114,7 @@ impl FootprintView {
             None => format!("{} stack reserved", kb(f.stack_reserve)),
         };
         let (latency, latency_basis, latency_how) = match &f.latency {
-            Some(l) => (
-                format!(
-                    "{}{:.0} ms per inference",
-                    match l.basis {
-                        Basis::Estimated => "about ",
-                        Basis::Measured => "",
-                    },
-                    l.ms
-                ),
-                l.basis.as_str(),
-                l.how.clone(),
-            ),
+            Some(l) => latency_words(l),
             None => (String::new(), "", String::new()),
         };
         FootprintView {
