@@ -41,6 +41,9 @@ pub enum Error {
     },
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Training went wrong (the loss exploded, the accuracy collapsed).
+    #[error("{0}")]
+    Diverged(String),
     #[error("{path}: {message}")]
     BadModelFile { path: PathBuf, message: String },
 }

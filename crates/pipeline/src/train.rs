@@ -192,6 +192,7 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
         epochs: learning.epochs as usize,
         validation_share: learning.validation_share,
         seed: learning.seed,
+        ..TrainConfig::default()
     };
     let started = Instant::now();
     let epochs = config.epochs;
@@ -210,14 +211,23 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
         return Err(Cancelled.into());
     }
     timing.train_ms = started.elapsed().as_millis() as u64;
-    let float_accuracy = outcome.history.last().and_then(|m| m.val_accuracy);
+    let kept = outcome.kept_epoch;
+    let float_accuracy = outcome
+        .history
+        .get(kept.wrapping_sub(1))
+        .and_then(|m| m.val_accuracy);
     log(format!(
-        "trained {} epochs in {} ms; validation accuracy {}",
+        "trained {} epochs in {} ms; validation accuracy {}{}",
         outcome.history.len(),
         started.elapsed().as_millis(),
         float_accuracy
             .map(|a| format!("{:.1}%", a * 100.0))
-            .unwrap_or_else(|| "n/a".into())
+            .unwrap_or_else(|| "n/a".into()),
+        if kept < outcome.history.len() {
+            format!(" (the weights of epoch {kept}, the best on the validation set)")
+        } else {
+            String::new()
+        }
     ));
 
     // The float model, then its int8 version calibrated on training images.
