@@ -256,10 +256,10 @@ pub fn plan(config: &FlashConfig, board: &Board, request: &FlashRequest) -> Resu
     )))
 }
 
-fn run<'a, const N: usize, const M: usize>(
+fn run<const N: usize, const M: usize>(
     program: &Path,
     words: [&OsStr; N],
-    files: [&'a Path; M],
+    files: [&Path; M],
 ) -> Step {
     Step::Run {
         program: program.to_path_buf(),
