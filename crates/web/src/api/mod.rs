@@ -138,7 +138,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/api/projects/{project_id}/board/classify",
-            post(board::classify).layer(uploads.clone()),
+            post(board::classify).layer(uploads),
         )
         .route("/api/boards", get(deploy::boards))
         .route(
