@@ -532,6 +532,52 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
         answers.len()
     );
 
+    // The Deploy page shows the board without JavaScript, and its form
+    // classifies a test sample on the board.
+    let page = app
+        .client
+        .get(app.url(&format!("/projects/{project}/deploy")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("Connected to <code>{}</code>", qemu.pty)),
+        "{page}"
+    );
+    assert!(page.contains("ready: tinystudio-firmware board=mps2-an386"));
+    assert!(page.contains("/static/board.js"));
+    let r = app
+        .client
+        .get(app.url("/static/board.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("EventSource"));
+    let form = reqwest::multipart::Form::new()
+        .text("model", model.clone())
+        .text("sample", tests[1].clone());
+    let r = app
+        .client
+        .post(app.url(&format!("/projects/{project}/deploy/board/classify")))
+        .header("cookie", &app.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("board = host, byte for byte"), "{page}");
+    let p = next_named(&mut events, "predictions").await;
+    assert_eq!(
+        p["raw"], answers[1]["raw"],
+        "the page's sample, on the stream too"
+    );
+    let status = app.get(&board, &key).await.1;
+
     // Bad requests to a connected board change nothing on it.
     for (query, body, expected) in [
         (
