@@ -155,6 +155,7 @@ impl Qemu {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("QEMU did not name its pty: {seen:?}");
     }
 
