@@ -386,6 +386,21 @@ mod tests {
     }
 
     #[test]
+    fn open_errors_say_busy_permission_or_missing() {
+        use serialport::ErrorKind as K;
+        let err = |kind| open_error("/dev/ttyACM0", serialport::Error::new(kind, "from the OS"));
+        assert!(matches!(err(K::NoDevice), Error::PortBusy { .. }));
+        let denied = err(K::Io(ErrorKind::PermissionDenied));
+        assert!(matches!(denied, Error::PortPermission { .. }));
+        assert!(denied.to_string().contains("dialout"), "{denied}");
+        assert!(matches!(
+            err(K::Io(ErrorKind::NotFound)),
+            Error::PortNotFound { .. }
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn refuses_bad_baud_rates_and_non_devices() {
         assert!(matches!(check_baud(0), Err(Error::BadBaud(0))));
         assert!(matches!(check_baud(MAX_BAUD + 1), Err(Error::BadBaud(_))));

@@ -742,3 +742,46 @@ pub async fn flash(
     tracing::info!(project.id = %project, deployment.id = %job.id, method = report.method.name(), "flashed");
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use tinystudio_deploy::Error as E;
+
+    use super::board_error;
+
+    #[test]
+    fn serial_and_flashing_errors_are_client_errors() {
+        let status = |e: E| board_error(e).status();
+        let path = || "/dev/ttyACM0".to_owned();
+        assert_eq!(
+            status(E::PortNotFound {
+                path: path(),
+                available: "none".into()
+            }),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(E::PortPermission { path: path() }),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status(E::PortBusy { path: path() }), StatusCode::CONFLICT);
+        assert_eq!(status(E::BadBaud(0)), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(E::NotASerialPort {
+                path: path(),
+                why: "not a terminal device".into()
+            }),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(E::ToolMissing("bossac is not installed".into())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(E::NoBoard("no probe".into())), StatusCode::CONFLICT);
+        assert_eq!(
+            status(E::NotFlashable("emulated".into())),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
