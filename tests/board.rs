@@ -694,16 +694,49 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
 
     // A board with a camera loop: its own predictions come unasked, between
     // and before the answers, and never pass for an answer.
+    // This time through the page's form, as a person without JavaScript
+    // would: a typed path wins over the list.
+    let page_form = |action: &str, fields: Vec<(&'static str, String)>| {
+        app.client
+            .post(app.url(&format!("/projects/{project}/deploy/{action}")))
+            .header("cookie", &app.cookie)
+            .form(&fields)
+    };
     let (camera, path) = pty_board();
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            &format!("{board}/connect"),
-            &key,
-            json!({"port": path}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = page_form(
+        "board/connect",
+        vec![
+            ("port", "/dev/ttyS0".into()),
+            ("path", "/dev/ttyNOPE9".into()),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("error=no%20serial%20port%20%2Fdev%2FttyNOPE9"),
+        "{location}"
+    );
+    let r = page_form(
+        "board/connect",
+        vec![
+            ("port", "/dev/ttyS0".into()),
+            ("path", path.clone()),
+            ("baud", "115200".into()),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/projects/{project}/deploy#board").as_str()
+    );
+    let (_, connected) = app.get(&board, &key).await;
+    assert_eq!(connected["port"], path.as_str(), "{connected}");
     let mut events = follow(&app, &format!("{board}/events"), &key).await;
     next_named(&mut events, "status").await;
     // Played once the studio holds the port: a pty's master side reads
@@ -746,15 +779,11 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
             .any(|l| l["line"] == "Starting inferencing in 2 seconds..."),
         "{status}"
     );
-    let (status, _) = app
-        .send_json(
-            Method::POST,
-            &format!("{board}/disconnect"),
-            &key,
-            json!(null),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let r = page_form("board/disconnect", Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let end = next_named(&mut events, "status").await;
     assert_eq!(end["connected"], false);
     player.join().unwrap();
@@ -805,6 +834,22 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
         std::fs::read(drive.path().join("firmware.uf2")).unwrap(),
         artifact(pico, "firmware.uf2").await
     );
+    // And from the page's Builds list.
+    std::fs::remove_file(drive.path().join("firmware.uf2")).unwrap();
+    let r = page_form(
+        "flash",
+        vec![
+            ("deployment", pico.clone()),
+            ("drive", drive.path().display().to_string()),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("flashed</span> with uf2-copy"), "{page}");
+    assert!(drive.path().join("firmware.uf2").exists());
     let (status, body) = app
         .send_json(Method::POST, &flash(pico), &key, json!({"drive": 7}))
         .await;
