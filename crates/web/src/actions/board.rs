@@ -368,7 +368,11 @@ impl Boards {
                 let boards = self.clone();
                 move || read_loop(boards, link, reader)
             })
-            .map_err(|e| AppError::Internal(format!("starting the port's reader: {e}")))?;
+            .map_err(|e| {
+                link.close(format!("no reader thread: {e}"));
+                self.forget(&link);
+                AppError::Internal(format!("starting the port's reader: {e}"))
+            })?;
         *lock(&link.reader) = Some(handle);
         tracing::info!(project.id = %project, port = %link.port, baud, "board connected");
         Ok(link)
@@ -487,6 +491,11 @@ fn top(scores: &[LabelScore]) -> Option<String> {
 /// impulse as the studio does everywhere, waits for its answer (at most
 /// `timeout`, by default long enough for the frame at the port's baud rate
 /// plus ten seconds) and runs the host engine on the same pixels.
+///
+/// The answer is the first one the board prints after the frame left (the
+/// protocol carries no frame number): a board that answers a frame only
+/// after its request timed out hands that late answer to the next frame.
+/// The default timeout is generous for that reason.
 pub async fn classify(
     state: &AppState,
     project: ProjectId,
