@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::Config;
 use crate::error::{Error, Result};
+use crate::monitor::{BoardEvent, Monitor};
 use crate::wire;
 
 /// The serial frame carrying one image (see `crates/firmware/src/protocol.rs`).
@@ -31,7 +32,7 @@ pub struct Ready {
 }
 
 impl Ready {
-    fn parse(line: &str) -> Option<Ready> {
+    pub(crate) fn parse(line: &str) -> Option<Ready> {
         let rest = line.strip_prefix("ready:")?;
         let field = |name: &str| {
             rest.split_whitespace()
@@ -365,22 +366,26 @@ impl Emulator {
         }
     }
 
-    /// Reads up to the end of the next response (`done` or `error:`).
+    /// Reads up to the end of the next response to a frame (`done` or
+    /// `error:`), passing over what a camera loop prints unasked.
     pub fn read_response(&mut self, timeout: Duration) -> Result<Response> {
         let deadline = Instant::now() + timeout;
-        let mut lines = Vec::new();
+        let mut monitor = Monitor::default();
         loop {
             let line = self.read_line(deadline.saturating_duration_since(Instant::now()))?;
-            if let Some(err) = line.strip_prefix("error:") {
-                return Ok(Response::Error(err.trim().to_string()));
+            match monitor.feed(&line) {
+                Some(BoardEvent::Predictions {
+                    output,
+                    unasked: false,
+                }) => return Ok(Response::Output(output)),
+                Some(BoardEvent::Error {
+                    message,
+                    unasked: false,
+                }) => return Ok(Response::Error(message)),
+                Some(BoardEvent::Panic(line)) => return Err(Error::Board(line)),
+                Some(BoardEvent::Garbled(why)) => return Err(Error::Board(why)),
+                _ => {}
             }
-            if line.starts_with("panic:") {
-                return Err(Error::Board(line));
-            }
-            if line == "done" {
-                return BoardOutput::parse(&lines).map(Response::Output);
-            }
-            lines.push(line);
         }
     }
 

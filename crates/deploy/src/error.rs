@@ -46,6 +46,42 @@ pub enum Error {
 
     #[error("the board answered: {0}")]
     Board(String),
+
+    #[error("baud rate {0} is out of range: give 1 to 4000000 (boards use 115200)")]
+    BadBaud(u32),
+
+    #[error(
+        "no serial port {path}; ports here: {available} (a pseudo-terminal such as /dev/pts/3 may be named too)"
+    )]
+    PortNotFound { path: String, available: String },
+
+    #[error(
+        "permission denied opening {path}: the user running the studio needs access to serial ports (Debian and Ubuntu: `sudo usermod -aG dialout $USER`, then log in again)"
+    )]
+    PortPermission { path: String },
+
+    #[error(
+        "{path} is in use by another program (a serial monitor, bossac, another studio); close it and connect again"
+    )]
+    PortBusy { path: String },
+
+    #[error("{path} is not a serial port: {why}")]
+    NotASerialPort { path: String, why: String },
+
+    #[error("serial port {path}: {what}")]
+    Serial { path: String, what: String },
+
+    #[error("{0}")]
+    NotFlashable(String),
+
+    #[error("{0}")]
+    ToolMissing(String),
+
+    #[error("{0}")]
+    NoBoard(String),
+
+    #[error("flashing failed: `{command}` said:\n{output}")]
+    FlashFailed { command: String, output: String },
 }
 
 impl Error {

@@ -9,6 +9,10 @@
 //!   [`SizeReport`].
 //! - [`Emulator`], [`run_emulated`]: runs the firmware on QEMU's Cortex-M4
 //!   and classifies images over its UART, exactly as on a board.
+//! - [`serial`], [`monitor`]: the machine's serial ports, and reading what
+//!   a board prints on one (answers to frames, and predictions a camera
+//!   loop prints unasked); [`flash`]: flashing a build with the board's
+//!   own tool.
 //! - [`toolchain::detect`]: rustup target, or build-std with the library
 //!   sources (Debian's packages), or an error naming what to install.
 //!
@@ -20,7 +24,10 @@ pub mod boards;
 mod build;
 mod emulator;
 mod error;
+pub mod flash;
 pub mod footprint;
+pub mod monitor;
+pub mod serial;
 mod size;
 pub mod toolchain;
 
@@ -37,7 +44,10 @@ pub use emulator::{
     BoardOutput, Cost, CostUnit, Emulator, OpProfile, Ready, Response, frame, run_emulated,
 };
 pub use error::{Error, Result};
+pub use flash::{FlashConfig, FlashReport, FlashRequest};
 pub use footprint::{DoesNotFit, STACK_RESERVE, check_fits};
+pub use monitor::{BoardEvent, Monitor};
+pub use serial::{DEFAULT_BAUD, LineReader, PortInfo, PortWriter};
 pub use size::SizeReport;
 
 /// Where the firmware sources and QEMU are.

@@ -37,6 +37,8 @@ pub struct WebConfig {
     /// How long an unreferenced blob is kept before collection; protects
     /// blobs of uploads that are about to commit.
     pub gc_grace_ms: i64,
+    /// Where flashing tools and a Pico's drive are looked for.
+    pub flash: tinystudio_deploy::FlashConfig,
 }
 
 impl Default for WebConfig {
@@ -46,6 +48,7 @@ impl Default for WebConfig {
             max_file_bytes: 32 * 1024 * 1024,
             decode: DecodeLimits::default(),
             gc_grace_ms: 10 * 60 * 1000,
+            flash: Default::default(),
         }
     }
 }
@@ -58,6 +61,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Value of the local-user cookie (see `auth`).
     pub(crate) local_secret: Arc<str>,
+    /// Boards on this machine's serial ports (`actions::board`).
+    pub(crate) boards: actions::board::Boards,
 }
 
 impl AppState {
@@ -72,6 +77,7 @@ impl AppState {
             blobs,
             config: Arc::new(config),
             local_secret: local_secret.into(),
+            boards: Default::default(),
         })
     }
 }

@@ -9,9 +9,13 @@
 //! - [`classify`]: one image through the int8 model, now.
 //! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
 //!   firmware builds and runs on the emulated board.
+//! - [`board`]: boards on this machine's serial ports: connecting,
+//!   their live output, classifying on them beside the host engine,
+//!   flashing them.
 //! - [`jobs`]: finding a job of a project.
 //! - [`projects`]: deleting a project with its files.
 
+pub mod board;
 pub mod classify;
 pub mod deploy;
 pub mod ingest;

@@ -2,6 +2,7 @@
 //! (key or local user), the ingestion routes take [`KeyProject`]; JSON
 //! fields are camelCase. Documented in API.md.
 
+mod board;
 mod deploy;
 mod edge_impulse;
 mod impulse;
@@ -116,6 +117,28 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/projects/{project_id}/deployments/{deployment_id}/run",
             post(deploy::run).layer(uploads),
+        )
+        .route(
+            "/api/projects/{project_id}/deployments/{deployment_id}/flash",
+            post(board::flash),
+        )
+        .route("/api/projects/{project_id}/board", get(board::status))
+        .route("/api/projects/{project_id}/board/ports", get(board::ports))
+        .route(
+            "/api/projects/{project_id}/board/connect",
+            post(board::connect),
+        )
+        .route(
+            "/api/projects/{project_id}/board/disconnect",
+            post(board::disconnect),
+        )
+        .route(
+            "/api/projects/{project_id}/board/events",
+            get(board::events),
+        )
+        .route(
+            "/api/projects/{project_id}/board/classify",
+            post(board::classify).layer(uploads),
         )
         .route("/api/boards", get(deploy::boards))
         .route(

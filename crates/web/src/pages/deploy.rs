@@ -7,6 +7,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tinystudio_deploy::flash::Method;
 use tinystudio_domain::jobs::Deploy;
 use tinystudio_domain::{Category, JobKind, ModelId, SampleId};
 use tinystudio_storage::jobs::{self, Job};
@@ -14,6 +15,7 @@ use tinystudio_storage::models::Model;
 use tinystudio_storage::samples::SampleFilter;
 use tinystudio_storage::{BlobKey, samples};
 
+use super::board::{BoardPanel, BoardRunView};
 use super::view::{FootprintView, kb, latency_words, url_encode};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::deploy::{BoardFootprint, RunInput, footprints, start_deploy, start_run};
@@ -30,6 +32,21 @@ struct DeployPage {
     deployments: Vec<DeploymentView>,
     error: Option<String>,
     test_samples: Vec<(String, String)>,
+    board: BoardPanel,
+    notice: Notice,
+}
+
+/// What a form post on the page did, shown above its panels.
+pub enum Notice {
+    None,
+    /// A sample classified on the connected board.
+    BoardRun(BoardRunView),
+    /// A build flashed onto a board.
+    Flashed {
+        method: &'static str,
+        commands: String,
+        output: String,
+    },
 }
 
 struct BoardView {
@@ -87,11 +104,20 @@ struct DeploymentView {
     flashing: String,
     emulated: bool,
     succeeded: bool,
+    /// The studio can flash it here (a real board's build that succeeded).
+    flashable: bool,
+    /// Flashing asks for the bootloader's serial port.
+    needs_port: bool,
+    /// Flashing may copy onto a drive.
+    takes_drive: bool,
 }
 
 fn deployment_view(job: &Job) -> Result<DeploymentView, AppError> {
     let payload = job.payload::<Deploy>()?;
     let output = job.output::<Deploy>()?;
+    let methods = tinystudio_deploy::board(&payload.board)
+        .map(tinystudio_deploy::flash::methods)
+        .unwrap_or_default();
     Ok(DeploymentView {
         id: job.id.to_string(),
         board: payload.board.clone(),
@@ -116,6 +142,9 @@ fn deployment_view(job: &Job) -> Result<DeploymentView, AppError> {
             .unwrap_or_default(),
         emulated: tinystudio_deploy::board(&payload.board).is_some_and(|b| b.emulated),
         succeeded: output.is_some(),
+        flashable: output.is_some() && !methods.is_empty(),
+        needs_port: methods.contains(&Method::Bossac),
+        takes_drive: methods.contains(&Method::Uf2Copy),
     })
 }
 
@@ -136,6 +165,17 @@ async fn show(
     project: &tinystudio_storage::projects::Project,
     model: Option<&str>,
     error: Option<String>,
+) -> Result<Html<String>, PageError> {
+    show_with(state, project, model, error, Notice::None).await
+}
+
+/// The page, with what a form post just did.
+pub async fn show_with(
+    state: &AppState,
+    project: &tinystudio_storage::projects::Project,
+    model: Option<&str>,
+    error: Option<String>,
+    notice: Notice,
 ) -> Result<Html<String>, PageError> {
     let (all, selected) = super::models_with_selection(state, project.id, model).await?;
     let boards = match &selected {
@@ -176,6 +216,8 @@ async fn show(
                 )
             })
             .collect(),
+        board: BoardPanel::load(state, project.id).await,
+        notice,
     })
 }
 

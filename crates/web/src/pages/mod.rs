@@ -3,6 +3,7 @@
 //! so every page works without JavaScript; `static/app.js` adds upload
 //! progress, drag and drop and selection on top.
 
+mod board;
 mod dataset;
 mod deploy;
 mod impulse;
@@ -64,6 +65,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/projects/{project_id}/deploy/run",
             post(deploy::run).layer(uploads),
         )
+        .route(
+            "/projects/{project_id}/deploy/board/connect",
+            post(board::connect),
+        )
+        .route(
+            "/projects/{project_id}/deploy/board/disconnect",
+            post(board::disconnect),
+        )
+        .route(
+            "/projects/{project_id}/deploy/board/classify",
+            post(board::classify).layer(uploads),
+        )
+        .route("/projects/{project_id}/deploy/flash", post(board::flash))
         .route("/docs/firmware", get(deploy::firmware_readme))
         .route("/projects/{project_id}/jobs/{job_id}", get(jobs::page))
         .route(
