@@ -37,6 +37,14 @@ pub struct WebConfig {
     /// How long an unreferenced blob is kept before collection; protects
     /// blobs of uploads that are about to commit.
     pub gc_grace_ms: i64,
+    /// Capture links (the phone's QR code) start with this instead of the
+    /// address the browser used, e.g. behind a proxy (`--public-url`).
+    pub public_url: Option<String>,
+    /// The server speaks https (`--tls`), so links to it are `https://`.
+    pub tls: bool,
+    /// The server listens on loopback only, so a phone cannot reach it; set
+    /// by the app from the address it binds.
+    pub loopback_only: bool,
 }
 
 impl Default for WebConfig {
@@ -46,6 +54,9 @@ impl Default for WebConfig {
             max_file_bytes: 32 * 1024 * 1024,
             decode: DecodeLimits::default(),
             gc_grace_ms: 10 * 60 * 1000,
+            public_url: None,
+            tls: false,
+            loopback_only: true,
         }
     }
 }

@@ -6,12 +6,14 @@
 //! follows it (`GET .../jobs/{id}`, its event stream, or the job page).
 //!
 //! - [`ingest`], [`samples`]: uploads and sample listing filters.
+//! - [`capture`]: capture links (the phone's QR code) and capture uploads.
 //! - [`classify`]: one image through the int8 model, now.
 //! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
 //!   firmware builds and runs on the emulated board.
 //! - [`jobs`]: finding a job of a project.
 //! - [`projects`]: deleting a project with its files.
 
+pub mod capture;
 pub mod classify;
 pub mod deploy;
 pub mod ingest;
