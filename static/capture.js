@@ -151,11 +151,13 @@ function setUpCapture() {
     requestAnimationFrame(draw);
   };
   requestAnimationFrame(draw);
-  cam.start();
 
   const modeInputs = [...document.querySelectorAll("input[name=capture-mode]")];
   const burst = () => modeInputs.find((i) => i.checked).value === "burst";
-  const setLabel = () => { button.textContent = burst() ? "Start burst" : "Take photo"; };
+  // The camera opens when asked, not with every visit of the page.
+  const setLabel = () => {
+    button.textContent = !cam.active() ? "Start camera" : burst() ? "Start burst" : "Take photo";
+  };
   modeInputs.forEach((i) => i.addEventListener("change", setLabel));
 
   let shot = 0;
@@ -198,6 +200,13 @@ function setUpCapture() {
   };
 
   button.addEventListener("click", async () => {
+    if (!cam.active()) {
+      button.disabled = true;
+      await cam.start();
+      button.disabled = false;
+      setLabel();
+      return;
+    }
     if (!video.videoWidth) { status.textContent = "Waiting for the camera…"; return; }
     const label = $("capture-label").value.trim();
     const category = $("capture-category").value;

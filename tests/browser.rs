@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, TestFile, cifar3};
 use fantoccini::{Client, ClientBuilder, Locator};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -232,6 +232,9 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
     c.execute("window.notReloaded = true; return true", vec![])
         .await
         .unwrap();
+    let button = c.find(Locator::Id("capture-button")).await.unwrap();
+    assert_eq!(button.text().await.unwrap(), "Start camera");
+    button.click().await.unwrap();
     until(
         c,
         "return document.getElementById('capture-video').videoWidth",
@@ -291,7 +294,10 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert_eq!(status, format!("Stored {N} of {N} photos labelled “airplane”."));
+    assert_eq!(
+        status,
+        format!("Stored {N} of {N} photos labelled “airplane”.")
+    );
 
     // The page was not reloaded; the grid and the counter show the photos.
     assert_eq!(
@@ -306,7 +312,10 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         .unwrap();
     assert_eq!(cards.len(), cards_before + N);
     let first = cards[0].text().await.unwrap();
-    assert!(first.contains("airplane") && first.contains("training"), "{first}");
+    assert!(
+        first.contains("airplane") && first.contains("training"),
+        "{first}"
+    );
     // Each new card's thumbnail was served by the studio.
     until(
         c,
@@ -325,6 +334,12 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
     };
     assert_eq!(count("airplane").await, json!(N.to_string()));
     assert_eq!(count("ship").await, json!("1"));
+    c.execute(
+        "document.getElementById('capture-panel').scrollIntoView(); return true",
+        vec![],
+    )
+    .await
+    .unwrap();
     let shot = screenshot(c, &format!("capture-panel-{}", backend_name(&app))).await;
     assert!(std::fs::metadata(shot).unwrap().len() > 10_000);
 
@@ -336,28 +351,62 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         assert_eq!(s["category"], "training", "{s}");
         assert_eq!(s["contentType"], "image/jpeg", "{s}");
         let name = s["fileName"].as_str().unwrap();
-        assert!(name.starts_with("airplane.") && name.ends_with(".jpg"), "{name}");
-        assert_eq!((s["width"].as_i64(), s["height"].as_i64()), (Some(192), Some(192)));
+        assert!(
+            name.starts_with("airplane.") && name.ends_with(".jpg"),
+            "{name}"
+        );
+        assert_eq!(
+            (s["width"].as_i64(), s["height"].as_i64()),
+            (Some(192), Some(192))
+        );
     }
     let hashes: std::collections::HashSet<_> = captured.iter().map(|s| &s["sha256"]).collect();
     assert!(hashes.len() > 1, "a burst takes different frames");
 
-    // The phone: no local cookie, only the capture link's token.
-    let (status, link) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/capture-links"),
-            &key,
-            json!({ "minutes": 5 }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    // "Show a QR code" makes a link and shows it; the phone opens it with
+    // no local cookie, only the link's token.
+    c.find(Locator::Css("form[action$='/capture/links'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let qr = c
+        .wait()
+        .for_element(Locator::Id("capture-qr"))
+        .await
+        .unwrap();
+    assert!(
+        qr.attr("src")
+            .await
+            .unwrap()
+            .unwrap()
+            .starts_with("data:image/svg+xml;base64,")
+    );
+    let link = c
+        .find(Locator::Id("capture-link-url"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        link.starts_with(&app.url(&format!("/projects/{project}/capture?token=cap_"))),
+        "{link}"
+    );
+    screenshot(c, &format!("capture-qr-{}", backend_name(&app))).await;
     c.delete_all_cookies().await.unwrap();
-    c.goto(link["url"].as_str().unwrap()).await.unwrap();
+    c.goto(&link).await.unwrap();
     assert!(
         c.get_all_cookies().await.unwrap().is_empty(),
         "the phone's page hands out no cookie"
     );
+    c.find(Locator::Id("capture-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until(
         c,
         "return document.getElementById('capture-video').videoWidth",
@@ -392,7 +441,10 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
     .await;
     assert_eq!(count("horse").await, json!("1"));
     assert_eq!(
-        c.find_all(Locator::Css("#capture-recent li")).await.unwrap().len(),
+        c.find_all(Locator::Css("#capture-recent li"))
+            .await
+            .unwrap()
+            .len(),
         1,
         "the phone shows its own photo"
     );
@@ -427,10 +479,12 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
 
     // The first test image the model is sure about, and what it predicts.
     let classify = |image: TestFile| {
-        let url = app.url(&format!(
-            "/api/projects/{project}/models/{model}/classify"
-        ));
-        let request = app.client.post(url).header("x-api-key", &key).body(image.bytes);
+        let url = app.url(&format!("/api/projects/{project}/models/{model}/classify"));
+        let request = app
+            .client
+            .post(url)
+            .header("x-api-key", &key)
+            .body(image.bytes);
         async move {
             let r = request.send().await.unwrap();
             assert_eq!(r.status(), StatusCode::OK);
@@ -449,7 +503,10 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
         }
     }
     let (image, expected) = chosen.expect("a test image classified with at least 0.9");
-    println!("live stream of {} (classify predicts {expected})", image.name);
+    println!(
+        "live stream of {} (classify predicts {expected})",
+        image.name
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let video = video_of(&image.bytes, 192, dir.path());
@@ -491,11 +548,18 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
     assert_eq!(predicted, json!(expected));
     let input = read("return document.getElementById('live-input').src").await;
     assert!(
-        input.as_str().unwrap().starts_with("data:image/png;base64,"),
+        input
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,"),
         "the model's input is shown"
     );
     let top = read("return document.querySelector('#live-scores tr.top')?.dataset.label").await;
-    assert_eq!(top, json!(expected), "the scores table marks the prediction");
+    assert_eq!(
+        top,
+        json!(expected),
+        "the scores table marks the prediction"
+    );
     let score = read(&format!(
         "return Number(document.querySelector('#live-scores tr[data-label=\"{expected}\"] .score')\
          .textContent)"

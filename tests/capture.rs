@@ -95,7 +95,8 @@ async fn a_capture_link_uploads_to_its_project_only(app: TestApp) {
     );
 
     // Its photos land in its project, labelled, with the counts.
-    let (status, reply) = capture_upload(&app, &project, &token, "cup", &[photo(1), photo(2)]).await;
+    let (status, reply) =
+        capture_upload(&app, &project, &token, "cup", &[photo(1), photo(2)]).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["files"].as_array().unwrap().len(), 2);
     assert_eq!(reply["counts"]["total"], 2);
@@ -128,7 +129,10 @@ async fn a_capture_link_uploads_to_its_project_only(app: TestApp) {
     };
     for request in [
         as_header(Method::GET, format!("/api/projects/{project}/samples")),
-        as_header(Method::POST, format!("/api/projects/{project}/capture-links")),
+        as_header(
+            Method::POST,
+            format!("/api/projects/{project}/capture-links"),
+        ),
         as_header(Method::POST, format!("/projects/{project}/dataset/upload"))
             .header("accept", "application/json")
             .multipart(form(&[photo(5)])),
@@ -248,10 +252,17 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
         assert!(reply["error"].as_str().unwrap().contains(says), "{reply}");
     }
     // Another project's key, and a malformed link id.
-    let (status, _) = app.send_json(Method::POST, &path, &other_key, json!({})).await;
+    let (status, _) = app
+        .send_json(Method::POST, &path, &other_key, json!({}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .send_json(Method::DELETE, &format!("{path}/not-an-id"), &key, Value::Null)
+        .send_json(
+            Method::DELETE,
+            &format!("{path}/not-an-id"),
+            &key,
+            Value::Null,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, links) = app.get(&path, &key).await;
@@ -282,8 +293,14 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
-    assert!(html.contains("src=\"data:image/svg+xml;base64,"), "a QR code");
-    assert!(html.contains(&format!("{}/projects/{project}/capture?token=cap_", app.base)));
+    assert!(
+        html.contains("src=\"data:image/svg+xml;base64,"),
+        "a QR code"
+    );
+    assert!(html.contains(&format!(
+        "{}/projects/{project}/capture?token=cap_",
+        app.base
+    )));
     assert!(
         html.contains("listens on this computer only"),
         "the test server listens on 127.0.0.1, and the page says how to reach it"

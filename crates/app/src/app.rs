@@ -105,7 +105,16 @@ impl App {
         worker: Option<WorkerConfig>,
         spawn_worker: bool,
     ) -> anyhow::Result<Self> {
-        Self::start_with(storage, listen, extra_ports, None, web, worker, spawn_worker).await
+        Self::start_with(
+            storage,
+            listen,
+            extra_ports,
+            None,
+            web,
+            worker,
+            spawn_worker,
+        )
+        .await
     }
 
     /// Like [`App::start_on`]; with `tls`, `listen` speaks https (the extra

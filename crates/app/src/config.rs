@@ -187,8 +187,7 @@ mod tests {
         let plain = Serve::parse_from(["serve"]).serve;
         assert!(!plain.tls_enabled());
         assert!(Serve::parse_from(["serve", "--tls"]).serve.tls_enabled());
-        let files =
-            Serve::parse_from(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).serve;
+        let files = Serve::parse_from(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).serve;
         assert!(files.tls_enabled());
         // A certificate without its key (or the other way round) is refused.
         assert!(Serve::try_parse_from(["serve", "--tls-cert", "c.pem"]).is_err());
@@ -210,7 +209,12 @@ mod tests {
                 .as_deref(),
             Some("http://192.168.1.5:4000")
         );
-        for bad in ["studio.example.org", "ftp://x", "https://x/studio", "https://x/?a=1"] {
+        for bad in [
+            "studio.example.org",
+            "ftp://x",
+            "https://x/studio",
+            "https://x/?a=1",
+        ] {
             assert!(
                 Serve::try_parse_from(["serve", "--public-url", bad]).is_err(),
                 "{bad}"

@@ -42,7 +42,9 @@ pub fn load_or_generate(
             let names = ensure_self_signed(&dir)?;
             (dir.join(GENERATED_CERT), dir.join(GENERATED_KEY), names)
         }
-        _ => bail!("--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate"),
+        _ => bail!(
+            "--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate"
+        ),
     };
     let config = server_config(&cert_path, &key_path)?;
     Ok(Tls {
@@ -89,7 +91,10 @@ fn ensure_self_signed(dir: &Path) -> anyhow::Result<Vec<String>> {
         .context("the certificate's names and addresses")?;
     params.distinguished_name.push(
         rcgen::DnType::CommonName,
-        format!("TinyStudio on {}", host_name().unwrap_or_else(|| "localhost".into())),
+        format!(
+            "TinyStudio on {}",
+            host_name().unwrap_or_else(|| "localhost".into())
+        ),
     );
     let key = rcgen::KeyPair::generate().context("generating the TLS key")?;
     let cert = params
