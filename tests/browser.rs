@@ -50,8 +50,8 @@ fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
                 let mut sum = [0i32; 3];
                 for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
                     let p = frame.get_pixel(x + dx, y + dy).0;
-                    for c in 0..3 {
-                        sum[c] += p[c] as i32;
+                    for (s, v) in sum.iter_mut().zip(p) {
+                        *s += v as i32;
                     }
                 }
                 let (u, v) = chroma(sum.map(|s| (s + 2) / 4));

@@ -147,7 +147,6 @@ pub fn certificate_names() -> Vec<String> {
             names.push(name);
         }
     }
-    names.dedup();
     names
 }
 
