@@ -194,8 +194,10 @@ function setUpCapture() {
     }
     for (const f of reply.files || []) {
       if (!f.success) { fail(f.error || `${f.fileName}: not stored`); continue; }
-      addRecent(blob, f);
-      if (!f.duplicate && !panel.dataset.token) addToGrid(panel.dataset.project, f);
+      // The Dataset page shows new photos in its grid; other pages in a strip.
+      if (document.getElementById("sample-grid")) {
+        if (!f.duplicate) addToGrid(panel.dataset.project, f);
+      } else addRecent(blob, f);
     }
   };
 

@@ -117,7 +117,7 @@ async fn browser(video: &Path) -> Browser {
             )
         });
     let profile = tempfile::tempdir().unwrap();
-    let mut args = vec![
+    let args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),

@@ -86,7 +86,7 @@ pub fn reachability_problem(state: &AppState) -> Option<String> {
     if state.config.loopback_only {
         return Some(
             "This studio listens on this computer only (127.0.0.1), so a phone cannot open \
-             the link. Restart it with `tinystudio serve --listen 0.0.0.0:4000 --tls` and \
+             the link. Restart it with tinystudio serve --listen 0.0.0.0:4000 --tls and \
              open the studio at this computer's network address, or give --public-url."
                 .into(),
         );
