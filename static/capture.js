@@ -306,6 +306,8 @@ function addToGrid(project, file) {
   meta.append(label, tag);
   li.append(box, link, meta);
   grid.prepend(li);
+  const total = document.getElementById("grid-total");
+  if (total) total.textContent = String(Number(total.textContent) + 1);
 }
 
 // The Test page: classify the camera continuously with the selected model,
