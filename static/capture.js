@@ -307,7 +307,10 @@ function addToGrid(project, file) {
   li.append(box, link, meta);
   grid.prepend(li);
   const total = document.getElementById("grid-total");
-  if (total) total.textContent = String(Number(total.textContent) + 1);
+  if (total) {
+    total.dataset.total = String(Number(total.dataset.total) + 1);
+    total.textContent = `${total.dataset.total} matching`;
+  }
 }
 
 // The Test page: classify the camera continuously with the selected model,
