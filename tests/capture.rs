@@ -281,6 +281,80 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
     let (_, links) = app.get(&path, &key).await;
     assert_eq!(links["links"].as_array().unwrap().len(), 1);
 
+    // A good link with a bad upload: a 4xx naming the problem, nothing stored.
+    let (_, token, _) = new_link(&app, &project, &key).await;
+    let before = app.snapshot(&project, &key).await;
+    let long = "x".repeat(200);
+    let url = app.url(&format!("/projects/{project}/capture/upload"));
+    let upload = |fields: Vec<(&'static str, String)>, files: Vec<TestFile>| {
+        let body = fields
+            .into_iter()
+            .fold(form(&files), |f, (k, v)| f.text(k, v));
+        app.client
+            .post(&url)
+            .header("x-capture-token", &token)
+            .multipart(body)
+            .send()
+    };
+    for (fields, files, status, says) in [
+        (
+            vec![
+                ("labelMode", "fixed".to_owned()),
+                ("label", "cup".to_owned()),
+            ],
+            vec![],
+            400,
+            "no files",
+        ),
+        (
+            vec![("labelMode", "fixed".to_owned()), ("label", long.clone())],
+            vec![photo(1)],
+            400,
+            "label",
+        ),
+        (
+            vec![
+                ("labelMode", "fixed".to_owned()),
+                ("label", "cup".to_owned()),
+                ("category", "sideways".to_owned()),
+            ],
+            vec![photo(1)],
+            400,
+            "category",
+        ),
+        (
+            vec![
+                ("labelMode", "fixed".to_owned()),
+                ("label", "cup".to_owned()),
+            ],
+            vec![TestFile::new("not.jpg", b"not an image".to_vec())],
+            200,
+            "",
+        ),
+    ] {
+        let r = upload(fields, files).await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let body: Value = r.json().await.unwrap();
+        if status == 200 {
+            // Per-file outcomes, as the ingestion API reports them.
+            assert_eq!(body["success"], false, "{body}");
+            assert_eq!(body["files"][0]["success"], false, "{body}");
+            assert!(body["files"][0]["error"].as_str().is_some(), "{body}");
+        } else {
+            assert!(body["error"].as_str().unwrap().contains(says), "{body}");
+        }
+    }
+    let r = app
+        .client
+        .post(&url)
+        .header("x-capture-token", &token)
+        .body("not multipart")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.snapshot(&project, &key).await, before);
+
     // The page's "Show a QR code" renders the QR code and the link.
     let r = app
         .client
@@ -315,7 +389,7 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (_, links) = app.get(&path, &key).await;
-    assert_eq!(links["links"].as_array().unwrap().len(), 2);
+    assert_eq!(links["links"].as_array().unwrap().len(), 3);
 }
 
 /// `serve --tls` without a certificate: one is made in the data folder,
