@@ -87,6 +87,7 @@ async fn a_capture_link_uploads_to_its_project_only(app: TestApp) {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.headers().get("set-cookie").is_none());
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("id=\"capture-panel\"") && html.contains(&token));
     assert!(

@@ -162,11 +162,14 @@ pub async fn page(
     })?
     .into_response();
     response.extensions_mut().insert(NoLocalCookie);
-    // The token is in this page's URL: keep it out of Referer headers.
-    response.headers_mut().insert(
+    // The token is in this page's URL: keep it out of Referer headers and
+    // out of caches.
+    let headers = response.headers_mut();
+    headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
