@@ -352,6 +352,13 @@ function setUpLive() {
     }
   };
 
+  // Resolves when the camera has shown a frame not classified yet, so the
+  // rate counts camera frames, not the same frame sent again.
+  const nextFrame = () => new Promise((resolve) => {
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
+    else setTimeout(resolve, 1000 / 30);
+  });
+
   const loop = async () => {
     const fps = $("live-fps");
     let frames = 0;
@@ -359,6 +366,7 @@ function setUpLive() {
     const recent = [];
     while (running) {
       if (!video.videoWidth) { await new Promise((r) => setTimeout(r, 50)); continue; }
+      await nextFrame();
       const blob = await grab();
       let reply;
       try {

@@ -65,12 +65,13 @@ fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
     out
 }
 
-/// `image` scaled up to `side` pixels square, as a one-second Y4M loop
-/// whose frames differ by a step of brightness (so photos of it differ).
+/// `image` scaled up to `side` pixels square, as a one-second Y4M loop at
+/// 30 frames a second (a webcam's rate) whose frames differ by a step of
+/// brightness (so photos of it differ).
 fn video_of(image: &[u8], side: u32, dir: &Path) -> PathBuf {
     let rgb = image::load_from_memory(image).unwrap().to_rgb8();
     let big = image::imageops::resize(&rgb, side, side, image::imageops::FilterType::Triangle);
-    let frames: Vec<_> = (0..15u8)
+    let frames: Vec<_> = (0..30u8)
         .map(|i| {
             let mut f = big.clone();
             f.pixels_mut()
@@ -79,7 +80,7 @@ fn video_of(image: &[u8], side: u32, dir: &Path) -> PathBuf {
         })
         .collect();
     let path = dir.join("camera.y4m");
-    std::fs::write(&path, y4m(&frames, 15)).unwrap();
+    std::fs::write(&path, y4m(&frames, 30)).unwrap();
     path
 }
 
