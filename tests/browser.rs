@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, TestFile, cifar3};
 use fantoccini::{Client, ClientBuilder, Locator};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 backend_tests!(
     a_burst_is_stored_with_its_label_and_shows_at_once,
+    the_preview_shows_the_impulse_crop_and_colour,
     live_classification_predicts_what_classify_predicts
 );
 
@@ -243,6 +244,12 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         "the fake camera",
     )
     .await;
+    // Once the camera is allowed, the list names the cameras it found.
+    let cameras = c
+        .find_all(Locator::Css("#capture-camera option[value^='device:']"))
+        .await
+        .unwrap();
+    assert!(!cameras.is_empty(), "the fake camera is listed");
     let cards_before = c
         .find_all(Locator::Css("#sample-grid li.card"))
         .await
@@ -576,5 +583,122 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
         .click()
         .await
         .unwrap();
+    b.client.clone().close().await.unwrap();
+}
+
+/// Reads the preview canvas: (width, height, the pixel at (x, y) as RGBA)
+/// for the given points, as fractions of the canvas.
+async fn preview_pixels(c: &Client, points: &[(f64, f64)]) -> (u64, u64, Vec<[u64; 4]>) {
+    let script = format!(
+        "const c = document.getElementById('capture-canvas'); \
+         const ctx = c.getContext('2d'); \
+         const px = {points:?}.map(([x, y]) => [...ctx.getImageData(Math.floor(x * (c.width - 1)), \
+           Math.floor(y * (c.height - 1)), 1, 1).data]); \
+         return [c.width, c.height, px];",
+        points = points.iter().map(|&(x, y)| [x, y]).collect::<Vec<_>>()
+    );
+    let v = c.execute(&script, vec![]).await.unwrap();
+    let px = v[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let p: Vec<u64> = p
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect();
+            [p[0], p[1], p[2], p[3]]
+        })
+        .collect();
+    (v[0].as_u64().unwrap(), v[1].as_u64().unwrap(), px)
+}
+
+async fn the_preview_shows_the_impulse_crop_and_colour(app: TestApp) {
+    let (project, key) = app.create_project("preview").await;
+    let dir = tempfile::tempdir().unwrap();
+    // A square camera into a wide 96x64 input.
+    let video = video_of(&cifar3("test", "airplane").remove(0).bytes, 192, dir.path());
+    let b = browser(&video).await;
+    let c = &b.client;
+    let save = |impulse: Value| {
+        let app = &app;
+        let (project, key) = (project.clone(), key.clone());
+        async move {
+            let (status, body) = app
+                .send_json(
+                    Method::PUT,
+                    &format!("/api/projects/{project}/impulse"),
+                    &key,
+                    impulse,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let open = || async {
+        c.goto(&app.url(&format!("/projects/{project}/capture")))
+            .await
+            .unwrap();
+        c.find(Locator::Id("capture-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(
+            c,
+            "return document.getElementById('capture-video').videoWidth",
+            Duration::from_secs(15),
+            "the fake camera",
+        )
+        .await;
+        // A few frames drawn.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let is_gray = |p: &[u64; 4]| p[0] == p[1] && p[1] == p[2];
+    let is_black = |p: &[u64; 4]| p[0] < 8 && p[1] < 8 && p[2] < 8;
+
+    // Fit the longest side, grayscale: the square frame sits in the middle
+    // with black bars left and right, in BT.601 gray.
+    save(json!({
+        "input": { "width": 96, "height": 64, "resizeMode": "fitLongest" },
+        "image": { "colorDepth": "grayscale" }
+    }))
+    .await;
+    open().await;
+    let caption = c
+        .find(Locator::Css("#capture-panel figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        caption,
+        "What the model sees: 96×64 · fit the longest side, black bars · grayscale"
+    );
+    let points = [(0.05, 0.5), (0.95, 0.5), (0.5, 0.5), (0.4, 0.3), (0.6, 0.7)];
+    let (w, h, px) = preview_pixels(c, &points).await;
+    assert_eq!(w * 64, h * 96, "the preview has the input's shape: {w}x{h}");
+    assert!(is_black(&px[0]) && is_black(&px[1]), "bars: {px:?}");
+    assert!(
+        px[2..].iter().all(|p| is_gray(p) && !is_black(p)),
+        "gray picture: {px:?}"
+    );
+    screenshot(c, &format!("capture-preview-gray-{}", backend_name(&app))).await;
+
+    // Fit the shortest side, RGB: the frame fills the preview (cropped),
+    // in colour.
+    save(json!({
+        "input": { "width": 96, "height": 64, "resizeMode": "fitShortest" },
+        "image": { "colorDepth": "rgb" }
+    }))
+    .await;
+    open().await;
+    let (_, _, px) = preview_pixels(c, &points).await;
+    assert!(px.iter().all(|p| !is_black(p)), "no bars: {px:?}");
+    assert!(px.iter().any(|p| !is_gray(p)), "colour: {px:?}");
     b.client.clone().close().await.unwrap();
 }
