@@ -90,6 +90,9 @@ async fn a_capture_link_uploads_to_its_project_only(app: TestApp) {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("id=\"capture-panel\"") && html.contains(&token));
+    // Without JavaScript the page still renders, and says what is missing.
+    assert!(html.contains("<noscript><p class=\"flash error\">The camera needs JavaScript."));
+    assert!(html.contains("id=\"capture-ui\" hidden"));
     assert!(
         !html.contains("/settings"),
         "the phone's page links nowhere else"
