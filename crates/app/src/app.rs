@@ -105,6 +105,32 @@ impl App {
         worker: Option<WorkerConfig>,
         spawn_worker: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_with(
+            storage,
+            listen,
+            extra_ports,
+            None,
+            web,
+            worker,
+            spawn_worker,
+        )
+        .await
+    }
+
+    /// Like [`App::start_on`]; with `tls`, `listen` speaks https (the extra
+    /// ports stay plain http: Edge Impulse's clients use http for an IP
+    /// address).
+    pub async fn start_with(
+        storage: Storage,
+        listen: SocketAddr,
+        extra_ports: &[u16],
+        tls: Option<Arc<rustls::ServerConfig>>,
+        mut web: WebConfig,
+        worker: Option<WorkerConfig>,
+        spawn_worker: bool,
+    ) -> anyhow::Result<Self> {
+        web.tls = tls.is_some();
+        web.loopback_only = listen.ip().is_loopback();
         let state = AppState::new(storage.db.clone(), storage.blobs.clone(), web)
             .await
             .map_err(|e| anyhow::anyhow!("starting the web layer: {e}"))?;
@@ -124,6 +150,17 @@ impl App {
         }
         let router = tinystudio_web::router(state.clone());
         let mut servers = tokio::task::JoinSet::new();
+        let mut listeners = listeners.into_iter();
+        if let Some(config) = tls
+            && let Some(listener) = listeners.next()
+        {
+            let server = axum_server::from_tcp_rustls(
+                listener.into_std()?,
+                axum_server::tls_rustls::RustlsConfig::from_config(config),
+            )?;
+            let router = router.clone();
+            servers.spawn(async move { server.serve(router.into_make_service()).await });
+        }
         for listener in listeners {
             let router = router.clone();
             servers.spawn(async move { axum::serve(listener, router).await });

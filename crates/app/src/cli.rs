@@ -109,16 +109,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let opened = Storage::open(&storage).await?;
             let worker = (!serve.no_worker).then(|| opened.worker_config(&storage, &worker));
-            let app = App::start_on(
+            let tls = if serve.tls_enabled() {
+                let tls = crate::tls::load_or_generate(
+                    serve.tls_cert.as_deref(),
+                    serve.tls_key.as_deref(),
+                    &storage.data_dir,
+                )?;
+                if !tls.generated_for.is_empty() {
+                    tracing::info!(
+                        "made a self-signed certificate for {} ({}); browsers ask once to trust it",
+                        tls.generated_for.join(", "),
+                        tls.cert_path.display()
+                    );
+                }
+                Some(tls.config)
+            } else {
+                None
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let app = App::start_with(
                 opened,
                 serve.listen,
                 serve.extra_ports(),
+                tls,
                 serve.web_config(),
                 worker,
                 true,
             )
             .await?;
-            tracing::info!("TinyStudio is ready at http://{}", app.addr);
+            tracing::info!("TinyStudio is ready at {scheme}://{}", app.addr);
             for addr in &app.extra_addrs {
                 tracing::info!(
                     "also serving at http://{addr} for Edge Impulse's clients (EI_HOST={})",

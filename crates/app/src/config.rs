@@ -91,6 +91,42 @@ pub struct ServeOptions {
     /// `EI_HOST` is an IP address.
     #[arg(long, env = "TINYSTUDIO_EDGE_IMPULSE_PORTS")]
     pub edge_impulse_ports: bool,
+
+    /// Serve https on the listen address (phones open the camera only on
+    /// https pages), with the certificate of --tls-cert/--tls-key or a
+    /// self-signed one made once and kept in the data folder.
+    #[arg(long, env = "TINYSTUDIO_TLS")]
+    pub tls: bool,
+
+    /// PEM certificate chain for --tls (with --tls-key).
+    #[arg(long, env = "TINYSTUDIO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls (with --tls-cert).
+    #[arg(long, env = "TINYSTUDIO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The address phones reach the studio at, for capture links (QR
+    /// codes), e.g. `https://studio.example.org` behind a proxy; default:
+    /// the address the browser used.
+    #[arg(long, env = "TINYSTUDIO_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+/// An `http(s)://host[:port]` URL without a path, query or fragment
+/// beyond a trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = raw
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+    if !scheme_ok || uri.host().is_none() || !path_ok {
+        return Err(format!(
+            "{raw:?} must look like https://host or https://host:port (no path)"
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 /// The ports Edge Impulse's clients use for a host given as an IP address:
@@ -99,6 +135,11 @@ pub struct ServeOptions {
 pub const EDGE_IMPULSE_PORTS: [u16; 2] = [4800, 4810];
 
 impl ServeOptions {
+    /// Whether `listen` speaks https: `--tls`, or a certificate was given.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls || self.tls_cert.is_some()
+    }
+
     /// Ports served besides `listen`'s own.
     pub fn extra_ports(&self) -> &'static [u16] {
         if self.edge_impulse_ports {
@@ -112,6 +153,7 @@ impl ServeOptions {
         let mut config = tinystudio_web::WebConfig {
             max_body_bytes: self.max_body_mb * 1024 * 1024,
             max_file_bytes: self.max_file_mb * 1024 * 1024,
+            public_url: self.public_url.clone(),
             ..Default::default()
         };
         config.decode.max_width = self.max_image_side;
@@ -138,5 +180,45 @@ mod tests {
         assert!(plain.extra_ports().is_empty());
         let with = Serve::parse_from(["serve", "--edge-impulse-ports"]).serve;
         assert_eq!(with.extra_ports(), &[4800, 4810]);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let plain = Serve::parse_from(["serve"]).serve;
+        assert!(!plain.tls_enabled());
+        assert!(Serve::parse_from(["serve", "--tls"]).serve.tls_enabled());
+        let files = Serve::parse_from(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).serve;
+        assert!(files.tls_enabled());
+        // A certificate without its key (or the other way round) is refused.
+        assert!(Serve::try_parse_from(["serve", "--tls-cert", "c.pem"]).is_err());
+        assert!(Serve::try_parse_from(["serve", "--tls-key", "k.pem"]).is_err());
+    }
+
+    #[test]
+    fn public_url_is_a_bare_http_url() {
+        let ok = Serve::parse_from(["serve", "--public-url", "https://studio.example.org/"]);
+        assert_eq!(
+            ok.serve.public_url.as_deref(),
+            Some("https://studio.example.org")
+        );
+        assert_eq!(
+            Serve::parse_from(["serve", "--public-url", "http://192.168.1.5:4000"])
+                .serve
+                .web_config()
+                .public_url
+                .as_deref(),
+            Some("http://192.168.1.5:4000")
+        );
+        for bad in [
+            "studio.example.org",
+            "ftp://x",
+            "https://x/studio",
+            "https://x/?a=1",
+        ] {
+            assert!(
+                Serve::try_parse_from(["serve", "--public-url", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

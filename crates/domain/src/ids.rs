@@ -65,3 +65,7 @@ id_type!(
     /// A firmware build.
     DeploymentId
 );
+id_type!(
+    /// A capture link (a phone's short-lived upload credential), not its token.
+    CaptureLinkId
+);

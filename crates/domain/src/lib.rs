@@ -17,7 +17,7 @@ pub mod model;
 pub mod project;
 
 pub use category::{Category, UploadCategory, split_category};
-pub use ids::{DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
+pub use ids::{CaptureLinkId, DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
 pub use impulse::ImpulseConfig;
 pub use jobs::{JobKind, JobSpec, JobStatus, Report};
 pub use label::{Label, label_from_file_name};

@@ -7,6 +7,7 @@
 //! job queue's claim) branch on [`Dialect`].
 
 pub mod blobs;
+pub mod capture_links;
 mod db;
 mod error;
 pub mod impulses;

@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../static/board.js"),
     ),
     (
+        "capture.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/capture.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../../static/favicon.svg"),

@@ -1,8 +1,14 @@
 //! Who is asking, and may they touch this project? Decided here and only here.
 //!
-//! Two kinds of callers exist today:
+//! Three kinds of callers exist today:
 //! - scripts, with a project API key in `x-api-key`: they reach that one
 //!   project and nothing else;
+//! - a phone that scanned a capture link's QR code, with the link's token
+//!   (`?token=` on the capture page, `x-capture-token` on its uploads): it
+//!   may open that project's capture page and add photos to it until the
+//!   link expires or is revoked, and nothing else ([`CaptureUploader`],
+//!   [`CaptureViewer`]); [`resolve`] never looks at the token, so every
+//!   other route refuses it;
 //! - the local user of a studio running on its own machine (no accounts
 //!   yet), recognised by an HttpOnly, SameSite=Strict cookie that every page
 //!   sets. The cookie keeps other web sites from driving the studio through
@@ -16,6 +22,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use rand::RngCore;
 use tinystudio_domain::ProjectId;
+use tinystudio_storage::capture_links::{self, CaptureLink, LinkState};
 use tinystudio_storage::keys::{self, ApiKey};
 use tinystudio_storage::projects::{self, Project};
 use tinystudio_storage::{Db, settings};
@@ -25,6 +32,7 @@ use crate::{AppError, AppState};
 
 pub const LOCAL_COOKIE: &str = "tinystudio_local";
 pub const API_KEY_HEADER: &str = "x-api-key";
+pub const CAPTURE_TOKEN_HEADER: &str = "x-capture-token";
 
 /// The local user's cookie value: random, created once per installation and
 /// shared by every web server through the database.
@@ -157,6 +165,134 @@ impl FromRequestParts<AppState> for LocalUser {
     }
 }
 
+/// The project id of the route's `{project_id}`; a malformed one is a 404.
+async fn route_project_id(parts: &mut Parts, state: &AppState) -> Result<ProjectId, AppError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?;
+    params
+        .get("project_id")
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| AppError::NotFound("no such project".into()))
+}
+
+/// The live capture link with this token for `project`, or why not. The
+/// answer for another project's link is the same whether or not the
+/// project exists.
+pub async fn capture_link(
+    state: &AppState,
+    token: &str,
+    project: ProjectId,
+) -> Result<CaptureLink, AppError> {
+    let again = "make a new QR code on the studio's Capture panel and scan it";
+    let link = capture_links::find(&state.db, token.trim())
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthorized(format!("this capture link is not valid: {again}"))
+        })?;
+    if link.project_id != project {
+        return Err(AppError::Forbidden(
+            "this capture link belongs to another project".into(),
+        ));
+    }
+    match link.state(tinystudio_storage::now_ms()) {
+        LinkState::Active => Ok(link),
+        LinkState::Expired => Err(AppError::Unauthorized(format!(
+            "this capture link expired at {}: {again}",
+            crate::pages::human_time(link.expires_at)
+        ))),
+        LinkState::Revoked => Err(AppError::Unauthorized(format!(
+            "this capture link was revoked: {again}"
+        ))),
+    }
+}
+
+/// Who adds photos through a Capture panel.
+#[derive(Debug, Clone)]
+pub enum Capturer {
+    /// The local user, on the Dataset or capture page.
+    Local,
+    /// A phone holding a capture link of this project.
+    Link(CaptureLink),
+}
+
+/// May add photos to the route's project through the capture upload: the
+/// local user, or a live capture link of that project in
+/// `x-capture-token`. A token that is present but not good is refused,
+/// never a fall-back to the cookie; an API key is refused (scripts have the
+/// ingestion API).
+pub struct CaptureUploader {
+    pub project: Project,
+    pub by: Capturer,
+}
+
+impl FromRequestParts<AppState> for CaptureUploader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let id = route_project_id(parts, state).await?;
+        let by = if let Some(raw) = parts.headers.get(CAPTURE_TOKEN_HEADER) {
+            let token = raw.to_str().map_err(|_| {
+                AppError::Unauthorized("the x-capture-token header is not valid text".into())
+            })?;
+            Capturer::Link(capture_link(state, token, id).await?)
+        } else {
+            match resolve(&parts.headers, state).await? {
+                Some(Principal::Local) => Capturer::Local,
+                Some(Principal::Key(_)) => {
+                    return Err(AppError::Forbidden(
+                        "a project API key cannot be used for this route; scripts upload \
+                         through /api/{category}/files"
+                            .into(),
+                    ));
+                }
+                None => {
+                    return Err(AppError::Unauthorized(
+                        "capture uploads need the studio's page or a capture link (the QR \
+                         code on the Capture panel)"
+                            .into(),
+                    ));
+                }
+            }
+        };
+        Ok(Self {
+            project: projects::get(&state.db, id).await?,
+            by,
+        })
+    }
+}
+
+/// The capture page: viewing it needs no credentials, like every page (see
+/// [`PageProject`]); opened with `?token=` it is a phone's, and the token
+/// must be a live capture link of this project.
+pub struct CaptureViewer {
+    pub project: Project,
+    /// The phone's link and its token, to send with each upload.
+    pub link: Option<(CaptureLink, String)>,
+}
+
+impl FromRequestParts<AppState> for CaptureViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let id = route_project_id(parts, state).await?;
+        let token = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| *name == "token")
+                .map(|(_, value)| value.to_owned())
+        });
+        let link = match token {
+            Some(token) => Some((capture_link(state, &token, id).await?, token)),
+            None => None,
+        };
+        Ok(Self {
+            project: projects::get(&state.db, id).await?,
+            link,
+        })
+    }
+}
+
 /// A project page. Pages are the local user's: until accounts exist (see
 /// ARCHITECTURE.md), viewing needs no credentials; changing anything goes
 /// through a form post that needs [`LocalUser`].
@@ -166,13 +302,7 @@ impl FromRequestParts<AppState> for PageProject {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let id: ProjectId = params
-            .get("project_id")
-            .and_then(|raw| raw.parse().ok())
-            .ok_or_else(|| AppError::NotFound("no such project".into()))?;
+        let id = route_project_id(parts, state).await?;
         Ok(Self(projects::get(&state.db, id).await?))
     }
 }

@@ -39,6 +39,14 @@ pub struct WebConfig {
     pub gc_grace_ms: i64,
     /// Where flashing tools and a Pico's drive are looked for.
     pub flash: tinystudio_deploy::FlashConfig,
+    /// Capture links (the phone's QR code) start with this instead of the
+    /// address the browser used, e.g. behind a proxy (`--public-url`).
+    pub public_url: Option<String>,
+    /// The server speaks https (`--tls`), so links to it are `https://`.
+    pub tls: bool,
+    /// The server listens on loopback only, so a phone cannot reach it; set
+    /// by the app from the address it binds.
+    pub loopback_only: bool,
 }
 
 impl Default for WebConfig {
@@ -49,6 +57,9 @@ impl Default for WebConfig {
             decode: DecodeLimits::default(),
             gc_grace_ms: 10 * 60 * 1000,
             flash: Default::default(),
+            public_url: None,
+            tls: false,
+            loopback_only: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! follows it (`GET .../jobs/{id}`, its event stream, or the job page).
 //!
 //! - [`ingest`], [`samples`]: uploads and sample listing filters.
+//! - [`capture`]: capture links (the phone's QR code) and capture uploads.
 //! - [`classify`]: one image through the int8 model, now.
 //! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
 //!   firmware builds and runs on the emulated board.
@@ -16,6 +17,7 @@
 //! - [`projects`]: deleting a project with its files.
 
 pub mod board;
+pub mod capture;
 pub mod classify;
 pub mod deploy;
 pub mod ingest;

@@ -3,6 +3,7 @@
 //! fields are camelCase. Documented in API.md.
 
 mod board;
+mod capture;
 mod deploy;
 mod edge_impulse;
 mod impulse;
@@ -40,6 +41,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/projects/{project_id}/keys/{key_id}",
             axum::routing::delete(projects::revoke_key),
+        )
+        .route(
+            "/api/projects/{project_id}/capture-links",
+            post(capture::create).get(capture::list),
+        )
+        .route(
+            "/api/projects/{project_id}/capture-links/{link_id}",
+            axum::routing::delete(capture::revoke),
         )
         .route(
             "/api/projects/{project_id}/samples",

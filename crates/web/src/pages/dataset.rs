@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tinystudio_domain::{Category, Label, SampleId};
 use tinystudio_storage::samples::{self, Counts, Sample, SampleChange};
 
+use super::capture::CapturePanel;
 use super::view::url_encode;
 use super::{Nav, PageError, human_bytes, human_time, render};
 use crate::actions::ingest::FileOutcome;
@@ -46,6 +47,7 @@ struct DatasetPage {
     done: Option<String>,
     /// The current filter as a query string, for links and redirects.
     query: String,
+    capture: CapturePanel,
 }
 
 impl DatasetPage {
@@ -130,6 +132,7 @@ pub async fn page(
         has_unlabeled,
         done: q.done,
         query,
+        capture: CapturePanel::new(&state, project.id, None).await?,
     })
 }
 

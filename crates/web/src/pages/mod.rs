@@ -4,6 +4,7 @@
 //! progress, drag and drop and selection on top.
 
 mod board;
+mod capture;
 mod dataset;
 mod deploy;
 mod impulse;
@@ -41,6 +42,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(dataset::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/projects/{project_id}/dataset/bulk", post(dataset::bulk))
+        .route("/projects/{project_id}/capture", get(capture::page))
+        .route(
+            "/projects/{project_id}/capture/upload",
+            // `ingest::read_upload` enforces the body limit itself.
+            post(capture::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/projects/{project_id}/capture/links",
+            post(capture::create_link),
+        )
+        .route(
+            "/projects/{project_id}/capture/links/{link_id}/revoke",
+            post(capture::revoke_link),
+        )
         .route(
             "/projects/{project_id}/dataset/rebalance",
             post(dataset::rebalance),
@@ -107,11 +122,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
-/// Gives the browser the local user's cookie on its first page view.
+/// Gives the browser the local user's cookie on its first page view, except
+/// on a page opened with a capture link (a phone's).
 async fn set_local_cookie(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let has_cookie = has_local_cookie(request.headers(), &state.local_secret);
     let mut response = next.run(request).await;
-    if !has_cookie {
+    let phone = response
+        .extensions()
+        .get::<capture::NoLocalCookie>()
+        .is_some();
+    if !has_cookie && !phone {
         let cookie = format!(
             "{LOCAL_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000",
             state.local_secret
