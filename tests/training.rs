@@ -58,7 +58,10 @@ async fn cifar3_trains_to_80_percent_and_tests_as_int8(app: TestApp) {
     println!(
         "CIFAR-3 validation accuracy: float {:.1}%, int8 {:.1}%",
         validation_accuracy * 100.0,
-        result["int8ValidationAccuracy"].as_f64().unwrap_or(f64::NAN) * 100.0
+        result["int8ValidationAccuracy"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+            * 100.0
     );
     assert!(validation_accuracy > 0.7, "{result}");
     assert_eq!(result["labels"], json!(["airplane", "horse", "ship"]));

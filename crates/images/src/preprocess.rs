@@ -105,7 +105,7 @@ mod tests {
 
     fn photo(name: &str) -> DynamicImage {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/images")
+            .join("../../../shared")
             .join(name);
         image::open(&path)
             .unwrap_or_else(|e| panic!("shared fixture {} is missing: {e}", path.display()))
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn other_pixel_layouts_read_as_their_rgb8() {
-        let rgb = photo("grace_hopper.bmp").to_rgb8();
+        let rgb = photo("images/grace_hopper.bmp").to_rgb8();
         let rgba = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(rgb.clone()).to_rgba8());
         let input = block(64, 48, ResizeMode::FitShortest);
         assert_eq!(
@@ -164,9 +164,12 @@ mod tests {
     #[test]
     fn stays_close_to_the_image_crates_triangle_filter() {
         for (name, w, h) in [
-            ("grace_hopper.bmp", 96, 96),
-            ("parrot.jpg", 96, 96),
-            ("cat.bmp", 160, 120),
+            ("images/grace_hopper.bmp", 96, 96),
+            ("images/parrot.jpg", 96, 96),
+            ("images/cat.bmp", 160, 120),
+            // Enlarged, as CIFAR-3 trains.
+            ("datasets/cifar3/train/airplane/0000.jpg", 96, 96),
+            ("images/person.bmp", 120, 80),
         ] {
             let img = photo(name);
             let ours = preprocess(&img, &block(w, h, ResizeMode::Squash), ColorDepth::Rgb);
