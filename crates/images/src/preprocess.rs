@@ -22,10 +22,13 @@ pub fn preprocess(image: &DynamicImage, input: &InputBlock, depth: ColorDepth) -
     let mut source = ImageRows::new(image);
     let mut row = vec![0u8; Scratch::row_len(source.width())];
     let mut acc = vec![0u64; Scratch::acc_len(format.width)];
+    let keep = Scratch::rows_to_keep(source.width(), source.height(), &format);
+    let mut filtered = vec![0u16; Scratch::filtered_len(format.width, keep)];
     let mut out = vec![0u8; format.len()];
     let scratch = Scratch {
         row: &mut row,
         acc: &mut acc,
+        filtered: &mut filtered,
     };
     if let Err(e) = shared::preprocess(&mut source, &format, scratch, &mut out) {
         // Every buffer above is sized from the same numbers the engine
