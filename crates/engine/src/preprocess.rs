@@ -50,10 +50,13 @@
 //! else is used besides a few locals. With enough rows kept each input row
 //! is read and filtered once; with fewer, rows are read again and the
 //! result is the same. On the emulated Cortex-M4, a QQVGA RGB565 frame to
-//! 96x96 RGB takes about 3.4 M instructions.
+//! 96x96 RGB takes about 3.5 M instructions (`crates/device/m4-bench`).
 //!
-//! Every intermediate fits in `u64` for sides up to [`MAX_SIDE`]: weights are
-//! below `2^21`, weight sums below `2^43`, accumulators below `2^60`.
+//! Every intermediate fits in `u64` for sides up to [`MAX_SIDE`] and scaled
+//! sides up to [`MAX_SCALED_SIDE`]: positions below `2^52`, weights at most
+//! `2^31`, weight sums below `2^43`, accumulators below `2^60`. Where a
+//! resize's numbers fit 32 bits (every resize of a camera frame), the
+//! horizontal pass runs in 32 bits, with the same results.
 
 use crate::error::{Error, Result};
 
@@ -67,6 +70,12 @@ pub const VERSION: u32 = 2;
 /// Longest source or target side: keeps every intermediate within `u64` (see
 /// the module documentation).
 pub const MAX_SIDE: usize = 1 << 20;
+
+/// Longest side of the scaled picture a crop is taken from (`FitShortest` of
+/// a very narrow picture scales its long side far beyond the target). The
+/// studio's extreme, a 1 x 1,048,576 picture into 320 x 320, scales to
+/// 2^28.3.
+pub const MAX_SCALED_SIDE: usize = 1 << 30;
 
 /// Edge Impulse's three resize modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -267,6 +276,11 @@ pub fn preprocess<S: PixelSource + ?Sized>(
         })?;
 
     let (cols, rows) = axes(sw, sh, format);
+    if cols.scaled > MAX_SCALED_SIDE || rows.scaled > MAX_SCALED_SIDE {
+        return Err(Error::Preprocess(
+            "the picture is too narrow for this resize (its scaled side would pass 2^30 pixels)",
+        ));
+    }
     let filtered_len = Scratch::filtered_len(tw, 1);
     let mut cache = RowCache {
         slots: scratch.filtered.len() / filtered_len,
@@ -279,7 +293,7 @@ pub fn preprocess<S: PixelSource + ?Sized>(
     let channels = format.color_depth.channels();
     let mut row_first = 0;
     for (i, out_row) in out.chunks_exact_mut(tw * channels).enumerate() {
-        let Some(window) = rows.window(i, &mut row_first) else {
+        let Some(window) = rows.window::<i64>(i, &mut row_first) else {
             out_row.fill(0);
             continue;
         };
@@ -329,34 +343,41 @@ pub fn preprocess<S: PixelSource + ?Sized>(
 
 /// Filters `row` horizontally and hands each covered output column's three
 /// channels, with eight fractional bits (at most 255 * 256), to `sink`.
-/// The sums fit 32 bits for every resize a board makes (and most others);
-/// they are 64-bit only when they must be, with the same results.
+/// Positions and sums fit 32 bits for every resize a board makes (and most
+/// others), and are 64-bit only when they must be, with the same results.
 fn filter_row(cols: &Axis, row: &[u8], sink: &mut impl FnMut(usize, [u64; 3])) {
-    if cols.sums_fit_u32() {
-        filter_row_in::<u32>(cols, row, sink);
+    if cols.fits_32_bits() {
+        filter_row_in::<u32, i32>(cols, row, sink);
     } else {
-        filter_row_in::<u64>(cols, row, sink);
+        filter_row_in::<u64, i64>(cols, row, sink);
     }
 }
 
 #[inline(always)]
-fn filter_row_in<A>(cols: &Axis, row: &[u8], sink: &mut impl FnMut(usize, [u64; 3]))
+fn filter_row_in<A, D>(cols: &Axis, row: &[u8], sink: &mut impl FnMut(usize, [u64; 3]))
 where
-    A: Copy + Default + From<u32> + Into<u64> + core::ops::Add<Output = A>,
+    A: Copy
+        + Default
+        + From<u32>
+        + Into<u64>
+        + core::ops::Add<Output = A>
+        + core::ops::Mul<Output = A>,
+    D: Distance,
 {
     let mut first = 0;
     for x in 0..cols.target {
-        let Some(window) = cols.window(x, &mut first) else {
+        let Some(window) = cols.window::<D>(x, &mut first) else {
             continue;
         };
         let (mut r, mut g, mut b, mut sum) =
             (A::default(), A::default(), A::default(), A::default());
         for (k, w) in window {
             let p = &row[3 * k..3 * k + 3];
-            r = r + A::from(w * u32::from(p[0]));
-            g = g + A::from(w * u32::from(p[1]));
-            b = b + A::from(w * u32::from(p[2]));
-            sum = sum + A::from(w);
+            let w = A::from(w);
+            r = r + w * A::from(u32::from(p[0]));
+            g = g + w * A::from(u32::from(p[1]));
+            b = b + w * A::from(u32::from(p[2]));
+            sum = sum + w;
         }
         let sum = sum.into();
         sink(x, [r, g, b].map(|v| div_round(v.into() << 8, sum)));
@@ -502,10 +523,13 @@ impl Axis {
         ((self.f + self.m - 1) / self.m).min(self.input as i64) as usize
     }
 
-    /// Whether the horizontal sums (at most 255 times the weights' sum, each
-    /// weight below `f`) fit 32 bits.
-    fn sums_fit_u32(&self) -> bool {
-        255 * self.f as u64 * self.max_taps() as u64 <= u64::from(u32::MAX)
+    /// Whether a window's distances (below `f + 2m`) fit `i32` and its
+    /// sums (at most 255 times the weights' sum, each weight at most `f`)
+    /// fit `u32`.
+    fn fits_32_bits(&self) -> bool {
+        let f = self.f as u64;
+        f + 2 * self.m as u64 <= i32::MAX as u64
+            && 255 * f * self.max_taps() as u64 <= u64::from(u32::MAX)
     }
 
     fn covers_all(&self) -> bool {
@@ -525,7 +549,7 @@ impl Axis {
     /// The input pixels and weights of output pixel `i`. `first` carries the
     /// first contributing input pixel from one call to the next: windows only
     /// move forwards, so finding it costs no division.
-    fn window(&self, i: usize, first: &mut usize) -> Option<Window> {
+    fn window<D: Distance>(&self, i: usize, first: &mut usize) -> Option<Window<D>> {
         let x = self.scaled_index(i)?;
         let centre = (2 * x + 1) * self.n;
         let mut k = *first;
@@ -535,29 +559,62 @@ impl Axis {
             d += 2 * self.m;
         }
         *first = k;
-        // Within a window |d| stays below f + 2m <= 2^22: 32 bits suffice.
+        // Within a window the distance stays below f + 2m.
         Some(Window {
             k,
-            d: d as i32,
+            d: D::from_i64(d),
             end: self.input,
-            f: self.f as i32,
-            step: 2 * self.m as i32,
+            f: D::from_i64(self.f),
+            step: D::from_i64(2 * self.m),
         })
+    }
+}
+
+/// The integer type of a window's distances: `i32` where they fit (see
+/// [`Axis::fits_32_bits`]), `i64` otherwise.
+trait Distance: Copy + PartialOrd + core::ops::AddAssign {
+    /// `v` must fit.
+    fn from_i64(v: i64) -> Self;
+    /// `f - |d|` for `0 < f - |d| <= f <= 2^31`.
+    fn weight(f: Self, d: Self) -> u32;
+}
+
+impl Distance for i32 {
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v as i32
+    }
+
+    #[inline(always)]
+    fn weight(f: Self, d: Self) -> u32 {
+        (f - d.abs()) as u32
+    }
+}
+
+impl Distance for i64 {
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v
+    }
+
+    #[inline(always)]
+    fn weight(f: Self, d: Self) -> u32 {
+        (f - d.abs()) as u32
     }
 }
 
 /// Iterator over (input pixel, weight > 0) of one output pixel. Its first
 /// pixel is the nearest-left one whose weight is positive; the nearest input
 /// pixel is within half a step of the centre, so there is at least one.
-struct Window {
+struct Window<D> {
     k: usize,
-    d: i32,
+    d: D,
     end: usize,
-    f: i32,
-    step: i32,
+    f: D,
+    step: D,
 }
 
-impl Iterator for Window {
+impl<D: Distance> Iterator for Window<D> {
     type Item = (usize, u32);
 
     #[inline(always)]
@@ -565,7 +622,7 @@ impl Iterator for Window {
         if self.k >= self.end || self.d >= self.f {
             return None;
         }
-        let item = (self.k, (self.f - self.d.abs()) as u32);
+        let item = (self.k, D::weight(self.f, self.d));
         self.k += 1;
         self.d += self.step;
         Some(item)
@@ -647,14 +704,22 @@ mod tests {
     }
 
     /// The filter in f64, straight from the definition in the module
-    /// documentation, for one axis: (input index, weight) per output pixel.
-    fn reference_weights(n: usize, m: usize) -> Vec<Vec<(usize, f64)>> {
+    /// documentation: for output pixels `0..count` showing scaled pixels
+    /// `offset..` of `n` pixels resized to `m`, their (input index,
+    /// weight), or nothing for padding.
+    fn reference_axis(n: usize, m: usize, offset: i64, count: usize) -> Vec<Vec<(usize, f64)>> {
         let scale = n as f64 / m as f64;
         let support = scale.max(1.0);
-        (0..m)
-            .map(|x| {
+        (0..count)
+            .map(|i| {
+                let x = i as i64 + offset;
+                if x < 0 || x >= m as i64 {
+                    return Vec::new();
+                }
                 let centre = (x as f64 + 0.5) * scale;
-                let taps: Vec<(usize, f64)> = (0..n)
+                let lo = (centre - support - 1.0).max(0.0) as usize;
+                let hi = ((centre + support + 1.0) as usize).min(n);
+                let taps: Vec<(usize, f64)> = (lo..hi)
                     .map(|k| (k, 1.0 - ((k as f64 + 0.5 - centre) / support).abs()))
                     .filter(|&(_, w)| w > 0.0)
                     .collect();
@@ -664,8 +729,25 @@ mod tests {
             .collect()
     }
 
+    /// The scaled size and window offset of one axis, the way the studio
+    /// computed them in floating point before this module.
+    fn reference_fit(mode: ResizeMode, side: usize, target: usize, scale: f64) -> (usize, i64) {
+        let scaled = (side as f64 * scale).round() as usize;
+        match mode {
+            ResizeMode::Squash => (target, 0),
+            ResizeMode::FitShortest => {
+                let scaled = scaled.max(target);
+                (scaled, ((scaled - target) / 2) as i64)
+            }
+            ResizeMode::FitLongest => {
+                let scaled = scaled.clamp(1, target);
+                (scaled, -(((target - scaled) / 2) as i64))
+            }
+        }
+    }
+
     #[test]
-    fn squash_matches_the_exact_filter_within_rounding() {
+    fn every_mode_matches_the_exact_filter_within_rounding() {
         for &(sw, sh, tw, th) in &[
             (160, 120, 96, 96),
             (32, 32, 96, 96),
@@ -674,28 +756,62 @@ mod tests {
             (97, 61, 96, 60),
             // Sums beyond 32 bits: the 64-bit path.
             (5000, 2, 3, 1),
+            // FitShortest of narrow pictures: scaled sides in the millions,
+            // rows (always 64-bit) and columns beyond 32 bits.
+            (3, 40_001, 40, 40),
+            (320_002, 3, 40, 40),
         ] {
             let pixels = noise(sw, sh);
-            let out = run(sw, sh, &pixels, format(tw, th, ResizeMode::Squash)).unwrap();
-            let (wx, wy) = (reference_weights(sw, tw), reference_weights(sh, th));
-            for y in 0..th {
-                for x in 0..tw {
-                    for c in 0..3 {
-                        let mut exact = 0.0;
-                        for &(j, a) in &wy[y] {
-                            for &(k, b) in &wx[x] {
-                                exact += a * b * f64::from(pixels[(j * sw + k) * 3 + c]);
+            for mode in [
+                ResizeMode::Squash,
+                ResizeMode::FitShortest,
+                ResizeMode::FitLongest,
+            ] {
+                let out = run(sw, sh, &pixels, format(tw, th, mode)).unwrap();
+                let (sx, sy) = (tw as f64 / sw as f64, th as f64 / sh as f64);
+                let scale = match mode {
+                    ResizeMode::FitShortest => sx.max(sy),
+                    _ => sx.min(sy),
+                };
+                let (scaled_w, ox) = reference_fit(mode, sw, tw, scale);
+                let (scaled_h, oy) = reference_fit(mode, sh, th, scale);
+                let wx = reference_axis(sw, scaled_w, ox, tw);
+                let wy = reference_axis(sh, scaled_h, oy, th);
+                for y in 0..th {
+                    for x in 0..tw {
+                        for c in 0..3 {
+                            let mut exact = 0.0;
+                            for &(j, a) in &wy[y] {
+                                for &(k, b) in &wx[x] {
+                                    exact += a * b * f64::from(pixels[(j * sw + k) * 3 + c]);
+                                }
                             }
+                            let got = f64::from(out[(y * tw + x) * 3 + c]);
+                            assert!(
+                                (got - exact).abs() <= 0.5 + 1.0 / 512.0 + 1e-6,
+                                "{sw}x{sh}->{tw}x{th} {mode:?} at ({x},{y},{c}): {got} vs {exact}"
+                            );
                         }
-                        let got = f64::from(out[(y * tw + x) * 3 + c]);
-                        assert!(
-                            (got - exact).abs() <= 0.5 + 1.0 / 512.0 + 1e-9,
-                            "{sw}x{sh}->{tw}x{th} at ({x},{y},{c}): {got} vs {exact}"
-                        );
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn too_narrow_for_a_crop_is_an_error() {
+        // 1 x 2^20 into 2^11 wide: the long side would scale to 2^31.
+        let tall = vec![0u8; 3 << 20];
+        let err = run(
+            1,
+            1 << 20,
+            &tall,
+            format(1 << 11, 1, ResizeMode::FitShortest),
+        );
+        assert!(matches!(err, Err(Error::Preprocess(_))), "{err:?}");
+        // The studio's extreme is fine: 1 x 2^20 into 320 x 320.
+        let out = run(1, 1 << 20, &tall, format(320, 320, ResizeMode::FitShortest)).unwrap();
+        assert!(out.iter().all(|&p| p == 0));
     }
 
     #[test]
@@ -814,15 +930,16 @@ mod tests {
     fn narrow_and_wide_sums_agree() {
         for &(sw, tw) in &[(160, 96), (7, 3), (320, 33), (32, 96), (1000, 5)] {
             let axis = Axis::new(sw, tw, tw);
-            assert!(axis.sums_fit_u32(), "{sw}->{tw}");
+            assert!(axis.fits_32_bits(), "{sw}->{tw}");
             let row = noise(sw, 1);
             let (mut narrow, mut wide) = (Vec::new(), Vec::new());
-            filter_row_in::<u32>(&axis, &row, &mut |x, h| narrow.push((x, h)));
-            filter_row_in::<u64>(&axis, &row, &mut |x, h| wide.push((x, h)));
+            filter_row_in::<u32, i32>(&axis, &row, &mut |x, h| narrow.push((x, h)));
+            filter_row_in::<u64, i64>(&axis, &row, &mut |x, h| wide.push((x, h)));
             assert_eq!(narrow.len(), tw);
             assert_eq!(narrow, wide, "{sw}->{tw}");
         }
-        assert!(!Axis::new(5000, 3, 3).sums_fit_u32());
+        assert!(!Axis::new(5000, 3, 3).fits_32_bits());
+        assert!(!Axis::new(320_002, 4_266_693, 40).fits_32_bits());
     }
 
     #[test]
