@@ -16,7 +16,10 @@ pub use tinystudio_engine::preprocess::luma_bt601;
 /// # Panics
 ///
 /// If a side of `image` is longer than the engine's
-/// [`MAX_SIDE`](shared::MAX_SIDE); [`crate::decode`] refuses such images.
+/// [`MAX_SIDE`](shared::MAX_SIDE), which [`crate::decode`] refuses, or the
+/// input block is larger than an impulse may be (its validation allows 320
+/// pixels a side, so even a 1-pixel-wide picture scales within the engine's
+/// [`MAX_SCALED_SIDE`](shared::MAX_SCALED_SIDE)).
 pub fn preprocess(image: &DynamicImage, input: &InputBlock, depth: ColorDepth) -> Vec<u8> {
     let format = input_format(input, depth);
     let mut source = ImageRows::new(image);
