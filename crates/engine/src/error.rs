@@ -30,6 +30,8 @@ pub enum Error {
     ArenaTooSmall { needed: usize, available: usize },
     /// A buffer handed to the engine has the wrong length.
     LengthMismatch { expected: usize, actual: usize },
+    /// A picture or target size that input preprocessing cannot handle.
+    Preprocess(&'static str),
     /// Host-side error with a description built at run time.
     #[cfg(feature = "std")]
     Message(String),
@@ -67,6 +69,7 @@ impl fmt::Display for Error {
                     "buffer length mismatch: expected {expected} bytes, got {actual}"
                 )
             }
+            Error::Preprocess(what) => write!(f, "cannot preprocess the picture: {what}"),
             #[cfg(feature = "std")]
             Error::Message(m) => f.write_str(m),
         }

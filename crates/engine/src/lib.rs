@@ -10,6 +10,7 @@ pub mod input;
 pub mod interpreter;
 pub mod kernels;
 pub mod ops;
+pub mod preprocess;
 pub mod quant;
 
 #[cfg(feature = "std")]
@@ -33,5 +34,6 @@ pub use interpreter::HostRunner;
 pub use interpreter::Interpreter;
 #[cfg(feature = "std")]
 pub use model::Model;
+pub use preprocess::{ColorDepth, InputFormat, PixelSource, ResizeMode, Scratch, preprocess};
 #[cfg(feature = "std")]
 pub use quantizer::{Calibration, quantize};

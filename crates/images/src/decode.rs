@@ -90,6 +90,14 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
         ));
     }
 
+    // Whatever the configuration says, preprocessing handles sides up to the
+    // engine's limit; refuse longer ones here, with the upload's own error.
+    let side_limit = u32::try_from(tinystudio_engine::preprocess::MAX_SIDE).unwrap_or(u32::MAX);
+    let limits = &DecodeLimits {
+        max_width: limits.max_width.min(side_limit),
+        max_height: limits.max_height.min(side_limit),
+        ..*limits
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let (width, height) = reader.into_dimensions().map_err(|e| classify(e, limits))?;
     if width == 0 || height == 0 {
@@ -204,6 +212,20 @@ mod tests {
         assert!(matches!(
             decode(&png(64, 8), &limits),
             Err(DecodeError::DimensionsTooLarge { width: 64, .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_sides_preprocessing_cannot_handle_whatever_the_limits() {
+        let limits = DecodeLimits {
+            max_width: u32::MAX,
+            max_height: u32::MAX,
+            max_decoded_bytes: u64::MAX,
+        };
+        let side = tinystudio_engine::preprocess::MAX_SIDE as u32;
+        assert!(matches!(
+            decode(&png(side + 1, 1), &limits),
+            Err(DecodeError::DimensionsTooLarge { max_width, .. }) if max_width == side
         ));
     }
 

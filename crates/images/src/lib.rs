@@ -10,5 +10,5 @@ mod preprocess;
 mod thumbnail;
 
 pub use decode::{DecodeError, DecodeLimits, Decoded, decode};
-pub use preprocess::{luma_bt601, preprocess};
+pub use preprocess::{input_format, luma_bt601, preprocess};
 pub use thumbnail::{THUMBNAIL_SIDE, thumbnail_jpeg};

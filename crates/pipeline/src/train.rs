@@ -107,14 +107,7 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
     // Rows: originals, then augmented variants, from the cache where possible.
     let started = Instant::now();
     let cache = FeatureCache::new(&work_dir);
-    let settings = format!(
-        "{}x{}:{:?}:{:?}:ft{}",
-        impulse.input.width,
-        impulse.input.height,
-        impulse.input.resize_mode,
-        impulse.image.color_depth,
-        learning.fine_tune_blocks
-    );
+    let settings = feature_settings(&impulse);
     let fingerprint = extractor.backbone_fingerprint().to_owned();
     let row_len = extractor.row_len();
     let mut jobs: Vec<(String, Vec<u8>, usize, usize)> = Vec::new(); // key, pixels, label, origin
@@ -309,6 +302,21 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
     })
 }
 
+/// The part of a feature's cache key that says how its pixels were made.
+/// The preprocessing version keeps features of pixels resized by older code
+/// (version 1 keys did not name it) from being reused.
+fn feature_settings(impulse: &ImpulseConfig) -> String {
+    format!(
+        "pp{}:{}x{}:{:?}:{:?}:ft{}",
+        tinystudio_engine::preprocess::VERSION,
+        impulse.input.width,
+        impulse.input.height,
+        impulse.input.resize_mode,
+        impulse.image.color_depth,
+        impulse.learning.fine_tune_blocks
+    )
+}
+
 fn epoch_row(m: &tinystudio_ml::training::EpochMetrics) -> Epoch {
     Epoch {
         epoch: m.epoch as u32,
@@ -328,4 +336,24 @@ pub fn argmax_i8(scores: &[i8]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_keys_name_the_preprocessing_version() {
+        let impulse = ImpulseConfig::default();
+        let settings = feature_settings(&impulse);
+        assert_eq!(
+            settings,
+            format!(
+                "pp{}:96x96:Squash:Rgb:ft0",
+                tinystudio_engine::preprocess::VERSION
+            )
+        );
+        // The key the image crate's resize used, before versions.
+        assert_ne!(settings, "96x96:Squash:Rgb:ft0");
+    }
 }
