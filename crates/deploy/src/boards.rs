@@ -88,7 +88,7 @@ pub static BOARDS: &[Board] = &[
         clock_hz: 25_000_000,
         artifacts: &[ArtifactKind::Elf, ArtifactKind::Bin],
         emulated: true,
-        flashing: "qemu-system-arm -M mps2-an386 -cpu cortex-m4 -icount shift=0 -nographic -kernel firmware.elf",
+        flashing: "qemu-system-arm -M mps2-an386 -cpu cortex-m4 -icount shift=0 -nographic -semihosting-config enable=on,target=native -kernel firmware.elf (the camera takes its photos from tinystudio-camera.frames in the working directory)",
     },
     Board {
         name: "nano33ble",

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tinystudio_domain::impulse::ResizeMode;
 use tinystudio_engine::ModelView;
 
 use crate::Config;
@@ -19,8 +20,14 @@ use crate::toolchain;
 use crate::wire;
 
 /// Variations of one build.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildOptions {
+    /// Milliseconds between the camera loop's photos; 0 builds the loop and
+    /// its frame buffer out.
+    pub camera_interval_ms: u32,
+    /// How the camera's frames are fitted to the model's input: the
+    /// impulse's resize mode (the colour depth follows from the model).
+    pub resize_mode: ResizeMode,
     /// Per-operator timing (`op:` lines after each inference); costs a
     /// counter read per operator, so benchmarks of the whole inference use
     /// the plain build.
@@ -29,6 +36,20 @@ pub struct BuildOptions {
     /// before `ready`; see `Emulator::boot_lines`).
     pub selftest: bool,
 }
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            camera_interval_ms: DEFAULT_CAMERA_INTERVAL_MS,
+            resize_mode: ResizeMode::default(),
+            profile: false,
+            selftest: false,
+        }
+    }
+}
+
+/// A photo every two seconds, as Edge Impulse's example firmware takes them.
+pub const DEFAULT_CAMERA_INTERVAL_MS: u32 = 2000;
 
 /// What a build produced.
 #[derive(Debug, Clone)]
@@ -148,6 +169,11 @@ pub fn build_with(
         .arg("--target-dir")
         .arg(target_dir)
         .env("TINYSTUDIO_MODEL_BLOB", &blob_path)
+        .env(
+            "TINYSTUDIO_CAMERA_INTERVAL_MS",
+            options.camera_interval_ms.to_string(),
+        )
+        .env("TINYSTUDIO_RESIZE_MODE", options.resize_mode.as_str())
         .env("CARGO_TERM_COLOR", "never")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

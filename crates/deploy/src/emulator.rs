@@ -220,6 +220,30 @@ pub struct Emulator {
     pending: Vec<u8>,
     ready: Ready,
     boot: Vec<String>,
+    /// QEMU's working directory, where the emulated camera's frames file is.
+    _dir: tempfile::TempDir,
+}
+
+/// The file the emulated board's camera reads its frames from, in QEMU's
+/// working directory (`crates/firmware/src/board/mps2.rs`, `HostCamera`).
+pub const CAMERA_FRAMES_FILE: &str = "tinystudio-camera.frames";
+
+/// One frame for the emulated camera: a `TSCF` header (width and height as
+/// little-endian u16, format 0 = RGB565) and the pixels of `rgb` (RGB888,
+/// row-major) as RGB565 in the byte order the OV7675 sends. Concatenate
+/// frames for a sequence; the camera takes one per photo, round and round.
+pub fn camera_frame(width: u16, height: u16, rgb: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + rgb.len() / 3 * 2);
+    out.extend_from_slice(b"TSCF");
+    out.extend_from_slice(&width.to_le_bytes());
+    out.extend_from_slice(&height.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    for px in rgb.chunks_exact(3) {
+        let v =
+            (u16::from(px[0]) >> 3) << 11 | (u16::from(px[1]) >> 2) << 5 | u16::from(px[2]) >> 3;
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
 }
 
 impl Emulator {
@@ -236,8 +260,28 @@ impl Emulator {
     /// not stdio, so binary pixels pass untouched by QEMU's terminal
     /// multiplexer (which would take 0x01 as its escape key).
     pub fn start_with(config: &Config, elf: &Path, timeout: Duration) -> Result<Emulator> {
+        Self::start_camera(config, elf, timeout, None)
+    }
+
+    /// [`start_with`](Self::start_with), the emulated camera taking its
+    /// photos from `frames` ([`camera_frame`]s): the firmware's camera loop
+    /// then prints `Taking photo...` and its predictions every interval
+    /// (read them with [`read_photo`](Self::read_photo)). QEMU runs with
+    /// semihosting, through which the firmware reads the frames.
+    pub fn start_camera(
+        config: &Config,
+        elf: &Path,
+        timeout: Duration,
+        frames: Option<&[u8]>,
+    ) -> Result<Emulator> {
         if !elf.is_file() {
             return Err(Error::Emulator(format!("no firmware at {}", elf.display())));
+        }
+        // A directory of its own, so no stray frames file is ever read.
+        let dir = tempfile::tempdir().map_err(Error::io("creating QEMU's working directory"))?;
+        if let Some(frames) = frames {
+            std::fs::write(dir.path().join(CAMERA_FRAMES_FILE), frames)
+                .map_err(Error::io("writing the emulated camera's frames"))?;
         }
         let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(Error::io("listening on a local port for QEMU's UART"))?;
@@ -255,10 +299,12 @@ impl Emulator {
                 "shift=0",
             ])
             .args(["-nographic", "-monitor", "none"])
+            .args(["-semihosting-config", "enable=on,target=native"])
             .arg("-serial")
             .arg(format!("tcp:127.0.0.1:{port}"))
             .arg("-kernel")
             .arg(elf)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -304,6 +350,7 @@ impl Emulator {
         let mut emu = Emulator {
             child,
             stream,
+            _dir: dir,
             pending: Vec::new(),
             ready: Ready {
                 board: String::new(),
@@ -384,6 +431,28 @@ impl Emulator {
                 }) => return Ok(Response::Error(message)),
                 Some(BoardEvent::Panic(line)) => return Err(Error::Board(line)),
                 Some(BoardEvent::Garbled(why)) => return Err(Error::Board(why)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The predictions of the camera loop's next photo (`Taking photo...`
+    /// and the block after it); answers to frames are skipped.
+    pub fn read_photo(&mut self, timeout: Duration) -> Result<BoardOutput> {
+        let deadline = Instant::now() + timeout;
+        let mut monitor = Monitor::default();
+        loop {
+            let line = self.read_line(deadline.saturating_duration_since(Instant::now()))?;
+            match monitor.feed(&line) {
+                Some(BoardEvent::Predictions {
+                    output,
+                    unasked: true,
+                }) => return Ok(output),
+                Some(BoardEvent::Error {
+                    message,
+                    unasked: true,
+                }) => return Err(Error::Board(message)),
+                Some(BoardEvent::Panic(line)) => return Err(Error::Board(line)),
                 _ => {}
             }
         }

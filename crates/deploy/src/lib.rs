@@ -39,9 +39,10 @@ pub mod wire;
 use std::path::PathBuf;
 
 pub use boards::{ArtifactKind, BOARDS, Board, Cpu, board};
-pub use build::{BuildOptions, BuildOutput, build, build_with};
+pub use build::{BuildOptions, BuildOutput, DEFAULT_CAMERA_INTERVAL_MS, build, build_with};
 pub use emulator::{
-    BoardOutput, Cost, CostUnit, Emulator, OpProfile, Ready, Response, frame, run_emulated,
+    BoardOutput, CAMERA_FRAMES_FILE, Cost, CostUnit, Emulator, OpProfile, Ready, Response,
+    camera_frame, frame, run_emulated,
 };
 pub use error::{Error, Result};
 pub use flash::{FlashConfig, FlashReport, FlashRequest};

@@ -44,6 +44,15 @@ impl Frame {
     }
 }
 
+/// The frame the firmware's camera loop captures (and the largest the
+/// emulated camera takes): QQVGA RGB565, what the Tiny ML Kit's OV7675 is
+/// set up for. Its buffer and the preprocessing's scratch are sized from it.
+pub const LOOP_FRAME: Frame = Frame {
+    width: 160,
+    height: 120,
+    format: PixelFormat::Rgb565,
+};
+
 /// A camera that captures one frame at a time into the caller's buffer, so
 /// the firmware decides where the frame lives (a static buffer beside the
 /// tensor arena) and nothing is allocated.

@@ -26,15 +26,27 @@ pub struct InputBlock {
 }
 
 /// Edge Impulse's three resize modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ResizeMode {
     /// Stretch to the target size, ignoring the aspect ratio.
+    #[default]
     Squash,
     /// Scale so the shorter side fits, then crop the centre ("fit shortest axis").
     FitShortest,
     /// Scale so the longer side fits, then pad with black ("fit longest axis").
     FitLongest,
+}
+
+impl ResizeMode {
+    /// The name in the API and in firmware builds (`TINYSTUDIO_RESIZE_MODE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResizeMode::Squash => "squash",
+            ResizeMode::FitShortest => "fitShortest",
+            ResizeMode::FitLongest => "fitLongest",
+        }
+    }
 }
 
 /// The image block: colour depth. Pixel scaling follows the backbone.
@@ -88,7 +100,7 @@ impl Default for InputBlock {
         Self {
             width: 96,
             height: 96,
-            resize_mode: ResizeMode::Squash,
+            resize_mode: ResizeMode::default(),
         }
     }
 }

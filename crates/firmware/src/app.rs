@@ -1,5 +1,19 @@
 //! The firmware's loop: receive a frame of pixels, run the impulse, print the
-//! predictions. Board independent (see [`crate::board::Board`]).
+//! predictions; and, on a board with a camera, take a photo every
+//! `config::CAMERA_INTERVAL_MS`, preprocess it as the studio does, and print
+//! its predictions too. Board independent (see [`crate::board::Board`]).
+//!
+//! With a camera, after the `ready` line:
+//!
+//! ```text
+//! Starting inferencing in 2 seconds...
+//! Taking photo...
+//! Predictions (DSP: 140 ms., Classification: 600 ms., Anomaly: 0 ms.):
+//!   ...
+//! ```
+//!
+//! followed by the lines of a response below, every interval. Frames sent
+//! over the serial port are answered between photos.
 //!
 //! Output, one response per frame (lines end with `\r\n`):
 //!
@@ -22,9 +36,12 @@
 
 use core::fmt::{self, Write};
 
+use tinystudio_device::camera::FramePixels;
+use tinystudio_engine::preprocess::{Scratch, preprocess};
 use tinystudio_engine::{InputMapper, Interpreter, ModelView};
 
-use crate::board::{Board, CounterUnit};
+use crate::board::{Board, Camera, CounterUnit};
+use crate::config;
 use crate::protocol::{Poll, Receiver};
 
 /// Version of the serial protocol, announced in the `ready` line.
@@ -54,8 +71,29 @@ impl fmt::Display for Decimal5 {
     }
 }
 
-/// Runs forever: boot message, then one response per frame.
-pub fn run<B: Board>(board: &mut B, blob: &[u8], arena: &mut [u8]) -> ! {
+/// Memory the camera loop works in, static in `main.rs` and sized by
+/// `build.rs` (empty slices when the loop is built out).
+pub struct CameraBuffers<'a> {
+    /// One captured frame.
+    pub frame: &'a mut [u8],
+    /// The preprocessing's scratch (`tinystudio_engine::preprocess::Scratch`).
+    pub row: &'a mut [u8],
+    pub acc: &'a mut [u64],
+    pub filtered: &'a mut [u16],
+}
+
+/// How long the first photo waits after the boot message, in milliseconds.
+const FIRST_PHOTO_MS: u32 = 2000;
+
+/// Runs forever: boot message, then one response per frame received over
+/// the serial port and, with a camera, one photo classified every
+/// `config::CAMERA_INTERVAL_MS`.
+pub fn run<B: Board>(
+    board: &mut B,
+    blob: &[u8],
+    arena: &mut [u8],
+    mut camera: CameraBuffers<'_>,
+) -> ! {
     let model = match prepare(blob) {
         Ok(m) => m,
         Err(e) => {
@@ -80,6 +118,16 @@ pub fn run<B: Board>(board: &mut B, blob: &[u8], arena: &mut [u8]) -> ! {
         model.view.arena_size(),
     );
     let mut receiver = Receiver::new(h * w * c);
+    // The next photo: (counter at the last one, milliseconds to wait).
+    let mut photo = None;
+    if config::CAMERA_INTERVAL_MS > 0 && !camera.frame.is_empty() && board.camera().is_some() {
+        let _ = write!(
+            Out(board),
+            "Starting inferencing in {} seconds...\r\n",
+            FIRST_PHOTO_MS / 1000
+        );
+        photo = Some((board.counter(), FIRST_PHOTO_MS));
+    }
     loop {
         let mut it = match Interpreter::new(model.view, arena) {
             Ok(it) => it,
@@ -89,12 +137,87 @@ pub fn run<B: Board>(board: &mut B, blob: &[u8], arena: &mut [u8]) -> ! {
                 loop {}
             }
         };
-        match receive(board, &mut receiver, as_u8_mut(it.input_mut())) {
-            Ok(()) => classify(board, &model, &mut it),
-            Err(e) => {
+        match receive(board, &mut receiver, as_u8_mut(it.input_mut()), photo) {
+            Received::Frame => {
+                // DSP: the host already resized; only the pixel -> int8 mapping.
+                let t0 = board.counter();
+                map_pixels(&model, it.input_mut());
+                let dsp = board.counter() - t0;
+                classify(board, &model, &mut it, dsp);
+            }
+            Received::Rejected(e) => {
                 let _ = write!(Out(board), "error: {e}\r\n");
             }
+            Received::PhotoDue => {
+                let _ = Out(board).write_str("Taking photo...\r\n");
+                match take_photo(board, &mut camera, &model, &mut it) {
+                    Ok(dsp) => classify(board, &model, &mut it, dsp),
+                    Err(e) => {
+                        let _ = write!(Out(board), "error: camera: {e}\r\n");
+                    }
+                }
+                photo = Some((board.counter(), config::CAMERA_INTERVAL_MS));
+            }
         }
+    }
+}
+
+/// Captures a frame and turns it into the model's input exactly as the
+/// studio does (`tinystudio_engine::preprocess`, then the pixel mapping);
+/// returns the counter ticks of that preprocessing ("DSP").
+fn take_photo<B: Board>(
+    board: &mut B,
+    buffers: &mut CameraBuffers<'_>,
+    model: &Prepared<'_>,
+    it: &mut Interpreter<'_, '_>,
+) -> Result<u64, PhotoError<B>> {
+    let Some(camera) = board.camera() else {
+        return Err(PhotoError::Engine(tinystudio_engine::Error::Unsupported(
+            "the camera went away",
+        )));
+    };
+    let frame = camera.capture(buffers.frame).map_err(PhotoError::Camera)?;
+    let t0 = board.counter();
+    let mut pixels = FramePixels::new(frame, buffers.frame).map_err(|_| {
+        PhotoError::Engine(tinystudio_engine::Error::Unsupported(
+            "the camera returned more than its buffer holds",
+        ))
+    })?;
+    let scratch = Scratch {
+        row: buffers.row,
+        acc: buffers.acc,
+        filtered: buffers.filtered,
+    };
+    preprocess(
+        &mut pixels,
+        &config::INPUT_FORMAT,
+        scratch,
+        as_u8_mut(it.input_mut()),
+    )
+    .map_err(PhotoError::Engine)?;
+    map_pixels(model, it.input_mut());
+    Ok(board.counter() - t0)
+}
+
+/// Why a photo gave no prediction.
+enum PhotoError<B: Board> {
+    Camera(<B::Camera as Camera>::Error),
+    Engine(tinystudio_engine::Error),
+}
+
+impl<B: Board> fmt::Display for PhotoError<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhotoError::Camera(e) => write!(f, "{e}"),
+            PhotoError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The pixel -> int8 mapping, in place: the same table as in the studio.
+fn map_pixels(model: &Prepared<'_>, input: &mut [i8]) {
+    for x in input.iter_mut() {
+        *x = model.mapper.map_pixel(*x as u8);
     }
 }
 
@@ -121,12 +244,25 @@ fn as_u8_mut(b: &mut [i8]) -> &mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr().cast::<u8>(), b.len()) }
 }
 
-/// Receives one good frame into `payload`, or reports why a frame was bad.
+/// What ended a wait for the host.
+enum Received {
+    /// A good frame is in the payload.
+    Frame,
+    /// A bad frame, and why.
+    Rejected(crate::protocol::FrameError),
+    /// Time for a photo (never in the middle of a frame).
+    PhotoDue,
+}
+
+/// Receives one good frame into `payload`, reports why a frame was bad, or
+/// returns when `photo` (the counter at the last photo and the milliseconds
+/// to wait) says the next one is due.
 fn receive<B: Board>(
     board: &mut B,
     rx: &mut Receiver,
     payload: &mut [u8],
-) -> Result<(), crate::protocol::FrameError> {
+    photo: Option<(u64, u32)>,
+) -> Received {
     let mut last = board.counter();
     loop {
         let poll = match board.read_byte() {
@@ -139,23 +275,35 @@ fn receive<B: Board>(
             {
                 rx.timeout()
             }
-            None => continue,
+            None => match photo {
+                Some((since, wait_ms))
+                    if !rx.timeout_applies()
+                        && millis::<B>(board.counter().wrapping_sub(since))
+                            >= u64::from(wait_ms) =>
+                {
+                    return Received::PhotoDue;
+                }
+                _ => continue,
+            },
         };
         match poll {
             Poll::Pending => {}
-            Poll::Frame => return Ok(()),
-            Poll::Rejected(e) => return Err(e),
+            Poll::Frame => return Received::Frame,
+            Poll::Rejected(e) => return Received::Rejected(e),
         }
     }
 }
 
-fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<'_, '_>) {
-    // DSP: the impulse's input block on the board is the pixel -> int8
-    // mapping (the host already resized); the same table as in the studio.
-    let t0 = board.counter();
-    for x in it.input_mut().iter_mut() {
-        *x = model.mapper.map_pixel(*x as u8);
-    }
+/// Counter ticks as the board's milliseconds: the cost (cycles, or
+/// instructions on the emulated board) at its clock, rounded.
+fn millis<B: Board>(ticks: u64) -> u64 {
+    let hz = u64::from(B::CPU_HZ);
+    (B::counter_cost(ticks) * 1000 + hz / 2) / hz
+}
+
+/// Runs the model on the input already in place and prints the
+/// predictions; `dsp` is the counter ticks its preprocessing took.
+fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<'_, '_>, dsp: u64) {
     let t1 = board.counter();
     #[cfg(feature = "profile")]
     let mut marks = [0u64; MAX_PROFILED_OPS];
@@ -172,14 +320,12 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
         let _ = write!(Out(board), "error: inference failed: {e}\r\n");
         return;
     }
-    let hz = u64::from(B::CPU_HZ);
-    let ms = |ticks: u64| (B::counter_cost(ticks) * 1000 + hz / 2) / hz;
     let mut out = Out(board);
     let _ = write!(
         out,
         "Predictions (DSP: {} ms., Classification: {} ms., Anomaly: 0 ms.):\r\n",
-        ms(t1 - t0),
-        ms(t2 - t1)
+        millis::<B>(dsp),
+        millis::<B>(t2 - t1)
     );
     let tensor = model.view.output().ok();
     let (scale, zero_point) = tensor.map_or((1.0, 0), |t| (t.scale, t.zero_point));
@@ -202,7 +348,7 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
     let _ = write!(
         out,
         "\r\ncost: dsp={} classification={} unit={unit}\r\n",
-        B::counter_cost(t1 - t0),
+        B::counter_cost(dsp),
         B::counter_cost(t2 - t1),
     );
     let (used, total) = stack_usage();

@@ -6,5 +6,9 @@
 
 pub mod app;
 pub mod board;
+/// The camera loop's build-time settings (see `build.rs`).
+pub mod config {
+    include!(concat!(env!("OUT_DIR"), "/config.rs"));
+}
 pub mod model;
 pub mod protocol;

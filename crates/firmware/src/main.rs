@@ -6,7 +6,7 @@ use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use tinystudio_firmware::board::{self, Board as _};
-use tinystudio_firmware::{app, model};
+use tinystudio_firmware::{app, config, model};
 
 /// The tensor arena, sized from the blob at compile time.
 #[repr(C, align(8))]
@@ -14,12 +14,33 @@ struct Arena([u8; model::ARENA_SIZE]);
 
 static mut ARENA: Arena = Arena([0; model::ARENA_SIZE]);
 
+/// The camera loop's memory, sized by build.rs (empty without the loop).
+struct CameraMemory {
+    frame: [u8; config::FRAME_BYTES],
+    row: [u8; config::SCRATCH_ROW],
+    acc: [u64; config::SCRATCH_ACC],
+    filtered: [u16; config::SCRATCH_FILTERED],
+}
+
+static mut CAMERA: CameraMemory = CameraMemory {
+    frame: [0; config::FRAME_BYTES],
+    row: [0; config::SCRATCH_ROW],
+    acc: [0; config::SCRATCH_ACC],
+    filtered: [0; config::SCRATCH_FILTERED],
+};
+
 #[entry]
 fn main() -> ! {
     let mut board = board::Current::init();
-    // SAFETY: `main` runs once and is the only user of ARENA.
-    let arena = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
-    app::run(&mut board, model::blob(), arena)
+    // SAFETY: `main` runs once and is the only user of ARENA and CAMERA.
+    let (arena, camera) = unsafe { (&mut (*addr_of_mut!(ARENA)).0, &mut *addr_of_mut!(CAMERA)) };
+    let buffers = app::CameraBuffers {
+        frame: &mut camera.frame,
+        row: &mut camera.row,
+        acc: &mut camera.acc,
+        filtered: &mut camera.filtered,
+    };
+    app::run(&mut board, model::blob(), arena, buffers)
 }
 
 /// Reports the panic on the serial port if possible, then stops. The engine

@@ -31,6 +31,19 @@ pub enum CounterUnit {
     Instructions,
 }
 
+pub use tinystudio_device::camera::{Camera, Frame};
+
+/// A board without a camera: the camera loop stays off.
+pub struct NoCamera;
+
+impl Camera for NoCamera {
+    type Error = &'static str;
+
+    fn capture(&mut self, _buffer: &mut [u8]) -> Result<Frame, Self::Error> {
+        Err("this board has no camera")
+    }
+}
+
 pub trait Board: Sized {
     /// Board name, printed in the `ready` line.
     const NAME: &'static str;
@@ -57,6 +70,11 @@ pub trait Board: Sized {
     /// Sends bytes without a board instance, for the panic handler (the
     /// serial port was set up by `init`).
     fn emergency_write(bytes: &[u8]);
+
+    /// The board's camera (on the emulated board, frames the host provides).
+    type Camera: Camera<Error: core::fmt::Display>;
+    /// The camera, when there is one and it answered at start-up.
+    fn camera(&mut self) -> Option<&mut Self::Camera>;
 }
 
 /// Prints the panic message on the serial port, then stops.

@@ -11,6 +11,7 @@
 
 use super::{Board, CounterUnit};
 use core::ptr::{read_volatile, write_volatile};
+use tinystudio_device::camera::{Camera, Frame, PixelFormat};
 
 /// AN386 application note, table 4-1: UART0 at 0x4000_4000 (the same map as
 /// AN385); QEMU's `hw/arm/mps2.c` agrees.
@@ -36,6 +37,7 @@ fn reg(addr: usize) -> *mut u32 {
 pub struct Mps2 {
     last: u32,
     high: u64,
+    camera: Option<HostCamera>,
 }
 
 impl Board for Mps2 {
@@ -53,6 +55,7 @@ impl Board for Mps2 {
         Mps2 {
             last: u32::MAX,
             high: 0,
+            camera: HostCamera::open(),
         }
     }
 
@@ -108,4 +111,134 @@ impl Board for Mps2 {
             }
         }
     }
+
+    type Camera = HostCamera;
+
+    fn camera(&mut self) -> Option<&mut HostCamera> {
+        self.camera.as_mut()
+    }
 }
+
+/// The emulated board's camera: frames the host provides in a file that
+/// the firmware reads through semihosting (QEMU's
+/// `-semihosting-config enable=on,target=native`; the file name is relative
+/// to QEMU's working directory), one frame per photo, from the start again
+/// after the last. Each frame is a 12-byte header, `TSCF`, width and height
+/// (u16, little-endian), the format (0 RGB565 as the OV7675 sends it, 1
+/// 8-bit grey) and three zero bytes, then the pixels
+/// (`tinystudio_deploy::emulator::camera_frame` writes them). So the whole
+/// "Taking photo..." loop, preprocessing of raw camera frames included, runs
+/// in the tests as it does on a board.
+pub struct HostCamera {
+    fd: usize,
+}
+
+/// The frames file, NUL-terminated for semihosting.
+const FRAMES_FILE: &[u8] = b"tinystudio-camera.frames\0";
+const HEADER: usize = 12;
+
+impl HostCamera {
+    /// `None` when there is no frames file (or semihosting is off): the
+    /// camera loop then stays off and the board only answers frames sent over
+    /// its UART.
+    fn open() -> Option<Self> {
+        if crate::config::CAMERA_INTERVAL_MS == 0 {
+            return None;
+        }
+        // Without semihosting (QEMU started without it) the call's BKPT
+        // escalates to a HardFault; `HardFault` below makes the call fail
+        // instead of the board locking up.
+        // SAFETY: SYS_OPEN with a NUL-terminated name that lives for the call.
+        let fd = unsafe {
+            cortex_m_semihosting::syscall!(
+                OPEN,
+                FRAMES_FILE.as_ptr(),
+                cortex_m_semihosting::nr::open::R_BINARY,
+                FRAMES_FILE.len() - 1
+            )
+        };
+        (fd as isize >= 0).then_some(HostCamera { fd })
+    }
+
+    /// Reads exactly `buf.len()` bytes; false at the end of the file.
+    fn read(&mut self, buf: &mut [u8]) -> bool {
+        // SAFETY: SYS_READ into a buffer we own; it returns the bytes NOT read.
+        let left =
+            unsafe { cortex_m_semihosting::syscall!(READ, self.fd, buf.as_mut_ptr(), buf.len()) };
+        left == 0
+    }
+
+    fn rewind(&mut self) {
+        // SAFETY: SYS_SEEK to the start of our open file.
+        unsafe {
+            cortex_m_semihosting::syscall!(SEEK, self.fd, 0usize);
+        }
+    }
+}
+
+impl Camera for HostCamera {
+    type Error = &'static str;
+
+    fn capture(&mut self, buffer: &mut [u8]) -> Result<Frame, Self::Error> {
+        let mut header = [0u8; HEADER];
+        if !self.read(&mut header) {
+            self.rewind();
+            if !self.read(&mut header) {
+                return Err("the frames file holds no frame");
+            }
+        }
+        if &header[..4] != b"TSCF" {
+            return Err("the frames file is not a sequence of TSCF frames");
+        }
+        let width = usize::from(u16::from_le_bytes([header[4], header[5]]));
+        let height = usize::from(u16::from_le_bytes([header[6], header[7]]));
+        let format = match header[8] {
+            0 => PixelFormat::Rgb565,
+            1 => PixelFormat::Gray8,
+            _ => return Err("unknown pixel format in the frames file"),
+        };
+        let frame = Frame {
+            width,
+            height,
+            format,
+        };
+        let data = buffer
+            .get_mut(..frame.len())
+            .ok_or("the frame is larger than the camera buffer")?;
+        if !self.read(data) {
+            return Err("the frames file ends inside a frame");
+        }
+        Ok(frame)
+    }
+}
+
+// A semihosting call that nothing answers escalates to a HardFault. This
+// `HardFault` (taking the place of cortex-m-rt's, which its linker script
+// only PROVIDEs) checks whether the faulting instruction is `BKPT 0xAB`; if
+// so it steps the stacked return address over it, returns -1 in the
+// caller's r0 (the semihosting "failed" answer) and resumes, so
+// `HostCamera::open` sees no camera. Any other fault goes on to
+// cortex-m-rt's handler, which stops the board.
+core::arch::global_asm!(
+    ".section .text.HardFault,\"ax\",%progbits",
+    ".global HardFault",
+    ".type HardFault,%function",
+    ".thumb_func",
+    "HardFault:",
+    "    tst lr, #4",
+    "    ite eq",
+    "    mrseq r0, msp",
+    "    mrsne r0, psp",
+    "    ldr r1, [r0, #24]",
+    "    ldrh r2, [r1]",
+    "    movw r3, #0xbeab",
+    "    cmp r2, r3",
+    "    bne 1f",
+    "    adds r1, r1, #2",
+    "    str r1, [r0, #24]",
+    "    mvn r1, #0",
+    "    str r1, [r0]",
+    "    bx lr",
+    "1:",
+    "    b HardFault_",
+);

@@ -169,4 +169,11 @@ impl Board for Nano33Ble {
             Some(byte)
         }
     }
+
+    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
+    type Camera = super::NoCamera;
+
+    fn camera(&mut self) -> Option<&mut super::NoCamera> {
+        None
+    }
 }

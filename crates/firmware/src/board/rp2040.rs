@@ -224,4 +224,11 @@ impl Board for Pico {
             }
         }
     }
+
+    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
+    type Camera = super::NoCamera;
+
+    fn camera(&mut self) -> Option<&mut super::NoCamera> {
+        None
+    }
 }

@@ -57,7 +57,7 @@ impl ImpulsePage {
     }
 
     fn resize_is(&self, mode: &str) -> bool {
-        mode == resize_name(self.config.input.resize_mode)
+        mode == self.config.input.resize_mode.as_str()
     }
 
     fn grayscale(&self) -> bool {
@@ -90,14 +90,6 @@ impl ImpulsePage {
             .validation_accuracy
             .map(|a| percent(a.into()))
             .unwrap_or_else(|| "—".into())
-    }
-}
-
-fn resize_name(mode: ResizeMode) -> &'static str {
-    match mode {
-        ResizeMode::Squash => "squash",
-        ResizeMode::FitShortest => "fitShortest",
-        ResizeMode::FitLongest => "fitLongest",
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use tinystudio_deploy::{BuildOutput, board};
+use tinystudio_deploy::{BuildOptions, BuildOutput, board};
 use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE, SIZE_REPORT, firmware_file};
 use tinystudio_domain::jobs::deploy::ArtifactFile;
 use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload};
@@ -31,6 +31,11 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
         .map_err(|e| Permanent(format!("model: {e}")))?;
     let blob = artifact(&ctx, &model, MODEL_BLOB).await?;
     let tflite = artifact(&ctx, &model, MODEL_TFLITE).await?;
+    // The camera loop fits its frames to the model as the impulse says.
+    let options = BuildOptions {
+        resize_mode: models::impulse_of(&ctx.db, &model).await?.input.resize_mode,
+        ..BuildOptions::default()
+    };
     ctx.log(format!(
         "building model v{} for {}",
         model.version, board.title
@@ -42,9 +47,17 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let blob_bytes = blob.to_vec();
     let build = tokio::task::spawn_blocking(move || {
-        tinystudio_deploy::build(board, &blob_bytes, &target_dir, &mut |line| {
-            let _ = tx.send(line.to_owned());
-        })
+        let config = tinystudio_deploy::Config::from_env();
+        tinystudio_deploy::build_with(
+            &config,
+            board,
+            &blob_bytes,
+            &target_dir,
+            &options,
+            &mut |line| {
+                let _ = tx.send(line.to_owned());
+            },
+        )
     });
     let mut lines = 0u64;
     while let Some(line) = rx.recv().await {
