@@ -12,8 +12,9 @@
 //!
 //! How a board uses it:
 //!
-//! - at start-up, [`UsbSerial::new`] with the bus allocator (a `static`) and
-//!   the board's [`Identity`], then [`Port::install`] into the board's
+//! - at start-up, [`UsbSerial::new`] with the bus allocator and the board's
+//!   [`Identity`], moved into a `static` (a `MaybeUninit`, so it costs no
+//!   flash for an initial value), then [`Port::install`] into the board's
 //!   `static` [`Port`];
 //! - its USB interrupt calls [`Port::on_interrupt`], so enumeration, the
 //!   host's control requests and the buffers keep moving while the loop runs
@@ -217,7 +218,9 @@ pub enum Delivery {
 /// The board's USB serial port, a `static` shared by the interrupt and the
 /// loop.
 pub struct Port<B: UsbBus + 'static> {
-    inner: Mutex<RefCell<Option<UsbSerial<'static, B>>>>,
+    // A reference, not the device itself: an empty port is all zeros and
+    // lands in .bss instead of costing its size in flash for .data.
+    inner: Mutex<RefCell<Option<&'static mut UsbSerial<'static, B>>>>,
 }
 
 impl<B: UsbBus + 'static> Default for Port<B> {
@@ -236,7 +239,7 @@ impl<B: UsbBus + 'static> Port<B> {
     }
 
     /// Hands the device to the port; from now on the interrupt services it.
-    pub fn install(&self, serial: UsbSerial<'static, B>) {
+    pub fn install(&self, serial: &'static mut UsbSerial<'static, B>) {
         critical_section::with(|cs| {
             self.inner.borrow_ref_mut(cs).replace(serial);
         });

@@ -241,7 +241,9 @@ impl Rig {
         let wire = Arc::new(Mutex::new(Wire::default()));
         let bus: &'static UsbBusAllocator<SimBus> =
             Box::leak(Box::new(UsbBusAllocator::new(SimBus(wire.clone()))));
-        let serial = UsbSerial::new(bus, identity, switch).expect("the device builds");
+        let serial = Box::leak(Box::new(
+            UsbSerial::new(bus, identity, switch).expect("the device builds"),
+        ));
         let port: &'static Port<SimBus> = Box::leak(Box::new(Port::new()));
         port.install(serial);
         assert!(lock(&wire).enabled, "building the device enables the bus");
