@@ -34,7 +34,12 @@
 //! for buffer room, and if the host takes nothing for the timeout the board
 //! passes, the rest is dropped and so is every write after it until the host
 //! has read what is buffered. Output printed before a host opened the port is
-//! not replayed to it.
+//! not replayed to it, with one exception: the firmware's boot line (the
+//! first line that starts with [`GREETING_PREFIX`], `ready: ...`) is sent
+//! to every host that opens the port, since a board on USB cannot be
+//! listened to from reset the way a UART can (opening the port does not
+//! reset the board, and resetting it drops the port), and the studio reads
+//! the input size from that line.
 
 use core::cell::RefCell;
 
@@ -61,6 +66,11 @@ pub const RX_BUFFER: usize = 256;
 /// Bytes for the host held until it reads them: a prediction response and
 /// more fits, so the loop does not wait on the host packet by packet.
 pub const TX_BUFFER: usize = 512;
+/// The start of the line replayed to every host that opens the port: the
+/// firmware's boot line (`crates/firmware/src/app.rs`).
+pub const GREETING_PREFIX: &[u8] = b"ready:";
+/// The longest boot line kept for replay; a longer one is not replayed.
+pub const GREETING_MAX: usize = 192;
 /// How many times an emergency write (the panic handler) services the port
 /// before it gives up on a host that does not read.
 pub const EMERGENCY_POLLS: u32 = 200_000;
@@ -93,6 +103,11 @@ pub struct UsbSerial<'a, B: UsbBus> {
     stalled: bool,
     interrupt_on: bool,
     switch_interrupt: InterruptSwitch,
+    /// The line being written, while the boot line is looked for; `None`
+    /// once the current line is too long to be it.
+    line: Option<heapless::Vec<u8, GREETING_MAX>>,
+    /// The boot line, once written.
+    greeting: Option<heapless::Vec<u8, GREETING_MAX>>,
 }
 
 impl<'a, B: UsbBus> UsbSerial<'a, B> {
@@ -131,6 +146,8 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
             stalled: false,
             interrupt_on: true,
             switch_interrupt,
+            line: Some(heapless::Vec::new()),
+            greeting: None,
         })
     }
 
@@ -150,6 +167,13 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
             // would reach the next program that opens it, out of date.
             UsbClass::<B>::reset(&mut self.serial);
             self.stalled = false;
+        }
+        if open && !self.open {
+            // A new listener: the board's boot line first. The buffer is
+            // empty (reset on close, or never written while closed).
+            if let Some(greeting) = &self.greeting {
+                let _ = self.serial.write(greeting);
+            }
         }
         self.open = open;
         while RX_BUFFER - self.rx.len() >= PACKET {
@@ -175,6 +199,29 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
         if room != self.interrupt_on {
             (self.switch_interrupt)(room);
             self.interrupt_on = room;
+        }
+    }
+
+    /// Looks for the boot line in what the loop writes, until found.
+    fn remember(&mut self, bytes: &[u8]) {
+        if self.greeting.is_some() {
+            return;
+        }
+        for &b in bytes {
+            if let Some(line) = &mut self.line
+                && line.push(b).is_err()
+            {
+                self.line = None;
+            }
+            if b == b'\n' {
+                match self.line.take() {
+                    Some(line) if line.starts_with(GREETING_PREFIX) => {
+                        self.greeting = Some(line);
+                        return;
+                    }
+                    _ => self.line = Some(heapless::Vec::new()),
+                }
+            }
         }
     }
 
@@ -268,6 +315,11 @@ impl<B: UsbBus + 'static> Port<B> {
         if bytes.is_empty() {
             return Delivery::Queued;
         }
+        critical_section::with(|cs| {
+            if let Some(port) = self.inner.borrow_ref_mut(cs).as_mut() {
+                port.remember(bytes);
+            }
+        });
         let mut rest = bytes;
         let mut since = now();
         loop {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use tinystudio_deploy::frame;
 use tinystudio_deploy::wire::{Poll, Receiver};
-use tinystudio_device::usb_serial::{Delivery, Identity, PACKET, RX_BUFFER, TX_BUFFER};
+use tinystudio_device::usb_serial::{
+    Delivery, GREETING_MAX, Identity, PACKET, RX_BUFFER, TX_BUFFER,
+};
 use usb_sim::{Rig, Setup, Stalled, rig};
 
 const IDENTITY: Identity<'static> = Identity {
@@ -511,7 +513,7 @@ fn ticking(count: &AtomicU64) -> impl FnMut() -> u64 + '_ {
 
 #[test]
 fn a_host_that_never_opens_the_port_does_not_hang_the_writer() {
-    let line = b"ready: tinystudio-firmware board=nano33ble protocol=1\r\n";
+    let line = b"Taking photo...\r\n";
     let rig = rig!(IDENTITY);
     let ticks = AtomicU64::new(0);
 
@@ -633,4 +635,61 @@ fn the_panic_handlers_write_gets_out_on_its_own_and_gives_up_on_a_deaf_host() {
     // What fitted (the buffer and the endpoint's packet) is there when the
     // host reads after all.
     assert_eq!(read_all(&rig, &e), long[..TX_BUFFER + PACKET]);
+}
+
+#[test]
+fn every_host_that_opens_the_port_first_gets_the_boards_ready_line() {
+    let rig = rig!(IDENTITY);
+    let clock = || 0;
+    // At reset, long before anyone listens, written in pieces as the loop's
+    // formatting does.
+    for piece in [
+        &b"selftest: ok convolutions=400\r\n"[..],
+        b"ready: tinystudio-firmware board=nano33ble",
+        b" protocol=1 input=96x96x3 labels=2 arena=37632\r\n",
+        b"Starting inferencing in 2 seconds...\r\n",
+        b"ready: a later line that is not the boot line\r\n",
+    ] {
+        assert_eq!(
+            rig.port.write(piece, clock, 0),
+            Delivery::NoHost { queued: 0 }
+        );
+    }
+    let ready = b"ready: tinystudio-firmware board=nano33ble protocol=1 input=96x96x3 labels=2 arena=37632\r\n";
+    let e = enumerate(&rig);
+    rig.interrupt();
+    assert_eq!(read_all(&rig, &e), b"", "configured is not open");
+    open(&rig, &e);
+    assert_eq!(
+        rig.port.write(b"Taking photo...\r\n", clock, 0),
+        Delivery::Queued
+    );
+    assert_eq!(
+        read_all(&rig, &e),
+        [&ready[..], b"Taking photo...\r\n"].concat()
+    );
+
+    // The next program to open the port (the studio after a terminal).
+    rig.control_out(
+        class_out(SET_CONTROL_LINE_STATE, 0, e.comm_interface, 0),
+        &[],
+    )
+    .expect("drop DTR");
+    open(&rig, &e);
+    assert_eq!(read_all(&rig, &e), ready);
+}
+
+#[test]
+fn a_boot_line_too_long_to_keep_is_not_replayed() {
+    let rig = rig!(IDENTITY);
+    let mut long = b"ready: ".to_vec();
+    long.resize(GREETING_MAX, b'x');
+    long.extend_from_slice(b"\r\n");
+    assert_eq!(
+        rig.port.write(&long, || 0, 0),
+        Delivery::NoHost { queued: 0 }
+    );
+    let e = enumerate(&rig);
+    open(&rig, &e);
+    assert_eq!(read_all(&rig, &e), b"");
 }
