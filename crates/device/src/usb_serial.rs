@@ -103,11 +103,19 @@ pub struct UsbSerial<'a, B: UsbBus> {
     stalled: bool,
     interrupt_on: bool,
     switch_interrupt: InterruptSwitch,
-    /// The line being written, while the boot line is looked for; `None`
-    /// once the current line is too long to be it.
-    line: Option<heapless::Vec<u8, GREETING_MAX>>,
-    /// The boot line, once written.
-    greeting: Option<heapless::Vec<u8, GREETING_MAX>>,
+    /// The line being written while the boot line is looked for, then the
+    /// boot line.
+    greeting: heapless::Vec<u8, GREETING_MAX>,
+    greeting_state: Greeting,
+}
+
+/// Where the search for the boot line is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    Looking,
+    /// The current line is longer than a boot line can be.
+    SkippingLine,
+    Found,
 }
 
 impl<'a, B: UsbBus> UsbSerial<'a, B> {
@@ -146,8 +154,8 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
             stalled: false,
             interrupt_on: true,
             switch_interrupt,
-            line: Some(heapless::Vec::new()),
-            greeting: None,
+            greeting: heapless::Vec::new(),
+            greeting_state: Greeting::Looking,
         })
     }
 
@@ -171,8 +179,8 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
         if open && !self.open {
             // A new listener: the board's boot line first. The buffer is
             // empty (reset on close, or never written while closed).
-            if let Some(greeting) = &self.greeting {
-                let _ = self.serial.write(greeting);
+            if self.greeting_state == Greeting::Found {
+                let _ = self.serial.write(&self.greeting);
             }
         }
         self.open = open;
@@ -204,23 +212,22 @@ impl<'a, B: UsbBus> UsbSerial<'a, B> {
 
     /// Looks for the boot line in what the loop writes, until found.
     fn remember(&mut self, bytes: &[u8]) {
-        if self.greeting.is_some() {
-            return;
-        }
         for &b in bytes {
-            if let Some(line) = &mut self.line
-                && line.push(b).is_err()
-            {
-                self.line = None;
-            }
-            if b == b'\n' {
-                match self.line.take() {
-                    Some(line) if line.starts_with(GREETING_PREFIX) => {
-                        self.greeting = Some(line);
+            match self.greeting_state {
+                Greeting::Found => return,
+                Greeting::SkippingLine => {}
+                Greeting::Looking => {
+                    if self.greeting.push(b).is_err() {
+                        self.greeting_state = Greeting::SkippingLine;
+                    } else if b == b'\n' && self.greeting.starts_with(GREETING_PREFIX) {
+                        self.greeting_state = Greeting::Found;
                         return;
                     }
-                    _ => self.line = Some(heapless::Vec::new()),
                 }
+            }
+            if b == b'\n' {
+                self.greeting.clear();
+                self.greeting_state = Greeting::Looking;
             }
         }
     }
