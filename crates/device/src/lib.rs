@@ -14,3 +14,4 @@
 
 pub mod camera;
 pub mod ov7675;
+pub mod usb_serial;

@@ -5,6 +5,10 @@
 //! the handful of registers it needs (clock, one UART, one counter), with the
 //! reference-manual section named beside them, instead of pulling in a HAL
 //! and its PAC: the firmware builds in seconds and its flash is the model's.
+//! The real boards' USB serial ports are the exception (`*_usb.rs`): a USB
+//! device controller is too much to drive by hand, so each uses its chip's
+//! well-kept `usb-device` bus driver under the shared glue in
+//! `tinystudio_device::usb_serial`.
 
 #[cfg(feature = "mps2-an386")]
 mod mps2;
@@ -14,10 +18,14 @@ pub use mps2::Mps2 as Current;
 #[cfg(feature = "nano33ble")]
 mod nrf52840;
 #[cfg(feature = "nano33ble")]
+mod nrf52840_usb;
+#[cfg(feature = "nano33ble")]
 pub use nrf52840::Nano33Ble as Current;
 
 #[cfg(feature = "pico")]
 mod rp2040;
+#[cfg(feature = "pico")]
+mod rp2040_usb;
 #[cfg(feature = "pico")]
 pub use rp2040::Pico as Current;
 

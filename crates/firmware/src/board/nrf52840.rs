@@ -2,16 +2,18 @@
 //!
 //! - Clock: the 64 MHz crystal oscillator (HFXO) is started so the UART's
 //!   baud rate is accurate (nRF52840 Product Specification v1.7, §5.4 CLOCK).
-//! - Serial: UARTE0 (PS §6.34) at 115200 8N1 on the header pins D1/TX =
-//!   P1.03 and D0/RX = P1.10 (Arduino's `variant.h` for the Nano 33 BLE).
-//!   The board's USB port is the nRF52840's own USB device, not a serial
-//!   bridge: connect a 3.3 V USB-serial adapter to D0/D1/GND.
+//! - Serial: the board's own USB port as a USB serial port (CDC ACM, see
+//!   `nrf52840_usb.rs`), and UARTE0 (PS §6.34) at 115200 8N1 on the header
+//!   pins D1/TX = P1.03 and D0/RX = P1.10 (Arduino's `variant.h` for the
+//!   Nano 33 BLE) for a 3.3 V USB-serial adapter. Everything printed goes
+//!   to both; frames are read from either.
 //! - Counter: the Cortex-M4 cycle counter (DWT CYCCNT) at the core clock.
 //!
 //! Written against the Product Specification and not run on hardware here
 //! (only the emulated MPS2 runs in CI); the register subset is small on
 //! purpose so it can be reviewed against the PS section by section.
 
+use super::nrf52840_usb as usb;
 use super::{Board, CounterUnit};
 use core::ptr::{read_volatile, write_volatile};
 
@@ -85,6 +87,37 @@ fn start_rx() {
     }
 }
 
+fn uart_write(bytes: &[u8]) {
+    for chunk in bytes.chunks(64) {
+        // SAFETY: UARTE0 registers and the driver's static RAM buffer;
+        // the transfer completes (ENDTX) before the buffer is reused.
+        unsafe {
+            let tx = core::ptr::addr_of_mut!(DMA.tx) as *mut u8;
+            core::ptr::copy_nonoverlapping(chunk.as_ptr(), tx, chunk.len());
+            write_volatile(reg(UARTE0 + EVENTS_ENDTX), 0);
+            write_volatile(reg(UARTE0 + TXD_PTR), tx as u32);
+            write_volatile(reg(UARTE0 + TXD_MAXCNT), chunk.len() as u32);
+            write_volatile(reg(UARTE0 + TASKS_STARTTX), 1);
+            while read_volatile(reg(UARTE0 + EVENTS_ENDTX)) == 0 {}
+            write_volatile(reg(UARTE0 + EVENTS_ENDTX), 0);
+        }
+    }
+}
+
+fn uart_read_byte() -> Option<u8> {
+    // SAFETY: UARTE0 registers and the driver's static RAM buffer, read
+    // only after the DMA transfer has ended (ENDRX).
+    unsafe {
+        if read_volatile(reg(UARTE0 + EVENTS_ENDRX)) == 0 {
+            return None;
+        }
+        write_volatile(reg(UARTE0 + EVENTS_ENDRX), 0);
+        let byte = read_volatile(core::ptr::addr_of!(DMA.rx) as *const u8);
+        start_rx();
+        Some(byte)
+    }
+}
+
 impl Board for Nano33Ble {
     const NAME: &'static str = "nano33ble";
     const CPU_HZ: u32 = CORE_HZ;
@@ -114,6 +147,8 @@ impl Board for Nano33Ble {
             write_volatile(reg(UARTE0 + EVENTS_ENDRX), 0);
         }
         start_rx();
+        // After the HFXO: the USBD runs from it.
+        usb::init();
 
         let mut cp = cortex_m::Peripherals::take().unwrap_or_else(|| unreachable!());
         cp.DCB.enable_trace();
@@ -136,38 +171,19 @@ impl Board for Nano33Ble {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        Self::emergency_write(bytes);
+        // Bytes a host does not take within half a second are dropped
+        // (usb_serial::Delivery says which); the UART always gets them.
+        let _ = usb::write(bytes, || self.counter(), u64::from(CORE_HZ / 2));
+        uart_write(bytes);
     }
 
     fn emergency_write(bytes: &[u8]) {
-        for chunk in bytes.chunks(64) {
-            // SAFETY: UARTE0 registers and the driver's static RAM buffer;
-            // the transfer completes (ENDTX) before the buffer is reused.
-            unsafe {
-                let tx = core::ptr::addr_of_mut!(DMA.tx) as *mut u8;
-                core::ptr::copy_nonoverlapping(chunk.as_ptr(), tx, chunk.len());
-                write_volatile(reg(UARTE0 + EVENTS_ENDTX), 0);
-                write_volatile(reg(UARTE0 + TXD_PTR), tx as u32);
-                write_volatile(reg(UARTE0 + TXD_MAXCNT), chunk.len() as u32);
-                write_volatile(reg(UARTE0 + TASKS_STARTTX), 1);
-                while read_volatile(reg(UARTE0 + EVENTS_ENDTX)) == 0 {}
-                write_volatile(reg(UARTE0 + EVENTS_ENDTX), 0);
-            }
-        }
+        usb::emergency_write(bytes);
+        uart_write(bytes);
     }
 
     fn read_byte(&mut self) -> Option<u8> {
-        // SAFETY: UARTE0 registers and the driver's static RAM buffer,
-        // read only after the DMA transfer has ended (ENDRX).
-        unsafe {
-            if read_volatile(reg(UARTE0 + EVENTS_ENDRX)) == 0 {
-                return None;
-            }
-            write_volatile(reg(UARTE0 + EVENTS_ENDRX), 0);
-            let byte = read_volatile(core::ptr::addr_of!(DMA.rx) as *const u8);
-            start_rx();
-            Some(byte)
-        }
+        usb::read_byte().or_else(uart_read_byte)
     }
 
     // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
