@@ -264,6 +264,9 @@ fn open(
     nrf52840::open(regs.clone(), sim.parts().2, config())
 }
 
+/// A port method that reads one sync line.
+type SyncRead = fn(&mut ShieldPort<SimRegisters<Nano>>) -> bool;
+
 #[test]
 fn every_data_byte_and_each_sync_line_from_one_register_read() {
     let regs = Nano::new(None);
@@ -285,7 +288,7 @@ fn every_data_byte_and_each_sync_line_from_one_register_read() {
             );
         }
     }
-    let lines: [(u32, fn(&mut ShieldPort<SimRegisters<Nano>>) -> bool); 3] = [
+    let lines: [(u32, SyncRead); 3] = [
         (VSYNC_PIN, |p| p.vsync()),
         (HREF_PIN, |p| p.href()),
         (PCLK_PIN, |p| p.pclk()),

@@ -57,8 +57,9 @@ pub const CLK_SYS_HZ: u32 = 125_000_000;
 pub const XCLK_TOP: u32 = 7;
 pub const XCLK_HZ: u32 = CLK_SYS_HZ / (XCLK_TOP + 1);
 
-// The eight data lines are the byte at D0 of one GPIO_IN read.
-const _: () = assert!(D0 + 8 <= VSYNC || D0 >= PCLK + 1);
+// The eight data lines are the byte at D0 of one GPIO_IN read, below the
+// sync lines.
+const _: () = assert!(D0 + 8 <= VSYNC && D0 + 8 <= HREF && D0 + 8 <= PCLK);
 
 // Register aliases that clear bits atomically (DS §2.1.2).
 const CLR: u32 = 0x3000;
@@ -193,10 +194,16 @@ pub fn open<R: Registers + Clone, D: DelayNs>(
     regs.write(slice + PWM_CSR, 0);
     regs.write(slice + PWM_DIV, PWM_DIV_1);
     regs.write(slice + PWM_TOP, XCLK_TOP);
-    let high = (XCLK_TOP + 1) / 2;
+    // High for half of the TOP + 1 cycles; channel A's compare is CC bits
+    // 15:0, B's bits 31:16.
+    let high = XCLK_TOP.div_ceil(2);
     regs.write(
         slice + PWM_CC,
-        if XCLK % 2 == 0 { high } else { high << 16 },
+        if XCLK.is_multiple_of(2) {
+            high
+        } else {
+            high << 16
+        },
     );
     regs.write(slice + PWM_CSR, 1); // EN
     regs.write(pad(XCLK), PAD_CLOCK);

@@ -170,10 +170,8 @@ impl Sim {
     pub fn pins(&self, data_read: bool) -> Pins {
         let mut s = self.0.borrow_mut();
         let (vsync, href, pclk, data) = s.sample();
-        if data_read {
-            if let Some(frame) = s.valid_frame {
-                s.frames_read.insert(frame);
-            }
+        if let Some(frame) = s.valid_frame.filter(|_| data_read) {
+            s.frames_read.insert(frame);
         }
         Pins {
             vsync,
