@@ -67,6 +67,7 @@ static mut DMA: DmaBuffers = DmaBuffers {
 pub struct Nano33Ble {
     last: u32,
     high: u64,
+    camera: Option<super::nrf52840_camera::ShieldOv7675>,
 }
 
 /// Points the receiver at the one-byte RAM buffer and starts it. The UARTE
@@ -118,7 +119,13 @@ impl Board for Nano33Ble {
         let mut cp = cortex_m::Peripherals::take().unwrap_or_else(|| unreachable!());
         cp.DCB.enable_trace();
         cp.DWT.enable_cycle_counter();
-        Nano33Ble { last: 0, high: 0 }
+        let mut board = Nano33Ble {
+            last: 0,
+            high: 0,
+            camera: None,
+        };
+        board.camera = super::nrf52840_camera::open(&mut board);
+        board
     }
 
     fn counter(&mut self) -> u64 {
@@ -170,10 +177,9 @@ impl Board for Nano33Ble {
         }
     }
 
-    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
-    type Camera = super::NoCamera;
+    type Camera = super::nrf52840_camera::ShieldOv7675;
 
-    fn camera(&mut self) -> Option<&mut super::NoCamera> {
-        None
+    fn camera(&mut self) -> Option<&mut Self::Camera> {
+        self.camera.as_mut()
     }
 }

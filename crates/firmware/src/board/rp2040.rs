@@ -97,7 +97,9 @@ fn SysTick() {
     WRAPS.store(WRAPS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-pub struct Pico;
+pub struct Pico {
+    camera: Option<super::rp2040_camera::PicoOv7675>,
+}
 
 fn unreset(bits: u32) {
     // SAFETY: RESETS registers.
@@ -181,7 +183,9 @@ impl Board for Pico {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
-        Pico
+        let mut board = Pico { camera: None };
+        board.camera = super::rp2040_camera::open(&mut board);
+        board
     }
 
     fn counter(&mut self) -> u64 {
@@ -225,10 +229,9 @@ impl Board for Pico {
         }
     }
 
-    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
-    type Camera = super::NoCamera;
+    type Camera = super::rp2040_camera::PicoOv7675;
 
-    fn camera(&mut self) -> Option<&mut super::NoCamera> {
-        None
+    fn camera(&mut self) -> Option<&mut Self::Camera> {
+        self.camera.as_mut()
     }
 }
