@@ -12,6 +12,12 @@
 //! the code the boards run is the code the tests run, line for line. The
 //! firmware's board files only open the port and mask interrupts around a
 //! capture.
+//!
+//! Hand-written rather than on `nrf52840-hal` or `rp2040-hal`: those own
+//! their peripherals through PAC singletons with no seam where a test could
+//! put a simulated chip, and the firmware uses no HAL elsewhere (its board
+//! files are register code too). The few registers each port touches are
+//! named beside the datasheet section that defines them.
 
 pub mod nrf52840;
 pub mod rp2040;
