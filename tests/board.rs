@@ -6,6 +6,9 @@
 //! byte; the same predictions arrive on the studio's event stream. Then the
 //! board is unplugged (QEMU stops), a silent board times out, and a board
 //! running a camera loop prints predictions unasked between its answers.
+//! Then the emulated board runs its own camera loop on photos the host
+//! gives its camera ("Taking photo..."), and the studio shows each photo's
+//! predictions, equal to what the studio computes for the same raw frame.
 //! Finally a Pico build is flashed by copying its UF2 onto a folder that
 //! looks like the Pico's RPI-RP2 drive.
 
@@ -111,7 +114,21 @@ struct Qemu {
 
 impl Qemu {
     fn start(elf: &std::path::Path) -> Qemu {
-        let mut child = Command::new("qemu-system-arm")
+        Self::start_camera(elf, None)
+    }
+
+    /// With `frames`, the board's camera takes its photos from them
+    /// (`tinystudio_deploy::camera_frame`), read by semihosting from QEMU's
+    /// working directory.
+    fn start_camera(elf: &std::path::Path, frames: Option<(&std::path::Path, &[u8])>) -> Qemu {
+        let mut command = Command::new("qemu-system-arm");
+        if let Some((dir, frames)) = frames {
+            std::fs::write(dir.join(tinystudio_deploy::CAMERA_FRAMES_FILE), frames).unwrap();
+            command
+                .current_dir(dir)
+                .args(["-semihosting-config", "enable=on,target=native"]);
+        }
+        let mut child = command
             .args([
                 "-M",
                 "mps2-an386",
@@ -171,6 +188,40 @@ impl Drop for Qemu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An image as the board's camera would deliver it: QQVGA RGB565.
+fn camera_frame_of(image: &[u8]) -> Vec<u8> {
+    let frame = tinystudio_device::camera::LOOP_FRAME;
+    let (w, h) = (frame.width as u32, frame.height as u32);
+    let rgb = image::load_from_memory(image).unwrap().to_rgb8();
+    let scaled = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+    tinystudio_deploy::camera_frame(w as u16, h as u16, scaled.as_raw())
+}
+
+/// The studio's answer for a raw camera frame: its pixels widened as the
+/// board widens them, the impulse's preprocessing (32x32, squash, RGB), the
+/// host engine.
+fn studio_answer(frame: &[u8], blob: &[u8]) -> Vec<i8> {
+    use tinystudio_domain::impulse::{ColorDepth, InputBlock, ResizeMode};
+    let f = tinystudio_device::camera::LOOP_FRAME;
+    let rgb: Vec<u8> = frame[12..]
+        .chunks_exact(2)
+        .flat_map(|p| tinystudio_device::camera::rgb565_to_rgb888(p[0], p[1]))
+        .collect();
+    let image = image::DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(f.width as u32, f.height as u32, rgb).unwrap(),
+    );
+    let input = InputBlock {
+        width: 32,
+        height: 32,
+        resize_mode: ResizeMode::Squash,
+    };
+    let pixels = tinystudio_images::preprocess(&image, &input, ColorDepth::Rgb);
+    HostRunner::new(blob.to_vec())
+        .unwrap()
+        .run_pixels(&pixels)
+        .unwrap()
 }
 
 /// A board played by the test on a pseudo-terminal; the studio opens the path.
@@ -787,6 +838,74 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
     let end = next_named(&mut events, "status").await;
     assert_eq!(end["connected"], false);
     player.join().unwrap();
+
+    // The emulated board's own camera: QEMU gives it CIFAR photos as QQVGA
+    // RGB565 frames. The studio connects, the board starts its loop, and
+    // every photo's predictions reach the API and the page, each what the
+    // studio computes for the same raw frame (its preprocessing with the
+    // impulse, then the host engine).
+    let photos: Vec<Vec<u8>> = ["airplane", "ship", "horse"]
+        .iter()
+        .map(|label| camera_frame_of(&cifar3("test", label)[20].bytes))
+        .collect();
+    let expected: Vec<Vec<i8>> = photos.iter().map(|f| studio_answer(f, &blob)).collect();
+    let camera_dir = tempfile::tempdir().unwrap();
+    let mut qemu = Qemu::start_camera(&elf, Some((camera_dir.path(), &photos.concat())));
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("{board}/connect"),
+            &key,
+            json!({"port": qemu.pty}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut events = follow(&app, &format!("{board}/events"), &key).await;
+    next_named(&mut events, "status").await;
+    qemu.resume();
+    next_named(&mut events, "ready").await;
+    for round in 0..2 {
+        for (i, want) in expected.iter().enumerate() {
+            let photo = next_named(&mut events, "predictions").await;
+            assert_eq!(photo["unasked"], true, "{photo}");
+            let raw: Vec<i8> = serde_json::from_value(photo["raw"].clone()).unwrap();
+            assert_eq!(&raw, want, "round {round}, photo {i}: board vs studio");
+        }
+    }
+    let (_, status) = app.get(&board, &key).await;
+    let lines: Vec<&str> = status["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines.contains(&"Starting inferencing in 2 seconds...")
+            && lines.contains(&"Taking photo..."),
+        "{lines:?}"
+    );
+    assert_eq!(status["latest"]["unasked"], true, "{status}");
+    let page = app
+        .client
+        .get(app.url(&format!("/projects/{project}/deploy")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("(the board's own photo)"), "{page}");
+    assert!(page.contains("Taking photo..."), "{page}");
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            &format!("{board}/disconnect"),
+            &key,
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(qemu);
 
     // Flashing: the emulated build has nothing to flash; the Pico's UF2
     // goes onto its drive, and only onto a folder that is one.

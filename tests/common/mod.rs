@@ -142,7 +142,15 @@ async fn spawn(
         blob_store,
     };
     let storage = Storage::open(&options).await.expect("open storage");
-    let worker = in_process_worker.then(|| storage.worker_config(&options, &Default::default()));
+    // Firmware builds are shared by every test of the run: the first build of
+    // a board compiles `core` and the dependencies, the others relink.
+    let worker_options = tinystudio::config::WorkerOptions {
+        firmware_target_dir: Some(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio-firmware"),
+        ),
+        ..Default::default()
+    };
+    let worker = in_process_worker.then(|| storage.worker_config(&options, &worker_options));
     let app = App::start(storage, "127.0.0.1:0".parse().unwrap(), web, worker, false)
         .await
         .expect("start app");

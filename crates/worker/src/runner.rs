@@ -25,8 +25,12 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Where pretrained backbones are found (and downloaded to).
     pub backbones_dir: PathBuf,
-    /// Scratch space and caches (feature cache, firmware build folder).
+    /// Scratch space and caches (feature cache, run folders).
     pub work_dir: PathBuf,
+    /// Firmware builds, one cargo target folder per board, kept so the next
+    /// build only relinks. Workers on one machine may share it (builds of a
+    /// board take turns on a lock).
+    pub firmware_target_dir: PathBuf,
 }
 
 impl WorkerConfig {
@@ -38,6 +42,7 @@ impl WorkerConfig {
             poll: Duration::from_millis(500),
             backbones_dir: data_dir.join("backbones"),
             work_dir: data_dir.join("work"),
+            firmware_target_dir: data_dir.join("work").join("firmware-target"),
         }
     }
 }
