@@ -100,7 +100,9 @@ fn SysTick() {
     WRAPS.store(WRAPS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-pub struct Pico;
+pub struct Pico {
+    camera: Option<super::rp2040_camera::PicoOv7675>,
+}
 
 fn unreset(bits: u32) {
     // SAFETY: RESETS registers.
@@ -206,7 +208,9 @@ impl Board for Pico {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
-        Pico
+        let mut board = Pico { camera: None };
+        board.camera = super::rp2040_camera::open(&mut board);
+        board
     }
 
     fn counter(&mut self) -> u64 {
@@ -241,10 +245,9 @@ impl Board for Pico {
         usb::read_byte().or_else(uart_read_byte)
     }
 
-    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
-    type Camera = super::NoCamera;
+    type Camera = super::rp2040_camera::PicoOv7675;
 
-    fn camera(&mut self) -> Option<&mut super::NoCamera> {
-        None
+    fn camera(&mut self) -> Option<&mut Self::Camera> {
+        self.camera.as_mut()
     }
 }
