@@ -301,35 +301,56 @@ async fn ingest_one(
         .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| AppError::Internal("sha256 hex".into()))?;
-    let category = match options.category {
-        CategorySource::Fixed(c) => c.resolve(&sha_bytes),
-        CategorySource::Folder => {
-            let named =
-                folder_parts
-                    .iter()
-                    .rev()
-                    .find_map(|f| match f.to_ascii_lowercase().as_str() {
-                        "train" | "training" => Some(UploadCategory::Training),
-                        "test" | "testing" => Some(UploadCategory::Testing),
-                        _ => None,
-                    });
-            named.unwrap_or(UploadCategory::Split).resolve(&sha_bytes)
-        }
+    let requested = match options.category {
+        CategorySource::Fixed(c) => c,
+        CategorySource::Folder => folder_parts
+            .iter()
+            .rev()
+            .find_map(|f| match f.to_ascii_lowercase().as_str() {
+                "train" | "training" => Some(UploadCategory::Training),
+                "test" | "testing" => Some(UploadCategory::Testing),
+                _ => None,
+            })
+            .unwrap_or(UploadCategory::Split),
     };
 
-    if options.disallow_duplicates
-        && let Some(existing) = samples::find_by_hash(&state.db, project_id, &sha).await?
-    {
-        return Ok(FileOutcome {
-            success: true,
-            file_name: original_name,
-            sample_id: Some(existing.id),
-            label: existing.label,
-            category: Some(existing.category.to_string()),
-            duplicate: true,
-            error: None,
-        });
-    }
+    let existing = samples::find_by_hash(&state.db, project_id, &sha).await?;
+    let category = match &existing {
+        None => requested.resolve(&sha_bytes),
+        Some(existing) if options.disallow_duplicates => {
+            // Edge Impulse's wording and per-file rejection, so its clients
+            // report the file as skipped and go on with the others.
+            return Ok(FileOutcome {
+                success: false,
+                file_name: original_name,
+                sample_id: Some(existing.id),
+                label: existing.label.clone(),
+                category: Some(existing.category.to_string()),
+                duplicate: true,
+                error: Some(format!(
+                    "An item with this hash already exists (ids: {})",
+                    existing.id
+                )),
+            });
+        }
+        // A copy goes where its original is: the same image in training
+        // and testing would make the test accuracy a measure of memory.
+        Some(existing) if requested == UploadCategory::Split => existing.category,
+        Some(existing) if requested.resolve(&sha_bytes) == existing.category => existing.category,
+        Some(existing) => {
+            return Ok(FileOutcome::failed(
+                &original_name,
+                format!(
+                    "{original_name}: the same image is already in {} as sample {} ({}); \
+                     a copy in {} would put one image in both sets",
+                    existing.category,
+                    existing.id,
+                    existing.file_name,
+                    requested.resolve(&sha_bytes),
+                ),
+            ));
+        }
+    };
 
     // Blobs first, synced; the row that points to them last.
     state
