@@ -172,15 +172,15 @@ pub(crate) fn kb(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1024.0)
 }
 
-/// Estimates a model blob on a board before building, and refuses it when
-/// it cannot fit, with a concrete suggestion.
-pub fn check_fits(board: &Board, blob: &[u8]) -> Result<Footprint, crate::error::Error> {
+/// Estimates a model blob on a board before building (flash, RAM and
+/// latency), whether it fits or not.
+pub fn estimate(board: &Board, blob: &[u8]) -> Result<Footprint, crate::error::Error> {
     let view = ModelView::parse(blob)?;
     let s = view.input()?.shape4();
     let arena = view.arena_size() as u64;
     let camera = camera_ram(s.h, s.w, s.c);
     let model = blob.len() as u64;
-    let footprint = Footprint {
+    Ok(Footprint {
         board: board.name.to_owned(),
         basis: Basis::Estimated,
         flash_bytes: model + CODE_ESTIMATE,
@@ -192,7 +192,13 @@ pub fn check_fits(board: &Board, blob: &[u8]) -> Result<Footprint, crate::error:
         stack_reserve: STACK_RESERVE,
         stack_used: None,
         latency: latency(board, estimate_instructions(&view)?, Basis::Estimated),
-    };
+    })
+}
+
+/// [`estimate`], refusing a model that cannot fit with a concrete suggestion.
+pub fn check_fits(board: &Board, blob: &[u8]) -> Result<Footprint, crate::error::Error> {
+    let footprint = estimate(board, blob)?;
+    let s = ModelView::parse(blob)?.input()?.shape4();
     if footprint.fits() {
         return Ok(footprint);
     }

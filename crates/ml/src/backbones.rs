@@ -227,16 +227,30 @@ pub fn ensure_backbone_from(
     })
 }
 
+/// Whether [`ensure_backbone`] can provide `alpha` from the files in `dir`
+/// alone, without a download.
+pub fn is_on_disk(alpha: f32, dir: &Path) -> bool {
+    source_alpha(alpha).is_ok_and(|src| {
+        published_candidates(src, dir)
+            .iter()
+            .any(|path| path.is_file())
+    })
+}
+
+fn published_candidates(alpha: f32, dir: &Path) -> [PathBuf; 2] {
+    [
+        dir.join(keras_no_top_file_name(alpha, DEFAULT_RESOLUTION)),
+        dir.join(full_model_file_name(alpha, DEFAULT_RESOLUTION)),
+    ]
+}
+
 fn ensure_published(
     alpha: f32,
     dir: &Path,
     base_url: &str,
     log: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, MobileNetV1Weights)> {
-    let candidates = [
-        dir.join(keras_no_top_file_name(alpha, DEFAULT_RESOLUTION)),
-        dir.join(full_model_file_name(alpha, DEFAULT_RESOLUTION)),
-    ];
+    let candidates = published_candidates(alpha, dir);
     for path in &candidates {
         if path.is_file() {
             verify_known_checksum(path)?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train};
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune};
 use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db, StorageError};
 
@@ -232,6 +232,7 @@ async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
         JobKind::Test => execute::<Test>(ctx).await,
         JobKind::Deploy => execute::<Deploy>(ctx).await,
         JobKind::Run => execute::<Run>(ctx).await,
+        JobKind::Tune => execute::<Tune>(ctx).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod models;
 mod projects;
 mod samples;
 mod testing;
+mod tuning;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -91,6 +92,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(impulse::estimate_for),
         )
         .route("/api/projects/{project_id}/train", post(impulse::train))
+        .route("/api/projects/{project_id}/tune", post(tuning::start))
+        .route(
+            "/api/projects/{project_id}/tune/{job_id}/apply",
+            post(tuning::apply),
+        )
         .route("/api/projects/{project_id}/jobs", get(jobs::list))
         .route("/api/projects/{project_id}/jobs/{job_id}", get(jobs::get))
         .route(

@@ -68,6 +68,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/projects/{project_id}/impulse",
             get(impulse::page).post(impulse::save),
         )
+        .route("/projects/{project_id}/tune", post(impulse::tune))
+        .route(
+            "/projects/{project_id}/tune/{job_id}/apply",
+            post(impulse::apply),
+        )
         .route("/projects/{project_id}/test", get(test::page))
         .route("/projects/{project_id}/test/run", post(test::run))
         .route(
