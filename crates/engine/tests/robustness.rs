@@ -1,6 +1,6 @@
 //! Hostile input: truncations and bit flips of real files at every offset
-//! must give errors, never panics or out-of-bounds reads. (The cargo-fuzz
-//! targets in `fuzz/` explore further; these loops run in every `cargo test`.)
+//! must give errors, never panics or out-of-bounds reads. (The libFuzzer
+//! targets in `crates/fuzz` explore further; these loops run in every `cargo test`.)
 
 mod common;
 
