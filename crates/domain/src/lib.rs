@@ -15,6 +15,7 @@ pub mod label;
 pub mod metadata;
 pub mod model;
 pub mod project;
+pub mod upload;
 
 pub use category::{Category, UploadCategory, split_category};
 pub use ids::{CaptureLinkId, DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};

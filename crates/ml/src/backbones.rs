@@ -33,8 +33,7 @@ use crate::keras_h5::{
     Array, ConvBn, MobileNetV1Weights, NUM_BLOCKS, channels_for_alpha, load_mobilenet_v1,
 };
 
-/// Width multipliers we can provide, published or derived.
-pub const ALPHAS: [f32; 7] = [0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0];
+pub use crate::keras_h5::ALPHAS;
 
 /// Widths with ImageNet weights published by Keras Applications.
 pub const PUBLISHED_ALPHAS: [f32; 4] = [0.25, 0.5, 0.75, 1.0];
