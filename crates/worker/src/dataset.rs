@@ -2,6 +2,7 @@
 //! decode and preprocess them in parallel on a blocking thread
 //! (`tinystudio_pipeline::preprocess_all`).
 
+use anyhow::Context;
 use tinystudio_domain::ImpulseConfig;
 use tinystudio_pipeline::preprocess_all;
 use tinystudio_storage::BlobKey;
@@ -20,7 +21,8 @@ pub async fn load_pixels(
         let bytes = ctx
             .blobs
             .get(&BlobKey::sample(&sample.sha256)?)
-            .await?
+            .await
+            .with_context(|| format!("sample {} ({})", sample.id, sample.file_name))?
             .ok_or_else(|| {
                 Permanent(format!(
                     "the file of sample {} ({}) is missing",

@@ -111,12 +111,13 @@ impl BlobStore for LocalBlobStore {
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>> {
         let path = self.file_path(key);
-        blocking(move || match fs::read(&path) {
+        let read = blocking(move || match fs::read(&path) {
             Ok(b) => Ok(Some(Bytes::from(b))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         })
-        .await
+        .await?;
+        read.map(|bytes| super::verified(key, bytes)).transpose()
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {

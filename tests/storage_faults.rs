@@ -1,0 +1,316 @@
+//! Faults of the disk under a running studio, injected for real: the blob
+//! folder is a small tmpfs that fills up or is remounted read-only in the
+//! middle of a batch upload, and a stored original whose bytes were changed
+//! behind the studio's back. Each time the client gets an error that says
+//! what is wrong, no row points to a missing or torn file, no partial file
+//! stays behind, and the next request after the fault works.
+//!
+//! Mounting a tmpfs needs root (CI runs as root); anywhere else these tests
+//! fail saying so rather than pass without having injected anything.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{TestApp, TestFile, png};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+backend_tests!(
+    a_full_disk_fails_the_upload_clearly_and_the_next_one_works,
+    a_read_only_blob_folder_fails_the_upload_clearly_and_the_next_one_works,
+    a_damaged_original_is_reported_not_served
+);
+
+/// A tmpfs mounted over the studio's blob folder for the length of a test.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn over_blobs(app: &TestApp, size: &str) -> Self {
+        let dir = app.data_dir.join("blobs");
+        mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            &dir,
+        );
+        // The store writes through its `tmp` folder, which the mount hid.
+        std::fs::create_dir_all(dir.join("tmp")).expect("tmp folder on the tmpfs");
+        Tmpfs { dir }
+    }
+
+    fn remount(&self, mode: &str) {
+        mount(&["-o", &format!("remount,{mode}")], &self.dir);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn mount(args: &[&str], dir: &Path) {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("run mount(8)");
+    assert!(
+        out.status.success(),
+        "mount {args:?} {} failed ({}): these tests inject disk faults with a tmpfs and need \
+         root, as CI has",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// A PNG of noise, which does not compress: its size is about 3 bytes a pixel.
+fn noise_png(side: u32, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let img = image::RgbImage::from_fn(side, side, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The invariants after any fault: every sample row's original and
+/// thumbnail exist and the original hashes to its name, every original in
+/// the folder is whole, and no temporary file is left.
+async fn assert_blobs_consistent(app: &TestApp, project: &str, key: &str) -> Vec<Value> {
+    let blobs = app.data_dir.join("blobs");
+    let (status, listed) = app
+        .get(&format!("/api/projects/{project}/samples?limit=1000"), key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let samples = listed["samples"].as_array().cloned().unwrap_or_default();
+    for sample in &samples {
+        let sha = sample["sha256"].as_str().expect("a sample's hash");
+        let original = std::fs::read(blobs.join(format!("samples/{}/{sha}", &sha[..2])))
+            .unwrap_or_else(|e| panic!("sample {} has a row but no file: {e}", sample["id"]));
+        assert_eq!(
+            sha256_hex(&original),
+            sha,
+            "sample {} is torn",
+            sample["id"]
+        );
+        assert!(
+            blobs
+                .join(format!("thumbs/{}/{sha}.jpg", &sha[..2]))
+                .exists(),
+            "sample {} has no thumbnail",
+            sample["id"]
+        );
+    }
+    for shard in std::fs::read_dir(blobs.join("samples"))
+        .into_iter()
+        .flatten()
+    {
+        for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(
+                sha256_hex(&std::fs::read(&path).unwrap()),
+                name,
+                "a torn original: {}",
+                path.display()
+            );
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(blobs.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+    samples
+}
+
+fn sample_names(samples: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = samples
+        .iter()
+        .map(|s| s["fileName"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn a_full_disk_fails_the_upload_clearly_and_the_next_one_works(app: TestApp) {
+    let (project, key) = app.create_project("disk-full").await;
+    let tmpfs = Tmpfs::over_blobs(&app, "1m");
+    let blobs = app.data_dir.join("blobs");
+
+    // Fill the disk, then free 48 KiB: room for a small photo, not a big one.
+    std::fs::write(blobs.join("spacer"), vec![0u8; 48 * 1024]).unwrap();
+    let filler = blobs.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+    }
+    std::fs::remove_file(blobs.join("spacer")).unwrap();
+
+    let small = TestFile::new("small.png", png(32, 32, 1));
+    let big = TestFile::new("big.png", noise_png(160, 2));
+    assert!(big.bytes.len() > 64 * 1024, "{}", big.bytes.len());
+    let (status, body) = app
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", "a")],
+            &[small.clone(), big.clone()],
+        )
+        .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("storage is full") && error.contains("big.png"),
+        "{error}"
+    );
+    let samples = assert_blobs_consistent(&app, &project, &key).await;
+    assert_eq!(sample_names(&samples), ["small.png"], "what was stored");
+
+    // Space again: the same file now goes in, and browsing works.
+    std::fs::remove_file(&filler).unwrap();
+    let (status, body) = app
+        .ingest("training", Some(&key), &[("x-label", "a")], &[big])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let samples = assert_blobs_consistent(&app, &project, &key).await;
+    assert_eq!(sample_names(&samples), ["big.png", "small.png"]);
+    let id = samples[0]["id"].as_str().unwrap();
+    let r = app
+        .get_response(&format!("/api/projects/{project}/samples/{id}/image"), &key)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    drop(tmpfs);
+}
+
+async fn a_read_only_blob_folder_fails_the_upload_clearly_and_the_next_one_works(app: TestApp) {
+    let (project, key) = app.create_project("read-only").await;
+    let tmpfs = Tmpfs::over_blobs(&app, "8m");
+    let (status, body) = app
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", "a")],
+            &[TestFile::new("first.png", png(32, 32, 1))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    tmpfs.remount("ro");
+    let (status, body) = app
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", "a")],
+            &[
+                TestFile::new("second.png", png(32, 32, 2)),
+                TestFile::new("third.png", png(32, 32, 3)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("cannot write to its data folder") && error.contains("second.png"),
+        "{error}"
+    );
+    // Reading still works while writing does not.
+    let samples = assert_blobs_consistent(&app, &project, &key).await;
+    assert_eq!(sample_names(&samples), ["first.png"]);
+
+    tmpfs.remount("rw");
+    let (status, body) = app
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", "a")],
+            &[TestFile::new("second.png", png(32, 32, 2))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let samples = assert_blobs_consistent(&app, &project, &key).await;
+    assert_eq!(sample_names(&samples), ["first.png", "second.png"]);
+    drop(tmpfs);
+}
+
+async fn a_damaged_original_is_reported_not_served(app: TestApp) {
+    let (project, key) = app.create_project("damaged").await;
+    for (label, seed) in [("a", 1u8), ("a", 2), ("b", 101), ("b", 102)] {
+        let (status, body) = app
+            .ingest(
+                "training",
+                Some(&key),
+                &[("x-label", label)],
+                &[TestFile::new(
+                    &format!("{label}{seed}.png"),
+                    png(48, 48, seed),
+                )],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, listed) = app
+        .get(&format!("/api/projects/{project}/samples?limit=10"), &key)
+        .await;
+    let victim = &listed["samples"][0];
+    let id = victim["id"].as_str().unwrap().to_owned();
+    let sha = victim["sha256"].as_str().unwrap().to_owned();
+
+    // One bit flips on disk.
+    let path = app
+        .data_dir
+        .join(format!("blobs/samples/{}/{sha}", &sha[..2]));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+
+    for _ in 0..2 {
+        let r = app
+            .get_response(&format!("/api/projects/{project}/samples/{id}/image"), &key)
+            .await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: Value = r.json().await.unwrap();
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("is damaged") && error.contains(&sha),
+            "{error}"
+        );
+    }
+    // The other samples are served as before.
+    let other = listed["samples"][1]["id"].as_str().unwrap();
+    let r = app
+        .get_response(
+            &format!("/api/projects/{project}/samples/{other}/image"),
+            &key,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Training does not learn from wrong bytes: the job fails, naming the sample.
+    let job_id = app.start_training(&project, &key, None).await;
+    app.run_pending_jobs().await;
+    let job = app.job(&project, &key, &job_id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("is damaged") && error.contains(&id),
+        "{error}"
+    );
+    assert_eq!(job["attempts"], 1, "a damaged file is not retried: {job}");
+}
