@@ -13,10 +13,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{TestApp, TestFile, png};
+use common::invariants::{assert_samples_whole, temporaries};
+use common::{TestApp, TestFile, noise_png, png};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 backend_tests!(
     a_full_disk_fails_the_upload_clearly_and_the_next_one_works,
@@ -67,72 +67,15 @@ fn mount(args: &[&str], dir: &Path) {
     );
 }
 
-/// A PNG of noise, which does not compress: its size is about 3 bytes a pixel.
-fn noise_png(side: u32, seed: u32) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    let img = image::RgbImage::from_fn(side, side, |_, _| {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let [a, b, c, _] = state.to_le_bytes();
-        image::Rgb([a, b, c])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// The invariants after any fault: every sample row's original and
-/// thumbnail exist and the original hashes to its name, every original in
-/// the folder is whole, and no temporary file is left.
+/// The invariants after any fault, and no temporary file left behind.
 async fn assert_blobs_consistent(app: &TestApp, project: &str, key: &str) -> Vec<Value> {
-    let blobs = app.data_dir.join("blobs");
     let (status, listed) = app
         .get(&format!("/api/projects/{project}/samples?limit=1000"), key)
         .await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     let samples = listed["samples"].as_array().cloned().unwrap_or_default();
-    for sample in &samples {
-        let sha = sample["sha256"].as_str().expect("a sample's hash");
-        let original = std::fs::read(blobs.join(format!("samples/{}/{sha}", &sha[..2])))
-            .unwrap_or_else(|e| panic!("sample {} has a row but no file: {e}", sample["id"]));
-        assert_eq!(
-            sha256_hex(&original),
-            sha,
-            "sample {} is torn",
-            sample["id"]
-        );
-        assert!(
-            blobs
-                .join(format!("thumbs/{}/{sha}.jpg", &sha[..2]))
-                .exists(),
-            "sample {} has no thumbnail",
-            sample["id"]
-        );
-    }
-    for shard in std::fs::read_dir(blobs.join("samples"))
-        .into_iter()
-        .flatten()
-    {
-        for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            let path = file.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            assert_eq!(
-                sha256_hex(&std::fs::read(&path).unwrap()),
-                name,
-                "a torn original: {}",
-                path.display()
-            );
-        }
-    }
-    let leftovers: Vec<_> = std::fs::read_dir(blobs.join("tmp"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    assert_samples_whole(&app.data_dir, &samples);
+    let leftovers = temporaries(&app.data_dir);
     assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
     samples
 }
