@@ -21,7 +21,8 @@ use serde_json::Value;
 backend_tests!(
     a_full_disk_fails_the_upload_clearly_and_the_next_one_works,
     a_read_only_blob_folder_fails_the_upload_clearly_and_the_next_one_works,
-    a_damaged_original_is_reported_not_served
+    a_damaged_original_is_reported_not_served,
+    a_damaged_model_file_is_reported_not_run
 );
 
 /// A tmpfs mounted over the studio's blob folder for the length of a test.
@@ -256,4 +257,72 @@ async fn a_damaged_original_is_reported_not_served(app: TestApp) {
         "{error}"
     );
     assert_eq!(job["attempts"], 1, "a damaged file is not retried: {job}");
+}
+
+async fn a_damaged_model_file_is_reported_not_run(app: TestApp) {
+    let (project, key) = app.create_project("damaged-model").await;
+    for (label, seed) in [("a", 1u8), ("a", 2), ("b", 101), ("b", 102)] {
+        let (status, body) = app
+            .ingest(
+                "training",
+                Some(&key),
+                &[("x-label", label)],
+                &[TestFile::new(
+                    &format!("{label}{seed}.png"),
+                    png(48, 48, seed),
+                )],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let job_id = app.start_training(&project, &key, None).await;
+    app.run_pending_jobs().await;
+    let job = app.job(&project, &key, &job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let model = job["result"]["modelId"].as_str().unwrap().to_owned();
+    let classify = || async {
+        app.client
+            .post(app.url(&format!("/api/projects/{project}/models/{model}/classify")))
+            .header("x-api-key", &key)
+            .body(png(48, 48, 7))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(classify().await.status(), StatusCode::OK);
+
+    // The int8 model file changes on disk: its size stays, one byte differs.
+    let path = app
+        .data_dir
+        .join(format!("blobs/artifacts/{model}/model.tsmb"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let r = classify().await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("is damaged") && error.contains("model.tsmb"),
+        "{error}"
+    );
+    // Nor is it built into firmware.
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/projects/{project}/models/{model}/deploy"),
+            &key,
+            serde_json::json!({ "board": "mps2-an386" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is damaged"),
+        "{body}"
+    );
 }

@@ -118,17 +118,22 @@ pub trait BlobStore: Send + Sync + 'static {
 
 /// Checks a blob read back from a store against its name where the name is
 /// its hash (originals): a damaged file is reported rather than served.
-/// Each damaged blob is logged once per process, however often it is read.
 ///
-/// Thumbnails and artifacts have no recorded hash, so they pass unchecked:
-/// a thumbnail is a cache made again from its (checked) original, and an
-/// artifact is only ever parsed by code that refuses malformed input.
+/// Thumbnails pass unchecked: they are a cache made from their (checked)
+/// original. Artifacts are checked against the hashes their owner recorded
+/// (`models::read_artifact`).
 pub(crate) fn verified(key: &BlobKey, bytes: Bytes) -> Result<Bytes> {
-    let BlobKey::Sample(expected) = key else {
-        return Ok(bytes);
-    };
+    match key {
+        BlobKey::Sample(expected) => check_hash(key, expected, bytes),
+        _ => Ok(bytes),
+    }
+}
+
+/// `bytes` if they hash to `expected`; otherwise [`StorageError::DamagedBlob`],
+/// logged here once per blob and process, however often it is read.
+pub fn check_hash(key: &BlobKey, expected: &str, bytes: Bytes) -> Result<Bytes> {
     let actual = sha256_hex(&bytes);
-    if &actual == expected {
+    if actual == expected {
         return Ok(bytes);
     }
     static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -148,9 +153,10 @@ pub(crate) fn verified(key: &BlobKey, bytes: Bytes) -> Result<Bytes> {
         tracing::error!(
             blob.key = %path,
             blob.sha256 = %actual,
+            blob.expected_sha256 = %expected,
             blob.bytes = bytes.len(),
-            "damaged blob: its bytes no longer match the SHA-256 it is stored under; \
-             restore it from a backup or delete the sample and upload it again"
+            "damaged blob: its bytes no longer match the SHA-256 recorded for it; \
+             restore it from a backup or make it again (upload the sample, train the model)"
         );
     }
     Err(StorageError::DamagedBlob { key: path })
