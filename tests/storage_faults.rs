@@ -13,6 +13,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::process::{Studio, place};
+
 use common::invariants::{assert_samples_whole, temporaries};
 use common::{TestApp, TestFile, noise_png, png};
 use reqwest::StatusCode;
@@ -324,5 +326,88 @@ async fn a_damaged_model_file_is_reported_not_run(app: TestApp) {
             .unwrap_or_default()
             .contains("is damaged"),
         "{body}"
+    );
+}
+
+/// `prlimit` on a running process: `RLIMIT_FSIZE` (bytes, or "unlimited").
+fn limit_file_size(pid: u32, soft: &str) {
+    let out = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={soft}:unlimited"))
+        .output()
+        .expect("run prlimit(1) (util-linux)");
+    assert!(
+        out.status.success(),
+        "prlimit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A file-size limit on the server process (as systemd's `LimitFSIZE=`
+/// sets one) makes a write fail with EFBIG: the upload that hit it gets a
+/// 507, and the server lives on instead of dying of SIGXFSZ. On PostgreSQL,
+/// so that the limit falls on blob writes alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_size_limit_fails_the_upload_and_the_server_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = place(common::Backend::Postgres, dir.path()).await;
+    let server = Studio::serve(&place, true);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(server.url("/api/projects"))
+        .json(&serde_json::json!({ "name": "fsize" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    let key = body["apiKey"].as_str().unwrap().to_owned();
+    let project = body["id"].as_str().unwrap().to_owned();
+    let upload = |files: Vec<TestFile>| {
+        http.post(server.url("/api/training/files"))
+            .header("x-api-key", &key)
+            .header("x-label", "a")
+            .multipart(common::form(&files))
+            .send()
+    };
+
+    limit_file_size(server.pid(), "65536");
+    let small = TestFile::new("small.png", png(32, 32, 1));
+    let big = TestFile::new("big.png", noise_png(160, 2));
+    let r = upload(vec![small, big.clone()]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("storage is full") && error.contains("big.png"),
+        "{error}"
+    );
+    // Alive, and serving under the limit.
+    let r = upload(vec![TestFile::new("small2.png", png(32, 32, 3))])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    limit_file_size(server.pid(), "unlimited");
+    let r = upload(vec![big]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .get(server.url(&format!("/api/projects/{project}/samples?limit=100")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let listed: Value = r.json().await.unwrap();
+    let samples = listed["samples"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        sample_names(&samples),
+        ["big.png", "small.png", "small2.png"]
+    );
+    assert_samples_whole(&place.data_dir, &samples);
+    assert!(temporaries(&place.data_dir).is_empty());
+    assert!(
+        !server.log_lines().iter().any(|l| l.contains("panicked")),
+        "{:?}",
+        server.log_lines()
     );
 }
