@@ -411,3 +411,78 @@ async fn a_file_size_limit_fails_the_upload_and_the_server_lives() {
         server.log_lines()
     );
 }
+
+/// A damaged original read again and again is reported to every client and
+/// logged once, by the process that found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_original_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = place(common::Backend::Sqlite, dir.path()).await;
+    let server = Studio::serve(&place, true);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(server.url("/api/projects"))
+        .json(&serde_json::json!({ "name": "logged-once" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let key = body["apiKey"].as_str().unwrap().to_owned();
+    let project = body["id"].as_str().unwrap().to_owned();
+    let r = http
+        .post(server.url("/api/training/files"))
+        .header("x-api-key", &key)
+        .header("x-label", "a")
+        .multipart(common::form(&[TestFile::new("a.png", png(48, 48, 1))]))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let id = body["files"][0]["sampleId"]
+        .as_str()
+        .expect("stored")
+        .to_owned();
+    let r = http
+        .get(server.url(&format!("/api/projects/{project}/samples/{id}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let sample: Value = r.json().await.unwrap();
+    let sha = sample["sha256"].as_str().unwrap().to_owned();
+    let path = place
+        .data_dir
+        .join(format!("blobs/samples/{}/{sha}", &sha[..2]));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    // The thumbnail is made again from the original, which is refused too.
+    std::fs::remove_file(
+        place
+            .data_dir
+            .join(format!("blobs/thumbs/{}/{sha}.jpg", &sha[..2])),
+    )
+    .unwrap();
+
+    for route in ["image", "thumbnail", "image"] {
+        let r = http
+            .get(server.url(&format!("/api/projects/{project}/samples/{id}/{route}")))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{route}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("is damaged"),
+            "{route}: {body}"
+        );
+    }
+    let log = server.log_lines();
+    let reports: Vec<&String> = log.iter().filter(|l| l.contains(&sha)).collect();
+    assert_eq!(reports.len(), 1, "{log:#?}");
+    assert!(reports[0].contains("damaged blob"), "{reports:?}");
+}
