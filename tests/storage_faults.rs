@@ -178,6 +178,21 @@ async fn a_read_only_blob_folder_fails_the_upload_clearly_and_the_next_one_works
     // Reading still works while writing does not.
     let samples = assert_blobs_consistent(&app, &project, &key).await;
     assert_eq!(sample_names(&samples), ["first.png"]);
+    // A client is told when to try again.
+    let r = app
+        .client
+        .post(app.url("/api/training/files"))
+        .header("x-api-key", &key)
+        .header("x-label", "a")
+        .multipart(common::form(&[TestFile::new("again.png", png(32, 32, 4))]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
 
     tmpfs.remount("rw");
     let (status, body) = app

@@ -83,7 +83,8 @@ impl From<StorageError> for AppError {
             )),
             // Logged once where it was found (the blob store).
             e @ StorageError::DamagedBlob { .. } => AppError::Damaged(format!(
-                "{e}; restore it from a backup, or delete the sample and upload it again"
+                "{e}; restore it from a backup, or make it again (upload the sample again, \
+                 train the model again)"
             )),
             e if e.is_unavailable() => AppError::Unavailable(format!(
                 "the database is unreachable right now ({e}); try again shortly"
@@ -103,6 +104,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = serde_json::json!({ "success": false, "error": self.public_message() });
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A restarting database is back within seconds; clients that
+            // honour the header wait rather than hammer.
+            return (status, [(axum::http::header::RETRY_AFTER, "5")], Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
     }
 }
