@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use anyhow::Context;
 use bytes::Bytes;
 use tinystudio_domain::{Category, ImpulseConfig, ProjectId};
 use tinystudio_pipeline::preprocess_all;
@@ -85,7 +86,8 @@ pub async fn load_originals(ctx: &JobContext, samples: &[Sample]) -> anyhow::Res
         let bytes = ctx
             .blobs
             .get(&BlobKey::sample(&sample.sha256)?)
-            .await?
+            .await
+            .with_context(|| format!("sample {} ({})", sample.id, sample.file_name))?
             .ok_or_else(|| {
                 Permanent(format!(
                     "the file of sample {} ({}) is missing",

@@ -301,14 +301,19 @@ async fn ingest_one(
     };
 
     // Blobs first, synced; the row that points to them last.
-    state
-        .blobs
-        .put(&BlobKey::sample(&sha)?, file.bytes.clone())
-        .await?;
-    state
-        .blobs
-        .put(&BlobKey::thumbnail(&sha)?, Bytes::from(thumbnail))
-        .await?;
+    let stored = async {
+        state
+            .blobs
+            .put(&BlobKey::sample(&sha)?, file.bytes.clone())
+            .await?;
+        state
+            .blobs
+            .put(&BlobKey::thumbnail(&sha)?, Bytes::from(thumbnail))
+            .await
+    };
+    stored
+        .await
+        .map_err(|e| storing_failed(&original_name, e.into()))?;
     let file_name = if options.add_date_id {
         with_date_id(&original_name)
     } else {
@@ -339,6 +344,17 @@ async fn ingest_one(
         duplicate: false,
         error: None,
     })
+}
+
+/// A server fault while storing names the file it stopped at, so a client
+/// knows what to send again: earlier files of the request were stored.
+fn storing_failed(file_name: &str, e: AppError) -> AppError {
+    let what = |m: String| format!("{m}; {file_name:?} and the files after it were not stored");
+    match e {
+        AppError::InsufficientStorage(m) => AppError::InsufficientStorage(what(m)),
+        AppError::Unavailable(m) => AppError::Unavailable(what(m)),
+        other => other,
+    }
 }
 
 fn describe(file_name: &str, e: &DecodeError) -> String {

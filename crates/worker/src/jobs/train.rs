@@ -10,6 +10,7 @@ use tinystudio_domain::artifacts::{FLOAT_MODEL_FILES, MODEL_BLOB, MODEL_TFLITE};
 use tinystudio_domain::jobs::{Train, TrainOutput, TrainPayload};
 use tinystudio_domain::{ModelId, Report};
 use tinystudio_pipeline::{TrainInput, Update};
+use tinystudio_storage::blobs::sha256_hex;
 use tinystudio_storage::{BlobKey, impulses, models};
 use tokio::sync::mpsc;
 
@@ -97,14 +98,17 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
     // Files first, then the row that points to them.
     let save_started = Instant::now();
     let owner = model_id.to_string();
+    let mut file_hashes = std::collections::BTreeMap::new();
     for name in FLOAT_MODEL_FILES {
         let bytes = std::fs::read(trained.model_dir.join(name))
             .with_context(|| format!("reading {name}"))?;
+        file_hashes.insert(name.to_owned(), sha256_hex(&bytes));
         ctx.blobs
             .put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes))
             .await?;
     }
     for (name, bytes) in [(MODEL_BLOB, trained.blob), (MODEL_TFLITE, trained.tflite)] {
+        file_hashes.insert(name.to_owned(), sha256_hex(&bytes));
         ctx.blobs
             .put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes))
             .await?;
@@ -120,6 +124,7 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
         ctx.job.id,
         &trained.class_names,
         &metrics,
+        &file_hashes,
     )
     .await?;
     ctx.log(format!(
