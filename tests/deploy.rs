@@ -1,6 +1,7 @@
 //! The Deploy step end to end: a model trained in the test is built into
 //! firmware for the emulated Cortex-M4 board, which classifies 20 test
-//! samples under QEMU exactly as the host engine does, byte for byte.
+//! samples under QEMU exactly as the host engine does, byte for byte; a
+//! damaged firmware file is refused, never served or run.
 
 mod common;
 
@@ -203,4 +204,52 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
         agree, 20,
         "the board's top class equals live classification's on every image"
     );
+
+    // The build's files carry their hashes: a firmware file changed on disk
+    // (same size, one byte) is refused when downloaded and when run.
+    for file in ["firmware.bin", "firmware.elf"] {
+        let path = app
+            .data_dir
+            .join(format!("blobs/artifacts/{deployment}/{file}"));
+        let mut bytes = std::fs::read(&path).expect("the firmware file on disk");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let r = app
+        .get_response(
+            &format!("/api/projects/{project}/deployments/{deployment}/artifacts/firmware.bin"),
+            &key,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("is damaged") && error.contains("firmware.bin"),
+        "{error}"
+    );
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/api/projects/{project}/deployments/{deployment}/run"
+        )))
+        .header("x-api-key", &key)
+        .body(test_images[0].bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let run: Value = r.json().await.unwrap();
+    app.run_pending_jobs().await;
+    let job = app
+        .job(&project, &key, run["jobId"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("is damaged") && error.contains("firmware.elf"),
+        "{error}"
+    );
+    assert_eq!(job["attempts"], 1, "a damaged file is not retried: {job}");
 }

@@ -372,7 +372,7 @@ impl Watch {
         if !m.loss.is_finite() {
             return Err(Error::Diverged(format!(
                 "training diverged at epoch {}: the loss is no longer a number; lower the \
-                 learning rate (now {})",
+                 learning rate (now {:.1e})",
                 m.epoch, config.learning_rate
             )));
         }
@@ -390,7 +390,7 @@ impl Watch {
             // Fell back after learning: the weights are wrecked.
             return Err(Error::Diverged(format!(
                 "training collapsed at epoch {}: validation accuracy fell to {:.0}%, chance \
-                 level, from {:.0}%; lower the learning rate (now {}) or fine-tune fewer blocks",
+                 level, from {:.0}%; lower the learning rate (now {:.1e}) or fine-tune fewer blocks",
                 m.epoch,
                 accuracy * 100.0,
                 self.best * 100.0,
@@ -405,7 +405,7 @@ impl Watch {
         if self.meaningful && self.best <= self.chance + 0.05 {
             return Err(Error::Diverged(format!(
                 "the model did not learn: its best validation accuracy, {:.0}%, is chance \
-                 level; lower the learning rate (now {}), or check that the labels match \
+                 level; lower the learning rate (now {:.1e}), or check that the labels match \
                  the images",
                 self.best * 100.0,
                 config.learning_rate

@@ -139,7 +139,7 @@ pub async fn enqueue_with_id<J: JobSpec>(
     project_id: ProjectId,
     payload: &J::Payload,
 ) -> Result<Job> {
-    let payload = serde_json::to_value(payload)
+    let payload = tinystudio_domain::jobs::to_stored_json(payload)
         .map_err(|e| StorageError::Corrupt(format!("{} job payload: {e}", J::KIND)))?;
     let (kind, max_attempts) = (J::KIND, J::MAX_ATTEMPTS);
     let now = now_ms();

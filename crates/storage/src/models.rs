@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use tinystudio_domain::model::ModelMetrics;
 use tinystudio_domain::{ImpulseConfig, JobId, ModelId, ProjectId};
 
-use crate::blobs::check_hash;
+use crate::blobs::get_checked;
 use crate::projects::parse_id;
 use crate::{BlobKey, BlobStore, Db, Result, StorageError, now_ms};
 
@@ -60,13 +60,8 @@ pub async fn read_artifact(
     name: &str,
 ) -> Result<Option<Bytes>> {
     let key = BlobKey::artifact(&model.id.to_string(), name)?;
-    let Some(bytes) = blobs.get(&key).await? else {
-        return Ok(None);
-    };
-    match model.artifact_hashes.get(name) {
-        Some(expected) => check_hash(&key, expected, bytes).map(Some),
-        None => Ok(Some(bytes)),
-    }
+    let expected = model.artifact_hashes.get(name).map(String::as_str);
+    get_checked(blobs, &key, expected).await
 }
 
 /// Records a model made by `job_id`, whose files (already stored, with

@@ -244,7 +244,7 @@ async fn execute<J: RunJob>(ctx: JobContext) -> anyhow::Result<Value> {
         .payload::<J>()
         .map_err(|e| Permanent(format!("invalid job: {e}")))?;
     let output = J::run(ctx, payload).await?;
-    Ok(serde_json::to_value(&output)?)
+    Ok(tinystudio_domain::jobs::to_stored_json(&output)?)
 }
 
 #[cfg(test)]

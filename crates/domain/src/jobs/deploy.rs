@@ -51,6 +51,14 @@ impl DeployOutput {
     pub fn has_artifact(&self, name: &str) -> bool {
         self.artifacts.iter().any(|a| a.name == name)
     }
+
+    /// The recorded SHA-256 of the file `name`, if any.
+    pub fn artifact_sha256(&self, name: &str) -> Option<&str> {
+        self.artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.sha256.as_deref())
+    }
 }
 
 /// A downloadable file of a deployment.
@@ -61,4 +69,8 @@ pub struct ArtifactFile {
     /// The extension (`elf`, `bin`, `tsmb`, `json`, ...).
     pub kind: String,
     pub bytes: u64,
+    /// Hex SHA-256 of the file as built, so a damaged copy is refused when
+    /// downloaded, flashed or run; absent in deployments made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }

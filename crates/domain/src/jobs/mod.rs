@@ -36,6 +36,13 @@ pub use tune::{
     DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS, Trial, TrialOutcome, Tune, TuneOutput, TunePayload,
 };
 
+/// A payload or output as the queue stores it. Through text rather than
+/// `serde_json::to_value`, which widens an `f32` to `f64` (an impulse's
+/// dropout of 0.1 would read back as 0.10000000149011612).
+pub fn to_stored_json<T: Serialize>(value: &T) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_str(&serde_json::to_string(value)?)
+}
+
 /// One kind of background job, declared the way crates.io declares its
 /// background jobs: a kind name, serde types for what goes in and what
 /// comes out, and how often it may run.
@@ -198,5 +205,19 @@ impl FromStr for JobStatus {
                 format!("unknown job status {other:?}"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ImpulseConfig;
+
+    #[test]
+    fn stored_json_keeps_an_f32_as_written() {
+        let stored = to_stored_json(&ImpulseConfig::default()).unwrap();
+        assert_eq!(stored["learning"]["dropout"], serde_json::json!(0.1));
+        let back: ImpulseConfig = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, ImpulseConfig::default());
     }
 }

@@ -129,6 +129,22 @@ pub(crate) fn verified(key: &BlobKey, bytes: Bytes) -> Result<Bytes> {
     }
 }
 
+/// The blob under `key`, checked against `expected` (hex SHA-256) when one
+/// was recorded: for artifacts, whose names are not their hashes.
+pub async fn get_checked(
+    store: &dyn BlobStore,
+    key: &BlobKey,
+    expected: Option<&str>,
+) -> Result<Option<Bytes>> {
+    let Some(bytes) = store.get(key).await? else {
+        return Ok(None);
+    };
+    match expected {
+        Some(expected) => check_hash(key, expected, bytes).map(Some),
+        None => Ok(Some(bytes)),
+    }
+}
+
 /// `bytes` if they hash to `expected`; otherwise [`StorageError::DamagedBlob`],
 /// logged here once per blob and process, however often it is read.
 pub fn check_hash(key: &BlobKey, expected: &str, bytes: Bytes) -> Result<Bytes> {

@@ -27,6 +27,7 @@ use tinystudio_domain::artifacts::{MODEL_BLOB, firmware_file};
 use tinystudio_domain::jobs::run::LabelScore;
 use tinystudio_domain::{ModelId, ProjectId, SampleId};
 use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_storage::blobs::get_checked;
 use tinystudio_storage::{BlobKey, models, samples};
 use tokio::sync::broadcast;
 
@@ -713,13 +714,13 @@ pub async fn flash(
         if !output.has_artifact(&name) {
             continue;
         }
-        let bytes = state
-            .blobs
-            .get(&BlobKey::artifact(&job.id.to_string(), &name)?)
-            .await?
-            .ok_or_else(|| {
-                AppError::Internal(format!("artifact {name} of {} is missing", job.id))
-            })?;
+        let bytes = get_checked(
+            state.blobs.as_ref(),
+            &BlobKey::artifact(&job.id.to_string(), &name)?,
+            output.artifact_sha256(&name),
+        )
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("artifact {name} of {} is missing", job.id)))?;
         let path = dir.path().join(&name);
         tokio::fs::write(&path, &bytes)
             .await

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tinystudio_deploy::{BOARDS, Board};
 use tinystudio_domain::JobKind;
+use tinystudio_storage::blobs::get_checked;
 use tinystudio_storage::jobs;
 use tinystudio_storage::{BlobKey, models};
 
@@ -74,11 +75,13 @@ pub async fn artifact(
             "no artifact {name:?} in this deployment"
         )));
     }
-    let bytes = state
-        .blobs
-        .get(&BlobKey::artifact(&job.id.to_string(), &name)?)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("artifact {name} of {} is missing", job.id)))?;
+    let bytes = get_checked(
+        state.blobs.as_ref(),
+        &BlobKey::artifact(&job.id.to_string(), &name)?,
+        output.artifact_sha256(&name),
+    )
+    .await?
+    .ok_or_else(|| AppError::Internal(format!("artifact {name} of {} is missing", job.id)))?;
     let download = format!(
         "attachment; filename=\"tinystudio-{}-{name}\"",
         output.board

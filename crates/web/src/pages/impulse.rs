@@ -16,9 +16,9 @@ use super::view::{kb, percent};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::training::{current_impulse, start_training, training_labels};
 use crate::actions::tuning::{DEFAULT_BOARD, TuneRequest, apply_trial, start_tuning};
-use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 use crate::auth::{LocalUser, PageProject};
 use crate::{AppError, AppState};
+use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 
 #[derive(Template)]
 #[template(path = "impulse/design.html")]

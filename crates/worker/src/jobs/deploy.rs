@@ -10,6 +10,7 @@ use tinystudio_deploy::{BuildOptions, BuildOutput, board};
 use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE, SIZE_REPORT, firmware_file};
 use tinystudio_domain::jobs::deploy::ArtifactFile;
 use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload};
+use tinystudio_storage::blobs::sha256_hex;
 use tinystudio_storage::{BlobKey, models};
 use tokio::sync::mpsc;
 
@@ -84,6 +85,7 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
             name: name.clone(),
             kind: kind.to_owned(),
             bytes: bytes.len() as u64,
+            sha256: Some(sha256_hex(&bytes)),
         });
         ctx.blobs
             .put(&BlobKey::artifact(&owner, &name)?, bytes)
@@ -161,6 +163,7 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
         name: SIZE_REPORT.into(),
         kind: "json".into(),
         bytes: report.len() as u64,
+        sha256: Some(sha256_hex(&report)),
     });
     ctx.blobs
         .put(

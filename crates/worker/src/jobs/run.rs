@@ -7,8 +7,9 @@ use std::time::Duration;
 use tinystudio_deploy::ArtifactKind;
 use tinystudio_domain::artifacts::{MODEL_BLOB, RUN_INPUT, firmware_file};
 use tinystudio_domain::jobs::run::LabelScore;
-use tinystudio_domain::jobs::{Run, RunOutput, RunPayload};
+use tinystudio_domain::jobs::{Deploy, Run, RunOutput, RunPayload};
 use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_storage::blobs::get_checked;
 use tinystudio_storage::{BlobKey, jobs};
 
 use super::RunJob;
@@ -24,11 +25,17 @@ async fn run(ctx: JobContext, payload: RunPayload) -> anyhow::Result<RunOutput> 
     let deployment = jobs::get(&ctx.db, ctx.job.project_id, payload.deployment_id)
         .await
         .map_err(|e| Permanent(format!("deployment: {e}")))?;
+    // The build's files are checked against the hashes it recorded.
+    let built = deployment.output::<Deploy>().ok().flatten();
     let fetch = async |owner: String, name: &str| -> anyhow::Result<bytes::Bytes> {
-        ctx.blobs
-            .get(&BlobKey::artifact(&owner, name)?)
-            .await?
-            .ok_or_else(|| Permanent(format!("{name} is missing")).into())
+        let expected = built.as_ref().and_then(|b| b.artifact_sha256(name));
+        get_checked(
+            ctx.blobs.as_ref(),
+            &BlobKey::artifact(&owner, name)?,
+            expected,
+        )
+        .await?
+        .ok_or_else(|| Permanent(format!("{name} is missing")).into())
     };
     let elf = fetch(
         deployment.id.to_string(),
