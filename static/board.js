@@ -5,6 +5,13 @@
 // panel's forms do the same with a page load each.
 "use strict";
 
+// A signed-in page carries its session's CSRF token; every request a
+// script makes with the session cookie sends it back (see API.md).
+const csrfHeaders = () => {
+  const token = document.querySelector('meta[name="csrf-token"]')?.content;
+  return token ? { "x-csrf-token": token } : {};
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   const panel = document.getElementById("board");
   if (!panel || panel.dataset.connected !== "true") return;
@@ -114,7 +121,7 @@ function setUpSend(api) {
   const send = async (query, body) => {
     show("<p class=\"muted\">Sent; waiting for the board…</p>");
     const r = await fetch(`${api}/classify?modelId=${encodeURIComponent(model)}${query}`, {
-      method: "POST", body, credentials: "same-origin",
+      method: "POST", headers: csrfHeaders(), body, credentials: "same-origin",
     });
     const run = await r.json();
     show(r.ok ? runHtml(run) : `<p class="flash error">${escapeHtml(run.error)}</p>`);

@@ -3,6 +3,13 @@
 // render without this file and say that the camera needs JavaScript.
 "use strict";
 
+// A signed-in page carries its session's CSRF token; every request a
+// script makes with the session cookie sends it back (see API.md).
+const csrfHeaders = () => {
+  const token = document.querySelector('meta[name="csrf-token"]')?.content;
+  return token ? { "x-csrf-token": token } : {};
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCapture();
   setUpLive();
@@ -179,7 +186,7 @@ function setUpCapture() {
     const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(".", "-").slice(0, 19);
     const base = (label || "capture").replace(/[^A-Za-z0-9_-]+/g, "_");
     body.append("data", blob, `${base}.${stamp}.${++shot}.jpg`);
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...csrfHeaders() };
     if (panel.dataset.token) headers["x-capture-token"] = panel.dataset.token;
     const response = await fetch(panel.dataset.upload, { method: "POST", headers, body, credentials: "same-origin" });
     const reply = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
@@ -370,7 +377,7 @@ function setUpLive() {
       const blob = await grab();
       let reply;
       try {
-        const response = await fetch(panel.dataset.classify, { method: "POST", body: blob, credentials: "same-origin" });
+        const response = await fetch(panel.dataset.classify, { method: "POST", headers: csrfHeaders(), body: blob, credentials: "same-origin" });
         reply = await response.json();
         if (!response.ok) throw new Error(reply.error || `HTTP ${response.status}`);
       } catch (err) {

@@ -114,14 +114,21 @@ pub async fn spawn_app_on(
     web: tinystudio_web::WebConfig,
     blob_store: Option<String>,
 ) -> TestApp {
-    spawn(backend, web, blob_store, true).await
+    spawn(backend, web, blob_store, true, "127.0.0.1:0").await
+}
+
+/// A studio listening on every address (as one shared on a network), with
+/// no accounts yet: it serves only its setup until an admin exists. The
+/// client still talks to it on 127.0.0.1; [`TestApp::cookie`] is empty.
+pub async fn spawn_networked(backend: Backend) -> TestApp {
+    spawn(backend, test_web_config(), None, true, "0.0.0.0:0").await
 }
 
 /// A web server without an in-process worker: jobs wait for `tinystudio
 /// worker` processes started on [`TestApp::database_url`] and
 /// [`TestApp::data_dir`].
 pub async fn spawn_web_only(backend: Backend) -> TestApp {
-    spawn(backend, test_web_config(), None, false).await
+    spawn(backend, test_web_config(), None, false, "127.0.0.1:0").await
 }
 
 async fn spawn(
@@ -129,6 +136,7 @@ async fn spawn(
     web: tinystudio_web::WebConfig,
     blob_store: Option<String>,
     in_process_worker: bool,
+    listen: &str,
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
@@ -143,10 +151,10 @@ async fn spawn(
     };
     let storage = Storage::open(&options).await.expect("open storage");
     let worker = in_process_worker.then(|| storage.worker_config(&options, &Default::default()));
-    let app = App::start(storage, "127.0.0.1:0".parse().unwrap(), web, worker, false)
+    let app = App::start(storage, listen.parse().unwrap(), web, worker, false)
         .await
         .expect("start app");
-    let base = format!("http://{}", app.addr);
+    let base = format!("http://127.0.0.1:{}", app.addr.port());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -158,8 +166,13 @@ async fn spawn(
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .expect("the first page view sets the local cookie")
-        .to_owned();
+        .map(str::to_owned);
+    let cookie = if app.addr.ip().is_loopback() {
+        cookie.expect("the first page view sets the local cookie")
+    } else {
+        assert_eq!(cookie, None, "a networked studio hands out no local cookie");
+        String::new()
+    };
     TestApp {
         base,
         client,

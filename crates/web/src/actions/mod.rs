@@ -22,6 +22,7 @@ pub mod classify;
 pub mod deploy;
 pub mod ingest;
 pub mod jobs;
+pub mod members;
 pub mod projects;
 pub mod samples;
 pub mod testing;

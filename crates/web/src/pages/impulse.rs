@@ -15,7 +15,7 @@ use tinystudio_storage::models::{self, Model};
 use super::view::{kb, percent};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::training::{current_impulse, start_training, training_labels};
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -193,7 +193,7 @@ impl ImpulseForm {
 /// Saves the impulse; "Save and train" also starts training and opens the job.
 pub async fn save(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<ImpulseForm>,
 ) -> Result<axum::response::Response, PageError> {
