@@ -100,7 +100,7 @@ async function upload(form, items) {
   const errors = document.getElementById("upload-errors");
   const options = new FormData(form);
   const total = items.reduce((n, c) => n + c.file.size, 0) || 1;
-  let sent = 0, stored = 0, failed = 0;
+  let sent = 0, stored = 0, skipped = 0, failed = 0;
   button.disabled = true;
   panel.hidden = false;
   errors.replaceChildren();
@@ -108,7 +108,7 @@ async function upload(form, items) {
 
   for (const batch of batches(items)) {
     const body = new FormData();
-    for (const name of ["labelMode", "label", "category"]) body.append(name, options.get(name) || "");
+    for (const name of ["labelMode", "label", "category", "disallowDuplicates"]) body.append(name, options.get(name) || "");
     for (const { file, path } of batch) body.append("data", file, path);
     const batchBytes = batch.reduce((n, c) => n + c.file.size, 0);
     try {
@@ -116,7 +116,9 @@ async function upload(form, items) {
         fill.style.width = `${Math.min(100, (100 * (sent + loaded * batchBytes)) / total)}%`;
       });
       for (const f of reply.files || []) {
-        if (f.success) stored++; else { failed++; fail(f.error || `${f.fileName}: failed`); }
+        if (f.success) stored++;
+        else if (f.duplicate) skipped++;
+        else { failed++; fail(f.error || `${f.fileName}: failed`); }
       }
       if (!reply.files) { failed += batch.length; fail(reply.error || "upload failed"); }
     } catch (err) {
@@ -125,14 +127,18 @@ async function upload(form, items) {
     }
     sent += batchBytes;
     fill.style.width = `${(100 * sent) / total}%`;
-    status.textContent = `Uploaded ${stored} of ${items.length} files${failed ? `, ${failed} failed` : ""}…`;
+    status.textContent = `Uploaded ${stored} of ${items.length} files${summary(skipped, failed)}…`;
   }
-  status.textContent = `Done: ${stored} of ${items.length} files stored${failed ? `, ${failed} failed` : ""}.`;
+  status.textContent = `Done: ${stored} of ${items.length} files stored${summary(skipped, failed)}.`;
   button.disabled = false;
   const link = document.createElement("a");
   link.href = location.pathname;
   link.textContent = " Show the dataset";
   status.append(link);
+}
+
+function summary(skipped, failed) {
+  return (skipped ? `, ${skipped} already in the project (skipped)` : "") + (failed ? `, ${failed} failed` : "");
 }
 
 // XHR rather than fetch: only XHR reports upload progress.

@@ -202,9 +202,8 @@ function setUpCapture() {
     for (const f of reply.files || []) {
       if (!f.success) { fail(f.error || `${f.fileName}: not stored`); continue; }
       // The Dataset page shows new photos in its grid; other pages in a strip.
-      if (document.getElementById("sample-grid")) {
-        if (!f.duplicate) addToGrid(panel.dataset.project, f);
-      } else addRecent(blob, f);
+      if (document.getElementById("sample-grid")) addToGrid(panel.dataset.project, f);
+      else addRecent(blob, f);
     }
   };
 

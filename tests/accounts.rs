@@ -316,6 +316,7 @@ async fn a_workshop(app: TestApp) {
         tinystudio_domain::JobId::new(),
         &["cup".into(), "mug".into()],
         &metrics,
+        &Default::default(),
     )
     .await
     .unwrap();

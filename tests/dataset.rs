@@ -150,14 +150,52 @@ async fn duplicates_and_deterministic_split(app: TestApp) {
             std::slice::from_ref(&image),
         )
         .await;
+    // (a per-file rejection, as Edge Impulse's ingestion answers it).
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(third["files"][0]["success"], true);
-    assert_eq!(third["files"][0]["duplicate"], true);
-    assert_eq!(third["files"][0]["sampleId"], first["files"][0]["sampleId"]);
+    let skipped = &third["files"][0];
+    assert_eq!(skipped["success"], false, "{third}");
+    assert_eq!(skipped["duplicate"], true);
+    assert_eq!(skipped["sampleId"], first["files"][0]["sampleId"]);
+    let id = first["files"][0]["sampleId"].as_str().unwrap();
+    assert_eq!(
+        skipped["error"],
+        format!("An item with this hash already exists (ids: {id})")
+    );
     let (_, list) = app
         .get(&format!("/api/projects/{project}/samples"), &key)
         .await;
     assert_eq!(list["total"], 2);
+
+    // A copy never lands in the other set than its original: sent to the
+    // split it follows the original, sent explicitly to testing it is
+    // refused and nothing is stored.
+    let (_, to_split) = app
+        .ingest("split", Some(&key), &[], std::slice::from_ref(&image))
+        .await;
+    assert_eq!(to_split["files"][0]["success"], true, "{to_split}");
+    assert_eq!(to_split["files"][0]["category"], "training");
+    let (status, to_testing) = app
+        .ingest("testing", Some(&key), &[], std::slice::from_ref(&image))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = &to_testing["files"][0];
+    assert_eq!(refused["success"], false, "{to_testing}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("already in training") && error.contains(id),
+        "{error}"
+    );
+    let (_, list) = app
+        .get(
+            &format!("/api/projects/{project}/samples?category=testing"),
+            &key,
+        )
+        .await;
+    assert_eq!(list["total"], 0, "{list}");
+    let (_, list) = app
+        .get(&format!("/api/projects/{project}/samples"), &key)
+        .await;
+    assert_eq!(list["total"], 3);
 
     // The split is decided by content: the same image always lands in the
     // same category, in this project or another, and 200 images split about 80/20.
@@ -609,6 +647,40 @@ async fn browser_form_upload(app: TestApp) {
             .to_str()
             .unwrap()
             .contains("Uploaded%201%20of%201")
+    );
+
+    // The form skips images the project already has (its box is ticked by
+    // default) and says so.
+    let page = app
+        .client
+        .get(app.url(&format!("/projects/{project}/dataset")))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="disallowDuplicates" value="1" checked"#),
+        "the upload form skips duplicates by default"
+    );
+    let form = common::form(&[TestFile::new("again.png", png(20, 20, 3))])
+        .text("labelMode", "fixed")
+        .text("label", "bird")
+        .text("category", "split")
+        .text("disallowDuplicates", "1");
+    let r = app
+        .client
+        .post(&upload)
+        .header("cookie", &app.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("Uploaded%200%20of%201")
+            && location.contains("1%20already%20in%20the%20project%20%28skipped%29"),
+        "{location}"
     );
 
     // Without the local cookie (another site posting the form) nothing happens.

@@ -347,8 +347,10 @@ async fn replay_uploader(up: &Uploader, project: &str, project_name: &str) {
     assert!(uploader_accepts(status, &body), "{status} {body}");
     expect("0001.jpg", Some(label), "testing", &same_name_other_folder);
 
-    // The same content again, under another name: a duplicate, which the
-    // uploader must see as a success, and which is not stored twice.
+    // The same content again, under another name: a duplicate, which
+    // Edge Impulse's ingestion rejects per file ("the service will reject
+    // the incoming sample", its SDK says), naming the existing sample, and
+    // which is not stored twice.
     let (status, body) = up
         .upload(
             &up.key,
@@ -360,8 +362,15 @@ async fn replay_uploader(up: &Uploader, project: &str, project_name: &str) {
             &[],
         )
         .await;
-    assert!(uploader_accepts(status, &body), "{status} {body}");
+    assert_eq!(status, StatusCode::OK);
+    assert!(!uploader_accepts(status, &body), "{body}");
     assert_eq!(body["files"][0]["duplicate"], true, "{body}");
+    assert!(
+        body["files"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("An item with this hash already exists")),
+        "{body}"
+    );
 
     // No --label: the label comes from the file name; --category split;
     // --metadata; a multi-label info file adds structured labels.
@@ -486,7 +495,7 @@ res = data.upload_directory(
     directory=os.path.join(root, "test", "ship"), category="testing", label="ship"
 )
 report["again"] = len(res.successes)
-report["fails"] += [str(f) for f in res.fails]
+report["rejected"] = [f.error for f in res.fails]
 print(json.dumps(report))
 "#;
 
@@ -534,8 +543,17 @@ async fn python_sdk_uploads_cifar3(app: TestApp) {
     assert_eq!(report["version"], SDK_VERSION, "{report}");
     assert_eq!(report["fails"], json!([]), "{report}");
     assert_eq!(report["successes"], 600, "{report}");
-    // The SDK asks for duplicates to be skipped; they count as successes.
-    assert_eq!(report["again"], 50, "{report}");
+    // The SDK asks for duplicates to be skipped: each is rejected, and
+    // the SDK lists it among its failures with the ingestion's reason.
+    assert_eq!(report["again"], 0, "{report}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 50, "{report}");
+    assert!(
+        rejected.iter().all(|e| e
+            .as_str()
+            .is_some_and(|e| e.starts_with("An item with this hash already exists"))),
+        "{report}"
+    );
 
     // Every file once, with its folder's label and category.
     let mut expected = BTreeMap::new();

@@ -8,6 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod invariants;
+pub mod process;
+
 use std::path::PathBuf;
 
 use reqwest::StatusCode;
@@ -150,7 +153,15 @@ async fn spawn(
         blob_store,
     };
     let storage = Storage::open(&options).await.expect("open storage");
-    let worker = in_process_worker.then(|| storage.worker_config(&options, &Default::default()));
+    // Firmware builds are shared by every test of the run: the first build of
+    // a board compiles `core` and the dependencies, the others relink.
+    let worker_options = tinystudio::config::WorkerOptions {
+        firmware_target_dir: Some(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio-firmware"),
+        ),
+        ..Default::default()
+    };
+    let worker = in_process_worker.then(|| storage.worker_config(&options, &worker_options));
     let app = App::start(storage, listen.parse().unwrap(), web, worker, false)
         .await
         .expect("start app");
@@ -233,6 +244,21 @@ pub fn cifar3(split: &str, label: &str) -> Vec<TestFile> {
 pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([x as u8 ^ seed, y as u8, seed.wrapping_mul(31)])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A PNG of noise, which does not compress: its size is about 3 bytes a pixel.
+pub fn noise_png(side: u32, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let img = image::RgbImage::from_fn(side, side, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
     });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();

@@ -46,6 +46,9 @@ impl Storage {
         if let Some(id) = &worker.worker_id {
             config.worker_id = id.clone();
         }
+        if let Some(dir) = &worker.firmware_target_dir {
+            config.firmware_target_dir = dir.clone();
+        }
         // Several heartbeats per lease, so one slow database round trip
         // does not lose the job.
         config.heartbeat = (config.lease / 5).clamp(

@@ -91,6 +91,7 @@ enum ProjectCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    survive_file_size_limits();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,6 +108,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A file-size limit (`RLIMIT_FSIZE`, e.g. systemd's `LimitFSIZE=`) kills a
+/// process that writes past it with SIGXFSZ by default. Ignored, the write
+/// fails with `EFBIG` instead, which the studio reports like a full disk
+/// (507 for the upload that hit it) and goes on serving.
+fn survive_file_size_limits() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // code; it runs before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

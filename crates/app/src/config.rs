@@ -38,6 +38,11 @@ pub struct WorkerOptions {
     /// Names this worker in the queue and the logs; default: host name and a random suffix.
     #[arg(long, env = "TINYSTUDIO_WORKER_ID")]
     pub worker_id: Option<String>,
+
+    /// Where firmware builds are kept (one folder per board; workers on one
+    /// machine may share it); default: `work/firmware-target` in the data folder.
+    #[arg(long, env = "TINYSTUDIO_FIRMWARE_TARGET_DIR")]
+    pub firmware_target_dir: Option<PathBuf>,
 }
 
 impl Default for WorkerOptions {
@@ -45,6 +50,7 @@ impl Default for WorkerOptions {
         Self {
             lease_secs: 30,
             worker_id: None,
+            firmware_target_dir: None,
         }
     }
 }

@@ -178,7 +178,7 @@ pub fn build_with(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
+    let mut child = crate::process::dies_with_parent(&mut cmd)
         .spawn()
         .map_err(Error::io(format!("starting {:?}", cmd.get_program())))?;
     // cargo reports on stderr; stdout is drained on a thread so neither pipe blocks.

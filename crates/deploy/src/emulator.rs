@@ -268,6 +268,10 @@ impl Emulator {
     /// then prints `Taking photo...` and its predictions every interval
     /// (read them with [`read_photo`](Self::read_photo)). QEMU runs with
     /// semihosting, through which the firmware reads the frames.
+    ///
+    /// QEMU is killed when the thread that started it ends (so a worker
+    /// killed mid-run leaves no emulator behind): use the emulator on the
+    /// thread that started it, as `run_emulated` does.
     pub fn start_camera(
         config: &Config,
         elf: &Path,
@@ -289,7 +293,7 @@ impl Emulator {
             .local_addr()
             .map_err(Error::io("reading the local port"))?
             .port();
-        let mut child = Command::new(&config.qemu)
+        let mut child = crate::process::dies_with_parent(&mut Command::new(&config.qemu))
             .args([
                 "-M",
                 "mps2-an386",

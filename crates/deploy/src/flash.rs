@@ -341,24 +341,44 @@ pub fn find_tool(config: &FlashConfig, tool: &str) -> Option<PathBuf> {
     which::which_in(tool, Some(path), cwd).ok()
 }
 
-/// The Arduino bootloader's port: the one USB port with Arduino's vendor id.
+/// The Arduino bootloader's port: the one USB port with Arduino's vendor id
+/// and a bootloader's product id.
 fn find_arduino_port() -> Result<String> {
+    pick_arduino_port(&crate::serial::list_ports()?)
+}
+
+/// Arduino's boards enumerate with the product id's top bit clear in their
+/// bootloader (the Nano 33 BLE: `2341:005a`) and set while a sketch runs
+/// (`2341:805a`), which is also what TinyStudio's firmware shows on the
+/// board's USB serial port: bossac needs the former.
+fn pick_arduino_port(ports: &[crate::serial::PortInfo]) -> Result<String> {
     const ARDUINO_VID: u16 = 0x2341;
-    let ports: Vec<_> = crate::serial::list_ports()?
-        .into_iter()
-        .filter(|p| p.usb_ids.is_some_and(|(vid, _)| vid == ARDUINO_VID))
-        .collect();
-    match ports.as_slice() {
-        [one] => Ok(one.path.clone()),
-        [] => Err(Error::NoBoard(
-            "no Arduino board on a USB port: plug the Nano 33 BLE in, double-tap its reset button (the LED pulses), then flash again".into(),
-        )),
+    const APPLICATION: u16 = 0x8000;
+    let arduino = |bootloader: bool| -> Vec<&str> {
+        ports
+            .iter()
+            .filter(|p| {
+                p.usb_ids.is_some_and(|(vid, pid)| {
+                    vid == ARDUINO_VID && (pid & APPLICATION == 0) == bootloader
+                })
+            })
+            .map(|p| p.path.as_str())
+            .collect()
+    };
+    match arduino(true).as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => match arduino(false).as_slice() {
+            [] => Err(Error::NoBoard(
+                "no Arduino board on a USB port: plug the Nano 33 BLE in, double-tap its reset button (the LED pulses), then flash again".into(),
+            )),
+            running => Err(Error::NoBoard(format!(
+                "the Arduino board on {} is running its firmware, not the bootloader: double-tap its reset button (the LED pulses), then flash again",
+                running.join(", ")
+            ))),
+        },
         many => Err(Error::NoBoard(format!(
             "several Arduino boards are plugged in ({}): name the port to flash",
-            many.iter()
-                .map(|p| p.path.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.join(", ")
         ))),
     }
 }
@@ -488,5 +508,50 @@ fn run_tool(program: &Path, args: &[OsString], timeout: Duration) -> Result<(boo
             what: format!("{} to finish", program.display()),
             seconds: timeout.as_secs_f64(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serial::PortInfo;
+
+    fn port(path: &str, usb_ids: Option<(u16, u16)>) -> PortInfo {
+        PortInfo {
+            path: path.into(),
+            kind: "usb",
+            description: String::new(),
+            usb_ids,
+        }
+    }
+
+    #[test]
+    fn bossac_gets_the_bootloaders_port_not_the_running_firmwares() {
+        let bootloader = port("/dev/ttyACM1", Some((0x2341, 0x005a)));
+        let firmware = port("/dev/ttyACM0", Some((0x2341, 0x805a)));
+        let pico = port("/dev/ttyACM2", Some((0x2e8a, 0x000a)));
+        let adapter = port("/dev/ttyUSB0", None);
+        assert_eq!(
+            pick_arduino_port(&[firmware.clone(), bootloader.clone(), pico.clone()]).unwrap(),
+            "/dev/ttyACM1"
+        );
+        let Err(Error::NoBoard(why)) = pick_arduino_port(&[firmware.clone(), adapter.clone()])
+        else {
+            panic!("a board running its firmware is not flashable by bossac");
+        };
+        assert!(
+            why.contains("/dev/ttyACM0 is running its firmware"),
+            "{why}"
+        );
+        assert!(why.contains("double-tap"), "{why}");
+        let Err(Error::NoBoard(why)) = pick_arduino_port(&[pico, adapter]) else {
+            panic!("no Arduino board");
+        };
+        assert!(why.starts_with("no Arduino board"), "{why}");
+        let second = port("/dev/ttyACM3", Some((0x2341, 0x005a)));
+        let Err(Error::NoBoard(why)) = pick_arduino_port(&[bootloader, second]) else {
+            panic!("two bootloaders");
+        };
+        assert!(why.contains("/dev/ttyACM1, /dev/ttyACM3"), "{why}");
     }
 }

@@ -27,6 +27,7 @@ mod error;
 pub mod flash;
 pub mod footprint;
 pub mod monitor;
+mod process;
 pub mod serial;
 mod size;
 pub mod toolchain;

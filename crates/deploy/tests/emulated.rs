@@ -17,6 +17,7 @@ use tinystudio_engine::HostRunner;
 #[test]
 fn golden_vectors_are_bit_exact_on_the_emulated_m4() {
     let build = vww_build("mps2-an386", false);
+    eprintln!("{}", build.size);
     let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
     assert_eq!(emu.ready().input, [96, 96, 3]);
     assert_eq!(emu.ready().labels, 2);

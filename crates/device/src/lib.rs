@@ -10,7 +10,12 @@
 //!   resize and colour code the studio runs).
 //! - [`ov7675`]: the OmniVision OV7675 of the Arduino Tiny Machine Learning
 //!   Kit, over SCCB and the 8-bit parallel bus.
+//! - [`ports`]: the camera's clock, SCCB bus and parallel port on the real
+//!   boards (Nano 33 BLE Sense, Pico), at the register level, over a
+//!   register-access trait the host tests simulate.
 #![cfg_attr(not(test), no_std)]
 
 pub mod camera;
 pub mod ov7675;
+pub mod ports;
+pub mod usb_serial;

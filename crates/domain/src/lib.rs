@@ -16,6 +16,7 @@ pub mod label;
 pub mod metadata;
 pub mod model;
 pub mod project;
+pub mod upload;
 
 pub use account::{KeyScope, Role, check_password, parse_class_name, parse_user_name};
 pub use category::{Category, UploadCategory, split_category};

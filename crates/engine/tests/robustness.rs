@@ -1,6 +1,6 @@
 //! Hostile input: truncations and bit flips of real files at every offset
-//! must give errors, never panics or out-of-bounds reads. (The cargo-fuzz
-//! targets in `fuzz/` explore further; these loops run in every `cargo test`.)
+//! must give errors, never panics or out-of-bounds reads. (The libFuzzer
+//! targets in `crates/fuzz` explore further; these loops run in every `cargo test`.)
 
 mod common;
 
@@ -167,5 +167,42 @@ fn real_blob_truncated_and_flipped() {
             Err(tinystudio_engine::Error::ChecksumMismatch { .. })
         ));
         b[i] ^= 0x10;
+    }
+}
+
+/// The fuzz crate's seeds (`crates/fuzz/seeds/`) are models these tests
+/// build. A seed the parser refuses at its first bytes teaches the fuzzer
+/// nothing, so this checks that every committed seed still parses and runs
+/// after a format change; `TINYSTUDIO_WRITE_FUZZ_SEEDS=1` rewrites them.
+#[test]
+fn fuzz_seeds_parse_and_run() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let write = std::env::var_os("TINYSTUDIO_WRITE_FUZZ_SEEDS").is_some();
+    for seed in [1u64, 2] {
+        let model = every_op_model(seed);
+        for (target, file, bytes) in [
+            ("tflite_import", "tflite", model.to_tflite().unwrap()),
+            ("blob_parse", "tsmb", model.to_blob().unwrap()),
+        ] {
+            let path = seeds.join(target).join(format!("every_op_{seed}.{file}"));
+            if write {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            let committed = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "fuzz seed {} is missing ({e}); write it with TINYSTUDIO_WRITE_FUZZ_SEEDS=1",
+                    path.display()
+                )
+            });
+            let blob = if target == "tflite_import" {
+                Model::from_tflite(&committed).unwrap().to_blob().unwrap()
+            } else {
+                committed
+            };
+            let mut runner = tinystudio_engine::HostRunner::new(blob).unwrap();
+            let n = runner.view().unwrap().input().unwrap().len;
+            assert!(!runner.run(&vec![0; n]).unwrap().is_empty());
+        }
     }
 }

@@ -33,8 +33,7 @@ use crate::keras_h5::{
     Array, ConvBn, MobileNetV1Weights, NUM_BLOCKS, channels_for_alpha, load_mobilenet_v1,
 };
 
-/// Width multipliers we can provide, published or derived.
-pub const ALPHAS: [f32; 7] = [0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0];
+pub use crate::keras_h5::ALPHAS;
 
 /// Widths with ImageNet weights published by Keras Applications.
 pub const PUBLISHED_ALPHAS: [f32; 4] = [0.25, 0.5, 0.75, 1.0];
@@ -227,16 +226,30 @@ pub fn ensure_backbone_from(
     })
 }
 
+/// Whether [`ensure_backbone`] can provide `alpha` from the files in `dir`
+/// alone, without a download.
+pub fn is_on_disk(alpha: f32, dir: &Path) -> bool {
+    source_alpha(alpha).is_ok_and(|src| {
+        published_candidates(src, dir)
+            .iter()
+            .any(|path| path.is_file())
+    })
+}
+
+fn published_candidates(alpha: f32, dir: &Path) -> [PathBuf; 2] {
+    [
+        dir.join(keras_no_top_file_name(alpha, DEFAULT_RESOLUTION)),
+        dir.join(full_model_file_name(alpha, DEFAULT_RESOLUTION)),
+    ]
+}
+
 fn ensure_published(
     alpha: f32,
     dir: &Path,
     base_url: &str,
     log: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, MobileNetV1Weights)> {
-    let candidates = [
-        dir.join(keras_no_top_file_name(alpha, DEFAULT_RESOLUTION)),
-        dir.join(full_model_file_name(alpha, DEFAULT_RESOLUTION)),
-    ];
+    let candidates = published_candidates(alpha, dir);
     for path in &candidates {
         if path.is_file() {
             verify_known_checksum(path)?;

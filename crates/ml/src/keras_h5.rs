@@ -41,6 +41,10 @@ pub const BASE_CHANNELS: [usize; 14] = [
 /// Depthwise layers (1-based, as in `conv_dw_N`) that downsample with stride 2.
 pub const STRIDE2_BLOCKS: [usize; 4] = [2, 4, 6, 12];
 
+/// Width multipliers we can provide, published or derived (`backbones`);
+/// declared here because the reader names the width of the file it read.
+pub const ALPHAS: [f32; 7] = [0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0];
+
 /// Number of depthwise-separable blocks in MobileNetV1.
 pub const NUM_BLOCKS: usize = 13;
 
@@ -161,10 +165,7 @@ impl MobileNetV1Weights {
     /// The Keras width multiplier these channel counts correspond to, if any.
     pub fn alpha(&self) -> Option<f32> {
         let c = self.channels();
-        crate::backbones::ALPHAS
-            .iter()
-            .copied()
-            .find(|&a| channels_for_alpha(a) == c)
+        ALPHAS.iter().copied().find(|&a| channels_for_alpha(a) == c)
     }
 
     /// Checks that every layer's shape chains onto the previous one, so a truncated
@@ -262,6 +263,17 @@ const MAX_GROUP_DEPTH: usize = 4;
 /// layer's), not from its name, and the result is validated for internal consistency.
 pub fn load_mobilenet_v1(path: &Path) -> Result<MobileNetV1Weights> {
     let file = hdf5_pure::File::open(path).map_err(|e| h5_err(path, e))?;
+    read_mobilenet_v1(file, path)
+}
+
+/// [`load_mobilenet_v1`] on a file already in memory (an upload, a fuzzer's
+/// input); `name` only labels the errors.
+pub fn load_mobilenet_v1_from_bytes(bytes: Vec<u8>, name: &Path) -> Result<MobileNetV1Weights> {
+    let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| h5_err(name, e))?;
+    read_mobilenet_v1(file, name)
+}
+
+fn read_mobilenet_v1(file: hdf5_pure::File, path: &Path) -> Result<MobileNetV1Weights> {
     let top = file.root();
     let top_groups = top.groups().map_err(|e| h5_err(path, e))?;
     let (root, layers) = if top_groups.iter().any(|g| g == "model_weights") {

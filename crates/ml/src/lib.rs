@@ -7,14 +7,21 @@
 //! Keras weights), [`backbones`] (finding, downloading and deriving them) and
 //! [`export`] (the engine's float graph and calibration ranges).
 
+#[cfg(feature = "burn")]
 pub mod backbones;
+#[cfg(feature = "burn")]
 mod cpu;
+#[cfg(feature = "burn")]
 pub mod data;
 pub mod error;
+#[cfg(feature = "burn")]
 pub mod export;
+#[cfg(feature = "burn")]
 pub mod inference;
 pub mod keras_h5;
+#[cfg(feature = "burn")]
 pub mod model;
+#[cfg(feature = "burn")]
 pub mod training;
 
 pub use error::{Error, Result};

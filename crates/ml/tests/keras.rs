@@ -8,7 +8,10 @@ use tinystudio_ml::Error;
 use tinystudio_ml::backbones::{BackboneSource, ensure_backbone};
 use tinystudio_ml::data::{ImageShape, InputScaling};
 use tinystudio_ml::inference::FeatureExtractor;
-use tinystudio_ml::keras_h5::{load_mobilenet_v1, save_mobilenet_v1};
+use tinystudio_ml::keras_h5::{
+    Array, BatchNorm, Classifier, ConvBn, MobileNetV1Weights, NUM_BLOCKS, load_mobilenet_v1,
+    load_mobilenet_v1_from_bytes, save_mobilenet_v1,
+};
 use tinystudio_ml::model::ImageNetHead;
 
 /// ImageNet probabilities for one 224x224 RGB image, scaled as Keras's
@@ -367,4 +370,44 @@ fn failed_downloads_leave_nothing_behind() {
         eprintln!("{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{e}");
     }
+}
+
+/// The fuzz crate's seed for `keras_h5` (`crates/fuzz/seeds/`): a MobileNetV1
+/// one channel wide, in Keras's layout, so the fuzzer starts from a file the
+/// reader accepts whole (every layer group, dataset and shape check) yet that
+/// weighs a few kilobytes. The seed must keep loading after a change to the
+/// reader; `TINYSTUDIO_WRITE_FUZZ_SEEDS=1` rewrites it.
+#[test]
+fn fuzz_seed_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds/keras_h5/mobilenet_v1_1_channel.h5");
+    let conv = |shape: Vec<usize>| ConvBn {
+        kernel: Array::new(shape.clone(), vec![0.5; shape.iter().product()]),
+        bn: BatchNorm {
+            gamma: vec![1.0],
+            beta: vec![0.0],
+            moving_mean: vec![0.0],
+            moving_variance: vec![1.0],
+        },
+    };
+    let tiny = MobileNetV1Weights {
+        conv1: conv(vec![3, 3, 3, 1]),
+        depthwise: vec![conv(vec![3, 3, 1, 1]); NUM_BLOCKS],
+        pointwise: vec![conv(vec![1, 1, 1, 1]); NUM_BLOCKS],
+        classifier: Some(Classifier {
+            kernel: Array::new(vec![1, 1, 1, 2], vec![1.0, -1.0]),
+            bias: vec![0.0, 0.1],
+        }),
+    };
+    if std::env::var_os("TINYSTUDIO_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        save_mobilenet_v1(&tiny, &path).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "fuzz seed {} is missing ({e}); write it with TINYSTUDIO_WRITE_FUZZ_SEEDS=1",
+            path.display()
+        )
+    });
+    assert_eq!(load_mobilenet_v1_from_bytes(bytes, &path).unwrap(), tiny);
 }

@@ -169,33 +169,59 @@ pub async fn enqueue_with_id<J: JobSpec>(
 /// Lets an idle worker sleep until a job is queued: LISTEN/NOTIFY on
 /// PostgreSQL, plain polling on SQLite (and as the fallback whenever the
 /// listening connection is down).
+///
+/// A lost listening connection comes back by itself: `PgListener`
+/// reconnects and listens again on the next `recv`, and a listener that
+/// could not be made at all (the database was down when the worker started
+/// or while it reconnected) is made again at the next wait.
 pub struct JobWaker {
+    /// The database to listen on; `None` on SQLite.
+    url: Option<String>,
     listener: Option<sqlx::postgres::PgListener>,
 }
 
 impl JobWaker {
     pub async fn new(db: &Db) -> Self {
-        let listener = match db.dialect {
-            Dialect::Postgres => match sqlx::postgres::PgListener::connect(&db.url).await {
-                Ok(mut l) => match l.listen(CHANNEL).await {
-                    Ok(()) => Some(l),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "LISTEN failed; polling for jobs");
-                        None
-                    }
-                },
+        let url = (db.dialect == Dialect::Postgres).then(|| db.url.clone());
+        let mut waker = Self {
+            url,
+            listener: None,
+        };
+        waker.listener = waker.listen().await;
+        waker
+    }
+
+    async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
+        let url = self.url.as_deref()?;
+        // Bounded, so a database that is down delays the polling fallback
+        // by seconds, not by the pool's whole acquire timeout.
+        let connect = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::postgres::PgListener::connect(url),
+        );
+        match connect.await.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
                 Err(e) => {
-                    tracing::warn!(error = %e, "no listening connection; polling for jobs");
+                    tracing::warn!(error = %e, "LISTEN failed; polling for jobs");
                     None
                 }
             },
-            Dialect::Sqlite => None,
-        };
-        Self { listener }
+            Err(e) => {
+                tracing::warn!(error = %e, "no listening connection; polling for jobs");
+                None
+            }
+        }
     }
 
     /// Returns when a job may be ready, or after `timeout` at the latest.
     pub async fn wait(&mut self, timeout: std::time::Duration) {
+        if self.listener.is_none() && self.url.is_some() {
+            self.listener = self.listen().await;
+            if self.listener.is_some() {
+                tracing::info!("listening for jobs again");
+            }
+        }
         match &mut self.listener {
             Some(listener) => {
                 if let Ok(Err(e)) = tokio::time::timeout(timeout, listener.recv()).await {

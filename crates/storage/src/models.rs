@@ -1,14 +1,18 @@
 //! Trained models, versioned per project. The files (weights, int8 blob,
 //! `.tflite`) are artifacts in the blob store owned by the model's id.
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use tinystudio_domain::model::ModelMetrics;
 use tinystudio_domain::{ImpulseConfig, JobId, ModelId, ProjectId};
 
+use crate::blobs::check_hash;
 use crate::projects::parse_id;
-use crate::{Db, Result, StorageError, now_ms};
+use crate::{BlobKey, BlobStore, Db, Result, StorageError, now_ms};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,10 +25,14 @@ pub struct Model {
     pub labels: Vec<String>,
     pub metrics: ModelMetrics,
     pub created_at: i64,
+    /// SHA-256 of each of its files, by name; empty for models saved before
+    /// hashes were recorded (their files are read unchecked).
+    #[serde(skip)]
+    pub artifact_hashes: BTreeMap<String, String>,
 }
 
-const COLUMNS: &str =
-    "id, project_id, version, impulse_version, job_id, labels, metrics, created_at";
+const COLUMNS: &str = "id, project_id, version, impulse_version, job_id, labels, metrics, created_at, \
+     artifact_hashes";
 
 fn from_row(row: &AnyRow) -> Result<Model> {
     let corrupt = |e: serde_json::Error| StorageError::Corrupt(format!("model: {e}"));
@@ -37,11 +45,35 @@ fn from_row(row: &AnyRow) -> Result<Model> {
         labels: serde_json::from_str(&row.try_get::<String, _>("labels")?).map_err(corrupt)?,
         metrics: serde_json::from_str(&row.try_get::<String, _>("metrics")?).map_err(corrupt)?,
         created_at: row.try_get("created_at")?,
+        artifact_hashes: match row.try_get::<Option<String>, _>("artifact_hashes")? {
+            Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
+            None => BTreeMap::new(),
+        },
     })
 }
 
-/// Records a model made by `job_id`. A job that runs twice (its first
-/// worker died after saving) gets its first model back instead of a second.
+/// One of the model's files, checked against the hash recorded when it was
+/// saved: a damaged file is [`StorageError::DamagedBlob`], never returned.
+pub async fn read_artifact(
+    blobs: &dyn BlobStore,
+    model: &Model,
+    name: &str,
+) -> Result<Option<Bytes>> {
+    let key = BlobKey::artifact(&model.id.to_string(), name)?;
+    let Some(bytes) = blobs.get(&key).await? else {
+        return Ok(None);
+    };
+    match model.artifact_hashes.get(name) {
+        Some(expected) => check_hash(&key, expected, bytes).map(Some),
+        None => Ok(Some(bytes)),
+    }
+}
+
+/// Records a model made by `job_id`, whose files (already stored, with
+/// their SHA-256 by name in `artifact_hashes`) are owned by `id`. A job that
+/// runs twice (its first worker died after saving) gets its first model
+/// back instead of a second.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     db: &Db,
     id: ModelId,
@@ -50,6 +82,7 @@ pub async fn insert(
     job_id: JobId,
     labels: &[String],
     metrics: &ModelMetrics,
+    artifact_hashes: &BTreeMap<String, String>,
 ) -> Result<Model> {
     if let Some(existing) = by_job(db, job_id).await? {
         return Ok(existing);
@@ -57,12 +90,14 @@ pub async fn insert(
     let labels = serde_json::to_string(labels).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let metrics =
         serde_json::to_string(metrics).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let hashes =
+        serde_json::to_string(artifact_hashes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     // Versions are taken as MAX + 1; two workers saving at once may pick the
     // same one, and the loser of the unique constraint tries the next.
     for _ in 0..20 {
         let inserted = sqlx::query(
-            "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at) \
-             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM models WHERE project_id = $2",
+            "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at, artifact_hashes) \
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8 FROM models WHERE project_id = $2",
         )
         .bind(id.to_string())
         .bind(project_id.to_string())
@@ -71,6 +106,7 @@ pub async fn insert(
         .bind(&labels)
         .bind(&metrics)
         .bind(now_ms())
+        .bind(&hashes)
         .execute(&db.pool)
         .await;
         match inserted {

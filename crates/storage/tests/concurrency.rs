@@ -36,6 +36,7 @@ async fn concurrent_saves_get_distinct_versions(db: Db) {
                 job,
                 &["a".into(), "b".into()],
                 &ModelMetrics::default(),
+                &Default::default(),
             )
             .await
         }

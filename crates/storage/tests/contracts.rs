@@ -190,9 +190,44 @@ async fn every_kind_round_trips(db: Db) {
     )
     .await;
 
+    let trial = |outcome: TrialOutcome, int8: Option<f64>| Trial {
+        impulse: tinystudio_domain::ImpulseConfig::default(),
+        outcome,
+        float_accuracy: int8.map(|a| a + 0.01),
+        int8_accuracy: int8,
+        footprint: None,
+        ms: 4_200,
+        pareto: int8.is_some(),
+    };
+    round_trip::<Tune>(
+        &db,
+        project,
+        TunePayload {
+            board: "nano33ble".into(),
+            impulse_version: 3,
+            budget_seconds: 300,
+            latency_budget_ms: Some(250.0),
+        },
+        TuneOutput {
+            board: "nano33ble".into(),
+            trials: vec![
+                trial(TrialOutcome::Scored, Some(0.81)),
+                trial(TrialOutcome::OutOfBudget("needs 300 KB of RAM".into()), Some(0.9)),
+                trial(TrialOutcome::Stopped("far below the best".into()), None),
+                trial(TrialOutcome::Skipped("did not fit".into()), None),
+                trial(TrialOutcome::Failed("diverged".into()), None),
+            ],
+            best: Some(0),
+            baseline: Some(0),
+            elapsed_ms: 299_000,
+            budget_seconds: 300,
+        },
+    )
+    .await;
+
     // A job read as another kind is refused, not misread.
     let listed = jobs::list(&db, project, None, 10).await.unwrap();
-    assert_eq!(listed.len(), 4);
+    assert_eq!(listed.len(), 5);
     for job in &listed {
         let as_train = job.payload::<Train>();
         assert_eq!(as_train.is_ok(), job.kind == Train::KIND, "{job:?}");

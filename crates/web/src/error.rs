@@ -23,11 +23,20 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("{0}")]
-    TooManyRequests(String),
-    /// The studio cannot serve this yet (no admin on a networked studio).
+    /// The server cannot do this now (database unreachable, blob folder
+    /// read-only, no admin yet on a networked studio); the message says
+    /// which, so an operator knows what to fix.
     #[error("{0}")]
     Unavailable(String),
+    /// No room left to store the request's files.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// Stored data was found damaged; the message names it.
+    #[error("{0}")]
+    Damaged(String),
+    /// Too many failed logins from one address or for one name.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -43,7 +52,8 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            AppError::Damaged(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -53,6 +63,10 @@ impl AppError {
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 "internal error; the server log has the details".into()
+            }
+            AppError::Unavailable(message) | AppError::InsufficientStorage(message) => {
+                tracing::warn!(error = %message, "request refused by a server fault");
+                message.clone()
             }
             other => other.to_string(),
         }
@@ -64,6 +78,22 @@ impl From<StorageError> for AppError {
         match e {
             StorageError::NotFound(what) => AppError::NotFound(format!("no such {what}")),
             StorageError::Conflict(msg) => AppError::Conflict(msg),
+            StorageError::DiskFull(detail) => AppError::InsufficientStorage(format!(
+                "the studio's storage is full ({detail}): nothing more can be stored until \
+                 space is freed on the server"
+            )),
+            StorageError::NotWritable(detail) => AppError::Unavailable(format!(
+                "the studio cannot write to its data folder ({detail}): make the blob folder \
+                 writable again"
+            )),
+            // Logged once where it was found (the blob store).
+            e @ StorageError::DamagedBlob { .. } => AppError::Damaged(format!(
+                "{e}; restore it from a backup, or make it again (upload the sample again, \
+                 train the model again)"
+            )),
+            e if e.is_unavailable() => AppError::Unavailable(format!(
+                "the database is unreachable right now ({e}); try again shortly"
+            )),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -79,6 +109,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = serde_json::json!({ "success": false, "error": self.public_message() });
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A restarting database is back within seconds; clients that
+            // honour the header wait rather than hammer.
+            return (status, [(axum::http::header::RETRY_AFTER, "5")], Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
     }
 }

@@ -7,14 +7,12 @@ use tinystudio_domain::artifacts::{FLOAT_MODEL_FILES, MODEL_BLOB};
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_ml::backbones::ensure_backbone;
 use tinystudio_ml::inference::TrainedModel;
-use tinystudio_storage::BlobKey;
 use tinystudio_storage::models::{self, Model};
 
 use crate::{JobContext, Permanent};
 
 pub async fn artifact(ctx: &JobContext, model: &Model, name: &str) -> anyhow::Result<bytes::Bytes> {
-    ctx.blobs
-        .get(&BlobKey::artifact(&model.id.to_string(), name)?)
+    models::read_artifact(ctx.blobs.as_ref(), model, name)
         .await?
         .ok_or_else(|| {
             Permanent(format!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train};
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune};
 use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db, StorageError};
 
@@ -25,8 +25,12 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Where pretrained backbones are found (and downloaded to).
     pub backbones_dir: PathBuf,
-    /// Scratch space and caches (feature cache, firmware build folder).
+    /// Scratch space and caches (feature cache, run folders).
     pub work_dir: PathBuf,
+    /// Firmware builds, one cargo target folder per board, kept so the next
+    /// build only relinks. Workers on one machine may share it (builds of a
+    /// board take turns on a lock).
+    pub firmware_target_dir: PathBuf,
 }
 
 impl WorkerConfig {
@@ -38,6 +42,7 @@ impl WorkerConfig {
             poll: Duration::from_millis(500),
             backbones_dir: data_dir.join("backbones"),
             work_dir: data_dir.join("work"),
+            firmware_target_dir: data_dir.join("work").join("firmware-target"),
         }
     }
 }
@@ -227,6 +232,7 @@ async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
         JobKind::Test => execute::<Test>(ctx).await,
         JobKind::Deploy => execute::<Deploy>(ctx).await,
         JobKind::Run => execute::<Run>(ctx).await,
+        JobKind::Tune => execute::<Tune>(ctx).await,
     }
 }
 

@@ -105,6 +105,15 @@ struct State {
     frames_read: BTreeSet<u64>,
 }
 
+/// Levels of the sensor's video outputs at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pins {
+    pub vsync: bool,
+    pub href: bool,
+    pub pclk: bool,
+    pub data: u8,
+}
+
 /// The sensor; clone the handles it gives to pass them to the driver.
 #[derive(Clone)]
 pub struct Sim(Rc<RefCell<State>>);
@@ -152,6 +161,24 @@ impl Sim {
     /// Frame numbers whose image bytes the driver read.
     pub fn frames_read(&self) -> Vec<u64> {
         self.0.borrow().frames_read.iter().copied().collect()
+    }
+
+    /// The sensor's output pins at the current tick, as a board's GPIO
+    /// input register shows them; then one tick passes, as for a
+    /// [`ParallelPort`] call. `data_read`: the board takes the data byte
+    /// from this read (a frame whose valid byte it takes counts as read).
+    pub fn pins(&self, data_read: bool) -> Pins {
+        let mut s = self.0.borrow_mut();
+        let (vsync, href, pclk, data) = s.sample();
+        if let Some(frame) = s.valid_frame.filter(|_| data_read) {
+            s.frames_read.insert(frame);
+        }
+        Pins {
+            vsync,
+            href,
+            pclk,
+            data,
+        }
     }
 
     /// The frame as the registers configure it: (width, height, RGB565?).

@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod run;
 pub mod test;
 pub mod train;
+pub mod tune;
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,9 @@ pub use deploy::{Deploy, DeployOutput, DeployPayload};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
+pub use tune::{
+    DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS, Trial, TrialOutcome, Tune, TuneOutput, TunePayload,
+};
 
 /// One kind of background job, declared the way crates.io declares its
 /// background jobs: a kind name, serde types for what goes in and what
@@ -104,6 +108,8 @@ pub enum JobKind {
     Deploy,
     /// Run a firmware build on the emulated board.
     Run,
+    /// Search the impulse for a board.
+    Tune,
 }
 
 impl JobKind {
@@ -113,6 +119,7 @@ impl JobKind {
             JobKind::Test => "test",
             JobKind::Deploy => "deploy",
             JobKind::Run => "run",
+            JobKind::Tune => "tune",
         }
     }
 }
@@ -131,6 +138,7 @@ impl FromStr for JobKind {
             "test" => Ok(JobKind::Test),
             "deploy" => Ok(JobKind::Deploy),
             "run" => Ok(JobKind::Run),
+            "tune" => Ok(JobKind::Tune),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

@@ -5,6 +5,13 @@
 //! the handful of registers it needs (clock, one UART, one counter), with the
 //! reference-manual section named beside them, instead of pulling in a HAL
 //! and its PAC: the firmware builds in seconds and its flash is the model's.
+//! The real boards' USB serial ports are the exception (`*_usb.rs`): a USB
+//! device controller is too much to drive by hand, so each uses its chip's
+//! well-kept `usb-device` bus driver under the shared glue in
+//! `tinystudio_device::usb_serial`.
+//! The real boards' cameras (`*_camera.rs`) are thin: their register code
+//! is `tinystudio_device::ports`, which the host tests run against
+//! simulated chips and a simulated sensor.
 
 #[cfg(feature = "mps2-an386")]
 mod mps2;
@@ -14,10 +21,18 @@ pub use mps2::Mps2 as Current;
 #[cfg(feature = "nano33ble")]
 mod nrf52840;
 #[cfg(feature = "nano33ble")]
+mod nrf52840_camera;
+#[cfg(feature = "nano33ble")]
+mod nrf52840_usb;
+#[cfg(feature = "nano33ble")]
 pub use nrf52840::Nano33Ble as Current;
 
 #[cfg(feature = "pico")]
 mod rp2040;
+#[cfg(feature = "pico")]
+mod rp2040_camera;
+#[cfg(feature = "pico")]
+mod rp2040_usb;
 #[cfg(feature = "pico")]
 pub use rp2040::Pico as Current;
 
@@ -33,15 +48,35 @@ pub enum CounterUnit {
 
 pub use tinystudio_device::camera::{Camera, Frame};
 
-/// A board without a camera: the camera loop stays off.
-pub struct NoCamera;
+/// Busy-waits on the core clock (`cortex_m::asm::delay` waits at least the
+/// cycles asked): the camera's set-up waits (1 s after power-up, 1 to 10 ms
+/// after resets) need no timer, and the boards' counters stay the app's.
+#[cfg(any(feature = "nano33ble", feature = "pico"))]
+pub struct CoreDelay {
+    pub hz: u32,
+}
 
-impl Camera for NoCamera {
-    type Error = &'static str;
-
-    fn capture(&mut self, _buffer: &mut [u8]) -> Result<Frame, Self::Error> {
-        Err("this board has no camera")
+#[cfg(any(feature = "nano33ble", feature = "pico"))]
+impl embedded_hal::delay::DelayNs for CoreDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        // At most 4.3 s at 125 MHz: 537 M cycles, within u32.
+        let cycles = u64::from(ns) * u64::from(self.hz) / 1_000_000_000;
+        cortex_m::asm::delay(cycles as u32);
     }
+}
+
+/// Prints one line through the board's serial port (the camera's boot line).
+#[cfg(any(feature = "nano33ble", feature = "pico"))]
+fn say<B: Board>(board: &mut B, line: core::fmt::Arguments<'_>) {
+    use core::fmt::Write;
+    struct Out<'a, B: Board>(&'a mut B);
+    impl<B: Board> Write for Out<'_, B> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = write!(Out(board), "{line}\r\n");
 }
 
 pub trait Board: Sized {

@@ -7,15 +7,18 @@
 //! - Clocks (RP2040 datasheet §2.15, §2.16, §2.18): 12 MHz crystal, PLL_SYS
 //!   at 1500 MHz / 6 / 2 = 125 MHz for clk_sys and clk_peri, the sequence of
 //!   the Pico SDK's `clocks_init`.
-//! - Serial: UART0 (PL011, §4.2) at 115200 8N1 on GP0 (TX, pin 1) and GP1
-//!   (RX, pin 2). The Pico's USB port is the RP2040's own USB device: use a
-//!   USB-serial adapter or a Raspberry Pi Debug Probe's UART on GP0/GP1.
+//! - Serial: the Pico's own USB port as a USB serial port (CDC ACM, see
+//!   `rp2040_usb.rs`), and UART0 (PL011, §4.2) at 115200 8N1 on GP0 (TX,
+//!   pin 1) and GP1 (RX, pin 2) for a USB-serial adapter or a Raspberry Pi
+//!   Debug Probe's UART. Everything printed goes to both; frames are read
+//!   from either.
 //! - Counter: SysTick at the core clock; it is 24 bits wide, so its
 //!   exception counts wraps (every 134 ms) to make a 64-bit cycle counter.
 //!
 //! Written against the datasheet and not run on hardware here (only the
 //! emulated MPS2 runs in CI).
 
+use super::rp2040_usb as usb;
 use super::{Board, CounterUnit};
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -97,7 +100,9 @@ fn SysTick() {
     WRAPS.store(WRAPS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-pub struct Pico;
+pub struct Pico {
+    camera: Option<super::rp2040_camera::PicoOv7675>,
+}
 
 fn unreset(bits: u32) {
     // SAFETY: RESETS registers.
@@ -165,6 +170,27 @@ fn init_uart() {
     }
 }
 
+fn uart_write(bytes: &[u8]) {
+    for &b in bytes {
+        // SAFETY: UART0 registers.
+        unsafe {
+            while read_volatile(reg(UART0 + UARTFR)) & FR_TXFF != 0 {}
+            write_volatile(reg(UART0 + UARTDR), u32::from(b));
+        }
+    }
+}
+
+fn uart_read_byte() -> Option<u8> {
+    // SAFETY: UART0 registers.
+    unsafe {
+        if read_volatile(reg(UART0 + UARTFR)) & FR_RXFE != 0 {
+            None
+        } else {
+            Some(read_volatile(reg(UART0 + UARTDR)) as u8)
+        }
+    }
+}
+
 impl Board for Pico {
     const NAME: &'static str = "pico";
     const CPU_HZ: u32 = CORE_HZ;
@@ -174,6 +200,7 @@ impl Board for Pico {
     fn init() -> Self {
         init_clocks();
         init_uart();
+        usb::init();
         let mut cp = cortex_m::Peripherals::take().unwrap_or_else(|| unreachable!());
         cp.SYST
             .set_clock_source(cortex_m::peripheral::syst::SystClkSource::Core);
@@ -181,7 +208,9 @@ impl Board for Pico {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
-        Pico
+        let mut board = Pico { camera: None };
+        board.camera = super::rp2040_camera::open(&mut board);
+        board
     }
 
     fn counter(&mut self) -> u64 {
@@ -201,34 +230,24 @@ impl Board for Pico {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        Self::emergency_write(bytes);
+        // Bytes a host does not take within half a second are dropped
+        // (usb_serial::Delivery says which); the UART always gets them.
+        let _ = usb::write(bytes, || self.counter(), u64::from(CORE_HZ / 2));
+        uart_write(bytes);
     }
 
     fn emergency_write(bytes: &[u8]) {
-        for &b in bytes {
-            // SAFETY: UART0 registers.
-            unsafe {
-                while read_volatile(reg(UART0 + UARTFR)) & FR_TXFF != 0 {}
-                write_volatile(reg(UART0 + UARTDR), u32::from(b));
-            }
-        }
+        usb::emergency_write(bytes);
+        uart_write(bytes);
     }
 
     fn read_byte(&mut self) -> Option<u8> {
-        // SAFETY: UART0 registers.
-        unsafe {
-            if read_volatile(reg(UART0 + UARTFR)) & FR_RXFE != 0 {
-                None
-            } else {
-                Some(read_volatile(reg(UART0 + UARTDR)) as u8)
-            }
-        }
+        usb::read_byte().or_else(uart_read_byte)
     }
 
-    // The OV7675's GPIO and TWIM/I2C port for this board is not written yet.
-    type Camera = super::NoCamera;
+    type Camera = super::rp2040_camera::PicoOv7675;
 
-    fn camera(&mut self) -> Option<&mut super::NoCamera> {
-        None
+    fn camera(&mut self) -> Option<&mut Self::Camera> {
+        self.camera.as_mut()
     }
 }

@@ -1,7 +1,7 @@
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -21,6 +21,7 @@ impl LocalBlobStore {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(root.join("tmp"))?;
+        sweep_temporaries(&root.join("tmp"), ABANDONED_AFTER);
         Ok(Self { root })
     }
 
@@ -31,6 +32,39 @@ impl LocalBlobStore {
     /// The file behind `key`; for tools that need a path (e.g. firmware builds).
     pub fn file_path(&self, key: &BlobKey) -> PathBuf {
         self.root.join(key.path())
+    }
+}
+
+/// A temporary file this old belongs to a write that will never finish (its
+/// process was killed mid-write): a live write lasts seconds at most. Younger
+/// ones may be another process's write in progress (servers and workers share
+/// the folder), so they are left alone.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Removes abandoned temporary files. Best effort: what cannot be removed
+/// now is tried again at the next start.
+fn sweep_temporaries(tmp: &Path, older_than: Duration) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0usize;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > older_than);
+        if old && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            blobs.removed = removed,
+            "removed temporary files of writes interrupted by a crash"
+        );
     }
 }
 
@@ -111,12 +145,13 @@ impl BlobStore for LocalBlobStore {
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>> {
         let path = self.file_path(key);
-        blocking(move || match fs::read(&path) {
+        let read = blocking(move || match fs::read(&path) {
             Ok(b) => Ok(Some(Bytes::from(b))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         })
-        .await
+        .await?;
+        read.map(|bytes| super::verified(key, bytes)).transpose()
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {
@@ -162,5 +197,23 @@ mod tests {
         assert!(store.get(&key).await.unwrap().is_none());
         // No temporary files are left behind.
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_restart_removes_only_abandoned_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let abandoned = tmp.join("killed-mid-write");
+        let hour_ago = SystemTime::now() - Duration::from_secs(2 * 60 * 60);
+        File::create(&abandoned)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let in_progress = tmp.join("being-written");
+        File::create(&in_progress).unwrap();
+        LocalBlobStore::new(dir.path()).unwrap();
+        assert!(!abandoned.exists());
+        assert!(in_progress.exists());
     }
 }

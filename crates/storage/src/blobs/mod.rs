@@ -116,6 +116,52 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>>;
 }
 
+/// Checks a blob read back from a store against its name where the name is
+/// its hash (originals): a damaged file is reported rather than served.
+///
+/// Thumbnails pass unchecked: they are a cache made from their (checked)
+/// original. Artifacts are checked against the hashes their owner recorded
+/// (`models::read_artifact`).
+pub(crate) fn verified(key: &BlobKey, bytes: Bytes) -> Result<Bytes> {
+    match key {
+        BlobKey::Sample(expected) => check_hash(key, expected, bytes),
+        _ => Ok(bytes),
+    }
+}
+
+/// `bytes` if they hash to `expected`; otherwise [`StorageError::DamagedBlob`],
+/// logged here once per blob and process, however often it is read.
+pub fn check_hash(key: &BlobKey, expected: &str, bytes: Bytes) -> Result<Bytes> {
+    let actual = sha256_hex(&bytes);
+    if actual == expected {
+        return Ok(bytes);
+    }
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let path = key.path();
+    let first = REPORTED
+        .lock()
+        .map(|mut seen| {
+            if seen.contains(&path) {
+                false
+            } else {
+                seen.push(path.clone());
+                true
+            }
+        })
+        .unwrap_or(true);
+    if first {
+        tracing::error!(
+            blob.key = %path,
+            blob.sha256 = %actual,
+            blob.expected_sha256 = %expected,
+            blob.bytes = bytes.len(),
+            "damaged blob: its bytes no longer match the SHA-256 recorded for it; \
+             restore it from a backup or make it again (upload the sample, train the model)"
+        );
+    }
+    Err(StorageError::DamagedBlob { key: path })
+}
+
 /// Hex SHA-256 of `bytes`: the content address of an original.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -136,6 +182,22 @@ mod tests {
         ] {
             assert_eq!(BlobKey::from_path(&key.path()), Some(key));
         }
+    }
+
+    #[test]
+    fn an_original_must_match_its_hash() {
+        let sha = sha256_hex(b"hello");
+        let key = BlobKey::sample(&sha).unwrap();
+        assert!(verified(&key, Bytes::from_static(b"hello")).is_ok());
+        for _ in 0..2 {
+            assert!(matches!(
+                verified(&key, Bytes::from_static(b"hellO")),
+                Err(StorageError::DamagedBlob { .. })
+            ));
+        }
+        // Nothing to check a thumbnail against.
+        let thumb = BlobKey::thumbnail(&sha).unwrap();
+        assert!(verified(&thumb, Bytes::from_static(b"x")).is_ok());
     }
 
     #[test]

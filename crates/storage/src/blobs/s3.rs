@@ -122,7 +122,10 @@ impl BlobStore for S3BlobStore {
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>> {
         match self.store.get(&self.location(key)).await {
-            Ok(result) => Ok(Some(result.bytes().await.map_err(s3_error)?)),
+            Ok(result) => {
+                let bytes = result.bytes().await.map_err(s3_error)?;
+                super::verified(key, bytes).map(Some)
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(s3_error(e)),
         }

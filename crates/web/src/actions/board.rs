@@ -506,9 +506,7 @@ pub async fn classify(
     let link = state.boards.connected(project)?;
     let model = models::get(&state.db, project, model).await?;
     let impulse = models::impulse_of(&state.db, &model).await?;
-    let blob = state
-        .blobs
-        .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)
+    let blob = models::read_artifact(state.blobs.as_ref(), &model, MODEL_BLOB)
         .await?
         .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
     if input.image.is_empty() {

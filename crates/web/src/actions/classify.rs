@@ -8,7 +8,6 @@ use serde::Serialize;
 use tinystudio_domain::artifacts::MODEL_BLOB;
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_images::{decode, preprocess};
-use tinystudio_storage::BlobKey;
 use tinystudio_storage::models::{self, Model};
 
 use crate::{AppError, AppState};
@@ -32,9 +31,7 @@ pub async fn classify(
     image: Vec<u8>,
 ) -> Result<Classification, AppError> {
     let impulse = models::impulse_of(&state.db, model).await?;
-    let blob = state
-        .blobs
-        .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)
+    let blob = models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
         .await?
         .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
     let limits = state.config.decode;

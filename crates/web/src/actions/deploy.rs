@@ -25,9 +25,7 @@ fn board_named(name: &str) -> Result<&'static Board, AppError> {
 }
 
 async fn model_blob(state: &AppState, model: &Model) -> Result<bytes::Bytes, AppError> {
-    state
-        .blobs
-        .get(&BlobKey::artifact(&model.id.to_string(), MODEL_BLOB)?)
+    models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
         .await?
         .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))
 }

@@ -7,8 +7,11 @@ use std::collections::HashMap;
 
 use axum::extract::Multipart;
 use axum::extract::multipart::MultipartError;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
+use tinystudio_domain::upload::{
+    Next, UploadCollector, UploadLimits, base_name, check_file_name, folders,
+};
 use tinystudio_domain::{
     Label, Metadata, ProjectId, SampleId, UploadCategory, label_from_file_name,
 };
@@ -114,94 +117,52 @@ fn multipart_error(e: MultipartError, state: &AppState) -> AppError {
 /// Reads the whole body before anything is stored, so a request that fails
 /// as a whole (too large, malformed) changes nothing.
 ///
-/// The body limit is enforced here rather than by a layer, so that a request
-/// slightly over a limit is read to its end before the 413 is sent: a client
-/// still writing its body when the server closes the connection sees a
-/// broken pipe instead of the error. Past twice the limit we stop reading.
+/// The limits are enforced by `domain::upload::UploadCollector` rather than
+/// by a layer, so that a request slightly over a limit is read to its end
+/// before the 413 is sent (see there); the fuzz crate drives the same
+/// collector from arbitrary bodies.
 pub async fn read_upload(
     mut multipart: Multipart,
     state: &AppState,
 ) -> Result<UploadBody, AppError> {
-    let max_file = state.config.max_file_bytes;
-    let max_body = state.config.max_body_bytes;
-    let mut files = Vec::new();
-    let mut fields = HashMap::new();
-    let mut total = 0usize;
-    let mut refusal: Option<AppError> = None;
+    let mut collector = UploadCollector::new(UploadLimits {
+        max_file_bytes: state.config.max_file_bytes,
+        max_body_bytes: state.config.max_body_bytes,
+        max_field_bytes: MAX_FIELD_BYTES,
+    });
     'parts: while let Some(mut field) = multipart
         .next_field()
         .await
         .map_err(|e| multipart_error(e, state))?
     {
-        let name = field.name().unwrap_or_default().to_owned();
-        let path = field.file_name().unwrap_or_default().to_owned();
-        let mut bytes = BytesMut::new();
+        collector.begin_part(
+            field.name().unwrap_or_default(),
+            field.file_name().unwrap_or_default(),
+        );
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, state))? {
-            total += chunk.len();
-            if refusal.is_some() {
-                if total > 2 * max_body {
-                    break 'parts;
-                }
-                continue;
-            }
-            if total > max_body {
-                refusal = Some(AppError::PayloadTooLarge(format!(
-                    "the request body is larger than the limit of {max_body} bytes; send fewer files per request"
-                )));
-            } else if name == "data" && bytes.len() + chunk.len() > max_file {
-                refusal = Some(AppError::PayloadTooLarge(format!(
-                    "{path:?} is larger than the per-file limit of {max_file} bytes"
-                )));
-            } else if name != "data" && bytes.len() + chunk.len() > MAX_FIELD_BYTES {
-                refusal = Some(AppError::PayloadTooLarge(format!(
-                    "form field {name:?} is larger than {MAX_FIELD_BYTES} bytes"
-                )));
-            } else {
-                bytes.extend_from_slice(&chunk);
+            if collector.chunk(&chunk) == Next::Stop {
+                break 'parts;
             }
         }
-        if refusal.is_some() {
-            continue;
-        }
-        if name == "data" {
-            // Edge Impulse's uploader sends bounding boxes and structured
-            // labels as extra `.labels` parts beside the images; they are not
-            // samples.
-            if path.ends_with(".labels") {
-                continue;
-            }
-            files.push(IncomingFile {
-                path,
-                bytes: bytes.freeze(),
-            });
+    }
+    let upload = collector.finish().map_err(|refusal| {
+        if refusal.is_too_large() {
+            AppError::PayloadTooLarge(refusal.to_string())
         } else {
-            let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                AppError::BadRequest(format!("form field {name:?} is not UTF-8 text"))
-            })?;
-            fields.insert(name, value);
+            AppError::BadRequest(refusal.to_string())
         }
-    }
-    if let Some(refusal) = refusal {
-        return Err(refusal);
-    }
-    if files.is_empty() {
-        return Err(AppError::BadRequest(
-            "no files: send one or more multipart parts named \"data\", each with a file name"
-                .into(),
-        ));
-    }
-    Ok(UploadBody { files, fields })
-}
-
-/// The last part of a path as sent by a client; never used as a path here.
-fn base_name(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
-fn folders(path: &str) -> Vec<&str> {
-    let mut parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-    parts.pop();
-    parts
+    })?;
+    Ok(UploadBody {
+        files: upload
+            .files
+            .into_iter()
+            .map(|f| IncomingFile {
+                path: f.path,
+                bytes: Bytes::from(f.bytes),
+            })
+            .collect(),
+        fields: upload.fields,
+    })
 }
 
 fn with_date_id(name: &str) -> String {
@@ -210,19 +171,6 @@ fn with_date_id(name: &str) -> String {
         Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{id}.{ext}"),
         _ => format!("{name}.{id}"),
     }
-}
-
-fn check_file_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("the part has no file name".into());
-    }
-    if name.chars().count() > 255 {
-        return Err("the file name is longer than 255 characters".into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err("the file name contains control characters".into());
-    }
-    Ok(())
 }
 
 /// Stores every file that is a sound image; reports each file's outcome.
@@ -301,45 +249,71 @@ async fn ingest_one(
         .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| AppError::Internal("sha256 hex".into()))?;
-    let category = match options.category {
-        CategorySource::Fixed(c) => c.resolve(&sha_bytes),
-        CategorySource::Folder => {
-            let named =
-                folder_parts
-                    .iter()
-                    .rev()
-                    .find_map(|f| match f.to_ascii_lowercase().as_str() {
-                        "train" | "training" => Some(UploadCategory::Training),
-                        "test" | "testing" => Some(UploadCategory::Testing),
-                        _ => None,
-                    });
-            named.unwrap_or(UploadCategory::Split).resolve(&sha_bytes)
+    let requested = match options.category {
+        CategorySource::Fixed(c) => c,
+        CategorySource::Folder => folder_parts
+            .iter()
+            .rev()
+            .find_map(|f| match f.to_ascii_lowercase().as_str() {
+                "train" | "training" => Some(UploadCategory::Training),
+                "test" | "testing" => Some(UploadCategory::Testing),
+                _ => None,
+            })
+            .unwrap_or(UploadCategory::Split),
+    };
+
+    let existing = samples::find_by_hash(&state.db, project_id, &sha).await?;
+    let category = match &existing {
+        None => requested.resolve(&sha_bytes),
+        Some(existing) if options.disallow_duplicates => {
+            // Edge Impulse's wording and per-file rejection, so its clients
+            // report the file as skipped and go on with the others.
+            return Ok(FileOutcome {
+                success: false,
+                file_name: original_name,
+                sample_id: Some(existing.id),
+                label: existing.label.clone(),
+                category: Some(existing.category.to_string()),
+                duplicate: true,
+                error: Some(format!(
+                    "An item with this hash already exists (ids: {})",
+                    existing.id
+                )),
+            });
+        }
+        // A copy goes where its original is: the same image in training
+        // and testing would make the test accuracy a measure of memory.
+        Some(existing) if requested == UploadCategory::Split => existing.category,
+        Some(existing) if requested.resolve(&sha_bytes) == existing.category => existing.category,
+        Some(existing) => {
+            return Ok(FileOutcome::failed(
+                &original_name,
+                format!(
+                    "{original_name}: the same image is already in {} as sample {} ({}); \
+                     a copy in {} would put one image in both sets",
+                    existing.category,
+                    existing.id,
+                    existing.file_name,
+                    requested.resolve(&sha_bytes),
+                ),
+            ));
         }
     };
 
-    if options.disallow_duplicates
-        && let Some(existing) = samples::find_by_hash(&state.db, project_id, &sha).await?
-    {
-        return Ok(FileOutcome {
-            success: true,
-            file_name: original_name,
-            sample_id: Some(existing.id),
-            label: existing.label,
-            category: Some(existing.category.to_string()),
-            duplicate: true,
-            error: None,
-        });
-    }
-
     // Blobs first, synced; the row that points to them last.
-    state
-        .blobs
-        .put(&BlobKey::sample(&sha)?, file.bytes.clone())
-        .await?;
-    state
-        .blobs
-        .put(&BlobKey::thumbnail(&sha)?, Bytes::from(thumbnail))
-        .await?;
+    let stored = async {
+        state
+            .blobs
+            .put(&BlobKey::sample(&sha)?, file.bytes.clone())
+            .await?;
+        state
+            .blobs
+            .put(&BlobKey::thumbnail(&sha)?, Bytes::from(thumbnail))
+            .await
+    };
+    stored
+        .await
+        .map_err(|e| storing_failed(&original_name, e.into()))?;
     let file_name = if options.add_date_id {
         with_date_id(&original_name)
     } else {
@@ -372,6 +346,17 @@ async fn ingest_one(
     })
 }
 
+/// A server fault while storing names the file it stopped at, so a client
+/// knows what to send again: earlier files of the request were stored.
+fn storing_failed(file_name: &str, e: AppError) -> AppError {
+    let what = |m: String| format!("{m}; {file_name:?} and the files after it were not stored");
+    match e {
+        AppError::InsufficientStorage(m) => AppError::InsufficientStorage(what(m)),
+        AppError::Unavailable(m) => AppError::Unavailable(what(m)),
+        other => other,
+    }
+}
+
 fn describe(file_name: &str, e: &DecodeError) -> String {
     format!("{file_name}: {e}")
 }
@@ -379,18 +364,6 @@ fn describe(file_name: &str, e: &DecodeError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_split_into_folders_and_base_name() {
-        assert_eq!(base_name("a/b/c.jpg"), "c.jpg");
-        assert_eq!(base_name("c.jpg"), "c.jpg");
-        assert_eq!(base_name("a\\b.png"), "b.png");
-        assert_eq!(
-            folders("cifar3/train/ship/1.jpg"),
-            vec!["cifar3", "train", "ship"]
-        );
-        assert!(folders("1.jpg").is_empty());
-    }
 
     #[test]
     fn date_id_goes_before_the_extension() {

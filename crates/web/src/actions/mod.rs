@@ -10,6 +10,7 @@
 //! - [`classify`]: one image through the int8 model, now.
 //! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
 //!   firmware builds and runs on the emulated board.
+//! - [`tuning`]: the impulse search for a board, and applying one of its trials.
 //! - [`board`]: boards on this machine's serial ports: connecting,
 //!   their live output, classifying on them beside the host engine,
 //!   flashing them.
@@ -27,6 +28,7 @@ pub mod projects;
 pub mod samples;
 pub mod testing;
 pub mod training;
+pub mod tuning;
 
 use crate::AppError;
 

@@ -32,10 +32,10 @@ pub async fn training_labels(
         .collect())
 }
 
-/// Queues training with the current impulse (saving the defaults as its
-/// first version if none was saved); refuses a dataset that cannot train,
-/// with what to fix.
-pub async fn start_training(state: &AppState, project: ProjectId) -> Result<Job, AppError> {
+/// The version of the impulse a job starts from (saving the defaults as
+/// the first version if none was saved), after checking that the dataset
+/// can train, with what to fix.
+pub async fn trainable_impulse(state: &AppState, project: ProjectId) -> Result<i64, AppError> {
     let (version, config) = current_impulse(state, project).await?;
     config.validate()?;
     let version = if version == 0 {
@@ -56,8 +56,21 @@ pub async fn start_training(state: &AppState, project: ProjectId) -> Result<Job,
             "training needs at least 4 training samples".into(),
         ));
     }
-    let payload = TrainPayload {
-        impulse_version: version,
-    };
+    Ok(version)
+}
+
+/// Queues training with the current impulse.
+pub async fn start_training(state: &AppState, project: ProjectId) -> Result<Job, AppError> {
+    let impulse_version = trainable_impulse(state, project).await?;
+    train_version(state, project, impulse_version).await
+}
+
+/// Queues training with one saved impulse version.
+pub async fn train_version(
+    state: &AppState,
+    project: ProjectId,
+    impulse_version: i64,
+) -> Result<Job, AppError> {
+    let payload = TrainPayload { impulse_version };
     Ok(jobs::enqueue::<Train>(&state.db, project, &payload).await?)
 }

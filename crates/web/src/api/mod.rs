@@ -15,6 +15,7 @@ mod models;
 mod projects;
 mod samples;
 mod testing;
+mod tuning;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
@@ -200,6 +201,18 @@ pub fn routes(t: &mut Table<'_>) {
         "/api/projects/{project_id}/train",
         Project(Editor),
         impulse::train,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/tune",
+        Project(Editor),
+        tuning::start,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/tune/{job_id}/apply",
+        Project(Editor),
+        tuning::apply,
     );
     t.add(
         M::GET,

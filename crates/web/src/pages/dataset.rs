@@ -169,8 +169,12 @@ pub async fn upload(
     }
     let files: Vec<FileOutcome> = result?;
     let stored = files.iter().filter(|f| f.success).count();
+    let skipped = files.iter().filter(|f| f.duplicate).count();
     let mut message = format!("Uploaded {stored} of {} files.", files.len());
-    for failed in files.iter().filter(|f| !f.success).take(5) {
+    if skipped > 0 {
+        message.push_str(&format!(" {skipped} already in the project (skipped)."));
+    }
+    for failed in files.iter().filter(|f| !f.success && !f.duplicate).take(5) {
         message.push_str(&format!(" {}", failed.error.as_deref().unwrap_or("failed")));
     }
     Ok(Redirect::to(&dataset_url(&project, "", &message)).into_response())

@@ -15,7 +15,9 @@ use tinystudio_storage::models::{self, Model};
 use super::view::{kb, percent};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::training::{current_impulse, start_training, training_labels};
+use crate::actions::tuning::{DEFAULT_BOARD, TuneRequest, apply_trial, start_tuning};
 use crate::auth::{PageProject, Person};
+use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -27,6 +29,8 @@ struct ImpulsePage {
     estimate: Estimate,
     labels: Vec<String>,
     jobs: Vec<Job>,
+    /// Recent impulse searches.
+    searches: Vec<Job>,
     models: Vec<Model>,
     error: Option<String>,
 }
@@ -43,6 +47,18 @@ pub fn backbone_note(alpha: f32) -> &'static str {
 }
 
 impl ImpulsePage {
+    /// The boards a search can aim at: (name, title, chosen).
+    fn boards(&self) -> Vec<(&'static str, &'static str, bool)> {
+        tinystudio_deploy::BOARDS
+            .iter()
+            .map(|b| (b.name, b.title, b.name == DEFAULT_BOARD))
+            .collect()
+    }
+
+    fn default_budget_minutes(&self) -> u32 {
+        DEFAULT_BUDGET_SECONDS / 60
+    }
+
     fn alphas(&self) -> Vec<(String, bool, &'static str)> {
         tinystudio_domain::impulse::ALPHAS
             .iter()
@@ -116,6 +132,7 @@ async fn show(
         version,
         labels,
         jobs: jobs::list(&state.db, project.id, Some(JobKind::Train), 5).await?,
+        searches: jobs::list(&state.db, project.id, Some(JobKind::Tune), 5).await?,
         models: models::list(&state.db, project.id).await?,
         error,
     })
@@ -220,4 +237,58 @@ pub async fn save(
         };
     }
     Ok(Redirect::to(&format!("/projects/{}/impulse", project.id)).into_response())
+}
+
+/// The "Find the best impulse" form.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TuneForm {
+    board: String,
+    budget_minutes: String,
+    latency_budget_ms: String,
+}
+
+/// Starts a search and opens its job page.
+pub async fn tune(
+    State(state): State<AppState>,
+    _user: Person,
+    PageProject(project): PageProject,
+    Form(form): Form<TuneForm>,
+) -> Result<Redirect, PageError> {
+    let minutes: f64 = number("minutes", &form.budget_minutes)?;
+    let latency_budget_ms = match form.latency_budget_ms.trim() {
+        "" => None,
+        raw => Some(number("latency budget", raw)?),
+    };
+    let request = TuneRequest {
+        board: Some(form.board),
+        budget_seconds: Some((minutes * 60.0).round().clamp(0.0, f64::from(u32::MAX)) as u32),
+        latency_budget_ms,
+    };
+    let job = start_tuning(&state, project.id, request).await?;
+    Ok(Redirect::to(&format!(
+        "/projects/{}/jobs/{}",
+        project.id, job.id
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct ApplyForm {
+    trial: String,
+}
+
+/// Makes a trial the project's impulse and opens its training job.
+pub async fn apply(
+    State(state): State<AppState>,
+    _user: Person,
+    PageProject(project): PageProject,
+    axum::extract::Path((_, job)): axum::extract::Path<(String, String)>,
+    Form(form): Form<ApplyForm>,
+) -> Result<Redirect, PageError> {
+    let trial = number("trial", &form.trial)?;
+    let (_, training) = apply_trial(&state, project.id, &job, trial).await?;
+    Ok(Redirect::to(&format!(
+        "/projects/{}/jobs/{}",
+        project.id, training.id
+    )))
 }

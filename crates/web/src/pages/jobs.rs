@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train};
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneOutput};
 use tinystudio_domain::{JobKind, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
@@ -33,6 +33,8 @@ struct JobPage {
     board_lines: String,
     /// Where to go next: (link, text).
     next: Option<(String, String)>,
+    /// A search's trials.
+    trials: Option<TrialsView>,
 }
 
 pub struct EpochRow {
@@ -50,6 +52,7 @@ impl JobPage {
             JobKind::Test => "Test",
             JobKind::Deploy => "Firmware build",
             JobKind::Run => "Run on the emulated board",
+            JobKind::Tune => "Find the best impulse",
         }
     }
 
@@ -103,6 +106,7 @@ struct Outcome {
     footprint: Option<FootprintView>,
     board_lines: String,
     next: Option<(String, String)>,
+    trials: Option<TrialsView>,
 }
 
 fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
@@ -192,6 +196,28 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                 "Back to the Deploy page".into(),
             ));
         }
+        JobKind::Tune => {
+            let Some(r) = job.output::<Tune>()? else {
+                return Ok(out);
+            };
+            add("Board", r.board.clone());
+            add(
+                "Trials",
+                format!(
+                    "{} in {:.0} s of a {} s budget, scored on the training set's validation split",
+                    r.trials.len(),
+                    r.elapsed_ms as f64 / 1000.0,
+                    r.budget_seconds
+                ),
+            );
+            if let Some(b) = r.best {
+                add("Best", trial_summary(&r, b));
+            }
+            if let Some(b) = r.baseline {
+                add("Started from", trial_summary(&r, b));
+            }
+            out.trials = Some(TrialsView::new(&r));
+        }
         JobKind::Run => {
             let Some(r) = job.output::<Run>()? else {
                 return Ok(out);
@@ -247,7 +273,7 @@ pub async fn page(
     let (log, epochs) = describe(&events);
     let o = outcome(&job, &project.id.to_string())?;
     let active = match job.kind {
-        JobKind::Train => "impulse",
+        JobKind::Train | JobKind::Tune => "impulse",
         JobKind::Test => "test",
         JobKind::Deploy | JobKind::Run => "deploy",
     };
@@ -261,6 +287,7 @@ pub async fn page(
         downloads: o.downloads,
         footprint: o.footprint,
         board_lines: o.board_lines,
+        trials: o.trials,
         next: o.next,
     })
 }
@@ -279,4 +306,168 @@ pub async fn cancel(
         "/projects/{}/jobs/{}",
         project.id, job.id
     )))
+}
+
+fn trial_summary(r: &TuneOutput, i: usize) -> String {
+    let t = &r.trials[i];
+    let mut out = format!(
+        "trial {}: {}, int8 {}",
+        i + 1,
+        settings(&t.impulse),
+        t.int8_accuracy.map(percent).unwrap_or_else(|| "n/a".into())
+    );
+    if let Some(l) = t.footprint.as_ref().and_then(|f| f.latency.as_ref()) {
+        out.push_str(&format!(", {:.0} ms on the board (estimated)", l.ms));
+    }
+    out
+}
+
+fn settings(impulse: &tinystudio_domain::ImpulseConfig) -> String {
+    let l = &impulse.learning;
+    format!(
+        "{}x{} {}, α {}, dense {}{}{}, lr {}",
+        impulse.input.width,
+        impulse.input.height,
+        match impulse.image.color_depth {
+            tinystudio_domain::impulse::ColorDepth::Rgb => "RGB",
+            tinystudio_domain::impulse::ColorDepth::Grayscale => "gray",
+        },
+        l.alpha,
+        l.dense_neurons,
+        if l.augmentation { ", augmented" } else { "" },
+        if l.fine_tune_blocks > 0 {
+            format!(", {} blocks fine-tuned", l.fine_tune_blocks)
+        } else {
+            String::new()
+        },
+        l.learning_rate
+    )
+}
+
+/// A search's trials as a table and an accuracy-against-latency plot.
+pub struct TrialsView {
+    pub rows: Vec<TrialRow>,
+    /// Plot marks: (x, y, class, title).
+    pub points: Vec<(f64, f64, &'static str, String)>,
+    /// The Pareto front as SVG polyline points.
+    pub front: String,
+    /// Axis ticks: (position, label).
+    pub x_ticks: Vec<(f64, String)>,
+    pub y_ticks: Vec<(f64, String)>,
+}
+
+pub struct TrialRow {
+    pub number: usize,
+    pub settings: String,
+    pub outcome: &'static str,
+    pub reason: String,
+    pub int8: String,
+    pub float: String,
+    pub ram: String,
+    pub flash: String,
+    pub latency: String,
+    pub seconds: String,
+    pub pareto: bool,
+    pub best: bool,
+    pub can_apply: bool,
+}
+
+/// Plot area inside the 600x300 view box.
+const PLOT: (f64, f64, f64, f64) = (60.0, 20.0, 580.0, 260.0);
+
+impl TrialsView {
+    fn new(r: &TuneOutput) -> Self {
+        let latency = |t: &tinystudio_domain::jobs::Trial| {
+            t.footprint
+                .as_ref()
+                .and_then(|f| f.latency.as_ref())
+                .map(|l| l.ms)
+        };
+        let rows = r
+            .trials
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TrialRow {
+                number: i + 1,
+                settings: settings(&t.impulse),
+                outcome: t.outcome.label(),
+                reason: t.outcome.reason().unwrap_or_default().to_owned(),
+                int8: t.int8_accuracy.map(percent).unwrap_or_default(),
+                float: t.float_accuracy.map(percent).unwrap_or_default(),
+                ram: t.footprint.as_ref().map(|f| kb(f.ram_bytes)).unwrap_or_default(),
+                flash: t
+                    .footprint
+                    .as_ref()
+                    .map(|f| kb(f.flash_bytes))
+                    .unwrap_or_default(),
+                latency: latency(t).map(|ms| format!("{ms:.0} ms")).unwrap_or_default(),
+                seconds: format!("{:.1}", t.ms as f64 / 1000.0),
+                pareto: t.pareto,
+                best: r.best == Some(i),
+                can_apply: t.int8_accuracy.is_some(),
+            })
+            .collect();
+        let plotted: Vec<(usize, f64, f64)> = r
+            .trials
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, latency(t)?, t.int8_accuracy?)))
+            .collect();
+        let max_ms = plotted.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+        let (x0, y0, x1, y1) = PLOT;
+        let x = |ms: f64| x0 + (x1 - x0) * ms / max_ms;
+        let y = |acc: f64| y1 - (y1 - y0) * acc;
+        let points = plotted
+            .iter()
+            .map(|&(i, ms, acc)| {
+                let t = &r.trials[i];
+                let class = if r.best == Some(i) {
+                    "best"
+                } else if t.pareto {
+                    "pareto"
+                } else if t.outcome == tinystudio_domain::jobs::TrialOutcome::Scored {
+                    "scored"
+                } else {
+                    "out"
+                };
+                let title = format!(
+                    "trial {}: {}, int8 {}, {ms:.0} ms",
+                    i + 1,
+                    settings(&t.impulse),
+                    percent(acc)
+                );
+                (x(ms), y(acc), class, title)
+            })
+            .collect();
+        let mut front: Vec<(f64, f64)> = plotted
+            .iter()
+            .filter(|p| r.trials[p.0].pareto)
+            .map(|p| (p.1, p.2))
+            .collect();
+        front.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let front = front
+            .iter()
+            .map(|&(ms, acc)| format!("{:.1},{:.1}", x(ms), y(acc)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let x_ticks = (0..=4)
+            .map(|k| {
+                let ms = max_ms * f64::from(k) / 4.0;
+                (x(ms), format!("{ms:.0}"))
+            })
+            .collect();
+        let y_ticks = (0..=4)
+            .map(|k| {
+                let acc = f64::from(k) / 4.0;
+                (y(acc), format!("{:.0}%", acc * 100.0))
+            })
+            .collect();
+        TrialsView {
+            rows,
+            points,
+            front,
+            x_ticks,
+            y_ticks,
+        }
+    }
 }

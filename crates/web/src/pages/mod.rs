@@ -124,6 +124,18 @@ pub fn routes(t: &mut Table<'_>) {
         impulse::save,
     );
     t.add(
+        M::POST,
+        "/projects/{project_id}/tune",
+        Project(Editor),
+        impulse::tune,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/tune/{job_id}/apply",
+        Project(Editor),
+        impulse::apply,
+    );
+    t.add(
         M::GET,
         "/projects/{project_id}/test",
         Project(Viewer),

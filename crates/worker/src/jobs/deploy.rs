@@ -43,7 +43,7 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
     .await?;
 
     // The target folder is kept per board, so the next build only relinks.
-    let target_dir = ctx.config.work_dir.join("firmware-target").join(board.name);
+    let target_dir = ctx.config.firmware_target_dir.join(board.name);
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let blob_bytes = blob.to_vec();
     let build = tokio::task::spawn_blocking(move || {

@@ -2,20 +2,20 @@
 //! training pipeline (`tinystudio_pipeline::train`) on a blocking thread,
 //! relays its reports, stores the model's files and then its row.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
 use tinystudio_domain::artifacts::{FLOAT_MODEL_FILES, MODEL_BLOB, MODEL_TFLITE};
 use tinystudio_domain::jobs::{Train, TrainOutput, TrainPayload};
-use tinystudio_domain::{Category, ModelId, Report};
+use tinystudio_domain::{ModelId, Report};
 use tinystudio_pipeline::{TrainInput, Update};
-use tinystudio_storage::{BlobKey, impulses, models, samples};
+use tinystudio_storage::blobs::sha256_hex;
+use tinystudio_storage::{BlobKey, impulses, models};
 use tokio::sync::mpsc;
 
 use super::RunJob;
-use crate::dataset::load_pixels;
+use crate::dataset::{TrainingSet, load_pixels};
 use crate::{JobContext, Permanent};
 
 impl RunJob for Train {
@@ -40,24 +40,8 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
         .await
         .map_err(|e| Permanent(format!("impulse version {}: {e}", payload.impulse_version)))?
         .config;
-    let samples: Vec<_> = samples::all_in_category(&ctx.db, project, Category::Training)
-        .await?
-        .into_iter()
-        .filter(|s| s.label.is_some())
-        .collect();
-    let class_names: Vec<String> = samples
-        .iter()
-        .filter_map(|s| s.label.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if class_names.len() < 2 {
-        return Err(Permanent(format!(
-            "training needs labelled samples of at least 2 labels; the training set has {}",
-            class_names.len()
-        ))
-        .into());
-    }
+    let set = TrainingSet::load(&ctx, project).await?;
+    let (samples, class_names) = (&set.samples, &set.class_names);
     ctx.log(format!(
         "training on {} samples of {} labels ({}) with impulse v{}: {}x{} {:?}, MobileNetV1 {}",
         samples.len(),
@@ -72,7 +56,7 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
     .await?;
 
     let started = Instant::now();
-    let pixels = load_pixels(&ctx, &samples, &impulse).await?;
+    let pixels = load_pixels(&ctx, samples, &impulse).await?;
     let decode_ms = started.elapsed().as_millis() as u64;
     ctx.log(format!(
         "decoded and resized {} images in {decode_ms} ms",
@@ -81,24 +65,15 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
     .await?;
     ctx.set_progress(0.1);
 
-    let labels: Vec<usize> = samples
-        .iter()
-        .map(|s| {
-            class_names
-                .iter()
-                .position(|c| Some(c) == s.label.as_ref())
-                .unwrap_or(0)
-        })
-        .collect();
-    let hashes: Vec<String> = samples.iter().map(|s| s.sha256.clone()).collect();
+    let hashes = set.hashes();
     let model_id = ModelId::new();
     let work_dir = ctx.config.work_dir.clone();
     let input = TrainInput {
         impulse,
         pixels,
-        labels,
+        labels: set.labels.clone(),
         hashes,
-        class_names,
+        class_names: set.class_names.clone(),
         model_dir: work_dir.join("models").join(model_id.to_string()),
         work_dir,
         backbones_dir: ctx.config.backbones_dir.clone(),
@@ -123,14 +98,17 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
     // Files first, then the row that points to them.
     let save_started = Instant::now();
     let owner = model_id.to_string();
+    let mut file_hashes = std::collections::BTreeMap::new();
     for name in FLOAT_MODEL_FILES {
         let bytes = std::fs::read(trained.model_dir.join(name))
             .with_context(|| format!("reading {name}"))?;
+        file_hashes.insert(name.to_owned(), sha256_hex(&bytes));
         ctx.blobs
             .put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes))
             .await?;
     }
     for (name, bytes) in [(MODEL_BLOB, trained.blob), (MODEL_TFLITE, trained.tflite)] {
+        file_hashes.insert(name.to_owned(), sha256_hex(&bytes));
         ctx.blobs
             .put(&BlobKey::artifact(&owner, name)?, Bytes::from(bytes))
             .await?;
@@ -146,6 +124,7 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
         ctx.job.id,
         &trained.class_names,
         &metrics,
+        &file_hashes,
     )
     .await?;
     ctx.log(format!(

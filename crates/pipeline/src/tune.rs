@@ -1,0 +1,657 @@
+//! "Find the best impulse": a search over the impulse for one board, within
+//! a time budget.
+//!
+//! A coordinate search: it trains the impulse it starts from, then every
+//! impulse one step away from the best so far in one setting (input side,
+//! colour, width multiplier, dense width, augmentation, fine-tuned blocks,
+//! learning rate), cheapest first, and moves to a neighbour as soon as one
+//! beats the best. It ends when no neighbour of the best is left to try or
+//! the budget is spent. Why this rather than a Bayesian optimiser: the
+//! settings are few and ordered, neighbours share the feature cache (same
+//! side and colour), and each step is easy to explain in the trial table.
+//!
+//! Each trial is the training pipeline ([`crate::train`]) scored on the
+//! training set's validation split (the same rows for every trial: the
+//! split depends on the seed and the set only), never on the test set. Its
+//! int8 model is estimated on the board (`tinystudio_deploy::footprint`):
+//! a trial that does not fit the board's RAM or flash, or is slower than
+//! the latency budget, is listed but never chosen. A trial far below the
+//! best after half its epochs is stopped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tinystudio_deploy::Board;
+use tinystudio_deploy::footprint::estimate;
+use tinystudio_domain::ImpulseConfig;
+use tinystudio_domain::impulse::{ALPHAS, ColorDepth};
+use tinystudio_domain::jobs::{Trial, TrialOutcome, TuneOutput};
+use tinystudio_ml::backbones::is_on_disk;
+
+use crate::train::{Cancelled, TrainInput, Update, train};
+
+/// Input sides the search tries (square).
+const SIDES: [u32; 5] = [48, 64, 96, 128, 160];
+const DENSE: [u32; 4] = [0, 16, 32, 64];
+const FINE_TUNED_BLOCKS: [u32; 3] = [0, 2, 4];
+/// Learning rates: the starting impulse's, halved and doubled.
+const LEARNING_RATE_STEPS: [i32; 3] = [-1, 0, 1];
+/// A trial this far below the best (validation accuracy, 0..1) after half
+/// its epochs is stopped.
+const HOPELESS_MARGIN: f64 = 0.15;
+
+/// Everything a search needs. The images are the encoded files: each trial
+/// preprocesses them for its own input.
+pub struct TuneInput {
+    pub base: ImpulseConfig,
+    pub originals: Vec<Vec<u8>>,
+    pub names: Vec<String>,
+    pub labels: Vec<usize>,
+    pub hashes: Vec<String>,
+    pub class_names: Vec<String>,
+    pub work_dir: PathBuf,
+    pub backbones_dir: PathBuf,
+    pub board: &'static Board,
+    pub budget: Duration,
+    pub latency_budget_ms: Option<f64>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// One point of the search space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    width: u32,
+    height: u32,
+    gray: bool,
+    alpha: f32,
+    dense: u32,
+    augmentation: bool,
+    fine_tuned: u32,
+    learning_rate_step: i32,
+}
+
+impl Point {
+    fn of(impulse: &ImpulseConfig) -> Self {
+        let l = &impulse.learning;
+        Point {
+            width: impulse.input.width,
+            height: impulse.input.height,
+            gray: impulse.image.color_depth == ColorDepth::Grayscale,
+            alpha: l.alpha,
+            dense: l.dense_neurons,
+            augmentation: l.augmentation,
+            fine_tuned: l.fine_tune_blocks,
+            learning_rate_step: 0,
+        }
+    }
+
+    fn impulse(&self, base: &ImpulseConfig) -> ImpulseConfig {
+        let mut impulse = base.clone();
+        impulse.input.width = self.width;
+        impulse.input.height = self.height;
+        impulse.image.color_depth = if self.gray {
+            ColorDepth::Grayscale
+        } else {
+            ColorDepth::Rgb
+        };
+        let l = &mut impulse.learning;
+        l.alpha = self.alpha;
+        l.dense_neurons = self.dense;
+        l.augmentation = self.augmentation;
+        l.fine_tune_blocks = self.fine_tuned;
+        l.learning_rate = (base.learning.learning_rate * 2f32.powi(self.learning_rate_step))
+            .clamp(1e-5, 1.0);
+        impulse
+    }
+
+    /// Relative training time: pixels through the backbone, more with
+    /// augmentation (its variants) and with fine-tuning (every epoch).
+    fn cost(&self) -> f64 {
+        let pixels = f64::from(self.width * self.height * self.channels());
+        let passes = if self.augmentation { 5.0 } else { 1.0 };
+        let tuning = 1.0 + 2.0 * f64::from(self.fine_tuned);
+        pixels * f64::from(self.alpha) * passes * tuning
+    }
+
+    fn channels(&self) -> u32 {
+        if self.gray { 1 } else { 3 }
+    }
+
+    /// Whether this point needs at least as much RAM, flash and time on the
+    /// board as `other`: then it cannot fit where `other` did not.
+    fn at_least_as_big_as(&self, other: &Point) -> bool {
+        self.width >= other.width
+            && self.height >= other.height
+            && self.channels() >= other.channels()
+            && self.alpha >= other.alpha
+            && self.dense >= other.dense
+    }
+
+    /// Every point one step away in one setting.
+    fn neighbours(&self, alphas: &[f32]) -> Vec<Point> {
+        let mut out = Vec::new();
+        let square = self.width == self.height;
+        if square {
+            for side in adjacent(&SIDES, self.width) {
+                out.push(Point {
+                    width: side,
+                    height: side,
+                    ..*self
+                });
+            }
+        }
+        out.push(Point {
+            gray: !self.gray,
+            ..*self
+        });
+        for alpha in adjacent(alphas, self.alpha) {
+            out.push(Point { alpha, ..*self });
+        }
+        for dense in adjacent(&DENSE, self.dense) {
+            out.push(Point { dense, ..*self });
+        }
+        out.push(Point {
+            augmentation: !self.augmentation,
+            ..*self
+        });
+        for fine_tuned in adjacent(&FINE_TUNED_BLOCKS, self.fine_tuned) {
+            out.push(Point {
+                fine_tuned,
+                ..*self
+            });
+        }
+        for learning_rate_step in adjacent(&LEARNING_RATE_STEPS, self.learning_rate_step) {
+            out.push(Point {
+                learning_rate_step,
+                ..*self
+            });
+        }
+        out
+    }
+}
+
+/// The values next to `value` in an ordered list (its insertion point's
+/// neighbours when it is not in the list).
+fn adjacent<T: Copy + PartialOrd>(values: &[T], value: T) -> Vec<T> {
+    let below = values.iter().rev().find(|&&v| v < value).copied();
+    let above = values.iter().find(|&&v| v > value).copied();
+    below.into_iter().chain(above).collect()
+}
+
+/// The trial's one-line description, for the job log.
+fn describe(impulse: &ImpulseConfig) -> String {
+    let l = &impulse.learning;
+    format!(
+        "{}x{} {}, MobileNetV1 {}, dense {}, {}augmentation, {} fine-tuned blocks, learning rate {}",
+        impulse.input.width,
+        impulse.input.height,
+        match impulse.image.color_depth {
+            ColorDepth::Rgb => "RGB",
+            ColorDepth::Grayscale => "grayscale",
+        },
+        l.alpha,
+        l.dense_neurons,
+        if l.augmentation { "" } else { "no " },
+        l.fine_tune_blocks,
+        l.learning_rate
+    )
+}
+
+/// Runs the search. Fails only when it cannot start (or was cancelled);
+/// a trial that fails is listed with its error.
+pub fn tune(input: TuneInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Result<TuneOutput> {
+    let started = Instant::now();
+    let deadline = started + input.budget;
+    let log = |line: String| report(Update::Log(line));
+    let alphas: Vec<f32> = ALPHAS
+        .iter()
+        .copied()
+        .filter(|&a| is_on_disk(a, &input.backbones_dir) || a == input.base.learning.alpha)
+        .collect();
+    log(format!(
+        "searching the impulse for {} within {} s; MobileNetV1 widths available here: {}",
+        input.board.name,
+        input.budget.as_secs(),
+        alphas
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let scratch = input
+        .work_dir
+        .join("tune")
+        .join(uuid::Uuid::new_v4().to_string());
+
+    let mut tried: Vec<(Point, Trial)> = Vec::new();
+    let mut best: Option<(Point, f64)> = None;
+    let mut centre = Point::of(&input.base);
+    let mut queue = vec![centre];
+    let mut last_cost: Option<(f64, Duration)> = None;
+    while let Some(point) = queue.first().copied() {
+        queue.remove(0);
+        if input.cancel.load(Ordering::Relaxed) {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(Cancelled.into());
+        }
+        let impulse = point.impulse(&input.base);
+        if impulse.validate().is_err() || tried.iter().any(|(p, _)| *p == point) {
+            continue;
+        }
+        // Expected time from the last trial, scaled by cost.
+        if let Some((cost, took)) = last_cost {
+            let expected = took.mul_f64(point.cost() / cost);
+            if Instant::now() + expected > deadline {
+                log(format!(
+                    "not trying {}: about {} s, more than the budget has left",
+                    describe(&impulse),
+                    expected.as_secs()
+                ));
+                continue;
+            }
+        }
+        if let Some((smaller, _)) = tried.iter().find(|(p, t)| {
+            matches!(t.outcome, TrialOutcome::OutOfBudget(_)) && point.at_least_as_big_as(p)
+        }) {
+            let reason = format!(
+                "{}x{} already did not fit with the same or smaller settings",
+                smaller.width, smaller.height
+            );
+            tried.push((point, skipped(impulse, reason)));
+            continue;
+        }
+
+        let index = tried.len() + 1;
+        let trial_started = Instant::now();
+        let trial = run_trial(
+            &input,
+            &impulse,
+            best.map(|(_, acc)| acc),
+            deadline,
+            scratch.join(format!("trial-{index}")),
+        );
+        let took = trial_started.elapsed();
+        last_cost = Some((point.cost(), took));
+        let trial = Trial {
+            ms: took.as_millis() as u64,
+            ..trial
+        };
+        log(format!(
+            "trial {index}: {}: {}{}",
+            describe(&impulse),
+            summary(&trial),
+            trial
+                .outcome
+                .reason()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+        if input.cancel.load(Ordering::Relaxed) {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(Cancelled.into());
+        }
+        let score = (trial.outcome == TrialOutcome::Scored)
+            .then_some(trial.int8_accuracy)
+            .flatten();
+        tried.push((point, trial));
+        report(Update::Progress(
+            (started.elapsed().as_secs_f64() / input.budget.as_secs_f64()).min(1.0),
+        ));
+        if let Some(score) = score
+            && best.is_none_or(|(_, b)| score > b)
+        {
+            best = Some((point, score));
+            centre = point;
+            queue = centre.neighbours(&alphas);
+            queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
+        } else if tried.len() == 1 {
+            // The starting impulse did not score: search around it anyway.
+            queue = centre.neighbours(&alphas);
+            queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
+        }
+        if Instant::now() >= deadline {
+            log("the time budget is spent".into());
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if queue.is_empty() && Instant::now() < deadline {
+        log("no neighbour of the best impulse is left to try: the search has converged".into());
+    }
+
+    let mut trials: Vec<Trial> = tried.into_iter().map(|(_, t)| t).collect();
+    mark_pareto(&mut trials);
+    let best = best_trial(&trials);
+    if let Some(b) = best {
+        log(format!(
+            "best: trial {}: {}: {}",
+            b + 1,
+            describe(&trials[b].impulse),
+            summary(&trials[b])
+        ));
+    } else {
+        log("no trial fits the board and its latency budget".into());
+    }
+    Ok(TuneOutput {
+        board: input.board.name.to_owned(),
+        best,
+        baseline: (!trials.is_empty()).then_some(0),
+        trials,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        budget_seconds: input.budget.as_secs() as u32,
+    })
+}
+
+fn skipped(impulse: ImpulseConfig, reason: String) -> Trial {
+    Trial {
+        impulse,
+        outcome: TrialOutcome::Skipped(reason),
+        float_accuracy: None,
+        int8_accuracy: None,
+        footprint: None,
+        ms: 0,
+        pareto: false,
+    }
+}
+
+fn summary(trial: &Trial) -> String {
+    let pct = |a: Option<f64>| {
+        a.map(|a| format!("{:.1}%", a * 100.0))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let mut out = format!(
+        "{}: int8 {} (float {})",
+        trial.outcome.label(),
+        pct(trial.int8_accuracy),
+        pct(trial.float_accuracy)
+    );
+    if let Some(f) = &trial.footprint {
+        out.push_str(&format!(
+            ", RAM {:.1} KB, flash {:.1} KB",
+            f.ram_bytes as f64 / 1024.0,
+            f.flash_bytes as f64 / 1024.0
+        ));
+        if let Some(l) = &f.latency {
+            out.push_str(&format!(", {:.0} ms", l.ms));
+        }
+    }
+    out
+}
+
+/// Trains and scores one impulse.
+fn run_trial(
+    input: &TuneInput,
+    impulse: &ImpulseConfig,
+    best: Option<f64>,
+    deadline: Instant,
+    model_dir: PathBuf,
+) -> Trial {
+    let failed = |reason: String| Trial {
+        impulse: impulse.clone(),
+        outcome: TrialOutcome::Failed(reason),
+        float_accuracy: None,
+        int8_accuracy: None,
+        footprint: None,
+        ms: 0,
+        pareto: false,
+    };
+    let pixels = match crate::preprocess_all(&input.originals, &input.names, impulse) {
+        Ok(p) => p,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let why_stopped: Mutex<Option<String>> = Mutex::new(None);
+    let epochs = impulse.learning.epochs;
+    let stop_with = |reason: String| {
+        if let Ok(mut why) = why_stopped.lock() {
+            why.get_or_insert(reason);
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    let result = train(
+        TrainInput {
+            impulse: impulse.clone(),
+            pixels,
+            labels: input.labels.clone(),
+            hashes: input.hashes.clone(),
+            class_names: input.class_names.clone(),
+            model_dir: model_dir.clone(),
+            work_dir: input.work_dir.clone(),
+            backbones_dir: input.backbones_dir.clone(),
+            cancel: stop.clone(),
+        },
+        &|update| {
+            let Update::Epoch(epoch) = update else {
+                return;
+            };
+            if input.cancel.load(Ordering::Relaxed) {
+                stop_with("the search was cancelled".into());
+            } else if Instant::now() >= deadline {
+                stop_with(format!(
+                    "the time budget ran out at epoch {} of {epochs}",
+                    epoch.epoch
+                ));
+            } else if let (Some(best), Some(acc)) = (best, epoch.val_accuracy)
+                && epoch.epoch >= (epochs / 2).max(3)
+                && f64::from(acc) < best - HOPELESS_MARGIN
+            {
+                stop_with(format!(
+                    "validation accuracy {:.1}% at epoch {} of {epochs}, more than {:.0} points below the best trial",
+                    acc * 100.0,
+                    epoch.epoch,
+                    HOPELESS_MARGIN * 100.0
+                ));
+            }
+        },
+    );
+    let _ = std::fs::remove_dir_all(&model_dir);
+    let trained = match result {
+        Ok(t) => t,
+        Err(e) if e.is::<Cancelled>() => {
+            let why = why_stopped
+                .lock()
+                .ok()
+                .and_then(|w| w.clone())
+                .unwrap_or_else(|| "stopped".into());
+            return Trial {
+                outcome: TrialOutcome::Stopped(why),
+                ..failed(String::new())
+            };
+        }
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let footprint = match estimate(input.board, &trained.blob) {
+        Ok(f) => f,
+        Err(e) => return failed(format!("estimating the model on the board: {e}")),
+    };
+    let mut problems = Vec::new();
+    if footprint.ram_bytes > footprint.ram_limit {
+        problems.push(format!(
+            "needs {:.1} KB of RAM of {:.1} KB",
+            footprint.ram_bytes as f64 / 1024.0,
+            footprint.ram_limit as f64 / 1024.0
+        ));
+    }
+    if footprint.flash_bytes > footprint.flash_limit {
+        problems.push(format!(
+            "needs {:.1} KB of flash of {:.1} KB",
+            footprint.flash_bytes as f64 / 1024.0,
+            footprint.flash_limit as f64 / 1024.0
+        ));
+    }
+    if let (Some(budget), Some(latency)) = (input.latency_budget_ms, &footprint.latency)
+        && latency.ms > budget
+    {
+        problems.push(format!(
+            "{:.0} ms per inference, over the {budget:.0} ms budget",
+            latency.ms
+        ));
+    }
+    Trial {
+        impulse: impulse.clone(),
+        outcome: if problems.is_empty() {
+            TrialOutcome::Scored
+        } else {
+            TrialOutcome::OutOfBudget(problems.join("; "))
+        },
+        float_accuracy: trained.metrics.validation_accuracy.map(f64::from),
+        int8_accuracy: trained.metrics.int8_validation_accuracy,
+        footprint: Some(footprint),
+        ms: 0,
+        pareto: false,
+    }
+}
+
+fn latency_ms(trial: &Trial) -> f64 {
+    trial
+        .footprint
+        .as_ref()
+        .and_then(|f| f.latency.as_ref())
+        .map_or(f64::INFINITY, |l| l.ms)
+}
+
+/// Marks the scored trials no other scored trial beats on both int8
+/// accuracy and latency.
+fn mark_pareto(trials: &mut [Trial]) {
+    let points: Vec<Option<(f64, f64)>> = trials
+        .iter()
+        .map(|t| {
+            (t.outcome == TrialOutcome::Scored)
+                .then(|| t.int8_accuracy.map(|a| (a, latency_ms(t))))
+                .flatten()
+        })
+        .collect();
+    for (i, trial) in trials.iter_mut().enumerate() {
+        let Some((acc, ms)) = points[i] else {
+            continue;
+        };
+        trial.pareto = !points.iter().enumerate().any(|(j, other)| {
+            j != i
+                && other.is_some_and(|(a, l)| a >= acc && l <= ms && (a > acc || l < ms))
+        });
+    }
+}
+
+/// The most accurate scored trial; the faster one on a tie.
+fn best_trial(trials: &[Trial]) -> Option<usize> {
+    trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.outcome == TrialOutcome::Scored && t.int8_accuracy.is_some())
+        .max_by(|(_, a), (_, b)| {
+            a.int8_accuracy
+                .partial_cmp(&b.int8_accuracy)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(latency_ms(b).total_cmp(&latency_ms(a)))
+        })
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point() -> Point {
+        Point::of(&ImpulseConfig::default())
+    }
+
+    #[test]
+    fn neighbours_change_one_setting_by_one_step() {
+        let p = point();
+        let n = p.neighbours(&[0.1, 0.2, 0.25]);
+        assert!(n.contains(&Point {
+            width: 64,
+            height: 64,
+            ..p
+        }));
+        assert!(n.contains(&Point {
+            width: 128,
+            height: 128,
+            ..p
+        }));
+        assert!(n.contains(&Point { alpha: 0.2, ..p }));
+        assert!(!n.iter().any(|q| q.alpha == 0.1), "one step at a time");
+        assert!(n.contains(&Point { dense: 0, ..p }));
+        assert!(n.contains(&Point { dense: 32, ..p }));
+        assert!(n.contains(&Point { gray: true, ..p }));
+        assert!(n.contains(&Point {
+            fine_tuned: 2,
+            ..p
+        }));
+        assert!(n.contains(&Point {
+            learning_rate_step: -1,
+            ..p
+        }));
+        assert!(!n.contains(&p));
+        for q in &n {
+            assert!(q.impulse(&ImpulseConfig::default()).validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_bigger_point_is_known_not_to_fit_where_a_smaller_did_not() {
+        let p = point();
+        let bigger = Point {
+            width: 128,
+            height: 128,
+            dense: 32,
+            ..p
+        };
+        assert!(bigger.at_least_as_big_as(&p));
+        assert!(!p.at_least_as_big_as(&bigger));
+        let gray = Point { gray: true, ..p };
+        assert!(p.at_least_as_big_as(&gray), "RGB needs more than gray");
+        assert!(!gray.at_least_as_big_as(&p));
+    }
+
+    fn scored(acc: f64, ms: f64) -> Trial {
+        let mut footprint = tinystudio_domain::footprint::Footprint {
+            board: "nano33ble".into(),
+            basis: tinystudio_domain::footprint::Basis::Estimated,
+            flash_bytes: 1,
+            flash_limit: 2,
+            model_bytes: 1,
+            ram_bytes: 1,
+            ram_limit: 2,
+            arena_bytes: 1,
+            stack_reserve: 0,
+            stack_used: None,
+            latency: None,
+        };
+        footprint.latency = Some(tinystudio_domain::footprint::Latency {
+            ms,
+            instructions: 0,
+            basis: tinystudio_domain::footprint::Basis::Estimated,
+            how: String::new(),
+        });
+        Trial {
+            impulse: ImpulseConfig::default(),
+            outcome: TrialOutcome::Scored,
+            float_accuracy: Some(acc),
+            int8_accuracy: Some(acc),
+            footprint: Some(footprint),
+            ms: 0,
+            pareto: false,
+        }
+    }
+
+    #[test]
+    fn the_pareto_front_and_the_best_trial() {
+        let mut trials = vec![
+            scored(0.80, 100.0),
+            scored(0.85, 300.0),
+            scored(0.75, 200.0), // slower and worse than the first
+            scored(0.85, 250.0), // as accurate as the second, faster
+            Trial {
+                outcome: TrialOutcome::OutOfBudget("too big".into()),
+                ..scored(0.99, 10.0)
+            },
+        ];
+        mark_pareto(&mut trials);
+        let front: Vec<bool> = trials.iter().map(|t| t.pareto).collect();
+        assert_eq!(front, [true, false, false, true, false]);
+        assert_eq!(best_trial(&trials), Some(3), "most accurate, then fastest");
+    }
+}

@@ -1,0 +1,190 @@
+//! "Find the best impulse" through the API and its page: a search on
+//! CIFAR-3 for the Nano 33 BLE within a small budget, its trials, and one
+//! click making its best trial the project's impulse and model. SQLite only:
+//! the search is CPU work, and the queue's contract is tested on both
+//! databases in `crates/storage/tests/contracts.rs`.
+
+mod common;
+
+use common::{Backend, TestApp, cifar3, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const BUDGET_SECONDS: u64 = 40;
+
+async fn upload_training_set(app: &TestApp, key: &str) {
+    for label in ["airplane", "ship", "horse"] {
+        let files = cifar3("train", label);
+        let (status, _) = app
+            .ingest("training", Some(key), &[("x-label", label)], &files)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+fn int8(trial: &Value) -> f64 {
+    trial["int8Accuracy"].as_f64().unwrap_or(f64::NAN)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_applies_its_best() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (project, key) = app.create_project("tune").await;
+    let tune = format!("/api/projects/{project}/tune");
+
+    // Nothing to search on yet.
+    let (status, body) = app.send_json(Method::POST, &tune, &key, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    upload_training_set(&app, &key).await;
+    // A quick starting impulse: 48x48, few epochs.
+    let start = json!({"input": {"width": 48, "height": 48}, "learning": {"epochs": 8}});
+    let (status, body) = app
+        .send_json(
+            Method::PUT,
+            &format!("/api/projects/{project}/impulse"),
+            &key,
+            start,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let starting_impulse = body;
+
+    // Bad requests are refused and queue nothing.
+    for (bad, says) in [
+        (json!({"board": "esp32"}), "unknown board"),
+        (json!({"budgetSeconds": 3}), "budgetSeconds"),
+        (json!({"latencyBudgetMs": -1}), "latencyBudgetMs"),
+        (json!({"budget": 60}), "unknown field"),
+    ] {
+        let (status, body) = app.send_json(Method::POST, &tune, &key, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (_, jobs) = app
+        .get(&format!("/api/projects/{project}/jobs"), &key)
+        .await;
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "{jobs}");
+
+    let (status, queued) = app
+        .send_json(
+            Method::POST,
+            &tune,
+            &key,
+            json!({"board": "nano33ble", "budgetSeconds": BUDGET_SECONDS}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    let job_id = queued["jobId"].as_str().unwrap().to_owned();
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let job = app.job(&project, &key, &job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    let trials = result["trials"].as_array().unwrap();
+    for (i, t) in trials.iter().enumerate() {
+        println!(
+            "trial {}: {} {}x{} gray={} dense {} aug {} ft {} lr {}: int8 {:.3} float {:.3} {:?} ms, {} ms",
+            i + 1,
+            t["outcome"]["status"],
+            t["impulse"]["input"]["width"],
+            t["impulse"]["input"]["height"],
+            t["impulse"]["image"]["colorDepth"],
+            t["impulse"]["learning"]["denseNeurons"],
+            t["impulse"]["learning"]["augmentation"],
+            t["impulse"]["learning"]["fineTuneBlocks"],
+            t["impulse"]["learning"]["learningRate"],
+            int8(t),
+            t["floatAccuracy"].as_f64().unwrap_or(f64::NAN),
+            t["footprint"]["latency"]["ms"].as_f64(),
+            t["ms"]
+        );
+    }
+    assert!(trials.len() >= 3, "a 40 s search tries several impulses");
+    assert_eq!(result["baseline"], 0);
+    assert_eq!(trials[0]["impulse"], starting_impulse, "it starts from the impulse");
+    assert!(
+        trials[1..]
+            .iter()
+            .all(|t| t["impulse"] != starting_impulse),
+        "every later trial is another impulse"
+    );
+
+    // The best trial: scored, at least as good as the start, well above
+    // chance (3 classes), fits the Nano 33 BLE, and on the Pareto front.
+    let best_index = result["best"].as_u64().expect("a best trial") as usize;
+    let best = &trials[best_index];
+    assert_eq!(best["outcome"]["status"], "scored", "{best}");
+    assert!(int8(best) >= int8(&trials[0]), "{best}");
+    assert!(int8(best) > 0.6, "learned: {}", int8(best));
+    let f = &best["footprint"];
+    assert_eq!(f["board"], "nano33ble");
+    assert!(f["ramBytes"].as_u64() <= f["ramLimit"].as_u64(), "{f}");
+    assert!(f["flashBytes"].as_u64() <= f["flashLimit"].as_u64(), "{f}");
+    assert!(f["latency"]["ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(best["pareto"], true);
+    // Every scored trial was trained to the end and estimated on the board.
+    for t in trials.iter().filter(|t| t["outcome"]["status"] == "scored") {
+        assert!(t["int8Accuracy"].is_number() && t["floatAccuracy"].is_number());
+        assert!(t["footprint"]["latency"]["ms"].is_number());
+    }
+
+    // The search's page: the table, the plot, one button per trained trial.
+    let page = app
+        .client
+        .get(app.url(&format!("/projects/{project}/jobs/{job_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Find the best impulse") && page.contains("trials-plot"));
+    let trained = trials.iter().filter(|t| t["int8Accuracy"].is_number()).count();
+    assert_eq!(page.matches("Use this impulse").count(), trained);
+
+    // Applying: trials are counted from 1; a bad number or another job is refused.
+    let apply = format!("/api/projects/{project}/tune/{job_id}/apply");
+    for bad in [0, trials.len() + 1] {
+        let (status, body) = app
+            .send_json(Method::POST, &apply, &key, json!({ "trial": bad }))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (status, applied) = app
+        .send_json(
+            Method::POST,
+            &apply,
+            &key,
+            json!({ "trial": best_index + 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{applied}");
+    let (_, impulse) = app
+        .get(&format!("/api/projects/{project}/impulse"), &key)
+        .await;
+    assert_eq!(impulse, best["impulse"], "the trial's impulse is saved");
+    let training = applied["jobId"].as_str().unwrap().to_owned();
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let trained = app.job(&project, &key, &training).await;
+    assert_eq!(trained["status"], "succeeded", "{trained}");
+    let accuracy = trained["result"]["int8ValidationAccuracy"].as_f64().unwrap();
+    println!(
+        "best trial int8 {:.3}; trained again after applying: {accuracy:.3}",
+        int8(best)
+    );
+    assert!(
+        (accuracy - int8(best)).abs() <= 0.03,
+        "the applied impulse trains to the trial's model ({accuracy} against {})",
+        int8(best)
+    );
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/tune/{training}/apply"),
+            &key,
+            json!({ "trial": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a training job is not a search: {body}");
+}
