@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
@@ -186,7 +186,7 @@ impl AccountsFlag {
     }
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -498,7 +498,7 @@ pub async fn guard(
         Err(e @ AppError::Unauthorized(_))
             if state.accounts.get(&state.db).await.unwrap_or(false) =>
         {
-            return crate::pages::account::login_required(&parts.uri, e);
+            return crate::pages::account::login_required(&state, &parts.uri, e);
         }
         Err(e) => return PageError(e).into_response(),
     };
@@ -911,10 +911,27 @@ impl LoginLimiter {
 }
 
 /// The limiters of the studio: one per account name, one per address.
-#[derive(Default)]
 pub struct Limits {
     pub accounts: LoginLimiter,
-    pub addresses: Arc<LoginLimiter>,
+    pub addresses: LoginLimiter,
+}
+
+impl Default for Limits {
+    /// An address gets ten times an account's failures: a workshop's
+    /// students often share one address (a school's NAT), and one student's
+    /// typos must not lock out the class; guessing a name's password is
+    /// still held to the account's 5.
+    fn default() -> Self {
+        Self {
+            accounts: LoginLimiter::default(),
+            addresses: LoginLimiter::new(
+                50,
+                Duration::from_secs(60),
+                Duration::from_secs(15 * 60),
+                10_000,
+            ),
+        }
+    }
 }
 
 impl Limits {

@@ -109,10 +109,14 @@ pub fn list(config: &WebConfig) -> Vec<RouteInfo> {
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for Entry { info, handler } in fill(&state.config) {
-        let mut handler = handler.route_layer(middleware::from_fn_with_state(
-            (state.clone(), info.access),
-            auth::guard,
-        ));
+        let guard = middleware::from_fn_with_state((state.clone(), info.access), auth::guard);
+        // A method's route gets the guard on that method only (a method the
+        // path lacks still answers 405); an every-method route is a
+        // fallback, which `route_layer` would not reach.
+        let mut handler = match info.method {
+            Some(_) => handler.route_layer(guard),
+            None => handler.layer(guard),
+        };
         if crate::pages::hands_out_local_cookie(info.path) {
             handler = handler.layer(middleware::from_fn_with_state(
                 state.clone(),

@@ -30,17 +30,42 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Remembers, for the sign-in form only, the page someone opened before
+/// signing in. A cookie rather than a field of the page: the 401 page must
+/// not repeat what was asked for (a project's id), so a refusal reads the
+/// same whatever the URL named.
+const NEXT_COOKIE: &str = "tinystudio_next";
+
 /// The login page answered with 401 to someone who opened a page without
 /// signing in; it brings them back there afterwards.
-pub fn login_required(uri: &Uri, e: AppError) -> Response {
+pub fn login_required(state: &AppState, uri: &Uri, e: AppError) -> Response {
     let page = LoginPage {
-        next: safe_next(uri.path_and_query().map(|p| p.as_str())),
+        next: String::new(),
         error: Some(e.public_message()),
     };
+    let next = safe_next(uri.path_and_query().map(|p| p.as_str()));
+    let secure = if state.config.tls { "; Secure" } else { "" };
+    // Hex, so any path is a valid cookie value.
+    let cookie = format!(
+        "{NEXT_COOKIE}={}; Path=/login; HttpOnly; SameSite=Lax; Max-Age=3600{secure}",
+        hex::encode(next)
+    );
     match render(&page) {
-        Ok(html) => (StatusCode::UNAUTHORIZED, html).into_response(),
+        Ok(html) => {
+            let mut response = (StatusCode::UNAUTHORIZED, html).into_response();
+            if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// The page remembered by [`login_required`], if any.
+fn remembered_next(headers: &header::HeaderMap) -> Option<String> {
+    let raw = auth::cookie(headers, NEXT_COOKIE)?;
+    String::from_utf8(hex::decode(raw).ok()?).ok()
 }
 
 #[derive(Deserialize)]
@@ -83,14 +108,24 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let addr = peer(&parts);
-    let next = safe_next(form.next.as_deref());
+    let next = match form.next.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => safe_next(Some(n)),
+        None => safe_next(remembered_next(&parts.headers).as_deref()),
+    };
     // A name that cannot exist is counted under what was typed, bounded.
     let name = parse_user_name(&form.name).unwrap_or_else(|_| form.name.chars().take(40).collect());
     state.limits.check(Some(&name), addr)?;
     match users::verify(&state.db, &name, &form.password).await? {
         Some(user) => {
             state.limits.accounts.succeed(&name);
-            Ok(sign_in(&state, &user, &next).await?)
+            let mut response = sign_in(&state, &user, &next).await?;
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                header::HeaderValue::from_static(
+                    "tinystudio_next=; Path=/login; HttpOnly; SameSite=Lax; Max-Age=0",
+                ),
+            );
+            Ok(response)
         }
         None => {
             state.limits.fail(Some(&name), addr);
