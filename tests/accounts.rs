@@ -160,8 +160,35 @@ async fn local_studio_until_the_first_account(app: TestApp) {
     let (status, page) = get_page(&app, "/", &app.cookie).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("Sign in"));
+    // The sign-in page answering a project's page names nothing of it, and
+    // signing in from there leads back to it.
+    let dataset = format!("/projects/{project}/dataset");
+    let r = app.client.get(app.url(&dataset)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let back = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tinystudio_next="))
+        .expect("the page to return to is remembered")
+        .to_owned();
+    assert!(back.contains("HttpOnly") && back.contains("Path=/login"), "{back}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sign in") && !page.contains(&project), "{page}");
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("cookie", back.split(';').next().unwrap())
+        .form(&[("name", "ada"), ("password", "analytical engine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], dataset.as_str());
+
     let (cookie, _) = sign_in(&app, "ada", "analytical engine").await;
-    let (status, page) = get_page(&app, &format!("/projects/{project}/dataset"), &cookie).await;
+    let (status, page) = get_page(&app, &dataset, &cookie).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     // Keys made before accounts keep working.
     let (status, _) = app.get(&format!("/api/projects/{project}"), &key).await;
