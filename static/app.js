@@ -4,7 +4,8 @@
 "use strict";
 
 // A signed-in page carries its session's CSRF token; every request a
-// script makes with the session cookie sends it back (see API.md).
+// script makes with the session cookie sends it back (see API.md). Also
+// used by board.js and capture.js.
 const csrfHeaders = () => {
   const token = document.querySelector('meta[name="csrf-token"]')?.content;
   return token ? { "x-csrf-token": token } : {};

@@ -5,12 +5,8 @@
 // panel's forms do the same with a page load each.
 "use strict";
 
-// A signed-in page carries its session's CSRF token; every request a
-// script makes with the session cookie sends it back (see API.md).
-const csrfHeaders = () => {
-  const token = document.querySelector('meta[name="csrf-token"]')?.content;
-  return token ? { "x-csrf-token": token } : {};
-};
+// `csrfHeaders` comes from app.js, which every page loads first (a second
+// top-level declaration would stop this whole script with a SyntaxError).
 
 document.addEventListener("DOMContentLoaded", () => {
   const panel = document.getElementById("board");
@@ -121,7 +117,7 @@ function setUpSend(api) {
   const send = async (query, body) => {
     show("<p class=\"muted\">Sent; waiting for the board…</p>");
     const r = await fetch(`${api}/classify?modelId=${encodeURIComponent(model)}${query}`, {
-      method: "POST", headers: csrfHeaders(), body, credentials: "same-origin",
+      method: "POST", headers: { Accept: "application/json", ...csrfHeaders() }, body, credentials: "same-origin",
     });
     const run = await r.json();
     show(r.ok ? runHtml(run) : `<p class="flash error">${escapeHtml(run.error)}</p>`);

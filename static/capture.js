@@ -3,12 +3,8 @@
 // render without this file and say that the camera needs JavaScript.
 "use strict";
 
-// A signed-in page carries its session's CSRF token; every request a
-// script makes with the session cookie sends it back (see API.md).
-const csrfHeaders = () => {
-  const token = document.querySelector('meta[name="csrf-token"]')?.content;
-  return token ? { "x-csrf-token": token } : {};
-};
+// `csrfHeaders` comes from app.js, which every page loads first (a second
+// top-level declaration would stop this whole script with a SyntaxError).
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpCapture();
@@ -376,7 +372,7 @@ function setUpLive() {
       const blob = await grab();
       let reply;
       try {
-        const response = await fetch(panel.dataset.classify, { method: "POST", headers: csrfHeaders(), body: blob, credentials: "same-origin" });
+        const response = await fetch(panel.dataset.classify, { method: "POST", headers: { Accept: "application/json", ...csrfHeaders() }, body: blob, credentials: "same-origin" });
         reply = await response.json();
         if (!response.ok) throw new Error(reply.error || `HTTP ${response.status}`);
       } catch (err) {

@@ -171,7 +171,10 @@ async fn world(app: &TestApp) -> World {
     let (status, _) = app
         .send_json(
             Method::DELETE,
-            &format!("/api/projects/{a_id}/keys/{}", revoked["id"].as_str().unwrap()),
+            &format!(
+                "/api/projects/{a_id}/keys/{}",
+                revoked["id"].as_str().unwrap()
+            ),
             &key_a,
             json!(null),
         )
@@ -298,7 +301,11 @@ fn allowed(route: &RouteInfo, w: &World) -> Vec<(&'static str, Cred)> {
 async fn every_route_refuses_and_admits(app: TestApp) {
     let w = world(&app).await;
     let routes = tinystudio_web::route_list(&common::test_web_config());
-    assert!(routes.len() > 80, "the table lists every route ({})", routes.len());
+    assert!(
+        routes.len() > 80,
+        "the table lists every route ({})",
+        routes.len()
+    );
     let a_prefix = &w.key_a[..10];
     let attempts: Vec<(&str, Cred)> = vec![
         ("no credentials", Cred::None),
@@ -450,7 +457,10 @@ async fn people_see_their_own(app: TestApp) {
         .json()
         .await
         .unwrap();
-    let sample = list["samples"][0]["id"].as_str().expect("one sample").to_owned();
+    let sample = list["samples"][0]["id"]
+        .as_str()
+        .expect("one sample")
+        .to_owned();
     let r = app
         .client
         .delete(app.url(&format!("/api/projects/{}/samples/{sample}", w.a_id)))

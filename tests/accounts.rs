@@ -87,7 +87,12 @@ async fn networked_studio_needs_an_admin(app: TestApp) {
     // Before any account: nothing but the setup.
     let r = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.text().await.unwrap().contains("tinystudio user create --admin"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("tinystudio user create --admin")
+    );
     let r = app
         .client
         .post(app.url("/api/projects"))
@@ -125,7 +130,10 @@ async fn networked_studio_needs_an_admin(app: TestApp) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = set_cookie(&r).expect("the admin is signed in");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_owned();
     // Once only.
     let r = app
@@ -139,6 +147,71 @@ async fn networked_studio_needs_an_admin(app: TestApp) {
     let (status, page) = get_page(&app, "/", &cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("ada"));
+}
+
+/// `tinystudio user create` against the studio's database, the password
+/// on standard input.
+fn user_create(app: &TestApp, args: &[&str], password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinystudio"))
+        .args(["user", "create"])
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("TINYSTUDIO_DATA_DIR", &app.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tinystudio user create");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+async fn networked_studio_first_admin_from_the_command_line(app: TestApp) {
+    let db = &app.app.state.db;
+    // The first account must be an admin; a bad password makes nothing.
+    let out = user_create(&app, &["ada"], "analytical engine");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--admin"),
+        "{out:?}"
+    );
+    let out = user_create(&app, &["--admin", "ada"], "short");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!tinystudio_storage::users::any_exist(db).await.unwrap());
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let out = user_create(&app, &["--admin", "ada"], "analytical engine");
+    assert!(out.status.success(), "{out:?}");
+    // The running studio now asks to sign in, and serves the admin.
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (cookie, _) = sign_in(&app, "ada", "analytical engine").await;
+    let (status, page) = get_page(&app, "/admin/users", &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // The setup page's token no longer makes an admin.
+    let token = app.app.state.setup_token.clone().expect("a setup token");
+    let r = app
+        .client
+        .post(app.url("/setup"))
+        .form(&[
+            ("token", &*token),
+            ("name", "eve"),
+            ("password", "eve's password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(
+        tinystudio_storage::users::by_name(db, "eve")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn local_studio_until_the_first_account(app: TestApp) {
@@ -173,9 +246,15 @@ async fn local_studio_until_the_first_account(app: TestApp) {
         .find(|v| v.starts_with("tinystudio_next="))
         .expect("the page to return to is remembered")
         .to_owned();
-    assert!(back.contains("HttpOnly") && back.contains("Path=/login"), "{back}");
+    assert!(
+        back.contains("HttpOnly") && back.contains("Path=/login"),
+        "{back}"
+    );
     let page = r.text().await.unwrap();
-    assert!(page.contains("Sign in") && !page.contains(&project), "{page}");
+    assert!(
+        page.contains("Sign in") && !page.contains(&project),
+        "{page}"
+    );
     let r = app
         .client
         .post(app.url("/login"))
@@ -206,31 +285,61 @@ async fn sessions_csrf_limits_and_passwords(app: TestApp) {
     let (_, page) = get_page(&app, "/admin/users", &root).await;
     let action = form_action(&page, "/admin/users?");
     assert!(action.contains("_csrf="), "{action}");
-    let r = post_form(&app, "/admin/users", &root, &[("name", "bob"), ("password", "bob password")]).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token, nothing made");
-    assert!(tinystudio_storage::users::by_name(db, "bob").await.unwrap().is_none());
-    let r = post_form(&app, &action, &root, &[("name", "bob"), ("password", "bob password")]).await;
+    let r = post_form(
+        &app,
+        "/admin/users",
+        &root,
+        &[("name", "bob"), ("password", "bob password")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token, nothing made"
+    );
+    assert!(
+        tinystudio_storage::users::by_name(db, "bob")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let r = post_form(
+        &app,
+        &action,
+        &root,
+        &[("name", "bob"), ("password", "bob password")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // Failed sign-ins lock the account for a while, saying how long; the
     // right password does not get through while it is locked.
     for _ in 0..5 {
-        assert_eq!(login(&app, "bob", "wrong password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login(&app, "bob", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let r = login(&app, "bob", "bob password").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let text = r.text().await.unwrap();
     assert!(text.contains("try again in"), "{text}");
 
-    // The admin resets bob's password; bob signs in with it (the lock is
-    // per account name, so bob waits it out under another test: here the
-    // reset itself is checked through the store).
-    let bob = tinystudio_storage::users::by_name(db, "bob").await.unwrap().unwrap();
+    // The admin resets bob's password, which also lifts the lock: bob
+    // signs in with the new one at once.
+    let bob = tinystudio_storage::users::by_name(db, "bob")
+        .await
+        .unwrap()
+        .unwrap();
     let (_, page) = get_page(&app, "/admin/users", &root).await;
     let action = form_action(&page, &format!("/admin/users/{}/password", bob.id));
     let r = post_form(&app, &action, &root, &[("password", "new bob password")]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(tinystudio_storage::users::verify(db, "bob", "new bob password").await.unwrap().is_some());
+    assert_eq!(
+        login(&app, "bob", "bob password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    sign_in(&app, "bob", "new bob password").await;
 
     // Changing one's own password signs out the other browsers.
     let (other, _) = sign_in(&app, "root", "root password").await;
@@ -248,11 +357,17 @@ async fn sessions_csrf_limits_and_passwords(app: TestApp) {
         &app,
         &action,
         &root,
-        &[("current", "root password"), ("password", "a better password")],
+        &[
+            ("current", "root password"),
+            ("password", "a better password"),
+        ],
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(get_page(&app, "/", &other).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_page(&app, "/", &other).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(get_page(&app, "/", &root).await.0, StatusCode::OK);
 
     // Logging out ends the session.
@@ -293,7 +408,12 @@ async fn a_workshop(app: TestApp) {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         students.push(sign_in(&app, name, "student password").await);
     }
-    let r = app.client.get(app.url("/join/ZZZZ-ZZZZ")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/join/ZZZZ-ZZZZ"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // sam makes a project; kim cannot see it, the teacher reads it.
@@ -313,7 +433,10 @@ async fn a_workshop(app: TestApp) {
         .unwrap()
         .to_owned();
     let dataset = format!("/projects/{project}/dataset");
-    assert_eq!(get_page(&app, &dataset, &students[1].0).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_page(&app, &dataset, &students[1].0).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(get_page(&app, &dataset, &teacher).await.0, StatusCode::OK);
     let (_, kim_home) = get_page(&app, "/", &students[1].0).await;
     assert!(!kim_home.contains("Sam&#x27;s cups") && !kim_home.contains("Sam's cups"));
@@ -322,7 +445,10 @@ async fn a_workshop(app: TestApp) {
         .client
         .post(app.url(&format!("/projects/{project}/dataset/rebalance")))
         .header("cookie", &teacher)
-        .header("x-csrf-token", csrf_of(&get_page(&app, "/", &teacher).await.1))
+        .header(
+            "x-csrf-token",
+            csrf_of(&get_page(&app, "/", &teacher).await.1),
+        )
         .send()
         .await
         .unwrap();
@@ -351,7 +477,10 @@ async fn a_workshop(app: TestApp) {
     assert!(page.contains("sam") && page.contains(&project), "{page}");
     assert!(page.contains("87.5 %") && page.contains("86.0 %"), "{page}");
     // Students cannot open the class page.
-    assert_eq!(get_page(&app, &class_url, sam).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_page(&app, &class_url, sam).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 backend_tests!(
@@ -361,17 +490,27 @@ backend_tests!(
 );
 
 mod networked {
+    use crate::common::{Backend, spawn_networked};
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        super::networked_studio_needs_an_admin(
-            crate::common::spawn_networked(crate::common::Backend::Sqlite).await,
+        super::networked_studio_needs_an_admin(spawn_networked(Backend::Sqlite).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::networked_studio_needs_an_admin(spawn_networked(Backend::Postgres).await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_admin_from_the_command_line_sqlite() {
+        super::networked_studio_first_admin_from_the_command_line(
+            spawn_networked(Backend::Sqlite).await,
         )
         .await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::networked_studio_needs_an_admin(
-            crate::common::spawn_networked(crate::common::Backend::Postgres).await,
+    async fn first_admin_from_the_command_line_postgres() {
+        super::networked_studio_first_admin_from_the_command_line(
+            spawn_networked(Backend::Postgres).await,
         )
         .await
     }

@@ -28,8 +28,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
@@ -477,6 +477,13 @@ pub async fn authorize(
     Ok(grant)
 }
 
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
 /// Whether a path is the JSON API's (errors as JSON) or a page's (HTML).
 pub fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/api" || path.starts_with("/v1")
@@ -494,7 +501,9 @@ pub async fn guard(
     let api = is_api(parts.uri.path());
     let grant = match authorize(access, &mut parts, &state).await {
         Ok(grant) => grant,
-        Err(e) if api => return e.into_response(),
+        // Scripts of the pages (uploads, live classification) ask for JSON
+        // and read the error from it.
+        Err(e) if api || wants_json(&parts.headers) => return e.into_response(),
         Err(e @ AppError::Unauthorized(_))
             if state.accounts.get(&state.db).await.unwrap_or(false) =>
         {

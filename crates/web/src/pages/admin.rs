@@ -87,6 +87,8 @@ pub async fn reset_password(
     check_password(&form.password, &user.name)?;
     users::set_password(&state.db, user.id, &form.password).await?;
     sessions::delete_for_user(&state.db, user.id, None).await?;
+    // Locked out by failed sign-ins is often why the reset was asked for.
+    state.limits.accounts.succeed(&user.name);
     show(
         &state,
         Some(format!(
