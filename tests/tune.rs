@@ -102,11 +102,12 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
     }
     assert!(trials.len() >= 3, "a 40 s search tries several impulses");
     assert_eq!(result["baseline"], 0);
-    assert_eq!(trials[0]["impulse"], starting_impulse, "it starts from the impulse");
+    assert_eq!(
+        trials[0]["impulse"], starting_impulse,
+        "it starts from the impulse"
+    );
     assert!(
-        trials[1..]
-            .iter()
-            .all(|t| t["impulse"] != starting_impulse),
+        trials[1..].iter().all(|t| t["impulse"] != starting_impulse),
         "every later trial is another impulse"
     );
 
@@ -140,7 +141,10 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
         .await
         .unwrap();
     assert!(page.contains("Find the best impulse") && page.contains("trials-plot"));
-    let trained = trials.iter().filter(|t| t["int8Accuracy"].is_number()).count();
+    let trained = trials
+        .iter()
+        .filter(|t| t["int8Accuracy"].is_number())
+        .count();
     assert_eq!(page.matches("Use this impulse").count(), trained);
 
     // Applying: trials are counted from 1; a bad number or another job is refused.
@@ -168,7 +172,9 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
     assert_eq!(app.run_pending_jobs().await, 1);
     let trained = app.job(&project, &key, &training).await;
     assert_eq!(trained["status"], "succeeded", "{trained}");
-    let accuracy = trained["result"]["int8ValidationAccuracy"].as_f64().unwrap();
+    let accuracy = trained["result"]["int8ValidationAccuracy"]
+        .as_f64()
+        .unwrap();
     println!(
         "best trial int8 {:.3}; trained again after applying: {accuracy:.3}",
         int8(best)
@@ -186,5 +192,9 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
             json!({ "trial": 1 }),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a training job is not a search: {body}");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a training job is not a search: {body}"
+    );
 }

@@ -101,8 +101,8 @@ impl Point {
         l.dense_neurons = self.dense;
         l.augmentation = self.augmentation;
         l.fine_tune_blocks = self.fine_tuned;
-        l.learning_rate = (base.learning.learning_rate * 2f32.powi(self.learning_rate_step))
-            .clamp(1e-5, 1.0);
+        l.learning_rate =
+            (base.learning.learning_rate * 2f32.powi(self.learning_rate_step)).clamp(1e-5, 1.0);
         impulse
     }
 
@@ -528,8 +528,7 @@ fn mark_pareto(trials: &mut [Trial]) {
             continue;
         };
         trial.pareto = !points.iter().enumerate().any(|(j, other)| {
-            j != i
-                && other.is_some_and(|(a, l)| a >= acc && l <= ms && (a > acc || l < ms))
+            j != i && other.is_some_and(|(a, l)| a >= acc && l <= ms && (a > acc || l < ms))
         });
     }
 }
@@ -576,10 +575,7 @@ mod tests {
         assert!(n.contains(&Point { dense: 0, ..p }));
         assert!(n.contains(&Point { dense: 32, ..p }));
         assert!(n.contains(&Point { gray: true, ..p }));
-        assert!(n.contains(&Point {
-            fine_tuned: 2,
-            ..p
-        }));
+        assert!(n.contains(&Point { fine_tuned: 2, ..p }));
         assert!(n.contains(&Point {
             learning_rate_step: -1,
             ..p

@@ -212,7 +212,10 @@ async fn every_kind_round_trips(db: Db) {
             board: "nano33ble".into(),
             trials: vec![
                 trial(TrialOutcome::Scored, Some(0.81)),
-                trial(TrialOutcome::OutOfBudget("needs 300 KB of RAM".into()), Some(0.9)),
+                trial(
+                    TrialOutcome::OutOfBudget("needs 300 KB of RAM".into()),
+                    Some(0.9),
+                ),
                 trial(TrialOutcome::Stopped("far below the best".into()), None),
                 trial(TrialOutcome::Skipped("did not fit".into()), None),
                 trial(TrialOutcome::Failed("diverged".into()), None),

@@ -11,7 +11,7 @@ use tinystudio_storage::impulses;
 use tinystudio_storage::jobs::{self, Job};
 
 use super::parse_id;
-use super::training::{trainable_impulse, train_version};
+use super::training::{train_version, trainable_impulse};
 use crate::{AppError, AppState};
 
 /// Shortest search worth starting: a few trials of a small set.

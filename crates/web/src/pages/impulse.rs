@@ -17,8 +17,8 @@ use super::{Nav, PageError, human_time, render};
 use crate::actions::training::{current_impulse, start_training, training_labels};
 use crate::actions::tuning::{DEFAULT_BOARD, TuneRequest, apply_trial, start_tuning};
 use crate::auth::{PageProject, Person};
-use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 use crate::{AppError, AppState};
+use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 
 #[derive(Template)]
 #[template(path = "impulse/design.html")]

@@ -394,13 +394,19 @@ impl TrialsView {
                 reason: t.outcome.reason().unwrap_or_default().to_owned(),
                 int8: t.int8_accuracy.map(percent).unwrap_or_default(),
                 float: t.float_accuracy.map(percent).unwrap_or_default(),
-                ram: t.footprint.as_ref().map(|f| kb(f.ram_bytes)).unwrap_or_default(),
+                ram: t
+                    .footprint
+                    .as_ref()
+                    .map(|f| kb(f.ram_bytes))
+                    .unwrap_or_default(),
                 flash: t
                     .footprint
                     .as_ref()
                     .map(|f| kb(f.flash_bytes))
                     .unwrap_or_default(),
-                latency: latency(t).map(|ms| format!("{ms:.0} ms")).unwrap_or_default(),
+                latency: latency(t)
+                    .map(|ms| format!("{ms:.0} ms"))
+                    .unwrap_or_default(),
                 seconds: format!("{:.1}", t.ms as f64 / 1000.0),
                 pareto: t.pareto,
                 best: r.best == Some(i),
