@@ -165,10 +165,9 @@ async fn create_user(
         users::create_first_admin(&opened.db, &name, &password).await?
     };
     println!(
-        "made {} {}{}",
+        "made {} {}: from now on everyone signs in to this studio",
         if user.is_admin { "admin" } else { "user" },
         user.name,
-        ": from now on everyone signs in to this studio"
     );
     Ok(())
 }

@@ -237,10 +237,10 @@ pub async fn join(
     };
     let name = match parse_user_name(&form.name) {
         Ok(name) => name,
-        Err(e) => return Ok(again(e.to_string())?),
+        Err(e) => return again(e.to_string()),
     };
     if let Err(e) = check_password(&form.password, &name) {
-        return Ok(again(e.to_string())?);
+        return again(e.to_string());
     }
     let user = match users::create(&state.db, &name, &form.password, false).await {
         Ok(user) => user,
