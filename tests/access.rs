@@ -28,7 +28,7 @@ use tinystudio_domain::Role;
 use tinystudio_storage::{members, users};
 use tinystudio_web::{Access, RouteInfo};
 
-use common::TestApp;
+use common::{TestApp, sign_in};
 
 /// How a request is authenticated.
 #[derive(Clone, Debug)]
@@ -91,45 +91,6 @@ async fn call(app: &TestApp, route: &RouteInfo, path: &str, cred: &Cred, read: b
             String::new()
         },
     }
-}
-
-/// Signs in with the login form; returns the cookie and the CSRF token the
-/// pages carry.
-async fn sign_in(app: &TestApp, name: &str, password: &str) -> (String, String) {
-    let r = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("name", name), ("password", password), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name} signs in");
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let page = app
-        .client
-        .get(app.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    (cookie, csrf_of(&page))
-}
-
-pub fn csrf_of(page: &str) -> String {
-    let start = page
-        .find(r#"<meta name="csrf-token" content=""#)
-        .expect("a signed-in page carries its CSRF token")
-        + r#"<meta name="csrf-token" content=""#.len();
-    page[start..start + 64].to_owned()
 }
 
 struct World {

@@ -9,16 +9,7 @@ mod common;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use common::TestApp;
-
-fn set_cookie(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tinystudio_session="))
-        .map(str::to_owned)
-}
+use common::{TestApp, csrf_of, session_set_cookie, sign_in};
 
 async fn login(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
     app.client
@@ -27,22 +18,6 @@ async fn login(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Signs in; returns the cookie (name=value) and the CSRF token.
-async fn sign_in(app: &TestApp, name: &str, password: &str) -> (String, String) {
-    let r = login(app, name, password).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name} signs in");
-    let cookie = set_cookie(&r).expect("a session cookie");
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let page = get_page(app, "/", &cookie).await.1;
-    (cookie, csrf_of(&page))
-}
-
-fn csrf_of(page: &str) -> String {
-    let tag = r#"<meta name="csrf-token" content=""#;
-    let start = page.find(tag).expect("the page carries a CSRF token") + tag.len();
-    page[start..start + 64].to_owned()
 }
 
 async fn get_page(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
@@ -129,7 +104,7 @@ async fn networked_studio_needs_an_admin(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = set_cookie(&r).expect("the admin is signed in");
+    let cookie = session_set_cookie(&r).expect("the admin is signed in");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"

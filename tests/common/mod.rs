@@ -422,3 +422,49 @@ impl TestApp {
             .expect("running jobs")
     }
 }
+
+/// The `Set-Cookie` value that signs a browser in, if the response has one.
+pub fn session_set_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tinystudio_session="))
+        .map(str::to_owned)
+}
+
+/// Signs in with the login form; returns the session cookie (`name=value`)
+/// and the CSRF token its pages carry.
+pub async fn sign_in(app: &TestApp, name: &str, password: &str) -> (String, String) {
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name} signs in");
+    let cookie = session_set_cookie(&r).expect("a session cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cookie, csrf_of(&page))
+}
+
+/// The CSRF token of a signed-in page (its `<meta name="csrf-token">`).
+pub fn csrf_of(page: &str) -> String {
+    let tag = r#"<meta name="csrf-token" content=""#;
+    let start = page
+        .find(tag)
+        .expect("a signed-in page carries its CSRF token")
+        + tag.len();
+    page[start..start + 64].to_owned()
+}
