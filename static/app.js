@@ -3,6 +3,14 @@
 // drag and drop, and selecting samples in the grid.
 "use strict";
 
+// A signed-in page carries its session's CSRF token; every request a
+// script makes with the session cookie sends it back (see API.md). Also
+// used by board.js and capture.js.
+const csrfHeaders = () => {
+  const token = document.querySelector('meta[name="csrf-token"]')?.content;
+  return token ? { "x-csrf-token": token } : {};
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpUpload();
   setUpSelection();
@@ -140,6 +148,7 @@ function post(url, body, onProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(csrfHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
       try { resolve(JSON.parse(xhr.responseText)); }
@@ -196,7 +205,7 @@ function setUpEstimate() {
     clearTimeout(pending);
     pending = setTimeout(async () => {
       const r = await fetch(form.dataset.estimate, {
-        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(config()),
+        method: "POST", headers: { "content-type": "application/json", ...csrfHeaders() }, body: JSON.stringify(config()),
       });
       const e = await r.json();
       if (!r.ok) { document.getElementById("est-macs").textContent = e.error || "invalid"; return; }

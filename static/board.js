@@ -5,6 +5,9 @@
 // panel's forms do the same with a page load each.
 "use strict";
 
+// `csrfHeaders` comes from app.js, which every page loads first (a second
+// top-level declaration would stop this whole script with a SyntaxError).
+
 document.addEventListener("DOMContentLoaded", () => {
   const panel = document.getElementById("board");
   if (!panel || panel.dataset.connected !== "true") return;
@@ -114,7 +117,7 @@ function setUpSend(api) {
   const send = async (query, body) => {
     show("<p class=\"muted\">Sent; waiting for the board…</p>");
     const r = await fetch(`${api}/classify?modelId=${encodeURIComponent(model)}${query}`, {
-      method: "POST", body, credentials: "same-origin",
+      method: "POST", headers: { Accept: "application/json", ...csrfHeaders() }, body, credentials: "same-origin",
     });
     const run = await r.json();
     show(r.ok ? runHtml(run) : `<p class="flash error">${escapeHtml(run.error)}</p>`);

@@ -3,6 +3,9 @@
 // render without this file and say that the camera needs JavaScript.
 "use strict";
 
+// `csrfHeaders` comes from app.js, which every page loads first (a second
+// top-level declaration would stop this whole script with a SyntaxError).
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCapture();
   setUpLive();
@@ -179,7 +182,7 @@ function setUpCapture() {
     const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(".", "-").slice(0, 19);
     const base = (label || "capture").replace(/[^A-Za-z0-9_-]+/g, "_");
     body.append("data", blob, `${base}.${stamp}.${++shot}.jpg`);
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...csrfHeaders() };
     if (panel.dataset.token) headers["x-capture-token"] = panel.dataset.token;
     const response = await fetch(panel.dataset.upload, { method: "POST", headers, body, credentials: "same-origin" });
     const reply = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
@@ -369,7 +372,7 @@ function setUpLive() {
       const blob = await grab();
       let reply;
       try {
-        const response = await fetch(panel.dataset.classify, { method: "POST", body: blob, credentials: "same-origin" });
+        const response = await fetch(panel.dataset.classify, { method: "POST", headers: { Accept: "application/json", ...csrfHeaders() }, body: blob, credentials: "same-origin" });
         reply = await response.json();
         if (!response.ok) throw new Error(reply.error || `HTTP ${response.status}`);
       } catch (err) {

@@ -3,7 +3,8 @@
 //! here from a CIFAR-3 image. A burst from the Capture panel is stored with
 //! its label and category and shows up without a reload; live
 //! classification on the Test page predicts what `classify` predicts for
-//! the image. Screenshots go to `target/tmp/screenshots/`.
+//! the image. Signed in with an account, the page's scripts send the
+//! session's CSRF token. Screenshots go to `target/tmp/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them); without chromedriver the tests fail and say so.
@@ -23,7 +24,8 @@ use serde_json::{Value, json};
 backend_tests!(
     a_burst_is_stored_with_its_label_and_shows_at_once,
     the_preview_shows_the_impulse_crop_and_colour,
-    live_classification_predicts_what_classify_predicts
+    live_classification_predicts_what_classify_predicts,
+    a_signed_in_person_captures_with_the_session_csrf_token
 );
 
 /// A Y4M video (YUV 4:2:0, BT.601 limited range, as Chromium's fake
@@ -724,4 +726,94 @@ async fn the_preview_shows_the_impulse_crop_and_colour(app: TestApp) {
     assert!(px.iter().all(|p| !is_black(p)), "no bars: {px:?}");
     assert!(px.iter().any(|p| !is_gray(p)), "colour: {px:?}");
     b.client.clone().close().await.unwrap();
+}
+
+/// With accounts, the Capture panel's uploads carry the session's CSRF
+/// token (from the page's `<meta name="csrf-token">`), so a signed-in
+/// person's photos are stored; without it they would be refused (403).
+async fn a_signed_in_person_captures_with_the_session_csrf_token(app: TestApp) {
+    let (project, key) = app.create_project("signed in").await;
+    // The first admin inherits the project made before accounts.
+    tinystudio_storage::users::create_first_admin(&app.app.state.db, "ada", "analytical engine")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let airplane = cifar3("test", "airplane").remove(0);
+    let video = video_of(&airplane.bytes, 192, dir.path());
+    let b = browser(&video).await;
+    let c = &b.client;
+
+    // The project's page asks to sign in, and leads back to it.
+    c.goto(&app.url(&format!("/projects/{project}/dataset")))
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("ada")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("analytical engine")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "return document.getElementById('capture-button') !== null",
+        Duration::from_secs(15),
+        "the Dataset page after signing in",
+    )
+    .await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/projects/{project}/dataset")),
+        "back on the page asked for"
+    );
+
+    c.find(Locator::Id("capture-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "return document.getElementById('capture-video').videoWidth",
+        Duration::from_secs(15),
+        "the fake camera",
+    )
+    .await;
+    c.find(Locator::Id("capture-label"))
+        .await
+        .unwrap()
+        .send_keys("airplane")
+        .await
+        .unwrap();
+    c.find(Locator::Id("capture-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "return document.getElementById('capture-status').dataset.stored === '1'",
+        Duration::from_secs(20),
+        "the signed-in photo to be stored",
+    )
+    .await;
+    let stored = samples(&app, &project, &key).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["label"], "airplane");
 }

@@ -19,12 +19,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TestApp, jpeg, png, shared};
-use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-backend_tests!(uploader_conversation, python_sdk_uploads_cifar3);
+backend_tests!(
+    uploader_conversation,
+    uploader_conversation_with_an_ingestion_key,
+    python_sdk_uploads_cifar3
+);
 
 /// The uploader as it talks over HTTP: the studio API under `api`, the
 /// ingestion service under `ingestion` (for `EI_HOST=<ip>` these are
@@ -34,6 +38,9 @@ struct Uploader {
     api: String,
     ingestion: String,
     key: String,
+    /// A full-scope key of the project, to read back what was stored (an
+    /// ingestion key cannot).
+    read_key: String,
 }
 
 /// One `data` part beside the image: what the uploader adds for bounding
@@ -460,7 +467,7 @@ async fn replay_uploader(up: &Uploader, project: &str, project_name: &str) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     expected.sort();
-    let got = stored(&up.client, &up.ingestion, project, &up.key).await;
+    let got = stored(&up.client, &up.ingestion, project, &up.read_key).await;
     assert_eq!(got, expected);
 }
 
@@ -470,7 +477,32 @@ async fn uploader_conversation(app: TestApp) {
         client: app.client.clone(),
         api: app.base.clone(),
         ingestion: app.base.clone(),
+        read_key: key.clone(),
         key,
+    };
+    replay_uploader(&up, &project, "From Edge Impulse").await;
+}
+
+/// The same conversation with a key of scope `ingestion`: everything the
+/// uploader does, an upload-only key does too.
+async fn uploader_conversation_with_an_ingestion_key(app: TestApp) {
+    let (project, key) = app.create_project("From Edge Impulse").await;
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/keys"),
+            &key,
+            json!({ "name": "uploader", "scope": "ingestion" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scope"], "ingestion");
+    let up = Uploader {
+        client: app.client.clone(),
+        api: app.base.clone(),
+        ingestion: app.base.clone(),
+        key: body["apiKey"].as_str().unwrap().to_owned(),
+        read_key: key,
     };
     replay_uploader(&up, &project, "From Edge Impulse").await;
 }
@@ -660,6 +692,7 @@ async fn edge_impulse_ports_serve_the_same_studio() {
         client,
         api: "http://127.0.0.1:4800".into(),
         ingestion: "http://127.0.0.1:4810".into(),
+        read_key: key.clone(),
         key,
     };
     replay_uploader(&up, &project, "Ports").await;

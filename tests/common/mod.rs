@@ -117,14 +117,21 @@ pub async fn spawn_app_on(
     web: tinystudio_web::WebConfig,
     blob_store: Option<String>,
 ) -> TestApp {
-    spawn(backend, web, blob_store, true).await
+    spawn(backend, web, blob_store, true, "127.0.0.1:0").await
+}
+
+/// A studio listening on every address (as one shared on a network), with
+/// no accounts yet: it serves only its setup until an admin exists. The
+/// client still talks to it on 127.0.0.1; [`TestApp::cookie`] is empty.
+pub async fn spawn_networked(backend: Backend) -> TestApp {
+    spawn(backend, test_web_config(), None, true, "0.0.0.0:0").await
 }
 
 /// A web server without an in-process worker: jobs wait for `tinystudio
 /// worker` processes started on [`TestApp::database_url`] and
 /// [`TestApp::data_dir`].
 pub async fn spawn_web_only(backend: Backend) -> TestApp {
-    spawn(backend, test_web_config(), None, false).await
+    spawn(backend, test_web_config(), None, false, "127.0.0.1:0").await
 }
 
 async fn spawn(
@@ -132,6 +139,7 @@ async fn spawn(
     web: tinystudio_web::WebConfig,
     blob_store: Option<String>,
     in_process_worker: bool,
+    listen: &str,
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
@@ -154,10 +162,10 @@ async fn spawn(
         ..Default::default()
     };
     let worker = in_process_worker.then(|| storage.worker_config(&options, &worker_options));
-    let app = App::start(storage, "127.0.0.1:0".parse().unwrap(), web, worker, false)
+    let app = App::start(storage, listen.parse().unwrap(), web, worker, false)
         .await
         .expect("start app");
-    let base = format!("http://{}", app.addr);
+    let base = format!("http://127.0.0.1:{}", app.addr.port());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -169,8 +177,13 @@ async fn spawn(
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .expect("the first page view sets the local cookie")
-        .to_owned();
+        .map(str::to_owned);
+    let cookie = if app.addr.ip().is_loopback() {
+        cookie.expect("the first page view sets the local cookie")
+    } else {
+        assert_eq!(cookie, None, "a networked studio hands out no local cookie");
+        String::new()
+    };
     TestApp {
         base,
         client,
@@ -408,4 +421,50 @@ impl TestApp {
             .await
             .expect("running jobs")
     }
+}
+
+/// The `Set-Cookie` value that signs a browser in, if the response has one.
+pub fn session_set_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tinystudio_session="))
+        .map(str::to_owned)
+}
+
+/// Signs in with the login form; returns the session cookie (`name=value`)
+/// and the CSRF token its pages carry.
+pub async fn sign_in(app: &TestApp, name: &str, password: &str) -> (String, String) {
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name} signs in");
+    let cookie = session_set_cookie(&r).expect("a session cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cookie, csrf_of(&page))
+}
+
+/// The CSRF token of a signed-in page (its `<meta name="csrf-token">`).
+pub fn csrf_of(page: &str) -> String {
+    let tag = r#"<meta name="csrf-token" content=""#;
+    let start = page
+        .find(tag)
+        .expect("a signed-in page carries its CSRF token")
+        + tag.len();
+    page[start..start + 64].to_owned()
 }

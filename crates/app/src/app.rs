@@ -162,11 +162,22 @@ impl App {
                 axum_server::tls_rustls::RustlsConfig::from_config(config),
             )?;
             let router = router.clone();
-            servers.spawn(async move { server.serve(router.into_make_service()).await });
+            servers.spawn(async move {
+                server
+                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            });
         }
         for listener in listeners {
             let router = router.clone();
-            servers.spawn(async move { axum::serve(listener, router).await });
+            // The peer's address, for limiting failed sign-ins per address.
+            servers.spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+            });
         }
         // The studio stops when any of its listeners stops; dropping the set
         // stops the others.

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tinystudio_domain::parse_project_name;
-use tinystudio_storage::{keys, projects};
+use tinystudio_domain::{check_password, parse_project_name, parse_user_name};
+use tinystudio_storage::{keys, projects, users};
 
 use crate::app::{App, Storage};
 use crate::config::{ServeOptions, StorageOptions, WorkerOptions};
@@ -49,6 +50,30 @@ enum Command {
     Project {
         #[command(subcommand)]
         command: ProjectCommand,
+    },
+    /// Accounts: the first admin of a studio shared on a network, and any
+    /// account made from a script.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Makes an account. The password is read from standard input (one
+    /// line) unless `--password` is given.
+    Create {
+        name: String,
+        /// Makes an admin (the first account of a studio always is one).
+        #[arg(long)]
+        admin: bool,
+        /// The password, for scripts; visible to other users of this
+        /// machine in the process list, so prefer standard input.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        storage: StorageOptions,
     },
 }
 
@@ -109,6 +134,44 @@ fn init_tracing() {
         .try_init();
 }
 
+async fn create_user(
+    name: &str,
+    admin: bool,
+    password: Option<String>,
+    storage: &StorageOptions,
+) -> anyhow::Result<()> {
+    let name = parse_user_name(name)?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    check_password(&password, &name)?;
+    let opened = Storage::open(storage).await?;
+    let user = if users::any_exist(&opened.db).await? {
+        users::create(&opened.db, &name, &password, admin).await?
+    } else {
+        if !admin {
+            anyhow::bail!(
+                "the studio has no accounts yet: its first account must be an admin \
+                 (tinystudio user create --admin {name})"
+            );
+        }
+        users::create_first_admin(&opened.db, &name, &password).await?
+    };
+    println!(
+        "made {} {}: from now on everyone signs in to this studio",
+        if user.is_admin { "admin" } else { "user" },
+        user.name,
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or_else(|| {
         // `tinystudio` alone serves with every option at its default or env value.
@@ -158,10 +221,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     addr.ip()
                 );
             }
-            if !app.addr.ip().is_loopback() {
-                tracing::warn!(
-                    "listening on {}: anyone who can reach this address can use the studio \
-                     (accounts are not implemented yet); prefer 127.0.0.1 behind a proxy",
+            if !app.addr.ip().is_loopback() && app.state.setup_token.is_none() {
+                tracing::info!(
+                    "listening on {}: everyone signs in with an account",
                     app.addr
                 );
             }
@@ -185,6 +247,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Train(args) => crate::train::run(args).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    name,
+                    admin,
+                    password,
+                    storage,
+                },
+        } => create_user(&name, admin, password, &storage).await,
         Command::Migrate { storage } => {
             Storage::open(&storage).await?;
             println!("migrations applied");

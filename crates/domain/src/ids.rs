@@ -69,3 +69,15 @@ id_type!(
     /// A capture link (a phone's short-lived upload credential), not its token.
     CaptureLinkId
 );
+id_type!(
+    /// A person with an account (an admin, an instructor or a student).
+    UserId
+);
+id_type!(
+    /// A class of a workshop: its students register with its join code.
+    ClassId
+);
+id_type!(
+    /// A signed-in browser session (its id, not its token).
+    SessionId
+);

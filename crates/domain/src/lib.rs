@@ -4,6 +4,7 @@
 //! `ImpulseConfig::validate`), so an invalid label or impulse cannot travel
 //! past the edge of the system. Nothing here does I/O.
 
+pub mod account;
 pub mod artifacts;
 pub mod category;
 pub mod estimate;
@@ -17,8 +18,12 @@ pub mod model;
 pub mod project;
 pub mod upload;
 
+pub use account::{KeyScope, Role, check_password, parse_class_name, parse_user_name};
 pub use category::{Category, UploadCategory, split_category};
-pub use ids::{CaptureLinkId, DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId};
+pub use ids::{
+    CaptureLinkId, ClassId, DeploymentId, JobId, KeyId, ModelId, ProjectId, SampleId, SessionId,
+    UserId,
+};
 pub use impulse::ImpulseConfig;
 pub use jobs::{JobKind, JobSpec, JobStatus, Report};
 pub use label::{Label, label_from_file_name};

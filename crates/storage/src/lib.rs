@@ -8,15 +8,19 @@
 
 pub mod blobs;
 pub mod capture_links;
+pub mod classes;
 mod db;
 mod error;
 pub mod impulses;
 pub mod jobs;
 pub mod keys;
+pub mod members;
 pub mod models;
 pub mod projects;
 pub mod samples;
+pub mod sessions;
 pub mod settings;
+pub mod users;
 
 pub use blobs::{BlobKey, BlobStore, LocalBlobStore, S3BlobStore, S3Config};
 pub use db::{Db, Dialect, now_ms};

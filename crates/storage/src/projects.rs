@@ -1,7 +1,7 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tinystudio_domain::ProjectId;
+use tinystudio_domain::{ProjectId, UserId};
 
 use crate::{Db, Result, StorageError, now_ms};
 
@@ -35,19 +35,39 @@ fn from_row(row: &AnyRow) -> Result<Project> {
     })
 }
 
-/// `name` must already be validated (`parse_project_name`).
+/// `name` must already be validated (`parse_project_name`). The project has
+/// no members: it is the local user's, or reached through its keys.
 pub async fn create(db: &Db, name: &str) -> Result<Project> {
+    create_owned(db, name, None).await
+}
+
+/// Creates a project with `owner` as its owner, in one transaction, so no
+/// project of an account is ever left without one.
+pub async fn create_owned(db: &Db, name: &str, owner: Option<UserId>) -> Result<Project> {
     let project = Project {
         id: ProjectId::new(),
         name: name.to_owned(),
         created_at: now_ms(),
     };
+    let mut tx = db.pool.begin().await?;
     sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(project.id.to_string())
         .bind(&project.name)
         .bind(project.created_at)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    if let Some(owner) = owner {
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, role, added_at) \
+             VALUES ($1, $2, 'owner', $3)",
+        )
+        .bind(project.id.to_string())
+        .bind(owner.to_string())
+        .bind(project.created_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(project)
 }
 
@@ -68,14 +88,14 @@ pub async fn list(db: &Db) -> Result<Vec<ProjectSummary>> {
     )
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ProjectSummary {
-                project: from_row(row)?,
-                sample_count: row.try_get("sample_count")?,
-            })
-        })
-        .collect()
+    rows.iter().map(summary_from_row).collect()
+}
+
+pub(crate) fn summary_from_row(row: &AnyRow) -> Result<ProjectSummary> {
+    Ok(ProjectSummary {
+        project: from_row(row)?,
+        sample_count: row.try_get("sample_count")?,
+    })
 }
 
 pub async fn rename(db: &Db, id: ProjectId, name: &str) -> Result<()> {
@@ -90,7 +110,7 @@ pub async fn rename(db: &Db, id: ProjectId, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the project and, through foreign keys, its keys, samples, jobs
+/// Deletes the project and its keys, capture links, members, samples, jobs
 /// and models. Blobs nothing references any more are left for
 /// [`crate::blobs::collect_garbage`].
 pub async fn delete(db: &Db, id: ProjectId) -> Result<()> {
@@ -103,7 +123,15 @@ pub async fn delete(db: &Db, id: ProjectId) -> Result<()> {
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
-    for table in ["models", "jobs", "impulses", "samples", "api_keys"] {
+    for table in [
+        "models",
+        "jobs",
+        "impulses",
+        "samples",
+        "api_keys",
+        "capture_links",
+        "project_members",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1"))
             .bind(id.to_string())
             .execute(&mut *tx)

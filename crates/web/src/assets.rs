@@ -1,13 +1,13 @@
 //! Static files, compiled into the binary so the studio works offline and
 //! from any working directory.
 
-use axum::Router;
 use axum::extract::Path;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 
-use crate::{AppError, AppState};
+use crate::AppError;
+use crate::auth::Access;
+use crate::routes::Table;
 
 const FILES: &[(&str, &str, &str)] = &[
     (
@@ -37,8 +37,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/static/{file}", get(serve))
+pub fn routes(t: &mut Table<'_>) {
+    t.add(Method::GET, "/static/{file}", Access::Public, serve);
 }
 
 async fn serve(Path(file): Path<String>) -> Result<impl IntoResponse, AppError> {

@@ -24,7 +24,8 @@ pub enum AppError {
     #[error("{0}")]
     PayloadTooLarge(String),
     /// The server cannot do this now (database unreachable, blob folder
-    /// read-only); the message says which, so an operator knows what to fix.
+    /// read-only, no admin yet on a networked studio); the message says
+    /// which, so an operator knows what to fix.
     #[error("{0}")]
     Unavailable(String),
     /// No room left to store the request's files.
@@ -33,6 +34,9 @@ pub enum AppError {
     /// Stored data was found damaged; the message names it.
     #[error("{0}")]
     Damaged(String),
+    /// Too many failed logins from one address or for one name.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -46,6 +50,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Damaged(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -13,6 +13,7 @@ mod assets;
 mod auth;
 mod error;
 mod pages;
+mod routes;
 
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ use tinystudio_storage::{BlobStore, Db};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use auth::Access;
 pub use error::AppError;
+pub use routes::{RouteInfo, list as route_list};
 
 /// Limits and switches of the web layer.
 #[derive(Debug, Clone)]
@@ -74,6 +77,14 @@ pub struct AppState {
     pub(crate) local_secret: Arc<str>,
     /// Boards on this machine's serial ports (`actions::board`).
     pub(crate) boards: actions::board::Boards,
+    /// Whether accounts exist (the studio's mode, see `auth`).
+    pub(crate) accounts: Arc<auth::AccountsFlag>,
+    /// Failed sign-ins and join codes, per account and per address.
+    pub(crate) limits: Arc<auth::Limits>,
+    /// The one-time token of the first-run setup page (`/setup`), made when
+    /// the studio listens beyond loopback with no accounts; printed in the
+    /// log, never served.
+    pub setup_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -83,23 +94,34 @@ impl AppState {
         config: WebConfig,
     ) -> Result<Self, AppError> {
         let local_secret = auth::local_secret(&db).await?;
+        let accounts = Arc::new(auth::AccountsFlag::default());
+        let setup_token = if !config.loopback_only && !accounts.get(&db).await? {
+            let token = auth::new_setup_token();
+            tracing::warn!(
+                "this studio listens beyond this machine and has no accounts: it serves no \
+                 projects until an admin exists. Make one with `tinystudio user create --admin \
+                 NAME`, or open /setup and enter this one-time setup token: {token}"
+            );
+            Some(token.into())
+        } else {
+            None
+        };
         Ok(Self {
             db,
             blobs,
             config: Arc::new(config),
             local_secret: local_secret.into(),
             boards: Default::default(),
+            accounts,
+            limits: Default::default(),
+            setup_token,
         })
     }
 }
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .merge(assets::router())
-        .merge(pages::router(&state))
-        .merge(api::router(&state))
+    routes::router(&state)
         .fallback(|| async { AppError::NotFound("no such page or API route".into()) })
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -23,6 +23,7 @@ pub mod classify;
 pub mod deploy;
 pub mod ingest;
 pub mod jobs;
+pub mod members;
 pub mod projects;
 pub mod samples;
 pub mod testing;

@@ -21,22 +21,32 @@
 //! that says what is supported.
 
 use axum::Json;
-use axum::Router;
-use axum::routing::get;
+use axum::http::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tinystudio_storage::projects::Project;
 
-use crate::auth::{KeyProject, ProjectAccess};
-use crate::{AppError, AppState};
+use crate::AppError;
+use crate::auth::{Access, KeyProject};
+use crate::routes::Table;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/api/projects", get(list_projects))
-        .route("/v1/api/{project_id}", get(project_info))
-        .route("/v1/{*rest}", axum::routing::any(unsupported))
-        .route("/v1", axum::routing::any(unsupported))
+/// An ingestion key is enough: these are the calls the uploader makes.
+pub fn routes(t: &mut Table<'_>) {
+    t.add(
+        Method::GET,
+        "/v1/api/projects",
+        Access::Ingestion,
+        list_projects,
+    );
+    t.add(
+        Method::GET,
+        "/v1/api/{project_id}",
+        Access::Ingestion,
+        project_info,
+    );
+    t.any("/v1/{*rest}", Access::Public, unsupported);
+    t.any("/v1", Access::Public, unsupported);
 }
 
 /// `GET /v1/api/projects`: the key's own project, the only one it opens.
@@ -48,10 +58,10 @@ async fn list_projects(KeyProject(project): KeyProject) -> Result<Json<Value>, A
 }
 
 /// `GET /v1/api/{projectId}`: the project, in Edge Impulse's `ProjectInfoResponse` shape.
-async fn project_info(access: ProjectAccess) -> Result<Json<Value>, AppError> {
+async fn project_info(KeyProject(project): KeyProject) -> Result<Json<Value>, AppError> {
     Ok(Json(json!({
         "success": true,
-        "project": project_json(&access.project)?,
+        "project": project_json(&project)?,
         // Keys are stored hashed, so there is no development key to hand out;
         // the uploader is used with `--api-key`.
         "developmentKeys": {},

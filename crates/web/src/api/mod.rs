@@ -1,6 +1,7 @@
-//! The JSON API. Every route that touches a project takes [`ProjectAccess`]
-//! (key or local user), the ingestion routes take [`KeyProject`]; JSON
-//! fields are camelCase. Documented in API.md.
+//! The JSON API. Who may use each route is declared in [`routes`] and
+//! decided by `crate::auth`; handlers read the decision through
+//! `ProjectAccess` or `KeyProject`. JSON fields are camelCase. Documented
+//! in API.md.
 
 mod board;
 mod capture;
@@ -9,162 +10,344 @@ mod edge_impulse;
 mod impulse;
 mod ingestion;
 mod jobs;
+mod members;
 mod models;
 mod projects;
 mod samples;
 mod testing;
 mod tuning;
 
-use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::http::Method;
+use tinystudio_domain::Role;
 
+use crate::AppError;
 pub use crate::actions::parse_id;
-use crate::{AppError, AppState};
+use crate::auth::Access;
+use crate::routes::Table;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let uploads = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+/// The API's routes and who may use each (see `crate::routes`).
+pub fn routes(t: &mut Table<'_>) {
+    use Access::{Board, Ingestion, NewProject, Person, Project, Public};
+    use Method as M;
+    use Role::{Editor, Owner, Viewer};
+    let uploads = || Some(DefaultBodyLimit::max(t.config.max_body_bytes));
     // `ingest::read_upload` enforces the body limit itself (see there).
-    let multipart_uploads = axum::extract::DefaultBodyLimit::disable();
-    Router::new()
-        .route("/api/projects", post(projects::create).get(projects::list))
-        .route(
-            "/api/projects/{project_id}",
-            get(projects::get)
-                .patch(projects::rename)
-                .delete(projects::delete),
-        )
-        .route(
-            "/api/projects/{project_id}/keys",
-            post(projects::create_key).get(projects::list_keys),
-        )
-        .route(
-            "/api/projects/{project_id}/keys/{key_id}",
-            axum::routing::delete(projects::revoke_key),
-        )
-        .route(
-            "/api/projects/{project_id}/capture-links",
-            post(capture::create).get(capture::list),
-        )
-        .route(
-            "/api/projects/{project_id}/capture-links/{link_id}",
-            axum::routing::delete(capture::revoke),
-        )
-        .route(
-            "/api/projects/{project_id}/samples",
-            get(samples::list)
-                .post(samples::upload)
-                .layer(multipart_uploads),
-        )
-        .route(
-            "/api/projects/{project_id}/samples/counts",
-            get(samples::counts),
-        )
-        .route(
-            "/api/projects/{project_id}/samples/bulk",
-            post(samples::bulk),
-        )
-        .route(
-            "/api/projects/{project_id}/samples/{sample_id}",
-            get(samples::get)
-                .patch(samples::update)
-                .delete(samples::delete),
-        )
-        .route(
-            "/api/projects/{project_id}/samples/{sample_id}/image",
-            get(samples::image),
-        )
-        .route(
-            "/api/projects/{project_id}/samples/{sample_id}/thumbnail",
-            get(samples::thumbnail),
-        )
-        .route(
-            "/api/projects/{project_id}/rebalance",
-            post(samples::rebalance),
-        )
-        .route(
-            "/api/projects/{project_id}/impulse",
-            get(impulse::get).put(impulse::put),
-        )
-        .route(
-            "/api/projects/{project_id}/impulse/estimate",
-            post(impulse::estimate_for),
-        )
-        .route("/api/projects/{project_id}/train", post(impulse::train))
-        .route("/api/projects/{project_id}/tune", post(tuning::start))
-        .route(
-            "/api/projects/{project_id}/tune/{job_id}/apply",
-            post(tuning::apply),
-        )
-        .route("/api/projects/{project_id}/jobs", get(jobs::list))
-        .route("/api/projects/{project_id}/jobs/{job_id}", get(jobs::get))
-        .route(
-            "/api/projects/{project_id}/jobs/{job_id}/events",
-            get(jobs::events),
-        )
-        .route(
-            "/api/projects/{project_id}/jobs/{job_id}/cancel",
-            post(jobs::cancel),
-        )
-        .route("/api/projects/{project_id}/models", get(models::list))
-        .route(
-            "/api/projects/{project_id}/models/{model_id}",
-            get(models::get),
-        )
-        .route(
-            "/api/projects/{project_id}/models/{model_id}/test",
-            post(testing::test),
-        )
-        .route(
-            "/api/projects/{project_id}/models/{model_id}/deploy",
-            post(deploy::deploy),
-        )
-        .route(
-            "/api/projects/{project_id}/models/{model_id}/footprint",
-            get(deploy::footprint),
-        )
-        .route("/api/projects/{project_id}/deployments", get(deploy::list))
-        .route(
-            "/api/projects/{project_id}/deployments/{deployment_id}/artifacts/{name}",
-            get(deploy::artifact),
-        )
-        .route(
-            "/api/projects/{project_id}/deployments/{deployment_id}/run",
-            post(deploy::run).layer(uploads),
-        )
-        .route(
-            "/api/projects/{project_id}/deployments/{deployment_id}/flash",
-            post(board::flash),
-        )
-        .route("/api/projects/{project_id}/board", get(board::status))
-        .route("/api/projects/{project_id}/board/ports", get(board::ports))
-        .route(
-            "/api/projects/{project_id}/board/connect",
-            post(board::connect),
-        )
-        .route(
-            "/api/projects/{project_id}/board/disconnect",
-            post(board::disconnect),
-        )
-        .route(
-            "/api/projects/{project_id}/board/events",
-            get(board::events),
-        )
-        .route(
-            "/api/projects/{project_id}/board/classify",
-            post(board::classify).layer(uploads),
-        )
-        .route("/api/boards", get(deploy::boards))
-        .route(
-            "/api/projects/{project_id}/models/{model_id}/classify",
-            post(testing::classify_image).layer(uploads),
-        )
-        .route(
-            "/api/{category}/files",
-            post(ingestion::files).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .merge(edge_impulse::router())
+    let multipart = || Some(DefaultBodyLimit::disable());
+    let (uploads, multipart) = (uploads(), multipart());
+    t.add(M::POST, "/api/projects", NewProject, projects::create);
+    t.add(M::GET, "/api/projects", Person, projects::list);
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}",
+        Project(Viewer),
+        projects::get,
+    );
+    t.add(
+        M::PATCH,
+        "/api/projects/{project_id}",
+        Project(Editor),
+        projects::rename,
+    );
+    t.add(
+        M::DELETE,
+        "/api/projects/{project_id}",
+        Project(Owner),
+        projects::delete,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/keys",
+        Project(Owner),
+        projects::create_key,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/keys",
+        Project(Owner),
+        projects::list_keys,
+    );
+    t.add(
+        M::DELETE,
+        "/api/projects/{project_id}/keys/{key_id}",
+        Project(Owner),
+        projects::revoke_key,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/members",
+        Project(Viewer),
+        members::list,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/members",
+        Project(Owner),
+        members::add,
+    );
+    t.add(
+        M::PATCH,
+        "/api/projects/{project_id}/members/{user_id}",
+        Project(Owner),
+        members::set_role,
+    );
+    t.add(
+        M::DELETE,
+        "/api/projects/{project_id}/members/{user_id}",
+        Project(Owner),
+        members::remove,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/capture-links",
+        Project(Editor),
+        capture::create,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/capture-links",
+        Project(Editor),
+        capture::list,
+    );
+    t.add(
+        M::DELETE,
+        "/api/projects/{project_id}/capture-links/{link_id}",
+        Project(Editor),
+        capture::revoke,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/samples",
+        Project(Viewer),
+        samples::list,
+    );
+    t.add_limited(
+        M::POST,
+        "/api/projects/{project_id}/samples",
+        Project(Editor),
+        samples::upload,
+        multipart,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/samples/counts",
+        Project(Viewer),
+        samples::counts,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/samples/bulk",
+        Project(Editor),
+        samples::bulk,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/samples/{sample_id}",
+        Project(Viewer),
+        samples::get,
+    );
+    t.add(
+        M::PATCH,
+        "/api/projects/{project_id}/samples/{sample_id}",
+        Project(Editor),
+        samples::update,
+    );
+    t.add(
+        M::DELETE,
+        "/api/projects/{project_id}/samples/{sample_id}",
+        Project(Editor),
+        samples::delete,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/samples/{sample_id}/image",
+        Project(Viewer),
+        samples::image,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/samples/{sample_id}/thumbnail",
+        Project(Viewer),
+        samples::thumbnail,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/rebalance",
+        Project(Editor),
+        samples::rebalance,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/impulse",
+        Project(Viewer),
+        impulse::get,
+    );
+    t.add(
+        M::PUT,
+        "/api/projects/{project_id}/impulse",
+        Project(Editor),
+        impulse::put,
+    );
+    // Computes an estimate and changes nothing.
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/impulse/estimate",
+        Project(Viewer),
+        impulse::estimate_for,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/train",
+        Project(Editor),
+        impulse::train,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/tune",
+        Project(Editor),
+        tuning::start,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/tune/{job_id}/apply",
+        Project(Editor),
+        tuning::apply,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/jobs",
+        Project(Viewer),
+        jobs::list,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/jobs/{job_id}",
+        Project(Viewer),
+        jobs::get,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/jobs/{job_id}/events",
+        Project(Viewer),
+        jobs::events,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/jobs/{job_id}/cancel",
+        Project(Editor),
+        jobs::cancel,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/models",
+        Project(Viewer),
+        models::list,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/models/{model_id}",
+        Project(Viewer),
+        models::get,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/models/{model_id}/test",
+        Project(Editor),
+        testing::test,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/models/{model_id}/deploy",
+        Project(Editor),
+        deploy::deploy,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/models/{model_id}/footprint",
+        Project(Viewer),
+        deploy::footprint,
+    );
+    // Classifies one picture and keeps nothing.
+    t.add_limited(
+        M::POST,
+        "/api/projects/{project_id}/models/{model_id}/classify",
+        Project(Viewer),
+        testing::classify_image,
+        uploads,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/deployments",
+        Project(Viewer),
+        deploy::list,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/deployments/{deployment_id}/artifacts/{name}",
+        Project(Viewer),
+        deploy::artifact,
+    );
+    t.add_limited(
+        M::POST,
+        "/api/projects/{project_id}/deployments/{deployment_id}/run",
+        Project(Editor),
+        deploy::run,
+        uploads,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/deployments/{deployment_id}/flash",
+        Board(Editor),
+        board::flash,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/board",
+        Board(Viewer),
+        board::status,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/board/ports",
+        Board(Viewer),
+        board::ports,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/board/connect",
+        Board(Editor),
+        board::connect,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/board/disconnect",
+        Board(Editor),
+        board::disconnect,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/board/events",
+        Board(Viewer),
+        board::events,
+    );
+    t.add_limited(
+        M::POST,
+        "/api/projects/{project_id}/board/classify",
+        Board(Editor),
+        board::classify,
+        uploads,
+    );
+    // The boards the studio can build for: product facts, no one's data.
+    t.add(M::GET, "/api/boards", Public, deploy::boards);
+    t.add_limited(
+        M::POST,
+        "/api/{category}/files",
+        Ingestion,
+        ingestion::files,
+        Some(DefaultBodyLimit::disable()),
+    );
+    edge_impulse::routes(t);
 }
 
 /// `Json` whose rejections are API errors in our format.

@@ -3,11 +3,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tinystudio_domain::{KeyId, parse_project_name};
-use tinystudio_storage::{keys, projects};
+use tinystudio_domain::{KeyId, KeyScope, parse_project_name};
+use tinystudio_storage::{keys, members, projects};
 
 use super::{ApiJson, parse_id};
-use crate::auth::{LocalUser, Principal, ProjectAccess, resolve};
+use crate::auth::{Person, Principal, ProjectAccess};
 use crate::{AppError, AppState};
 
 #[derive(Deserialize)]
@@ -16,23 +16,24 @@ pub struct NameBody {
     name: String,
 }
 
-/// Creates a project and its first API key. Needs no credentials: a new
-/// project reveals nothing about others, and a script needs some way to
-/// start. A request carrying an API key is refused, so a key of one project
-/// cannot be mistaken for access to the instance.
+/// Creates a project and its first API key. A signed-in person becomes its
+/// owner; on a local studio a script may also start one without
+/// credentials (a new project reveals nothing about others). A request
+/// carrying an API key is refused by the route table, so a key of one
+/// project cannot be mistaken for access to the instance.
 pub async fn create(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Person(by): Person,
     ApiJson(body): ApiJson<NameBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    if let Some(Principal::Key(_)) = resolve(&headers, &state).await? {
-        return Err(AppError::Forbidden(
-            "a project API key cannot create projects; send the request without x-api-key".into(),
-        ));
-    }
     let name = parse_project_name(&body.name)?;
-    let project = projects::create(&state.db, &name).await?;
-    let (_, secret) = keys::create(&state.db, project.id, "default").await?;
+    let owner = match &by {
+        Principal::User(s) => Some(s.user.id),
+        _ => None,
+    };
+    let project = projects::create_owned(&state.db, &name, owner).await?;
+    let (_, secret) =
+        keys::create_with(&state.db, project.id, "default", KeyScope::Full, owner).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -44,11 +45,17 @@ pub async fn create(
     ))
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    _user: LocalUser,
-) -> Result<Json<Value>, AppError> {
-    let projects = projects::list(&state.db).await?;
+/// The projects the caller may open: all of them for the local user, a
+/// person's own and shared ones otherwise.
+pub async fn list(State(state): State<AppState>, person: Person) -> Result<Json<Value>, AppError> {
+    let projects = match person.user() {
+        Some(me) => members::projects_of(&state.db, me.user.id)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect(),
+        None => projects::list(&state.db).await?,
+    };
     Ok(Json(json!({ "projects": projects })))
 }
 
@@ -80,6 +87,8 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
     name: Option<String>,
+    /// `full` (the default) or `ingestion`.
+    scope: Option<String>,
 }
 
 pub async fn create_key(
@@ -91,10 +100,20 @@ pub async fn create_key(
     let body: KeyBody = ApiJson::optional(&body)?;
     let name = body.name.unwrap_or_else(|| "api".into());
     let name = parse_project_name(&name).map_err(|e| AppError::BadRequest(format!("key {e}")))?;
-    let (key, secret) = keys::create(&state.db, access.project.id, &name).await?;
+    let scope: KeyScope = body.scope.as_deref().unwrap_or("full").parse()?;
+    let (key, secret) = keys::create_with(
+        &state.db,
+        access.project.id,
+        &name,
+        scope,
+        crate::auth::key_maker(&access.principal),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "apiKey": secret, "id": key.id, "name": key.name, "prefix": key.prefix })),
+        Json(json!({
+            "apiKey": secret, "id": key.id, "name": key.name, "prefix": key.prefix, "scope": key.scope,
+        })),
     ))
 }
 

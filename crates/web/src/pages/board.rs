@@ -17,7 +17,7 @@ use super::deploy::{Notice, show_with};
 use super::view::url_encode;
 use crate::actions::board::{self, BoardRun, FlashTarget, PortView};
 use crate::actions::deploy::RunInput;
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 /// What the panel shows.
@@ -158,7 +158,7 @@ pub struct ConnectForm {
 
 pub async fn connect(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<ConnectForm>,
 ) -> Result<Response, PageError> {
@@ -188,7 +188,7 @@ pub async fn connect(
 
 pub async fn disconnect(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
 ) -> Result<Response, PageError> {
     match state.boards.disconnect(project.id).await {
@@ -202,7 +202,7 @@ pub async fn disconnect(
 /// the page with its answer beside the host engine's.
 pub async fn classify(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {
@@ -266,7 +266,7 @@ pub struct FlashForm {
 /// Flashes a build and shows the page with what the tool said.
 pub async fn flash(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<FlashForm>,
 ) -> Result<Response, PageError> {

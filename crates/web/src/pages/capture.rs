@@ -19,7 +19,7 @@ use super::{Nav, PageError, human_time, render};
 use crate::actions::capture::{self as action, NewLink, reachability_problem};
 use crate::actions::parse_id;
 use crate::actions::training::current_impulse;
-use crate::auth::{CaptureUploader, CaptureViewer, LocalUser, PageProject};
+use crate::auth::{CaptureUploader, CaptureViewer, PageProject, Person};
 use crate::{AppError, AppState};
 
 /// What the Capture panel needs, on whichever page it sits: where photos
@@ -182,7 +182,7 @@ pub struct LinkForm {
 /// (rendered here, not redirected to: the token exists only now).
 pub async fn create_link(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     headers: HeaderMap,
     Form(form): Form<LinkForm>,
@@ -217,7 +217,7 @@ pub async fn create_link(
 
 pub async fn revoke_link(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Path((_, link_id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {

@@ -13,7 +13,7 @@ use super::view::url_encode;
 use super::{Nav, PageError, human_bytes, human_time, render};
 use crate::actions::ingest::FileOutcome;
 use crate::actions::samples::{filter_from, upload_files};
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 /// Samples per page of the grid.
@@ -149,7 +149,7 @@ fn dataset_url(project: &tinystudio_storage::projects::Project, query: &str, don
 /// once and comes back to the page with a summary.
 pub async fn upload(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -183,7 +183,7 @@ pub async fn upload(
 /// The grid's selection form: ids plus one action.
 pub async fn bulk(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Redirect, PageError> {
@@ -245,7 +245,7 @@ pub async fn bulk(
 
 pub async fn rebalance(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
 ) -> Result<Redirect, PageError> {
     let moved = samples::rebalance(&state.db, project.id).await?;
@@ -290,7 +290,7 @@ pub struct SampleForm {
 
 pub async fn sample_edit(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Path((_, sample_id)): Path<(String, String)>,
     Form(form): Form<SampleForm>,

@@ -19,7 +19,7 @@ use super::board::{BoardPanel, BoardRunView};
 use super::view::{FootprintView, kb, latency_words, url_encode};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::deploy::{BoardFootprint, RunInput, footprints, start_deploy, start_run};
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -237,7 +237,7 @@ pub struct BuildForm {
 
 pub async fn build(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<BuildForm>,
 ) -> Result<Response, PageError> {
@@ -269,7 +269,7 @@ fn job_page(project: &tinystudio_storage::projects::Project, job: &Job) -> Redir
 /// answer when it comes.
 pub async fn run(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {

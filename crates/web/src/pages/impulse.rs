@@ -16,7 +16,7 @@ use super::view::{kb, percent};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::training::{current_impulse, start_training, training_labels};
 use crate::actions::tuning::{DEFAULT_BOARD, TuneRequest, apply_trial, start_tuning};
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 
@@ -210,7 +210,7 @@ impl ImpulseForm {
 /// Saves the impulse; "Save and train" also starts training and opens the job.
 pub async fn save(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<ImpulseForm>,
 ) -> Result<axum::response::Response, PageError> {
@@ -251,7 +251,7 @@ pub struct TuneForm {
 /// Starts a search and opens its job page.
 pub async fn tune(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<TuneForm>,
 ) -> Result<Redirect, PageError> {
@@ -280,7 +280,7 @@ pub struct ApplyForm {
 /// Makes a trial the project's impulse and opens its training job.
 pub async fn apply(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     axum::extract::Path((_, job)): axum::extract::Path<(String, String)>,
     Form(form): Form<ApplyForm>,

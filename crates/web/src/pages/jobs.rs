@@ -14,7 +14,7 @@ use tinystudio_storage::jobs::{self, Job, JobEvent};
 use super::view::{Confusion, FootprintView, kb, percent};
 use super::{Nav, PageError, human_time, render};
 use crate::actions::jobs::load;
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -294,7 +294,7 @@ pub async fn page(
 
 pub async fn cancel(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {

@@ -3,134 +3,325 @@
 //! so every page works without JavaScript; `static/app.js` adds upload
 //! progress, drag and drop and selection on top.
 
+pub(crate) mod account;
+mod admin;
 mod board;
 mod capture;
+mod classes;
 mod dataset;
 mod deploy;
 mod impulse;
 mod jobs;
+mod members;
 mod projects;
 mod settings;
 mod test;
 mod view;
 
 use askama::Template;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
 use axum::response::{Html, Response};
-use axum::routing::{get, post};
-use tinystudio_domain::{ModelId, ProjectId};
+use tinystudio_domain::{ModelId, ProjectId, Role};
 use tinystudio_storage::models::{self, Model};
 use tinystudio_storage::projects as project_store;
 
+use crate::auth::Access;
 use crate::auth::{LOCAL_COOKIE, has_local_cookie};
 pub use crate::error::PageError;
+use crate::routes::Table;
 use crate::{AppError, AppState};
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let uploads = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
-    Router::new()
-        .route("/", get(projects::list))
-        .route("/projects", post(projects::create))
-        .route("/projects/{project_id}", get(projects::open))
-        .route("/projects/{project_id}/dataset", get(dataset::page))
-        .route(
-            "/projects/{project_id}/dataset/upload",
-            // `ingest::read_upload` enforces the body limit itself.
-            post(dataset::upload).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route("/projects/{project_id}/dataset/bulk", post(dataset::bulk))
-        .route("/projects/{project_id}/capture", get(capture::page))
-        .route(
-            "/projects/{project_id}/capture/upload",
-            // `ingest::read_upload` enforces the body limit itself.
-            post(capture::upload).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/projects/{project_id}/capture/links",
-            post(capture::create_link),
-        )
-        .route(
-            "/projects/{project_id}/capture/links/{link_id}/revoke",
-            post(capture::revoke_link),
-        )
-        .route(
-            "/projects/{project_id}/dataset/rebalance",
-            post(dataset::rebalance),
-        )
-        .route(
-            "/projects/{project_id}/samples/{sample_id}",
-            get(dataset::sample_page).post(dataset::sample_edit),
-        )
-        .route(
-            "/projects/{project_id}/impulse",
-            get(impulse::page).post(impulse::save),
-        )
-        .route("/projects/{project_id}/tune", post(impulse::tune))
-        .route(
-            "/projects/{project_id}/tune/{job_id}/apply",
-            post(impulse::apply),
-        )
-        .route("/projects/{project_id}/test", get(test::page))
-        .route("/projects/{project_id}/test/run", post(test::run))
-        .route(
-            "/projects/{project_id}/test/classify",
-            post(test::classify_upload).layer(uploads),
-        )
-        .route("/projects/{project_id}/deploy", get(deploy::page))
-        .route("/projects/{project_id}/deploy/build", post(deploy::build))
-        .route(
-            "/projects/{project_id}/deploy/run",
-            post(deploy::run).layer(uploads),
-        )
-        .route(
-            "/projects/{project_id}/deploy/board/connect",
-            post(board::connect),
-        )
-        .route(
-            "/projects/{project_id}/deploy/board/disconnect",
-            post(board::disconnect),
-        )
-        .route(
-            "/projects/{project_id}/deploy/board/classify",
-            post(board::classify).layer(uploads),
-        )
-        .route("/projects/{project_id}/deploy/flash", post(board::flash))
-        .route("/docs/firmware", get(deploy::firmware_readme))
-        .route("/projects/{project_id}/jobs/{job_id}", get(jobs::page))
-        .route(
-            "/projects/{project_id}/jobs/{job_id}/cancel",
-            post(jobs::cancel),
-        )
-        .route("/projects/{project_id}/settings", get(settings::page))
-        .route(
-            "/projects/{project_id}/settings/rename",
-            post(settings::rename),
-        )
-        .route(
-            "/projects/{project_id}/settings/delete",
-            post(settings::delete),
-        )
-        .route(
-            "/projects/{project_id}/settings/keys",
-            post(settings::create_key),
-        )
-        .route(
-            "/projects/{project_id}/settings/keys/{key_id}/revoke",
-            post(settings::revoke_key),
-        )
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            set_local_cookie,
-        ))
+/// The pages' routes and who may use each (see `crate::routes`).
+pub fn routes(t: &mut Table<'_>) {
+    use Access::{Admin, Board, Capture, Person, Project, Public};
+    use Method as M;
+    use Role::{Editor, Owner, Viewer};
+    let uploads = Some(DefaultBodyLimit::max(t.config.max_body_bytes));
+    // `ingest::read_upload` enforces the body limit itself.
+    let multipart = Some(DefaultBodyLimit::disable());
+    t.add(M::GET, "/", Person, projects::list);
+    t.add(M::POST, "/projects", Person, projects::create);
+    t.add(
+        M::GET,
+        "/projects/{project_id}",
+        Project(Viewer),
+        projects::open,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/dataset",
+        Project(Viewer),
+        dataset::page,
+    );
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/dataset/upload",
+        Project(Editor),
+        dataset::upload,
+        multipart,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/dataset/bulk",
+        Project(Editor),
+        dataset::bulk,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/dataset/rebalance",
+        Project(Editor),
+        dataset::rebalance,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/capture",
+        Capture(Viewer),
+        capture::page,
+    );
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/capture/upload",
+        Capture(Editor),
+        capture::upload,
+        multipart,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/capture/links",
+        Project(Editor),
+        capture::create_link,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/capture/links/{link_id}/revoke",
+        Project(Editor),
+        capture::revoke_link,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/samples/{sample_id}",
+        Project(Viewer),
+        dataset::sample_page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/samples/{sample_id}",
+        Project(Editor),
+        dataset::sample_edit,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/impulse",
+        Project(Viewer),
+        impulse::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/impulse",
+        Project(Editor),
+        impulse::save,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/tune",
+        Project(Editor),
+        impulse::tune,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/tune/{job_id}/apply",
+        Project(Editor),
+        impulse::apply,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/test",
+        Project(Viewer),
+        test::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/test/run",
+        Project(Editor),
+        test::run,
+    );
+    // Classifies one picture and keeps nothing.
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/test/classify",
+        Project(Viewer),
+        test::classify_upload,
+        uploads,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/deploy",
+        Project(Viewer),
+        deploy::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/deploy/build",
+        Project(Editor),
+        deploy::build,
+    );
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/deploy/run",
+        Project(Editor),
+        deploy::run,
+        uploads,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/deploy/board/connect",
+        Board(Editor),
+        board::connect,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/deploy/board/disconnect",
+        Board(Editor),
+        board::disconnect,
+    );
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/deploy/board/classify",
+        Board(Editor),
+        board::classify,
+        uploads,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/deploy/flash",
+        Board(Editor),
+        board::flash,
+    );
+    t.add(M::GET, "/docs/firmware", Public, deploy::firmware_readme);
+    t.add(
+        M::GET,
+        "/projects/{project_id}/jobs/{job_id}",
+        Project(Viewer),
+        jobs::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/jobs/{job_id}/cancel",
+        Project(Editor),
+        jobs::cancel,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/settings",
+        Project(Editor),
+        settings::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/settings/rename",
+        Project(Editor),
+        settings::rename,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/settings/delete",
+        Project(Owner),
+        settings::delete,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/settings/keys",
+        Project(Owner),
+        settings::create_key,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/settings/keys/{key_id}/revoke",
+        Project(Owner),
+        settings::revoke_key,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/members",
+        Project(Viewer),
+        members::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/members",
+        Project(Owner),
+        members::add,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/members/{user_id}/role",
+        Project(Owner),
+        members::set_role,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/members/{user_id}/remove",
+        Project(Owner),
+        members::remove,
+    );
+    t.add(M::GET, "/login", Public, account::login_page);
+    t.add(M::POST, "/login", Public, account::login);
+    t.add(M::POST, "/logout", Person, account::logout);
+    t.add(M::GET, "/setup", Public, account::setup_page);
+    t.add(M::POST, "/setup", Public, account::setup);
+    t.add(M::GET, "/account", Person, account::page);
+    t.add(
+        M::POST,
+        "/account/password",
+        Person,
+        account::change_password,
+    );
+    t.add(M::GET, "/admin/users", Admin, admin::users);
+    t.add(M::POST, "/admin/users", Admin, admin::create_user);
+    t.add(
+        M::POST,
+        "/admin/users/{user_id}/password",
+        Admin,
+        admin::reset_password,
+    );
+    t.add(
+        M::POST,
+        "/admin/users/{user_id}/admin",
+        Admin,
+        admin::set_admin,
+    );
+    t.add(M::GET, "/admin/classes", Admin, classes::list);
+    t.add(M::POST, "/admin/classes", Admin, classes::create);
+    t.add(
+        M::POST,
+        "/admin/classes/{class_id}/open",
+        Admin,
+        classes::set_open,
+    );
+    // The class's owner (or an admin): checked by the handler, which knows the class.
+    t.add(M::GET, "/classes/{class_id}", Person, classes::show);
+    t.add(M::GET, "/join/{code}", Public, classes::join_page);
+    t.add(M::POST, "/join/{code}", Public, classes::join);
+}
+
+/// Whether a route's responses may hand a local studio's visitor the local
+/// user's cookie: pages, not the API or static files.
+pub fn hands_out_local_cookie(path: &str) -> bool {
+    !crate::auth::is_api(path) && !path.starts_with("/static/") && path != "/healthz"
 }
 
 /// Gives the browser the local user's cookie on its first page view, except
-/// on a page opened with a capture link (a phone's).
-async fn set_local_cookie(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let has_cookie = has_local_cookie(request.headers(), &state.local_secret);
+/// on a page opened with a capture link (a phone's), and only on a local
+/// studio (loopback, no accounts).
+pub async fn set_local_cookie(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let local = state.config.loopback_only && !state.accounts.get(&state.db).await.unwrap_or(true);
+    let has_cookie = !local || has_local_cookie(request.headers(), &state.local_secret);
     let mut response = next.run(request).await;
     let phone = response
         .extensions()
@@ -192,6 +383,7 @@ impl Nav {
             ("impulse", "Impulse"),
             ("test", "Test"),
             ("deploy", "Deploy"),
+            ("members", "Members"),
             ("settings", "Settings"),
         ]
         .into_iter()

@@ -3,13 +3,13 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
-use tinystudio_domain::{KeyId, parse_project_name};
+use tinystudio_domain::{KeyId, KeyScope, parse_project_name};
 use tinystudio_storage::keys::{self, ApiKey};
 use tinystudio_storage::projects;
 
 use super::{Nav, PageError, human_time, render};
 use crate::actions::projects::delete_project;
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -65,7 +65,7 @@ pub struct NameForm {
 
 pub async fn rename(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<NameForm>,
 ) -> Result<Redirect, PageError> {
@@ -80,7 +80,7 @@ pub struct DeleteForm {
 
 pub async fn delete(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Form(form): Form<DeleteForm>,
 ) -> Result<Redirect, PageError> {
@@ -96,25 +96,40 @@ pub async fn delete(
 
 /// Creates a key and shows it once, on the response to this post (not on
 /// a page that could be reloaded or cached).
+#[derive(Deserialize)]
+pub struct KeyForm {
+    name: String,
+    /// `full` or `ingestion`; forms from before scopes existed make full keys.
+    scope: Option<String>,
+}
+
 pub async fn create_key(
     State(state): State<AppState>,
-    _user: LocalUser,
+    Person(by): Person,
     PageProject(project): PageProject,
     headers: axum::http::HeaderMap,
-    Form(form): Form<NameForm>,
+    Form(form): Form<KeyForm>,
 ) -> Result<Html<String>, PageError> {
     let name = parse_project_name(if form.name.trim().is_empty() {
         "api"
     } else {
         &form.name
     })?;
-    let (_, secret) = keys::create(&state.db, project.id, &name).await?;
+    let scope: KeyScope = form.scope.as_deref().unwrap_or("full").parse()?;
+    let (_, secret) = keys::create_with(
+        &state.db,
+        project.id,
+        &name,
+        scope,
+        crate::auth::key_maker(&by),
+    )
+    .await?;
     show(&state, &project, Some(secret), host(&headers)).await
 }
 
 pub async fn revoke_key(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     Path((_, key_id)): Path<(String, String)>,
 ) -> Result<Redirect, PageError> {

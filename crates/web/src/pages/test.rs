@@ -16,7 +16,7 @@ use super::view::{Confusion, percent};
 use super::{Nav, PageError, render};
 use crate::actions::classify::{Classification, classify};
 use crate::actions::testing::{DEFAULT_THRESHOLD, latest_test, start_test};
-use crate::auth::{LocalUser, PageProject};
+use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
 #[derive(Template)]
@@ -208,7 +208,7 @@ pub struct RunForm {
 /// "Classify all": starts a test job and comes back to this page.
 pub async fn run(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     axum::Form(form): axum::Form<RunForm>,
 ) -> Result<Redirect, PageError> {
@@ -233,7 +233,7 @@ pub async fn run(
 /// Live classification of an uploaded image.
 pub async fn classify_upload(
     State(state): State<AppState>,
-    _user: LocalUser,
+    _user: Person,
     PageProject(project): PageProject,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Html<String>, PageError> {
