@@ -75,25 +75,34 @@ fn best(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    // `-- fine` runs only the cases whose name contains "fine" (for profiling).
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
     let shared = shared();
     let (images, labels) = load_images(&shared);
     let refs: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     let backbone = ensure_backbone(0.25, &shared.join("backbones"), &mut |_| {}).expect("backbone");
     let shape = ImageShape::rgb(96, 96);
 
-    let extractor = FeatureExtractor::new(&backbone, shape, 0).expect("extractor");
-    extractor.extract(&refs[..64]).expect("warm-up");
-    let s = best(|| {
-        for batch in refs.chunks(64) {
-            extractor.extract(batch).expect("features");
-        }
-    });
-    println!(
-        "feature extraction, batches of 64: {:.0} images/s",
-        IMAGES as f64 / s
-    );
+    let name = "feature extraction, batches of 64";
+    if name.contains(&filter) {
+        let extractor = FeatureExtractor::new(&backbone, shape, 0).expect("extractor");
+        extractor.extract(&refs[..64]).expect("warm-up");
+        let s = best(|| {
+            for batch in refs.chunks(64) {
+                extractor.extract(batch).expect("features");
+            }
+        });
+        println!("{name}: {:.0} images/s", IMAGES as f64 / s);
+    }
 
     for blocks in [4, 13] {
+        let name = format!("fine-tuning, last {blocks} blocks, batch 32");
+        if !name.contains(&filter) {
+            continue;
+        }
         let extractor = FeatureExtractor::new(&backbone, shape, blocks).expect("extractor");
         let set = TrainingSet {
             inputs: extractor.extract(&refs).expect("activations"),
@@ -112,9 +121,6 @@ fn main() {
         let s = best(|| {
             train(&extractor, &set, &config, &mut |_| Control::Continue).expect("train");
         });
-        println!(
-            "fine-tuning, last {blocks} blocks, batch 32: {:.0} images/s",
-            (IMAGES * epochs) as f64 / s
-        );
+        println!("{name}: {:.0} images/s", (IMAGES * epochs) as f64 / s);
     }
 }

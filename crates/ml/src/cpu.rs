@@ -283,8 +283,9 @@ pub(crate) fn layer_forward(
         // All `n` images in one multiply: at the network's end an image has
         // only 3x3 or 6x6 pixels, too few rows for the matrix multiply to
         // pay for packing the weights.
-        Kind::Pointwise => pointwise(inp, n * h * w, layer, out),
-        Kind::Conv | Kind::Depthwise => {
+        Kind::Pointwise => pointwise(inp, n * h * w, layer, out, avx2),
+        Kind::Conv => conv(inp, n, (h, w), layer, out, avx2),
+        Kind::Depthwise => {
             let geo = Geometry::new(layer, h, w);
             let inp = &inp[..n * h * w * layer.cin];
             if avx2 {
@@ -354,10 +355,14 @@ unsafe fn spatial_avx2(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f3
 fn spatial(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
     let (isz, osz) = (geo.ih * geo.iw * layer.cin, geo.oh * geo.ow * layer.cout);
     let images = inp.chunks_exact(isz).zip(out.chunks_exact_mut(osz));
-    match layer.kind {
-        Kind::Depthwise if layer.stride == 1 => depthwise_rows(images, layer, geo),
-        Kind::Depthwise => images.for_each(|(x, y)| depthwise_pixels(x, layer, geo, y)),
-        _ => images.for_each(|(x, y)| conv(x, layer, geo, y)),
+    // A plain loop, not `for_each` with a closure: a callee that is not
+    // inlined would be compiled without the caller's AVX2.
+    if layer.stride == 1 {
+        depthwise_rows(images, layer, geo)
+    } else {
+        for (x, y) in images {
+            depthwise_pixels(x, layer, geo, y)
+        }
     }
 }
 
@@ -383,9 +388,6 @@ pub(crate) fn window(
     let begin = start.max(0) as usize;
     (first, begin, (end - begin as isize).max(0) as usize)
 }
-
-/// Channel block the accumulators are kept in registers for (one AVX vector).
-const BLOCK: usize = 8;
 
 /// Stride 1: for a fixed tap, a run of output pixels reads a contiguous run of
 /// input pixels, so each tap is one long multiply-add over a whole row (weights
@@ -438,100 +440,107 @@ fn depthwise_rows<'a>(
     }
 }
 
-/// Strided: per output pixel, channel blocks accumulate in registers over the taps.
+/// Strided: as [`depthwise_rows`], tap by tap over an output row, but each
+/// output pixel reads its own input pixel, so the innermost loop runs over
+/// one pixel's channels (16 or more in the strided layers at alpha 0.25).
 #[inline(always)]
 fn depthwise_pixels(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
     let (k, s, c) = (layer.k, layer.stride, layer.cout);
+    let row = geo.ow * c;
     for oy in 0..geo.oh {
         let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, geo.ih);
-        for ox in 0..geo.ow {
-            let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
-            let dst = &mut out[(oy * geo.ow + ox) * c..][..c];
-            let mut cb = 0;
-            while cb < c {
-                let n = BLOCK.min(c - cb);
-                let mut acc = [0f32; BLOCK];
-                acc[..n].copy_from_slice(&layer.bias[cb..cb + n]);
-                for dy in 0..ny {
-                    for dx in 0..nx {
-                        let p = ((iy0 + dy) * geo.iw + ix0 + dx) * c + cb;
-                        let t = ((ky0 + dy) * k + kx0 + dx) * c + cb;
-                        if n == BLOCK {
-                            let x: &[f32; BLOCK] =
-                                inp[p..p + BLOCK].try_into().unwrap_or(&[0.0; BLOCK]);
-                            let w: &[f32; BLOCK] = layer.weights[t..t + BLOCK]
-                                .try_into()
-                                .unwrap_or(&[0.0; BLOCK]);
-                            for j in 0..BLOCK {
-                                acc[j] += x[j] * w[j];
-                            }
-                        } else {
-                            for j in 0..n {
-                                acc[j] += inp[p + j] * layer.weights[t + j];
-                            }
-                        }
+        let out_row = &mut out[oy * row..][..row];
+        for px in out_row.chunks_exact_mut(c) {
+            px.copy_from_slice(&layer.bias);
+        }
+        for dy in 0..ny {
+            let in_row = &inp[(iy0 + dy) * geo.iw * c..][..geo.iw * c];
+            for ox in 0..geo.ow {
+                let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
+                let o = &mut out_row[ox * c..][..c];
+                for dx in 0..nx {
+                    let i = &in_row[(ix0 + dx) * c..][..c];
+                    let w = &layer.weights[((ky0 + dy) * k + kx0 + dx) * c..][..c];
+                    for ((o, &i), &w) in o.iter_mut().zip(i).zip(w) {
+                        *o += i * w;
                     }
                 }
-                for j in 0..n {
-                    dst[cb + j] = acc[j].clamp(0.0, 6.0);
-                }
-                cb += n;
             }
         }
+        relu6(out_row);
     }
 }
 
-/// Regular conv (conv1): output-channel blocks accumulate in registers over taps
-/// and input channels.
-#[inline(always)]
-fn conv(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
+/// Regular conv (conv1) on `n` images: each image's patches (`[oh * ow, k *
+/// k * cin]`, zeros where SAME padding reads outside) times the weights
+/// (`[k * k * cin, cout]`, their layout already) in one matrix multiply.
+/// Loops over 3 input channels and 8 outputs kept the accumulators in
+/// memory, and conv1 took as long as the 13 pointwise layers together.
+fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut [f32], avx2: bool) {
+    let geo = Geometry::new(layer, h, w);
     let (k, s, cin, cout) = (layer.k, layer.stride, layer.cin, layer.cout);
-    for oy in 0..geo.oh {
-        let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, geo.ih);
-        for ox in 0..geo.ow {
-            let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
-            let dst = &mut out[(oy * geo.ow + ox) * cout..][..cout];
-            let mut cb = 0;
-            while cb < cout {
-                let n = BLOCK.min(cout - cb);
-                let mut acc = [0f32; BLOCK];
-                acc[..n].copy_from_slice(&layer.bias[cb..cb + n]);
+    let patch = k * k * cin;
+    let pixels = geo.oh * geo.ow;
+    let mut patches = vec![0f32; pixels * patch];
+    let im2col = Layer {
+        kind: Kind::Pointwise,
+        k: 1,
+        stride: 1,
+        cin: patch,
+        cout,
+        weights: Vec::new(),
+        bias: Vec::new(),
+    };
+    for (x, y) in inp
+        .chunks_exact(h * w * cin)
+        .zip(out.chunks_exact_mut(pixels * cout))
+        .take(n)
+    {
+        for oy in 0..geo.oh {
+            let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, h);
+            for ox in 0..geo.ow {
+                let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, w);
+                let dst = &mut patches[(oy * geo.ow + ox) * patch..][..patch];
+                dst.fill(0.0);
                 for dy in 0..ny {
-                    for dx in 0..nx {
-                        let px = &inp[((iy0 + dy) * geo.iw + ix0 + dx) * cin..][..cin];
-                        let t = ((ky0 + dy) * k + kx0 + dx) * cin;
-                        for (i, &x) in px.iter().enumerate() {
-                            let w = &layer.weights[(t + i) * cout + cb..][..n];
-                            if n == BLOCK {
-                                let w: &[f32; BLOCK] = w.try_into().unwrap_or(&[0.0; BLOCK]);
-                                for j in 0..BLOCK {
-                                    acc[j] += x * w[j];
-                                }
-                            } else {
-                                for j in 0..n {
-                                    acc[j] += x * w[j];
-                                }
-                            }
-                        }
-                    }
+                    let src = &x[((iy0 + dy) * w + ix0) * cin..][..nx * cin];
+                    dst[((ky0 + dy) * k + kx0) * cin..][..nx * cin].copy_from_slice(src);
                 }
-                for j in 0..n {
-                    dst[cb + j] = acc[j].clamp(0.0, 6.0);
-                }
-                cb += n;
             }
         }
+        matmul_bias_relu6(
+            &patches,
+            pixels,
+            &im2col,
+            &layer.weights,
+            &layer.bias,
+            y,
+            avx2,
+        );
     }
 }
 
 /// `out[p, :] = relu6(bias + inp[p, :] @ W)` for `pixels` rows.
-pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32]) {
-    let (cin, cout) = (layer.cin, layer.cout);
-    for row in out.chunks_exact_mut(cout) {
-        row.copy_from_slice(&layer.bias);
-    }
+pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32], avx2: bool) {
+    matmul_bias_relu6(inp, pixels, layer, &layer.weights, &layer.bias, out, avx2)
+}
+
+/// `out = relu6(bias + inp @ weights)`, `inp` `[pixels, shape.cin]`,
+/// `weights` `[shape.cin, shape.cout]`.
+fn matmul_bias_relu6(
+    inp: &[f32],
+    pixels: usize,
+    shape: &Layer,
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    avx2: bool,
+) {
+    let (cin, cout) = (shape.cin, shape.cout);
+    assert!(inp.len() >= pixels * cin && out.len() >= pixels * cout && weights.len() >= cin * cout);
     // SAFETY: `out` is `pixels x cout`, `inp` is `pixels x cin` and `weights`
-    // `cin x cout`, all row-major and contiguous, matching the strides passed.
+    // `cin x cout`, all row-major and contiguous, matching the strides passed,
+    // and long enough (checked above).
     unsafe {
         gemm::gemm(
             pixels,
@@ -540,14 +549,14 @@ pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f3
             out.as_mut_ptr(),
             1,
             cout as isize,
-            true,
+            false,
             inp.as_ptr(),
             1,
             cin as isize,
-            layer.weights.as_ptr(),
+            weights.as_ptr(),
             1,
             cout as isize,
-            1.0f32,
+            0.0f32,
             1.0f32,
             false,
             false,
@@ -555,7 +564,32 @@ pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f3
             gemm::Parallelism::None,
         );
     }
-    relu6(out);
+    let out = &mut out[..pixels * cout];
+    if avx2 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+        unsafe {
+            bias_relu6_avx2(out, bias)
+        }
+    } else {
+        bias_relu6(out, bias)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_relu6_avx2(out: &mut [f32], bias: &[f32]) {
+    bias_relu6(out, bias)
+}
+
+/// `row = relu6(row + bias)` for every row of `out`.
+#[inline(always)]
+fn bias_relu6(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len()) {
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x = (*x + b).clamp(0.0, 6.0);
+        }
+    }
 }
 
 /// The backward of [`pointwise`] for `pixels` rows, given the gradient `g`

@@ -159,7 +159,15 @@ impl Tail {
             .zip(starts)
             .for_each(|(chunk, start)| {
                 let d = &d_features[start * features..(start + chunk.n) * features];
-                chunk_backward(chunk, d, layers, shapes, avx2);
+                if avx2 {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+                    unsafe {
+                        chunk_backward_avx2(chunk, d, layers, shapes)
+                    }
+                } else {
+                    chunk_backward(chunk, d, layers, shapes, false);
+                }
             });
         let mut grads = GradientsParams::new();
         for (l, (layer, param)) in layers.iter().zip(params).enumerate() {
@@ -193,6 +201,7 @@ impl Tail {
     }
 }
 
+#[inline(always)]
 fn add(acc: &mut [f32], x: &[f32]) {
     for (a, &x) in acc.iter_mut().zip(x) {
         *a += x;
@@ -207,9 +216,23 @@ fn chw_to_hwc(src: &[f32], dst: &mut [f32], pixels: usize, c: usize) {
     }
 }
 
+/// [`chunk_backward`] with its element-wise loops (ReLU6's mask, the bias
+/// gradient) compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn chunk_backward_avx2(
+    chunk: &mut Chunk,
+    d: &[f32],
+    layers: &[Layer],
+    shapes: &[(usize, usize, usize)],
+) {
+    chunk_backward(chunk, d, layers, shapes, true)
+}
+
 /// One chunk's backward, from the pooled features' gradient `d` (`[n,
 /// features]`) down to the first layer's weights (the tail's input is frozen,
 /// so its gradient is not computed).
+#[inline(always)]
 fn chunk_backward(
     chunk: &mut Chunk,
     d: &[f32],
@@ -239,9 +262,7 @@ fn chunk_backward(
         let gs = &mut g[..n * oh * ow * oc];
         // ReLU6 passes the gradient where its input was inside (0, 6).
         for (g, &y) in gs.iter_mut().zip(y) {
-            if !(y > 0.0 && y < 6.0) {
-                *g = 0.0;
-            }
+            *g = if y > 0.0 && y < 6.0 { *g } else { 0.0 };
         }
         let (dw, db) = &mut chunk.grads[l];
         dw.clear();
