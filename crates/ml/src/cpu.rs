@@ -1,18 +1,22 @@
-//! A fused, per-image NHWC forward pass of the frozen backbone, for feature
-//! extraction only.
+//! A fused NHWC forward pass of the frozen backbone, for feature extraction
+//! and calibration, and the kernels fine-tuning (`finetune.rs`) shares.
 //!
 //! burn's flex backend runs each layer over the whole batch in NCHW, allocating a
 //! fresh multi-megabyte tensor per op and converting layouts inside its convs; at
-//! 96x96 that measured about 470 images/s here. Running one image at a time through
-//! all 27 layers keeps the activations (at most 48x48x16 floats at alpha 0.25) in
-//! L2 cache, fuses bias and ReLU6 into each conv, and parallelises over images
-//! instead of inside each op. The burn model stays the reference: tests check that
-//! both give the same features (`FeatureExtractor::extract_reference`).
+//! 96x96 that measured about 470 images/s here. Running a few images (a chunk,
+//! [`CHUNK`]) at a time through all 27 layers keeps the activations near the L2
+//! cache, fuses bias and ReLU6 into each conv, and parallelises over chunks
+//! instead of inside each op. The burn model stays the reference: tests check
+//! that both give the same features (`FeatureExtractor::extract_reference`).
 //!
-//! Pointwise convolutions (most of the MACs) go through the `gemm` crate, the same
-//! matrix multiply burn-flex uses; the 3x3 convolutions are plain loops over the
-//! channel axis that the compiler vectorises, compiled twice (baseline and AVX2)
-//! and chosen at run time.
+//! Pointwise convolutions (most of the MACs) go through the `gemm` crate, the
+//! same matrix multiply burn-flex uses, one multiply per layer for the whole
+//! chunk (at the network's end an image has 9 pixels, too few rows to pay for
+//! packing the weights); so does conv1, as im2col patches. The 3x3 depthwise
+//! convolutions are hand-written loops, because no crate offers a depthwise
+//! conv on NHWC slices: tap by tap over an output row, innermost over the
+//! channel axis, so the compiler vectorises them; compiled twice (baseline and
+//! AVX2) and chosen at run time.
 
 use rayon::prelude::*;
 
