@@ -98,11 +98,11 @@ impl Layer {
     pub(crate) fn load(&mut self, l: &ConvLayer) {
         let w = to_vec(l.weight.val());
         self.bias = to_vec(l.bias.val());
-        self.weights = self.from_burn_layout(&w);
+        self.weights = self.relayout_from_burn(&w);
     }
 
     /// Weights (or their gradient) from burn's layout to ours.
-    fn from_burn_layout(&self, w: &[f32]) -> Vec<f32> {
+    fn relayout_from_burn(&self, w: &[f32]) -> Vec<f32> {
         let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
         let mut out = vec![0f32; w.len()];
         if self.kind == Kind::Depthwise {
@@ -124,7 +124,7 @@ impl Layer {
     }
 
     /// Weights (or their gradient) from our layout back to burn's
-    /// (the inverse of [`Self::from_burn_layout`]).
+    /// (the inverse of [`Self::relayout_from_burn`]).
     pub(crate) fn to_burn_layout(&self, w: &[f32]) -> Vec<f32> {
         let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
         let mut out = vec![0f32; w.len()];

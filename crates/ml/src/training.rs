@@ -215,7 +215,9 @@ pub fn train(
         Some(fast) if frozen_epochs > 0 => {
             pooled = TrainingSet {
                 inputs: fast.features(&set.inputs, config.batch_size),
-                ..set.clone()
+                labels: set.labels.clone(),
+                origin: set.origin.clone(),
+                class_names: set.class_names.clone(),
             };
             (&pooled, vec![extractor.feature_dim()])
         }
