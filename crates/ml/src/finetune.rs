@@ -3,7 +3,7 @@
 //! Through burn-flex's autodiff the trainable tail ran in NCHW, one op over
 //! the whole batch at a time, each allocating its output and its backward
 //! converting layouts inside the convolutions: about 250 images/s for all 13
-//! blocks, where TensorFlow runs the same step at 650–690 (BENCHMARKS.md).
+//! blocks, well behind TensorFlow's step (BENCHMARKS.md has both).
 //! Here each thread takes a share of the batch through the same kernels as
 //! feature extraction (`cpu.rs`), keeps every layer's output in buffers that
 //! live as long as the training run, and runs the backward on them:
