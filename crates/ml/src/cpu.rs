@@ -1,26 +1,30 @@
-//! A fused, per-image NHWC forward pass of the frozen backbone, for feature
-//! extraction only.
+//! A fused NHWC forward pass of the frozen backbone, for feature extraction
+//! and calibration, and the kernels fine-tuning (`finetune.rs`) shares.
 //!
 //! burn's flex backend runs each layer over the whole batch in NCHW, allocating a
 //! fresh multi-megabyte tensor per op and converting layouts inside its convs; at
-//! 96x96 that measured about 470 images/s here. Running one image at a time through
-//! all 27 layers keeps the activations (at most 48x48x16 floats at alpha 0.25) in
-//! L2 cache, fuses bias and ReLU6 into each conv, and parallelises over images
-//! instead of inside each op. The burn model stays the reference: tests check that
-//! both give the same features (`FeatureExtractor::extract_reference`).
+//! 96x96 that measured about 470 images/s here. Running a few images (a chunk,
+//! [`CHUNK`]) at a time through all 27 layers keeps the activations near the L2
+//! cache, fuses bias and ReLU6 into each conv, and parallelises over chunks
+//! instead of inside each op. The burn model stays the reference: tests check
+//! that both give the same features (`FeatureExtractor::extract_reference`).
 //!
-//! Pointwise convolutions (most of the MACs) go through the `gemm` crate, the same
-//! matrix multiply burn-flex uses; the 3x3 convolutions are plain loops over the
-//! channel axis that the compiler vectorises, compiled twice (baseline and AVX2)
-//! and chosen at run time.
+//! Pointwise convolutions (most of the MACs) go through the `gemm` crate, the
+//! same matrix multiply burn-flex uses, one multiply per layer for the whole
+//! chunk (at the network's end an image has 9 pixels, too few rows to pay for
+//! packing the weights); so does conv1, as im2col patches. The 3x3 depthwise
+//! convolutions are hand-written loops, because no crate offers a depthwise
+//! conv on NHWC slices: tap by tap over an output row, innermost over the
+//! channel axis, so the compiler vectorises them; compiled twice (baseline and
+//! AVX2) and chosen at run time.
 
 use rayon::prelude::*;
 
 use crate::data::InputScaling;
-use crate::model::{MobileNetV1, same_output, same_padding};
+use crate::model::{ConvLayer, MobileNetV1, same_output, same_padding};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// Regular conv, weights `[kh, kw, cin, cout]` (conv1).
     Conv,
     /// Depthwise conv, weights `[kh, kw, c]`.
@@ -30,14 +34,14 @@ enum Kind {
 }
 
 #[derive(Clone, Debug)]
-struct Layer {
-    kind: Kind,
-    k: usize,
-    stride: usize,
-    cin: usize,
-    cout: usize,
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+pub(crate) struct Layer {
+    pub(crate) kind: Kind,
+    pub(crate) k: usize,
+    pub(crate) stride: usize,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) weights: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
 }
 
 /// Per-layer output ranges `(min, max)`.
@@ -65,67 +69,94 @@ fn to_vec<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().unwrap_or_default()
 }
 
-impl FastBackbone {
-    pub(crate) fn from_model(model: &MobileNetV1) -> Self {
-        let layers = model
-            .layers
-            .iter()
-            .map(|l| {
-                let [cout, cin_g, kh, kw] = l.weight.dims();
-                let w = to_vec(l.weight.val());
-                let bias = to_vec(l.bias.val());
-                if l.groups > 1 {
-                    // [c, 1, kh, kw] -> [kh, kw, c]
-                    let mut weights = vec![0f32; kh * kw * cout];
-                    for c in 0..cout {
-                        for p in 0..kh * kw {
-                            weights[p * cout + c] = w[c * kh * kw + p];
-                        }
-                    }
-                    Layer {
-                        kind: Kind::Depthwise,
-                        k: kh,
-                        stride: l.stride,
-                        cin: cout,
-                        cout,
-                        weights,
-                        bias,
-                    }
-                } else {
-                    // [out, in, kh, kw] -> [kh, kw, in, out]
-                    let mut weights = vec![0f32; kh * kw * cin_g * cout];
-                    for o in 0..cout {
-                        for i in 0..cin_g {
-                            for p in 0..kh * kw {
-                                weights[(p * cin_g + i) * cout + o] =
-                                    w[(o * cin_g + i) * kh * kw + p];
-                            }
-                        }
-                    }
-                    let kind = if kh == 1 && kw == 1 && l.stride == 1 {
-                        Kind::Pointwise
-                    } else {
-                        Kind::Conv
-                    };
-                    Layer {
-                        kind,
-                        k: kh,
-                        stride: l.stride,
-                        cin: cin_g,
-                        cout,
-                        weights,
-                        bias,
+impl Layer {
+    /// `layer`'s weights re-laid out for NHWC: depthwise `[c, 1, kh, kw]` ->
+    /// `[kh, kw, c]`, regular `[out, in, kh, kw]` -> `[kh, kw, in, out]`.
+    pub(crate) fn from_conv(l: &ConvLayer) -> Self {
+        let [cout, cin_g, kh, _] = l.weight.dims();
+        let (kind, cin) = if l.groups > 1 {
+            (Kind::Depthwise, cout)
+        } else if kh == 1 && l.stride == 1 {
+            (Kind::Pointwise, cin_g)
+        } else {
+            (Kind::Conv, cin_g)
+        };
+        let mut layer = Layer {
+            kind,
+            k: kh,
+            stride: l.stride,
+            cin,
+            cout,
+            weights: Vec::new(),
+            bias: Vec::new(),
+        };
+        layer.load(l);
+        layer
+    }
+
+    /// Takes `l`'s current weights (same shape as when built).
+    pub(crate) fn load(&mut self, l: &ConvLayer) {
+        let w = to_vec(l.weight.val());
+        self.bias = to_vec(l.bias.val());
+        self.weights = self.relayout_from_burn(&w);
+    }
+
+    /// Weights (or their gradient) from burn's layout to ours.
+    fn relayout_from_burn(&self, w: &[f32]) -> Vec<f32> {
+        let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
+        let mut out = vec![0f32; w.len()];
+        if self.kind == Kind::Depthwise {
+            for c in 0..cout {
+                for p in 0..kk {
+                    out[p * cout + c] = w[c * kk + p];
+                }
+            }
+        } else {
+            for o in 0..cout {
+                for i in 0..cin {
+                    for p in 0..kk {
+                        out[(p * cin + i) * cout + o] = w[(o * cin + i) * kk + p];
                     }
                 }
-            })
-            .collect();
+            }
+        }
+        out
+    }
+
+    /// Weights (or their gradient) from our layout back to burn's
+    /// (the inverse of [`Self::relayout_from_burn`]).
+    pub(crate) fn to_burn_layout(&self, w: &[f32]) -> Vec<f32> {
+        let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
+        let mut out = vec![0f32; w.len()];
+        if self.kind == Kind::Depthwise {
+            for c in 0..cout {
+                for p in 0..kk {
+                    out[c * kk + p] = w[p * cout + c];
+                }
+            }
+        } else {
+            for o in 0..cout {
+                for i in 0..cin {
+                    for p in 0..kk {
+                        out[(o * cin + i) * kk + p] = w[(p * cin + i) * cout + o];
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl FastBackbone {
+    pub(crate) fn from_model(model: &MobileNetV1) -> Self {
         FastBackbone {
-            layers,
+            layers: model.layers.iter().map(Layer::from_conv).collect(),
             avx2: has_avx2(),
         }
     }
 
-    /// Runs layers `..upto` on HWC u8 images of `h x w x c`, in parallel over images.
+    /// Runs layers `..upto` on HWC u8 images of `h x w x c`, in parallel over
+    /// chunks of images.
     ///
     /// Returns per image either the global-average-pooled features (`pool`) or the
     /// activation at `upto` in `[c, h, w]` order (what burn's tail expects).
@@ -137,13 +168,18 @@ impl FastBackbone {
         upto: usize,
         pool: bool,
     ) -> Vec<Vec<f32>> {
-        self.map_images(images, scaling, |a, b| {
-            let (oh, ow, oc) = self.forward(a, b, (h, w, c), upto, |_, _| {});
-            if pool {
-                pool_hwc(&a[..oh * ow * oc], oc)
-            } else {
-                hwc_to_chw(&a[..oh * ow * oc], oh, ow, oc)
-            }
+        self.map_chunks(images, h * w * c, scaling, |n, a, b| {
+            let (oh, ow, oc) = self.forward(a, b, n, (h, w, c), upto, |_, _| {});
+            a[..n * oh * ow * oc]
+                .chunks_exact(oh * ow * oc)
+                .map(|x| {
+                    if pool {
+                        pool_hwc(x, oc)
+                    } else {
+                        hwc_to_chw(x, oh, ow, oc)
+                    }
+                })
+                .collect()
         })
     }
 
@@ -157,84 +193,79 @@ impl FastBackbone {
         scaling: InputScaling,
     ) -> (Ranges, Vec<Vec<f32>>) {
         let empty = vec![EMPTY_RANGE; self.layers.len()];
-        let per_image = self.map_images(images, scaling, |a, b| {
+        let per_chunk = self.map_chunks(images, h * w * c, scaling, |n, a, b| {
             let mut ranges = empty.clone();
-            let (oh, ow, oc) = self.forward(a, b, (h, w, c), self.layers.len(), |i, out| {
+            let (oh, ow, oc) = self.forward(a, b, n, (h, w, c), self.layers.len(), |i, out| {
                 widen(&mut ranges[i], out)
             });
-            (ranges, pool_hwc(&a[..oh * ow * oc], oc))
+            let pooled = a[..n * oh * ow * oc]
+                .chunks_exact(oh * ow * oc)
+                .map(|x| pool_hwc(x, oc))
+                .collect::<Vec<_>>();
+            vec![(ranges, pooled)]
         });
         let mut ranges = empty;
-        let mut pooled = Vec::with_capacity(per_image.len());
-        for (image_ranges, features) in per_image {
-            for (r, i) in ranges.iter_mut().zip(image_ranges) {
+        let mut pooled = Vec::with_capacity(images.len());
+        for (chunk_ranges, features) in per_chunk {
+            for (r, i) in ranges.iter_mut().zip(chunk_ranges) {
                 widen(r, &[i.0, i.1]);
             }
-            pooled.push(features);
+            pooled.extend(features);
         }
         (ranges, pooled)
     }
 
-    /// Runs `per_image` on every image in parallel, with the image's pixels
-    /// scaled into the first buffer (HWC) and the second as the scratch
-    /// buffer [`Self::forward`] ping-pongs with.
-    fn map_images<T: Send>(
+    /// Runs `per_chunk` on chunks of at most [`CHUNK`] images in parallel, with
+    /// the chunk's `n` images' pixels scaled into the first buffer (NHWC) and
+    /// the second as the scratch buffer [`Self::forward`] ping-pongs with;
+    /// concatenates what the chunks return, in order.
+    fn map_chunks<T: Send>(
         &self,
         images: &[&[u8]],
+        image_len: usize,
         scaling: InputScaling,
-        per_image: impl Fn(&mut Vec<f32>, &mut Vec<f32>) -> T + Sync + Send,
+        per_chunk: impl Fn(usize, &mut Vec<f32>, &mut Vec<f32>) -> Vec<T> + Sync + Send,
     ) -> Vec<T> {
         let lut: Vec<f32> = (0..=255u8).map(|p| scaling.apply(p)).collect();
+        // Even chunks, so both cores get the same work when a call has fewer
+        // than two full chunks' worth of images.
+        let threads = rayon::current_num_threads().max(1);
+        let chunks = images.len().div_ceil(CHUNK).max(threads.min(images.len()));
+        let size = images.len().div_ceil(chunks.max(1)).max(1);
         images
-            .par_iter()
+            .par_chunks(size)
             .map_init(
                 || (Vec::new(), Vec::new()),
-                |(a, b), img| {
+                |(a, b), chunk| {
                     a.clear();
-                    a.extend(img.iter().map(|&p| lut[p as usize]));
-                    per_image(a, b)
+                    a.reserve(chunk.len() * image_len);
+                    for img in chunk {
+                        a.extend(img.iter().map(|&p| lut[p as usize]));
+                    }
+                    per_chunk(chunk.len(), a, b)
                 },
             )
+            .flatten()
             .collect()
     }
 
-    /// Runs layers `..upto` on `a` (HWC), ping-ponging with `b`; the result
-    /// ends in `a`. `observe` sees each layer's index and output.
+    /// Runs layers `..upto` on `n` images in `a` (NHWC), ping-ponging with `b`;
+    /// the result ends in `a`. `observe` sees each layer's index and output.
     fn forward(
         &self,
         a: &mut Vec<f32>,
         b: &mut Vec<f32>,
+        n: usize,
         (mut h, mut w, mut c): (usize, usize, usize),
         upto: usize,
         mut observe: impl FnMut(usize, &[f32]),
     ) -> (usize, usize, usize) {
         for (i, layer) in self.layers[..upto].iter().enumerate() {
             let (oh, ow) = (same_output(h, layer.stride), same_output(w, layer.stride));
-            b.resize(oh * ow * layer.cout, 0.0);
-            let out = &mut b[..oh * ow * layer.cout];
-            let inp = &a[..h * w * c];
-            match layer.kind {
-                Kind::Pointwise => pointwise(inp, h * w, layer, out),
-                Kind::Conv | Kind::Depthwise => {
-                    let geo = Geometry {
-                        ih: h,
-                        iw: w,
-                        oh,
-                        ow,
-                        pad_t: same_padding(h, layer.k, layer.stride).0,
-                        pad_l: same_padding(w, layer.k, layer.stride).0,
-                    };
-                    if self.avx2 {
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
-                        unsafe {
-                            spatial_avx2(inp, layer, &geo, out)
-                        }
-                    } else {
-                        spatial_generic(inp, layer, &geo, out)
-                    }
-                }
-            }
+            b.resize(n * oh * ow * layer.cout, 0.0);
+            let out = &mut b[..n * oh * ow * layer.cout];
+            let inp = &a[..n * h * w * c];
+            layer_forward(layer, self.avx2, inp, n, (h, w), out);
             observe(i, out);
             std::mem::swap(a, b);
             (h, w, c) = (oh, ow, layer.cout);
@@ -243,7 +274,43 @@ impl FastBackbone {
     }
 }
 
-fn has_avx2() -> bool {
+/// One layer on `n` images of `h x w` (NHWC in and out), bias and ReLU6 fused.
+pub(crate) fn layer_forward(
+    layer: &Layer,
+    avx2: bool,
+    inp: &[f32],
+    n: usize,
+    (h, w): (usize, usize),
+    out: &mut [f32],
+) {
+    match layer.kind {
+        // All `n` images in one multiply: at the network's end an image has
+        // only 3x3 or 6x6 pixels, too few rows for the matrix multiply to
+        // pay for packing the weights.
+        Kind::Pointwise => pointwise(inp, n * h * w, layer, out, avx2),
+        Kind::Conv => conv(inp, n, (h, w), layer, out, avx2),
+        Kind::Depthwise => {
+            let geo = Geometry::new(layer, h, w);
+            let inp = &inp[..n * h * w * layer.cin];
+            if avx2 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+                unsafe {
+                    spatial_avx2(inp, layer, &geo, out)
+                }
+            } else {
+                spatial_generic(inp, layer, &geo, out)
+            }
+        }
+    }
+}
+
+/// Images run through the layers together (see [`layer_forward`]).
+/// Measured on the speed bench: 8 keeps a chunk's largest activation (48x48x16
+/// floats per image at alpha 0.25, 96x96) near the L2 cache's size.
+pub(crate) const CHUNK: usize = 8;
+
+pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -254,13 +321,26 @@ fn has_avx2() -> bool {
     }
 }
 
-struct Geometry {
-    ih: usize,
-    iw: usize,
-    oh: usize,
-    ow: usize,
-    pad_t: usize,
-    pad_l: usize,
+pub(crate) struct Geometry {
+    pub(crate) ih: usize,
+    pub(crate) iw: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
+    pub(crate) pad_t: usize,
+    pub(crate) pad_l: usize,
+}
+
+impl Geometry {
+    pub(crate) fn new(layer: &Layer, ih: usize, iw: usize) -> Self {
+        Geometry {
+            ih,
+            iw,
+            oh: same_output(ih, layer.stride),
+            ow: same_output(iw, layer.stride),
+            pad_t: same_padding(ih, layer.k, layer.stride).0,
+            pad_l: same_padding(iw, layer.k, layer.stride).0,
+        }
+    }
 }
 
 fn spatial_generic(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
@@ -274,11 +354,19 @@ unsafe fn spatial_avx2(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f3
     spatial(inp, layer, geo, out)
 }
 
+/// Every image in `inp` (NHWC) through `layer`.
 #[inline(always)]
 fn spatial(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
-    match layer.kind {
-        Kind::Depthwise => depthwise(inp, layer, geo, out),
-        _ => conv(inp, layer, geo, out),
+    let (isz, osz) = (geo.ih * geo.iw * layer.cin, geo.oh * geo.ow * layer.cout);
+    let images = inp.chunks_exact(isz).zip(out.chunks_exact_mut(osz));
+    // A plain loop, not `for_each` with a closure: a callee that is not
+    // inlined would be compiled without the caller's AVX2.
+    if layer.stride == 1 {
+        depthwise_rows(images, layer, geo)
+    } else {
+        for (x, y) in images {
+            depthwise_pixels(x, layer, geo, y)
+        }
     }
 }
 
@@ -291,7 +379,13 @@ fn relu6(v: &mut [f32]) {
 
 /// Input rows/columns a window at output position `o` covers: `(first tap, input start, taps)`.
 #[inline(always)]
-fn window(o: usize, stride: usize, pad: usize, k: usize, size: usize) -> (usize, usize, usize) {
+pub(crate) fn window(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    k: usize,
+    size: usize,
+) -> (usize, usize, usize) {
     let start = (o * stride) as isize - pad as isize;
     let first = (-start).max(0) as usize;
     let end = (start + k as isize).min(size as isize);
@@ -299,23 +393,17 @@ fn window(o: usize, stride: usize, pad: usize, k: usize, size: usize) -> (usize,
     (first, begin, (end - begin as isize).max(0) as usize)
 }
 
-/// Channel block the accumulators are kept in registers for (one AVX vector).
-const BLOCK: usize = 8;
-
-#[inline(always)]
-fn depthwise(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
-    if layer.stride == 1 {
-        depthwise_rows(inp, layer, geo, out)
-    } else {
-        depthwise_pixels(inp, layer, geo, out)
-    }
-}
-
 /// Stride 1: for a fixed tap, a run of output pixels reads a contiguous run of
 /// input pixels, so each tap is one long multiply-add over a whole row (weights
 /// tiled across the row), which vectorises without per-pixel overhead.
+///
+/// The tiled weights are made once for all `images` (input, output).
 #[inline(always)]
-fn depthwise_rows(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
+fn depthwise_rows<'a>(
+    images: impl Iterator<Item = (&'a [f32], &'a mut [f32])>,
+    layer: &Layer,
+    geo: &Geometry,
+) {
     let (k, c) = (layer.k, layer.cout);
     let row = geo.ow * c;
     let tile = |v: &[f32]| -> Vec<f32> {
@@ -327,26 +415,59 @@ fn depthwise_rows(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
     };
     let bias = tile(&layer.bias);
     let taps: Vec<Vec<f32>> = layer.weights.chunks_exact(c).map(tile).collect();
+    for (inp, out) in images {
+        for oy in 0..geo.oh {
+            let (ky0, iy0, ny) = window(oy, 1, geo.pad_t, k, geo.ih);
+            let out_row = &mut out[oy * row..][..row];
+            out_row.copy_from_slice(&bias);
+            for dy in 0..ny {
+                let in_row = &inp[(iy0 + dy) * geo.iw * c..][..geo.iw * c];
+                for kx in 0..k {
+                    // Output pixels whose tap kx falls inside the input row.
+                    let lo = geo.pad_l.saturating_sub(kx);
+                    let hi = (geo.iw + geo.pad_l).saturating_sub(kx).min(geo.ow);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let ix = lo + kx - geo.pad_l;
+                    let n = (hi - lo) * c;
+                    let o = &mut out_row[lo * c..][..n];
+                    let i = &in_row[ix * c..][..n];
+                    let w = &taps[(ky0 + dy) * k + kx][lo * c..][..n];
+                    for ((o, &i), &w) in o.iter_mut().zip(i).zip(w) {
+                        *o += i * w;
+                    }
+                }
+            }
+            relu6(out_row);
+        }
+    }
+}
+
+/// Strided: as [`depthwise_rows`], tap by tap over an output row, but each
+/// output pixel reads its own input pixel, so the innermost loop runs over
+/// one pixel's channels (16 or more in the strided layers at alpha 0.25).
+#[inline(always)]
+fn depthwise_pixels(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
+    let (k, s, c) = (layer.k, layer.stride, layer.cout);
+    let row = geo.ow * c;
     for oy in 0..geo.oh {
-        let (ky0, iy0, ny) = window(oy, 1, geo.pad_t, k, geo.ih);
+        let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, geo.ih);
         let out_row = &mut out[oy * row..][..row];
-        out_row.copy_from_slice(&bias);
+        for px in out_row.chunks_exact_mut(c) {
+            px.copy_from_slice(&layer.bias);
+        }
         for dy in 0..ny {
             let in_row = &inp[(iy0 + dy) * geo.iw * c..][..geo.iw * c];
-            for kx in 0..k {
-                // Output pixels whose tap kx falls inside the input row.
-                let lo = geo.pad_l.saturating_sub(kx);
-                let hi = (geo.iw + geo.pad_l).saturating_sub(kx).min(geo.ow);
-                if lo >= hi {
-                    continue;
-                }
-                let ix = lo + kx - geo.pad_l;
-                let n = (hi - lo) * c;
-                let o = &mut out_row[lo * c..][..n];
-                let i = &in_row[ix * c..][..n];
-                let w = &taps[(ky0 + dy) * k + kx][lo * c..][..n];
-                for ((o, &i), &w) in o.iter_mut().zip(i).zip(w) {
-                    *o += i * w;
+            for ox in 0..geo.ow {
+                let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
+                let o = &mut out_row[ox * c..][..c];
+                for dx in 0..nx {
+                    let i = &in_row[(ix0 + dx) * c..][..c];
+                    let w = &layer.weights[((ky0 + dy) * k + kx0 + dx) * c..][..c];
+                    for ((o, &i), &w) in o.iter_mut().zip(i).zip(w) {
+                        *o += i * w;
+                    }
                 }
             }
         }
@@ -354,100 +475,76 @@ fn depthwise_rows(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
     }
 }
 
-/// Strided: per output pixel, channel blocks accumulate in registers over the taps.
-#[inline(always)]
-fn depthwise_pixels(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
-    let (k, s, c) = (layer.k, layer.stride, layer.cout);
-    for oy in 0..geo.oh {
-        let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, geo.ih);
-        for ox in 0..geo.ow {
-            let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
-            let dst = &mut out[(oy * geo.ow + ox) * c..][..c];
-            let mut cb = 0;
-            while cb < c {
-                let n = BLOCK.min(c - cb);
-                let mut acc = [0f32; BLOCK];
-                acc[..n].copy_from_slice(&layer.bias[cb..cb + n]);
-                for dy in 0..ny {
-                    for dx in 0..nx {
-                        let p = ((iy0 + dy) * geo.iw + ix0 + dx) * c + cb;
-                        let t = ((ky0 + dy) * k + kx0 + dx) * c + cb;
-                        if n == BLOCK {
-                            let x: &[f32; BLOCK] =
-                                inp[p..p + BLOCK].try_into().unwrap_or(&[0.0; BLOCK]);
-                            let w: &[f32; BLOCK] = layer.weights[t..t + BLOCK]
-                                .try_into()
-                                .unwrap_or(&[0.0; BLOCK]);
-                            for j in 0..BLOCK {
-                                acc[j] += x[j] * w[j];
-                            }
-                        } else {
-                            for j in 0..n {
-                                acc[j] += inp[p + j] * layer.weights[t + j];
-                            }
-                        }
-                    }
-                }
-                for j in 0..n {
-                    dst[cb + j] = acc[j].clamp(0.0, 6.0);
-                }
-                cb += n;
-            }
-        }
-    }
-}
-
-/// Regular conv (conv1): output-channel blocks accumulate in registers over taps
-/// and input channels.
-#[inline(always)]
-fn conv(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32]) {
+/// Regular conv (conv1) on `n` images: each image's patches (`[oh * ow, k *
+/// k * cin]`, zeros where SAME padding reads outside) times the weights
+/// (`[k * k * cin, cout]`, their layout already) in one matrix multiply.
+/// Loops over 3 input channels and 8 outputs kept the accumulators in
+/// memory, and conv1 took as long as the 13 pointwise layers together.
+fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut [f32], avx2: bool) {
+    let geo = Geometry::new(layer, h, w);
     let (k, s, cin, cout) = (layer.k, layer.stride, layer.cin, layer.cout);
-    for oy in 0..geo.oh {
-        let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, geo.ih);
-        for ox in 0..geo.ow {
-            let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, geo.iw);
-            let dst = &mut out[(oy * geo.ow + ox) * cout..][..cout];
-            let mut cb = 0;
-            while cb < cout {
-                let n = BLOCK.min(cout - cb);
-                let mut acc = [0f32; BLOCK];
-                acc[..n].copy_from_slice(&layer.bias[cb..cb + n]);
+    let patch = k * k * cin;
+    let pixels = geo.oh * geo.ow;
+    let mut patches = vec![0f32; pixels * patch];
+    let im2col = Layer {
+        kind: Kind::Pointwise,
+        k: 1,
+        stride: 1,
+        cin: patch,
+        cout,
+        weights: Vec::new(),
+        bias: Vec::new(),
+    };
+    for (x, y) in inp
+        .chunks_exact(h * w * cin)
+        .zip(out.chunks_exact_mut(pixels * cout))
+        .take(n)
+    {
+        for oy in 0..geo.oh {
+            let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, h);
+            for ox in 0..geo.ow {
+                let (kx0, ix0, nx) = window(ox, s, geo.pad_l, k, w);
+                let dst = &mut patches[(oy * geo.ow + ox) * patch..][..patch];
+                dst.fill(0.0);
                 for dy in 0..ny {
-                    for dx in 0..nx {
-                        let px = &inp[((iy0 + dy) * geo.iw + ix0 + dx) * cin..][..cin];
-                        let t = ((ky0 + dy) * k + kx0 + dx) * cin;
-                        for (i, &x) in px.iter().enumerate() {
-                            let w = &layer.weights[(t + i) * cout + cb..][..n];
-                            if n == BLOCK {
-                                let w: &[f32; BLOCK] = w.try_into().unwrap_or(&[0.0; BLOCK]);
-                                for j in 0..BLOCK {
-                                    acc[j] += x * w[j];
-                                }
-                            } else {
-                                for j in 0..n {
-                                    acc[j] += x * w[j];
-                                }
-                            }
-                        }
-                    }
+                    let src = &x[((iy0 + dy) * w + ix0) * cin..][..nx * cin];
+                    dst[((ky0 + dy) * k + kx0) * cin..][..nx * cin].copy_from_slice(src);
                 }
-                for j in 0..n {
-                    dst[cb + j] = acc[j].clamp(0.0, 6.0);
-                }
-                cb += n;
             }
         }
+        matmul_bias_relu6(
+            &patches,
+            pixels,
+            &im2col,
+            &layer.weights,
+            &layer.bias,
+            y,
+            avx2,
+        );
     }
 }
 
 /// `out[p, :] = relu6(bias + inp[p, :] @ W)` for `pixels` rows.
-fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32]) {
-    let (cin, cout) = (layer.cin, layer.cout);
-    for row in out.chunks_exact_mut(cout) {
-        row.copy_from_slice(&layer.bias);
-    }
+pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32], avx2: bool) {
+    matmul_bias_relu6(inp, pixels, layer, &layer.weights, &layer.bias, out, avx2)
+}
+
+/// `out = relu6(bias + inp @ weights)`, `inp` `[pixels, shape.cin]`,
+/// `weights` `[shape.cin, shape.cout]`.
+fn matmul_bias_relu6(
+    inp: &[f32],
+    pixels: usize,
+    shape: &Layer,
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    avx2: bool,
+) {
+    let (cin, cout) = (shape.cin, shape.cout);
+    assert!(inp.len() >= pixels * cin && out.len() >= pixels * cout && weights.len() >= cin * cout);
     // SAFETY: `out` is `pixels x cout`, `inp` is `pixels x cin` and `weights`
-    // `cin x cout`, all row-major and contiguous, matching the strides passed.
+    // `cin x cout`, all row-major and contiguous, matching the strides passed,
+    // and long enough (checked above).
     unsafe {
         gemm::gemm(
             pixels,
@@ -456,11 +553,78 @@ fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32]) {
             out.as_mut_ptr(),
             1,
             cout as isize,
-            true,
+            false,
             inp.as_ptr(),
             1,
             cin as isize,
-            layer.weights.as_ptr(),
+            weights.as_ptr(),
+            1,
+            cout as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    let out = &mut out[..pixels * cout];
+    if avx2 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+        unsafe {
+            bias_relu6_avx2(out, bias)
+        }
+    } else {
+        bias_relu6(out, bias)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_relu6_avx2(out: &mut [f32], bias: &[f32]) {
+    bias_relu6(out, bias)
+}
+
+/// `row = relu6(row + bias)` for every row of `out`.
+#[inline(always)]
+fn bias_relu6(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len()) {
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x = (*x + b).clamp(0.0, 6.0);
+        }
+    }
+}
+
+/// The backward of [`pointwise`] for `pixels` rows, given the gradient `g`
+/// (`[pixels, cout]`) of its output before ReLU6: `dw += x^T g` and, when
+/// asked, `dx = g W^T`.
+pub(crate) fn pointwise_backward(
+    x: &[f32],
+    g: &[f32],
+    pixels: usize,
+    layer: &Layer,
+    dw: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let (cin, cout) = (layer.cin, layer.cout);
+    assert!(x.len() >= pixels * cin && g.len() >= pixels * cout && dw.len() >= cin * cout);
+    // SAFETY: `dw` is `cin x cout` row-major; `x^T` is read from the
+    // `pixels x cin` row-major `x` (column stride `cin`, row stride 1) and `g`
+    // is `pixels x cout` row-major, all in bounds (checked above).
+    unsafe {
+        gemm::gemm(
+            cin,
+            cout,
+            pixels,
+            dw.as_mut_ptr(),
+            1,
+            cout as isize,
+            true,
+            x.as_ptr(),
+            cin as isize,
+            1,
+            g.as_ptr(),
             1,
             cout as isize,
             1.0f32,
@@ -471,10 +635,38 @@ fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32]) {
             gemm::Parallelism::None,
         );
     }
-    relu6(out);
+    if let Some(dx) = dx {
+        assert!(dx.len() >= pixels * cin && layer.weights.len() >= cin * cout);
+        // SAFETY: `dx` is `pixels x cin` row-major; `g` is `pixels x cout`
+        // row-major; `W^T` is read from the `cin x cout` row-major weights
+        // (column stride `cout`, row stride 1); all in bounds (checked above).
+        unsafe {
+            gemm::gemm(
+                pixels,
+                cin,
+                cout,
+                dx.as_mut_ptr(),
+                1,
+                cin as isize,
+                false,
+                g.as_ptr(),
+                1,
+                cout as isize,
+                layer.weights.as_ptr(),
+                cout as isize,
+                1,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
 }
 
-fn pool_hwc(x: &[f32], c: usize) -> Vec<f32> {
+pub(crate) fn pool_hwc(x: &[f32], c: usize) -> Vec<f32> {
     let mut sum = vec![0f32; c];
     let pixels = x.len() / c.max(1);
     for px in x.chunks_exact(c) {

@@ -17,6 +17,8 @@ pub mod error;
 #[cfg(feature = "burn")]
 pub mod export;
 #[cfg(feature = "burn")]
+mod finetune;
+#[cfg(feature = "burn")]
 pub mod inference;
 pub mod keras_h5;
 #[cfg(feature = "burn")]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Rng, split_train_validation};
 use crate::error::{Error, Result};
+use crate::finetune::Tail;
 use crate::inference::{FeatureExtractor, ModelConfig, TrainedModel};
 use crate::model::{ConvLayer, Head, HeadConfig, Trainable};
 
@@ -200,14 +201,27 @@ pub fn train(
     let mut stopped = false;
     let mut order = train_rows.clone();
 
+    // The fine-tuned blocks' forward and backward (see `finetune.rs`); burn
+    // keeps their weights and optimiser state, this their NHWC copy.
+    let mut fast = if tail.is_empty() {
+        None
+    } else {
+        Some(Tail::new(&tail, &extractor.row_shape())?)
+    };
     // Phase 1: the head alone, on the features the frozen tail makes (its
     // output does not change, so it is computed once).
     let pooled;
-    let (frozen_set, frozen_shape) = if tail.is_empty() {
-        (set, extractor.row_shape())
-    } else {
-        pooled = through_tail(&tail, set, &extractor.row_shape());
-        (&pooled, vec![extractor.feature_dim()])
+    let (frozen_set, frozen_shape) = match fast.as_mut() {
+        Some(fast) if frozen_epochs > 0 => {
+            pooled = TrainingSet {
+                inputs: fast.features(&set.inputs, config.batch_size),
+                labels: set.labels.clone(),
+                origin: set.origin.clone(),
+                class_names: set.class_names.clone(),
+            };
+            (&pooled, vec![extractor.feature_dim()])
+        }
+        _ => (set, extractor.row_shape()),
     };
     let mut model = Trainable {
         tail: Vec::new(),
@@ -238,21 +252,42 @@ pub fn train(
                 &mut rng,
                 &device,
             );
-            let logits = forward_logits(&model, x, &shape, mask, &device);
+            let features = tuning.then(|| {
+                let f = fast.as_mut().map(|f| f.forward(&x)).unwrap_or_default();
+                // [batch, features], a leaf so the head's backward ends in its gradient.
+                Tensor::<2>::from_data(
+                    TensorData::new(f, [batch.len(), extractor.feature_dim()]),
+                    &device,
+                )
+                .require_grad()
+            });
+            let logits = match &features {
+                Some(f) => model.head.forward_logits(f.clone(), mask),
+                None => forward_logits(&model, None, x, &shape, mask, &device),
+            };
             let (loss, batch_correct) = cross_entropy(logits, &labels, num_classes, &device);
             let mut grads = loss.backward();
             loss_sum += f64::from(scalar(&loss)) * batch.len() as f64;
             correct += batch_correct;
+            let d_features = features.and_then(|f| f.grad_remove(&mut grads));
             let head_grads = GradientsParams::from_module(&mut grads, &model.head);
             model.head = head_optim.step(config.learning_rate, model.head, head_grads);
-            if tuning {
-                let tail_grads = GradientsParams::from_module(&mut grads, &model.tail);
+            if let (Some(d), Some(fast)) = (d_features, fast.as_mut()) {
+                let d = d.into_data().try_to_vec::<f32>().unwrap_or_default();
+                let tail_grads = fast.backward(&d, &model.tail, &Device::flex());
                 model.tail = tail_optim.step(backbone_lr, model.tail, tail_grads);
+                fast.load(&model.tail);
             }
         }
         let n = train_rows.len().max(1);
-        let (val_loss, val_accuracy, _) =
-            evaluate(&model, epoch_set, &validation_rows, &shape, num_classes);
+        let (val_loss, val_accuracy, _) = evaluate(
+            &model,
+            fast.as_mut(),
+            epoch_set,
+            &validation_rows,
+            &shape,
+            num_classes,
+        );
         let metrics = EpochMetrics {
             epoch,
             loss: (loss_sum / n as f64) as f32,
@@ -283,8 +318,12 @@ pub fn train(
         // Kept (or stopped at) an epoch before fine-tuning began.
         model.tail = tail;
     }
+    if let Some(fast) = fast.as_mut() {
+        fast.load(&model.tail);
+    }
     let (_, _, confusion) = evaluate(
         &model,
+        fast.as_mut(),
         set,
         &validation_rows,
         &extractor.row_shape(),
@@ -301,49 +340,6 @@ pub fn train(
         train_rows,
         validation_rows,
     })
-}
-
-/// The rows of `set` through the (frozen) `tail`, pooled: the head's inputs.
-fn through_tail(tail: &[ConvLayer], set: &TrainingSet, row_shape: &[usize]) -> TrainingSet {
-    let frozen = Trainable {
-        tail: tail.to_vec(),
-        head: Head::new(
-            &HeadConfig {
-                input_dim: 1,
-                hidden: None,
-                dropout: 0.0,
-                num_classes: 1,
-            },
-            &mut Rng::new(0),
-            &Device::flex().autodiff(),
-        ),
-    }
-    .valid();
-    let row_len: usize = row_shape.iter().product();
-    let rows: Vec<usize> = (0..set.rows()).collect();
-    let mut inputs = Vec::new();
-    for chunk in rows.chunks(256) {
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                gather(set, chunk, row_len),
-                [chunk.len(), row_shape[0], row_shape[1], row_shape[2]],
-            ),
-            &Device::flex(),
-        );
-        inputs.extend(
-            frozen
-                .tail_features(x)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap_or_default(),
-        );
-    }
-    TrainingSet {
-        inputs,
-        labels: set.labels.clone(),
-        origin: set.origin.clone(),
-        class_names: set.class_names.clone(),
-    }
 }
 
 /// Stops a run that has gone wrong rather than let it save a useless model:
@@ -458,9 +454,11 @@ fn gather(set: &TrainingSet, rows: &[usize], row_len: usize) -> Vec<f32> {
     x
 }
 
-/// Rows in, logits `[batch, classes]` out.
+/// Rows in, logits `[batch, classes]` out; the tail, when the model has one,
+/// runs through `fast` (kept in step with it).
 fn forward_logits(
     model: &Trainable,
+    fast: Option<&mut Tail>,
     x: Vec<f32>,
     sample_shape: &[usize],
     mask: Option<Tensor<2>>,
@@ -468,22 +466,21 @@ fn forward_logits(
 ) -> Tensor<2> {
     let row_len: usize = sample_shape.iter().product();
     let batch = x.len() / row_len.max(1);
-    let features = if model.tail.is_empty() {
-        // [batch, features]
-        Tensor::from_data(TensorData::new(x, [batch, row_len]), device)
-    } else {
-        // [batch, c, h, w]
-        let t = Tensor::<4>::from_data(
-            TensorData::new(
-                x,
-                [batch, sample_shape[0], sample_shape[1], sample_shape[2]],
-            ),
-            device,
-        );
-        model.tail_features(t)
+    // [batch, features]
+    let features = match fast {
+        Some(fast) if !model.tail.is_empty() => {
+            let f = fast.features(&x, EVAL_BATCH);
+            let dim = fast.feature_dim();
+            Tensor::from_data(TensorData::new(f, [batch, dim]), device)
+        }
+        _ => Tensor::from_data(TensorData::new(x, [batch, row_len]), device),
     };
     model.head.forward_logits(features, mask)
 }
+
+/// Rows per pass of the tail when evaluating: its activations for this many
+/// images are kept at once (about 1 MB per image with all 13 blocks).
+const EVAL_BATCH: usize = 32;
 
 /// Inverted dropout: kept units are scaled by `1 / (1 - rate)` during training, so
 /// inference needs no rescaling (as Keras does).
@@ -559,6 +556,7 @@ pub(crate) fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
 /// Loss, accuracy and confusion matrix on `rows` without dropout.
 fn evaluate(
     model: &Trainable,
+    mut fast: Option<&mut Tail>,
     set: &TrainingSet,
     rows: &[usize],
     sample_shape: &[usize],
@@ -574,7 +572,7 @@ fn evaluate(
     let (mut loss_sum, mut correct) = (0f64, 0usize);
     for chunk in rows.chunks(256) {
         let x = gather(set, chunk, row_len);
-        let logits = forward_logits(&model, x, sample_shape, None, &device);
+        let logits = forward_logits(&model, fast.as_deref_mut(), x, sample_shape, None, &device);
         let log_p = log_softmax(logits, 1)
             .into_data()
             .try_to_vec::<f32>()
