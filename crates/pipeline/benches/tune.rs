@@ -212,9 +212,7 @@ fn main() {
             }),
         ),
     ];
-    println!(
-        "| impulse | settings | val int8 | test int8 | fits {BOARD} | latency ms | train s |"
-    );
+    println!("| impulse | settings | val int8 | test int8 | fits {BOARD} | latency ms | train s |");
     println!("| --- | --- | ---: | ---: | --- | ---: | ---: |");
     for (name, impulse) in candidates {
         let (val, test_acc, fits, ms, seconds) =
