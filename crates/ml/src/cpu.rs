@@ -101,24 +101,31 @@ impl Layer {
         self.weights = self.relayout_from_burn(&w);
     }
 
+    /// Each weight's index in our layout and in burn's: ours is
+    /// `[kh, kw, cin, cout]` (`[kh, kw, c]` depthwise), burn's
+    /// `[cout, cin, kh, kw]` (`[c, 1, kh, kw]`).
+    fn layout_pairs(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
+        let depthwise = self.kind == Kind::Depthwise;
+        let inputs = if depthwise { 1 } else { cin };
+        (0..cout).flat_map(move |o| {
+            (0..inputs).flat_map(move |i| {
+                (0..kk).map(move |p| {
+                    if depthwise {
+                        (p * cout + o, o * kk + p)
+                    } else {
+                        ((p * cin + i) * cout + o, (o * cin + i) * kk + p)
+                    }
+                })
+            })
+        })
+    }
+
     /// Weights (or their gradient) from burn's layout to ours.
     fn relayout_from_burn(&self, w: &[f32]) -> Vec<f32> {
-        let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
         let mut out = vec![0f32; w.len()];
-        if self.kind == Kind::Depthwise {
-            for c in 0..cout {
-                for p in 0..kk {
-                    out[p * cout + c] = w[c * kk + p];
-                }
-            }
-        } else {
-            for o in 0..cout {
-                for i in 0..cin {
-                    for p in 0..kk {
-                        out[(p * cin + i) * cout + o] = w[(o * cin + i) * kk + p];
-                    }
-                }
-            }
+        for (ours, burn) in self.layout_pairs() {
+            out[ours] = w[burn];
         }
         out
     }
@@ -126,22 +133,9 @@ impl Layer {
     /// Weights (or their gradient) from our layout back to burn's
     /// (the inverse of [`Self::relayout_from_burn`]).
     pub(crate) fn to_burn_layout(&self, w: &[f32]) -> Vec<f32> {
-        let (kk, cin, cout) = (self.k * self.k, self.cin, self.cout);
         let mut out = vec![0f32; w.len()];
-        if self.kind == Kind::Depthwise {
-            for c in 0..cout {
-                for p in 0..kk {
-                    out[c * kk + p] = w[p * cout + c];
-                }
-            }
-        } else {
-            for o in 0..cout {
-                for i in 0..cin {
-                    for p in 0..kk {
-                        out[(o * cin + i) * kk + p] = w[(p * cin + i) * cout + o];
-                    }
-                }
-            }
+        for (ours, burn) in self.layout_pairs() {
+            out[burn] = w[ours];
         }
         out
     }
