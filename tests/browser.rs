@@ -70,16 +70,19 @@ fn y4m(frames: &[image::RgbImage], fps: u32) -> Vec<u8> {
 }
 
 /// `image` scaled up to `side` pixels square, as a one-second Y4M loop at
-/// 30 frames a second (a webcam's rate) whose frames differ by a step of
-/// brightness (so photos of it differ).
+/// 30 frames a second (a webcam's rate) whose frames all differ.
 fn video_of(image: &[u8], side: u32, dir: &Path) -> PathBuf {
     let rgb = image::load_from_memory(image).unwrap().to_rgb8();
     let big = image::imageops::resize(&rgb, side, side, image::imageops::FilterType::Triangle);
     let frames: Vec<_> = (0..30u8)
         .map(|i| {
+            // A 2x2 mark in the corner, another grey in each frame: every
+            // frame differs (so a burst's photos differ whatever the
+            // timing) and the picture the model sees hardly changes.
             let mut f = big.clone();
-            f.pixels_mut()
-                .for_each(|p| p.0 = p.0.map(|c| c.saturating_add(i % 3)));
+            for (x, y) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                f.put_pixel(x, y, image::Rgb([i * 8; 3]));
+            }
             f
         })
         .collect();
@@ -194,6 +197,51 @@ async fn until(client: &Client, script: &str, within: Duration, what: &str) -> V
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// On a page with the Capture panel: starts the camera, takes one photo
+/// with `label` (and `category`, if given) and waits until it is stored.
+async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &str) {
+    c.find(Locator::Id("capture-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "return document.getElementById('capture-video').videoWidth",
+        Duration::from_secs(15),
+        &format!("the fake camera for {what}"),
+    )
+    .await;
+    c.find(Locator::Id("capture-label"))
+        .await
+        .unwrap()
+        .send_keys(label)
+        .await
+        .unwrap();
+    if let Some(category) = category {
+        c.find(Locator::Id("capture-category"))
+            .await
+            .unwrap()
+            .select_by_value(category)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Id("capture-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "return document.getElementById('capture-status').dataset.stored === '1'",
+        Duration::from_secs(20),
+        &format!("{what} to be stored"),
+    )
+    .await;
 }
 
 async fn screenshot(client: &Client, name: &str) -> PathBuf {
@@ -425,44 +473,7 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         p.get_all_cookies().await.unwrap().is_empty(),
         "the phone's page hands out no cookie"
     );
-    p.find(Locator::Id("capture-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        p,
-        "return document.getElementById('capture-video').videoWidth",
-        Duration::from_secs(15),
-        "the fake camera on the phone's page",
-    )
-    .await;
-    p.find(Locator::Id("capture-label"))
-        .await
-        .unwrap()
-        .send_keys("horse")
-        .await
-        .unwrap();
-    p.find(Locator::Id("capture-category"))
-        .await
-        .unwrap()
-        .select_by_value("testing")
-        .await
-        .unwrap();
-    p.find(Locator::Id("capture-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        p,
-        "return document.getElementById('capture-status').dataset.stored === '1'",
-        Duration::from_secs(20),
-        "the phone's photo to be stored",
-    )
-    .await;
+    take_one_photo(p, "horse", Some("testing"), "the phone's photo").await;
     assert_eq!(
         p.execute(
             "return document.querySelector('#capture-counts tr[data-label=\"horse\"] .count')\
@@ -781,38 +792,7 @@ async fn a_signed_in_person_captures_with_the_session_csrf_token(app: TestApp) {
         "back on the page asked for"
     );
 
-    c.find(Locator::Id("capture-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        c,
-        "return document.getElementById('capture-video').videoWidth",
-        Duration::from_secs(15),
-        "the fake camera",
-    )
-    .await;
-    c.find(Locator::Id("capture-label"))
-        .await
-        .unwrap()
-        .send_keys("airplane")
-        .await
-        .unwrap();
-    c.find(Locator::Id("capture-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        c,
-        "return document.getElementById('capture-status').dataset.stored === '1'",
-        Duration::from_secs(20),
-        "the signed-in photo to be stored",
-    )
-    .await;
+    take_one_photo(c, "airplane", None, "the signed-in photo").await;
     let stored = samples(&app, &project, &key).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["label"], "airplane");
