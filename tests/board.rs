@@ -586,15 +586,7 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
 
     // The Deploy page shows the board without JavaScript, and its form
     // classifies a test sample on the board.
-    let page = app
-        .client
-        .get(app.url(&format!("/projects/{project}/deploy")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&format!("/projects/{project}/deploy")).await;
     assert!(
         page.contains(&format!("Connected to <code>{}</code>", qemu.pty)),
         "{page}"
@@ -885,15 +877,7 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
         "{lines:?}"
     );
     assert_eq!(status["latest"]["unasked"], true, "{status}");
-    let page = app
-        .client
-        .get(app.url(&format!("/projects/{project}/deploy")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&format!("/projects/{project}/deploy")).await;
     assert!(page.contains("(the board's own photo)"), "{page}");
     assert!(page.contains("Taking photo..."), "{page}");
     let (status, _) = app

@@ -134,14 +134,8 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
 
     // The search's page: the table, the plot, one button per trained trial.
     let page = app
-        .client
-        .get(app.url(&format!("/projects/{project}/jobs/{job_id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("/projects/{project}/jobs/{job_id}"))
+        .await;
     assert!(page.contains("Find the best impulse") && page.contains("trials-plot"));
     let trained = trials
         .iter()

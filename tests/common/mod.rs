@@ -332,6 +332,18 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The HTML of a page, as this client's browser would get it.
+    pub async fn page(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET path` with the key, for replies that are not JSON.
     pub async fn get_response(&self, path: &str, key: &str) -> reqwest::Response {
         self.client
