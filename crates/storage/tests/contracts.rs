@@ -196,6 +196,7 @@ async fn every_kind_round_trips(db: Db) {
         outcome,
         float_accuracy: int8.map(|a| a + 0.01),
         int8_accuracy: int8,
+        checks: int8.into_iter().collect(),
         footprint: None,
         ms: 4_200,
         pareto: int8.is_some(),

@@ -43,8 +43,9 @@ pub struct TunePayload {
 pub struct TuneOutput {
     pub board: String,
     pub trials: Vec<Trial>,
-    /// Index in `trials` of the most accurate trial (int8, validation) that
-    /// fits the board and the latency budget.
+    /// Index in `trials` of the most accurate trial (int8, validation;
+    /// averaged over other splits where the leaders were checked) that fits
+    /// the board and the latency budget.
     pub best: Option<usize>,
     /// Index of the trial of the impulse the search started from.
     pub baseline: Option<usize>,
@@ -61,12 +62,26 @@ pub struct Trial {
     pub float_accuracy: Option<f64>,
     /// Validation accuracy of the int8 model, as the board runs it.
     pub int8_accuracy: Option<f64>,
+    /// The same impulse's int8 validation accuracy on other splits (other
+    /// seeds), for the leading trials when the search had time left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<f64>,
     /// Estimated on the board, from the int8 model.
     pub footprint: Option<Footprint>,
     pub ms: u64,
-    /// No other trial that fits is at least as accurate and at least as
-    /// fast, and better in one of the two.
+    /// No other trial that fits is at least as accurate (by
+    /// [`Trial::mean_accuracy`]) and at least as fast, and better in one of
+    /// the two.
     pub pareto: bool,
+}
+
+impl Trial {
+    /// Int8 validation accuracy averaged over this trial's split and the
+    /// other splits it was checked on.
+    pub fn mean_accuracy(&self) -> Option<f64> {
+        self.int8_accuracy
+            .map(|a| (a + self.checks.iter().sum::<f64>()) / (1 + self.checks.len()) as f64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

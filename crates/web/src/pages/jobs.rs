@@ -392,7 +392,15 @@ impl TrialsView {
                 settings: settings(&t.impulse),
                 outcome: t.outcome.label(),
                 reason: t.outcome.reason().unwrap_or_default().to_owned(),
-                int8: t.int8_accuracy.map(percent).unwrap_or_default(),
+                int8: match (t.int8_accuracy, t.mean_accuracy()) {
+                    (Some(a), Some(mean)) if !t.checks.is_empty() => format!(
+                        "{} (mean of {} splits: {})",
+                        percent(a),
+                        t.checks.len() + 1,
+                        percent(mean)
+                    ),
+                    (a, _) => a.map(percent).unwrap_or_default(),
+                },
                 float: t.float_accuracy.map(percent).unwrap_or_default(),
                 ram: t
                     .footprint
@@ -417,7 +425,7 @@ impl TrialsView {
             .trials
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| Some((i, latency(t)?, t.int8_accuracy?)))
+            .filter_map(|(i, t)| Some((i, latency(t)?, t.mean_accuracy()?)))
             .collect();
         let max_ms = plotted.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
         let (x0, y0, x1, y1) = PLOT;
