@@ -6,7 +6,9 @@
 //! colour, width multiplier, dense width, augmentation, fine-tuned blocks,
 //! learning rate), cheapest first, and moves to a neighbour as soon as one
 //! beats the best. It ends when no neighbour of the best is left to try or
-//! the budget is spent. Why this rather than a Bayesian optimiser: the
+//! the budget is spent; converged with time left, it trains its leading
+//! trials again on other validation splits and chooses by the mean, so the
+//! best is not one split's luck. Why this rather than a Bayesian optimiser: the
 //! settings are few and ordered, neighbours share the feature cache (same
 //! side and colour), and each step is easy to explain in the trial table.
 //!
