@@ -199,15 +199,20 @@ async fn until(client: &Client, script: &str, within: Duration, what: &str) -> V
     }
 }
 
-/// On a page with the Capture panel: starts the camera, takes one photo
-/// with `label` (and `category`, if given) and waits until it is stored.
-async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &str) {
-    c.find(Locator::Id("capture-button"))
+/// Clicks the element with id `id`.
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+}
+
+/// On a page with the Capture panel: starts the camera, takes one photo
+/// with `label` (and `category`, if given) and waits until it is stored.
+async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &str) {
+    click(c, "capture-button").await;
     until(
         c,
         "return document.getElementById('capture-video').videoWidth",
@@ -229,12 +234,7 @@ async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &
             .await
             .unwrap();
     }
-    c.find(Locator::Id("capture-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "capture-button").await;
     until(
         c,
         "return document.getElementById('capture-status').dataset.stored === '1'",
@@ -562,12 +562,7 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
     c.goto(&app.url(&format!("/projects/{project}/test")))
         .await
         .unwrap();
-    c.find(Locator::Id("live-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "live-button").await;
     // Long enough for a steady rate: 40 frames.
     until(
         c,
@@ -613,12 +608,7 @@ async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
     .await;
     assert!(score.as_f64().unwrap() > 0.5, "{score}");
     screenshot(c, &format!("live-test-{}", backend_name(&app))).await;
-    c.find(Locator::Id("live-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "live-button").await;
     b.client.clone().close().await.unwrap();
 }
 
@@ -677,12 +667,7 @@ async fn the_preview_shows_the_impulse_crop_and_colour(app: TestApp) {
         c.goto(&app.url(&format!("/projects/{project}/capture")))
             .await
             .unwrap();
-        c.find(Locator::Id("capture-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(c, "capture-button").await;
         until(
             c,
             "return document.getElementById('capture-video').videoWidth",
