@@ -209,6 +209,16 @@ async fn click(c: &Client, id: &str) {
         .unwrap();
 }
 
+/// Types `text` into the element with id `id`.
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// On a page with the Capture panel: starts the camera, takes one photo
 /// with `label` (and `category`, if given) and waits until it is stored.
 async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &str) {
@@ -220,12 +230,7 @@ async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &
         &format!("the fake camera for {what}"),
     )
     .await;
-    c.find(Locator::Id("capture-label"))
-        .await
-        .unwrap()
-        .send_keys(label)
-        .await
-        .unwrap();
+    type_into(c, "capture-label", label).await;
     if let Some(category) = category {
         c.find(Locator::Id("capture-category"))
             .await
@@ -314,12 +319,7 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
     assert_eq!(cards_before, 1);
 
     const N: usize = 5;
-    c.find(Locator::Id("capture-label"))
-        .await
-        .unwrap()
-        .send_keys("airplane")
-        .await
-        .unwrap();
+    type_into(c, "capture-label", "airplane").await;
     c.find(Locator::Id("capture-category"))
         .await
         .unwrap()
@@ -743,18 +743,8 @@ async fn a_signed_in_person_captures_with_the_session_csrf_token(app: TestApp) {
     c.goto(&app.url(&format!("/projects/{project}/dataset")))
         .await
         .unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("ada")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("analytical engine")
-        .await
-        .unwrap();
+    type_into(c, "name", "ada").await;
+    type_into(c, "password", "analytical engine").await;
     c.find(Locator::Css("form[action='/login'] button"))
         .await
         .unwrap()
