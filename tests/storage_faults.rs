@@ -209,13 +209,13 @@ async fn a_read_only_blob_folder_fails_the_upload_clearly_and_the_next_one_works
     drop(tmpfs);
 }
 
-async fn a_damaged_original_is_reported_not_served(app: TestApp) {
-    let (project, key) = app.create_project("damaged").await;
+/// Two labels of two small PNGs each, in training: enough to train on.
+async fn four_training_samples(app: &TestApp, key: &str) {
     for (label, seed) in [("a", 1u8), ("a", 2), ("b", 101), ("b", 102)] {
         let (status, body) = app
             .ingest(
                 "training",
-                Some(&key),
+                Some(key),
                 &[("x-label", label)],
                 &[TestFile::new(
                     &format!("{label}{seed}.png"),
@@ -225,6 +225,11 @@ async fn a_damaged_original_is_reported_not_served(app: TestApp) {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+async fn a_damaged_original_is_reported_not_served(app: TestApp) {
+    let (project, key) = app.create_project("damaged").await;
+    four_training_samples(&app, &key).await;
     let (_, listed) = app
         .get(&format!("/api/projects/{project}/samples?limit=10"), &key)
         .await;
@@ -278,20 +283,7 @@ async fn a_damaged_original_is_reported_not_served(app: TestApp) {
 
 async fn a_damaged_model_file_is_reported_not_run(app: TestApp) {
     let (project, key) = app.create_project("damaged-model").await;
-    for (label, seed) in [("a", 1u8), ("a", 2), ("b", 101), ("b", 102)] {
-        let (status, body) = app
-            .ingest(
-                "training",
-                Some(&key),
-                &[("x-label", label)],
-                &[TestFile::new(
-                    &format!("{label}{seed}.png"),
-                    png(48, 48, seed),
-                )],
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
+    four_training_samples(&app, &key).await;
     let job_id = app.start_training(&project, &key, None).await;
     app.run_pending_jobs().await;
     let job = app.job(&project, &key, &job_id).await;
