@@ -192,6 +192,14 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
     assert_eq!(app.run_pending_jobs().await, 1);
     let trained = app.job(&project, &key, &training).await;
     assert_eq!(trained["status"], "succeeded", "{trained}");
+    // The Impulse page lists the search and the training it started.
+    let impulse_page = app.page(&format!("/projects/{project}/impulse")).await;
+    for job in [&job_id, &training] {
+        assert!(
+            impulse_page.contains(&format!("/projects/{project}/jobs/{job}")),
+            "the Impulse page links job {job}"
+        );
+    }
     let accuracy = trained["result"]["int8ValidationAccuracy"]
         .as_f64()
         .unwrap();
