@@ -111,16 +111,7 @@ async fn world(app: &TestApp) -> World {
     let a_name = "Victim Lighthouse Project".to_owned();
     let (a_id, key_a) = app.create_project(&a_name).await;
     let (_, key_b) = app.create_project("Other project").await;
-    let (status, ingest) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{a_id}/keys"),
-            &key_a,
-            json!({ "name": "camera", "scope": "ingestion" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{ingest}");
-    assert_eq!(ingest["scope"], "ingestion");
+    let ingest = app.ingestion_key(&a_id, &key_a, "camera").await;
     let (_, revoked) = app
         .send_json(
             Method::POST,

@@ -19,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TestApp, jpeg, png, shared};
+use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -487,16 +487,7 @@ async fn uploader_conversation(app: TestApp) {
 /// uploader does, an upload-only key does too.
 async fn uploader_conversation_with_an_ingestion_key(app: TestApp) {
     let (project, key) = app.create_project("From Edge Impulse").await;
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/keys"),
-            &key,
-            json!({ "name": "uploader", "scope": "ingestion" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["scope"], "ingestion");
+    let body = app.ingestion_key(&project, &key, "uploader").await;
     let up = Uploader {
         client: app.client.clone(),
         api: app.base.clone(),

@@ -332,6 +332,22 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A new key of scope `ingestion` for `project` (made with its full
+    /// key): the reply, with the key in `apiKey`.
+    pub async fn ingestion_key(&self, project: &str, key: &str, name: &str) -> Value {
+        let (status, body) = self
+            .send_json(
+                reqwest::Method::POST,
+                &format!("/api/projects/{project}/keys"),
+                key,
+                serde_json::json!({ "name": name, "scope": "ingestion" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["scope"], "ingestion");
+        body
+    }
+
     /// The HTML of a page, as this client's browser would get it.
     pub async fn page(&self, path: &str) -> String {
         self.client
