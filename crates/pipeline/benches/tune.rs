@@ -19,7 +19,10 @@ use tinystudio_domain::ImpulseConfig;
 use tinystudio_domain::impulse::ColorDepth;
 use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 use tinystudio_engine::interpreter::HostRunner;
-use tinystudio_pipeline::{TrainInput, TuneInput, argmax_i8, preprocess_all, train, tune};
+use tinystudio_pipeline::{
+    OneAtATime, TrainInput, TrainingData, TrialEnv, TuneInput, argmax_i8, preprocess_all, train,
+    tune,
+};
 
 const CLASSES: [&str; 3] = ["airplane", "ship", "horse"];
 const BOARD: &str = "nano33ble";
@@ -151,24 +154,30 @@ fn main() {
     let base = ImpulseConfig::default();
 
     let started = Instant::now();
-    let searched = tune(
-        TuneInput {
-            base: base.clone(),
+    let input = TuneInput {
+        base: base.clone(),
+        data: Arc::new(TrainingData {
             originals: train_set.files.clone(),
             names: train_set.names.clone(),
             labels: train_set.labels.clone(),
             hashes: hashes(&train_set),
             class_names: CLASSES.iter().map(|c| c.to_string()).collect(),
+        }),
+        env: TrialEnv {
             work_dir: work.path().to_owned(),
             backbones_dir: backbones.clone(),
             board: tinystudio_deploy::board(BOARD).expect("board"),
-            budget: Duration::from_secs(budget.into()),
             latency_budget_ms: None,
-            cancel: Arc::new(AtomicBool::new(false)),
         },
-        &|_| {},
-    )
-    .expect("search");
+        budget: Duration::from_secs(budget.into()),
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
+    let runner = OneAtATime {
+        data: &input.data,
+        env: &input.env,
+        cancel: &input.cancel,
+    };
+    let searched = tune(&input, &runner, &|_| {}).expect("search");
     let best = &searched.trials[searched.best.expect("a trial that fits")];
     println!(
         "search for {BOARD}: {} trials in {:.0} s (budget {budget} s); best: validation int8 {:.1} % on its split, {:.1} % on average over {} splits",
