@@ -177,7 +177,13 @@ fn main() {
         env: &input.env,
         cancel: &input.cancel,
     };
-    let searched = tune(&input, &runner, &|_| {}).expect("search");
+    // The search's log on stderr, the table on stdout.
+    let searched = tune(&input, &runner, &|update| {
+        if let tinystudio_pipeline::Update::Log(line) = update {
+            eprintln!("{line}");
+        }
+    })
+    .expect("search");
     let best = &searched.trials[searched.best.expect("a trial that fits")];
     println!(
         "search for {BOARD}: {} trials in {:.0} s (budget {budget} s); best: validation int8 {:.1} % on its split, {:.1} % on average over {} splits",

@@ -5,10 +5,12 @@
 //! impulse one step away from the best so far in one setting (input side,
 //! colour, width multiplier, dense width, augmentation, fine-tuned blocks,
 //! learning rate), cheapest first, and moves to a neighbour as soon as one
-//! beats the best. It ends when no neighbour of the best is left to try or
-//! the budget is spent; converged with time left, it trains its leading
-//! trials again on other validation splits and chooses by the mean, so the
-//! best is not one split's luck. Why this rather than a Bayesian optimiser: the
+//! beats the best. When no neighbour of the best is left to try and time is
+//! left, it searches around the next best trials too (those within a few
+//! points of the best), keeping back the time to check the leaders: at the
+//! end it trains its leading trials again on other validation splits and
+//! chooses by the mean, so the best is not one split's luck. The budget
+//! stops it wherever it is. Why this rather than a Bayesian optimiser: the
 //! settings are few and ordered, neighbours share the feature cache (same
 //! side and colour), and each step is easy to explain in the trial table.
 //!
@@ -44,11 +46,18 @@ const LEARNING_RATE_STEPS: [i32; 3] = [-1, 0, 1];
 /// its epochs is stopped.
 const HOPELESS_MARGIN: f64 = 0.15;
 /// When the search converges with time left, this many leading trials are
-/// trained again on [`OTHER_SPLITS`] other validation splits (other seeds):
-/// on a small set one split's accuracy is partly luck (CIFAR-3's 90
-/// validation images chose a trial 2.7 points below the best hand-picked).
+/// trained again on up to [`OTHER_SPLITS`] other validation splits (other
+/// seeds), one split after the other while time lasts: on a small set one
+/// split's accuracy is partly luck (CIFAR-3's 90 validation images chose a
+/// trial 2.7 points below the best hand-picked).
 const LEADERS: usize = 3;
-const OTHER_SPLITS: u64 = 2;
+const OTHER_SPLITS: u64 = 4;
+/// Widening keeps back the time to check the leaders on this many splits.
+const RESERVED_SPLITS: u64 = 2;
+/// When the best trial's neighbours are all tried and time is left, the
+/// search widens around the next best trial not yet searched around, if it
+/// is within this much of the best (validation accuracy, 0..1).
+const WIDEN_MARGIN: f64 = 0.05;
 
 /// The training set a search and its trials share: the encoded files
 /// (each trial preprocesses them for its own input) and their labels.
@@ -302,7 +311,16 @@ pub fn tune(
     let start = Point::of(&input.base);
     let mut queue = vec![start];
     let mut last_cost: Option<(f64, Duration)> = None;
-    let converged = loop {
+    // The points whose neighbours were queued.
+    let mut centres: Vec<Point> = Vec::new();
+    let mut widening = false;
+    // Trials stop here: the deadline, or while widening, the deadline less
+    // the time to check the leaders.
+    let mut explore_until = deadline;
+    loop {
+        if widening {
+            explore_until = keep_time_to_check(deadline, tried.iter().map(|(_, t)| t));
+        }
         // This step's batch: the queued points still worth training.
         let mut batch: Vec<Point> = Vec::new();
         for point in std::mem::take(&mut queue) {
@@ -316,7 +334,7 @@ pub fn tune(
             // Expected time from the last trial, scaled by cost.
             if let Some((cost, took)) = last_cost {
                 let expected = took.mul_f64(point.cost() / cost);
-                if Instant::now() + expected > deadline {
+                if Instant::now() + expected > explore_until {
                     log(format!(
                         "not trying {}: about {} s, more than the budget has left",
                         describe(&impulse),
@@ -338,14 +356,47 @@ pub fn tune(
             batch.push(point);
         }
         if batch.is_empty() {
-            break true;
+            // Every neighbour of the best is tried. With time left beyond
+            // what checking the leaders takes, search around the next best.
+            if !widening {
+                log(
+                    "no neighbour of the best impulse is left to try: the search has converged"
+                        .into(),
+                );
+                widening = true;
+            }
+            let next = best.and_then(|b| {
+                tried
+                    .iter()
+                    .filter(|(p, t)| {
+                        t.outcome == TrialOutcome::Scored
+                            && !centres.contains(p)
+                            && t.int8_accuracy.is_some_and(|a| a >= b - WIDEN_MARGIN)
+                    })
+                    .max_by(|(_, a), (_, b)| cmp_accuracy(a.int8_accuracy, b.int8_accuracy))
+                    .map(|(p, _)| *p)
+            });
+            explore_until = keep_time_to_check(deadline, tried.iter().map(|(_, t)| t));
+            match next {
+                Some(centre) if Instant::now() < explore_until => {
+                    log(format!(
+                        "time is left: searching around {} too",
+                        describe(&centre.impulse(&input.base))
+                    ));
+                    centres.push(centre);
+                    queue = centre.neighbours(&alphas);
+                    queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
+                    continue;
+                }
+                _ => break,
+            }
         }
         let requests: Vec<TrialRequest> = batch
             .iter()
             .map(|p| TrialRequest {
                 impulse: p.impulse(&input.base),
                 best_so_far: best,
-                deadline,
+                deadline: explore_until,
             })
             .collect();
         let mut moved = false;
@@ -380,18 +431,23 @@ pub fn tune(
             {
                 // Move: search around the new best, cheapest first.
                 best = Some(score);
+                centres.push(point);
                 queue = point.neighbours(&alphas);
                 queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
                 moved = true;
             }
-            moved || Instant::now() >= deadline || cancelled()
+            moved || Instant::now() >= explore_until || cancelled()
         })?;
         if cancelled() {
             return Err(Cancelled.into());
         }
-        if Instant::now() >= deadline {
-            log("the time budget is spent".into());
-            break false;
+        if Instant::now() >= explore_until {
+            if widening {
+                log("keeping the time left to check the leading trials".into());
+            } else {
+                log("the time budget is spent".into());
+            }
+            break;
         }
         if !moved && best.is_none() {
             // Nothing scored yet (the starting impulse did not): search
@@ -399,10 +455,9 @@ pub fn tune(
             queue = start.neighbours(&alphas);
             queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
         }
-    };
+    }
     let mut trials: Vec<Trial> = tried.into_iter().map(|(_, t)| t).collect();
-    if converged && Instant::now() < deadline {
-        log("no neighbour of the best impulse is left to try: the search has converged".into());
+    if Instant::now() < deadline {
         check_leaders(runner, &mut trials, deadline, &cancelled, &log)?;
     }
     if cancelled() {
@@ -430,6 +485,25 @@ pub fn tune(
     })
 }
 
+/// The leading trials (by int8 validation accuracy, best first).
+fn leaders(trials: &[&Trial]) -> Vec<usize> {
+    let mut leaders: Vec<usize> = (0..trials.len())
+        .filter(|&i| trials[i].outcome == TrialOutcome::Scored && trials[i].int8_accuracy.is_some())
+        .collect();
+    leaders.sort_by(|&a, &b| cmp_accuracy(trials[b].int8_accuracy, trials[a].int8_accuracy));
+    leaders.truncate(LEADERS);
+    leaders
+}
+
+/// The deadline less the time checking today's leaders on
+/// [`RESERVED_SPLITS`] other splits would take, one trial at a time.
+fn keep_time_to_check<'a>(deadline: Instant, trials: impl Iterator<Item = &'a Trial>) -> Instant {
+    let trials: Vec<&Trial> = trials.collect();
+    let ms: u64 = leaders(&trials).iter().map(|&i| trials[i].ms).sum();
+    let checks = Duration::from_millis(ms * RESERVED_SPLITS);
+    deadline.checked_sub(checks).unwrap_or_else(Instant::now)
+}
+
 /// Trains the leading trials again on other validation splits, while the
 /// budget lasts, recording each one's int8 validation accuracy.
 fn check_leaders(
@@ -439,11 +513,7 @@ fn check_leaders(
     cancelled: &dyn Fn() -> bool,
     log: &dyn Fn(String),
 ) -> anyhow::Result<()> {
-    let mut leaders: Vec<usize> = (0..trials.len())
-        .filter(|&i| trials[i].outcome == TrialOutcome::Scored && trials[i].int8_accuracy.is_some())
-        .collect();
-    leaders.sort_by(|&a, &b| cmp_accuracy(trials[b].int8_accuracy, trials[a].int8_accuracy));
-    leaders.truncate(LEADERS);
+    let leaders = leaders(&trials.iter().collect::<Vec<_>>());
     if leaders.len() < 2 {
         return Ok(());
     }

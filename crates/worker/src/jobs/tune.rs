@@ -92,7 +92,25 @@ async fn run(ctx: JobContext, payload: TunePayload) -> anyhow::Result<TuneOutput
             Update::Epoch(_) => {}
         }
     }
-    blocking.await.context("tuning task")?
+    let output = blocking.await.context("tuning task");
+    wind_down(&ctx).await?;
+    output?
+}
+
+/// Cancels what is left of the search's trials and waits (a lease at most)
+/// for those other workers are running to stop, so that a search that has
+/// ended leaves nothing running behind it.
+async fn wind_down(ctx: &JobContext) -> anyhow::Result<()> {
+    jobs::cancel_children(&ctx.db, ctx.job.id).await?;
+    let until = Instant::now() + ctx.config.lease;
+    while Instant::now() < until {
+        let children = jobs::children(&ctx.db, ctx.job.id).await?;
+        if children.iter().all(|c| c.status.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
 }
 
 /// Runs a search's trials as jobs, on this worker and any other idle one.
