@@ -3,8 +3,15 @@
 //! backbone.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
+use tinystudio_ml::inference::FeatureExtractor;
+
+use crate::train::Cancelled;
+
+/// Images extracted at a time between cancellation checks.
+const EXTRACT_CHUNK: usize = 256;
 
 /// Feature rows kept as little-endian f32 files under a work folder. A
 /// cache miss only costs time, so read and write errors are not fatal.
@@ -56,6 +63,45 @@ impl FeatureCache {
         if let Err(e) = written {
             tracing::debug!(error = %e, "feature cache write failed");
         }
+    }
+}
+
+impl FeatureCache {
+    /// The feature rows of `inputs` (cache key, preprocessed pixels), one
+    /// after the other: from the cache where it has them, the rest
+    /// extracted (and kept) in chunks, reporting the share done and
+    /// checking `cancel` between chunks. Also returns how many came from
+    /// the cache.
+    pub fn rows(
+        &self,
+        extractor: &FeatureExtractor,
+        inputs: &[(&str, &[u8])],
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(f64),
+    ) -> anyhow::Result<(Vec<f32>, usize)> {
+        let row_len = extractor.row_len();
+        let mut rows = vec![0f32; inputs.len() * row_len];
+        let mut missing = Vec::new();
+        for (j, (key, _)) in inputs.iter().enumerate() {
+            match self.get(key, row_len) {
+                Some(row) => rows[j * row_len..(j + 1) * row_len].copy_from_slice(&row),
+                None => missing.push(j),
+            }
+        }
+        for (done, chunk) in missing.chunks(EXTRACT_CHUNK).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Cancelled.into());
+            }
+            let images: Vec<&[u8]> = chunk.iter().map(|&j| inputs[j].1).collect();
+            let features = extractor.extract(&images)?;
+            for (k, &j) in chunk.iter().enumerate() {
+                let row = &features[k * row_len..(k + 1) * row_len];
+                rows[j * row_len..(j + 1) * row_len].copy_from_slice(row);
+                self.put(inputs[j].0, row);
+            }
+            progress(((done + 1) * EXTRACT_CHUNK).min(missing.len()) as f64 / missing.len() as f64);
+        }
+        Ok((rows, inputs.len() - missing.len()))
     }
 }
 

@@ -5,15 +5,19 @@
 //!   resize and colour, `tinystudio_images::preprocess`), in parallel.
 //! - [`cache`]: backbone features computed once per image and input settings.
 //! - [`train`]: features, head training, quantization, int8 evaluation.
+//! - [`explore`]: every sample's features mapped to 2-D (PCA), and the samples
+//!   nearer another label than their own.
 //! - [`tune`]: the impulse search for a board, trial by trial through [`train`].
 //!
 //! Everything here blocks and is CPU-heavy: call it from a blocking thread.
 
 pub mod cache;
+pub mod explore;
 pub mod preprocess;
 pub mod train;
 pub mod tune;
 
+pub use explore::{ExploreInput, Explored, explore};
 pub use preprocess::{image_shape, preprocess_all};
 pub use train::{Cancelled, TrainInput, Trained, Update, argmax_i8, train};
 pub use tune::{

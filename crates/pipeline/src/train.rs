@@ -109,7 +109,6 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
     let cache = FeatureCache::new(&work_dir);
     let settings = feature_settings(&impulse);
     let fingerprint = extractor.backbone_fingerprint().to_owned();
-    let row_len = extractor.row_len();
     let mut jobs: Vec<(String, Vec<u8>, usize, usize)> = Vec::new(); // key, pixels, label, origin
     for (i, px) in pixels.iter().enumerate() {
         jobs.push((
@@ -138,30 +137,13 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
             }
         }
     }
-    let mut rows = vec![0f32; jobs.len() * row_len];
-    let mut missing = Vec::new();
-    for (j, (key, _, _, _)) in jobs.iter().enumerate() {
-        match cache.get(key, row_len) {
-            Some(row) => rows[j * row_len..(j + 1) * row_len].copy_from_slice(&row),
-            None => missing.push(j),
-        }
-    }
-    let cached = jobs.len() - missing.len();
-    for (done, chunk) in missing.chunks(256).enumerate() {
-        if cancelled(&cancel) {
-            return Err(Cancelled.into());
-        }
-        let images: Vec<&[u8]> = chunk.iter().map(|&j| jobs[j].1.as_slice()).collect();
-        let features = extractor.extract(&images)?;
-        for (k, &j) in chunk.iter().enumerate() {
-            let row = &features[k * row_len..(k + 1) * row_len];
-            rows[j * row_len..(j + 1) * row_len].copy_from_slice(row);
-            cache.put(&jobs[j].0, row);
-        }
-        report(Update::Progress(
-            0.1 + 0.3 * ((done + 1) * 256).min(missing.len()) as f64 / missing.len() as f64,
-        ));
-    }
+    let inputs: Vec<(&str, &[u8])> = jobs
+        .iter()
+        .map(|(key, px, _, _)| (key.as_str(), px.as_slice()))
+        .collect();
+    let (rows, cached) = cache.rows(&extractor, &inputs, &cancel, &mut |done| {
+        report(Update::Progress(0.1 + 0.3 * done))
+    })?;
     let features_ms = started.elapsed().as_millis() as u64;
     timing.features_ms = features_ms;
     log(format!(
@@ -305,7 +287,8 @@ pub fn train(input: TrainInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Res
 /// The part of a feature's cache key that says how its pixels were made.
 /// The preprocessing version keeps features of pixels resized by older code
 /// (version 1 keys did not name it) from being reused.
-fn feature_settings(impulse: &ImpulseConfig) -> String {
+/// What a feature row depends on besides the image and the backbone.
+pub(crate) fn feature_settings(impulse: &ImpulseConfig) -> String {
     format!(
         "pp{}:{}x{}:{:?}:{:?}:ft{}",
         tinystudio_engine::preprocess::VERSION,

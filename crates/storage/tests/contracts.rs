@@ -248,9 +248,42 @@ async fn every_kind_round_trips(db: Db) {
     )
     .await;
 
+    round_trip::<Explore>(
+        &db,
+        project,
+        ExplorePayload { impulse_version: 2 },
+        ExploreOutput {
+            method: "PCA".into(),
+            impulse_version: 2,
+            explained: [0.41, 0.17],
+            labels: vec!["airplane".into(), "ship".into()],
+            points: vec![
+                MapPoint {
+                    sample: SampleId::new(),
+                    x: 1.5,
+                    y: -0.25,
+                    label: Some(0),
+                    testing: false,
+                    nearer: Some(1),
+                    margin: Some(0.125),
+                },
+                MapPoint {
+                    sample: SampleId::new(),
+                    x: -3.0,
+                    y: 2.0,
+                    label: None,
+                    testing: true,
+                    nearer: None,
+                    margin: None,
+                },
+            ],
+        },
+    )
+    .await;
+
     // A job read as another kind is refused, not misread.
     let listed = jobs::list(&db, project, None, 10).await.unwrap();
-    assert_eq!(listed.len(), 6);
+    assert_eq!(listed.len(), 7);
     for job in &listed {
         let as_train = job.payload::<Train>();
         assert_eq!(as_train.is_ok(), job.kind == Train::KIND, "{job:?}");

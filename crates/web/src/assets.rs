@@ -31,6 +31,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../static/capture.js"),
     ),
     (
+        "explorer.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/explorer.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../../static/favicon.svg"),

@@ -14,6 +14,7 @@
 //! `runner.rs`). `MAX_ATTEMPTS` bounds the retries.
 
 pub mod deploy;
+pub mod explore;
 pub mod run;
 pub mod test;
 pub mod train;
@@ -30,6 +31,7 @@ use crate::ValidationError;
 use crate::model::Epoch;
 
 pub use deploy::{Deploy, DeployOutput, DeployPayload};
+pub use explore::{Explore, ExploreOutput, ExplorePayload, MapPoint};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
@@ -121,6 +123,8 @@ pub enum JobKind {
     Tune,
     /// One trial of a search, queued by the search.
     Trial,
+    /// Map the samples by their backbone features.
+    Explore,
 }
 
 impl JobKind {
@@ -132,6 +136,7 @@ impl JobKind {
             JobKind::Run => "run",
             JobKind::Tune => "tune",
             JobKind::Trial => "trial",
+            JobKind::Explore => "explore",
         }
     }
 }
@@ -152,6 +157,7 @@ impl FromStr for JobKind {
             "run" => Ok(JobKind::Run),
             "tune" => Ok(JobKind::Tune),
             "trial" => Ok(JobKind::Trial),
+            "explore" => Ok(JobKind::Explore),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

@@ -21,6 +21,7 @@ pub mod board;
 pub mod capture;
 pub mod classify;
 pub mod deploy;
+pub mod exploring;
 pub mod ingest;
 pub mod jobs;
 pub mod members;

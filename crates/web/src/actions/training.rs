@@ -18,6 +18,18 @@ pub async fn current_impulse(
     })
 }
 
+/// The current impulse's version, once valid; the default impulse is saved
+/// as version 1 the first time a job needs it.
+pub async fn saved_impulse(state: &AppState, project: ProjectId) -> Result<i64, AppError> {
+    let (version, config) = current_impulse(state, project).await?;
+    config.validate()?;
+    Ok(if version == 0 {
+        impulses::save(&state.db, project, &config).await?.version
+    } else {
+        version
+    })
+}
+
 /// Labels of the training set, sorted: the classes a model will have.
 pub async fn training_labels(
     state: &AppState,
@@ -36,13 +48,7 @@ pub async fn training_labels(
 /// the first version if none was saved), after checking that the dataset
 /// can train, with what to fix.
 pub async fn trainable_impulse(state: &AppState, project: ProjectId) -> Result<i64, AppError> {
-    let (version, config) = current_impulse(state, project).await?;
-    config.validate()?;
-    let version = if version == 0 {
-        impulses::save(&state.db, project, &config).await?.version
-    } else {
-        version
-    };
+    let version = saved_impulse(state, project).await?;
     let labels = training_labels(state, project).await?;
     if labels.len() < 2 {
         return Err(AppError::BadRequest(format!(

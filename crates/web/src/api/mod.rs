@@ -7,6 +7,7 @@ mod board;
 mod capture;
 mod deploy;
 mod edge_impulse;
+mod exploring;
 mod impulse;
 mod ingestion;
 mod jobs;
@@ -201,6 +202,18 @@ pub fn routes(t: &mut Table<'_>) {
         "/api/projects/{project_id}/train",
         Project(Editor),
         impulse::train,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/explore",
+        Project(Editor),
+        exploring::start,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/explore",
+        Project(Viewer),
+        exploring::get,
     );
     t.add(
         M::POST,

@@ -54,6 +54,7 @@ impl JobPage {
             JobKind::Run => "Run on the emulated board",
             JobKind::Tune => "Find the best impulse",
             JobKind::Trial => "Trial of an impulse search",
+            JobKind::Explore => "Map of the samples",
         }
     }
 
@@ -219,6 +220,12 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
             }
             out.trials = Some(TrialsView::new(&r));
         }
+        JobKind::Explore => {
+            out.next = Some((
+                format!("/projects/{project}/explore"),
+                "Open the data explorer".into(),
+            ));
+        }
         JobKind::Trial => {
             let search = job.payload::<TuneTrial>()?.search;
             out.next = Some((
@@ -296,6 +303,7 @@ pub async fn page(
     let o = outcome(&job, &project.id.to_string())?;
     let active = match job.kind {
         JobKind::Train | JobKind::Tune | JobKind::Trial => "impulse",
+        JobKind::Explore => "explore",
         JobKind::Test => "test",
         JobKind::Deploy | JobKind::Run => "deploy",
     };

@@ -10,6 +10,7 @@ mod capture;
 mod classes;
 mod dataset;
 mod deploy;
+mod explore;
 mod impulse;
 mod jobs;
 mod members;
@@ -110,6 +111,18 @@ pub fn routes(t: &mut Table<'_>) {
         "/projects/{project_id}/samples/{sample_id}",
         Project(Editor),
         dataset::sample_edit,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/explore",
+        Project(Viewer),
+        explore::page,
+    );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/explore",
+        Project(Editor),
+        explore::start,
     );
     t.add(
         M::GET,
@@ -380,6 +393,7 @@ impl Nav {
         // The workflow's steps, in order; each is a page of its own.
         let steps = [
             ("dataset", "Dataset"),
+            ("explore", "Explore"),
             ("impulse", "Impulse"),
             ("test", "Test"),
             ("deploy", "Deploy"),

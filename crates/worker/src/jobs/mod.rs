@@ -2,6 +2,7 @@
 //! each implements [`RunJob`] for its kind.
 
 pub mod deploy;
+pub mod explore;
 pub mod run;
 pub mod test;
 pub mod train;
