@@ -105,7 +105,7 @@ pub fn explore(
 /// The rows (`n x dim`, row-major) projected on their two principal axes,
 /// and the share of the variance each axis holds.
 pub fn pca2(rows: &[f32], dim: usize) -> (Vec<[f32; 2]>, [f64; 2]) {
-    let n = if dim == 0 { 0 } else { rows.len() / dim };
+    let n = rows.len().checked_div(dim).unwrap_or(0);
     if n == 0 {
         return (Vec::new(), [0.0; 2]);
     }
