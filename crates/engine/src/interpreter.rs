@@ -297,6 +297,18 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     }
 }
 
+/// One operator's output after an inference: what the network sees at
+/// that layer.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerOutput {
+    /// The operator, as TFLite names it (`CONV_2D`, ...).
+    pub op: &'static str,
+    /// `[n, h, w, c]`, leading dimensions padded with 1.
+    pub shape: [usize; 4],
+    pub data: Vec<i8>,
+}
+
 /// Host convenience: owns a blob and an arena for repeated inferences.
 #[cfg(feature = "std")]
 pub struct HostRunner {
@@ -341,13 +353,39 @@ impl HostRunner {
         Ok(it.output().to_vec())
     }
 
-    /// One inference, returning every operator's output (for debugging).
-    pub fn run_layers(&mut self, input: &[i8]) -> Result<Vec<Vec<i8>>> {
+    /// One inference from 8-bit pixels (the blob's pixel scaling),
+    /// returning every operator's output with its name and shape.
+    pub fn run_pixels_layers(&mut self, pixels: &[u8]) -> Result<Vec<LayerOutput>> {
+        self.layers(|it| it.set_input_pixels(pixels))
+    }
+
+    /// One inference from an int8 input tensor, returning every operator's
+    /// output with its name and shape.
+    pub fn run_layers(&mut self, input: &[i8]) -> Result<Vec<LayerOutput>> {
+        self.layers(|it| it.set_input(input))
+    }
+
+    fn layers(
+        &mut self,
+        set_input: impl FnOnce(&mut Interpreter<'_, '_>) -> Result<()>,
+    ) -> Result<Vec<LayerOutput>> {
         let view = ModelView::parse_verified(&self.blob)?;
+        let shapes: Vec<[usize; 4]> = (0..view.op_count())
+            .map(|i| {
+                let s = view.tensor(view.op(i)?.output())?.shape4();
+                Ok([s.n, s.h, s.w, s.c])
+            })
+            .collect::<Result<_>>()?;
         let mut it = Interpreter::new(view, &mut self.arena)?;
-        it.set_input(input)?;
+        set_input(&mut it)?;
         let mut layers = Vec::new();
-        it.invoke_observed(|_, _, out| layers.push(out.to_vec()))?;
+        it.invoke_observed(|i, op, out| {
+            layers.push(LayerOutput {
+                op: op.name(),
+                shape: shapes[i],
+                data: out.to_vec(),
+            })
+        })?;
         Ok(layers)
     }
 }

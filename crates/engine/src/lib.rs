@@ -29,9 +29,9 @@ pub use error::{Error, Result};
 #[cfg(feature = "std")]
 pub use float_graph::FloatGraph;
 pub use input::{InputMapper, PixelScaling};
-#[cfg(feature = "std")]
-pub use interpreter::HostRunner;
 pub use interpreter::Interpreter;
+#[cfg(feature = "std")]
+pub use interpreter::{HostRunner, LayerOutput};
 #[cfg(feature = "std")]
 pub use model::Model;
 pub use preprocess::{ColorDepth, InputFormat, PixelSource, ResizeMode, Scratch, preprocess};

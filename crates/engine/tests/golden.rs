@@ -113,3 +113,22 @@ fn illegal_in_place_overlap_is_rejected() {
         Err(tinystudio_engine::Error::Malformed(_))
     ));
 }
+
+/// What the network sees: every operator's output with its shape, as the
+/// same inference computes it; the last is the model's output.
+#[test]
+fn every_layer_is_shown_with_its_shape() {
+    let blob = vww().to_blob().unwrap();
+    let ops = ModelView::parse(&blob).unwrap().op_count();
+    let mut runner = HostRunner::new(blob).unwrap();
+    let (_, input, _) = &golden_cases()[0];
+    let layers = runner.run_layers(input).unwrap();
+    assert_eq!(layers.len(), ops);
+    assert_eq!(layers[0].op, "CONV_2D");
+    assert_eq!(layers[0].shape, [1, 48, 48, 8]);
+    assert_eq!(layers[1].op, "DEPTHWISE_CONV_2D");
+    for layer in &layers {
+        assert_eq!(layer.data.len(), layer.shape.iter().product::<usize>());
+    }
+    assert_eq!(layers.last().unwrap().data, runner.run(input).unwrap());
+}

@@ -36,6 +36,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../static/explorer.js"),
     ),
     (
+        "network.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/network.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../../static/favicon.svg"),

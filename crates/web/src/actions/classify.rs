@@ -84,7 +84,19 @@ pub async fn classify(
     .map_err(|e| AppError::Internal(format!("classification task: {e}")))?
 }
 
-fn png_data_url(pixels: &[u8], width: u32, height: u32, channels: u32) -> String {
+/// Pixels (gray or RGB) as a PNG data URL; empty if encoding failed.
+pub(crate) fn png_data_url(pixels: &[u8], width: u32, height: u32, channels: u32) -> String {
+    match png(pixels, width, height, channels) {
+        Some(png) => format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        ),
+        None => String::new(),
+    }
+}
+
+/// Pixels (gray when `channels` is 1, else RGB) as a PNG file.
+pub(crate) fn png(pixels: &[u8], width: u32, height: u32, channels: u32) -> Option<Vec<u8>> {
     use image::ImageEncoder;
     let color = if channels == 1 {
         image::ExtendedColorType::L8
@@ -92,13 +104,8 @@ fn png_data_url(pixels: &[u8], width: u32, height: u32, channels: u32) -> String
         image::ExtendedColorType::Rgb8
     };
     let mut png = Vec::new();
-    let encoded =
-        image::codecs::png::PngEncoder::new(&mut png).write_image(pixels, width, height, color);
-    match encoded {
-        Ok(()) => format!(
-            "data:image/png;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(png)
-        ),
-        Err(_) => String::new(),
-    }
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(pixels, width, height, color)
+        .ok()?;
+    Some(png)
 }

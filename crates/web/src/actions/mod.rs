@@ -25,6 +25,7 @@ pub mod exploring;
 pub mod ingest;
 pub mod jobs;
 pub mod members;
+pub mod network;
 pub mod projects;
 pub mod samples;
 pub mod testing;

@@ -14,6 +14,7 @@ mod explore;
 mod impulse;
 mod jobs;
 mod members;
+mod network;
 mod projects;
 mod settings;
 mod test;
@@ -111,6 +112,24 @@ pub fn routes(t: &mut Table<'_>) {
         "/projects/{project_id}/samples/{sample_id}",
         Project(Editor),
         dataset::sample_edit,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/samples/{sample_id}/network",
+        Project(Viewer),
+        network::page,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/samples/{sample_id}/network/layers/{layer}",
+        Project(Viewer),
+        network::layer_png,
+    );
+    t.add(
+        M::GET,
+        "/projects/{project_id}/samples/{sample_id}/network/convolve",
+        Project(Viewer),
+        network::convolve_png,
     );
     t.add(
         M::GET,
