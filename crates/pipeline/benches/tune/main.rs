@@ -62,18 +62,23 @@ fn shared() -> PathBuf {
     p
 }
 
+/// The files in `dir`, sorted by name.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// One of CIFAR-3's splits, read from the shared folder.
 fn cifar3(root: &Path, split: &str) -> Set {
     const CLASSES: [&str; 3] = ["airplane", "ship", "horse"];
     let mut set = Set::new(&CLASSES);
     for (label, class) in CLASSES.iter().enumerate() {
-        let dir = root.join("datasets/cifar3").join(split).join(class);
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        paths.sort();
-        for path in paths {
+        for path in files_in(&root.join("datasets/cifar3").join(split).join(class)) {
             set.files.push(std::fs::read(&path).expect("image"));
             set.names.push(path.display().to_string());
             set.labels.push(label);

@@ -47,26 +47,14 @@ impl Backgrounds {
     /// The photos in `shared/images` and the CIFAR-3 images of `split`
     /// (so training and test backgrounds share no CIFAR image).
     pub fn load(shared: &Path, split: &str) -> Self {
-        let decode = |path: &Path| {
-            image::open(path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-                .to_rgb8()
-        };
-        let files_in = |dir: &Path| {
-            let mut paths: Vec<_> = std::fs::read_dir(dir)
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .map(|e| e.expect("dir entry").path())
-                .filter(|p| p.is_file())
-                .collect();
-            paths.sort();
-            paths
-        };
         // Crops are at least a quarter of a photo's side: smaller photos
         // make the same crops with less resampling.
-        let photos = files_in(&shared.join("images"))
+        let photos = crate::files_in(&shared.join("images"))
             .iter()
-            .map(|p| {
-                let photo = decode(p);
+            .map(|path| {
+                let photo = image::open(path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                    .to_rgb8();
                 let (w, h) = photo.dimensions();
                 let k = (2 * SIDE) as f32 / w.min(h) as f32;
                 if k < 1.0 {
@@ -77,10 +65,16 @@ impl Backgrounds {
                 }
             })
             .collect();
-        let cifar_root = shared.join("datasets/cifar3").join(split);
-        let cifar = files_in_dirs(&cifar_root)
+        let cifar = crate::cifar3(shared, split);
+        let cifar = cifar
+            .files
             .iter()
-            .map(|p| decode(p))
+            .zip(&cifar.names)
+            .map(|(file, name)| {
+                image::load_from_memory(file)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .to_rgb8()
+            })
             .collect();
         Self { photos, cifar }
     }
@@ -127,19 +121,6 @@ impl Backgrounds {
         }
         bg
     }
-}
-
-fn files_in_dirs(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut paths = Vec::new();
-    for class in std::fs::read_dir(root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
-        let class = class.expect("dir entry").path();
-        for file in std::fs::read_dir(&class).unwrap_or_else(|e| panic!("{}: {e}", class.display()))
-        {
-            paths.push(file.expect("dir entry").path());
-        }
-    }
-    paths.sort();
-    paths
 }
 
 /// Renders `per_class` photos of each class: the same seed gives the same bytes.
@@ -392,7 +373,7 @@ fn mul(a: &[V3; 3], b: &[V3; 3]) -> [V3; 3] {
 
 // ---- Shapes -------------------------------------------------------------
 
-/// Where a part's surface is coloured from.
+/// Where a part's surface is coloured from (its index in `Scene::colours`).
 #[derive(Clone, Copy)]
 enum Material {
     Primary,
@@ -649,7 +630,12 @@ impl Solid {
                     return None;
                 }
                 let (mut t, end) = (-b - disc.sqrt(), -b + disc.sqrt());
-                while t < end {
+                // Rays grazing the tube take small steps; a miss after 64 is
+                // at most a pixel's sliver of silhouette.
+                for _ in 0..64 {
+                    if t >= end {
+                        break;
+                    }
                     let q = add(origin, scale(dir, t));
                     let across = q[0].hypot(q[2]);
                     let d = (across - ring).hypot(q[1]) - tube;
@@ -956,6 +942,8 @@ struct Finger {
 struct Scene {
     parts: Vec<Part>,
     pose: Rotation,
+    /// The camera's viewing direction in object space.
+    view: V3,
     /// Object centre and radius of its bounding sphere, in pixels.
     centre: [f32; 2],
     radius: f32,
@@ -1020,6 +1008,7 @@ impl Scene {
         }
         Self {
             parts,
+            view: pose.invert([0.0, 0.0, -1.0]),
             pose,
             centre,
             radius,
@@ -1074,10 +1063,9 @@ impl Scene {
             return None;
         }
         let origin = self.pose.invert([u, v, 4.0]);
-        let dir = self.pose.invert([0.0, 0.0, -1.0]);
         let mut best: Option<(Hit, Material)> = None;
         for part in &self.parts {
-            if let Some(hit) = part.solid.cast(origin, dir)
+            if let Some(hit) = part.solid.cast(origin, self.view)
                 && best.as_ref().is_none_or(|(b, _)| hit.t < b.t)
             {
                 let material = if hit.cap { part.cap } else { part.body };
