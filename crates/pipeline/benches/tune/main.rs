@@ -8,7 +8,8 @@
 //! - `cifar3` (the default): CIFAR-3, 450 training and 150 test images of
 //!   three classes, 32x32;
 //! - `objects`: "hand-held objects" rendered at 128x128 ([`photoset`]), 200
-//!   training and 100 test photos of each of nine classes.
+//!   training and 100 test photos of each of nine classes; rendering them
+//!   took 50 s in the unoptimised test build on the shared 2-core machine.
 //!
 //! `cargo bench -p tinystudio-pipeline --bench tune` (or, sharing the test
 //! build, `cargo test --workspace --bench tune`). `TUNE_BUDGET_SECONDS`
