@@ -1,12 +1,17 @@
 //! "Find the best impulse" through the API and its page: a search on
 //! CIFAR-3 for the Nano 33 BLE within a small budget, its trials, and one
-//! click making its best trial the project's impulse and model. SQLite only:
-//! the search is CPU work, and the queue's contract is tested on both
-//! databases in `crates/storage/tests/contracts.rs`.
+//! click making its best trial the project's impulse and model (SQLite: the
+//! search is CPU work, and the queue's contract is tested on both databases
+//! in `crates/storage/tests/contracts.rs`); and one search shared by two
+//! worker processes on PostgreSQL, the scale-out path.
 
 mod common;
 
-use common::{Backend, TestApp, cifar3, spawn_app};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::process::{Place, Studio};
+use common::{Backend, TestApp, cifar3, spawn_app, spawn_web_only};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,6 +25,21 @@ async fn upload_training_set(app: &TestApp, key: &str) {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
+}
+
+/// A quick starting impulse (48x48, few epochs); returns it as saved.
+async fn set_quick_impulse(app: &TestApp, project: &str, key: &str) -> Value {
+    let start = json!({"input": {"width": 48, "height": 48}, "learning": {"epochs": 8}});
+    let (status, body) = app
+        .send_json(
+            Method::PUT,
+            &format!("/api/projects/{project}/impulse"),
+            key,
+            start,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 fn int8(trial: &Value) -> f64 {
@@ -51,18 +71,7 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     upload_training_set(&app, &key).await;
-    // A quick starting impulse: 48x48, few epochs.
-    let start = json!({"input": {"width": 48, "height": 48}, "learning": {"epochs": 8}});
-    let (status, body) = app
-        .send_json(
-            Method::PUT,
-            &format!("/api/projects/{project}/impulse"),
-            &key,
-            start,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let starting_impulse = body;
+    let starting_impulse = set_quick_impulse(&app, &project, &key).await;
 
     // Bad requests are refused and queue nothing.
     for (bad, says) in [
@@ -225,4 +234,98 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
         StatusCode::NOT_FOUND,
         "a training job is not a search: {body}"
     );
+}
+
+/// Two worker processes share one search: its trials are jobs of their
+/// own, each worker runs some of them, the search collects every one, and
+/// when it ends nothing of it is left queued or running. The trials are not
+/// listed among the project's jobs, and each has a page that leads back to
+/// its search.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_share_the_trials_of_one_search() {
+    let app = spawn_web_only(Backend::Postgres).await;
+    let db = app.app.state.db.clone();
+    let (project, key) = app.create_project("tune-shared").await;
+    upload_training_set(&app, &key).await;
+    set_quick_impulse(&app, &project, &key).await;
+    let (status, queued) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/tune"),
+            &key,
+            json!({"board": "nano33ble", "budgetSeconds": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let search = queued["jobId"].as_str().unwrap().to_owned();
+
+    let place = Place {
+        data_dir: app.data_dir.clone(),
+        database_url: app.database_url.clone(),
+    };
+    let workers = [Studio::worker(&place, "w1"), Studio::worker(&place, "w2")];
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let job = loop {
+        let job = app.job(&project, &key, &search).await;
+        if !matches!(job["status"].as_str(), Some("queued" | "running")) {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the search did not end: {job}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let trials = job["result"]["trials"].as_array().unwrap();
+    let ran_on: BTreeSet<&str> = trials.iter().filter_map(|t| t["worker"].as_str()).collect();
+    println!("{} trials, run on {ran_on:?}", trials.len());
+    assert_eq!(
+        ran_on,
+        BTreeSet::from(["w1", "w2"]),
+        "both workers ran trials"
+    );
+    for t in trials.iter().filter(|t| t["int8Accuracy"].is_number()) {
+        assert!(
+            t["worker"].is_string(),
+            "a trained trial names its worker: {t}"
+        );
+    }
+    let best = &trials[job["result"]["best"].as_u64().expect("a best trial") as usize];
+    assert!(int8(best) > 0.6, "learned: {}", int8(best));
+
+    let children: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, status FROM jobs WHERE parent_id = $1 ORDER BY created_at")
+            .bind(&search)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        children
+            .iter()
+            .all(|(_, status)| !matches!(status.as_str(), "queued" | "running")),
+        "nothing of the search is left: {children:?}"
+    );
+    let trained = trials
+        .iter()
+        .filter(|t| t["outcome"]["status"] != "skipped")
+        .count();
+    let succeeded = children.iter().filter(|(_, s)| s == "succeeded").count();
+    assert!(
+        succeeded >= trained,
+        "every trained trial was a job: {succeeded} of {trained}"
+    );
+
+    let (_, listed) = app
+        .get(&format!("/api/projects/{project}/jobs"), &key)
+        .await;
+    let listed: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [search.as_str()], "trials are not listed");
+    let (trial, _) = &children[0];
+    let page = app.page(&format!("/projects/{project}/jobs/{trial}")).await;
+    assert!(page.contains("Trial of an impulse search"), "{page}");
+    assert!(page.contains(&format!("/projects/{project}/jobs/{search}")));
+    drop(workers);
 }

@@ -16,4 +16,6 @@ pub mod tune;
 
 pub use preprocess::{image_shape, preprocess_all};
 pub use train::{Cancelled, TrainInput, Trained, Update, argmax_i8, train};
-pub use tune::{TuneInput, tune};
+pub use tune::{
+    OneAtATime, TrainingData, TrialEnv, TrialRequest, TrialRunner, TuneInput, run_trial, tune,
+};

@@ -5,10 +5,12 @@
 //! impulse one step away from the best so far in one setting (input side,
 //! colour, width multiplier, dense width, augmentation, fine-tuned blocks,
 //! learning rate), cheapest first, and moves to a neighbour as soon as one
-//! beats the best. It ends when no neighbour of the best is left to try or
-//! the budget is spent; converged with time left, it trains its leading
-//! trials again on other validation splits and chooses by the mean, so the
-//! best is not one split's luck. Why this rather than a Bayesian optimiser: the
+//! beats the best. When no neighbour of the best is left to try and time is
+//! left, it searches around the next best trials too (those within a few
+//! points of the best), keeping back the time to check the leaders: at the
+//! end it trains its leading trials again on other validation splits and
+//! chooses by the mean, so the best is not one split's luck. The budget
+//! stops it wherever it is. Why this rather than a Bayesian optimiser: the
 //! settings are few and ordered, neighbours share the feature cache (same
 //! side and colour), and each step is easy to explain in the trial table.
 //!
@@ -44,27 +46,96 @@ const LEARNING_RATE_STEPS: [i32; 3] = [-1, 0, 1];
 /// its epochs is stopped.
 const HOPELESS_MARGIN: f64 = 0.15;
 /// When the search converges with time left, this many leading trials are
-/// trained again on [`OTHER_SPLITS`] other validation splits (other seeds):
-/// on a small set one split's accuracy is partly luck (CIFAR-3's 90
-/// validation images chose a trial 2.7 points below the best hand-picked).
+/// trained again on up to [`OTHER_SPLITS`] other validation splits (other
+/// seeds), one split after the other while time lasts: on a small set one
+/// split's accuracy is partly luck (CIFAR-3's 90 validation images chose a
+/// trial 2.7 points below the best hand-picked).
 const LEADERS: usize = 3;
-const OTHER_SPLITS: u64 = 2;
+const OTHER_SPLITS: u64 = 4;
+/// Widening keeps back the time to check the leaders on this many splits.
+const RESERVED_SPLITS: u64 = 2;
+/// When the best trial's neighbours are all tried and time is left, the
+/// search widens around the next best trial not yet searched around, if it
+/// is within this much of the best (validation accuracy, 0..1).
+const WIDEN_MARGIN: f64 = 0.05;
 
-/// Everything a search needs. The images are the encoded files: each trial
-/// preprocesses them for its own input.
-pub struct TuneInput {
-    pub base: ImpulseConfig,
+/// The training set a search and its trials share: the encoded files
+/// (each trial preprocesses them for its own input) and their labels.
+pub struct TrainingData {
     pub originals: Vec<Vec<u8>>,
     pub names: Vec<String>,
     pub labels: Vec<usize>,
     pub hashes: Vec<String>,
     pub class_names: Vec<String>,
+}
+
+/// Where trials train, and what their models must fit.
+#[derive(Clone)]
+pub struct TrialEnv {
     pub work_dir: PathBuf,
     pub backbones_dir: PathBuf,
     pub board: &'static Board,
-    pub budget: Duration,
+    /// Trials slower than this on the board (estimated) are not chosen.
     pub latency_budget_ms: Option<f64>,
+}
+
+/// Everything a search needs.
+pub struct TuneInput {
+    pub base: ImpulseConfig,
+    pub data: Arc<TrainingData>,
+    pub env: TrialEnv,
+    pub budget: Duration,
     pub cancel: Arc<AtomicBool>,
+}
+
+/// One trial the search wants run.
+#[derive(Debug, Clone)]
+pub struct TrialRequest {
+    pub impulse: ImpulseConfig,
+    /// The search's best validation accuracy when the trial was asked for:
+    /// a trial far below it after half its epochs is stopped.
+    pub best_so_far: Option<f64>,
+    /// The trial stops here, whatever epoch it is at.
+    pub deadline: Instant,
+}
+
+/// Runs a search's trials: one after the other here ([`OneAtATime`]), or
+/// shared by several workers (the worker's search job queues them as jobs).
+pub trait TrialRunner: Sync {
+    /// Runs `batch`, in its order where trials run one at a time, calling
+    /// `done` with each request's position in `batch` and its trial as each
+    /// ends. Once `done` returns true the rest are abandoned: neither run
+    /// nor reported. Errs only when the trials could not be run at all.
+    fn run(
+        &self,
+        batch: &[TrialRequest],
+        done: &mut dyn FnMut(usize, Trial) -> bool,
+    ) -> anyhow::Result<()>;
+}
+
+/// Runs trials one after the other on this thread.
+pub struct OneAtATime<'a> {
+    pub data: &'a TrainingData,
+    pub env: &'a TrialEnv,
+    pub cancel: &'a AtomicBool,
+}
+
+impl TrialRunner for OneAtATime<'_> {
+    fn run(
+        &self,
+        batch: &[TrialRequest],
+        done: &mut dyn FnMut(usize, Trial) -> bool,
+    ) -> anyhow::Result<()> {
+        for (i, request) in batch.iter().enumerate() {
+            if self.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            if done(i, run_trial(self.data, self.env, request, self.cancel)) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One point of the search space.
@@ -207,20 +278,26 @@ fn describe(impulse: &ImpulseConfig) -> String {
     )
 }
 
-/// Runs the search. Fails only when it cannot start (or was cancelled);
-/// a trial that fails is listed with its error.
-pub fn tune(input: TuneInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Result<TuneOutput> {
+/// Runs the search, its trials through `runner`. Fails only when it
+/// cannot start (or was cancelled); a trial that fails is listed with its
+/// error.
+pub fn tune(
+    input: &TuneInput,
+    runner: &dyn TrialRunner,
+    report: &(dyn Fn(Update) + Sync),
+) -> anyhow::Result<TuneOutput> {
     let started = Instant::now();
     let deadline = started + input.budget;
+    let cancelled = || input.cancel.load(Ordering::Relaxed);
     let log = |line: String| report(Update::Log(line));
     let alphas: Vec<f32> = ALPHAS
         .iter()
         .copied()
-        .filter(|&a| is_on_disk(a, &input.backbones_dir) || a == input.base.learning.alpha)
+        .filter(|&a| is_on_disk(a, &input.env.backbones_dir) || a == input.base.learning.alpha)
         .collect();
     log(format!(
         "searching the impulse for {} within {} s; MobileNetV1 widths available here: {}",
-        input.board.name,
+        input.env.board.name,
         input.budget.as_secs(),
         alphas
             .iter()
@@ -228,109 +305,162 @@ pub fn tune(input: TuneInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Resul
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let scratch = input
-        .work_dir
-        .join("tune")
-        .join(uuid::Uuid::new_v4().to_string());
 
     let mut tried: Vec<(Point, Trial)> = Vec::new();
-    let mut best: Option<(Point, f64)> = None;
-    let mut centre = Point::of(&input.base);
-    let mut queue = vec![centre];
+    let mut best: Option<f64> = None;
+    let start = Point::of(&input.base);
+    let mut queue = vec![start];
     let mut last_cost: Option<(f64, Duration)> = None;
-    while let Some(point) = queue.first().copied() {
-        queue.remove(0);
-        if input.cancel.load(Ordering::Relaxed) {
-            let _ = std::fs::remove_dir_all(&scratch);
-            return Err(Cancelled.into());
+    // The points whose neighbours were queued.
+    let mut centres: Vec<Point> = Vec::new();
+    let mut widening = false;
+    // Trials stop here: the deadline, or while widening, the deadline less
+    // the time to check the leaders.
+    let mut explore_until = deadline;
+    loop {
+        if widening {
+            explore_until = keep_time_to_check(deadline, tried.iter().map(|(_, t)| t));
         }
-        let impulse = point.impulse(&input.base);
-        if impulse.validate().is_err() || tried.iter().any(|(p, _)| *p == point) {
-            continue;
-        }
-        // Expected time from the last trial, scaled by cost.
-        if let Some((cost, took)) = last_cost {
-            let expected = took.mul_f64(point.cost() / cost);
-            if Instant::now() + expected > deadline {
-                log(format!(
-                    "not trying {}: about {} s, more than the budget has left",
-                    describe(&impulse),
-                    expected.as_secs()
-                ));
+        // This step's batch: the queued points still worth training.
+        let mut batch: Vec<Point> = Vec::new();
+        for point in std::mem::take(&mut queue) {
+            let impulse = point.impulse(&input.base);
+            if impulse.validate().is_err()
+                || tried.iter().any(|(p, _)| *p == point)
+                || batch.contains(&point)
+            {
                 continue;
             }
+            // Expected time from the last trial, scaled by cost.
+            if let Some((cost, took)) = last_cost {
+                let expected = took.mul_f64(point.cost() / cost);
+                if Instant::now() + expected > explore_until {
+                    log(format!(
+                        "not trying {}: about {} s, more than the budget has left",
+                        describe(&impulse),
+                        expected.as_secs()
+                    ));
+                    continue;
+                }
+            }
+            if let Some((smaller, _)) = tried.iter().find(|(p, t)| {
+                matches!(t.outcome, TrialOutcome::OutOfBudget(_)) && point.at_least_as_big_as(p)
+            }) {
+                let reason = format!(
+                    "{}x{} already did not fit with the same or smaller settings",
+                    smaller.width, smaller.height
+                );
+                tried.push((point, skipped(impulse, reason)));
+                continue;
+            }
+            batch.push(point);
         }
-        if let Some((smaller, _)) = tried.iter().find(|(p, t)| {
-            matches!(t.outcome, TrialOutcome::OutOfBudget(_)) && point.at_least_as_big_as(p)
-        }) {
-            let reason = format!(
-                "{}x{} already did not fit with the same or smaller settings",
-                smaller.width, smaller.height
-            );
-            tried.push((point, skipped(impulse, reason)));
-            continue;
+        if batch.is_empty() {
+            // Every neighbour of the best is tried. With time left beyond
+            // what checking the leaders takes, search around the next best.
+            if !widening {
+                log(
+                    "no neighbour of the best impulse is left to try: the search has converged"
+                        .into(),
+                );
+                widening = true;
+            }
+            let next = best.and_then(|b| {
+                tried
+                    .iter()
+                    .filter(|(p, t)| {
+                        t.outcome == TrialOutcome::Scored
+                            && !centres.contains(p)
+                            && t.int8_accuracy.is_some_and(|a| a >= b - WIDEN_MARGIN)
+                    })
+                    .max_by(|(_, a), (_, b)| cmp_accuracy(a.int8_accuracy, b.int8_accuracy))
+                    .map(|(p, _)| *p)
+            });
+            explore_until = keep_time_to_check(deadline, tried.iter().map(|(_, t)| t));
+            match next {
+                Some(centre) if Instant::now() < explore_until => {
+                    log(format!(
+                        "time is left: searching around {} too",
+                        describe(&centre.impulse(&input.base))
+                    ));
+                    centres.push(centre);
+                    queue = centre.neighbours(&alphas);
+                    queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
+                    continue;
+                }
+                _ => break,
+            }
         }
-
-        let index = tried.len() + 1;
-        let trial_started = Instant::now();
-        let trial = run_trial(
-            &input,
-            &impulse,
-            best.map(|(_, acc)| acc),
-            deadline,
-            scratch.join(format!("trial-{index}")),
-        );
-        let took = trial_started.elapsed();
-        last_cost = Some((point.cost(), took));
-        let trial = Trial {
-            ms: took.as_millis() as u64,
-            ..trial
-        };
-        log(format!(
-            "trial {index}: {}: {}{}",
-            describe(&impulse),
-            summary(&trial),
-            trial
-                .outcome
-                .reason()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ));
-        if input.cancel.load(Ordering::Relaxed) {
-            let _ = std::fs::remove_dir_all(&scratch);
+        let requests: Vec<TrialRequest> = batch
+            .iter()
+            .map(|p| TrialRequest {
+                impulse: p.impulse(&input.base),
+                best_so_far: best,
+                deadline: explore_until,
+            })
+            .collect();
+        let mut moved = false;
+        runner.run(&requests, &mut |i, trial| {
+            let point = batch[i];
+            last_cost = Some((point.cost(), Duration::from_millis(trial.ms)));
+            log(format!(
+                "trial {}: {}: {}{}{}",
+                tried.len() + 1,
+                describe(&trial.impulse),
+                summary(&trial),
+                trial
+                    .outcome
+                    .reason()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                trial
+                    .worker
+                    .as_deref()
+                    .map(|w| format!(" [{w}]"))
+                    .unwrap_or_default()
+            ));
+            let score = (trial.outcome == TrialOutcome::Scored)
+                .then_some(trial.int8_accuracy)
+                .flatten();
+            tried.push((point, trial));
+            report(Update::Progress(
+                (started.elapsed().as_secs_f64() / input.budget.as_secs_f64()).min(1.0),
+            ));
+            if let Some(score) = score
+                && best.is_none_or(|b| score > b)
+            {
+                // Move: search around the new best, cheapest first.
+                best = Some(score);
+                centres.push(point);
+                queue = point.neighbours(&alphas);
+                queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
+                moved = true;
+            }
+            moved || Instant::now() >= explore_until || cancelled()
+        })?;
+        if cancelled() {
             return Err(Cancelled.into());
         }
-        let score = (trial.outcome == TrialOutcome::Scored)
-            .then_some(trial.int8_accuracy)
-            .flatten();
-        tried.push((point, trial));
-        report(Update::Progress(
-            (started.elapsed().as_secs_f64() / input.budget.as_secs_f64()).min(1.0),
-        ));
-        if let Some(score) = score
-            && best.is_none_or(|(_, b)| score > b)
-        {
-            best = Some((point, score));
-            centre = point;
-            queue = centre.neighbours(&alphas);
-            queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
-        } else if tried.len() == 1 {
-            // The starting impulse did not score: search around it anyway.
-            queue = centre.neighbours(&alphas);
-            queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
-        }
-        if Instant::now() >= deadline {
-            log("the time budget is spent".into());
+        if Instant::now() >= explore_until {
+            if widening {
+                log("keeping the time left to check the leading trials".into());
+            } else {
+                log("the time budget is spent".into());
+            }
             break;
+        }
+        if !moved && best.is_none() {
+            // Nothing scored yet (the starting impulse did not): search
+            // around the start anyway.
+            queue = start.neighbours(&alphas);
+            queue.sort_by(|a, b| a.cost().total_cmp(&b.cost()));
         }
     }
     let mut trials: Vec<Trial> = tried.into_iter().map(|(_, t)| t).collect();
-    if queue.is_empty() && Instant::now() < deadline {
-        log("no neighbour of the best impulse is left to try: the search has converged".into());
-        check_leaders(&input, &mut trials, deadline, &scratch, &log);
+    if Instant::now() < deadline {
+        check_leaders(runner, &mut trials, deadline, &cancelled, &log)?;
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    if input.cancel.load(Ordering::Relaxed) {
+    if cancelled() {
         return Err(Cancelled.into());
     }
     mark_pareto(&mut trials);
@@ -346,7 +476,7 @@ pub fn tune(input: TuneInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Resul
         log("no trial fits the board and its latency budget".into());
     }
     Ok(TuneOutput {
-        board: input.board.name.to_owned(),
+        board: input.env.board.name.to_owned(),
         best,
         baseline: (!trials.is_empty()).then_some(0),
         trials,
@@ -355,54 +485,71 @@ pub fn tune(input: TuneInput, report: &(dyn Fn(Update) + Sync)) -> anyhow::Resul
     })
 }
 
-/// Trains the leading trials again on other validation splits, while the
-/// budget lasts, recording each one's int8 validation accuracy.
-fn check_leaders(
-    input: &TuneInput,
-    trials: &mut [Trial],
-    deadline: Instant,
-    scratch: &Path,
-    log: &dyn Fn(String),
-) {
+/// The leading trials (by int8 validation accuracy, best first).
+fn leaders(trials: &[&Trial]) -> Vec<usize> {
     let mut leaders: Vec<usize> = (0..trials.len())
         .filter(|&i| trials[i].outcome == TrialOutcome::Scored && trials[i].int8_accuracy.is_some())
         .collect();
     leaders.sort_by(|&a, &b| cmp_accuracy(trials[b].int8_accuracy, trials[a].int8_accuracy));
     leaders.truncate(LEADERS);
+    leaders
+}
+
+/// The deadline less the time checking today's leaders on
+/// [`RESERVED_SPLITS`] other splits would take, one trial at a time.
+fn keep_time_to_check<'a>(deadline: Instant, trials: impl Iterator<Item = &'a Trial>) -> Instant {
+    let trials: Vec<&Trial> = trials.collect();
+    let ms: u64 = leaders(&trials).iter().map(|&i| trials[i].ms).sum();
+    let checks = Duration::from_millis(ms * RESERVED_SPLITS);
+    deadline.checked_sub(checks).unwrap_or_else(Instant::now)
+}
+
+/// Trains the leading trials again on other validation splits, while the
+/// budget lasts, recording each one's int8 validation accuracy.
+fn check_leaders(
+    runner: &dyn TrialRunner,
+    trials: &mut [Trial],
+    deadline: Instant,
+    cancelled: &dyn Fn() -> bool,
+    log: &dyn Fn(String),
+) -> anyhow::Result<()> {
+    let leaders = leaders(&trials.iter().collect::<Vec<_>>());
     if leaders.len() < 2 {
-        return;
+        return Ok(());
     }
     log(format!(
         "checking the {} leading trials on {OTHER_SPLITS} other validation splits",
         leaders.len()
     ));
+    let mut checked = Vec::new();
+    let mut requests = Vec::new();
     for split in 1..=OTHER_SPLITS {
         for &i in &leaders {
-            if Instant::now() >= deadline || input.cancel.load(Ordering::Relaxed) {
-                return;
-            }
             let mut impulse = trials[i].impulse.clone();
             impulse.learning.seed = impulse.learning.seed.wrapping_add(split);
-            let check = run_trial(
-                input,
-                &impulse,
-                None,
+            checked.push((i, split));
+            requests.push(TrialRequest {
+                impulse,
+                best_so_far: None,
                 deadline,
-                scratch.join(format!("check-{}-{split}", i + 1)),
-            );
-            if check.outcome == TrialOutcome::Scored
-                && let Some(accuracy) = check.int8_accuracy
-            {
-                trials[i].checks.push(accuracy);
-                log(format!(
-                    "trial {} on split {}: int8 {:.1}%",
-                    i + 1,
-                    split + 1,
-                    accuracy * 100.0
-                ));
-            }
+            });
         }
     }
+    runner.run(&requests, &mut |r, check| {
+        let (i, split) = checked[r];
+        if check.outcome == TrialOutcome::Scored
+            && let Some(accuracy) = check.int8_accuracy
+        {
+            trials[i].checks.push(accuracy);
+            log(format!(
+                "trial {} on split {}: int8 {:.1}%",
+                i + 1,
+                split + 1,
+                accuracy * 100.0
+            ));
+        }
+        Instant::now() >= deadline || cancelled()
+    })
 }
 
 fn skipped(impulse: ImpulseConfig, reason: String) -> Trial {
@@ -414,6 +561,7 @@ fn skipped(impulse: ImpulseConfig, reason: String) -> Trial {
         checks: Vec::new(),
         footprint: None,
         ms: 0,
+        worker: None,
         pareto: false,
     }
 }
@@ -442,14 +590,36 @@ fn summary(trial: &Trial) -> String {
     out
 }
 
-/// Trains and scores one impulse.
-fn run_trial(
-    input: &TuneInput,
-    impulse: &ImpulseConfig,
-    best: Option<f64>,
-    deadline: Instant,
-    model_dir: PathBuf,
+/// Trains and scores one impulse on `data`; `cancel` stops it. Keeps no
+/// model: the search only needs the scores and the footprint.
+pub fn run_trial(
+    data: &TrainingData,
+    env: &TrialEnv,
+    request: &TrialRequest,
+    cancel: &AtomicBool,
 ) -> Trial {
+    let started = Instant::now();
+    let model_dir = env
+        .work_dir
+        .join("tune")
+        .join(uuid::Uuid::new_v4().to_string());
+    let trial = train_and_score(data, env, request, cancel, &model_dir);
+    let _ = std::fs::remove_dir_all(&model_dir);
+    Trial {
+        ms: started.elapsed().as_millis() as u64,
+        ..trial
+    }
+}
+
+fn train_and_score(
+    data: &TrainingData,
+    env: &TrialEnv,
+    request: &TrialRequest,
+    cancel: &AtomicBool,
+    model_dir: &Path,
+) -> Trial {
+    let impulse = &request.impulse;
+    let (best, deadline) = (request.best_so_far, request.deadline);
     let failed = |reason: String| Trial {
         impulse: impulse.clone(),
         outcome: TrialOutcome::Failed(reason),
@@ -458,9 +628,10 @@ fn run_trial(
         checks: Vec::new(),
         footprint: None,
         ms: 0,
+        worker: None,
         pareto: false,
     };
-    let pixels = match crate::preprocess_all(&input.originals, &input.names, impulse) {
+    let pixels = match crate::preprocess_all(&data.originals, &data.names, impulse) {
         Ok(p) => p,
         Err(e) => return failed(format!("{e:#}")),
     };
@@ -477,19 +648,19 @@ fn run_trial(
         TrainInput {
             impulse: impulse.clone(),
             pixels,
-            labels: input.labels.clone(),
-            hashes: input.hashes.clone(),
-            class_names: input.class_names.clone(),
-            model_dir: model_dir.clone(),
-            work_dir: input.work_dir.clone(),
-            backbones_dir: input.backbones_dir.clone(),
+            labels: data.labels.clone(),
+            hashes: data.hashes.clone(),
+            class_names: data.class_names.clone(),
+            model_dir: model_dir.to_owned(),
+            work_dir: env.work_dir.clone(),
+            backbones_dir: env.backbones_dir.clone(),
             cancel: stop.clone(),
         },
         &|update| {
             let Update::Epoch(epoch) = update else {
                 return;
             };
-            if input.cancel.load(Ordering::Relaxed) {
+            if cancel.load(Ordering::Relaxed) {
                 stop_with("the search was cancelled".into());
             } else if Instant::now() >= deadline {
                 stop_with(format!(
@@ -509,7 +680,6 @@ fn run_trial(
             }
         },
     );
-    let _ = std::fs::remove_dir_all(&model_dir);
     let trained = match result {
         Ok(t) => t,
         Err(e) if e.is::<Cancelled>() => {
@@ -525,7 +695,7 @@ fn run_trial(
         }
         Err(e) => return failed(format!("{e:#}")),
     };
-    let footprint = match estimate(input.board, &trained.blob) {
+    let footprint = match estimate(env.board, &trained.blob) {
         Ok(f) => f,
         Err(e) => return failed(format!("estimating the model on the board: {e}")),
     };
@@ -544,7 +714,7 @@ fn run_trial(
             footprint.flash_limit as f64 / 1024.0
         ));
     }
-    if let (Some(budget), Some(latency)) = (input.latency_budget_ms, &footprint.latency)
+    if let (Some(budget), Some(latency)) = (env.latency_budget_ms, &footprint.latency)
         && latency.ms > budget
     {
         problems.push(format!(
@@ -564,6 +734,7 @@ fn run_trial(
         checks: Vec::new(),
         footprint: Some(footprint),
         ms: 0,
+        worker: None,
         pareto: false,
     }
 }
@@ -699,6 +870,7 @@ mod tests {
             checks: Vec::new(),
             footprint: Some(footprint),
             ms: 0,
+            worker: None,
             pareto: false,
         }
     }

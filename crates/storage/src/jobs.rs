@@ -34,6 +34,8 @@ pub struct Job {
     pub max_attempts: i64,
     pub cancel_requested: bool,
     pub worker_id: Option<String>,
+    /// The job that queued this one (a search, for its trials).
+    pub parent_id: Option<JobId>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -86,7 +88,8 @@ pub struct JobEvent {
 }
 
 const COLUMNS: &str = "id, project_id, kind, payload, status, progress, error, result, attempts, \
-                       max_attempts, cancel_requested, worker_id, created_at, started_at, finished_at";
+                       max_attempts, cancel_requested, worker_id, parent_id, created_at, started_at, \
+                       finished_at";
 
 fn json(raw: &str, what: &str) -> Result<Value> {
     serde_json::from_str(raw).map_err(|e| StorageError::Corrupt(format!("job {what}: {e}")))
@@ -113,6 +116,10 @@ fn from_row(row: &AnyRow) -> Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         worker_id: row.try_get("worker_id")?,
+        parent_id: row
+            .try_get::<Option<String>, _>("parent_id")?
+            .map(|id| parse_id(&id, "parent job id"))
+            .transpose()?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -139,23 +146,71 @@ pub async fn enqueue_with_id<J: JobSpec>(
     project_id: ProjectId,
     payload: &J::Payload,
 ) -> Result<Job> {
+    insert::<J>(db, id, project_id, None, now_ms(), payload).await?;
+    notify(db, id).await?;
+    get_any(db, id).await
+}
+
+/// Queues jobs of kind `J` on behalf of `parent` (a search queues its
+/// trials), in the order given: any worker claims them in that order, and
+/// the parent collects them with [`children`]. They are not listed among
+/// the project's jobs.
+pub async fn enqueue_children<J: JobSpec>(
+    db: &Db,
+    parent: &Job,
+    payloads: &[J::Payload],
+) -> Result<Vec<JobId>> {
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(payloads.len());
+    for (i, payload) in payloads.iter().enumerate() {
+        let id = JobId::new();
+        // One millisecond apart: the claim order is the creation order.
+        insert::<J>(
+            db,
+            id,
+            parent.project_id,
+            Some(parent.id),
+            now + i as i64,
+            payload,
+        )
+        .await?;
+        ids.push(id);
+    }
+    if let Some(&first) = ids.first() {
+        notify(db, first).await?;
+    }
+    Ok(ids)
+}
+
+async fn insert<J: JobSpec>(
+    db: &Db,
+    id: JobId,
+    project_id: ProjectId,
+    parent: Option<JobId>,
+    created_at: i64,
+    payload: &J::Payload,
+) -> Result<()> {
     let payload = tinystudio_domain::jobs::to_stored_json(payload)
         .map_err(|e| StorageError::Corrupt(format!("{} job payload: {e}", J::KIND)))?;
-    let (kind, max_attempts) = (J::KIND, J::MAX_ATTEMPTS);
-    let now = now_ms();
     sqlx::query(
         "INSERT INTO jobs (id, project_id, kind, payload, status, max_attempts, run_after, \
-                           created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6, $6)",
+                           parent_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $6, $6)",
     )
     .bind(id.to_string())
     .bind(project_id.to_string())
-    .bind(kind.as_str())
+    .bind(J::KIND.as_str())
     .bind(payload.to_string())
-    .bind(max_attempts)
-    .bind(now)
+    .bind(J::MAX_ATTEMPTS)
+    .bind(created_at)
+    .bind(parent.map(|p| p.to_string()))
     .execute(&db.pool)
     .await?;
+    Ok(())
+}
+
+/// Wakes idle workers on PostgreSQL (SQLite's workers poll).
+async fn notify(db: &Db, id: JobId) -> Result<()> {
     if db.dialect == Dialect::Postgres {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -163,7 +218,7 @@ pub async fn enqueue_with_id<J: JobSpec>(
             .execute(&db.pool)
             .await?;
     }
-    get_any(db, id).await
+    Ok(())
 }
 
 /// Lets an idle worker sleep until a job is queued: LISTEN/NOTIFY on
@@ -257,7 +312,8 @@ pub async fn get_any(db: &Db, id: JobId) -> Result<Job> {
     from_row(&row)
 }
 
-/// The project's most recent jobs, newest first, optionally of one kind.
+/// The project's most recent jobs, newest first, optionally of one kind;
+/// not the jobs other jobs queued (see [`children`]).
 pub async fn list(
     db: &Db,
     project_id: ProjectId,
@@ -268,7 +324,7 @@ pub async fn list(
         Some(kind) => {
             sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM jobs WHERE project_id = $1 AND kind = $2 \
-                 ORDER BY created_at DESC, id DESC LIMIT $3"
+                 AND parent_id IS NULL ORDER BY created_at DESC, id DESC LIMIT $3"
             ))
             .bind(project_id.to_string())
             .bind(kind.as_str())
@@ -278,7 +334,7 @@ pub async fn list(
         }
         None => {
             sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE project_id = $1 \
+                "SELECT {COLUMNS} FROM jobs WHERE project_id = $1 AND parent_id IS NULL \
                  ORDER BY created_at DESC, id DESC LIMIT $2"
             ))
             .bind(project_id.to_string())
@@ -292,26 +348,87 @@ pub async fn list(
 
 /// Claims the oldest runnable job for `worker_id` with a lease of `lease_ms`.
 pub async fn claim(db: &Db, worker_id: &str, lease_ms: i64) -> Result<Option<Job>> {
+    claim_where(db, worker_id, lease_ms, None).await
+}
+
+/// Claims the oldest runnable job `parent` queued: a search runs its own
+/// trials while other workers take the rest.
+pub async fn claim_child(
+    db: &Db,
+    parent: JobId,
+    worker_id: &str,
+    lease_ms: i64,
+) -> Result<Option<Job>> {
+    claim_where(db, worker_id, lease_ms, Some(parent)).await
+}
+
+async fn claim_where(
+    db: &Db,
+    worker_id: &str,
+    lease_ms: i64,
+    parent: Option<JobId>,
+) -> Result<Option<Job>> {
     let now = now_ms();
     let lock = match db.dialect {
         Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         Dialect::Sqlite => "",
     };
+    let of_parent = if parent.is_some() {
+        "AND parent_id = $4"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $1, \
                 lease_until = $2, started_at = COALESCE(started_at, $3), updated_at = $3 \
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= $3 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= $3 {of_parent} \
                      ORDER BY run_after, created_at, id LIMIT 1 {lock}) \
            AND status = 'queued' \
          RETURNING {COLUMNS}"
     );
-    let row = sqlx::query(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(worker_id)
         .bind(now + lease_ms)
-        .bind(now)
-        .fetch_optional(&db.pool)
-        .await?;
+        .bind(now);
+    if let Some(parent) = parent {
+        query = query.bind(parent.to_string());
+    }
+    let row = query.fetch_optional(&db.pool).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The jobs `parent` queued, in the order it queued them.
+pub async fn children(db: &Db, parent: JobId) -> Result<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE parent_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(parent.to_string())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Cancels what `parent` queued and has not finished: queued jobs at once,
+/// running ones at their worker's next heartbeat.
+pub async fn cancel_children(db: &Db, parent: JobId) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', error = 'cancelled', finished_at = $1, updated_at = $1 \
+         WHERE parent_id = $2 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(parent.to_string())
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET cancel_requested = 1, updated_at = $1 \
+         WHERE parent_id = $2 AND status = 'running'",
+    )
+    .bind(now)
+    .bind(parent.to_string())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// What a heartbeat learned.

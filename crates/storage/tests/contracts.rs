@@ -11,7 +11,7 @@ use tinystudio_domain::jobs::run::LabelScore;
 use tinystudio_domain::jobs::test::{ClassScores, SampleOutcome, TestTime};
 use tinystudio_domain::jobs::*;
 use tinystudio_domain::model::{Epoch, ModelMetrics, TrainingTime};
-use tinystudio_domain::{JobId, JobSpec, ModelId, ProjectId, Report, SampleId};
+use tinystudio_domain::{JobId, JobSpec, JobStatus, ModelId, ProjectId, Report, SampleId};
 use tinystudio_storage::{Db, jobs, projects};
 
 async fn round_trip<J: JobSpec>(db: &Db, project: ProjectId, payload: J::Payload, output: J::Output)
@@ -199,6 +199,7 @@ async fn every_kind_round_trips(db: Db) {
         checks: int8.into_iter().collect(),
         footprint: None,
         ms: 4_200,
+        worker: int8.map(|_| "w2".into()),
         pareto: int8.is_some(),
     };
     round_trip::<Tune>(
@@ -230,9 +231,26 @@ async fn every_kind_round_trips(db: Db) {
     )
     .await;
 
+    let search = JobId::new();
+    round_trip::<TuneTrial>(
+        &db,
+        project,
+        TrialPayload {
+            search,
+            impulse: tinystudio_domain::ImpulseConfig::default(),
+            board: "nano33ble".into(),
+            latency_budget_ms: None,
+            best_so_far: Some(0.8),
+            deadline_ms: 1_800_000_000_000,
+            training_set: "ab12".into(),
+        },
+        trial(TrialOutcome::Scored, Some(0.83)),
+    )
+    .await;
+
     // A job read as another kind is refused, not misread.
     let listed = jobs::list(&db, project, None, 10).await.unwrap();
-    assert_eq!(listed.len(), 5);
+    assert_eq!(listed.len(), 6);
     for job in &listed {
         let as_train = job.payload::<Train>();
         assert_eq!(as_train.is_ok(), job.kind == Train::KIND, "{job:?}");
@@ -252,10 +270,99 @@ async fn every_kind_round_trips(db: Db) {
     assert_eq!(back, reports);
 }
 
+/// A search's trials: queued as its children, claimed in the order queued
+/// (by any worker, or by the search itself), listed with it and not among
+/// the project's jobs, and cancelled with what is left when it is done.
+async fn children_are_claimed_in_order_and_cancelled_with_their_parent(db: Db) {
+    let project = projects::create(&db, "children").await.unwrap().id;
+    let payload = |i: u8| TrialPayload {
+        search: JobId::new(),
+        impulse: tinystudio_domain::ImpulseConfig::default(),
+        board: "nano33ble".into(),
+        latency_budget_ms: None,
+        best_so_far: None,
+        deadline_ms: i64::from(i),
+        training_set: String::new(),
+    };
+    jobs::enqueue::<Tune>(
+        &db,
+        project,
+        &TunePayload {
+            board: "nano33ble".into(),
+            impulse_version: 1,
+            budget_seconds: 60,
+            latency_budget_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    let parent = jobs::claim(&db, "search", 60_000).await.unwrap().unwrap();
+    let ids = jobs::enqueue_children::<TuneTrial>(
+        &db,
+        &parent,
+        &[payload(1), payload(2), payload(3), payload(4)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 4);
+    let listed = jobs::list(&db, project, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1, "only the search is listed");
+    // Another worker takes the first, the search the second.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let other = jobs::claim(&db, "other", 60_000).await.unwrap().unwrap();
+    assert_eq!(other.id, ids[0]);
+    assert_eq!(other.parent_id, Some(parent.id));
+    let own = jobs::claim_child(&db, parent.id, "search", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.id, ids[1]);
+    assert!(
+        jobs::succeed(&db, own.id, "search", &serde_json::json!({}))
+            .await
+            .unwrap()
+    );
+    // A child of another parent is not this parent's.
+    assert!(
+        jobs::claim_child(&db, JobId::new(), "search", 60_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    jobs::cancel_children(&db, parent.id).await.unwrap();
+    let children = jobs::children(&db, parent.id).await.unwrap();
+    let seen: Vec<(JobId, JobStatus, bool)> = children
+        .iter()
+        .map(|c| (c.id, c.status, c.cancel_requested))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (ids[0], JobStatus::Running, true),
+            (ids[1], JobStatus::Succeeded, false),
+            (ids[2], JobStatus::Cancelled, false),
+            (ids[3], JobStatus::Cancelled, false),
+        ]
+    );
+    assert!(jobs::claim(&db, "other", 60_000).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn sqlite() {
     let (_dir, db) = common::sqlite().await;
     every_kind_round_trips(db).await;
+}
+
+#[tokio::test]
+async fn sqlite_children() {
+    let (_dir, db) = common::sqlite().await;
+    children_are_claimed_in_order_and_cancelled_with_their_parent(db).await;
+}
+
+#[tokio::test]
+async fn postgres_children() {
+    children_are_claimed_in_order_and_cancelled_with_their_parent(common::postgres().await).await;
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use tinystudio_domain::{Category, ImpulseConfig, ProjectId};
-use tinystudio_pipeline::preprocess_all;
+use tinystudio_pipeline::{TrainingData, preprocess_all};
 use tinystudio_storage::samples::Sample;
 use tinystudio_storage::{BlobKey, samples};
 
@@ -64,6 +65,35 @@ impl TrainingSet {
 
     pub fn names(&self) -> Vec<String> {
         self.samples.iter().map(|s| s.file_name.clone()).collect()
+    }
+
+    /// Names this set, its samples' contents and labels in order: a
+    /// search's trials check that they train on the set the search began on.
+    pub fn fingerprint(&self) -> String {
+        let mut hash = Sha256::new();
+        for (sample, &label) in self.samples.iter().zip(&self.labels) {
+            hash.update(sample.sha256.as_bytes());
+            hash.update(self.class_names[label].as_bytes());
+            hash.update([0]);
+        }
+        hex::encode(hash.finalize())
+    }
+
+    /// The originals fetched from the blob store, as the pipeline's search
+    /// takes them.
+    pub async fn data(self, ctx: &JobContext) -> anyhow::Result<TrainingData> {
+        let originals = load_originals(ctx, &self.samples)
+            .await?
+            .into_iter()
+            .map(|b| b.to_vec())
+            .collect();
+        Ok(TrainingData {
+            originals,
+            names: self.names(),
+            hashes: self.hashes(),
+            labels: self.labels,
+            class_names: self.class_names,
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune};
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneTrial};
 use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db, StorageError};
 
@@ -109,7 +109,8 @@ impl Worker {
         Ok(true)
     }
 
-    async fn run_one(&self, job: Job) -> anyhow::Result<()> {
+    /// Runs a claimed job to its end and records the outcome.
+    pub(crate) async fn run_one(&self, job: Job) -> anyhow::Result<()> {
         let id = job.id;
         let worker_id = self.config.worker_id.clone();
         tracing::info!(job.id = %id, job.kind = %job.kind, job.attempt = job.attempts, "job started");
@@ -156,6 +157,18 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+impl JobContext {
+    /// A worker like the one running this job, to run the jobs this job
+    /// queued (a search's trials) under the same name.
+    pub(crate) fn worker(&self) -> Worker {
+        Worker {
+            db: self.db.clone(),
+            blobs: self.blobs.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -233,6 +246,7 @@ async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
         JobKind::Deploy => execute::<Deploy>(ctx).await,
         JobKind::Run => execute::<Run>(ctx).await,
         JobKind::Tune => execute::<Tune>(ctx).await,
+        JobKind::Trial => execute::<TuneTrial>(ctx).await,
     }
 }
 

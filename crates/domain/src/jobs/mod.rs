@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod run;
 pub mod test;
 pub mod train;
+pub mod trial;
 pub mod tune;
 
 use std::fmt;
@@ -32,6 +33,7 @@ pub use deploy::{Deploy, DeployOutput, DeployPayload};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
+pub use trial::{TrialPayload, TuneTrial};
 pub use tune::{
     DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS, Trial, TrialOutcome, Tune, TuneOutput, TunePayload,
 };
@@ -117,6 +119,8 @@ pub enum JobKind {
     Run,
     /// Search the impulse for a board.
     Tune,
+    /// One trial of a search, queued by the search.
+    Trial,
 }
 
 impl JobKind {
@@ -127,6 +131,7 @@ impl JobKind {
             JobKind::Deploy => "deploy",
             JobKind::Run => "run",
             JobKind::Tune => "tune",
+            JobKind::Trial => "trial",
         }
     }
 }
@@ -146,6 +151,7 @@ impl FromStr for JobKind {
             "deploy" => Ok(JobKind::Deploy),
             "run" => Ok(JobKind::Run),
             "tune" => Ok(JobKind::Tune),
+            "trial" => Ok(JobKind::Trial),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

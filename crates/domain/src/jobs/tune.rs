@@ -69,6 +69,9 @@ pub struct Trial {
     /// Estimated on the board, from the int8 model.
     pub footprint: Option<Footprint>,
     pub ms: u64,
+    /// The worker that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     /// No other trial that fits is at least as accurate (by
     /// [`Trial::mean_accuracy`]) and at least as fast, and better in one of
     /// the two.

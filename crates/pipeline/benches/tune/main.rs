@@ -30,7 +30,10 @@ use tinystudio_domain::ImpulseConfig;
 use tinystudio_domain::impulse::ColorDepth;
 use tinystudio_domain::jobs::DEFAULT_BUDGET_SECONDS;
 use tinystudio_engine::interpreter::HostRunner;
-use tinystudio_pipeline::{TrainInput, TuneInput, argmax_i8, preprocess_all, train, tune};
+use tinystudio_pipeline::{
+    OneAtATime, TrainInput, TrainingData, TrialEnv, TuneInput, argmax_i8, preprocess_all, train,
+    tune,
+};
 
 const BOARD: &str = "nano33ble";
 
@@ -299,23 +302,35 @@ fn search(base: &ImpulseConfig, train_set: &Set, work: &Path, backbones: &Path) 
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_BUDGET_SECONDS);
     let started = Instant::now();
-    let searched = tune(
-        TuneInput {
-            base: base.clone(),
+    let input = TuneInput {
+        base: base.clone(),
+        data: Arc::new(TrainingData {
             originals: train_set.files.clone(),
             names: train_set.names.clone(),
             labels: train_set.labels.clone(),
             hashes: hashes(train_set),
             class_names: train_set.classes.clone(),
+        }),
+        env: TrialEnv {
             work_dir: work.to_owned(),
             backbones_dir: backbones.to_owned(),
             board: tinystudio_deploy::board(BOARD).expect("board"),
-            budget: Duration::from_secs(budget.into()),
             latency_budget_ms: None,
-            cancel: Arc::new(AtomicBool::new(false)),
         },
-        &|_| {},
-    )
+        budget: Duration::from_secs(budget.into()),
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
+    let runner = OneAtATime {
+        data: &input.data,
+        env: &input.env,
+        cancel: &input.cancel,
+    };
+    // The search's log on stderr, the table on stdout.
+    let searched = tune(&input, &runner, &|update| {
+        if let tinystudio_pipeline::Update::Log(line) = update {
+            eprintln!("{line}");
+        }
+    })
     .expect("search");
     let best = &searched.trials[searched.best.expect("a trial that fits")];
     println!(

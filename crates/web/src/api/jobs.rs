@@ -28,6 +28,7 @@ pub fn job_json(job: &Job) -> Value {
         "error": job.error,
         "result": job.raw_result(),
         "attempts": job.attempts,
+        "parentId": job.parent_id,
         "createdAt": job.created_at,
         "startedAt": job.started_at,
         "finishedAt": job.finished_at,

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneOutput};
+use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneOutput, TuneTrial};
 use tinystudio_domain::{JobKind, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
@@ -53,6 +53,7 @@ impl JobPage {
             JobKind::Deploy => "Firmware build",
             JobKind::Run => "Run on the emulated board",
             JobKind::Tune => "Find the best impulse",
+            JobKind::Trial => "Trial of an impulse search",
         }
     }
 
@@ -218,6 +219,27 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
             }
             out.trials = Some(TrialsView::new(&r));
         }
+        JobKind::Trial => {
+            let search = job.payload::<TuneTrial>()?.search;
+            out.next = Some((
+                format!("/projects/{project}/jobs/{search}"),
+                "The search this trial belongs to".into(),
+            ));
+            let Some(t) = job.output::<TuneTrial>()? else {
+                return Ok(out);
+            };
+            add("Impulse", settings(&t.impulse));
+            add(
+                "Outcome",
+                match t.outcome.reason() {
+                    Some(reason) => format!("{} ({reason})", t.outcome.label()),
+                    None => t.outcome.label().to_owned(),
+                },
+            );
+            if let Some(a) = t.int8_accuracy {
+                add("Validation accuracy (int8, as on the board)", percent(a));
+            }
+        }
         JobKind::Run => {
             let Some(r) = job.output::<Run>()? else {
                 return Ok(out);
@@ -273,7 +295,7 @@ pub async fn page(
     let (log, epochs) = describe(&events);
     let o = outcome(&job, &project.id.to_string())?;
     let active = match job.kind {
-        JobKind::Train | JobKind::Tune => "impulse",
+        JobKind::Train | JobKind::Tune | JobKind::Trial => "impulse",
         JobKind::Test => "test",
         JobKind::Deploy | JobKind::Run => "deploy",
     };
@@ -367,6 +389,8 @@ pub struct TrialRow {
     pub flash: String,
     pub latency: String,
     pub seconds: String,
+    /// The worker that ran it, when several shared the search.
+    pub worker: String,
     pub pareto: bool,
     pub best: bool,
     pub can_apply: bool,
@@ -383,6 +407,11 @@ impl TrialsView {
                 .and_then(|f| f.latency.as_ref())
                 .map(|l| l.ms)
         };
+        let workers: std::collections::BTreeSet<_> = r
+            .trials
+            .iter()
+            .filter_map(|t| t.worker.as_deref())
+            .collect();
         let rows = r
             .trials
             .iter()
@@ -416,6 +445,10 @@ impl TrialsView {
                     .map(|ms| format!("{ms:.0} ms"))
                     .unwrap_or_default(),
                 seconds: format!("{:.1}", t.ms as f64 / 1000.0),
+                worker: match &t.worker {
+                    Some(w) if workers.len() > 1 => w.clone(),
+                    _ => String::new(),
+                },
                 pareto: t.pareto,
                 best: r.best == Some(i),
                 can_apply: t.int8_accuracy.is_some(),

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod run;
 pub mod test;
 pub mod train;
+pub mod trial;
 pub mod tune;
 
 use std::future::Future;
