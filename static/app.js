@@ -14,7 +14,33 @@ const csrfHeaders = () => {
 document.addEventListener("DOMContentLoaded", () => {
   setUpUpload();
   setUpSelection();
+  setUpConfirm();
 });
+
+// Forms with data-confirm ask first (e.g. deleting a sample). Without
+// JavaScript they post at once.
+function setUpConfirm() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => {
+      if (!confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  }
+}
+
+// After an upload: the counts, the grid and its total as the server now
+// has them, without a reload (the filter and the page stay).
+async function refreshDataset() {
+  const reply = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!reply.ok) return;
+  const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
+  for (const id of ["counts", "sample-grid", "grid-total", "grid-empty"]) {
+    const old = document.getElementById(id);
+    const now = fresh.getElementById(id);
+    if (old && now) old.replaceWith(now);
+    else if (old) old.remove();
+    else if (now && id === "grid-empty") document.getElementById("sample-grid")?.before(now);
+  }
+}
 
 // Files per request and bytes per request: small enough for steady progress,
 // large enough that per-request overhead does not dominate.
@@ -131,7 +157,9 @@ async function upload(form, items) {
     status.textContent = `Uploaded ${stored} of ${items.length} files${summary(skipped, failed)}…`;
   }
   status.textContent = `Done: ${stored} of ${items.length} files stored${summary(skipped, failed)}.`;
+  status.classList.toggle("failed", failed > 0);
   button.disabled = false;
+  try { await refreshDataset(); } catch { /* the link below still shows it */ }
   const link = document.createElement("a");
   link.href = location.pathname;
   link.textContent = " Show the dataset";

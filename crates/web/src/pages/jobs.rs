@@ -162,8 +162,8 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                     r.uncertain, r.threshold
                 ),
             );
-            add("Time", format!("inference {} ms", r.timing_ms.inference));
-            out.confusion = Confusion::new(&r.labels, &r.confusion_matrix);
+            add("Time", format!("Inference {} ms", r.timing_ms.inference));
+            out.confusion = Confusion::of_test(&r.labels, &r.samples, r.threshold);
             out.next = Some((
                 format!("/projects/{project}/test?model={}", r.model_id),
                 "Back to the Test page".into(),

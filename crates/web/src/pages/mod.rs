@@ -10,6 +10,7 @@ mod capture;
 mod classes;
 mod dataset;
 mod deploy;
+pub(crate) mod flash;
 mod impulse;
 mod jobs;
 mod members;
