@@ -9,7 +9,27 @@ use common::{TestApp, cifar3};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(firmware_on_the_emulated_board_matches_the_host_engine);
+backend_tests!(
+    firmware_on_the_emulated_board_matches_the_host_engine,
+    the_firmware_readme_is_a_studio_page
+);
+
+async fn the_firmware_readme_is_a_studio_page(app: TestApp) {
+    let r = app
+        .client
+        .get(app.url("/docs/firmware"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    // In the studio's frame, as HTML rather than markdown source.
+    assert!(html.contains(r#"<header class="topbar">"#), "{html}");
+    assert!(html.contains(r#"<link rel="stylesheet" href="/static/app.css">"#));
+    assert!(html.contains("<h1>tinystudio-firmware</h1>"), "{html}");
+    assert!(!html.contains("# tinystudio-firmware"));
+    assert!(html.contains("<code>"));
+}
 
 async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     let (project, key) = app.create_project("deploy").await;
