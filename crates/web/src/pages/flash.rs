@@ -59,8 +59,9 @@ impl Flashes {
     /// shown once (a new key).
     pub fn take<T: Clone + 'static>(&self, project: ProjectId, token: &str) -> Option<T> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.remove(token)?;
-        Self::read(&entry, project)
+        let value = Self::read(entries.get(token)?, project)?;
+        entries.remove(token);
+        Some(value)
     }
 
     /// The value under `token`, kept for later reloads until it expires.
@@ -74,5 +75,29 @@ impl Flashes {
             return None;
         }
         entry.value.downcast_ref::<T>().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_value_is_gone_and_another_project_sees_nothing() {
+        let flashes = Flashes::default();
+        let (mine, theirs) = (ProjectId::new(), ProjectId::new());
+        let token = flashes.put(mine, "ei_secret".to_owned());
+        assert_eq!(flashes.get::<String>(theirs, &token), None);
+        assert_eq!(flashes.take::<String>(theirs, &token), None);
+        assert_eq!(flashes.get::<u32>(mine, &token), None, "another type");
+        assert_eq!(
+            flashes.take::<String>(mine, &token).as_deref(),
+            Some("ei_secret")
+        );
+        assert_eq!(flashes.take::<String>(mine, &token), None, "shown once");
+        let kept = flashes.put(mine, 7u32);
+        assert_eq!(flashes.get::<u32>(mine, &kept), Some(7));
+        assert_eq!(flashes.get::<u32>(mine, &kept), Some(7), "kept for reloads");
+        assert_eq!(flashes.get::<u32>(mine, "unknown"), None);
     }
 }
