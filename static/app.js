@@ -14,7 +14,60 @@ const csrfHeaders = () => {
 document.addEventListener("DOMContentLoaded", () => {
   setUpUpload();
   setUpSelection();
+  setUpConfirm();
+  setUpSampleSearch();
 });
+
+// The emulated run's sample picker: a search box narrows the list (file
+// names and labels); without JavaScript the box stays hidden.
+function setUpSampleSearch() {
+  for (const box of document.querySelectorAll("input.sample-search[data-picker]")) {
+    const select = document.getElementById(box.dataset.picker);
+    if (!select) continue;
+    box.hidden = false;
+    box.addEventListener("input", () => {
+      const words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+      let first = null;
+      for (const group of select.querySelectorAll("optgroup")) {
+        let shown = 0;
+        for (const option of group.querySelectorAll("option")) {
+          const text = option.textContent.toLowerCase();
+          const match = words.every((w) => text.includes(w));
+          option.hidden = !match;
+          option.disabled = !match;
+          if (match) { shown++; first ??= option; }
+        }
+        group.hidden = shown === 0;
+      }
+      if (first && (select.selectedOptions[0]?.hidden ?? true)) first.selected = true;
+    });
+  }
+}
+
+// Forms with data-confirm ask first (e.g. deleting a sample). Without
+// JavaScript they post at once.
+function setUpConfirm() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => {
+      if (!confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  }
+}
+
+// After an upload: the counts, the grid and its total as the server now
+// has them, without a reload (the filter and the page stay).
+async function refreshDataset() {
+  const reply = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!reply.ok) return;
+  const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
+  for (const id of ["counts", "sample-grid", "grid-total", "grid-empty"]) {
+    const old = document.getElementById(id);
+    const now = fresh.getElementById(id);
+    if (old && now) old.replaceWith(now);
+    else if (old) old.remove();
+    else if (now && id === "grid-empty") document.getElementById("sample-grid")?.before(now);
+  }
+}
 
 // Files per request and bytes per request: small enough for steady progress,
 // large enough that per-request overhead does not dominate.
@@ -131,7 +184,9 @@ async function upload(form, items) {
     status.textContent = `Uploaded ${stored} of ${items.length} files${summary(skipped, failed)}…`;
   }
   status.textContent = `Done: ${stored} of ${items.length} files stored${summary(skipped, failed)}.`;
+  status.classList.toggle("failed", failed > 0);
   button.disabled = false;
+  try { await refreshDataset(); } catch { /* the link below still shows it */ }
   const link = document.createElement("a");
   link.href = location.pathname;
   link.textContent = " Show the dataset";
@@ -255,7 +310,7 @@ function setUpJob() {
     const progress = document.getElementById("job-progress");
     if (progress) progress.value = Math.round(job.progress * 100);
     const status = document.getElementById("job-status");
-    status.textContent = job.status;
+    status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
     status.className = `status ${job.status}`;
     if (["succeeded", "failed", "cancelled"].includes(job.status)) {
       source.close();
@@ -266,12 +321,13 @@ function setUpJob() {
 
 function pct(x) { return x == null ? "" : `${(x * 100).toFixed(1)}%`; }
 
-// Loss (red) and accuracy (blue) per epoch; dashed lines are validation.
+// Loss (red, left axis) and accuracy (blue, right axis) per epoch; dashed
+// lines are validation. The legend is in the page (#curves-legend).
 function drawCurves(epochs) {
   const svg = document.getElementById("curves");
   if (!svg) return;
   const NS = "http://www.w3.org/2000/svg";
-  const W = 600, H = 260, L = 40, R = 40, T = 12, B = 28;
+  const W = 600, H = 290, L = 56, R = 56, T = 12, B = 46;
   svg.replaceChildren();
   const el = (name, attrs, text) => {
     const e = document.createElementNS(NS, name);
@@ -289,10 +345,14 @@ function drawCurves(epochs) {
     const y = T + (i / 4) * (H - T - B);
     el("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid-line" });
     el("text", { x: W - R + 4, y: y + 4, class: "axis-label" }, `${100 - i * 25}%`);
-    el("text", { x: 2, y: y + 4, class: "axis-label" }, (maxLoss * (1 - i / 4)).toFixed(2));
+    el("text", { x: L - 4, y: y + 4, class: "axis-label", "text-anchor": "end" }, (maxLoss * (1 - i / 4)).toFixed(2));
   }
-  el("text", { x: L, y: H - 6, class: "axis-label" }, "epoch 1");
-  el("text", { x: W - R - 40, y: H - 6, class: "axis-label" }, `epoch ${n}`);
+  el("text", { x: L, y: H - B + 16, class: "axis-label" }, "1");
+  el("text", { x: W - R, y: H - B + 16, class: "axis-label", "text-anchor": "end" }, `${n}`);
+  const mid = T + (H - T - B) / 2;
+  el("text", { x: (L + W - R) / 2, y: H - 8, class: "axis-title", "text-anchor": "middle" }, "epoch");
+  el("text", { x: 12, y: mid, class: "axis-title", "text-anchor": "middle", transform: `rotate(-90 12 ${mid})` }, "loss");
+  el("text", { x: W - 10, y: mid, class: "axis-title", "text-anchor": "middle", transform: `rotate(90 ${W - 10} ${mid})` }, "accuracy");
   const line = (key, y, cls) => {
     const pts = epochs.filter((e) => e[key] != null && isFinite(e[key])).map((e) => `${x(e.epoch)},${y(e[key])}`);
     if (pts.length) el("polyline", { points: pts.join(" "), class: cls });

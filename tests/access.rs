@@ -316,7 +316,8 @@ async fn every_route_refuses_and_admits(app: TestApp) {
         (r.method == Some(Method::DELETE) && r.path == "/api/projects/{project_id}")
             || r.path.ends_with("/settings/delete")
     };
-    let signs_out = |r: &RouteInfo| r.path == "/logout";
+    // (`GET /logout` only leads back to the studio: it may come before.)
+    let signs_out = |r: &RouteInfo| r.path == "/logout" && r.method == Some(Method::POST);
     let mut ordered: Vec<&RouteInfo> = routes
         .iter()
         .filter(|r| !deletes(r) && !signs_out(r))

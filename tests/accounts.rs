@@ -203,7 +203,14 @@ async fn local_studio_until_the_first_account(app: TestApp) {
         &[("name", "ada"), ("password", "analytical engine")],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    // Post, redirect, get: the Users page says what was made.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/admin/users?done=")
+    );
     // From now on the local cookie opens nothing, on loopback too.
     let (status, page) = get_page(&app, "/", &app.cookie).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -285,7 +292,11 @@ async fn sessions_csrf_limits_and_passwords(app: TestApp) {
         &[("name", "bob"), ("password", "bob password")],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (status, page) = get_page(&app, &location, &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Made the account bob."), "{page}");
 
     // Failed sign-ins lock the account for a while, saying how long; the
     // right password does not get through while it is locked.
@@ -309,7 +320,7 @@ async fn sessions_csrf_limits_and_passwords(app: TestApp) {
     let (_, page) = get_page(&app, "/admin/users", &root).await;
     let action = form_action(&page, &format!("/admin/users/{}/password", bob.id));
     let r = post_form(&app, &action, &root, &[("password", "new bob password")]).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         login(&app, "bob", "bob password").await.status(),
         StatusCode::UNAUTHORIZED
@@ -338,7 +349,13 @@ async fn sessions_csrf_limits_and_passwords(app: TestApp) {
         ],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/account?done=")
+    );
     assert_eq!(
         get_page(&app, "/", &other).await.0,
         StatusCode::UNAUTHORIZED

@@ -612,8 +612,11 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.unwrap();
+    // Post, redirect, get: the page shows the board's answer, and a reload
+    // shows it again without sending the sample to the board again.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = app.page(&location).await;
     assert!(page.contains("board = host, byte for byte"), "{page}");
     let p = next_named(&mut events, "predictions").await;
     assert_eq!(
@@ -949,8 +952,9 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
     .send()
     .await
     .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = app.page(&location).await;
     assert!(page.contains("flashed</span> with uf2-copy"), "{page}");
     assert!(drive.path().join("firmware.uf2").exists());
     let (status, body) = app

@@ -25,7 +25,9 @@ backend_tests!(
     a_burst_is_stored_with_its_label_and_shows_at_once,
     the_preview_shows_the_impulse_crop_and_colour,
     live_classification_predicts_what_classify_predicts,
-    a_signed_in_person_captures_with_the_session_csrf_token
+    a_signed_in_person_captures_with_the_session_csrf_token,
+    an_upload_updates_the_counts_and_deleting_asks_first,
+    the_pages_fit_a_phone
 );
 
 /// A Y4M video (YUV 4:2:0, BT.601 limited range, as Chromium's fake
@@ -771,4 +773,200 @@ async fn a_signed_in_person_captures_with_the_session_csrf_token(app: TestApp) {
     let stored = samples(&app, &project, &key).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["label"], "airplane");
+}
+
+/// A browser for pages that do not use the camera (the fake camera still
+/// needs a video).
+async fn plain_browser(dir: &Path) -> Browser {
+    let image = cifar3("test", "ship").remove(0);
+    browser(&video_of(&image.bytes, 64, dir)).await
+}
+
+async fn an_upload_updates_the_counts_and_deleting_asks_first(app: TestApp) {
+    let (project, _) = app.create_project("upload").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, seed) in [("cat.1.png", 1u8), ("cat.2.png", 2), ("dog.1.png", 3)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, common::png(24, 24, seed)).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let b = plain_browser(dir.path()).await;
+    let c = &b.client;
+    c.goto(&app.url(&format!("/projects/{project}/dataset")))
+        .await
+        .unwrap();
+    c.execute("window.notReloaded = true; return true", vec![])
+        .await
+        .unwrap();
+    let big = "return document.querySelector('#counts .big').textContent";
+    assert_eq!(c.execute(big, vec![]).await.unwrap(), json!("0 samples"));
+
+    // Choose three files (chromedriver types their paths into the hidden
+    // input once it is shown) and upload them with the page's script.
+    c.execute(
+        "document.getElementById('file-input').hidden = false; return true",
+        vec![],
+    )
+    .await
+    .unwrap();
+    type_into(c, "file-input", &paths.join("\n")).await;
+    click(c, "upload-button").await;
+    until(
+        c,
+        "return document.querySelector('#counts .big').textContent === '3 samples' \
+         && document.querySelectorAll('#sample-grid li.card').length === 3 \
+         && !document.getElementById('grid-empty') && window.notReloaded",
+        Duration::from_secs(20),
+        "the counts and the grid to show the upload without a reload",
+    )
+    .await;
+    let labels = c
+        .execute(
+            "return [...document.querySelectorAll('#counts tbody td:first-child')].map(td => td.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(labels, json!(["cat", "dog"]));
+    screenshot(c, &format!("dataset-after-upload-{}", backend_name(&app))).await;
+
+    // Deleting a sample asks first; "Cancel" keeps it.
+    let href = c
+        .execute(
+            "return document.querySelector('#sample-grid li.card a').getAttribute('href')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    c.goto(&app.url(href.as_str().unwrap())).await.unwrap();
+    click(c, "delete-sample").await;
+    let question = c.get_alert_text().await.unwrap();
+    assert!(
+        question.starts_with("Delete ") && question.contains("cannot be undone"),
+        "{question}"
+    );
+    c.dismiss_alert().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c.current_url().await.unwrap().path().contains("/samples/"));
+    assert_eq!(app_samples(&app, &project).await, 3);
+    // "OK" deletes it and says so.
+    click(c, "delete-sample").await;
+    c.accept_alert().await.unwrap();
+    until(
+        c,
+        "return document.querySelector('p.flash[role=status]')?.textContent === 'Deleted 1 sample.'",
+        Duration::from_secs(10),
+        "the Dataset page saying the sample was deleted",
+    )
+    .await;
+    assert_eq!(app_samples(&app, &project).await, 2);
+}
+
+/// Samples in the project, counted from its Dataset page.
+async fn app_samples(app: &TestApp, project: &str) -> u64 {
+    let html = app.page(&format!("/projects/{project}/dataset")).await;
+    let at = html.find("<p class=\"big\">").unwrap() + "<p class=\"big\">".len();
+    html[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+async fn the_pages_fit_a_phone(app: TestApp) {
+    // A project with a model, a test run and samples, so the pages have
+    // their tables, the matrix and the grid.
+    let (project, key) = app
+        .create_project("a project with a long name on a phone")
+        .await;
+    for (label, seed, category) in [
+        ("airplane", 1u8, "training"),
+        ("airplane", 2, "training"),
+        ("airplane", 3, "training"),
+        ("ship", 100, "training"),
+        ("ship", 101, "training"),
+        ("ship", 102, "training"),
+        ("airplane", 7, "testing"),
+        ("ship", 107, "testing"),
+    ] {
+        app.ingest(
+            category,
+            Some(&key),
+            &[("x-label", label)],
+            &[TestFile::new(
+                &format!("{label}-{seed}.png"),
+                common::png(40, 40, seed),
+            )],
+        )
+        .await;
+    }
+    let job = app
+        .start_training(&project, &key, Some(json!({ "learning": { "epochs": 2 } })))
+        .await;
+    app.run_pending_jobs().await;
+    let trained = app.job(&project, &key, &job).await;
+    let model = trained["result"]["modelId"].as_str().unwrap().to_owned();
+    for precision in ["int8", "float32"] {
+        let (status, _) = app
+            .send_json(
+                Method::POST,
+                &format!("/api/projects/{project}/models/{model}/test"),
+                &key,
+                json!({ "precision": precision }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        app.run_pending_jobs().await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = plain_browser(dir.path()).await;
+    let c = &b.client;
+    let backend = backend_name(&app);
+    for (width, height, name) in [(390u32, 844u32, "phone"), (1280, 1100, "desktop")] {
+        c.set_window_size(width, height).await.unwrap();
+        for page in ["dataset", "test", "deploy", &format!("jobs/{job}")] {
+            c.goto(&app.url(&format!("/projects/{project}/{page}")))
+                .await
+                .unwrap();
+            let inner = c.execute("return window.innerWidth", vec![]).await.unwrap();
+            let inner = inner.as_u64().unwrap();
+            if name == "phone" {
+                assert!(inner <= 390, "the window is a phone's: {inner}");
+            }
+            let scroll = c
+                .execute("return document.documentElement.scrollWidth", vec![])
+                .await
+                .unwrap();
+            assert!(
+                scroll.as_u64().unwrap() <= inner,
+                "{page} at {width} px: {scroll} px wide"
+            );
+            // Every step of the menu is on screen.
+            let hidden = c
+                .execute(
+                    "return [...document.querySelectorAll('.steps a')].filter(a => { \
+                       const r = a.getBoundingClientRect(); \
+                       return !(r.width > 0 && r.left >= 0 && r.right <= window.innerWidth); \
+                     }).map(a => a.textContent)",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                hidden,
+                json!([]),
+                "{page} at {width} px: menu items off screen"
+            );
+            let steps = c
+                .execute(
+                    "return [...document.querySelectorAll('.steps a')].map(a => a.textContent)",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            for step in ["Dataset", "Test", "Deploy", "Settings"] {
+                assert!(steps.as_array().unwrap().contains(&json!(step)), "{steps}");
+            }
+            let page_name = page.split('/').next().unwrap();
+            screenshot(c, &format!("{name}-{page_name}-{backend}")).await;
+        }
+    }
 }

@@ -359,7 +359,8 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.snapshot(&project, &key).await, before);
 
-    // The page's "Show a QR code" renders the QR code and the link.
+    // The page's "Show a QR code" makes a link and sends the browser to
+    // the page that shows its QR code and URL, once.
     let r = app
         .client
         .post(app.url(&format!("/projects/{project}/capture/links")))
@@ -368,9 +369,27 @@ async fn capture_links_refuse_bad_requests(app: TestApp) {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        !location.contains("cap_"),
+        "the link is not in the URL: {location}"
+    );
+    let r = app
+        .client
+        .get(app.url(&location))
+        .header("cookie", &app.cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
+    let again = app.page(&location).await;
+    assert!(
+        !again.contains("capture?token=cap_"),
+        "a reload shows the page without the new link"
+    );
     assert!(
         html.contains("src=\"data:image/svg+xml;base64,"),
         "a QR code"

@@ -17,6 +17,9 @@ backend_tests!(
     keys_create_list_revoke,
     projects_create_rename_delete,
     browser_form_upload,
+    forms_redirect_and_reloads_repeat_nothing,
+    messages_and_errors_look_different,
+    an_empty_file_input_is_skipped,
 );
 
 async fn ingestion_headers_and_reply_format(app: TestApp) {
@@ -713,4 +716,311 @@ async fn browser_form_upload(app: TestApp) {
         .await
         .unwrap();
     assert!(r.text().await.unwrap().contains("1 matching"));
+}
+
+/// `GET path` as the browser with the local cookie: (status, Location, body).
+async fn browse(app: &TestApp, path: &str) -> (StatusCode, String, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("cookie", &app.cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+/// Posts a form as the page does; returns where it sends the browser.
+async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> String {
+    let r = app
+        .client
+        .post(app.url(path))
+        .header("cookie", &app.cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{path}: {:?}",
+        r.text().await
+    );
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn key_count(app: &TestApp, project: &str, key: &str) -> usize {
+    let (_, list) = app.get(&format!("/api/projects/{project}/keys"), key).await;
+    list["keys"].as_array().unwrap().len()
+}
+
+async fn forms_redirect_and_reloads_repeat_nothing(app: TestApp) {
+    let (project, key) = app.create_project("reloads").await;
+    assert_eq!(key_count(&app, &project, &key).await, 1);
+
+    // A new key: the post redirects; the key is shown once, never in a URL.
+    let location = post_form(
+        &app,
+        &format!("/projects/{project}/settings/keys"),
+        &[("name", "camera"), ("scope", "ingestion")],
+    )
+    .await;
+    assert!(
+        location.starts_with(&format!("/projects/{project}/settings?key=")),
+        "{location}"
+    );
+    assert!(
+        !location.contains("ei_"),
+        "the key is not in the URL: {location}"
+    );
+    let (status, _, page) = browse(&app, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your new API key"), "{page}");
+    let shown = page.split("<pre class=\"secret\">").nth(1).unwrap();
+    let secret = &shown[..shown.find('<').unwrap()];
+    assert!(secret.starts_with("ei_") && secret.len() == 67, "{secret}");
+    // Reloading shows the page without it, and makes no other key.
+    let (status, _, again) = browse(&app, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!again.contains("Your new API key") && !again.contains(secret));
+    assert_eq!(
+        key_count(&app, &project, &key).await,
+        2,
+        "one key made, however often the page is reloaded"
+    );
+    // The key works: it was shown as made.
+    let (status, _) = app
+        .ingest(
+            "training",
+            Some(secret),
+            &[],
+            &[TestFile::new("k.png", png(8, 8, 9))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Renaming says so.
+    let location = post_form(
+        &app,
+        &format!("/projects/{project}/settings/rename"),
+        &[("name", "renamed")],
+    )
+    .await;
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(page.contains("Renamed the project"), "{page}");
+
+    // A reload or a bookmark of a URL a form answered at shows its page.
+    for (form_url, page_url) in [
+        ("settings/keys", "settings"),
+        ("settings/rename", "settings"),
+        ("test/classify", "test"),
+        ("test/run", "test"),
+        ("deploy/run", "deploy"),
+        ("deploy/build", "deploy"),
+        ("dataset/upload", "dataset"),
+        ("dataset/bulk", "dataset"),
+    ] {
+        let (status, location, _) = browse(&app, &format!("/projects/{project}/{form_url}")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "GET {form_url}");
+        assert_eq!(
+            location,
+            format!("/projects/{project}/{page_url}"),
+            "GET {form_url}"
+        );
+        let (status, _, _) = browse(&app, &location).await;
+        assert_eq!(status, StatusCode::OK, "{location}");
+    }
+    let (status, location, _) = browse(&app, "/account/password").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/account")
+    );
+    // The API still says which methods it takes.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/projects/{project}/keys/x")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+
+    // Live classification without a model: back to the page with the error.
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(png(8, 8, 1)).file_name("x.png"),
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/projects/{project}/test/classify")))
+        .header("cookie", &app.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("/projects/{project}/test?")),
+        "{location}"
+    );
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(
+        page.contains(r#"class="flash error" role="alert""#),
+        "{page}"
+    );
+}
+
+async fn messages_and_errors_look_different(app: TestApp) {
+    let (project, key) = app.create_project("messages").await;
+    let (_, stored) = app
+        .ingest(
+            "training",
+            Some(&key),
+            &[("x-label", "cat")],
+            &[TestFile::new("cat.png", png(16, 16, 1))],
+        )
+        .await;
+    let sample = stored["files"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let sample = if sample.is_empty() {
+        let (_, list) = app
+            .get(&format!("/api/projects/{project}/samples"), &key)
+            .await;
+        list["samples"][0]["id"].as_str().unwrap().to_owned()
+    } else {
+        sample
+    };
+    let dataset = format!("/projects/{project}/dataset");
+
+    // Nothing selected: an error, in the error banner.
+    let location = post_form(
+        &app,
+        &format!("{dataset}/bulk"),
+        &[("action", "delete"), ("query", "")],
+    )
+    .await;
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(
+        page.contains(r#"<p class="flash error" role="alert">Select samples first.</p>"#),
+        "{page}"
+    );
+    // A bad label: an error too, naming the problem, on the page.
+    let location = post_form(
+        &app,
+        &format!("{dataset}/bulk"),
+        &[
+            ("action", "label"),
+            ("label", "   "),
+            ("ids", &sample),
+            ("query", ""),
+        ],
+    )
+    .await;
+    let (status, _, page) = browse(&app, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"class="flash error" role="alert""#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"<p class="flash" role="status">"#));
+    // What worked: the success banner, no error.
+    let location = post_form(
+        &app,
+        &format!("{dataset}/bulk"),
+        &[("action", "testing"), ("ids", &sample), ("query", "")],
+    )
+    .await;
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(
+        page.contains(r#"<p class="flash" role="status">Moved 1 samples to testing.</p>"#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"role="alert""#));
+
+    // The sample page: saving says so; deleting asks first (with
+    // JavaScript), and the form still posts without it.
+    let sample_url = format!("/projects/{project}/samples/{sample}");
+    let location = post_form(
+        &app,
+        &sample_url,
+        &[
+            ("action", "save"),
+            ("label", "dog"),
+            ("category", "training"),
+        ],
+    )
+    .await;
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(
+        page.contains(r#"<p class="flash" role="status">Saved.</p>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<form method="post" data-confirm="Delete cat.png?"#),
+        "{page}"
+    );
+    let location = post_form(&app, &sample_url, &[("action", "delete")]).await;
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(page.contains("Deleted 1 sample."));
+    assert!(page.contains("0 samples"));
+}
+
+async fn an_empty_file_input_is_skipped(app: TestApp) {
+    // Without JavaScript the upload form sends both pickers: the one not
+    // used is a part with no file name and no bytes.
+    let (project, _) = app.create_project("no script").await;
+    let upload = app.url(&format!("/projects/{project}/dataset/upload"));
+    let form = |files: Vec<reqwest::multipart::Part>| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("labelMode", "fixed")
+            .text("label", "cat")
+            .text("category", "training");
+        for part in files {
+            form = form.part("data", part);
+        }
+        form
+    };
+    let empty = || reqwest::multipart::Part::bytes(Vec::new()).file_name("");
+    let r = app
+        .client
+        .post(&upload)
+        .header("cookie", &app.cookie)
+        .multipart(form(vec![
+            empty(),
+            reqwest::multipart::Part::bytes(png(12, 12, 5)).file_name("cat.png"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("Uploaded%201%20of%201"), "{location}");
+    assert!(!location.contains("error="), "{location}");
+    // Nothing chosen at all: the page says so, as an error.
+    let r = app
+        .client
+        .post(&upload)
+        .header("cookie", &app.cookie)
+        .multipart(form(vec![empty(), empty()]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("error="), "{location}");
+    let (_, _, page) = browse(&app, &location).await;
+    assert!(
+        page.contains(r#"class="flash error" role="alert""#),
+        "{page}"
+    );
+    assert!(!page.contains("no file name"), "{page}");
 }

@@ -9,7 +9,27 @@ use common::{TestApp, cifar3};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(firmware_on_the_emulated_board_matches_the_host_engine);
+backend_tests!(
+    firmware_on_the_emulated_board_matches_the_host_engine,
+    the_firmware_readme_is_a_studio_page
+);
+
+async fn the_firmware_readme_is_a_studio_page(app: TestApp) {
+    let r = app
+        .client
+        .get(app.url("/docs/firmware"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    // In the studio's frame, as HTML rather than markdown source.
+    assert!(html.contains(r#"<header class="topbar">"#), "{html}");
+    assert!(html.contains(r#"<link rel="stylesheet" href="/static/app.css">"#));
+    assert!(html.contains("<h1>tinystudio-firmware</h1>"), "{html}");
+    assert!(!html.contains("# tinystudio-firmware"));
+    assert!(html.contains("<code>"));
+}
 
 async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
     let (project, key) = app.create_project("deploy").await;
@@ -204,6 +224,59 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
         agree, 20,
         "the board's top class equals live classification's on every image"
     );
+
+    // The Deploy page's picker lists the whole test set by label; a run
+    // from it names its sample and that sample's true label.
+    let html = app.page(&format!("/projects/{project}/deploy")).await;
+    let (_, listed) = app
+        .get(
+            &format!("/api/projects/{project}/samples?category=testing&limit=1000"),
+            &key,
+        )
+        .await;
+    let listed = listed["samples"].as_array().unwrap();
+    for label in ["airplane", "ship", "horse"] {
+        let n = listed.iter().filter(|s| s["label"] == label).count();
+        assert!(
+            html.contains(&format!(r#"<optgroup label="{label} ({n})">"#)),
+            "{label}: {html}"
+        );
+    }
+    for s in listed {
+        let option = format!(
+            r#"<option value="{}">{} — {}</option>"#,
+            s["id"].as_str().unwrap(),
+            s["fileName"].as_str().unwrap(),
+            s["label"].as_str().unwrap()
+        );
+        assert!(html.contains(&option), "{option}");
+    }
+    let sample = &listed[0];
+    let form = reqwest::multipart::Form::new()
+        .text("deployment", deployment.clone())
+        .text("sample", sample["id"].as_str().unwrap().to_owned());
+    let r = app
+        .client
+        .post(app.url(&format!("/projects/{project}/deploy/run")))
+        .header("cookie", &app.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let job_page = r.headers()["location"].to_str().unwrap().to_owned();
+    app.run_pending_jobs().await;
+    let html = app.page(&job_page).await;
+    for (name, value) in [
+        ("Sample", &sample["fileName"]),
+        ("True label", &sample["label"]),
+    ] {
+        let row = format!(
+            "<tr><th>{name}</th><td>{}</td></tr>",
+            value.as_str().unwrap()
+        );
+        assert!(html.contains(&row), "{row}: {html}");
+    }
 
     // The build's files carry their hashes: a firmware file changed on disk
     // (same size, one byte) is refused when downloaded and when run.

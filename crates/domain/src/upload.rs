@@ -145,6 +145,12 @@ impl UploadCollector {
         if self.refusal.is_some() {
             return;
         }
+        if name == "data" && path.is_empty() && bytes.is_empty() {
+            // A form's file input left empty (or the one of two pickers
+            // not used) still sends a part, with no file name and no bytes:
+            // nothing was chosen there, so it is not a file.
+            return;
+        }
         if name == "data" {
             // Edge Impulse's uploader sends bounding boxes and structured
             // labels as extra `.labels` parts beside the images; they are not
@@ -221,6 +227,17 @@ mod tests {
             vec!["cifar3", "train", "ship"]
         );
         assert!(folders("1.jpg").is_empty());
+    }
+
+    #[test]
+    fn an_empty_file_input_is_no_file() {
+        let mut c = UploadCollector::new(LIMITS);
+        c.begin_part("data", "");
+        c.begin_part("data", "cat.jpg");
+        assert_eq!(c.chunk(b"123"), Next::Read);
+        let upload = c.finish().unwrap();
+        assert_eq!(upload.files.len(), 1);
+        assert_eq!(upload.files[0].path, "cat.jpg");
     }
 
     #[test]

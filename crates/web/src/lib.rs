@@ -85,6 +85,8 @@ pub struct AppState {
     /// the studio listens beyond loopback with no accounts; printed in the
     /// log, never served.
     pub setup_token: Option<Arc<str>>,
+    /// What form posts hand to the pages they redirect to (`pages::flash`).
+    pub(crate) flashes: Arc<pages::flash::Flashes>,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
             accounts,
             limits: Default::default(),
             setup_token,
+            flashes: Default::default(),
         })
     }
 }

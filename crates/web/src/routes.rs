@@ -6,8 +6,11 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::Method;
+use std::collections::HashSet;
+
+use axum::http::{Method, Uri};
 use axum::middleware;
+use axum::response::Redirect;
 use axum::routing::{MethodFilter, MethodRouter};
 
 use crate::auth::{self, Access};
@@ -88,6 +91,54 @@ impl Table<'_> {
     }
 }
 
+impl Table<'_> {
+    /// For each page form's POST without a page of its own at that path: a
+    /// GET that sends the browser to the page the form belongs to (the
+    /// nearest path above it with a GET), so that reloading or bookmarking
+    /// the URL a form answered at shows that page rather than a bare 405.
+    /// It requires what the POST does.
+    fn add_page_gets(&mut self) {
+        let gets: HashSet<&'static str> = self
+            .entries
+            .iter()
+            .filter(|e| e.info.method == Some(Method::GET))
+            .map(|e| e.info.path)
+            .collect();
+        let posts: Vec<(&'static str, Access, usize)> = self
+            .entries
+            .iter()
+            .filter(|e| e.info.method == Some(Method::POST))
+            .map(|e| e.info.path)
+            .filter(|path| !auth::is_api(path) && !gets.contains(path))
+            .map(|path| {
+                let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                let keep = (0..segments.len())
+                    .rev()
+                    .find(|&n| gets.contains(format!("/{}", segments[..n].join("/")).as_str()))
+                    .unwrap_or(0);
+                let access = self
+                    .entries
+                    .iter()
+                    .find(|e| e.info.path == path && e.info.method == Some(Method::POST))
+                    .map(|e| e.info.access)
+                    .unwrap_or(Access::Person);
+                (path, access, keep)
+            })
+            .collect();
+        for (path, access, keep) in posts {
+            self.add(Method::GET, path, access, move |uri: Uri| async move {
+                let above: Vec<&str> = uri
+                    .path()
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .take(keep)
+                    .collect();
+                Redirect::to(&format!("/{}", above.join("/")))
+            });
+        }
+    }
+}
+
 fn fill(config: &WebConfig) -> Vec<Entry> {
     let mut table = Table {
         config,
@@ -96,6 +147,7 @@ fn fill(config: &WebConfig) -> Vec<Entry> {
     table.add(Method::GET, "/healthz", Access::Public, || async { "ok" });
     crate::assets::routes(&mut table);
     crate::pages::routes(&mut table);
+    table.add_page_gets();
     crate::api::routes(&mut table);
     table.entries
 }

@@ -12,7 +12,7 @@ use tinystudio_storage::models::{self, Model};
 
 use crate::{AppError, AppState};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Classification {
     /// Probability per label, in the model's label order.

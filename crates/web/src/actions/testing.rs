@@ -1,6 +1,6 @@
 //! Starting a test run and finding a model's latest one.
 
-use tinystudio_domain::jobs::{Precision, Test, TestPayload};
+use tinystudio_domain::jobs::{Precision, Test, TestOutput, TestPayload};
 use tinystudio_domain::{JobKind, ModelId, ProjectId};
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models;
@@ -48,4 +48,30 @@ pub async fn latest_test(
     Ok(recent
         .into_iter()
         .find(|j| j.payload::<Test>().is_ok_and(|p| p.model_id == model)))
+}
+
+/// The newest finished results of `model` at each precision: (int8, float32).
+pub async fn latest_results(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+) -> Result<(Option<TestOutput>, Option<TestOutput>), AppError> {
+    let recent = jobs::list(&state.db, project, Some(JobKind::Test), 50).await?;
+    let (mut int8, mut float) = (None, None);
+    for job in recent {
+        let Ok(Some(output)) = job.output::<Test>() else {
+            continue;
+        };
+        if output.model_id != model {
+            continue;
+        }
+        let slot = match output.precision {
+            Precision::Int8 => &mut int8,
+            Precision::Float32 => &mut float,
+        };
+        if slot.is_none() {
+            *slot = Some(output);
+        }
+    }
+    Ok((int8, float))
 }

@@ -205,10 +205,18 @@ struct AccountPage {
     notice: Option<String>,
 }
 
-pub async fn page(person: Person) -> Result<Html<String>, PageError> {
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    done: Option<String>,
+}
+
+pub async fn page(
+    person: Person,
+    Query(q): Query<AccountQuery>,
+) -> Result<Html<String>, PageError> {
     render(&AccountPage {
         name: person.user().map(|s| s.user.name.clone()),
-        notice: None,
+        notice: q.done,
     })
 }
 
@@ -224,7 +232,7 @@ pub async fn change_password(
     parts: Parts,
     person: Person,
     Form(form): Form<PasswordForm>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Redirect, PageError> {
     let Some(me) = person.user() else {
         return Err(AppError::BadRequest(
             "this studio has no accounts: there is no password to change".into(),
@@ -243,8 +251,8 @@ pub async fn change_password(
     check_password(&form.password, &me.user.name)?;
     users::set_password(&state.db, me.user.id, &form.password).await?;
     sessions::delete_for_user(&state.db, me.user.id, Some(me.session)).await?;
-    render(&AccountPage {
-        name: Some(me.user.name.clone()),
-        notice: Some("Password changed; other browsers were signed out.".into()),
-    })
+    Ok(Redirect::to(&format!(
+        "/account?done={}",
+        super::view::url_encode("Password changed; other browsers were signed out.")
+    )))
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 use tinystudio_domain::{UserId, check_password, parse_user_name};
@@ -32,8 +32,24 @@ async fn show(state: &AppState, notice: Option<String>) -> Result<Html<String>, 
     })
 }
 
-pub async fn users(State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    show(&state, None).await
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    done: Option<String>,
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    Query(q): Query<UsersQuery>,
+) -> Result<Html<String>, PageError> {
+    show(&state, q.done).await
+}
+
+/// Back to the list with what was done (post, redirect, get).
+fn done(message: &str) -> Redirect {
+    Redirect::to(&format!(
+        "/admin/users?done={}",
+        super::view::url_encode(message)
+    ))
 }
 
 #[derive(Deserialize)]
@@ -46,7 +62,7 @@ pub struct NewUser {
 pub async fn create_user(
     State(state): State<AppState>,
     Form(form): Form<NewUser>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Redirect, PageError> {
     let name = parse_user_name(&form.name)?;
     check_password(&form.password, &name)?;
     let admin = form.admin.is_some();
@@ -54,17 +70,13 @@ pub async fn create_user(
         // The local user makes the first account: it must be an admin, or
         // the studio would have accounts and no one to manage them.
         let user = users::create_first_admin(&state.db, &name, &form.password).await?;
-        return show(
-            &state,
-            Some(format!(
-                "Made {}, the studio's first admin: from now on everyone signs in.",
-                user.name
-            )),
-        )
-        .await;
+        return Ok(done(&format!(
+            "Made {}, the studio's first admin: from now on everyone signs in.",
+            user.name
+        )));
     }
     let user = users::create(&state.db, &name, &form.password, admin).await?;
-    show(&state, Some(format!("Made the account {}.", user.name))).await
+    Ok(done(&format!("Made the account {}.", user.name)))
 }
 
 fn user_id(raw: &str) -> Result<UserId, AppError> {
@@ -82,21 +94,17 @@ pub async fn reset_password(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Form(form): Form<PasswordForm>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Redirect, PageError> {
     let user = users::get(&state.db, user_id(&id)?).await?;
     check_password(&form.password, &user.name)?;
     users::set_password(&state.db, user.id, &form.password).await?;
     sessions::delete_for_user(&state.db, user.id, None).await?;
     // Locked out by failed sign-ins is often why the reset was asked for.
     state.limits.accounts.succeed(&user.name);
-    show(
-        &state,
-        Some(format!(
-            "New password set for {}; they were signed out.",
-            user.name
-        )),
-    )
-    .await
+    Ok(done(&format!(
+        "New password set for {}; they were signed out.",
+        user.name
+    )))
 }
 
 #[derive(Deserialize)]

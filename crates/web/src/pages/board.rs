@@ -13,7 +13,7 @@ use tinystudio_domain::{ModelId, ProjectId, SampleId};
 use tinystudio_storage::projects::Project;
 
 use super::PageError;
-use super::deploy::{Notice, show_with};
+use super::deploy::Notice;
 use super::view::url_encode;
 use crate::actions::board::{self, BoardRun, FlashTarget, PortView};
 use crate::actions::deploy::RunInput;
@@ -74,6 +74,7 @@ impl BoardPanel {
 }
 
 /// A board run, as the page shows it.
+#[derive(Clone)]
 pub struct BoardRunView {
     pub input: String,
     pub port: String,
@@ -198,8 +199,8 @@ pub async fn disconnect(
     }
 }
 
-/// Classifies a test sample or an uploaded image on the board and shows
-/// the page with its answer beside the host engine's.
+/// Classifies a test sample or an uploaded image on the board and sends the
+/// browser to the page showing its answer beside the host engine's.
 pub async fn classify(
     State(state): State<AppState>,
     _user: Person,
@@ -249,9 +250,26 @@ pub async fn classify(
         Err(e) if shown(&e) => return Ok(back(&project, Some(&e.public_message()))),
         Err(e) => return Err(e.into()),
     };
-    Ok(show_with(&state, &project, Some(&model), None, notice)
-        .await?
-        .into_response())
+    Ok(with_notice(&state, &project, Some(&model), notice))
+}
+
+/// The Deploy page with what a post did (post, redirect, get: a reload
+/// does not classify or flash again).
+fn with_notice(
+    state: &AppState,
+    project: &Project,
+    model: Option<&str>,
+    notice: Notice,
+) -> Response {
+    let token = state.flashes.put(project.id, notice);
+    let model = model
+        .map(|m| format!("model={}&", url_encode(m)))
+        .unwrap_or_default();
+    Redirect::to(&format!(
+        "/projects/{}/deploy?{model}notice={token}#board",
+        project.id
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -263,7 +281,7 @@ pub struct FlashForm {
     drive: String,
 }
 
-/// Flashes a build and shows the page with what the tool said.
+/// Flashes a build and sends the browser to the page showing what the tool said.
 pub async fn flash(
     State(state): State<AppState>,
     _user: Person,
@@ -281,9 +299,7 @@ pub async fn flash(
                 commands: report.commands.join("\n"),
                 output: report.output,
             };
-            Ok(show_with(&state, &project, None, None, notice)
-                .await?
-                .into_response())
+            Ok(with_notice(&state, &project, None, notice))
         }
         Err(e) if shown(&e) => Ok(back(&project, Some(&e.public_message()))),
         Err(e) => Err(e.into()),

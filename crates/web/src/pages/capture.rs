@@ -100,6 +100,7 @@ struct CapturePage {
     phone_expires: Option<String>,
 }
 
+#[derive(Clone)]
 struct Issued {
     url: String,
     qr: String,
@@ -115,6 +116,8 @@ impl CapturePage {
 #[derive(Deserialize, Default)]
 pub struct CaptureQuery {
     done: Option<String>,
+    /// The one-time token of a link just made (see `flash`).
+    link: Option<String>,
 }
 
 /// Marks a response that must not hand out the local user's cookie (see
@@ -148,7 +151,20 @@ pub async fn page(
     Query(q): Query<CaptureQuery>,
 ) -> Result<Response, PageError> {
     let Some((link, token)) = viewer.link else {
-        return show(&state, &viewer.project, None, q.done).await;
+        // A link just made is shown once: a reload shows the page without it.
+        let issued = q
+            .link
+            .as_deref()
+            .and_then(|t| state.flashes.take::<Issued>(viewer.project.id, t));
+        let no_store = issued.is_some();
+        let mut response = show(&state, &viewer.project, issued, q.done).await?;
+        if no_store {
+            // A page holding a live token is not kept in the browser's cache.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        return Ok(response);
     };
     let mut response = render(&CapturePage {
         nav: None,
@@ -178,8 +194,10 @@ pub struct LinkForm {
     minutes: Option<i64>,
 }
 
-/// "Use a phone": makes a link and shows its QR code on the capture page
-/// (rendered here, not redirected to: the token exists only now).
+/// "Use a phone": makes a link and sends the browser to the capture page,
+/// which shows its QR code once (post, redirect, get: a reload makes no
+/// other link). The redirect's URL holds a one-time token for the link
+/// (`flash`), not the link.
 pub async fn create_link(
     State(state): State<AppState>,
     _user: Person,
@@ -197,22 +215,15 @@ pub async fn create_link(
     )
     .await?;
     let qr = action::qr_data_url(&issued.url)?;
-    let mut response = show(
-        &state,
-        &project,
-        Some(Issued {
+    let token = state.flashes.put(
+        project.id,
+        Issued {
             qr,
             expires: human_time(issued.link.expires_at),
             url: issued.url,
-        }),
-        None,
-    )
-    .await?;
-    // A page holding a live token is not kept in the browser's cache.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+        },
+    );
+    Ok(Redirect::to(&format!("/projects/{}/capture?link={token}", project.id)).into_response())
 }
 
 pub async fn revoke_link(

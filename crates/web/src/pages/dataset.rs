@@ -28,6 +28,8 @@ pub struct DatasetQuery {
     page: Option<i64>,
     /// A message from the last form post, shown once.
     done: Option<String>,
+    /// What went wrong in the last form post.
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -45,6 +47,7 @@ struct DatasetPage {
     labels: Vec<String>,
     has_unlabeled: bool,
     done: Option<String>,
+    error: Option<String>,
     /// The current filter as a query string, for links and redirects.
     query: String,
     capture: CapturePanel,
@@ -131,6 +134,7 @@ pub async fn page(
         labels,
         has_unlabeled,
         done: q.done,
+        error: q.error,
         query,
         capture: CapturePanel::new(&state, project.id, None).await?,
     })
@@ -141,6 +145,19 @@ fn dataset_url(project: &tinystudio_storage::projects::Project, query: &str, don
         "/projects/{}/dataset?{query}&done={}",
         project.id,
         url_encode(done)
+    )
+}
+
+/// Back to the Dataset page with what went wrong, shown as an error.
+fn dataset_error(
+    project: &tinystudio_storage::projects::Project,
+    query: &str,
+    error: &str,
+) -> String {
+    format!(
+        "/projects/{}/dataset?{query}&error={}",
+        project.id,
+        url_encode(error)
     )
 }
 
@@ -167,17 +184,35 @@ pub async fn upload(
             Err(e) => e.into_response(),
         });
     }
-    let files: Vec<FileOutcome> = result?;
+    let files: Vec<FileOutcome> = match result {
+        Ok(files) => files,
+        // A refused upload (no file chosen, too large): back to the page
+        // with the reason, as an error.
+        Err(e @ (AppError::BadRequest(_) | AppError::PayloadTooLarge(_))) => {
+            return Ok(
+                Redirect::to(&dataset_error(&project, "", &e.public_message())).into_response(),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let stored = files.iter().filter(|f| f.success).count();
     let skipped = files.iter().filter(|f| f.duplicate).count();
     let mut message = format!("Uploaded {stored} of {} files.", files.len());
     if skipped > 0 {
         message.push_str(&format!(" {skipped} already in the project (skipped)."));
     }
-    for failed in files.iter().filter(|f| !f.success && !f.duplicate).take(5) {
-        message.push_str(&format!(" {}", failed.error.as_deref().unwrap_or("failed")));
+    let failures: Vec<&str> = files
+        .iter()
+        .filter(|f| !f.success && !f.duplicate)
+        .take(5)
+        .map(|f| f.error.as_deref().unwrap_or("failed"))
+        .collect();
+    if failures.is_empty() {
+        return Ok(Redirect::to(&dataset_url(&project, "", &message)).into_response());
     }
-    Ok(Redirect::to(&dataset_url(&project, "", &message)).into_response())
+    // Failures are errors, with the summary beside them.
+    let error = format!("{message} {}", failures.join(" "));
+    Ok(Redirect::to(&dataset_error(&project, "", &error)).into_response())
 }
 
 /// The grid's selection form: ids plus one action.
@@ -201,7 +236,7 @@ pub async fn bulk(
         .map_err(|_| AppError::BadRequest("invalid sample id in the selection".into()))?;
     let query = get("query");
     if ids.is_empty() {
-        return Ok(Redirect::to(&dataset_url(
+        return Ok(Redirect::to(&dataset_error(
             &project,
             query,
             "Select samples first.",
@@ -213,7 +248,17 @@ pub async fn bulk(
             format!("Deleted {n} samples.")
         }
         "label" => {
-            let label = Label::parse(get("label"))?;
+            let label = match Label::parse(get("label")) {
+                Ok(label) => label,
+                Err(e) => {
+                    let e = AppError::from(e);
+                    return Ok(Redirect::to(&dataset_error(
+                        &project,
+                        query,
+                        &e.public_message(),
+                    )));
+                }
+            };
             let change = SampleChange {
                 label: Some(Some(label.clone())),
                 category: None,
@@ -260,6 +305,12 @@ struct SamplePage {
     sample: Sample,
     size: String,
     created: String,
+    done: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SampleQuery {
+    done: Option<String>,
 }
 
 fn parse_sample_id(raw: &str) -> Result<SampleId, AppError> {
@@ -271,6 +322,7 @@ pub async fn sample_page(
     State(state): State<AppState>,
     PageProject(project): PageProject,
     Path((_, sample_id)): Path<(String, String)>,
+    Query(q): Query<SampleQuery>,
 ) -> Result<Html<String>, PageError> {
     let sample = samples::get(&state.db, project.id, parse_sample_id(&sample_id)?).await?;
     render(&SamplePage {
@@ -278,6 +330,7 @@ pub async fn sample_page(
         size: human_bytes(sample.size_bytes),
         created: human_time(sample.created_at),
         sample,
+        done: q.done,
     })
 }
 
@@ -322,7 +375,8 @@ pub async fn sample_edit(
     )
     .await?;
     Ok(Redirect::to(&format!(
-        "/projects/{}/samples/{id}",
-        project.id
+        "/projects/{}/samples/{id}?done={}",
+        project.id,
+        url_encode("Saved.")
     )))
 }

@@ -12,7 +12,7 @@ use tinystudio_domain::jobs::Deploy;
 use tinystudio_domain::{Category, JobKind, ModelId, SampleId};
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models::Model;
-use tinystudio_storage::samples::SampleFilter;
+use tinystudio_storage::samples::{LabelFilter, SampleFilter};
 use tinystudio_storage::{BlobKey, samples};
 
 use super::board::{BoardPanel, BoardRunView};
@@ -31,12 +31,14 @@ struct DeployPage {
     boards: Vec<BoardView>,
     deployments: Vec<DeploymentView>,
     error: Option<String>,
-    test_samples: Vec<(String, String)>,
+    /// The test set for the emulated run's picker, by label.
+    test_samples: Vec<SampleGroup>,
     board: BoardPanel,
     notice: Notice,
 }
 
 /// What a form post on the page did, shown above its panels.
+#[derive(Clone)]
 pub enum Notice {
     None,
     /// A sample classified on the connected board.
@@ -47,6 +49,48 @@ pub enum Notice {
         commands: String,
         output: String,
     },
+}
+
+/// One label's test samples in the run's picker.
+struct SampleGroup {
+    label: String,
+    /// (id, file name)
+    samples: Vec<(String, String)>,
+    /// Samples of the label in the test set; more than listed when capped.
+    total: i64,
+}
+
+/// Test samples listed per label in the picker: enough to choose from,
+/// few enough for a select (the search box narrows them).
+const PICKER_PER_LABEL: i64 = 100;
+
+/// Every label of the test set, each with its first samples.
+async fn test_sample_groups(
+    state: &AppState,
+    project: tinystudio_domain::ProjectId,
+) -> Result<Vec<SampleGroup>, AppError> {
+    let counts = samples::counts(&state.db, project).await?;
+    let mut groups = Vec::new();
+    for count in counts.labels.iter().filter(|c| c.testing > 0) {
+        let filter = SampleFilter {
+            category: Some(Category::Testing),
+            label: Some(match &count.label {
+                Some(l) => LabelFilter::Is(l.clone()),
+                None => LabelFilter::Unlabeled,
+            }),
+        };
+        let (total, listed) =
+            samples::list(&state.db, project, &filter, PICKER_PER_LABEL, 0).await?;
+        groups.push(SampleGroup {
+            label: count.label.clone().unwrap_or_else(|| "unlabeled".into()),
+            samples: listed
+                .into_iter()
+                .map(|s| (s.id.to_string(), s.file_name))
+                .collect(),
+            total,
+        });
+    }
+    Ok(groups)
 }
 
 struct BoardView {
@@ -158,19 +202,12 @@ impl DeployPage {
 pub struct DeployQuery {
     model: Option<String>,
     error: Option<String>,
-}
-
-async fn show(
-    state: &AppState,
-    project: &tinystudio_storage::projects::Project,
-    model: Option<&str>,
-    error: Option<String>,
-) -> Result<Html<String>, PageError> {
-    show_with(state, project, model, error, Notice::None).await
+    /// The token of what a board form just did (see `flash`).
+    notice: Option<String>,
 }
 
 /// The page, with what a form post just did.
-pub async fn show_with(
+async fn show_with(
     state: &AppState,
     project: &tinystudio_storage::projects::Project,
     model: Option<&str>,
@@ -191,11 +228,6 @@ pub async fn show_with(
         .iter()
         .map(deployment_view)
         .collect::<Result<_, _>>()?;
-    let filter = SampleFilter {
-        category: Some(Category::Testing),
-        label: None,
-    };
-    let (_, tests) = samples::list(&state.db, project.id, &filter, 500, 0).await?;
     render(&DeployPage {
         nav: Nav::new(project, "deploy"),
         models: all,
@@ -203,19 +235,7 @@ pub async fn show_with(
         boards,
         deployments,
         error,
-        test_samples: tests
-            .into_iter()
-            .map(|s| {
-                (
-                    s.id.to_string(),
-                    format!(
-                        "{} ({})",
-                        s.file_name,
-                        s.label.unwrap_or_else(|| "unlabeled".into())
-                    ),
-                )
-            })
-            .collect(),
+        test_samples: test_sample_groups(state, project.id).await?,
         board: BoardPanel::load(state, project.id).await,
         notice,
     })
@@ -226,7 +246,12 @@ pub async fn page(
     PageProject(project): PageProject,
     Query(q): Query<DeployQuery>,
 ) -> Result<Html<String>, PageError> {
-    show(&state, &project, q.model.as_deref(), q.error).await
+    let notice = q
+        .notice
+        .as_deref()
+        .and_then(|token| state.flashes.get::<Notice>(project.id, token))
+        .unwrap_or(Notice::None);
+    show_with(&state, &project, q.model.as_deref(), q.error, notice).await
 }
 
 #[derive(Deserialize)]
@@ -247,13 +272,12 @@ pub async fn build(
         .map_err(|_| AppError::NotFound("no such model".into()))?;
     match start_deploy(&state, project.id, model, &form.board).await {
         Ok(job) => Ok(job_page(&project, &job).into_response()),
-        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(show(
-            &state,
-            &project,
-            Some(&form.model),
-            Some(e.public_message()),
-        )
-        .await?
+        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(Redirect::to(&format!(
+            "/projects/{}/deploy?model={}&error={}",
+            project.id,
+            url_encode(&form.model),
+            url_encode(&e.public_message())
+        ))
         .into_response()),
         Err(e) => Err(e.into()),
     }
@@ -337,17 +361,33 @@ fn back_with_error(project: &tinystudio_storage::projects::Project, message: &st
     Redirect::to(&format!("/projects/{}/deploy?error={query}", project.id)).into_response()
 }
 
+/// A document of the studio's own, in the studio's frame.
+#[derive(Template)]
+#[template(path = "docs/page.html")]
+struct DocPage {
+    title: &'static str,
+    /// Rendered from our own markdown, with any raw HTML in it escaped.
+    html: String,
+}
+
+/// Markdown to HTML; raw HTML in the source is shown as text.
+fn markdown(source: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, html};
+    let parser = Parser::new_ext(source, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut out = String::with_capacity(source.len() * 3 / 2);
+    html::push_html(&mut out, parser);
+    out
+}
+
 /// The firmware crate's README, served by the studio so the Deploy page's
 /// links work offline.
-pub async fn firmware_readme() -> Html<String> {
+pub async fn firmware_readme() -> Result<Html<String>, PageError> {
     const README: &str = include_str!("../../../firmware/README.md");
-    let escaped = README
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Firmware · TinyStudio</title>\
-         <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><section class=\"panel\">\
-         <pre class=\"readme\">{escaped}</pre></section></main></body></html>"
-    ))
+    render(&DocPage {
+        title: "Firmware",
+        html: markdown(README),
+    })
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
 use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneOutput, TuneTrial};
-use tinystudio_domain::{JobKind, Report};
+use tinystudio_domain::{JobKind, JobStatus, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
 use super::view::{Confusion, FootprintView, kb, percent};
@@ -62,8 +62,22 @@ impl JobPage {
         human_time(self.job.created_at)
     }
 
+    /// A job that succeeded is done, whatever its last progress report said.
     fn progress_percent(&self) -> i64 {
+        if self.job.status == JobStatus::Succeeded {
+            return 100;
+        }
         (self.job.progress * 100.0).round() as i64
+    }
+
+    /// Cancelling is what someone asked for, not a failure.
+    fn cancelled(&self) -> bool {
+        self.job.status == JobStatus::Cancelled
+    }
+
+    /// The status in words, capitalised.
+    fn status_words(&self) -> String {
+        capitalised(&self.job.status.to_string())
     }
 
     fn running(&self) -> bool {
@@ -72,6 +86,15 @@ impl JobPage {
 
     fn is_training(&self) -> bool {
         self.job.kind == JobKind::Train
+    }
+}
+
+/// A name as a heading: "decoding" → "Decoding".
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -131,7 +154,7 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                 .timing_ms
                 .stages()
                 .iter()
-                .map(|(stage, ms)| format!("{stage} {ms} ms"))
+                .map(|(stage, ms)| format!("{} {ms} ms", capitalised(stage)))
                 .collect();
             add("Time", stages.join(", "));
             if let Some(w) = &m.warning {
@@ -163,8 +186,8 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                     r.uncertain, r.threshold
                 ),
             );
-            add("Time", format!("inference {} ms", r.timing_ms.inference));
-            out.confusion = Confusion::new(&r.labels, &r.confusion_matrix);
+            add("Time", format!("Inference {} ms", r.timing_ms.inference));
+            out.confusion = Confusion::of_test(&r.labels, &r.samples, r.threshold);
             out.next = Some((
                 format!("/projects/{project}/test?model={}", r.model_id),
                 "Back to the Test page".into(),
@@ -251,15 +274,26 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
             let Some(r) = job.output::<Run>()? else {
                 return Ok(out);
             };
-            let input = match (&r.input_name, &r.true_label) {
-                (Some(name), Some(label)) => format!("{name} (labelled {label})"),
-                (Some(name), None) => name.clone(),
-                _ => "an uploaded image".into(),
-            };
-            add("Input", input);
+            add(
+                "Sample",
+                r.input_name
+                    .clone()
+                    .unwrap_or_else(|| "an uploaded image".into()),
+            );
+            add(
+                "True label",
+                r.true_label
+                    .clone()
+                    .unwrap_or_else(|| "none (an image without a label)".into()),
+            );
+            let predicted = r.predicted.clone().unwrap_or_else(|| "nothing".into());
             add(
                 "The board predicts",
-                r.predicted.clone().unwrap_or_else(|| "nothing".into()),
+                match (&r.true_label, &r.predicted) {
+                    (Some(t), Some(p)) if t == p => format!("{predicted} (right)"),
+                    (Some(_), Some(_)) => format!("{predicted} (wrong)"),
+                    _ => predicted,
+                },
             );
             add(
                 "Board and host engine",

@@ -11,6 +11,7 @@ mod classes;
 mod dataset;
 mod deploy;
 mod explore;
+pub(crate) mod flash;
 mod impulse;
 mod jobs;
 mod members;

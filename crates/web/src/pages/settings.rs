@@ -1,6 +1,6 @@
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 use tinystudio_domain::{KeyId, KeyScope, parse_project_name};
@@ -20,26 +20,14 @@ struct SettingsPage {
     /// A key just created: shown this once.
     new_key: Option<String>,
     host: String,
+    /// What the last form post did.
+    done: Option<String>,
 }
 
 impl SettingsPage {
     fn when(&self, ms: &i64) -> String {
         human_time(*ms)
     }
-}
-
-async fn show(
-    state: &AppState,
-    project: &projects::Project,
-    new_key: Option<String>,
-    host: String,
-) -> Result<Html<String>, PageError> {
-    render(&SettingsPage {
-        nav: Nav::new(project, "settings"),
-        keys: keys::list(&state.db, project.id).await?,
-        new_key,
-        host,
-    })
 }
 
 fn host(headers: &axum::http::HeaderMap) -> String {
@@ -50,12 +38,38 @@ fn host(headers: &axum::http::HeaderMap) -> String {
         .to_owned()
 }
 
+#[derive(Deserialize, Default)]
+pub struct SettingsQuery {
+    /// The token of a key just made (see `flash`), never the key itself.
+    key: Option<String>,
+    done: Option<String>,
+}
+
 pub async fn page(
     State(state): State<AppState>,
     PageProject(project): PageProject,
     headers: axum::http::HeaderMap,
+    Query(q): Query<SettingsQuery>,
 ) -> Result<Html<String>, PageError> {
-    show(&state, &project, None, host(&headers)).await
+    // Shown once: a reload of the same URL shows the page without it.
+    let new_key = q
+        .key
+        .and_then(|token| state.flashes.take::<String>(project.id, &token));
+    render(&SettingsPage {
+        nav: Nav::new(&project, "settings"),
+        keys: keys::list(&state.db, project.id).await?,
+        new_key,
+        host: host(&headers),
+        done: q.done,
+    })
+}
+
+fn settings_url(project: &projects::Project, done: &str) -> String {
+    format!(
+        "/projects/{}/settings?done={}",
+        project.id,
+        super::view::url_encode(done)
+    )
 }
 
 #[derive(Deserialize)]
@@ -69,8 +83,12 @@ pub async fn rename(
     PageProject(project): PageProject,
     Form(form): Form<NameForm>,
 ) -> Result<Redirect, PageError> {
-    projects::rename(&state.db, project.id, &parse_project_name(&form.name)?).await?;
-    Ok(Redirect::to(&format!("/projects/{}/settings", project.id)))
+    let name = parse_project_name(&form.name)?;
+    projects::rename(&state.db, project.id, &name).await?;
+    Ok(Redirect::to(&settings_url(
+        &project,
+        &format!("Renamed the project \"{name}\"."),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -94,8 +112,9 @@ pub async fn delete(
     Ok(Redirect::to("/"))
 }
 
-/// Creates a key and shows it once, on the response to this post (not on
-/// a page that could be reloaded or cached).
+/// Creates a key and shows it once: the post redirects to the Settings page
+/// with a one-time token for the key (`flash`), so a reload neither makes
+/// another key nor shows this one again, and the key is never in a URL.
 #[derive(Deserialize)]
 pub struct KeyForm {
     name: String,
@@ -107,9 +126,8 @@ pub async fn create_key(
     State(state): State<AppState>,
     Person(by): Person,
     PageProject(project): PageProject,
-    headers: axum::http::HeaderMap,
     Form(form): Form<KeyForm>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Redirect, PageError> {
     let name = parse_project_name(if form.name.trim().is_empty() {
         "api"
     } else {
@@ -124,7 +142,11 @@ pub async fn create_key(
         crate::auth::key_maker(&by),
     )
     .await?;
-    show(&state, &project, Some(secret), host(&headers)).await
+    let token = state.flashes.put(project.id, secret);
+    Ok(Redirect::to(&format!(
+        "/projects/{}/settings?key={token}",
+        project.id
+    )))
 }
 
 pub async fn revoke_key(
@@ -137,5 +159,5 @@ pub async fn revoke_key(
         .parse()
         .map_err(|_| AppError::NotFound("no such API key".into()))?;
     keys::revoke(&state.db, project.id, key_id).await?;
-    Ok(Redirect::to(&format!("/projects/{}/settings", project.id)))
+    Ok(Redirect::to(&settings_url(&project, "Revoked the key.")))
 }

@@ -12,10 +12,10 @@ use tinystudio_storage::jobs::Job;
 use tinystudio_storage::models::{self, Model};
 use tinystudio_storage::{BlobKey, samples};
 
-use super::view::{Confusion, percent};
+use super::view::{Confusion, percent, url_encode};
 use super::{Nav, PageError, render};
 use crate::actions::classify::{Classification, classify};
-use crate::actions::testing::{DEFAULT_THRESHOLD, latest_test, start_test};
+use crate::actions::testing::{DEFAULT_THRESHOLD, latest_results, latest_test, start_test};
 use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
@@ -31,6 +31,9 @@ struct TestPage {
     live_name: String,
     error: Option<String>,
     threshold: f64,
+    /// The model's newest int8 and float32 results side by side, when it
+    /// has both: (what, int8, float32).
+    comparison: Vec<(String, String, String)>,
 }
 
 /// A finished test job, ready to show.
@@ -38,9 +41,13 @@ struct Report {
     accuracy: String,
     precision: String,
     uncertain: u64,
+    /// The threshold, two decimals.
+    threshold: String,
     total: usize,
     per_class: Vec<(String, String, String, String)>,
     confusion: Option<Confusion>,
+    /// Samples not classified as their label: (id, label, shown as, score),
+    /// "shown as" being "uncertain" below the threshold.
     misclassified: Vec<(String, String, String, String)>,
 }
 
@@ -50,6 +57,7 @@ impl Report {
             accuracy: percent(result.accuracy),
             precision: result.precision.to_string(),
             uncertain: result.uncertain,
+            threshold: format!("{:.2}", result.threshold),
             total: result.samples.len(),
             per_class: result
                 .per_class
@@ -59,27 +67,66 @@ impl Report {
                         c.label.clone(),
                         percent(c.precision),
                         percent(c.recall),
-                        format!("{:.3}", c.f1),
+                        percent(c.f1),
                     )
                 })
                 .collect(),
-            confusion: Confusion::new(&result.labels, &result.confusion_matrix),
+            confusion: Confusion::of_test(&result.labels, &result.samples, result.threshold),
             misclassified: result
                 .samples
                 .iter()
-                .filter(|s| !s.correct)
+                .filter(|s| !s.correct || s.uncertain)
                 .take(60)
                 .map(|s| {
                     (
                         s.sample_id.to_string(),
                         s.label.clone(),
-                        s.predicted.clone(),
+                        if s.uncertain {
+                            format!("uncertain (top {})", s.predicted)
+                        } else {
+                            s.predicted.clone()
+                        },
                         format!("{:.2}", s.score),
                     )
                 })
                 .collect(),
         }
     }
+}
+
+/// The rows comparing a model's int8 and float32 results.
+fn comparison(int8: &TestOutput, float: &TestOutput) -> Vec<(String, String, String)> {
+    let mut rows = vec![
+        (
+            "Accuracy".to_owned(),
+            percent(int8.accuracy),
+            percent(float.accuracy),
+        ),
+        (
+            "Uncertain".to_owned(),
+            format!("{} (below {:.2})", int8.uncertain, int8.threshold),
+            format!("{} (below {:.2})", float.uncertain, float.threshold),
+        ),
+        (
+            "Test samples".to_owned(),
+            int8.samples.len().to_string(),
+            float.samples.len().to_string(),
+        ),
+    ];
+    for c in &int8.per_class {
+        let other = float.per_class.iter().find(|f| f.label == c.label);
+        rows.push((
+            format!("F1 {}", c.label),
+            percent(c.f1),
+            other.map(|f| percent(f.f1)).unwrap_or_default(),
+        ));
+    }
+    rows.push((
+        "Inference".to_owned(),
+        format!("{} ms", int8.timing_ms.inference),
+        format!("{} ms", float.timing_ms.inference),
+    ));
+    rows
 }
 
 impl TestPage {
@@ -94,6 +141,16 @@ impl TestPage {
                 (label.clone(), format!("{p:.5}"), (p * 100.0).round() as u32)
             })
             .collect()
+    }
+
+    /// Whether the live result's top score is below the threshold.
+    fn live_uncertain(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| {
+            l.scores
+                .get(&l.predicted)
+                .and_then(|p| p.as_f64())
+                .is_some_and(|p| p < self.threshold)
+        })
     }
 
     fn running(&self) -> bool {
@@ -116,7 +173,14 @@ impl TestPage {
 pub struct TestQuery {
     model: Option<String>,
     sample: Option<String>,
+    /// The token of a live classification just made (see `flash`).
+    live: Option<String>,
+    error: Option<String>,
 }
+
+/// A live classification handed from the form post to the page.
+#[derive(Clone)]
+struct Live(String, Classification);
 
 async fn show(
     state: &AppState,
@@ -134,6 +198,13 @@ async fn show(
         Some(j) => j.output::<Test>()?.as_ref().map(Report::new),
         None => None,
     };
+    let comparison = match &selected {
+        Some(m) => match latest_results(state, project.id, m.id).await? {
+            (Some(int8), Some(float)) => self::comparison(&int8, &float),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     let (live_name, live) = match live {
         Some((name, c)) => (name, Some(c)),
         None => (String::new(), None),
@@ -148,6 +219,7 @@ async fn show(
         live_name,
         error,
         threshold: DEFAULT_THRESHOLD,
+        comparison,
     })
 }
 
@@ -156,9 +228,14 @@ pub async fn page(
     PageProject(project): PageProject,
     Query(q): Query<TestQuery>,
 ) -> Result<Html<String>, PageError> {
-    // "Classify this sample" links land here with ?sample=.
-    let mut live = None;
-    let mut error = None;
+    // "Classify this sample" links land here with ?sample=; the live
+    // classification form's post redirects here with ?live=.
+    let mut live = q
+        .live
+        .as_deref()
+        .and_then(|token| state.flashes.get::<Live>(project.id, token))
+        .map(|Live(name, c)| (name, c));
+    let mut error = q.error.clone();
     if let Some(raw) = q.sample.as_deref() {
         let id: SampleId = raw
             .parse()
@@ -230,13 +307,14 @@ pub async fn run(
     )))
 }
 
-/// Live classification of an uploaded image.
+/// Live classification of an uploaded image; redirects to the Test page
+/// with the result (post, redirect, get: a reload does not post again).
 pub async fn classify_upload(
     State(state): State<AppState>,
     _user: Person,
     PageProject(project): PageProject,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Redirect, PageError> {
     let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let (mut image, mut name, mut model) = (None, String::new(), None);
     while let Some(field) = multipart
@@ -265,40 +343,31 @@ pub async fn classify_upload(
             _ => {}
         }
     }
-    let image = image
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| AppError::BadRequest("choose an image first".into()))?;
+    let back = |query: String| {
+        let model = model
+            .as_deref()
+            .map(|m| format!("model={}&", url_encode(m)))
+            .unwrap_or_default();
+        Redirect::to(&format!("/projects/{}/test?{model}{query}", project.id))
+    };
+    let Some(image) = image.filter(|b| !b.is_empty()) else {
+        return Ok(back(format!(
+            "error={}",
+            url_encode("choose an image first")
+        )));
+    };
     let Some(selected) = latest_or(&state, &project, model.as_deref()).await? else {
-        return show(
-            &state,
-            &project,
-            None,
-            None,
-            Some("train a model first".into()),
-        )
-        .await;
+        return Ok(back(format!("error={}", url_encode("train a model first"))));
     };
     match classify(&state, &selected, image.to_vec()).await {
         Ok(result) => {
-            show(
-                &state,
-                &project,
-                model.as_deref(),
-                Some((name, result)),
-                None,
-            )
-            .await
+            let token = state.flashes.put(project.id, Live(name, result));
+            Ok(back(format!("live={token}")))
         }
-        Err(AppError::BadRequest(msg)) => {
-            show(
-                &state,
-                &project,
-                model.as_deref(),
-                None,
-                Some(format!("{name}: {msg}")),
-            )
-            .await
-        }
+        Err(AppError::BadRequest(msg)) => Ok(back(format!(
+            "error={}",
+            url_encode(&format!("{name}: {msg}"))
+        ))),
         Err(e) => Err(e.into()),
     }
 }

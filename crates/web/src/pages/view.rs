@@ -2,6 +2,7 @@
 //! model's footprint on a board.
 
 use tinystudio_domain::footprint::{Basis, Footprint, Latency};
+use tinystudio_domain::jobs::test::SampleOutcome;
 
 /// Bytes as kilobytes, one decimal.
 pub fn kb(bytes: u64) -> String {
@@ -18,10 +19,20 @@ pub fn percent(fraction: f64) -> String {
     format!("{:.1}%", fraction * 100.0)
 }
 
-/// A confusion matrix ready to draw: rows are true labels, columns predictions.
+/// A confusion matrix ready to draw: rows are true labels, columns predictions,
+/// and for a test run a last column of samples whose top score was below the
+/// threshold (counted there, not as predictions).
 pub struct Confusion {
     pub labels: Vec<String>,
-    pub rows: Vec<(String, Vec<Cell>)>,
+    pub rows: Vec<Row>,
+    /// The threshold, in words, when the matrix has an "uncertain" column.
+    pub uncertain_below: Option<String>,
+}
+
+pub struct Row {
+    pub label: String,
+    pub cells: Vec<Cell>,
+    pub uncertain: Option<Cell>,
 }
 
 pub struct Cell {
@@ -36,6 +47,40 @@ impl Confusion {
     /// From the labels and a square matrix of counts, `[actual][predicted]`;
     /// `None` when they do not match (a model without a validation set).
     pub fn new<N: Copy + Into<u64>>(labels: &[String], matrix: &[Vec<N>]) -> Option<Self> {
+        Self::build(labels, matrix, None, None)
+    }
+
+    /// A test run's matrix from its samples: a sample whose top score is
+    /// below `threshold` counts as "uncertain", not as its prediction.
+    pub fn of_test(labels: &[String], samples: &[SampleOutcome], threshold: f64) -> Option<Self> {
+        let n = labels.len();
+        let mut matrix = vec![vec![0u64; n]; n];
+        let mut uncertain = vec![0u64; n];
+        let index = |l: &str| labels.iter().position(|x| x == l);
+        for s in samples {
+            let Some(truth) = index(&s.label) else {
+                continue;
+            };
+            if s.uncertain {
+                uncertain[truth] += 1;
+            } else if let Some(predicted) = index(&s.predicted) {
+                matrix[truth][predicted] += 1;
+            }
+        }
+        Self::build(
+            labels,
+            &matrix,
+            Some(&uncertain),
+            Some(format!("{threshold:.2}")),
+        )
+    }
+
+    fn build<N: Copy + Into<u64>>(
+        labels: &[String],
+        matrix: &[Vec<N>],
+        uncertain: Option<&[u64]>,
+        uncertain_below: Option<String>,
+    ) -> Option<Self> {
         if matrix.len() != labels.len() || matrix.iter().any(|r| r.len() != labels.len()) {
             return None;
         }
@@ -44,31 +89,36 @@ impl Confusion {
             .zip(labels)
             .enumerate()
             .map(|(i, (row, label))| {
-                let total: u64 = row.iter().map(|&n| n.into()).sum();
-                let cells = row
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &count)| {
-                        let count = count.into();
-                        let share = if total > 0 {
-                            count as f64 / total as f64
-                        } else {
-                            0.0
-                        };
-                        Cell {
-                            count,
-                            percent: format!("{:.0}%", share * 100.0),
-                            heat: (share * 10.0).round() as u8,
-                            diagonal: i == j,
-                        }
-                    })
-                    .collect();
-                (label.clone(), cells)
+                let unsure = uncertain.and_then(|u| u.get(i).copied());
+                let total: u64 = row.iter().map(|&n| n.into()).sum::<u64>() + unsure.unwrap_or(0);
+                let cell = |count: u64, diagonal: bool| {
+                    let share = if total > 0 {
+                        count as f64 / total as f64
+                    } else {
+                        0.0
+                    };
+                    Cell {
+                        count,
+                        percent: format!("{:.0}%", share * 100.0),
+                        heat: (share * 10.0).round() as u8,
+                        diagonal,
+                    }
+                };
+                Row {
+                    label: label.clone(),
+                    cells: row
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &count)| cell(count.into(), i == j))
+                        .collect(),
+                    uncertain: unsure.map(|count| cell(count, false)),
+                }
             })
             .collect();
         Some(Self {
             labels: labels.to_vec(),
             rows,
+            uncertain_below,
         })
     }
 }
