@@ -6,18 +6,16 @@
 //! the image. Signed in with an account, the page's scripts send the
 //! session's CSRF token. Screenshots go to `target/tmp/screenshots/`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
-//! them); without chromedriver the tests fail and say so.
+//! The browser itself: `common/browser.rs`.
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::browser::{self, Browser, Options, click, screenshot, type_into, until};
 use common::{TestApp, TestFile, cifar3};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -93,132 +91,13 @@ fn video_of(image: &[u8], side: u32, dir: &Path) -> PathBuf {
     path
 }
 
-/// Headless Chromium with a fake camera, through its own chromedriver.
-struct Browser {
-    client: Client,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    /// Kills chromedriver with the Chromium it started (its own process
-    /// group): killing the driver alone leaves Chromium running, fake
-    /// camera and all, after a test that failed before closing it.
-    fn drop(&mut self) {
-        // SAFETY: kill(2) with a negative pid signals that process group only.
-        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
-        let _ = self.driver.wait();
-    }
-}
-
+/// Headless Chromium with Chromium's fake camera playing `video`.
 async fn browser(video: &Path) -> Browser {
-    let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = Command::new(&driver_path)
-        .arg(format!("--port={port}"))
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start chromedriver ({driver_path}: {e}): the browser tests need Debian's \
-                 chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run \
-                 installs them), or CHROMEDRIVER naming the driver"
-            )
-        });
-    let profile = tempfile::tempdir().unwrap();
-    let args = vec![
-        "--headless=new".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-dev-shm-usage".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--no-first-run".into(),
-        "--window-size=1280,1100".into(),
-        format!("--user-data-dir={}", profile.path().display()),
-        "--use-fake-device-for-media-stream".into(),
-        "--use-fake-ui-for-media-stream".into(),
-        format!("--use-file-for-fake-video-capture={}", video.display()),
-    ];
-    let mut options = json!({ "args": args });
-    if let Ok(binary) = std::env::var("CHROME_BIN") {
-        options["binary"] = json!(binary);
-    } else if Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    let client = loop {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(client) => break client,
-            // chromedriver takes a moment to listen.
-            Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("chromedriver at {url} did not open Chromium: {e}"),
-        }
-    };
-    Browser {
-        client,
-        driver,
-        _profile: profile,
-    }
-}
-
-/// Runs `script` (which returns a value) until the value is truthy.
-async fn until(client: &Client, script: &str, within: Duration, what: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let value = client.execute(script, vec![]).await.unwrap();
-        let truthy = match &value {
-            Value::Null => false,
-            Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
-            Value::String(s) => !s.is_empty(),
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        if started.elapsed() > within {
-            panic!("waited {within:?} for {what} ({script})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Clicks the element with id `id`.
-async fn click(c: &Client, id: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Types `text` into the element with id `id`.
-async fn type_into(c: &Client, id: &str, text: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
+    browser::start(Options {
+        video: Some(video),
+        ..Options::default()
+    })
+    .await
 }
 
 /// On a page with the Capture panel: starts the camera, takes one photo
@@ -249,15 +128,6 @@ async fn take_one_photo(c: &Client, label: &str, category: Option<&str>, what: &
         &format!("{what} to be stored"),
     )
     .await;
-}
-
-async fn screenshot(client: &Client, name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.png"));
-    std::fs::write(&path, client.screenshot().await.unwrap()).unwrap();
-    println!("screenshot: {}", path.display());
-    path
 }
 
 fn backend_name(app: &TestApp) -> &'static str {
@@ -775,11 +645,9 @@ async fn a_signed_in_person_captures_with_the_session_csrf_token(app: TestApp) {
     assert_eq!(stored[0]["label"], "airplane");
 }
 
-/// A browser for pages that do not use the camera (the fake camera still
-/// needs a video).
-async fn plain_browser(dir: &Path) -> Browser {
-    let image = cifar3("test", "ship").remove(0);
-    browser(&video_of(&image.bytes, 64, dir)).await
+/// A browser for pages that do not use the camera.
+async fn plain_browser() -> Browser {
+    browser::start(Options::default()).await
 }
 
 async fn an_upload_updates_the_counts_and_deleting_asks_first(app: TestApp) {
@@ -791,7 +659,7 @@ async fn an_upload_updates_the_counts_and_deleting_asks_first(app: TestApp) {
         std::fs::write(&path, common::png(24, 24, seed)).unwrap();
         paths.push(path.display().to_string());
     }
-    let b = plain_browser(dir.path()).await;
+    let b = plain_browser().await;
     let c = &b.client;
     c.goto(&app.url(&format!("/projects/{project}/dataset")))
         .await
@@ -916,8 +784,7 @@ async fn the_pages_fit_a_phone(app: TestApp) {
         app.run_pending_jobs().await;
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let b = plain_browser(dir.path()).await;
+    let b = plain_browser().await;
     let c = &b.client;
     let backend = backend_name(&app);
     for (width, height, name) in [(390u32, 844u32, "phone"), (1280, 1100, "desktop")] {
