@@ -41,6 +41,15 @@ async fn the_whole_path_at_desktop_and_phone_width() {
         // Chromium keeps a minimum width when started narrow; resized, the
         // page gets the phone's width.
         b.client.set_window_size(width, height).await.unwrap();
+        // The watch on the browser works: a page that does not exist is
+        // seen (and then forgotten).
+        goto(&b, &app, "/no-such-page").await;
+        let seen = b.problems().await;
+        assert!(
+            seen.iter()
+                .any(|p| p.starts_with("HTTP 404") && p.contains("/no-such-page")),
+            "{seen:?}"
+        );
         walk(&app, &b, name, width, &photos.path().join("photos")).await;
     }
     running.abort();

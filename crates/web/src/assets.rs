@@ -49,6 +49,10 @@ const FILES: &[(&str, &str, &str)] = &[
 
 pub fn routes(t: &mut Table<'_>) {
     t.add(Method::GET, "/static/{file}", Access::Public, serve);
+    // Browsers ask for it on pages that name no icon (a JSON error, a file).
+    t.add(Method::GET, "/favicon.ico", Access::Public, || {
+        serve(Path("favicon.svg".to_owned()))
+    });
 }
 
 async fn serve(Path(file): Path<String>) -> Result<impl IntoResponse, AppError> {
