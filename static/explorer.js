@@ -29,6 +29,7 @@
   });
 
   function draw() {
+    const started = performance.now();
     const ratio = window.devicePixelRatio || 1;
     const width = box.clientWidth, height = Math.min(520, Math.max(280, width * 0.6));
     canvas.style.width = width + "px"; canvas.style.height = height + "px";
@@ -59,6 +60,8 @@
         ctx.strokeStyle = "#111"; ctx.lineWidth = 1.2; ctx.stroke();
       }
     }
+    // For benches/explorer.rs: how long a drawing takes.
+    canvas.dataset.drawMs = (performance.now() - started).toFixed(1);
   }
 
   function nearest(mx, my) {

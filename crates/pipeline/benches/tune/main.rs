@@ -91,29 +91,11 @@ fn cifar3(root: &Path, split: &str) -> Set {
     set
 }
 
-/// Training set, test set and the hand-picked impulses (changes to the
-/// default) that `TUNE_SET` asks for.
-fn photo_set(shared: &Path) -> (Set, Set, Vec<(&'static str, ImpulseConfig)>) {
+/// Training set and test set that `TUNE_SET` asks for.
+fn photo_set(shared: &Path) -> (Set, Set) {
     let set = std::env::var("TUNE_SET").unwrap_or_else(|_| "cifar3".into());
     match set.as_str() {
-        "cifar3" => (
-            cifar3(shared, "train"),
-            cifar3(shared, "test"),
-            vec![
-                (
-                    "hand: dense 64, augmentation",
-                    hand_picked(96, 64, true, 0, 20),
-                ),
-                (
-                    "hand: 128x128, dense 64",
-                    hand_picked(128, 64, false, 0, 20),
-                ),
-                (
-                    "hand: fine-tune 4, augmentation, 30 epochs",
-                    hand_picked(96, 64, true, 4, 30),
-                ),
-            ],
-        ),
+        "cifar3" => (cifar3(shared, "train"), cifar3(shared, "test")),
         "objects" => {
             let started = Instant::now();
             let train_set = photoset::generate(
@@ -130,44 +112,47 @@ fn photo_set(shared: &Path) -> (Set, Set, Vec<(&'static str, ImpulseConfig)>) {
                 test.files.len(),
                 started.elapsed().as_secs_f64()
             );
-            // Only MobileNetV1 0.25 is on disk (and the narrower widths
-            // derived from it), so these vary the rest. Measured on this
-            // set, input size matters most (objects fill 40-90 % of the
-            // frame, pencils and keys are thin), so most are larger.
-            let hand = vec![
-                (
-                    "hand: dense 64, augmentation",
-                    hand_picked(96, 64, true, 0, 20),
-                ),
-                (
-                    "hand: 128x128, dense 64",
-                    hand_picked(128, 64, false, 0, 20),
-                ),
-                (
-                    "hand: 160x160, dense 64",
-                    hand_picked(160, 64, false, 0, 20),
-                ),
-                (
-                    "hand: 160x160, dense 64, augmentation",
-                    hand_picked(160, 64, true, 0, 20),
-                ),
-                (
-                    "hand: fine-tune 4, augmentation, 30 epochs",
-                    hand_picked(96, 64, true, 4, 30),
-                ),
-                (
-                    "hand: 128x128, fine-tune 2, augmentation, 30 epochs",
-                    hand_picked(128, 64, true, 2, 30),
-                ),
-                (
-                    "hand: 160x160, fine-tune 2, augmentation, 30 epochs",
-                    hand_picked(160, 64, true, 2, 30),
-                ),
-            ];
-            (train_set, test, hand)
+            (train_set, test)
         }
         other => panic!("TUNE_SET={other}: expected cifar3 or objects"),
     }
+}
+
+/// The hand-picked impulses (changes to the default), the same for both
+/// sets. Only MobileNetV1 0.25 is on disk (and the narrower widths derived
+/// from it), so these vary the rest; measured on both sets, input size
+/// matters most, so most are larger.
+fn hand_picked_impulses() -> Vec<(&'static str, ImpulseConfig)> {
+    vec![
+        (
+            "hand: dense 64, augmentation",
+            hand_picked(96, 64, true, 0, 20),
+        ),
+        (
+            "hand: 128x128, dense 64",
+            hand_picked(128, 64, false, 0, 20),
+        ),
+        (
+            "hand: 160x160, dense 64",
+            hand_picked(160, 64, false, 0, 20),
+        ),
+        (
+            "hand: 160x160, dense 64, augmentation",
+            hand_picked(160, 64, true, 0, 20),
+        ),
+        (
+            "hand: fine-tune 4, augmentation, 30 epochs",
+            hand_picked(96, 64, true, 4, 30),
+        ),
+        (
+            "hand: 128x128, fine-tune 2, augmentation, 30 epochs",
+            hand_picked(128, 64, true, 2, 30),
+        ),
+        (
+            "hand: 160x160, fine-tune 2, augmentation, 30 epochs",
+            hand_picked(160, 64, true, 2, 30),
+        ),
+    ]
 }
 
 /// The default impulse at `side`x`side` with the given learning settings.
@@ -267,7 +252,7 @@ fn score(
 fn main() {
     let shared = shared();
     let backbones = shared.join("backbones");
-    let (train_set, test, hand) = photo_set(&shared);
+    let (train_set, test) = photo_set(&shared);
     if let Ok(dir) = std::env::var("TUNE_SAMPLES") {
         photoset::save_samples(&train_set, 4, Path::new(&dir));
     }
@@ -278,7 +263,7 @@ fn main() {
         let best = search(&base, &train_set, work.path(), &backbones);
         candidates.push(("tuner's best", best));
     }
-    candidates.extend(hand);
+    candidates.extend(hand_picked_impulses());
 
     println!("| impulse | settings | val int8 | test int8 | fits {BOARD} | latency ms | train s |");
     println!("| --- | --- | ---: | ---: | --- | ---: | ---: |");
