@@ -110,6 +110,9 @@ async fn main() {
     let photos = photos(count);
     for batch in photos.chunks(100) {
         for label in ["airplane", "ship", "horse"] {
+            if !batch.iter().any(|(l, _, _)| l == label) {
+                continue;
+            }
             let form = batch.iter().filter(|(l, _, _)| l == label).fold(
                 reqwest::multipart::Form::new(),
                 |form, (_, name, bytes)| {
