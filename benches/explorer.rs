@@ -12,28 +12,17 @@
 //! sets the count (10000). Needs the shared data folder and Debian's
 //! chromium and chromium-driver.
 
+mod support;
+
 #[allow(dead_code)] // The bench uses part of the tests' browser plumbing.
 #[path = "../tests/common/browser.rs"]
 mod browser;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tinystudio::app::{App, Storage};
-use tinystudio::config::{StorageOptions, WorkerOptions};
-
-fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "missing fixture {}: the shared data folder must sit beside the repository",
-        p.display()
-    );
-    p
-}
+use support::{create_project, shared, start_studio};
 
 /// CIFAR-3's photos, made `count` distinct ones: copy `i` carries `i` in
 /// its corner pixels. (label, file name, PNG bytes).
@@ -74,37 +63,10 @@ async fn main() {
         .map(|v| v.parse().expect("TINYSTUDIO_SAMPLES is a number"))
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = StorageOptions {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        backbones_dir: Some(shared("backbones")),
-        blob_store: None,
-    };
-    let storage = Storage::open(&options).await.expect("open storage");
-    let worker = storage.worker_config(&options, &WorkerOptions::default());
-    let app = App::start(
-        storage,
-        "127.0.0.1:0".parse().expect("address"),
-        tinystudio_web::WebConfig::default(),
-        Some(worker),
-        true,
-    )
-    .await
-    .expect("start the studio");
+    let app = start_studio(dir.path(), None).await;
     let base = format!("http://{}", app.addr);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/api/projects"))
-        .json(&serde_json::json!({ "name": "explorer" }))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("create project")
-        .json()
-        .await
-        .expect("project JSON");
-    let project = created["id"].as_str().expect("project id").to_owned();
-    let key = created["apiKey"].as_str().expect("API key").to_owned();
+    let (project, key) = create_project(&http, &base, "explorer").await;
 
     let started = Instant::now();
     let photos = photos(count);

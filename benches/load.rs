@@ -14,13 +14,14 @@
 //! assertion: the only verdict is "no errors".
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tinystudio::app::{App, Storage};
-use tinystudio::config::{StorageOptions, WorkerOptions};
+mod support;
+
+use support::{create_project, shared, start_studio};
 
 /// The kinds of request a client makes, with how often (out of 10).
 const MIX: [(&str, u32); 8] = [
@@ -33,18 +34,6 @@ const MIX: [(&str, u32); 8] = [
     ("jobs list", 1),
     ("project page", 1),
 ];
-
-fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "missing fixture {}: the shared data folder must sit beside the repository",
-        p.display()
-    );
-    p
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -105,23 +94,7 @@ async fn main() {
         Ok(admin) => ("postgres", Some(fresh_postgres(&admin).await)),
         Err(_) => ("sqlite", None),
     };
-    let options = StorageOptions {
-        data_dir: dir.path().to_path_buf(),
-        database_url,
-        backbones_dir: Some(shared("backbones")),
-        blob_store: None,
-    };
-    let storage = Storage::open(&options).await.expect("open storage");
-    let worker = storage.worker_config(&options, &WorkerOptions::default());
-    let app = App::start(
-        storage,
-        "127.0.0.1:0".parse().expect("address"),
-        tinystudio_web::WebConfig::default(),
-        Some(worker),
-        true,
-    )
-    .await
-    .expect("start the studio");
+    let app = start_studio(dir.path(), database_url).await;
     let base = format!("http://{}", app.addr);
     let http = reqwest::Client::new();
 
@@ -134,18 +107,7 @@ async fn main() {
         .and_then(|v| v.split(';').next())
         .expect("the first page sets the local user's cookie")
         .to_owned();
-    let created: Value = http
-        .post(format!("{base}/api/projects"))
-        .json(&serde_json::json!({ "name": "load" }))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("create project")
-        .json()
-        .await
-        .expect("project JSON");
-    let project = created["id"].as_str().expect("project id").to_owned();
-    let key = created["apiKey"].as_str().expect("API key").to_owned();
+    let (project, key) = create_project(&http, &base, "load").await;
 
     // The training set: CIFAR-3's 450 training images, 50 per request.
     let started = Instant::now();
