@@ -42,6 +42,11 @@ pub(crate) struct Layer {
     pub(crate) cout: usize,
     pub(crate) weights: Vec<f32>,
     pub(crate) bias: Vec<f32>,
+    /// For each weight in our layout, its index in burn's: computed once,
+    /// because fine-tuning moves the weights (and their gradients) between
+    /// the two layouts at every step (an iterator over the index pairs took
+    /// a fifth of fine-tuning's time).
+    from_burn: Vec<u32>,
 }
 
 /// Per-layer output ranges `(min, max)`.
@@ -89,7 +94,13 @@ impl Layer {
             cout,
             weights: Vec::new(),
             bias: Vec::new(),
+            from_burn: Vec::new(),
         };
+        let mut from_burn = vec![0u32; l.weight.dims().iter().product()];
+        for (ours, burn) in layer.layout_pairs() {
+            from_burn[ours] = burn as u32;
+        }
+        layer.from_burn = from_burn;
         layer.load(l);
         layer
     }
@@ -123,19 +134,18 @@ impl Layer {
 
     /// Weights (or their gradient) from burn's layout to ours.
     fn relayout_from_burn(&self, w: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; w.len()];
-        for (ours, burn) in self.layout_pairs() {
-            out[ours] = w[burn];
-        }
-        out
+        self.from_burn
+            .iter()
+            .map(|&burn| w[burn as usize])
+            .collect()
     }
 
     /// Weights (or their gradient) from our layout back to burn's
     /// (the inverse of [`Self::relayout_from_burn`]).
     pub(crate) fn to_burn_layout(&self, w: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; w.len()];
-        for (ours, burn) in self.layout_pairs() {
-            out[burn] = w[ours];
+        for (&x, &burn) in w.iter().zip(&self.from_burn) {
+            out[burn as usize] = x;
         }
         out
     }
@@ -488,6 +498,7 @@ fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut 
         cout,
         weights: Vec::new(),
         bias: Vec::new(),
+        from_burn: Vec::new(),
     };
     for (x, y) in inp
         .chunks_exact(h * w * cin)
