@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{create_project, shared, start_studio};
+use support::{create_project, shared, start_studio, upload_labelled};
 
 /// CIFAR-3's photos, made `count` distinct ones: copy `i` carries `i` in
 /// its corner pixels. (label, file name, PNG bytes).
@@ -72,26 +72,7 @@ async fn main() {
     let photos = photos(count);
     for batch in photos.chunks(100) {
         for label in ["airplane", "ship", "horse"] {
-            if !batch.iter().any(|(l, _, _)| l == label) {
-                continue;
-            }
-            let form = batch.iter().filter(|(l, _, _)| l == label).fold(
-                reqwest::multipart::Form::new(),
-                |form, (_, name, bytes)| {
-                    form.part(
-                        "data",
-                        reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
-                    )
-                },
-            );
-            http.post(format!("{base}/api/training/files"))
-                .header("x-api-key", &key)
-                .header("x-label", label)
-                .multipart(form)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .expect("upload");
+            upload_labelled(&http, &base, &key, label, batch).await;
         }
     }
     println!(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 mod support;
 
-use support::{create_project, shared, start_studio};
+use support::{create_project, shared, start_studio, upload_labelled};
 
 /// The kinds of request a client makes, with how often (out of 10).
 const MIX: [(&str, u32); 8] = [
@@ -114,32 +114,7 @@ async fn main() {
     let train = cifar3("train");
     for batch in train.chunks(50) {
         let label = &batch[0].0;
-        let form = batch.iter().filter(|(l, _, _)| l == label).fold(
-            reqwest::multipart::Form::new(),
-            |form, (_, name, bytes)| {
-                form.part(
-                    "data",
-                    reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
-                )
-            },
-        );
-        let reply: Value = http
-            .post(format!("{base}/api/training/files"))
-            .header("x-api-key", &key)
-            .header("x-label", label)
-            .multipart(form)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .expect("upload the training set")
-            .json()
-            .await
-            .expect("upload reply");
-        let files = reply["files"].as_array().expect("files in the reply");
-        assert!(
-            reply["success"] == true && files.iter().all(|f| f["success"] == true),
-            "{reply}"
-        );
+        upload_labelled(&http, &base, &key, label, batch).await;
     }
     let listed: Value = http
         .get(format!("{base}/api/projects/{project}/samples?limit=1000"))

@@ -605,13 +605,8 @@ async fn the_studio_talks_to_the_emulated_board_over_a_pseudo_terminal(app: Test
         .text("model", model.clone())
         .text("sample", tests[1].clone());
     let r = app
-        .client
-        .post(app.url(&format!("/projects/{project}/deploy/board/classify")))
-        .header("cookie", &app.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .post_page_form(&format!("/projects/{project}/deploy/board/classify"), form)
+        .await;
     // Post, redirect, get: the page shows the board's answer, and a reload
     // shows it again without sending the sample to the board again.
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -160,18 +160,14 @@ async fn a_capture_link_uploads_to_its_project_only(app: TestApp) {
 
     // The local user's cookie works, as on the Dataset page.
     let r = app
-        .client
-        .post(app.url(&format!("/projects/{project}/capture/upload")))
-        .header("cookie", &app.cookie)
-        .multipart(
+        .post_page_form(
+            &format!("/projects/{project}/capture/upload"),
             form(&[photo(7)])
                 .text("labelMode", "fixed")
                 .text("label", "plate")
                 .text("category", "testing"),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let reply: Value = r.json().await.unwrap();
     assert_eq!(reply["files"][0]["category"], "testing");

@@ -857,13 +857,8 @@ async fn forms_redirect_and_reloads_repeat_nothing(app: TestApp) {
         reqwest::multipart::Part::bytes(png(8, 8, 1)).file_name("x.png"),
     );
     let r = app
-        .client
-        .post(app.url(&format!("/projects/{project}/test/classify")))
-        .header("cookie", &app.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .post_page_form(&format!("/projects/{project}/test/classify"), form)
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(

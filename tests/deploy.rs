@@ -256,13 +256,8 @@ async fn firmware_on_the_emulated_board_matches_the_host_engine(app: TestApp) {
         .text("deployment", deployment.clone())
         .text("sample", sample["id"].as_str().unwrap().to_owned());
     let r = app
-        .client
-        .post(app.url(&format!("/projects/{project}/deploy/run")))
-        .header("cookie", &app.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .post_page_form(&format!("/projects/{project}/deploy/run"), form)
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let job_page = r.headers()["location"].to_str().unwrap().to_owned();
     app.run_pending_jobs().await;

@@ -49,18 +49,23 @@ async fn trained_model(app: &TestApp, project: &str, key: &str) -> String {
     job["result"]["modelId"].as_str().unwrap().to_owned()
 }
 
-async fn a_permanent_failure_is_not_retried(app: TestApp) {
-    let (project, key) = app.create_project("permanent").await;
-    let model = trained_model(&app, &project, &key).await;
+/// One testing sample of each of the trained model's labels.
+async fn two_test_samples(app: &TestApp, key: &str) {
     for (label, seed) in [("a", 7u8), ("b", 107)] {
         app.ingest(
             "testing",
-            Some(&key),
+            Some(key),
             &[("x-label", label)],
             &[TestFile::new("t.png", png(40, 40, seed))],
         )
         .await;
     }
+}
+
+async fn a_permanent_failure_is_not_retried(app: TestApp) {
+    let (project, key) = app.create_project("permanent").await;
+    let model = trained_model(&app, &project, &key).await;
+    two_test_samples(&app, &key).await;
     // The int8 model's file is damaged: every run of the test job would
     // fail on it the same way.
     let blob = BlobKey::artifact(&model, MODEL_BLOB).unwrap();
@@ -183,15 +188,7 @@ fn row_cells(html: &str, first: &str) -> Vec<String> {
 async fn the_pages_show_tests_and_jobs_in_words(app: TestApp) {
     let (project, key) = app.create_project("words").await;
     let model = trained_model(&app, &project, &key).await;
-    for (label, seed) in [("a", 7u8), ("b", 107)] {
-        app.ingest(
-            "testing",
-            Some(&key),
-            &[("x-label", label)],
-            &[TestFile::new("t.png", png(40, 40, seed))],
-        )
-        .await;
-    }
+    two_test_samples(&app, &key).await;
     let test_page = format!("/projects/{project}/test?model={model}");
 
     // Queued: without JavaScript the page reloads itself until it ends.

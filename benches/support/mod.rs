@@ -59,3 +59,44 @@ pub async fn create_project(http: &reqwest::Client, base: &str, name: &str) -> (
         created["apiKey"].as_str().expect("API key").to_owned(),
     )
 }
+
+/// Uploads the photos of `photos` (label, file name, bytes) that carry
+/// `label`, in one request with that label; checks every file was stored.
+/// Nothing is sent when none carries it.
+pub async fn upload_labelled(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    label: &str,
+    photos: &[(String, String, Vec<u8>)],
+) {
+    let mut form = reqwest::multipart::Form::new();
+    let mut any = false;
+    for (_, name, bytes) in photos.iter().filter(|(l, _, _)| l == label) {
+        form = form.part(
+            "data",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
+        );
+        any = true;
+    }
+    if !any {
+        return;
+    }
+    let reply: Value = http
+        .post(format!("{base}/api/training/files"))
+        .header("x-api-key", key)
+        .header("x-label", label)
+        .multipart(form)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("upload")
+        .json()
+        .await
+        .expect("upload reply");
+    let files = reply["files"].as_array().expect("files in the reply");
+    assert!(
+        reply["success"] == true && files.iter().all(|f| f["success"] == true),
+        "{reply}"
+    );
+}

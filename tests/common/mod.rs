@@ -361,6 +361,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A page's multipart form posted as this client's browser would (the
+    /// local user's cookie); the answer is not followed.
+    pub async fn post_page_form(&self, path: &str, form: Form) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("cookie", &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `GET path` with the key, for replies that are not JSON.
     pub async fn get_response(&self, path: &str, key: &str) -> reqwest::Response {
         self.client
