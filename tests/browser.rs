@@ -378,17 +378,7 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
 
 async fn live_classification_predicts_what_classify_predicts(app: TestApp) {
     let (project, key) = app.create_project("live").await;
-    for label in ["airplane", "ship", "horse"] {
-        let (status, _) = app
-            .ingest(
-                "training",
-                Some(&key),
-                &[("x-label", label)],
-                &cifar3("train", label),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
+    app.upload_cifar3_training(&key).await;
     let job = app.start_training(&project, &key, Some(json!({}))).await;
     assert_eq!(app.run_pending_jobs().await, 1);
     let trained = app.job(&project, &key, &job).await;

@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::{TestApp, cifar3};
+use common::TestApp;
 use reqwest::StatusCode;
 
 backend_tests!(a_sample_shows_its_feature_maps_and_filters);
@@ -27,17 +27,7 @@ async fn png_of(app: &TestApp, path: &str) -> (StatusCode, Option<image::Dynamic
 
 async fn a_sample_shows_its_feature_maps_and_filters(app: TestApp) {
     let (project, key) = app.create_project("network").await;
-    for label in ["airplane", "ship", "horse"] {
-        let (status, _) = app
-            .ingest(
-                "training",
-                Some(&key),
-                &[("x-label", label)],
-                &cifar3("train", label),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
+    app.upload_cifar3_training(&key).await;
     let (_, list) = app
         .get(&format!("/api/projects/{project}/samples?limit=1"), &key)
         .await;

@@ -11,21 +11,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::process::{Place, Studio};
-use common::{Backend, TestApp, cifar3, spawn_app, spawn_web_only};
+use common::{Backend, TestApp, spawn_app, spawn_web_only};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const BUDGET_SECONDS: u64 = 40;
-
-async fn upload_training_set(app: &TestApp, key: &str) {
-    for label in ["airplane", "ship", "horse"] {
-        let files = cifar3("train", label);
-        let (status, _) = app
-            .ingest("training", Some(key), &[("x-label", label)], &files)
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
-}
 
 /// A quick starting impulse (48x48, few epochs); returns it as saved.
 async fn set_quick_impulse(app: &TestApp, project: &str, key: &str) -> Value {
@@ -70,7 +60,7 @@ async fn the_search_beats_or_keeps_the_starting_impulse_within_the_board_and_app
     let (status, body) = app.send_json(Method::POST, &tune, &key, json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    upload_training_set(&app, &key).await;
+    app.upload_cifar3_training(&key).await;
     let starting_impulse = set_quick_impulse(&app, &project, &key).await;
 
     // Bad requests are refused and queue nothing.
@@ -246,7 +236,7 @@ async fn two_workers_share_the_trials_of_one_search() {
     let app = spawn_web_only(Backend::Postgres).await;
     let db = app.app.state.db.clone();
     let (project, key) = app.create_project("tune-shared").await;
-    upload_training_set(&app, &key).await;
+    app.upload_cifar3_training(&key).await;
     set_quick_impulse(&app, &project, &key).await;
     let (status, queued) = app
         .send_json(

@@ -361,6 +361,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// CIFAR-3's 450 training photos, uploaded with their labels.
+    pub async fn upload_cifar3_training(&self, key: &str) {
+        for label in ["airplane", "ship", "horse"] {
+            let (status, body) = self
+                .ingest(
+                    "training",
+                    Some(key),
+                    &[("x-label", label)],
+                    &cifar3("train", label),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
     /// A page's multipart form posted as this client's browser would (the
     /// local user's cookie); the answer is not followed.
     pub async fn post_page_form(&self, path: &str, form: Form) -> reqwest::Response {
