@@ -358,7 +358,10 @@ pub fn tune(
                     "{}x{} already did not fit with the same or smaller settings",
                     smaller.width, smaller.height
                 );
-                tried.push((point, skipped(impulse, reason)));
+                tried.push((
+                    point,
+                    Trial::unscored(impulse, TrialOutcome::Skipped(reason)),
+                ));
                 continue;
             }
             batch.push(point);
@@ -560,20 +563,6 @@ fn check_leaders(
     })
 }
 
-fn skipped(impulse: ImpulseConfig, reason: String) -> Trial {
-    Trial {
-        impulse,
-        outcome: TrialOutcome::Skipped(reason),
-        float_accuracy: None,
-        int8_accuracy: None,
-        checks: Vec::new(),
-        footprint: None,
-        ms: 0,
-        worker: None,
-        pareto: false,
-    }
-}
-
 fn summary(trial: &Trial) -> String {
     let pct = |a: Option<f64>| {
         a.map(|a| format!("{:.1}%", a * 100.0))
@@ -628,17 +617,7 @@ fn train_and_score(
 ) -> Trial {
     let impulse = &request.impulse;
     let (best, deadline) = (request.best_so_far, request.deadline);
-    let failed = |reason: String| Trial {
-        impulse: impulse.clone(),
-        outcome: TrialOutcome::Failed(reason),
-        float_accuracy: None,
-        int8_accuracy: None,
-        checks: Vec::new(),
-        footprint: None,
-        ms: 0,
-        worker: None,
-        pareto: false,
-    };
+    let failed = |reason: String| Trial::unscored(impulse.clone(), TrialOutcome::Failed(reason));
     let pixels = match crate::preprocess_all(&data.originals, &data.names, impulse) {
         Ok(p) => p,
         Err(e) => return failed(format!("{e:#}")),
@@ -696,10 +675,7 @@ fn train_and_score(
                 .ok()
                 .and_then(|w| w.clone())
                 .unwrap_or_else(|| "stopped".into());
-            return Trial {
-                outcome: TrialOutcome::Stopped(why),
-                ..failed(String::new())
-            };
+            return Trial::unscored(impulse.clone(), TrialOutcome::Stopped(why));
         }
         Err(e) => return failed(format!("{e:#}")),
     };

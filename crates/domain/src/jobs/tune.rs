@@ -79,6 +79,21 @@ pub struct Trial {
 }
 
 impl Trial {
+    /// A trial that ended without scores (skipped, stopped or failed).
+    pub fn unscored(impulse: ImpulseConfig, outcome: TrialOutcome) -> Self {
+        Trial {
+            impulse,
+            outcome,
+            float_accuracy: None,
+            int8_accuracy: None,
+            checks: Vec::new(),
+            footprint: None,
+            ms: 0,
+            worker: None,
+            pareto: false,
+        }
+    }
+
     /// Int8 validation accuracy averaged over this trial's split and the
     /// other splits it was checked on.
     pub fn mean_accuracy(&self) -> Option<f64> {

@@ -194,20 +194,16 @@ impl SharedTrials {
                 let trial = match child.output::<TuneTrial>() {
                     Ok(Some(trial)) => trial,
                     _ => Trial {
-                        impulse: batch[i].impulse.clone(),
-                        outcome: TrialOutcome::Failed(
-                            child
-                                .error
-                                .clone()
-                                .unwrap_or_else(|| child.status.to_string()),
-                        ),
-                        float_accuracy: None,
-                        int8_accuracy: None,
-                        checks: Vec::new(),
-                        footprint: None,
-                        ms: 0,
                         worker: child.worker_id.clone(),
-                        pareto: false,
+                        ..Trial::unscored(
+                            batch[i].impulse.clone(),
+                            TrialOutcome::Failed(
+                                child
+                                    .error
+                                    .clone()
+                                    .unwrap_or_else(|| child.status.to_string()),
+                            ),
+                        )
                     },
                 };
                 if done(i, trial) {
