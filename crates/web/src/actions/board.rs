@@ -23,7 +23,7 @@ use tinystudio_deploy::flash::{self, FlashReport, FlashRequest};
 use tinystudio_deploy::{
     ArtifactKind, BoardEvent, BoardOutput, LineReader, Monitor, PortWriter, Ready, frame, serial,
 };
-use tinystudio_domain::artifacts::{MODEL_BLOB, firmware_file};
+use tinystudio_domain::artifacts::firmware_file;
 use tinystudio_domain::jobs::run::LabelScore;
 use tinystudio_domain::{ModelId, ProjectId, SampleId};
 use tinystudio_engine::interpreter::HostRunner;
@@ -507,9 +507,7 @@ pub async fn classify(
     let link = state.boards.connected(project)?;
     let model = models::get(&state.db, project, model).await?;
     let impulse = models::impulse_of(&state.db, &model).await?;
-    let blob = models::read_artifact(state.blobs.as_ref(), &model, MODEL_BLOB)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
+    let blob = super::model_blob(state, &model).await?;
     if input.image.is_empty() {
         return Err(AppError::BadRequest(
             "send an image as the request body, or name a test sample (sampleId)".into(),

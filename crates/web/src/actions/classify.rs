@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use serde::Serialize;
-use tinystudio_domain::artifacts::MODEL_BLOB;
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_images::{decode, preprocess};
 use tinystudio_storage::models::{self, Model};
@@ -31,9 +30,7 @@ pub async fn classify(
     image: Vec<u8>,
 ) -> Result<Classification, AppError> {
     let impulse = models::impulse_of(&state.db, model).await?;
-    let blob = models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
+    let blob = super::model_blob(state, model).await?;
     let limits = state.config.decode;
     let labels = model.labels.clone();
     tokio::task::spawn_blocking(move || {

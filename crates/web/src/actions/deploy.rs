@@ -3,7 +3,7 @@
 
 use tinystudio_deploy::footprint::latency;
 use tinystudio_deploy::{BOARDS, Board, board, check_fits};
-use tinystudio_domain::artifacts::{MODEL_BLOB, RUN_INPUT};
+use tinystudio_domain::artifacts::RUN_INPUT;
 use tinystudio_domain::footprint::{Basis, Footprint, Latency, Measurement};
 use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload, Run, RunPayload};
 use tinystudio_domain::{JobId, JobKind, JobStatus, ModelId, ProjectId};
@@ -11,6 +11,7 @@ use tinystudio_storage::BlobKey;
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models::{self, Model};
 
+use super::model_blob;
 use super::parse_id;
 use crate::{AppError, AppState};
 
@@ -22,12 +23,6 @@ fn board_named(name: &str) -> Result<&'static Board, AppError> {
             names.join(", ")
         ))
     })
-}
-
-async fn model_blob(state: &AppState, model: &Model) -> Result<bytes::Bytes, AppError> {
-    models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))
 }
 
 /// Queues a firmware build, refusing at once a model that cannot fit.

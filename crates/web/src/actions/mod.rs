@@ -8,6 +8,8 @@
 //! - [`ingest`], [`samples`]: uploads and sample listing filters.
 //! - [`capture`]: capture links (the phone's QR code) and capture uploads.
 //! - [`classify`]: one image through the int8 model, now.
+//! - [`exploring`], [`network`]: the data explorer's map; a sample's feature
+//!   maps and the convolution playground.
 //! - [`training`], [`testing`], [`deploy`]: starting training, test runs,
 //!   firmware builds and runs on the emulated board.
 //! - [`tuning`]: the impulse search for a board, and applying one of its trials.
@@ -32,7 +34,17 @@ pub mod testing;
 pub mod training;
 pub mod tuning;
 
-use crate::AppError;
+use tinystudio_domain::artifacts::MODEL_BLOB;
+use tinystudio_storage::models::{self, Model};
+
+use crate::{AppError, AppState};
+
+/// A model's int8 file, as the board runs it.
+pub(crate) async fn model_blob(state: &AppState, model: &Model) -> Result<bytes::Bytes, AppError> {
+    models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))
+}
 
 /// An id from a URL or a form; anything else is a 404 naming what it is not.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {

@@ -3,7 +3,6 @@
 //! lesson on convolutions: a 3x3 filter the person edits, applied to the
 //! sample's input.
 
-use tinystudio_domain::artifacts::MODEL_BLOB;
 use tinystudio_domain::{ProjectId, SampleId};
 use tinystudio_engine::{HostRunner, LayerOutput};
 use tinystudio_images::{decode, preprocess};
@@ -59,9 +58,7 @@ pub async fn look(
             AppError::Internal(format!("the file of sample {} is missing", sample.id))
         })?;
     let impulse = models::impulse_of(&state.db, model).await?;
-    let blob = models::read_artifact(state.blobs.as_ref(), model, MODEL_BLOB)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("model {} has no int8 file", model.id)))?;
+    let blob = super::model_blob(state, model).await?;
     let limits = state.config.decode;
     tokio::task::spawn_blocking(move || {
         let decoded = decode(&image, &limits)
