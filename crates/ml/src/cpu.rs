@@ -9,16 +9,21 @@
 //! instead of inside each op. The burn model stays the reference: tests check
 //! that both give the same features (`FeatureExtractor::extract_reference`).
 //!
-//! Pointwise convolutions (most of the MACs) go through the `gemm` crate, the
-//! same matrix multiply burn-flex uses, one multiply per layer for the whole
-//! chunk (at the network's end an image has 9 pixels, too few rows to pay for
-//! packing the weights); so does conv1, as im2col patches. The 3x3 depthwise
-//! convolutions are hand-written loops, because no crate offers a depthwise
-//! conv on NHWC slices: tap by tap over an output row, innermost over the
-//! channel axis, so the compiler vectorises them; compiled twice (baseline and
-//! AVX2) and chosen at run time.
+//! Pointwise convolutions (most of the MACs) run one matrix multiply per
+//! layer for the whole chunk (at the network's end an image has 9 pixels, too
+//! few rows to pay for packing the weights), and so does conv1, as im2col
+//! patches. The 3x3 depthwise convolutions are hand-written loops, because no
+//! crate offers a depthwise conv on NHWC slices: tap by tap over an output
+//! row, innermost over the channel axis, so the compiler vectorises them;
+//! compiled twice (baseline and AVX2) and chosen at run time ([`Simd`]). On
+//! AVX-512 both run through our own kernels instead (`cpu/avx512.rs`, bias and
+//! ReLU6 fused); elsewhere the multiplies go through the `gemm` crate, the
+//! same matrix multiply burn-flex uses.
 
 use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use crate::data::InputScaling;
 use crate::model::{ConvLayer, MobileNetV1, same_output, same_padding};
@@ -67,7 +72,7 @@ pub(crate) fn widen(range: &mut (f32, f32), values: &[f32]) {
 #[derive(Clone, Debug)]
 pub(crate) struct FastBackbone {
     layers: Vec<Layer>,
-    avx2: bool,
+    simd: Simd,
 }
 
 fn to_vec<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
@@ -155,7 +160,7 @@ impl FastBackbone {
     pub(crate) fn from_model(model: &MobileNetV1) -> Self {
         FastBackbone {
             layers: model.layers.iter().map(Layer::from_conv).collect(),
-            avx2: has_avx2(),
+            simd: Simd::detect(),
         }
     }
 
@@ -269,7 +274,7 @@ impl FastBackbone {
             b.resize(n * oh * ow * layer.cout, 0.0);
             let out = &mut b[..n * oh * ow * layer.cout];
             let inp = &a[..n * h * w * c];
-            layer_forward(layer, self.avx2, inp, n, (h, w), out);
+            layer_forward(layer, self.simd, inp, n, (h, w), out);
             observe(i, out);
             std::mem::swap(a, b);
             (h, w, c) = (oh, ow, layer.cout);
@@ -281,7 +286,7 @@ impl FastBackbone {
 /// One layer on `n` images of `h x w` (NHWC in and out), bias and ReLU6 fused.
 pub(crate) fn layer_forward(
     layer: &Layer,
-    avx2: bool,
+    simd: Simd,
     inp: &[f32],
     n: usize,
     (h, w): (usize, usize),
@@ -291,14 +296,34 @@ pub(crate) fn layer_forward(
         // All `n` images in one multiply: at the network's end an image has
         // only 3x3 or 6x6 pixels, too few rows for the matrix multiply to
         // pay for packing the weights.
-        Kind::Pointwise => pointwise(inp, n * h * w, layer, out, avx2),
-        Kind::Conv => conv(inp, n, (h, w), layer, out, avx2),
+        Kind::Pointwise => pointwise(inp, n * h * w, layer, out, simd),
+        Kind::Conv => conv(inp, n, (h, w), layer, out, simd),
         Kind::Depthwise => {
             let geo = Geometry::new(layer, h, w);
             let inp = &inp[..n * h * w * layer.cin];
-            if avx2 {
+            #[cfg(target_arch = "x86_64")]
+            if layer.k == 3 && simd == Simd::Avx512 {
+                let (isz, osz) = (h * w * layer.cin, geo.oh * geo.ow * layer.cout);
+                let mut padded = Vec::new();
+                for (x, y) in inp.chunks_exact(isz).zip(out.chunks_exact_mut(osz)) {
+                    // SAFETY: `Simd::Avx512` means the CPU reports AVX-512F.
+                    unsafe {
+                        avx512::depthwise3x3_bias_relu6(
+                            x,
+                            &geo,
+                            (layer.cout, layer.stride),
+                            &layer.weights,
+                            &layer.bias,
+                            &mut padded,
+                            y,
+                        )
+                    };
+                }
+                return;
+            }
+            if simd.avx2() {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+                // SAFETY: the CPU reports AVX2 and FMA.
                 unsafe {
                     spatial_avx2(inp, layer, &geo, out)
                 }
@@ -314,14 +339,44 @@ pub(crate) fn layer_forward(
 /// floats per image at alpha 0.25, 96x96) near the L2 cache's size.
 pub(crate) const CHUNK: usize = 8;
 
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// The widest vector instructions this CPU gives the kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Simd {
+    /// What the compiler targets by default (SSE2 on x86-64).
+    Baseline,
+    /// AVX2 and FMA: the loops here, compiled again with them enabled.
+    Avx2,
+    /// AVX-512F besides: the kernels in `cpu/avx512.rs`.
+    Avx512,
+}
+
+impl Simd {
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                return if avx512::available() {
+                    Simd::Avx512
+                } else {
+                    Simd::Avx2
+                };
+            }
+        }
+        Simd::Baseline
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// Every level this CPU has, for tests that compare them.
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        [Simd::Baseline, Simd::Avx2, Simd::Avx512]
+            .into_iter()
+            .filter(|&s| s <= Simd::detect())
+            .collect()
+    }
+
+    pub(crate) fn avx2(self) -> bool {
+        self >= Simd::Avx2
     }
 }
 
@@ -484,9 +539,10 @@ fn depthwise_pixels(inp: &[f32], layer: &Layer, geo: &Geometry, out: &mut [f32])
 /// (`[k * k * cin, cout]`, their layout already) in one matrix multiply.
 /// Loops over 3 input channels and 8 outputs kept the accumulators in
 /// memory, and conv1 took as long as the 13 pointwise layers together.
-fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut [f32], avx2: bool) {
+fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut [f32], simd: Simd) {
     let geo = Geometry::new(layer, h, w);
     let (k, s, cin, cout) = (layer.k, layer.stride, layer.cin, layer.cout);
+    let (isz, osz) = (h * w * cin, geo.oh * geo.ow * cout);
     let patch = k * k * cin;
     let pixels = geo.oh * geo.ow;
     let mut patches = vec![0f32; pixels * patch];
@@ -500,11 +556,7 @@ fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut 
         bias: Vec::new(),
         from_burn: Vec::new(),
     };
-    for (x, y) in inp
-        .chunks_exact(h * w * cin)
-        .zip(out.chunks_exact_mut(pixels * cout))
-        .take(n)
-    {
+    for (x, y) in inp.chunks_exact(isz).zip(out.chunks_exact_mut(osz)).take(n) {
         for oy in 0..geo.oh {
             let (ky0, iy0, ny) = window(oy, s, geo.pad_t, k, h);
             for ox in 0..geo.ow {
@@ -524,14 +576,14 @@ fn conv(inp: &[f32], n: usize, (h, w): (usize, usize), layer: &Layer, out: &mut 
             &layer.weights,
             &layer.bias,
             y,
-            avx2,
+            simd,
         );
     }
 }
 
 /// `out[p, :] = relu6(bias + inp[p, :] @ W)` for `pixels` rows.
-pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32], avx2: bool) {
-    matmul_bias_relu6(inp, pixels, layer, &layer.weights, &layer.bias, out, avx2)
+pub(crate) fn pointwise(inp: &[f32], pixels: usize, layer: &Layer, out: &mut [f32], simd: Simd) {
+    matmul_bias_relu6(inp, pixels, layer, &layer.weights, &layer.bias, out, simd)
 }
 
 /// `out = relu6(bias + inp @ weights)`, `inp` `[pixels, shape.cin]`,
@@ -543,9 +595,15 @@ fn matmul_bias_relu6(
     weights: &[f32],
     bias: &[f32],
     out: &mut [f32],
-    avx2: bool,
+    simd: Simd,
 ) {
     let (cin, cout) = (shape.cin, shape.cout);
+    #[cfg(target_arch = "x86_64")]
+    if avx512::takes(cout) && simd == Simd::Avx512 {
+        // SAFETY: `Simd::Avx512` means the CPU reports AVX-512F.
+        unsafe { avx512::matmul_bias_relu6(inp, pixels, (cin, cout), weights, bias, out) };
+        return;
+    }
     assert!(inp.len() >= pixels * cin && out.len() >= pixels * cout && weights.len() >= cin * cout);
     // SAFETY: `out` is `pixels x cout`, `inp` is `pixels x cin` and `weights`
     // `cin x cout`, all row-major and contiguous, matching the strides passed,
@@ -574,9 +632,9 @@ fn matmul_bias_relu6(
         );
     }
     let out = &mut out[..pixels * cout];
-    if avx2 {
+    if simd.avx2() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+        // SAFETY: the CPU reports AVX2 and FMA.
         unsafe {
             bias_relu6_avx2(out, bias)
         }
@@ -693,4 +751,90 @@ fn hwc_to_chw(x: &[f32], h: usize, w: usize, c: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer of `kind` with pseudo-random weights in `[-0.5, 0.5)`.
+    fn layer(kind: Kind, (k, stride, cin, cout): (usize, usize, usize, usize)) -> Layer {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (cin * 131 + cout) as u64;
+        let mut rand = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        let weights = match kind {
+            Kind::Depthwise => rand(k * k * cout),
+            _ => rand(k * k * cin * cout),
+        };
+        Layer {
+            kind,
+            k,
+            stride,
+            cin,
+            cout,
+            weights,
+            bias: rand(cout),
+            from_burn: Vec::new(),
+        }
+    }
+
+    /// Every kernel level this CPU has gives the baseline's outputs (up to
+    /// float rounding: the levels sum in different orders), for the shapes
+    /// the backbones have and the awkward ones: channel counts that are not
+    /// multiples of 16 (masked or left to `gemm`), odd sizes (asymmetric SAME
+    /// padding), stride 2, tiles with leftover rows.
+    #[test]
+    fn every_simd_level_computes_the_same_layers() {
+        let levels = Simd::available();
+        eprintln!("levels on this CPU: {levels:?}");
+        let cases = [
+            (Kind::Conv, (3, 2, 3, 8), (96, 96)),
+            (Kind::Conv, (3, 2, 1, 16), (33, 20)),
+            (Kind::Conv, (3, 2, 3, 24), (9, 9)),
+            (Kind::Depthwise, (3, 1, 8, 8), (48, 48)),
+            (Kind::Depthwise, (3, 2, 24, 24), (13, 7)),
+            (Kind::Depthwise, (3, 1, 64, 64), (3, 3)),
+            (Kind::Depthwise, (3, 2, 40, 40), (6, 5)),
+            (Kind::Pointwise, (1, 1, 8, 16), (48, 48)),
+            (Kind::Pointwise, (1, 1, 16, 32), (7, 5)),
+            (Kind::Pointwise, (1, 1, 64, 48), (5, 5)),
+            (Kind::Pointwise, (1, 1, 128, 256), (3, 3)),
+            (Kind::Pointwise, (1, 1, 32, 24), (11, 3)),
+            (Kind::Pointwise, (1, 1, 16, 5), (4, 4)),
+        ];
+        for (kind, shape, (h, w)) in cases {
+            let layer = layer(kind, shape);
+            let n = 3;
+            let inp: Vec<f32> = (0..n * h * w * layer.cin)
+                .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 1.0)
+                .collect();
+            let (oh, ow) = (same_output(h, layer.stride), same_output(w, layer.stride));
+            let run = |simd| {
+                let mut out = vec![f32::NAN; n * oh * ow * layer.cout];
+                layer_forward(&layer, simd, &inp, n, (h, w), &mut out);
+                out
+            };
+            let expected = run(Simd::Baseline);
+            assert!(
+                expected.iter().all(|v| (0.0..=6.0).contains(v)),
+                "{kind:?} {shape:?}"
+            );
+            for &simd in &levels[1..] {
+                for (i, (a, e)) in run(simd).iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-4 * e.abs().max(1.0),
+                        "{simd:?} {kind:?} {shape:?} at {h}x{w}, value {i}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::cpu::{
-    CHUNK, Geometry, Kind, Layer, has_avx2, layer_forward, pointwise_backward, pool_hwc, window,
+    CHUNK, Geometry, Kind, Layer, Simd, layer_forward, pointwise_backward, pool_hwc, window,
 };
 use crate::error::{Error, Result};
 use crate::model::{ConvLayer, same_output};
@@ -30,7 +30,7 @@ pub(crate) struct Tail {
     layers: Vec<Layer>,
     /// `(h, w, c)` entering each layer, and after the last one.
     shapes: Vec<(usize, usize, usize)>,
-    avx2: bool,
+    simd: Simd,
     chunks: Vec<Chunk>,
 }
 
@@ -71,7 +71,7 @@ impl Tail {
         Ok(Tail {
             layers,
             shapes,
-            avx2: has_avx2(),
+            simd: Simd::detect(),
             chunks: Vec::new(),
         })
     }
@@ -100,7 +100,7 @@ impl Tail {
         let size = batch.div_ceil(chunks.max(1)).max(1);
         let chunks = batch.div_ceil(size);
         self.chunks.resize_with(chunks, Chunk::default);
-        let (layers, shapes, avx2) = (&self.layers, &self.shapes, self.avx2);
+        let (layers, shapes, simd) = (&self.layers, &self.shapes, self.simd);
         self.chunks
             .par_iter_mut()
             .zip(rows.par_chunks(size * row_len))
@@ -122,7 +122,7 @@ impl Tail {
                     let (done, rest) = chunk.acts.split_at_mut(l + 1);
                     let out = &mut rest[0];
                     out.resize(n * oh * ow * oc, 0.0);
-                    layer_forward(layer, avx2, &done[l], n, (ih, iw), out);
+                    layer_forward(layer, simd, &done[l], n, (ih, iw), out);
                 }
                 let (oh, ow, oc) = shapes[shapes.len() - 1];
                 let last = &chunk.acts[shapes.len() - 1];
@@ -142,7 +142,7 @@ impl Tail {
         params: &[ConvLayer],
         device: &Device,
     ) -> GradientsParams {
-        let (layers, shapes, avx2) = (&self.layers, &self.shapes, self.avx2);
+        let (layers, shapes, simd) = (&self.layers, &self.shapes, self.simd);
         let features = self.feature_dim();
         let mut offset = 0;
         let starts: Vec<usize> = self
@@ -159,9 +159,9 @@ impl Tail {
             .zip(starts)
             .for_each(|(chunk, start)| {
                 let d = &d_features[start * features..(start + chunk.n) * features];
-                if avx2 {
+                if simd.avx2() {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `avx2` is only true when the CPU reports AVX2 and FMA.
+                    // SAFETY: the CPU reports AVX2 and FMA.
                     unsafe {
                         chunk_backward_avx2(chunk, d, layers, shapes)
                     }
