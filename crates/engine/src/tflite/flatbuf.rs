@@ -69,8 +69,9 @@ impl<'a> Table<'a> {
         })
     }
 
-    /// Absolute position of field `id`, `None` when absent.
-    fn field(&self, id: usize) -> Result<Option<usize>> {
+    /// Absolute position of field `id` in the buffer, `None` when absent
+    /// (public for tests that patch a field in place).
+    pub fn field(&self, id: usize) -> Result<Option<usize>> {
         let slot = 4 + 2 * id;
         if slot + 2 > self.vtable_len {
             return Ok(None);

@@ -182,8 +182,48 @@ impl<'a> Importer<'a> {
     }
 }
 
-/// Parses a `.tflite` file into a [`Model`].
+/// An operator of a `.tflite` file that the engine cannot run, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorProblem {
+    /// Its position in the file's operator list.
+    pub index: usize,
+    /// TFLite's name for it (`CONV_2D`, `TANH`).
+    pub operator: String,
+    pub error: Error,
+}
+
+impl std::fmt::Display for OperatorProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "operator {} ({}): {}",
+            self.index, self.operator, self.error
+        )
+    }
+}
+
+/// Parses a `.tflite` file into a [`Model`]; the first operator the engine
+/// cannot run is the error ([`check`] lists all of them).
 pub fn import(bytes: &[u8]) -> Result<Model> {
+    match convert(bytes)? {
+        Ok(model) => Ok(model),
+        Err(problems) => Err(problems
+            .into_iter()
+            .next()
+            .map(|p| p.error)
+            .unwrap_or(Error::Malformed("operator problems without an operator"))),
+    }
+}
+
+/// Every operator of a `.tflite` file the engine cannot run (empty when it
+/// runs them all); an error when the file itself is not a model the engine
+/// reads (not a flatbuffer, several subgraphs or inputs).
+pub fn check(bytes: &[u8]) -> Result<Vec<OperatorProblem>> {
+    Ok(convert(bytes)?.err().unwrap_or_default())
+}
+
+/// The model, or the operators that kept it from converting.
+fn convert(bytes: &[u8]) -> Result<std::result::Result<Model, Vec<OperatorProblem>>> {
     let root = Table::root(bytes)?;
     let version = root.u32(0, 0)?;
     if version != 3 {
@@ -226,6 +266,7 @@ pub fn import(bytes: &[u8]) -> Result<Model> {
     imp.model.input = imp.tensor(inputs[0])?;
     let operators = sg.vector(3, 4)?;
     let mut float_boundary = Vec::new();
+    let mut problems = Vec::new();
     for i in 0..operators.len() {
         let o = operators.table(i)?;
         let code_index = o.u32(0, 0)? as usize;
@@ -238,110 +279,126 @@ pub fn import(bytes: &[u8]) -> Result<Model> {
         let u8_opt = |id: usize, d: u8| -> Result<u8> { opts.map_or(Ok(d), |t| t.u8(id, d)) };
         let i32_opt = |id: usize, d: i32| -> Result<i32> { opts.map_or(Ok(d), |t| t.i32(id, d)) };
         let name = op_name(code);
-        let input = imp.required(&ins, 0, name)?;
-        let output = imp.required(&outs, 0, name)?;
-        let op = match code {
-            OP_CONV_2D => {
-                if i32_opt(4, 1)? != 1 || i32_opt(5, 1)? != 1 {
-                    return Err(Error::Unsupported("CONV_2D with dilation"));
+        // Every operator is converted even after one fails, so that
+        // [`check`] can name all of them.
+        let mut convert = || -> Result<Option<Op>> {
+            let input = imp.required(&ins, 0, &name)?;
+            let output = imp.required(&outs, 0, &name)?;
+            let op = match code {
+                OP_CONV_2D => {
+                    if i32_opt(4, 1)? != 1 || i32_opt(5, 1)? != 1 {
+                        return Err(Error::Unsupported("CONV_2D with dilation"));
+                    }
+                    Op::Conv2d {
+                        input,
+                        filter: imp.required(&ins, 1, &name)?,
+                        bias: imp.optional_tensor(&ins, 2)?,
+                        output,
+                        options: ConvOptions {
+                            padding: padding(u8_opt(0, 0)?)?,
+                            stride: (
+                                positive(i32_opt(2, 0)?, "stride")?,
+                                positive(i32_opt(1, 0)?, "stride")?,
+                            ),
+                            activation: activation(u8_opt(3, 0)?)?,
+                        },
+                    }
                 }
-                Op::Conv2d {
-                    input,
-                    filter: imp.required(&ins, 1, name)?,
-                    bias: imp.optional_tensor(&ins, 2)?,
-                    output,
-                    options: ConvOptions {
+                OP_DEPTHWISE_CONV_2D => {
+                    if i32_opt(5, 1)? != 1 || i32_opt(6, 1)? != 1 {
+                        return Err(Error::Unsupported("DEPTHWISE_CONV_2D with dilation"));
+                    }
+                    Op::DepthwiseConv2d {
+                        input,
+                        filter: imp.required(&ins, 1, &name)?,
+                        bias: imp.optional_tensor(&ins, 2)?,
+                        output,
+                        options: DepthwiseOptions {
+                            padding: padding(u8_opt(0, 0)?)?,
+                            stride: (
+                                positive(i32_opt(2, 0)?, "stride")?,
+                                positive(i32_opt(1, 0)?, "stride")?,
+                            ),
+                            depth_multiplier: positive(i32_opt(3, 1)?, "depth multiplier")?,
+                            activation: activation(u8_opt(4, 0)?)?,
+                        },
+                    }
+                }
+                OP_FULLY_CONNECTED => {
+                    if u8_opt(1, 0)? != 0 {
+                        return Err(Error::Unsupported("FULLY_CONNECTED with shuffled weights"));
+                    }
+                    Op::FullyConnected {
+                        input,
+                        filter: imp.required(&ins, 1, &name)?,
+                        bias: imp.optional_tensor(&ins, 2)?,
+                        output,
+                        activation: activation(u8_opt(0, 0)?)?,
+                    }
+                }
+                OP_AVERAGE_POOL_2D | OP_MAX_POOL_2D => {
+                    let options = PoolOptions {
                         padding: padding(u8_opt(0, 0)?)?,
                         stride: (
                             positive(i32_opt(2, 0)?, "stride")?,
                             positive(i32_opt(1, 0)?, "stride")?,
                         ),
-                        activation: activation(u8_opt(3, 0)?)?,
-                    },
-                }
-            }
-            OP_DEPTHWISE_CONV_2D => {
-                if i32_opt(5, 1)? != 1 || i32_opt(6, 1)? != 1 {
-                    return Err(Error::Unsupported("DEPTHWISE_CONV_2D with dilation"));
-                }
-                Op::DepthwiseConv2d {
-                    input,
-                    filter: imp.required(&ins, 1, name)?,
-                    bias: imp.optional_tensor(&ins, 2)?,
-                    output,
-                    options: DepthwiseOptions {
-                        padding: padding(u8_opt(0, 0)?)?,
-                        stride: (
-                            positive(i32_opt(2, 0)?, "stride")?,
-                            positive(i32_opt(1, 0)?, "stride")?,
+                        filter: (
+                            positive(i32_opt(4, 0)?, "filter")?,
+                            positive(i32_opt(3, 0)?, "filter")?,
                         ),
-                        depth_multiplier: positive(i32_opt(3, 1)?, "depth multiplier")?,
-                        activation: activation(u8_opt(4, 0)?)?,
-                    },
+                        activation: activation(u8_opt(5, 0)?)?,
+                    };
+                    if code == OP_AVERAGE_POOL_2D {
+                        Op::AveragePool2d {
+                            input,
+                            output,
+                            options,
+                        }
+                    } else {
+                        Op::MaxPool2d {
+                            input,
+                            output,
+                            options,
+                        }
+                    }
                 }
-            }
-            OP_FULLY_CONNECTED => {
-                if u8_opt(1, 0)? != 0 {
-                    return Err(Error::Unsupported("FULLY_CONNECTED with shuffled weights"));
-                }
-                Op::FullyConnected {
+                OP_RESHAPE => Op::Reshape { input, output },
+                OP_SOFTMAX => Op::Softmax {
                     input,
-                    filter: imp.required(&ins, 1, name)?,
-                    bias: imp.optional_tensor(&ins, 2)?,
+                    output,
+                    beta: opts.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
+                },
+                OP_ADD => Op::Add {
+                    inputs: [input, imp.required(&ins, 1, &name)?],
                     output,
                     activation: activation(u8_opt(0, 0)?)?,
+                },
+                OP_QUANTIZE if imp.model.tensors[input].dtype == DType::Float32 => {
+                    float_boundary.push((input, output));
+                    return Ok(None);
                 }
-            }
-            OP_AVERAGE_POOL_2D | OP_MAX_POOL_2D => {
-                let options = PoolOptions {
-                    padding: padding(u8_opt(0, 0)?)?,
-                    stride: (
-                        positive(i32_opt(2, 0)?, "stride")?,
-                        positive(i32_opt(1, 0)?, "stride")?,
-                    ),
-                    filter: (
-                        positive(i32_opt(4, 0)?, "filter")?,
-                        positive(i32_opt(3, 0)?, "filter")?,
-                    ),
-                    activation: activation(u8_opt(5, 0)?)?,
-                };
-                if code == OP_AVERAGE_POOL_2D {
-                    Op::AveragePool2d {
-                        input,
-                        output,
-                        options,
-                    }
-                } else {
-                    Op::MaxPool2d {
-                        input,
-                        output,
-                        options,
-                    }
+                OP_QUANTIZE => Op::Quantize { input, output },
+                OP_DEQUANTIZE => {
+                    float_boundary.push((input, output));
+                    return Ok(None);
                 }
-            }
-            OP_RESHAPE => Op::Reshape { input, output },
-            OP_SOFTMAX => Op::Softmax {
-                input,
-                output,
-                beta: opts.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
-            },
-            OP_ADD => Op::Add {
-                inputs: [input, imp.required(&ins, 1, name)?],
-                output,
-                activation: activation(u8_opt(0, 0)?)?,
-            },
-            OP_QUANTIZE if imp.model.tensors[input].dtype == DType::Float32 => {
-                float_boundary.push((input, output));
-                continue;
-            }
-            OP_QUANTIZE => Op::Quantize { input, output },
-            OP_DEQUANTIZE => {
-                float_boundary.push((input, output));
-                continue;
-            }
-            other => return Err(Error::UnsupportedOperator(other as u32)),
+                other => return Err(Error::UnsupportedOperator(other as u32)),
+            };
+            Ok(Some(op))
         };
-        imp.model.ops.push(op);
+        match convert() {
+            Ok(Some(op)) => imp.model.ops.push(op),
+            Ok(None) => {}
+            Err(error) => problems.push(OperatorProblem {
+                index: i,
+                operator: name.into_owned(),
+                error,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(Err(problems));
     }
     imp.model.output = imp.tensor(outputs[0])?;
     // Models with a float interface quantize their input first and dequantize
@@ -360,5 +417,5 @@ pub fn import(bytes: &[u8]) -> Result<Model> {
         }
     }
     imp.model.metadata = Metadata::default();
-    Ok(imp.model)
+    Ok(Ok(imp.model))
 }

@@ -6,4 +6,4 @@ mod import;
 mod schema;
 
 pub use export::export;
-pub use import::import;
+pub use import::{OperatorProblem, check, import};
