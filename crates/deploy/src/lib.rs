@@ -26,6 +26,7 @@ mod emulator;
 mod error;
 pub mod flash;
 pub mod footprint;
+pub mod import;
 pub mod monitor;
 mod process;
 pub mod serial;

@@ -17,6 +17,8 @@ pub const SIZE_REPORT: &str = "size-report.json";
 /// A run's preprocessed input image, stored under the run job's id so a
 /// worker on another machine can read it.
 pub const RUN_INPUT: &str = "input.pixels";
+/// A `.tflite` file being imported, stored under the import job's id.
+pub const IMPORT_UPLOAD: &str = "upload.tflite";
 
 /// A deployment's firmware file with this extension (`elf`, `bin`, `hex`, `uf2`).
 pub fn firmware_file(extension: &str) -> String {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tinystudio_domain::jobs::Imported;
 use tinystudio_domain::model::ModelMetrics;
 use tinystudio_domain::{ImpulseConfig, JobId, ModelId, ProjectId};
 
@@ -25,6 +26,10 @@ pub struct Model {
     pub labels: Vec<String>,
     pub metrics: ModelMetrics,
     pub created_at: i64,
+    /// Brought in as a `.tflite` file rather than trained here (then
+    /// `impulse_version` is the project's impulse at the time, unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
     /// SHA-256 of each of its files, by name; empty for models saved before
     /// hashes were recorded (their files are read unchecked).
     #[serde(skip)]
@@ -32,7 +37,7 @@ pub struct Model {
 }
 
 const COLUMNS: &str = "id, project_id, version, impulse_version, job_id, labels, metrics, created_at, \
-     artifact_hashes";
+     artifact_hashes, imported";
 
 fn from_row(row: &AnyRow) -> Result<Model> {
     let corrupt = |e: serde_json::Error| StorageError::Corrupt(format!("model: {e}"));
@@ -45,6 +50,10 @@ fn from_row(row: &AnyRow) -> Result<Model> {
         labels: serde_json::from_str(&row.try_get::<String, _>("labels")?).map_err(corrupt)?,
         metrics: serde_json::from_str(&row.try_get::<String, _>("metrics")?).map_err(corrupt)?,
         created_at: row.try_get("created_at")?,
+        imported: match row.try_get::<Option<String>, _>("imported")? {
+            Some(json) => Some(serde_json::from_str(&json).map_err(corrupt)?),
+            None => None,
+        },
         artifact_hashes: match row.try_get::<Option<String>, _>("artifact_hashes")? {
             Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
             None => BTreeMap::new(),
@@ -64,21 +73,35 @@ pub async fn read_artifact(
     get_checked(blobs, &key, expected).await
 }
 
-/// Records a model made by `job_id`, whose files (already stored, with
-/// their SHA-256 by name in `artifact_hashes`) are owned by `id`. A job that
-/// runs twice (its first worker died after saving) gets its first model
-/// back instead of a second.
-#[allow(clippy::too_many_arguments)]
+/// What a new model row records besides its id and project.
+pub struct NewModel<'a> {
+    pub impulse_version: i64,
+    /// The job that made it (a training or an import).
+    pub job_id: JobId,
+    pub labels: &'a [String],
+    pub metrics: &'a ModelMetrics,
+    /// SHA-256 of each of its files (already stored), by name.
+    pub artifact_hashes: &'a BTreeMap<String, String>,
+    pub imported: Option<&'a Imported>,
+}
+
+/// Records a model made by `new.job_id`, whose files are owned by `id`. A
+/// job that runs twice (its first worker died after saving) gets its first
+/// model back instead of a second.
 pub async fn insert(
     db: &Db,
     id: ModelId,
     project_id: ProjectId,
-    impulse_version: i64,
-    job_id: JobId,
-    labels: &[String],
-    metrics: &ModelMetrics,
-    artifact_hashes: &BTreeMap<String, String>,
+    new: NewModel<'_>,
 ) -> Result<Model> {
+    let NewModel {
+        impulse_version,
+        job_id,
+        labels,
+        metrics,
+        artifact_hashes,
+        imported,
+    } = new;
     if let Some(existing) = by_job(db, job_id).await? {
         return Ok(existing);
     }
@@ -87,12 +110,16 @@ pub async fn insert(
         serde_json::to_string(metrics).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let hashes =
         serde_json::to_string(artifact_hashes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let imported = imported
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
     // Versions are taken as MAX + 1; two workers saving at once may pick the
     // same one, and the loser of the unique constraint tries the next.
     for _ in 0..20 {
         let inserted = sqlx::query(
-            "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at, artifact_hashes) \
-             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8 FROM models WHERE project_id = $2",
+            "INSERT INTO models (id, project_id, version, impulse_version, job_id, labels, metrics, created_at, artifact_hashes, imported) \
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9 FROM models WHERE project_id = $2",
         )
         .bind(id.to_string())
         .bind(project_id.to_string())
@@ -102,6 +129,7 @@ pub async fn insert(
         .bind(&metrics)
         .bind(now_ms())
         .bind(&hashes)
+        .bind(imported.as_deref())
         .execute(&db.pool)
         .await;
         match inserted {
@@ -152,8 +180,12 @@ pub async fn list(db: &Db, project_id: ProjectId) -> Result<Vec<Model>> {
 }
 
 /// The impulse `model` was trained with: the version its training job
-/// saved, which never changes.
+/// saved, which never changes; for an imported model, its input as the
+/// person confirmed it.
 pub async fn impulse_of(db: &Db, model: &Model) -> Result<ImpulseConfig> {
+    if let Some(imported) = &model.imported {
+        return Ok(imported.impulse.clone());
+    }
     crate::impulses::get_version(db, model.project_id, model.impulse_version)
         .await
         .map(|stored| stored.config)

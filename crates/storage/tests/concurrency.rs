@@ -28,17 +28,16 @@ async fn concurrent_saves_get_distinct_versions(db: Db) {
     let saved = join_all(job_ids.iter().map(|&job| {
         let db = db.clone();
         async move {
-            models::insert(
-                &db,
-                ModelId::new(),
-                project.id,
-                1,
-                job,
-                &["a".into(), "b".into()],
-                &ModelMetrics::default(),
-                &Default::default(),
-            )
-            .await
+            let labels = ["a".to_owned(), "b".to_owned()];
+            let new = models::NewModel {
+                impulse_version: 1,
+                job_id: job,
+                labels: &labels,
+                metrics: &ModelMetrics::default(),
+                artifact_hashes: &Default::default(),
+                imported: None,
+            };
+            models::insert(&db, ModelId::new(), project.id, new).await
         }
     }))
     .await;

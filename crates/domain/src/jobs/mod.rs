@@ -15,6 +15,7 @@
 
 pub mod deploy;
 pub mod explore;
+pub mod import;
 pub mod run;
 pub mod test;
 pub mod train;
@@ -32,6 +33,9 @@ use crate::model::Epoch;
 
 pub use deploy::{Deploy, DeployOutput, DeployPayload};
 pub use explore::{Explore, ExploreOutput, ExplorePayload, MapPoint};
+pub use import::{
+    Import, ImportOutput, ImportPayload, Imported, ModelProfile, OperatorProfile, PixelRange,
+};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
@@ -125,6 +129,8 @@ pub enum JobKind {
     Trial,
     /// Map the samples by their backbone features.
     Explore,
+    /// Convert and profile an uploaded `.tflite`.
+    Import,
 }
 
 impl JobKind {
@@ -137,6 +143,7 @@ impl JobKind {
             JobKind::Tune => "tune",
             JobKind::Trial => "trial",
             JobKind::Explore => "explore",
+            JobKind::Import => "import",
         }
     }
 }
@@ -158,6 +165,7 @@ impl FromStr for JobKind {
             "tune" => Ok(JobKind::Tune),
             "trial" => Ok(JobKind::Trial),
             "explore" => Ok(JobKind::Explore),
+            "import" => Ok(JobKind::Import),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

@@ -24,6 +24,7 @@ pub mod capture;
 pub mod classify;
 pub mod deploy;
 pub mod exploring;
+pub mod importing;
 pub mod ingest;
 pub mod jobs;
 pub mod members;

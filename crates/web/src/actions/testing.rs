@@ -24,6 +24,12 @@ pub async fn start_test(
         Some(p) => p.parse()?,
         None => Precision::default(),
     };
+    if model.imported.is_some() && precision != Precision::Int8 {
+        return Err(AppError::BadRequest(format!(
+            "model v{} was imported as an int8 .tflite: it has no float weights to test",
+            model.version
+        )));
+    }
     let threshold = threshold.unwrap_or(DEFAULT_THRESHOLD);
     if !(0.0..=1.0).contains(&threshold) {
         return Err(AppError::BadRequest(

@@ -263,6 +263,14 @@ pub fn routes(t: &mut Table<'_>) {
         Project(Viewer),
         models::get,
     );
+    // A `.tflite` file as the body, checked at once, imported by a job.
+    t.add_limited(
+        M::POST,
+        "/api/projects/{project_id}/models/import",
+        Project(Editor),
+        models::import,
+        uploads,
+    );
     t.add(
         M::POST,
         "/api/projects/{project_id}/models/{model_id}/test",

@@ -32,3 +32,58 @@ pub async fn get(
         models::get(&state.db, access.project.id, model_id(&id)?).await?
     )))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportQuery {
+    file_name: Option<String>,
+    /// Comma-separated, one per output.
+    labels: Option<String>,
+    resize_mode: Option<String>,
+    pixel_range: Option<String>,
+}
+
+/// `POST .../models/import`: the `.tflite` file as the body. 202 with the
+/// import job and what the studio read from the file; 422 with every
+/// operator the engine cannot run (nothing is stored).
+pub async fn import(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    super::ApiQuery(q): super::ApiQuery<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use crate::actions::importing::{
+        ImportRefused, ImportRequest, parse_labels, parse_pixel_range, parse_resize_mode,
+        start_import,
+    };
+    let req = ImportRequest {
+        file_name: q.file_name.unwrap_or_default(),
+        file: body.to_vec(),
+        labels: q.labels.as_deref().map(parse_labels).unwrap_or_default(),
+        resize_mode: parse_resize_mode(q.resize_mode.as_deref())?,
+        pixel_range: parse_pixel_range(q.pixel_range.as_deref())?,
+    };
+    match start_import(&state, access.project.id, req).await {
+        Ok((job, inspected)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "success": true,
+                "jobId": job.id,
+                "labels": inspected.labels,
+                "impulse": inspected.impulse,
+                "pixelRange": inspected.pixel_range,
+                "profile": inspected.profile,
+            })),
+        )
+            .into_response()),
+        Err(ImportRefused::Model(e)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "success": false, "error": e.summary, "problems": e.problems })),
+        )
+            .into_response()),
+        Err(ImportRefused::Studio(e)) => Err(e),
+    }
+}

@@ -354,6 +354,72 @@ pub async fn run(
     }
 }
 
+/// Imports a `.tflite` from the form: to the import job's page, or back
+/// with every problem the engine found.
+pub async fn import(
+    State(state): State<AppState>,
+    _user: Person,
+    PageProject(project): PageProject,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, PageError> {
+    use crate::actions::importing::{
+        ImportRefused, ImportRequest, parse_labels, parse_pixel_range, parse_resize_mode,
+        start_import,
+    };
+    let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let (mut file, mut file_name, mut labels, mut resize, mut range) = (
+        Vec::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("malformed form: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            file_name = field.file_name().unwrap_or_default().to_owned();
+            file = field
+                .bytes()
+                .await
+                .map_err(|e| AppError::BadRequest(format!("reading the file: {}", e.body_text())))?
+                .to_vec();
+            continue;
+        }
+        let text = field.text().await.unwrap_or_default();
+        match name.as_str() {
+            "labels" => labels = text,
+            "resizeMode" => resize = text,
+            "pixelRange" => range = text,
+            _ => {}
+        }
+    }
+    let req = ImportRequest {
+        file_name,
+        file,
+        labels: parse_labels(&labels),
+        resize_mode: parse_resize_mode(Some(resize.as_str()).filter(|r| !r.is_empty()))?,
+        pixel_range: parse_pixel_range(Some(range.as_str()))?,
+    };
+    match start_import(&state, project.id, req).await {
+        Ok((job, _)) => Ok(job_page(&project, &job).into_response()),
+        Err(ImportRefused::Model(e)) => {
+            let mut message = e.summary;
+            if !e.problems.is_empty() {
+                message = format!("{message}: {}", e.problems.join("; "));
+            }
+            Ok(back_with_error(&project, &message))
+        }
+        Err(ImportRefused::Studio(e @ AppError::BadRequest(_))) => {
+            Ok(back_with_error(&project, &e.public_message()))
+        }
+        Err(ImportRefused::Studio(e)) => Err(e.into()),
+    }
+}
+
 /// Back to the Deploy page with a message (a redirect, so a reload does
 /// not post the form again).
 fn back_with_error(project: &tinystudio_storage::projects::Project, message: &str) -> Response {

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use tinystudio_domain::jobs::{Deploy, Run, Test, Train, Tune, TuneOutput, TuneTrial};
+use tinystudio_domain::jobs::{Deploy, Import, Run, Test, Train, Tune, TuneOutput, TuneTrial};
 use tinystudio_domain::{JobKind, JobStatus, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
@@ -35,6 +35,9 @@ struct JobPage {
     next: Option<(String, String)>,
     /// A search's trials.
     trials: Option<TrialsView>,
+    /// An imported model's operators: index, name, MACs, instructions on
+    /// the emulated Cortex-M4, instructions per MAC, kernel.
+    operators: Vec<[String; 6]>,
 }
 
 pub struct EpochRow {
@@ -55,6 +58,7 @@ impl JobPage {
             JobKind::Tune => "Find the best impulse",
             JobKind::Trial => "Trial of an impulse search",
             JobKind::Explore => "Map of the samples",
+            JobKind::Import => "Import of a model",
         }
     }
 
@@ -132,6 +136,7 @@ struct Outcome {
     board_lines: String,
     next: Option<(String, String)>,
     trials: Option<TrialsView>,
+    operators: Vec<[String; 6]>,
 }
 
 fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
@@ -249,6 +254,49 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                 "Open the data explorer".into(),
             ));
         }
+        JobKind::Import => {
+            let Some(r) = job.output::<Import>()? else {
+                return Ok(out);
+            };
+            let p = &r.profile;
+            add("Model", format!("v{}", r.model_version));
+            add("MACs", p.macs.to_string());
+            add("Parameters", p.parameters.to_string());
+            add("Tensor arena", kb(p.arena_bytes));
+            add("Model blob", kb(p.blob_bytes));
+            match (p.instructions, &p.profile_note) {
+                (Some(i), _) => add(
+                    "One inference on the emulated Cortex-M4",
+                    format!(
+                        "{i} instructions ({:.2} per MAC)",
+                        i as f64 / p.macs.max(1) as f64
+                    ),
+                ),
+                (None, Some(note)) => add("On the emulated Cortex-M4", note.clone()),
+                (None, None) => {}
+            }
+            out.operators = p
+                .operators
+                .iter()
+                .map(|o| {
+                    [
+                        o.index.to_string(),
+                        o.name.clone(),
+                        o.macs.to_string(),
+                        o.instructions.map(|i| i.to_string()).unwrap_or_default(),
+                        match o.instructions {
+                            Some(i) if o.macs > 0 => format!("{:.2}", i as f64 / o.macs as f64),
+                            _ => String::new(),
+                        },
+                        o.kernel.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out.next = Some((
+                format!("/projects/{project}/test?model={}", r.model_id),
+                "Test this model".into(),
+            ));
+        }
         JobKind::Trial => {
             let search = job.payload::<TuneTrial>()?.search;
             out.next = Some((
@@ -339,7 +387,7 @@ pub async fn page(
         JobKind::Train | JobKind::Tune | JobKind::Trial => "impulse",
         JobKind::Explore => "explore",
         JobKind::Test => "test",
-        JobKind::Deploy | JobKind::Run => "deploy",
+        JobKind::Deploy | JobKind::Run | JobKind::Import => "deploy",
     };
     render(&JobPage {
         nav: Nav::new(&project, active),
@@ -352,6 +400,7 @@ pub async fn page(
         footprint: o.footprint,
         board_lines: o.board_lines,
         trials: o.trials,
+        operators: o.operators,
         next: o.next,
     })
 }

@@ -207,6 +207,13 @@ pub fn routes(t: &mut Table<'_>) {
         deploy::run,
         uploads,
     );
+    t.add_limited(
+        M::POST,
+        "/projects/{project_id}/deploy/import",
+        Project(Editor),
+        deploy::import,
+        uploads,
+    );
     t.add(
         M::POST,
         "/projects/{project_id}/deploy/board/connect",

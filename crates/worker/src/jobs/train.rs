@@ -116,17 +116,15 @@ async fn run(ctx: JobContext, payload: TrainPayload) -> anyhow::Result<TrainOutp
     let mut metrics = trained.metrics;
     metrics.timing_ms.decode_ms = decode_ms;
     metrics.timing_ms.save_ms = save_started.elapsed().as_millis() as u64;
-    let model = models::insert(
-        &ctx.db,
-        model_id,
-        project,
-        payload.impulse_version,
-        ctx.job.id,
-        &trained.class_names,
-        &metrics,
-        &file_hashes,
-    )
-    .await?;
+    let new = models::NewModel {
+        impulse_version: payload.impulse_version,
+        job_id: ctx.job.id,
+        labels: &trained.class_names,
+        metrics: &metrics,
+        artifact_hashes: &file_hashes,
+        imported: None,
+    };
+    let model = models::insert(&ctx.db, model_id, project, new).await?;
     ctx.log(format!(
         "saved model v{} in {} ms in all",
         model.version,

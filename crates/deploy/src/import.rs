@@ -1,0 +1,201 @@
+//! Bringing your own `.tflite`: what the studio checks when the file is
+//! uploaded (every operator against the engine, an image input), the blob
+//! it becomes, and its profile: size and MACs per operator here, and the
+//! instructions per operator on the emulated Cortex-M4 (a `profile`
+//! firmware build). The web server runs [`inspect`] to answer at once; the
+//! import job runs it again, stores the model and calls [`profile_on_emulator`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use tinystudio_domain::impulse::{ColorDepth, ImpulseConfig, InputBlock, ResizeMode};
+use tinystudio_domain::jobs::{ModelProfile, OperatorProfile, PixelRange};
+use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_engine::{Model, ModelView, PixelScaling, tflite};
+
+use crate::{BuildOptions, Config, board, build_with};
+
+/// Why a file cannot be imported: one line per problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportError {
+    pub summary: String,
+    /// Every operator the engine cannot run, or the input's problem.
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)?;
+        for p in &self.problems {
+            write!(f, "\n- {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+fn refused(summary: impl Into<String>) -> ImportError {
+    ImportError {
+        summary: summary.into(),
+        problems: Vec::new(),
+    }
+}
+
+/// A file the engine runs, with what the person confirms.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// The engine's blob, labels and pixel mapping included.
+    pub blob: Vec<u8>,
+    pub labels: Vec<String>,
+    /// Its input as an impulse: size and colour from the input tensor.
+    pub impulse: ImpulseConfig,
+    pub pixel_range: PixelRange,
+    /// Sizes and MACs per operator (no instructions yet).
+    pub profile: ModelProfile,
+}
+
+/// Checks `file` against the engine and builds its blob. `labels` may be
+/// empty (then `class 0`, `class 1`, ...); `pixel_range` `None` is inferred
+/// from the input's quantization (a float range reaching below -0.25 means
+/// -1..1).
+pub fn inspect(
+    file: &[u8],
+    labels: &[String],
+    resize_mode: ResizeMode,
+    pixel_range: Option<PixelRange>,
+) -> Result<Inspected, ImportError> {
+    let problems = tflite::check(file)
+        .map_err(|e| refused(format!("not a TensorFlow Lite model the engine reads: {e}")))?;
+    if !problems.is_empty() {
+        return Err(ImportError {
+            summary: format!(
+                "the engine cannot run {} of this model's operators",
+                problems.len()
+            ),
+            problems: problems.iter().map(ToString::to_string).collect(),
+        });
+    }
+    let mut model = Model::from_tflite(file).map_err(|e| refused(e.to_string()))?;
+    let input = &model.tensors[model.input];
+    let (h, w, c) = match input.shape[..] {
+        [1, h, w, c] | [h, w, c] if c == 1 || c == 3 => (h, w, c),
+        ref other => {
+            return Err(refused(format!(
+                "its input is {other:?}; only images (height x width x 1 or 3 channels) can be \
+                 imported so far"
+            )));
+        }
+    };
+    let (scale, zero_point) = input
+        .quant
+        .as_ref()
+        .and_then(|q| Some((*q.scale.first()?, *q.zero_point.first()?)))
+        .ok_or_else(|| refused("its input tensor is not quantized"))?;
+    let pixel_range = pixel_range.unwrap_or({
+        if (-128.0 - zero_point as f32) * scale < -0.25 {
+            PixelRange::MinusOneToOne
+        } else {
+            PixelRange::ZeroToOne
+        }
+    });
+    let classes = model.tensors[model.output].elements();
+    let labels: Vec<String> = if labels.is_empty() {
+        (0..classes).map(|i| format!("class {i}")).collect()
+    } else if labels.len() == classes {
+        labels.to_vec()
+    } else {
+        return Err(refused(format!(
+            "{} labels given for {classes} outputs",
+            labels.len()
+        )));
+    };
+    model.metadata.labels = labels.clone();
+    model.metadata.pixel_scaling = Some(match pixel_range {
+        PixelRange::ZeroToOne => PixelScaling::ZeroToOne,
+        PixelRange::MinusOneToOne => PixelScaling::MinusOneToOne,
+    });
+    let invalid = |e: tinystudio_engine::Error| refused(format!("the engine cannot run it: {e}"));
+    let blob = model.to_blob().map_err(invalid)?;
+    HostRunner::new(blob.clone()).map_err(invalid)?;
+    let view = ModelView::parse(&blob).map_err(invalid)?;
+    let mut operators = Vec::new();
+    for (index, name, macs) in model.macs().map_err(invalid)? {
+        operators.push(OperatorProfile {
+            index,
+            name: name.to_owned(),
+            macs,
+            instructions: None,
+            kernel: None,
+        });
+    }
+    let profile = ModelProfile {
+        macs: operators.iter().map(|o| o.macs).sum(),
+        operators,
+        parameters: model
+            .tensors
+            .iter()
+            .filter(|t| t.data.is_some())
+            .map(|t| t.elements() as u64)
+            .sum(),
+        arena_bytes: view.arena_size() as u64,
+        blob_bytes: blob.len() as u64,
+        instructions: None,
+        profile_note: None,
+    };
+    let impulse = ImpulseConfig {
+        input: InputBlock {
+            width: w as u32,
+            height: h as u32,
+            resize_mode,
+        },
+        image: tinystudio_domain::impulse::ImageBlock {
+            color_depth: if c == 1 {
+                ColorDepth::Grayscale
+            } else {
+                ColorDepth::Rgb
+            },
+        },
+        learning: Default::default(),
+    };
+    Ok(Inspected {
+        blob,
+        labels,
+        impulse,
+        pixel_range,
+        profile,
+    })
+}
+
+/// Fills `profile` with the instructions of each operator on the emulated
+/// Cortex-M4: a `profile` firmware build of `blob` for `mps2-an386`, one
+/// inference of a mid-grey picture under QEMU. `target_dir` keeps the
+/// build's folder between imports.
+pub fn profile_on_emulator(
+    config: &Config,
+    blob: &[u8],
+    target_dir: &Path,
+    profile: &mut ModelProfile,
+    log: &mut dyn FnMut(&str),
+) -> crate::Result<()> {
+    let mps2 = board("mps2-an386").expect("the emulated board is always listed");
+    let options = BuildOptions {
+        profile: true,
+        ..BuildOptions::default()
+    };
+    let built = build_with(config, mps2, blob, target_dir, &options, log)?;
+    let input_len = ModelView::parse(blob)?.input()?.len;
+    let out = crate::run_emulated(
+        &built.elf,
+        &vec![128u8; input_len],
+        Duration::from_secs(300),
+    )?;
+    profile.instructions = out.instructions();
+    for op in &out.ops {
+        if let Some(o) = profile.operators.iter_mut().find(|o| o.index == op.index) {
+            o.instructions = Some(op.cost);
+            o.kernel = Some(op.kernel.clone());
+        }
+    }
+    Ok(())
+}
