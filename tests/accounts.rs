@@ -453,15 +453,20 @@ async fn a_workshop(app: TestApp) {
         int8_validation_accuracy: Some(0.86),
         ..Default::default()
     };
+    let labels = ["cup".to_owned(), "mug".to_owned()];
+    let new = tinystudio_storage::models::NewModel {
+        impulse_version: 1,
+        job_id: tinystudio_domain::JobId::new(),
+        labels: &labels,
+        metrics: &metrics,
+        artifact_hashes: &Default::default(),
+        imported: None,
+    };
     tinystudio_storage::models::insert(
         &db,
         tinystudio_domain::ModelId::new(),
         project.parse().unwrap(),
-        1,
-        tinystudio_domain::JobId::new(),
-        &["cup".into(), "mug".into()],
-        &metrics,
-        &Default::default(),
+        new,
     )
     .await
     .unwrap();
