@@ -19,9 +19,17 @@
 //! go into the 64-bit accumulator of one `SMLAL`, the output zero point into
 //! the final `SSAT`.
 //!
-//! Layers these kernels do not cover (right shift below 2, a clamped
-//! activation range, channel counts that are not multiples of 2 or 4, very
-//! large patches) fall through to the portable kernels in the dispatch table.
+//! Around them, in Rust: a narrower activation range (ReLU6, ReLU) is one
+//! SIMD clamp pass over the outputs ([`asm::clamp_bytes`]); the odd last
+//! output channel, the `c % 4` last depthwise channels and channels whose
+//! multiplier the 7-instruction form does not cover (right shift below 2,
+//! left shifts) are recomputed one by one with the reference arithmetic
+//! (`reference::conv_channel`), which the studio's ImageNet backbones need
+//! for two channels in some depthwise layers; dense layers with symmetric
+//! weights run as 1x1 convolutions. Layers the kernels still do not cover
+//! (depth multiplier above 1, other depthwise windows, patches over
+//! [`MAX_K`], more than half the channels needing the per-channel path)
+//! fall through to the portable kernels in the dispatch table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
@@ -30,7 +38,7 @@
 //! Cortex-M4 checks the assembly (crates/deploy tests).
 
 use super::reference::unsupported;
-use super::{ConvParams, DepthwiseParams, I32s, check_len};
+use super::{ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len};
 use crate::error::Result;
 
 /// Requantization constants of one channel, in the micro-kernels' form.
@@ -188,13 +196,35 @@ unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: u
     }
 }
 
-/// Whether every channel's multiplier has the fast requantization form.
-fn requant_ok(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32) -> bool {
-    (0..mult.len()).all(|i| Requant::new(mult.get(i), shift.get(i), output_offset).is_some())
+/// Whether channel `i`'s multiplier has the fast requantization form; the
+/// others (a right shift below 2, a left shift: multipliers of 0.25 and
+/// more, which dead or amplifying channels get) are recomputed one by one
+/// by the reference arithmetic after the micro-kernel ran.
+fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32, i: usize) -> bool {
+    Requant::new(mult.get(i), shift.get(i), output_offset).is_some()
 }
 
-fn full_range(act_min: i32, act_max: i32) -> bool {
-    act_min == -128 && act_max == 127
+/// Channels of `0..n` without the fast requantization form.
+fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32, n: usize) -> usize {
+    (0..n)
+        .filter(|&i| !fast_channel(mult, shift, output_offset, i))
+        .count()
+}
+
+/// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
+/// as quantized): the micro-kernels saturate to int8, and clamping that
+/// again to `[act_min, act_max]` gives TFLite's single clamp.
+fn clamp_activation(output: &mut [i8], act_min: i32, act_max: i32) {
+    if act_min == -128 && act_max == 127 {
+        return;
+    }
+    #[cfg(arm_dsp)]
+    // SAFETY: reads and writes `output.len()` bytes of `output`.
+    unsafe {
+        asm::clamp_bytes(output.as_mut_ptr(), output.len(), act_min, act_max);
+    }
+    #[cfg(not(arm_dsp))]
+    model::clamp_bytes(output, act_min, act_max);
 }
 
 /// Reduction length of a convolution's patch, rounded up to whole groups of 4.
@@ -206,18 +236,27 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
     super::pointwise::supports(p)
 }
 
-/// CONV_2D through the GEMM micro-kernel: an even number of output channels,
-/// a patch of at most [`MAX_K`] values, a full int8 activation range and
-/// multipliers the fast requantization covers. Pointwise layers additionally
-/// need a multiple of 4 input channels (their pixels are read in place).
+/// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
+/// patch of at most [`MAX_K`] values. The channel pairs run in the
+/// micro-kernel; an odd last channel and channels whose multiplier the fast
+/// requantization does not cover are recomputed channel by channel, so at
+/// most half the channels may need that. Pointwise layers with a multiple
+/// of 4 input channels read their pixels in place, the others gather them.
 pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
-    p.output.c.is_multiple_of(2)
+    let oc = p.output.c;
+    oc >= 2
         && k <= MAX_K
-        && (!is_pointwise(p) || p.input.c.is_multiple_of(4))
         && (-127..=128).contains(&p.input_offset)
-        && full_range(p.act_min, p.act_max)
-        && requant_ok(p.multiplier, p.shift, p.output_offset)
+        && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, p.output_offset, oc)) <= oc
+}
+
+/// Output channels [`conv_eval`] and [`depthwise_eval`] leave to the
+/// per-channel reference: the `tail` channels from `fast` on, and those
+/// without the fast requantization form.
+fn fixups(p: (I32s<'_>, I32s<'_>, i32), fast: usize, all: usize) -> impl Iterator<Item = usize> {
+    let (mult, shift, output_offset) = p;
+    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, output_offset, o))
 }
 
 /// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
@@ -262,7 +301,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
     let w = p.window;
-    let pointwise = is_pointwise(p);
+    let pointwise = is_pointwise(p) && ic.is_multiple_of(4);
     let k = w.kernel_h * w.kernel_w * ic;
     let k4 = k4_groups(p);
     let kp = k4 * 4;
@@ -288,7 +327,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let pixels = oh * ow;
 
     let mut c0 = 0;
-    while c0 < oc {
+    while c0 + 1 < oc {
         let pairs = (pairs_per_block).min((oc - c0) / 2);
         // Widen this block's filters and prepare its per-channel constants.
         for j in 0..pairs {
@@ -354,7 +393,57 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         }
         c0 += n;
     }
+    clamp_activation(output, p.act_min, p.act_max);
+    let even = oc - oc % 2;
+    for o in fixups((p.multiplier, p.shift, p.output_offset), even, oc) {
+        super::reference::conv_channel(p, input, output, o);
+    }
     Ok(())
+}
+
+/// FULLY_CONNECTED as a 1x1 convolution over `batches` pixels, for the GEMM.
+fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
+    ConvParams {
+        input: Shape4::new(1, 1, p.batches, p.depth),
+        output: Shape4::new(1, 1, p.batches, p.units),
+        window: Window {
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+        },
+        input_offset: p.input_offset,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        filter: p.filter,
+        bias: p.bias,
+        multiplier: p.multiplier,
+        shift: p.shift,
+    }
+}
+
+/// Dense layers with symmetric weights (as the studio's quantizer and
+/// TFLite's int8 converter make them) run through the GEMM as 1x1
+/// convolutions (a single row is computed twice, as the GEMM's odd pixel).
+pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
+    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+}
+
+pub fn fully_connected_eval(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected: unsupported parameters",
+        ));
+    }
+    conv_eval(&fully_connected_as_conv(p), input, output)
 }
 
 /// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
@@ -436,23 +525,24 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &m
     model::gemm_2x2(x, w, k4, pairs, out0, out1);
 }
 
-/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, channels a
-/// multiple of 4, rows short enough that three padded rows of one channel
-/// quad fit the band, full activation range, multipliers the fast
-/// requantization covers.
+/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, rows short
+/// enough that three padded rows of one channel quad fit the band. Whole
+/// quads of channels run in the micro-kernel; the last `c % 4` channels and
+/// channels whose multiplier the fast requantization does not cover are
+/// recomputed channel by channel (at most half of them).
 pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
     let w = &p.window;
     let band_w = (p.output.w.saturating_sub(1)) * w.stride_w + 3;
+    let c = p.input.c;
+    let quads = c - c % 4;
     p.depth_multiplier == 1
         && w.kernel_h == 3
         && w.kernel_w == 3
-        && p.input.c.is_multiple_of(4)
-        && p.input.c > 0
+        && c >= 4
         && 3 * band_w * 8 <= MAX_BAND
         && w.stride_w <= 2
         && (-127..=128).contains(&p.input_offset)
-        && full_range(p.act_min, p.act_max)
-        && requant_ok(p.multiplier, p.shift, p.output_offset)
+        && 2 * (c % 4 + slow_channels(p.multiplier, p.shift, p.output_offset, quads)) <= c
 }
 
 /// The depthwise kernels read the input from a band of rows widened to
@@ -560,6 +650,10 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
         }
         q0 += nqc;
     }
+    clamp_activation(output, p.act_min, p.act_max);
+    for o in fixups((p.multiplier, p.shift, p.output_offset), nq * 4, c) {
+        super::reference::depthwise_channel(p, input, output, o);
+    }
     Ok(())
 }
 
@@ -655,6 +749,12 @@ mod model {
         let (al, ah) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
         let (bl, bh) = (b as u16 as i16 as i32, (b >> 16) as u16 as i16 as i32);
         acc.wrapping_add(al * bl).wrapping_add(ah * bh)
+    }
+
+    pub fn clamp_bytes(out: &mut [i8], lo: i32, hi: i32) {
+        for v in out {
+            *v = i32::from(*v).clamp(lo, hi) as i8;
+        }
     }
 
     fn word(s: &[i8], i: usize) -> u32 {
@@ -793,6 +893,7 @@ pub const SELF_CHECK_SCRATCH: usize = 44 * 1024;
 pub struct SelfCheck {
     pub convolutions: usize,
     pub depthwise: usize,
+    pub fully_connected: usize,
 }
 
 /// The first layer on which a kernel and the reference disagreed.
@@ -807,8 +908,10 @@ pub struct Mismatch {
 }
 
 /// Runs `cases` random layers (1x1 and 3x3 convolutions, 3x3 depthwise,
-/// strides 1 and 2, SAME and VALID padding, odd pixel counts, zero
-/// multipliers, every right shift from 2 to 31, extreme zero points)
+/// dense layers, strides 1 and 2, SAME and VALID padding, odd pixel and
+/// channel counts, zero multipliers, every right shift from 2 to 31 and
+/// some channels with right shifts 0 and 1 or left shifts, extreme zero
+/// points, narrower activation ranges)
 /// through this module's kernels and the reference kernels, and compares
 /// every output byte. `no_std` and allocation-free, so the firmware runs it
 /// on the board (feature `selftest`), where the assembly runs; the host
@@ -818,7 +921,6 @@ pub fn self_check(
     cases: usize,
     scratch: &mut [u8],
 ) -> core::result::Result<SelfCheck, Mismatch> {
-    use crate::kernels::{Shape4, Window};
     use crate::ops::{Padding, output_size, padding_before};
     const MAXC: usize = 80;
     const MAXF: usize = MAXC * 9 * 24;
@@ -846,6 +948,7 @@ pub fn self_check(
     let mut done = SelfCheck {
         convolutions: 0,
         depthwise: 0,
+        fully_connected: 0,
     };
     let compare = |case, kernel, want: &[i8], got: &[i8]| match want
         .iter()
@@ -892,12 +995,32 @@ pub fn self_check(
             pad_top: pt,
             pad_left: pl,
         };
-        let ic = if k == 1 {
+        let ic = if k == 1 && case % 5 != 2 {
             4 * range(1, 12) as usize
         } else {
             range(1, 24) as usize
         };
-        let oc = 2 * range(1, 40) as usize;
+        let oc = if case % 4 == 3 {
+            range(2, MAXC as i64) as usize
+        } else {
+            2 * range(1, 40) as usize
+        };
+        // Depthwise layers: whole quads, or any count from 4 (a tail).
+        let dw_c = if case % 4 == 2 {
+            range(4, 48) as usize
+        } else {
+            4 * ic.div_ceil(4)
+        };
+        // Every third layer clamps to a narrower range (ReLU6 or ReLU as
+        // quantized); every second has some channels with a right shift
+        // below 2 or a left shift.
+        let (act_min, act_max) = if case % 3 == 1 {
+            let lo = range(-128, 20) as i32;
+            (lo, range(i64::from(lo), 127) as i32)
+        } else {
+            (-128, 127)
+        };
+        let slow_share = if case % 2 == 0 { 6 } else { 0 };
         for i in 0..MAXC {
             let zero = range(0, 8) == 0;
             let m = if zero {
@@ -905,7 +1028,13 @@ pub fn self_check(
             } else {
                 (1 << 30) + (range(0, (1 << 30) - 1) as i32)
             };
-            let sh = if zero { 0 } else { -(range(2, 31) as i32) };
+            let sh = if zero {
+                0
+            } else if slow_share > 0 && range(0, slow_share) == 0 {
+                range(-1, 3) as i32
+            } else {
+                -(range(2, 31) as i32)
+            };
             mults[i * 4..i * 4 + 4].copy_from_slice(&m.to_le_bytes());
             shifts[i * 4..i * 4 + 4].copy_from_slice(&sh.to_le_bytes());
             let b = range(-60_000, 60_000) as i32;
@@ -926,8 +1055,8 @@ pub fn self_check(
             window,
             input_offset,
             output_offset,
-            act_min: -128,
-            act_max: 127,
+            act_min,
+            act_max,
             filter: &filter[..nf],
             bias: (case % 5 != 0).then(|| words(biases, oc)),
             multiplier: words(mults, oc),
@@ -946,8 +1075,44 @@ pub fn self_check(
             compare(case, "conv", &want[..no], &got[..no])?;
             done.convolutions += 1;
         }
+        if k == 1 {
+            // The same weights as a dense layer over `w` rows of `h * ic` values.
+            let depth = (h * ic).min(MAX_K);
+            let units = oc.min(MAXF / depth);
+            let f = super::FullyConnectedParams {
+                batches: w,
+                depth,
+                units,
+                input_offset,
+                filter_offset: 0,
+                output_offset,
+                act_min,
+                act_max,
+                filter: &filter[..units * depth],
+                bias: (case % 5 != 0).then(|| words(biases, units)),
+                multiplier: words(mults, units),
+                shift: words(shifts, units),
+            };
+            let (ni, no) = (w * depth, w * units);
+            if ni <= MAXI
+                && fully_connected_supports(&f)
+                && super::reference::fully_connected(&f, &input[..ni], &mut want[..no]).is_ok()
+            {
+                if fully_connected_eval(&f, &input[..ni], &mut got[..no]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "fully connected (error)",
+                        at: 0,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "fully connected", &want[..no], &got[..no])?;
+                done.fully_connected += 1;
+            }
+        }
         if k == 3 {
-            let c = 4 * ic.div_ceil(4);
+            let c = dw_c;
             let (ni, nf, no) = (h * w * c, 9 * c, oh * ow * c);
             for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
                 *v = next() as i8;
@@ -959,8 +1124,8 @@ pub fn self_check(
                 depth_multiplier: 1,
                 input_offset,
                 output_offset,
-                act_min: -128,
-                act_max: 127,
+                act_min,
+                act_max,
                 filter: &filter[..nf],
                 bias: (case % 7 != 0).then(|| words(biases, c)),
                 multiplier: words(mults, c),
@@ -1055,6 +1220,9 @@ mod tests {
         let mut scratch = std::vec![0u8; SELF_CHECK_SCRATCH];
         let done = self_check(0x5DEE_CE66_D1CE_4E5B, 400, &mut scratch)
             .unwrap_or_else(|m| panic!("{m:?}"));
-        assert!(done.convolutions > 300 && done.depthwise > 200, "{done:?}");
+        assert!(
+            done.convolutions > 300 && done.depthwise > 200 && done.fully_connected > 60,
+            "{done:?}"
+        );
     }
 }
