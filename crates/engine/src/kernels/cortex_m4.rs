@@ -200,15 +200,16 @@ unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: u
 /// others (a right shift below 2, a left shift: multipliers of 0.25 and
 /// more, which dead or amplifying channels get) are recomputed one by one
 /// by the reference arithmetic after the micro-kernel ran.
-fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32, i: usize) -> bool {
-    Requant::new(mult.get(i), shift.get(i), output_offset).is_some()
+#[inline(always)]
+fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, i: usize) -> bool {
+    // What `Requant::new` accepts, without building it.
+    let m = mult.get(i);
+    m == 0 || (m > 0 && (-31..=-2).contains(&shift.get(i)))
 }
 
 /// Channels of `0..n` without the fast requantization form.
-fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32, n: usize) -> usize {
-    (0..n)
-        .filter(|&i| !fast_channel(mult, shift, output_offset, i))
-        .count()
+fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize {
+    (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
 }
 
 /// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
@@ -248,15 +249,15 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     oc >= 2
         && k <= MAX_K
         && (-127..=128).contains(&p.input_offset)
-        && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, p.output_offset, oc)) <= oc
+        && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
 }
 
 /// Output channels [`conv_eval`] and [`depthwise_eval`] leave to the
 /// per-channel reference: the `tail` channels from `fast` on, and those
 /// without the fast requantization form.
-fn fixups(p: (I32s<'_>, I32s<'_>, i32), fast: usize, all: usize) -> impl Iterator<Item = usize> {
-    let (mult, shift, output_offset) = p;
-    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, output_offset, o))
+fn fixups(p: (I32s<'_>, I32s<'_>), fast: usize, all: usize) -> impl Iterator<Item = usize> {
+    let (mult, shift) = p;
+    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, o))
 }
 
 /// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
@@ -326,6 +327,9 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let spare = sscratch.zeroed(pairs_per_block * 2);
     let pixels = oh * ow;
 
+    // Whether a channel needs the per-channel path (found while preparing
+    // the blocks, so layers without one never scan their channels again).
+    let mut any_slow = false;
     let mut c0 = 0;
     while c0 + 1 < oc {
         let pairs = (pairs_per_block).min((oc - c0) / 2);
@@ -349,8 +353,9 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 let sum = sums[i];
                 let bias = p.bias.map_or(0, |b| b.get(c));
                 head[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset)) as u32;
-                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset)
-                    .unwrap_or_default();
+                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
                 tail[2 * i] = r.mult as u32;
                 tail[2 * i + 1] = r.shc1 as u32;
             }
@@ -395,8 +400,10 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     }
     clamp_activation(output, p.act_min, p.act_max);
     let even = oc - oc % 2;
-    for o in fixups((p.multiplier, p.shift, p.output_offset), even, oc) {
-        super::reference::conv_channel(p, input, output, o);
+    if any_slow || even < oc {
+        for o in fixups((p.multiplier, p.shift), even, oc) {
+            super::reference::conv_channel(p, input, output, o);
+        }
     }
     Ok(())
 }
@@ -542,7 +549,7 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
         && 3 * band_w * 8 <= MAX_BAND
         && w.stride_w <= 2
         && (-127..=128).contains(&p.input_offset)
-        && 2 * (c % 4 + slow_channels(p.multiplier, p.shift, p.output_offset, quads)) <= c
+        && 2 * (c % 4 + slow_channels(p.multiplier, p.shift, quads)) <= c
 }
 
 /// The depthwise kernels read the input from a band of rows widened to
@@ -581,6 +588,7 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let quads = qscratch.zeroed(qblock * QUAD_WORDS);
     let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
 
+    let mut any_slow = false;
     let mut q0 = 0;
     while q0 < nq {
         let nqc = qblock.min(nq - q0);
@@ -604,8 +612,9 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
                 for pair in 0..4 {
                     rec[4 + pair * 4 + i] = pack(taps[2 * pair][i], taps[2 * pair + 1][i]);
                 }
-                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset)
-                    .unwrap_or_default();
+                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
                 rec[22 + 2 * i] = r.mult;
                 rec[23 + 2 * i] = r.shc1;
             }
@@ -651,10 +660,64 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
         q0 += nqc;
     }
     clamp_activation(output, p.act_min, p.act_max);
-    for o in fixups((p.multiplier, p.shift, p.output_offset), nq * 4, c) {
-        super::reference::depthwise_channel(p, input, output, o);
+    if any_slow || nq * 4 < c {
+        for o in fixups((p.multiplier, p.shift), nq * 4, c) {
+            depthwise_channel(p, input, output, o);
+        }
     }
     Ok(())
+}
+
+/// Output channel `o` of a 3x3 depthwise layer (depth multiplier 1) alone,
+/// as the reference computes it: the input offset is folded into the bias
+/// for pixels whose window lies inside the input (exact in wrapping
+/// arithmetic), so those take nine multiply-adds without bounds logic.
+fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let (oh, ow) = (p.output.h, p.output.w);
+    let w = p.window;
+    let mut taps = [0i32; 9];
+    for (t, tap) in taps.iter_mut().enumerate() {
+        *tap = i32::from(p.filter.get(t * c + o).copied().unwrap_or(0));
+    }
+    let bias = p.bias.map_or(0, |b| b.get(o));
+    let sum = taps.iter().fold(0i32, |a, &t| a.wrapping_add(t));
+    let folded = bias.wrapping_add(sum.wrapping_mul(p.input_offset));
+    let (mult, shift) = (p.multiplier.get(o), p.shift.get(o));
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    let row = iw * c;
+    for oy in 0..oh {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        for ox in 0..ow {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let inside = iy0 >= 0 && ix0 >= 0 && iy0 as usize + 3 <= ih && ix0 as usize + 3 <= iw;
+            let acc = if inside {
+                let base = (iy0 as usize * iw + ix0 as usize) * c + o;
+                match input.get(base..base + 2 * row + 2 * c + 1) {
+                    Some(win) => (0..9).fold(folded, |a, t| {
+                        let x = i32::from(win[(t / 3) * row + (t % 3) * c]);
+                        a.wrapping_add(taps[t].wrapping_mul(x))
+                    }),
+                    None => 0,
+                }
+            } else {
+                let (ky0, ky1) = super::reference::tap_range(iy0, 3, ih);
+                let (kx0, kx1) = super::reference::tap_range(ix0, 3, iw);
+                let mut a = bias;
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        let iy = (iy0 + ky as isize) as usize;
+                        let ix = (ix0 + kx as isize) as usize;
+                        let x = i32::from(input[(iy * iw + ix) * c + o]);
+                        a = a.wrapping_add(taps[ky * 3 + kx].wrapping_mul(x + p.input_offset));
+                    }
+                }
+                a
+            };
+            output[(oy * ow + ox) * c + o] =
+                super::reference::requantize(acc, 0, mult, shift, tail);
+        }
+    }
 }
 
 /// Widens channel quads `q0..q0 + nq` of one input row into a band row:
@@ -882,6 +945,33 @@ mod model {
                 }
             }
         }
+    }
+}
+
+/// Multiply-accumulates of `op` that run in the micro-kernels on a
+/// Cortex-M4 (not those of channels recomputed one by one, nor of layers
+/// left to the portable kernels): the share of a model's MACs on the fast
+/// path, which the benchmark and the size report print.
+pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
+    use crate::blob::PreparedOp;
+    let share = |macs: u64, fast: usize, all: usize| macs * fast as u64 / all.max(1) as u64;
+    match op {
+        PreparedOp::Conv { params: p, .. } if conv_supports(p) => {
+            let oc = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
+            share(p.macs(), oc - slow, oc)
+        }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_supports(p) => {
+            let c = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), c - c % 4, c).count();
+            share(p.macs(), c - slow, c)
+        }
+        PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
+            let u = p.units;
+            let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();
+            share(p.macs(), u - slow, u)
+        }
+        _ => 0,
     }
 }
 
