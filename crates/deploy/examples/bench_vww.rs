@@ -39,7 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blob = model.to_blob()?;
     let config = Config::from_env();
     let mut quiet = |_: &str| {};
-    let timeout = Duration::from_secs(120);
+    // Longer under a tracing QEMU (`m4cycles`): BENCH_TIMEOUT_S.
+    let timeout = Duration::from_secs(
+        std::env::var("BENCH_TIMEOUT_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(120),
+    );
     let golden = shared.join("reference-models/golden/case00.input.i8");
     let pixels: Vec<u8> = std::fs::read(&golden)
         .map_err(|e| format!("{}: {e}", golden.display()))?
