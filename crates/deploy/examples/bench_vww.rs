@@ -65,7 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in std::env::args().skip(2).map(PathBuf::from) {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let blob = if path.extension().is_some_and(|e| e == "tflite") {
-            Model::from_tflite(&bytes)?.to_blob()?
+            let mut model = Model::from_tflite(&bytes)?;
+            // The firmware maps pixels to the input; any mapping will do here.
+            if model.metadata.pixel_scaling.is_none() {
+                model.metadata.pixel_scaling = Some(PixelScaling::ZeroToOne);
+            }
+            model.to_blob()?
         } else {
             bytes
         };
