@@ -383,6 +383,27 @@ mod tests {
         assert_eq!(separate.arena_size, 55296);
     }
 
+    /// Where the smallest arena leaves room, in-place links are placed
+    /// apart (an overlapping operator runs one output row per kernel call).
+    /// The chain is the start of the studio's MobileNetV1 0.25 at 96x96
+    /// (input to the fourth pointwise layer), whose operators 5 and 6 the
+    /// previous walk put in place.
+    #[test]
+    fn chain_keeps_outputs_apart_when_the_arena_allows() {
+        let sizes = [
+            27_648, 18_432, 18_432, 36_864, 9_216, 18_432, 18_432, 18_432,
+        ];
+        let deltas = [-384, -768, -18_816, -384, -9_600, -1_536, -768];
+        let links: Vec<Link> = deltas.iter().map(|&d| Link::InPlace(d)).collect();
+        let p = plan_chain(&sizes, &links).unwrap();
+        assert_eq!(p.arena_size, 37_632);
+        let apart = |k: usize| {
+            let (a, b) = (p.offsets[k] as isize, p.offsets[k + 1] as isize);
+            b + sizes[k + 1] as isize <= a || b >= a + sizes[k] as isize
+        };
+        assert!(apart(5) && apart(6), "{:?}", p.offsets);
+    }
+
     #[test]
     fn branches_stay_valid() {
         let b = vec![
