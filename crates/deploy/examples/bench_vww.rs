@@ -110,7 +110,12 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// The plain build's count, then the profile build's per-operator
     /// table with the share of MACs in the Cortex-M4 micro-kernels.
-    fn run(&self, name: &str, blob: &[u8], pixels: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    fn run(
+        &self,
+        name: &str,
+        blob: &[u8],
+        pixels: &[u8],
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let mut quiet = |_: &str| {};
         let view = ModelView::parse(blob)?;
         let ops = (0..view.op_count())
