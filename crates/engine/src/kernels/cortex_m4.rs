@@ -532,6 +532,60 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &m
     model::gemm_2x2(x, w, k4, pairs, out0, out1);
 }
 
+/// Largest filter (bytes) of a depthwise layer run as a convolution: it is
+/// transposed onto the stack.
+const MAX_AS_CONV_FILTER: usize = 1024;
+
+/// A depthwise layer with one input channel and a depth multiplier above 1
+/// (the first layer of grayscale MobileNets) is a convolution with one
+/// input channel, its filter `[kh, kw, m]` read as `[m, kh, kw, 1]`.
+fn depthwise_as_conv<'a>(p: &DepthwiseParams<'a>, filter: &'a [i8]) -> ConvParams<'a> {
+    ConvParams {
+        input: p.input,
+        output: p.output,
+        window: p.window,
+        input_offset: p.input_offset,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        filter,
+        bias: p.bias,
+        multiplier: p.multiplier,
+        shift: p.shift,
+    }
+}
+
+/// DEPTHWISE_CONV_2D with one input channel and a depth multiplier above 1,
+/// through the GEMM ([`conv_supports`] on the equivalent convolution).
+pub fn depthwise_as_conv_supports(p: &DepthwiseParams<'_>) -> bool {
+    p.input.c == 1
+        && p.depth_multiplier > 1
+        && p.output.c * p.window.kernel_h * p.window.kernel_w <= MAX_AS_CONV_FILTER
+        && conv_supports(&depthwise_as_conv(p, &[]))
+}
+
+pub fn depthwise_as_conv_eval(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !depthwise_as_conv_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 depthwise as convolution: unsupported parameters",
+        ));
+    }
+    let (taps, oc) = (p.window.kernel_h * p.window.kernel_w, p.output.c);
+    let mut fscratch = Scratch::<i8, MAX_AS_CONV_FILTER>::new();
+    let filter = fscratch.zeroed(taps * oc);
+    for (o, row) in filter.chunks_exact_mut(taps).enumerate() {
+        for (t, v) in row.iter_mut().enumerate() {
+            *v = p.filter[t * oc + o];
+        }
+    }
+    conv_eval(&depthwise_as_conv(p, filter), input, output)
+}
+
 /// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, rows short
 /// enough that three padded rows of one channel quad fit the band. Whole
 /// quads of channels run in the micro-kernel; the last `c % 4` channels and
@@ -812,6 +866,11 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
             let c = p.output.c;
             let slow = fixups((p.multiplier, p.shift), c - c % 4, c).count();
             share(p.macs(), c - slow, c)
+        }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_as_conv_supports(p) => {
+            let oc = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
+            share(p.macs(), oc - slow, oc)
         }
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
             let u = p.units;

@@ -543,6 +543,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: cortex_m4::depthwise_supports,
         eval: cortex_m4::depthwise_eval,
     },
+    #[cfg(arm_dsp)]
+    DepthwiseKernel {
+        name: "depthwise_m4_as_conv",
+        supports: cortex_m4::depthwise_as_conv_supports,
+        eval: cortex_m4::depthwise_as_conv_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -553,6 +559,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_dm1_portable",
         supports: depthwise_dm1::supports,
         eval: depthwise_dm1::eval_portable,
+    },
+    #[cfg(all(feature = "std", not(arm_dsp)))]
+    DepthwiseKernel {
+        name: "depthwise_m4_as_conv_model",
+        supports: cortex_m4::depthwise_as_conv_supports,
+        eval: cortex_m4::depthwise_as_conv_eval,
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {

@@ -4,8 +4,9 @@
 //! where the assembly runs; the host runs it on the Rust models.
 
 use super::{
-    DepthwiseParams, I32s, MAX_K, conv_eval, conv_supports, depthwise_eval, depthwise_supports,
-    fully_connected_eval, fully_connected_supports,
+    DepthwiseParams, I32s, MAX_K, conv_eval, conv_supports, depthwise_as_conv_eval,
+    depthwise_as_conv_supports, depthwise_eval, depthwise_supports, fully_connected_eval,
+    fully_connected_supports,
 };
 use crate::kernels::{ConvParams, Shape4, Window};
 
@@ -31,7 +32,8 @@ pub struct Mismatch {
     pub actual: i8,
 }
 
-/// Runs `cases` random layers (1x1 and 3x3 convolutions, 3x3 depthwise,
+/// Runs `cases` random layers (1x1 and 3x3 convolutions, 3x3 depthwise
+/// (also with one input channel and a depth multiplier),
 /// dense layers, strides 1 and 2, SAME and VALID padding, odd pixel and
 /// channel counts, zero multipliers, every right shift from 2 to 31 and
 /// some channels with right shifts 0 and 1 or left shifts, extreme zero
@@ -129,6 +131,8 @@ pub fn self_check(
         } else {
             2 * range(1, 40) as usize
         };
+        // One input channel with a depth multiplier (as a convolution).
+        let as_conv_m = range(2, 64) as usize;
         // Depthwise layers: whole quads, or any count from 4 (a tail).
         let dw_c = if case % 4 == 2 {
             range(4, 48) as usize
@@ -271,6 +275,40 @@ pub fn self_check(
                     });
                 }
                 compare(case, "depthwise", &want[..no], &got[..no])?;
+                done.depthwise += 1;
+            }
+            let m = as_conv_m;
+            let (ni, nf, no) = (h * w, 9 * m, oh * ow * m);
+            for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
+                *v = next() as i8;
+            }
+            let d = DepthwiseParams {
+                input: Shape4::new(1, h, w, 1),
+                output: Shape4::new(1, oh, ow, m),
+                window,
+                depth_multiplier: m,
+                input_offset,
+                output_offset,
+                act_min,
+                act_max,
+                filter: &filter[..nf],
+                bias: (case % 7 != 1).then(|| words(biases, m)),
+                multiplier: words(mults, m),
+                shift: words(shifts, m),
+            };
+            if depthwise_as_conv_supports(&d)
+                && crate::kernels::reference::depthwise(&d, &input[..ni], &mut want[..no]).is_ok()
+            {
+                if depthwise_as_conv_eval(&d, &input[..ni], &mut got[..no]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "depthwise as convolution (error)",
+                        at: 0,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "depthwise as convolution", &want[..no], &got[..no])?;
                 done.depthwise += 1;
             }
         }
