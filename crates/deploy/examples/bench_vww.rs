@@ -70,6 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if model.metadata.pixel_scaling.is_none() {
                 model.metadata.pixel_scaling = Some(PixelScaling::ZeroToOne);
             }
+            if model.metadata.labels.is_empty() {
+                let classes = model.output_tensor()?.shape.iter().product::<usize>();
+                model.metadata.labels = (0..classes).map(|i| format!("class {i}")).collect();
+            }
             model.to_blob()?
         } else {
             bytes
