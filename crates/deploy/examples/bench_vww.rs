@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! cd /work/main && CARGO_TARGET_DIR=/work/target-fw \
-//!     cargo run --release -p tinystudio-deploy --example bench_vww [-- <target-dir>]
+//!     cargo run --release -p tinystudio-deploy --example bench_vww [-- <target-dir> [MODEL.tsmb|MODEL.tflite ...]]
 //! ```
+//!
+//! Models after the target dir (a studio-trained `model.tsmb`, say) are
+//! measured the same way on a fixed pseudo-random input (and the boards'
+//! size reports, which are for vww, are left out).
 //!
 //! The headline number comes from the plain build (the firmware reads the
 //! counter just before and after `invoke`); the per-operator numbers from the
@@ -15,7 +19,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tinystudio_deploy::{BOARDS, BuildOptions, Config, Emulator, board, build_with};
-use tinystudio_engine::{Model, PixelScaling};
+use tinystudio_engine::kernels::cortex_m4;
+use tinystudio_engine::{Model, ModelView, PixelScaling};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -34,7 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blob = model.to_blob()?;
     let config = Config::from_env();
     let mut quiet = |_: &str| {};
-    let timeout = Duration::from_secs(120);
+    // Longer under a tracing QEMU (`m4cycles`): BENCH_TIMEOUT_S.
+    let timeout = Duration::from_secs(
+        std::env::var("BENCH_TIMEOUT_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(120),
+    );
     let golden = shared.join("reference-models/golden/case00.input.i8");
     let pixels: Vec<u8> = std::fs::read(&golden)
         .map_err(|e| format!("{}: {e}", golden.display()))?
@@ -43,59 +54,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
 
     let mps2 = board("mps2-an386").ok_or("no mps2 board")?;
-    let plain = build_with(
-        &config,
-        mps2,
-        &blob,
-        &target_dir,
-        &BuildOptions::default(),
-        &mut quiet,
-    )?;
-    let mut emu = Emulator::start(&plain.elf, timeout)?;
-    let out = emu.classify(&pixels, timeout)?;
-    let instructions = out.instructions().ok_or("no instruction count")?;
-    let macs: u64 = model.macs()?.iter().map(|m| m.2).sum();
-    println!(
-        "vww_96_int8: {instructions} instructions per inference, {macs} MACs, {:.3} instructions/MAC, \
-         DSP (pixel mapping) {} instructions, stack {} B, raw {:?}",
-        instructions as f64 / macs as f64,
-        out.cost.map_or(0, |c| c.dsp),
-        out.stack_used.unwrap_or(0),
-        out.raw
-    );
-    drop(emu);
-
-    let profiled = build_with(
-        &config,
-        mps2,
-        &blob,
-        &target_dir,
-        &BuildOptions {
-            profile: true,
-            ..BuildOptions::default()
-        },
-        &mut quiet,
-    )?;
-    let mut emu = Emulator::start(&profiled.elf, timeout)?;
-    let out = emu.classify(&pixels, timeout)?;
-    println!(
-        "\n op operator           kernel                                 MACs   instructions  instr/MAC"
-    );
-    for op in &out.ops {
-        let per_mac = if op.macs > 0 {
-            format!("{:.2}", op.cost as f64 / op.macs as f64)
+    let bench = Bench {
+        config: &config,
+        board: mps2,
+        target_dir: &target_dir,
+        timeout,
+    };
+    bench.run("vww_96_int8", &blob, &pixels)?;
+    // Further models (a studio-trained `model.tsmb` or a `.tflite`), on noise.
+    for path in std::env::args().skip(2).map(PathBuf::from) {
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let blob = if path.extension().is_some_and(|e| e == "tflite") {
+            let mut model = Model::from_tflite(&bytes)?;
+            // The firmware maps pixels to the input; any mapping will do here.
+            if model.metadata.pixel_scaling.is_none() {
+                model.metadata.pixel_scaling = Some(PixelScaling::ZeroToOne);
+            }
+            if model.metadata.labels.is_empty() {
+                let classes = model.output_tensor()?.shape.iter().product::<usize>();
+                model.metadata.labels = (0..classes).map(|i| format!("class {i}")).collect();
+            }
+            model.to_blob()?
         } else {
-            "-".into()
+            bytes
         };
-        println!(
-            "{:3} {:18} {:32} {:>10} {:>14} {:>10}",
-            op.index, op.name, op.kernel, op.macs, op.cost, per_mac
-        );
+        let view = ModelView::parse(&blob)?;
+        let len = view.input()?.shape().iter().product::<usize>();
+        let pixels: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+        println!();
+        bench.run(&path.display().to_string(), &blob, &pixels)?;
     }
-    let total: u64 = out.ops.iter().map(|o| o.cost).sum();
-    println!("sum of operators (profile build): {total}");
-    drop(emu);
 
+    // The boards' size reports are for vww alone.
+    if std::env::args().nth(2).is_some() {
+        return Ok(());
+    }
     println!();
     for b in BOARDS {
         let built = build_with(
@@ -109,4 +102,83 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", built.size);
     }
     Ok(())
+}
+
+struct Bench<'a> {
+    config: &'a Config,
+    board: &'static tinystudio_deploy::Board,
+    target_dir: &'a std::path::Path,
+    timeout: Duration,
+}
+
+impl Bench<'_> {
+    /// The plain build's count, then the profile build's per-operator
+    /// table with the share of MACs in the Cortex-M4 micro-kernels.
+    fn run(
+        &self,
+        name: &str,
+        blob: &[u8],
+        pixels: &[u8],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let mut quiet = |_: &str| {};
+        let view = ModelView::parse(blob)?;
+        let ops = (0..view.op_count())
+            .map(|i| view.op(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let macs: u64 = ops.iter().map(|o| o.macs()).sum();
+        let fast: u64 = ops.iter().map(cortex_m4::fast_path_macs).sum();
+        let plain = build_with(
+            self.config,
+            self.board,
+            blob,
+            self.target_dir,
+            &BuildOptions::default(),
+            &mut quiet,
+        )?;
+        let mut emu = Emulator::start(&plain.elf, self.timeout)?;
+        let out = emu.classify(pixels, self.timeout)?;
+        let instructions = out.instructions().ok_or("no instruction count")?;
+        println!(
+            "{name}: {instructions} instructions per inference, {macs} MACs, {:.3} instructions/MAC, \
+             {:.1} % of the MACs on the fast path, DSP (pixel mapping) {} instructions, stack {} B, raw {:?}",
+            instructions as f64 / macs as f64,
+            100.0 * fast as f64 / macs.max(1) as f64,
+            out.cost.map_or(0, |c| c.dsp),
+            out.stack_used.unwrap_or(0),
+            out.raw
+        );
+        drop(emu);
+
+        let profiled = build_with(
+            self.config,
+            self.board,
+            blob,
+            self.target_dir,
+            &BuildOptions {
+                profile: true,
+                ..BuildOptions::default()
+            },
+            &mut quiet,
+        )?;
+        let mut emu = Emulator::start(&profiled.elf, self.timeout)?;
+        let out = emu.classify(pixels, self.timeout)?;
+        println!(
+            "\n op operator           kernel                                 MACs   fast MACs   instructions  instr/MAC"
+        );
+        for op in &out.ops {
+            let per_mac = if op.macs > 0 {
+                format!("{:.2}", op.cost as f64 / op.macs as f64)
+            } else {
+                "-".into()
+            };
+            let fast = ops.get(op.index).map_or(0, cortex_m4::fast_path_macs);
+            println!(
+                "{:3} {:18} {:32} {:>10} {:>11} {:>14} {:>10}",
+                op.index, op.name, op.kernel, op.macs, fast, op.cost, per_mac
+            );
+        }
+        let total: u64 = out.ops.iter().map(|o| o.cost).sum();
+        println!("sum of operators (profile build): {total}");
+        Ok(())
+    }
 }

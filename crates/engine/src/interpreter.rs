@@ -220,7 +220,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::fully_connected(params, i, o)
+                kernels::fully_connected(params, i, o)
             }
             PreparedOp::AveragePool {
                 ref params,

@@ -384,9 +384,10 @@ fn selftest<B: Board>(board: &mut B) {
     let _ = match self_check(0x5DEE_CE66_D1CE_4E5B, 400, scratch) {
         Ok(done) => write!(
             Out(board),
-            "selftest: ok convolutions={} depthwise={}\r\n",
+            "selftest: ok convolutions={} depthwise={} fully_connected={}\r\n",
             done.convolutions,
-            done.depthwise
+            done.depthwise,
+            done.fully_connected
         ),
         Err(m) => write!(
             Out(board),

@@ -307,6 +307,9 @@ impl PreparedOp<'_> {
         match self {
             PreparedOp::Conv { params, .. } => crate::kernels::select_conv(params).name,
             PreparedOp::Depthwise { params, .. } => crate::kernels::select_depthwise(params).name,
+            PreparedOp::FullyConnected { params, .. } => {
+                crate::kernels::select_fully_connected(params).name
+            }
             PreparedOp::Reshape { .. } => "alias_or_copy",
             _ => "reference",
         }

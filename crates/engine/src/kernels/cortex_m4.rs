@@ -19,9 +19,17 @@
 //! go into the 64-bit accumulator of one `SMLAL`, the output zero point into
 //! the final `SSAT`.
 //!
-//! Layers these kernels do not cover (right shift below 2, a clamped
-//! activation range, channel counts that are not multiples of 2 or 4, very
-//! large patches) fall through to the portable kernels in the dispatch table.
+//! Around them, in Rust: a narrower activation range (ReLU6, ReLU) is one
+//! SIMD clamp pass over the outputs ([`asm::clamp_bytes`]); the odd last
+//! output channel, the `c % 4` last depthwise channels and channels whose
+//! multiplier the 7-instruction form does not cover (right shift below 2,
+//! left shifts) are recomputed one by one with the reference arithmetic
+//! (`reference::conv_channel`), which the studio's ImageNet backbones need
+//! for two channels in some depthwise layers; dense layers with symmetric
+//! weights run as 1x1 convolutions. Layers the kernels still do not cover
+//! (depth multiplier above 1, other depthwise windows, patches over
+//! [`MAX_K`], more than half the channels needing the per-channel path)
+//! fall through to the portable kernels in the dispatch table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
@@ -30,7 +38,7 @@
 //! Cortex-M4 checks the assembly (crates/deploy tests).
 
 use super::reference::unsupported;
-use super::{ConvParams, DepthwiseParams, I32s, check_len};
+use super::{ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len};
 use crate::error::Result;
 
 /// Requantization constants of one channel, in the micro-kernels' form.
@@ -188,13 +196,36 @@ unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: u
     }
 }
 
-/// Whether every channel's multiplier has the fast requantization form.
-fn requant_ok(mult: I32s<'_>, shift: I32s<'_>, output_offset: i32) -> bool {
-    (0..mult.len()).all(|i| Requant::new(mult.get(i), shift.get(i), output_offset).is_some())
+/// Whether channel `i`'s multiplier has the fast requantization form; the
+/// others (a right shift below 2, a left shift: multipliers of 0.25 and
+/// more, which dead or amplifying channels get) are recomputed one by one
+/// by the reference arithmetic after the micro-kernel ran.
+#[inline(always)]
+fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, i: usize) -> bool {
+    // What `Requant::new` accepts, without building it.
+    let m = mult.get(i);
+    m == 0 || (m > 0 && (-31..=-2).contains(&shift.get(i)))
 }
 
-fn full_range(act_min: i32, act_max: i32) -> bool {
-    act_min == -128 && act_max == 127
+/// Channels of `0..n` without the fast requantization form.
+fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize {
+    (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
+}
+
+/// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
+/// as quantized): the micro-kernels saturate to int8, and clamping that
+/// again to `[act_min, act_max]` gives TFLite's single clamp.
+fn clamp_activation(output: &mut [i8], act_min: i32, act_max: i32) {
+    if act_min == -128 && act_max == 127 {
+        return;
+    }
+    #[cfg(arm_dsp)]
+    // SAFETY: reads and writes `output.len()` bytes of `output`.
+    unsafe {
+        asm::clamp_bytes(output.as_mut_ptr(), output.len(), act_min, act_max);
+    }
+    #[cfg(not(arm_dsp))]
+    model::clamp_bytes(output, act_min, act_max);
 }
 
 /// Reduction length of a convolution's patch, rounded up to whole groups of 4.
@@ -206,18 +237,27 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
     super::pointwise::supports(p)
 }
 
-/// CONV_2D through the GEMM micro-kernel: an even number of output channels,
-/// a patch of at most [`MAX_K`] values, a full int8 activation range and
-/// multipliers the fast requantization covers. Pointwise layers additionally
-/// need a multiple of 4 input channels (their pixels are read in place).
+/// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
+/// patch of at most [`MAX_K`] values. The channel pairs run in the
+/// micro-kernel; an odd last channel and channels whose multiplier the fast
+/// requantization does not cover are recomputed channel by channel, so at
+/// most half the channels may need that. Pointwise layers with a multiple
+/// of 4 input channels read their pixels in place, the others gather them.
 pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
-    p.output.c.is_multiple_of(2)
+    let oc = p.output.c;
+    oc >= 2
         && k <= MAX_K
-        && (!is_pointwise(p) || p.input.c.is_multiple_of(4))
         && (-127..=128).contains(&p.input_offset)
-        && full_range(p.act_min, p.act_max)
-        && requant_ok(p.multiplier, p.shift, p.output_offset)
+        && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
+}
+
+/// Output channels [`conv_eval`] and [`depthwise_eval`] leave to the
+/// per-channel reference: the `tail` channels from `fast` on, and those
+/// without the fast requantization form.
+fn fixups(p: (I32s<'_>, I32s<'_>), fast: usize, all: usize) -> impl Iterator<Item = usize> {
+    let (mult, shift) = p;
+    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, o))
 }
 
 /// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
@@ -262,7 +302,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
     let w = p.window;
-    let pointwise = is_pointwise(p);
+    let pointwise = is_pointwise(p) && ic.is_multiple_of(4);
     let k = w.kernel_h * w.kernel_w * ic;
     let k4 = k4_groups(p);
     let kp = k4 * 4;
@@ -287,8 +327,11 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let spare = sscratch.zeroed(pairs_per_block * 2);
     let pixels = oh * ow;
 
+    // Whether a channel needs the per-channel path (found while preparing
+    // the blocks, so layers without one never scan their channels again).
+    let mut any_slow = false;
     let mut c0 = 0;
-    while c0 < oc {
+    while c0 + 1 < oc {
         let pairs = (pairs_per_block).min((oc - c0) / 2);
         // Widen this block's filters and prepare its per-channel constants.
         for j in 0..pairs {
@@ -310,8 +353,9 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 let sum = sums[i];
                 let bias = p.bias.map_or(0, |b| b.get(c));
                 head[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset)) as u32;
-                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset)
-                    .unwrap_or_default();
+                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
                 tail[2 * i] = r.mult as u32;
                 tail[2 * i + 1] = r.shc1 as u32;
             }
@@ -354,7 +398,59 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         }
         c0 += n;
     }
+    clamp_activation(output, p.act_min, p.act_max);
+    let even = oc - oc % 2;
+    if any_slow || even < oc {
+        for o in fixups((p.multiplier, p.shift), even, oc) {
+            super::reference::conv_channel(p, input, output, o);
+        }
+    }
     Ok(())
+}
+
+/// FULLY_CONNECTED as a 1x1 convolution over `batches` pixels, for the GEMM.
+fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
+    ConvParams {
+        input: Shape4::new(1, 1, p.batches, p.depth),
+        output: Shape4::new(1, 1, p.batches, p.units),
+        window: Window {
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+        },
+        input_offset: p.input_offset,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        filter: p.filter,
+        bias: p.bias,
+        multiplier: p.multiplier,
+        shift: p.shift,
+    }
+}
+
+/// Dense layers with symmetric weights (as the studio's quantizer and
+/// TFLite's int8 converter make them) run through the GEMM as 1x1
+/// convolutions (a single row is computed twice, as the GEMM's odd pixel).
+pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
+    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+}
+
+pub fn fully_connected_eval(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected: unsupported parameters",
+        ));
+    }
+    conv_eval(&fully_connected_as_conv(p), input, output)
 }
 
 /// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
@@ -436,23 +532,78 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &m
     model::gemm_2x2(x, w, k4, pairs, out0, out1);
 }
 
-/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, channels a
-/// multiple of 4, rows short enough that three padded rows of one channel
-/// quad fit the band, full activation range, multipliers the fast
-/// requantization covers.
+/// Largest filter (bytes) of a depthwise layer run as a convolution: it is
+/// transposed onto the stack.
+const MAX_AS_CONV_FILTER: usize = 1024;
+
+/// A depthwise layer with one input channel and a depth multiplier above 1
+/// (the first layer of grayscale MobileNets) is a convolution with one
+/// input channel, its filter `[kh, kw, m]` read as `[m, kh, kw, 1]`.
+fn depthwise_as_conv<'a>(p: &DepthwiseParams<'a>, filter: &'a [i8]) -> ConvParams<'a> {
+    ConvParams {
+        input: p.input,
+        output: p.output,
+        window: p.window,
+        input_offset: p.input_offset,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        filter,
+        bias: p.bias,
+        multiplier: p.multiplier,
+        shift: p.shift,
+    }
+}
+
+/// DEPTHWISE_CONV_2D with one input channel and a depth multiplier above 1,
+/// through the GEMM ([`conv_supports`] on the equivalent convolution).
+pub fn depthwise_as_conv_supports(p: &DepthwiseParams<'_>) -> bool {
+    p.input.c == 1
+        && p.depth_multiplier > 1
+        && p.output.c * p.window.kernel_h * p.window.kernel_w <= MAX_AS_CONV_FILTER
+        && conv_supports(&depthwise_as_conv(p, &[]))
+}
+
+pub fn depthwise_as_conv_eval(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !depthwise_as_conv_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 depthwise as convolution: unsupported parameters",
+        ));
+    }
+    let (taps, oc) = (p.window.kernel_h * p.window.kernel_w, p.output.c);
+    let mut fscratch = Scratch::<i8, MAX_AS_CONV_FILTER>::new();
+    let filter = fscratch.zeroed(taps * oc);
+    for (o, row) in filter.chunks_exact_mut(taps).enumerate() {
+        for (t, v) in row.iter_mut().enumerate() {
+            *v = p.filter[t * oc + o];
+        }
+    }
+    conv_eval(&depthwise_as_conv(p, filter), input, output)
+}
+
+/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, rows short
+/// enough that three padded rows of one channel quad fit the band. Whole
+/// quads of channels run in the micro-kernel; the last `c % 4` channels and
+/// channels whose multiplier the fast requantization does not cover are
+/// recomputed channel by channel (at most half of them).
 pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
     let w = &p.window;
     let band_w = (p.output.w.saturating_sub(1)) * w.stride_w + 3;
+    let c = p.input.c;
+    let quads = c - c % 4;
     p.depth_multiplier == 1
         && w.kernel_h == 3
         && w.kernel_w == 3
-        && p.input.c.is_multiple_of(4)
-        && p.input.c > 0
+        && c >= 4
         && 3 * band_w * 8 <= MAX_BAND
         && w.stride_w <= 2
         && (-127..=128).contains(&p.input_offset)
-        && full_range(p.act_min, p.act_max)
-        && requant_ok(p.multiplier, p.shift, p.output_offset)
+        && 2 * (c % 4 + slow_channels(p.multiplier, p.shift, quads)) <= c
 }
 
 /// The depthwise kernels read the input from a band of rows widened to
@@ -491,6 +642,7 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let quads = qscratch.zeroed(qblock * QUAD_WORDS);
     let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
 
+    let mut any_slow = false;
     let mut q0 = 0;
     while q0 < nq {
         let nqc = qblock.min(nq - q0);
@@ -514,8 +666,9 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
                 for pair in 0..4 {
                     rec[4 + pair * 4 + i] = pack(taps[2 * pair][i], taps[2 * pair + 1][i]);
                 }
-                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset)
-                    .unwrap_or_default();
+                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
                 rec[22 + 2 * i] = r.mult;
                 rec[23 + 2 * i] = r.shc1;
             }
@@ -560,7 +713,65 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
         }
         q0 += nqc;
     }
+    clamp_activation(output, p.act_min, p.act_max);
+    if any_slow || nq * 4 < c {
+        for o in fixups((p.multiplier, p.shift), nq * 4, c) {
+            depthwise_channel(p, input, output, o);
+        }
+    }
     Ok(())
+}
+
+/// Output channel `o` of a 3x3 depthwise layer (depth multiplier 1) alone,
+/// as the reference computes it: the input offset is folded into the bias
+/// for pixels whose window lies inside the input (exact in wrapping
+/// arithmetic), so those take nine multiply-adds without bounds logic.
+fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let (oh, ow) = (p.output.h, p.output.w);
+    let w = p.window;
+    let mut taps = [0i32; 9];
+    for (t, tap) in taps.iter_mut().enumerate() {
+        *tap = i32::from(p.filter.get(t * c + o).copied().unwrap_or(0));
+    }
+    let bias = p.bias.map_or(0, |b| b.get(o));
+    let sum = taps.iter().fold(0i32, |a, &t| a.wrapping_add(t));
+    let folded = bias.wrapping_add(sum.wrapping_mul(p.input_offset));
+    let (mult, shift) = (p.multiplier.get(o), p.shift.get(o));
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    let row = iw * c;
+    for oy in 0..oh {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        for ox in 0..ow {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let inside = iy0 >= 0 && ix0 >= 0 && iy0 as usize + 3 <= ih && ix0 as usize + 3 <= iw;
+            let acc = if inside {
+                let base = (iy0 as usize * iw + ix0 as usize) * c + o;
+                match input.get(base..base + 2 * row + 2 * c + 1) {
+                    Some(win) => (0..9).fold(folded, |a, t| {
+                        let x = i32::from(win[(t / 3) * row + (t % 3) * c]);
+                        a.wrapping_add(taps[t].wrapping_mul(x))
+                    }),
+                    None => 0,
+                }
+            } else {
+                let (ky0, ky1) = super::reference::tap_range(iy0, 3, ih);
+                let (kx0, kx1) = super::reference::tap_range(ix0, 3, iw);
+                let mut a = bias;
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        let iy = (iy0 + ky as isize) as usize;
+                        let ix = (ix0 + kx as isize) as usize;
+                        let x = i32::from(input[(iy * iw + ix) * c + o]);
+                        a = a.wrapping_add(taps[ky * 3 + kx].wrapping_mul(x + p.input_offset));
+                    }
+                }
+                a
+            };
+            output[(oy * ow + ox) * c + o] =
+                super::reference::requantize(acc, 0, mult, shift, tail);
+        }
+    }
 }
 
 /// Widens channel quads `q0..q0 + nq` of one input row into a band row:
@@ -638,356 +849,45 @@ fn depthwise_row(
     );
 }
 
-/// Rust models of the assembly micro-kernels, instruction for instruction
-/// in effect: what the host runs in place of the assembly, so the shared
-/// kernel suite checks everything around it.
-#[cfg(not(arm_dsp))]
-mod model {
-    use super::{PAIR_EXTRA, QUAD_WORDS, Requant, requantize};
-
-    fn sxtb16(v: u32) -> u32 {
-        let lo = (v as u8 as i8 as i16) as u16 as u32;
-        let hi = ((v >> 16) as u8 as i8 as i16) as u16 as u32;
-        lo | (hi << 16)
-    }
-
-    fn smlad(acc: i32, a: u32, b: u32) -> i32 {
-        let (al, ah) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
-        let (bl, bh) = (b as u16 as i16 as i32, (b >> 16) as u16 as i16 as i32);
-        acc.wrapping_add(al * bl).wrapping_add(ah * bh)
-    }
-
-    fn word(s: &[i8], i: usize) -> u32 {
-        u32::from_le_bytes([s[i] as u8, s[i + 1] as u8, s[i + 2] as u8, s[i + 3] as u8])
-    }
-
-    pub fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
-        for g in 0..groups {
-            let (wa, wb) = (word(a, 4 * g), word(b, 4 * g));
-            dst[4 * g..4 * g + 4].copy_from_slice(&[
-                sxtb16(wa),
-                sxtb16(wa.rotate_right(8)),
-                sxtb16(wb),
-                sxtb16(wb.rotate_right(8)),
-            ]);
+/// Multiply-accumulates of `op` that run in the micro-kernels on a
+/// Cortex-M4 (not those of channels recomputed one by one, nor of layers
+/// left to the portable kernels): the share of a model's MACs on the fast
+/// path, which the benchmark and the size report print.
+pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
+    use crate::blob::PreparedOp;
+    let share = |macs: u64, fast: usize, all: usize| macs * fast as u64 / all.max(1) as u64;
+    match op {
+        PreparedOp::Conv { params: p, .. } if conv_supports(p) => {
+            let oc = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
+            share(p.macs(), oc - slow, oc)
         }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_supports(p) => {
+            let c = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), c - c % 4, c).count();
+            share(p.macs(), c - slow, c)
+        }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_as_conv_supports(p) => {
+            let oc = p.output.c;
+            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
+            share(p.macs(), oc - slow, oc)
+        }
+        PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
+            let u = p.units;
+            let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();
+            share(p.macs(), u - slow, u)
+        }
+        _ => 0,
     }
-
-    pub fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) -> u64 {
-        interleave(a, b, dst, groups);
-        let sum = |s: &[i8]| {
-            s[..groups * 4]
-                .iter()
-                .fold(0i32, |acc, &v| acc.wrapping_add(i32::from(v)))
-        };
-        u64::from(sum(a) as u32) | (u64::from(sum(b) as u32) << 32)
-    }
-
-    pub fn gemm_2x2(
-        x: &[u32],
-        w: &[u32],
-        k4: usize,
-        pairs: usize,
-        out0: &mut [i8],
-        out1: &mut [i8],
-    ) {
-        let rec_words = k4 * 4 + PAIR_EXTRA;
-        for (j, rec) in w.chunks_exact(rec_words).take(pairs).enumerate() {
-            let (b0, b1) = (rec[0] as i32, rec[1] as i32);
-            let mut acc = [b0, b0, b1, b1];
-            for g in 0..k4 {
-                let xs = &x[4 * g..4 * g + 4];
-                let ws = &rec[2 + 4 * g..2 + 4 * g + 4];
-                acc[0] = smlad(smlad(acc[0], xs[0], ws[0]), xs[1], ws[1]);
-                acc[1] = smlad(smlad(acc[1], xs[2], ws[0]), xs[3], ws[1]);
-                acc[2] = smlad(smlad(acc[2], xs[0], ws[2]), xs[1], ws[3]);
-                acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
-            }
-            let t = &rec[2 + 4 * k4..];
-            let r0 = Requant {
-                mult: t[0] as i32,
-                shc1: t[1] as i32,
-            };
-            let r1 = Requant {
-                mult: t[2] as i32,
-                shc1: t[3] as i32,
-            };
-            out0[2 * j] = requantize(acc[0], r0);
-            out0[2 * j + 1] = requantize(acc[2], r1);
-            out1[2 * j] = requantize(acc[1], r0);
-            out1[2 * j + 1] = requantize(acc[3], r1);
-        }
-    }
-
-    pub fn widen_row(
-        src: &[i8],
-        dst: &mut [u32],
-        cols: usize,
-        nq: usize,
-        quad_words: usize,
-        c: usize,
-    ) {
-        for j in 0..cols {
-            for q in 0..nq {
-                let v = word(src, j * c + 4 * q);
-                dst[q * quad_words + 2 * j] = sxtb16(v);
-                dst[q * quad_words + 2 * j + 1] = sxtb16(v.rotate_right(8));
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn depthwise_3x3_row(
-        band: &[u32],
-        row_words: usize,
-        band_w: usize,
-        stride: usize,
-        pixels: usize,
-        quads: &[i32],
-        first: usize,
-        c: usize,
-        out_row: &mut [i8],
-    ) {
-        let lo = |v: u32| v as u16 as i16 as i32;
-        let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
-        for px in 0..pixels {
-            for (q, rec) in quads.chunks_exact(QUAD_WORDS).enumerate() {
-                // Channels (0, 1, 2, 3) of tap t.
-                let x = |t: usize| -> [i32; 4] {
-                    let at = (t / 3) * row_words + q * band_w * 2 + (px * stride + t % 3) * 2;
-                    let (e, o) = (band[at], band[at + 1]);
-                    [lo(e), lo(o), hi(e), hi(o)]
-                };
-                let mut acc = [rec[0], rec[1], rec[2], rec[3]];
-                for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
-                    let (xa, xb) = (x(ta), x(tb));
-                    for i in 0..4 {
-                        let wv = rec[4 + 4 * pair + i] as u32;
-                        let xv = (xa[i] as u16 as u32) | ((xb[i] as u16 as u32) << 16);
-                        acc[i] = smlad(acc[i], xv, wv);
-                    }
-                }
-                let x8 = x(8);
-                let (wa, wb) = (rec[20] as u32, rec[21] as u32);
-                acc[0] = acc[0].wrapping_add(x8[0] * lo(wa));
-                acc[2] = acc[2].wrapping_add(x8[2] * hi(wa));
-                acc[1] = acc[1].wrapping_add(x8[1] * lo(wb));
-                acc[3] = acc[3].wrapping_add(x8[3] * hi(wb));
-                for i in 0..4 {
-                    let r = Requant {
-                        mult: rec[22 + 2 * i],
-                        shc1: rec[23 + 2 * i],
-                    };
-                    out_row[px * c + first + 4 * q + i] = requantize(acc[i], r);
-                }
-            }
-        }
-    }
-}
-
-/// Bytes of scratch [`self_check`] needs.
-pub const SELF_CHECK_SCRATCH: usize = 44 * 1024;
-
-/// Layers [`self_check`] ran through each kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SelfCheck {
-    pub convolutions: usize,
-    pub depthwise: usize,
-}
-
-/// The first layer on which a kernel and the reference disagreed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mismatch {
-    pub case: usize,
-    pub kernel: &'static str,
-    /// Index of the first differing output byte.
-    pub at: usize,
-    pub expected: i8,
-    pub actual: i8,
-}
-
-/// Runs `cases` random layers (1x1 and 3x3 convolutions, 3x3 depthwise,
-/// strides 1 and 2, SAME and VALID padding, odd pixel counts, zero
-/// multipliers, every right shift from 2 to 31, extreme zero points)
-/// through this module's kernels and the reference kernels, and compares
-/// every output byte. `no_std` and allocation-free, so the firmware runs it
-/// on the board (feature `selftest`), where the assembly runs; the host
-/// runs it on the Rust models. `scratch` must hold [`SELF_CHECK_SCRATCH`] bytes.
-pub fn self_check(
-    seed: u64,
-    cases: usize,
-    scratch: &mut [u8],
-) -> core::result::Result<SelfCheck, Mismatch> {
-    use crate::kernels::{Shape4, Window};
-    use crate::ops::{Padding, output_size, padding_before};
-    const MAXC: usize = 80;
-    const MAXF: usize = MAXC * 9 * 24;
-    const MAXI: usize = 11 * 11 * 48;
-    const MAXO: usize = 11 * 11 * MAXC;
-    let mut state = seed.max(1);
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let (filter, rest) = scratch.split_at_mut(MAXF);
-    let (input, rest) = rest.split_at_mut(MAXI);
-    let (want, rest) = rest.split_at_mut(MAXO);
-    let (got, rest) = rest.split_at_mut(MAXO);
-    let (mults, rest) = rest.split_at_mut(MAXC * 4);
-    let (shifts, rest) = rest.split_at_mut(MAXC * 4);
-    let (biases, _) = rest.split_at_mut(MAXC * 4);
-    let (filter, input) = (
-        crate::blob::as_i8_mut(filter),
-        crate::blob::as_i8_mut(input),
-    );
-    let (want, got) = (crate::blob::as_i8_mut(want), crate::blob::as_i8_mut(got));
-    let mut done = SelfCheck {
-        convolutions: 0,
-        depthwise: 0,
-    };
-    let compare = |case, kernel, want: &[i8], got: &[i8]| match want
-        .iter()
-        .zip(got)
-        .position(|(a, b)| a != b)
-    {
-        Some(at) => Err(Mismatch {
-            case,
-            kernel,
-            at,
-            expected: want[at],
-            actual: got[at],
-        }),
-        None => Ok(()),
-    };
-    for case in 0..cases {
-        let mut range = |lo: i64, hi: i64| lo + (next() % (hi - lo + 1) as u64) as i64;
-        let k = if case % 3 == 0 { 1 } else { 3 };
-        let stride = if k == 1 { 1 } else { range(1, 2) as usize };
-        let padding = if k == 1 || case % 4 == 1 {
-            Padding::Valid
-        } else {
-            Padding::Same
-        };
-        let (h, w) = (range(k as i64, 11) as usize, range(k as i64, 11) as usize);
-        let (Some(oh), Some(ow)) = (
-            output_size(padding, h, k, stride),
-            output_size(padding, w, k, stride),
-        ) else {
-            continue;
-        };
-        let (pt, pl) = match padding {
-            Padding::Same => (
-                padding_before(stride, h, k, oh),
-                padding_before(stride, w, k, ow),
-            ),
-            Padding::Valid => (0, 0),
-        };
-        let window = Window {
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: stride,
-            stride_w: stride,
-            pad_top: pt,
-            pad_left: pl,
-        };
-        let ic = if k == 1 {
-            4 * range(1, 12) as usize
-        } else {
-            range(1, 24) as usize
-        };
-        let oc = 2 * range(1, 40) as usize;
-        for i in 0..MAXC {
-            let zero = range(0, 8) == 0;
-            let m = if zero {
-                0
-            } else {
-                (1 << 30) + (range(0, (1 << 30) - 1) as i32)
-            };
-            let sh = if zero { 0 } else { -(range(2, 31) as i32) };
-            mults[i * 4..i * 4 + 4].copy_from_slice(&m.to_le_bytes());
-            shifts[i * 4..i * 4 + 4].copy_from_slice(&sh.to_le_bytes());
-            let b = range(-60_000, 60_000) as i32;
-            biases[i * 4..i * 4 + 4].copy_from_slice(&b.to_le_bytes());
-        }
-        let input_offset = range(-127, 128) as i32;
-        let output_offset = range(-128, 127) as i32;
-        let (ni, nf, no) = (h * w * ic, oc * k * k * ic, oh * ow * oc);
-        for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
-            *v = next() as i8;
-        }
-        fn words(b: &[u8], n: usize) -> I32s<'_> {
-            I32s::new(&b[..n * 4]).unwrap_or_default()
-        }
-        let p = ConvParams {
-            input: Shape4::new(1, h, w, ic),
-            output: Shape4::new(1, oh, ow, oc),
-            window,
-            input_offset,
-            output_offset,
-            act_min: -128,
-            act_max: 127,
-            filter: &filter[..nf],
-            bias: (case % 5 != 0).then(|| words(biases, oc)),
-            multiplier: words(mults, oc),
-            shift: words(shifts, oc),
-        };
-        if conv_supports(&p) && super::reference::conv(&p, &input[..ni], &mut want[..no]).is_ok() {
-            if conv_eval(&p, &input[..ni], &mut got[..no]).is_err() {
-                return Err(Mismatch {
-                    case,
-                    kernel: "conv (error)",
-                    at: 0,
-                    expected: 0,
-                    actual: 0,
-                });
-            }
-            compare(case, "conv", &want[..no], &got[..no])?;
-            done.convolutions += 1;
-        }
-        if k == 3 {
-            let c = 4 * ic.div_ceil(4);
-            let (ni, nf, no) = (h * w * c, 9 * c, oh * ow * c);
-            for v in input[..ni].iter_mut().chain(filter[..nf].iter_mut()) {
-                *v = next() as i8;
-            }
-            let d = DepthwiseParams {
-                input: Shape4::new(1, h, w, c),
-                output: Shape4::new(1, oh, ow, c),
-                window,
-                depth_multiplier: 1,
-                input_offset,
-                output_offset,
-                act_min: -128,
-                act_max: 127,
-                filter: &filter[..nf],
-                bias: (case % 7 != 0).then(|| words(biases, c)),
-                multiplier: words(mults, c),
-                shift: words(shifts, c),
-            };
-            if depthwise_supports(&d)
-                && super::reference::depthwise(&d, &input[..ni], &mut want[..no]).is_ok()
-            {
-                if depthwise_eval(&d, &input[..ni], &mut got[..no]).is_err() {
-                    return Err(Mismatch {
-                        case,
-                        kernel: "depthwise (error)",
-                        at: 0,
-                        expected: 0,
-                        actual: 0,
-                    });
-                }
-                compare(case, "depthwise", &want[..no], &got[..no])?;
-                done.depthwise += 1;
-            }
-        }
-    }
-    Ok(done)
 }
 
 #[cfg(arm_dsp)]
 mod asm;
+#[cfg(not(arm_dsp))]
+mod model;
+mod self_check;
+
+pub use self_check::{Mismatch, SELF_CHECK_SCRATCH, SelfCheck, self_check};
 
 #[cfg(test)]
 mod tests {
@@ -1055,6 +955,9 @@ mod tests {
         let mut scratch = std::vec![0u8; SELF_CHECK_SCRATCH];
         let done = self_check(0x5DEE_CE66_D1CE_4E5B, 400, &mut scratch)
             .unwrap_or_else(|m| panic!("{m:?}"));
-        assert!(done.convolutions > 300 && done.depthwise > 200, "{done:?}");
+        assert!(
+            done.convolutions > 300 && done.depthwise > 200 && done.fully_connected > 60,
+            "{done:?}"
+        );
     }
 }

@@ -543,6 +543,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: cortex_m4::depthwise_supports,
         eval: cortex_m4::depthwise_eval,
     },
+    #[cfg(arm_dsp)]
+    DepthwiseKernel {
+        name: "depthwise_m4_as_conv",
+        supports: cortex_m4::depthwise_as_conv_supports,
+        eval: cortex_m4::depthwise_as_conv_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -556,6 +562,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
+        name: "depthwise_m4_as_conv_model",
+        supports: cortex_m4::depthwise_as_conv_supports,
+        eval: cortex_m4::depthwise_as_conv_eval,
+    },
+    #[cfg(all(feature = "std", not(arm_dsp)))]
+    DepthwiseKernel {
         name: "depthwise_m4_3x3_model",
         supports: cortex_m4::depthwise_supports,
         eval: cortex_m4::depthwise_eval,
@@ -566,6 +578,54 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         eval: reference::depthwise,
     },
 ];
+
+/// One FULLY_CONNECTED implementation.
+pub struct FullyConnectedKernel {
+    pub name: &'static str,
+    pub supports: fn(&FullyConnectedParams<'_>) -> bool,
+    pub eval: fn(&FullyConnectedParams<'_>, &[i8], &mut [i8]) -> Result<()>,
+}
+
+/// FULLY_CONNECTED implementations, most specialised first; the last
+/// supports everything. (The host tests the Cortex-M4 entry's Rust model
+/// through `cortex_m4::self_check`; the host's dense layers are small
+/// enough for the reference.)
+pub static FULLY_CONNECTED_KERNELS: &[FullyConnectedKernel] = &[
+    #[cfg(arm_dsp)]
+    FullyConnectedKernel {
+        name: "fc_m4_gemm_2x2",
+        supports: cortex_m4::fully_connected_supports,
+        eval: cortex_m4::fully_connected_eval,
+    },
+    FullyConnectedKernel {
+        name: "fc_reference",
+        supports: |_| true,
+        eval: reference::fully_connected,
+    },
+];
+
+static FULLY_CONNECTED_REFERENCE: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_reference",
+    supports: |_| true,
+    eval: reference::fully_connected,
+};
+
+/// The FULLY_CONNECTED kernel that will run for `p`.
+pub fn select_fully_connected(p: &FullyConnectedParams<'_>) -> &'static FullyConnectedKernel {
+    FULLY_CONNECTED_KERNELS
+        .iter()
+        .find(|k| (k.supports)(p))
+        .unwrap_or(&FULLY_CONNECTED_REFERENCE)
+}
+
+/// Runs the first FULLY_CONNECTED kernel that supports `p`.
+pub fn fully_connected(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    (select_fully_connected(p).eval)(p, input, output)
+}
 
 /// The CONV_2D kernel that will run for `p`.
 pub fn select_conv(p: &ConvParams<'_>) -> &'static ConvKernel {

@@ -105,6 +105,38 @@ pub fn depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Re
     Ok(())
 }
 
+/// Output channel `o` of [`conv`] alone, written into `output` (the whole
+/// output tensor; other channels untouched). The Cortex-M4 kernels use it for
+/// the few channels their fast requantization does not cover.
+pub(crate) fn conv_channel(p: &ConvParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let w = p.window;
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    let bias = p.bias.map_or(0, |b| b.get(o));
+    let (mult, shift) = (p.multiplier.get(o), p.shift.get(o));
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc).enumerate() {
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc).enumerate() {
+            let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+            let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            let mut acc: i32 = 0;
+            for ky in ky0..ky1 {
+                let iy = (iy0 + ky as isize) as usize;
+                let px = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
+                let f = ((o * w.kernel_h + ky) * w.kernel_w + kx0) * ic;
+                let n = (kx1 - kx0) * ic;
+                for (&x, &k) in input[px..px + n].iter().zip(&p.filter[f..f + n]) {
+                    acc =
+                        acc.wrapping_add(i32::from(k).wrapping_mul(i32::from(x) + p.input_offset));
+                }
+            }
+            out_px[o] = requantize(acc, bias, mult, shift, tail);
+        }
+    }
+}
+
 pub fn fully_connected(
     p: &FullyConnectedParams<'_>,
     input: &[i8],

@@ -442,3 +442,44 @@ pub(super) unsafe extern "C" fn zero_words(dst: *mut u32, words: usize) {
         "pop {{r4-r9, pc}}",
     )
 }
+
+/// Clamps `len` signed bytes at `dst` (any alignment) to `[lo, hi]`, four
+/// per step: `SSUB8` sets a GE flag per byte where `x >= bound`, `SEL`
+/// picks per byte. A leftover byte goes through the same four instructions.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn clamp_bytes(dst: *mut i8, len: usize, lo: i32, hi: i32) {
+    naked_asm!(
+        "push {{r4, r5, lr}}",
+        "uxtb r2, r2",
+        "orr r2, r2, r2, lsl #8",
+        "orr r2, r2, r2, lsl #16",
+        "uxtb r3, r3",
+        "orr r3, r3, r3, lsl #8",
+        "orr r3, r3, r3, lsl #16",
+        "subs r1, r1, #4",
+        "blt 2f",
+        "1:",
+        "ldr r4, [r0]",
+        "ssub8 r5, r4, r2",
+        "sel r4, r4, r2",
+        "ssub8 r5, r4, r3",
+        "sel r4, r3, r4",
+        "str r4, [r0], #4",
+        "subs r1, r1, #4",
+        "bge 1b",
+        "2:",
+        "adds r1, r1, #4",
+        "beq 4f",
+        "3:",
+        "ldrb r4, [r0]",
+        "ssub8 r5, r4, r2",
+        "sel r4, r4, r2",
+        "ssub8 r5, r4, r3",
+        "sel r4, r3, r4",
+        "strb r4, [r0], #1",
+        "subs r1, r1, #1",
+        "bne 3b",
+        "4:",
+        "pop {{r4, r5, pc}}",
+    )
+}
