@@ -156,6 +156,8 @@ async fn an_imported_model_is_profiled_classifies_exactly_tests_and_deploys() {
     let profile = &started["profile"];
     assert_eq!(profile["macs"], 7_489_664, "{profile}");
     assert_eq!(profile["operators"].as_array().unwrap().len(), 31);
+    // All of VWW's MACs take the Cortex-M4's fast kernels.
+    assert_eq!(profile["fastPathMacs"], 7_489_664, "{profile}");
     assert_eq!(started["impulse"]["input"]["width"], 96);
     assert_eq!(started["impulse"]["image"]["colorDepth"], "rgb");
     assert_eq!(started["pixelRange"], "zeroToOne");

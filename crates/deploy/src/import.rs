@@ -1,6 +1,7 @@
 //! Bringing your own `.tflite`: what the studio checks when the file is
 //! uploaded (every operator against the engine, an image input), the blob
-//! it becomes, and its profile: size and MACs per operator here, and the
+//! it becomes, and its profile: size, MACs and the MACs the Cortex-M4's fast
+//! kernels take, per operator, here; and the
 //! instructions per operator on the emulated Cortex-M4 (a `profile`
 //! firmware build). The web server runs [`inspect`] to answer at once; the
 //! import job runs it again, stores the model and calls [`profile_on_emulator`].
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tinystudio_domain::impulse::{ColorDepth, ImpulseConfig, InputBlock, ResizeMode};
 use tinystudio_domain::jobs::{ModelProfile, OperatorProfile, PixelRange};
 use tinystudio_engine::interpreter::HostRunner;
+use tinystudio_engine::kernels::cortex_m4;
 use tinystudio_engine::{Model, ModelView, PixelScaling, tflite};
 
 use crate::{BuildOptions, Config, board, build_with};
@@ -120,17 +122,20 @@ pub fn inspect(
     HostRunner::new(blob.clone()).map_err(invalid)?;
     let view = ModelView::parse(&blob).map_err(invalid)?;
     let mut operators = Vec::new();
-    for (index, name, macs) in model.macs().map_err(invalid)? {
+    for index in 0..view.op_count() {
+        let op = view.op(index).map_err(invalid)?;
         operators.push(OperatorProfile {
             index,
-            name: name.to_owned(),
-            macs,
+            name: op.name().to_owned(),
+            macs: op.macs(),
+            fast_path_macs: cortex_m4::fast_path_macs(&op),
             instructions: None,
             kernel: None,
         });
     }
     let profile = ModelProfile {
         macs: operators.iter().map(|o| o.macs).sum(),
+        fast_path_macs: operators.iter().map(|o| o.fast_path_macs).sum(),
         operators,
         parameters: model
             .tensors

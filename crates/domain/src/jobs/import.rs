@@ -66,6 +66,9 @@ pub struct ImportOutput {
 pub struct ModelProfile {
     pub operators: Vec<OperatorProfile>,
     pub macs: u64,
+    /// Of `macs`: those the Cortex-M4's fast kernels compute (the rest run
+    /// the portable kernels, several times slower).
+    pub fast_path_macs: u64,
     /// Weights and biases.
     pub parameters: u64,
     pub arena_bytes: u64,
@@ -83,6 +86,7 @@ pub struct OperatorProfile {
     pub index: usize,
     pub name: String,
     pub macs: u64,
+    pub fast_path_macs: u64,
     /// Measured on the emulated Cortex-M4, with the kernel that ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<u64>,

@@ -261,6 +261,13 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
             let p = &r.profile;
             add("Model", format!("v{}", r.model_version));
             add("MACs", p.macs.to_string());
+            add(
+                "On the Cortex-M4's fast kernels",
+                format!(
+                    "{:.1} % of the MACs (the rest run the portable kernels)",
+                    100.0 * p.fast_path_macs as f64 / p.macs.max(1) as f64
+                ),
+            );
             add("Parameters", p.parameters.to_string());
             add("Tensor arena", kb(p.arena_bytes));
             add("Model blob", kb(p.blob_bytes));
