@@ -110,29 +110,44 @@ pub fn estimate_instructions(view: &ModelView<'_>) -> tinystudio_engine::Result<
     Ok(total.round() as u64)
 }
 
-/// One inference of `instructions` on `board`, at one instruction per
-/// cycle. Only the Cortex-M4 boards: the emulator runs the M4's kernels,
-/// and a Cortex-M0+ runs others with another instruction set (`None`).
+/// Cortex-M4 core cycles per instruction of the engine's kernels: the
+/// Technical Reference Manual's instruction timings applied to a QEMU trace
+/// of one inference (`../shared/tools/m4cycles`: multi-register loads and
+/// stores, taken branches, multiplies), divided by the instructions counted.
+/// 18.53 M cycles / 11.01 M instructions on VWW, 19.26 M / 11.53 M on a
+/// studio-trained default model (BENCHMARKS.md, "int8 inference on the
+/// emulated Cortex-M4"). Flash wait states are not in the model.
+pub const CYCLES_PER_INSTRUCTION: f64 = 1.68;
+
+/// One inference of `instructions` on `board`: the estimated cycles
+/// ([`CYCLES_PER_INSTRUCTION`]) at the board's clock. Only the Cortex-M4
+/// boards: the emulator runs the M4's kernels, and a Cortex-M0+ runs others
+/// with another instruction set (`None`).
 pub fn latency(board: &Board, instructions: u64, basis: Basis) -> Option<Latency> {
     if board.cpu != Cpu::CortexM4F {
         return None;
     }
     let mhz = board.clock_hz / 1_000_000;
-    let how = match basis {
-        Basis::Estimated => format!(
-            "about {:.1} M instructions, estimated from the model's layers and the kernels' \
-             measured instructions per MAC, at one per cycle and {mhz} MHz",
-            instructions as f64 / 1e6
-        ),
-        Basis::Measured => format!(
-            "{:.2} M instructions counted on the emulated Cortex-M4, at one per cycle and \
-             {mhz} MHz; expect 1.1-1.5x on hardware (branch and load latencies, flash wait states)",
-            instructions as f64 / 1e6
-        ),
+    let cycles = (instructions as f64 * CYCLES_PER_INSTRUCTION).round() as u64;
+    let counted = match basis {
+        Basis::Estimated => {
+            "estimated from the model's layers and the kernels' measured \
+                             instructions per MAC"
+        }
+        Basis::Measured => "counted on the emulated Cortex-M4",
     };
+    let how = format!(
+        "about {:.1} M cycles (an estimate: {:.2} M instructions, {counted}, at \
+         {CYCLES_PER_INSTRUCTION} cycles each, the ratio the Cortex-M4 Technical Reference \
+         Manual's timing model gives these kernels on a traced inference; flash wait states \
+         not included) at {mhz} MHz",
+        cycles as f64 / 1e6,
+        instructions as f64 / 1e6
+    );
     Some(Latency {
-        ms: instructions as f64 * 1000.0 / board.clock_hz as f64,
+        ms: cycles as f64 * 1000.0 / board.clock_hz as f64,
         instructions,
+        cycles,
         basis,
         how,
     })

@@ -60,8 +60,12 @@ impl Footprint {
 #[serde(rename_all = "camelCase")]
 pub struct Latency {
     pub ms: f64,
-    /// Instructions of one inference on the Cortex-M4 (the time assumes one per cycle).
+    /// Instructions of one inference on the Cortex-M4.
     pub instructions: u64,
+    /// Estimated core cycles of those instructions on a Cortex-M4 (what
+    /// `ms` is computed from); 0 in results stored before cycles were.
+    #[serde(default)]
+    pub cycles: u64,
     pub basis: Basis,
     /// How the number was obtained and what it assumes, for people.
     pub how: String,

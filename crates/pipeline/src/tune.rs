@@ -843,6 +843,7 @@ mod tests {
         footprint.latency = Some(tinystudio_domain::footprint::Latency {
             ms,
             instructions: 0,
+            cycles: 0,
             basis: tinystudio_domain::footprint::Basis::Estimated,
             how: String::new(),
         });

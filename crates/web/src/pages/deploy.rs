@@ -196,6 +196,10 @@ impl DeployPage {
     fn is_selected(&self, m: &Model) -> bool {
         self.selected.as_ref().is_some_and(|s| s.id == m.id)
     }
+
+    fn cycles_per_instruction(&self) -> f64 {
+        tinystudio_deploy::footprint::CYCLES_PER_INSTRUCTION
+    }
 }
 
 #[derive(Deserialize, Default)]

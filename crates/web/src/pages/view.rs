@@ -123,15 +123,17 @@ impl Confusion {
     }
 }
 
-/// A latency in words: the figure, its basis, and how it was obtained.
+/// A latency in words: the figure, its basis, and how it was obtained. The
+/// time is always an estimate (cycles from instructions); its basis says
+/// whether the instructions were counted.
 pub fn latency_words(l: &Latency) -> (String, &'static str, String) {
-    let about = match l.basis {
-        Basis::Estimated => "about ",
-        Basis::Measured => "",
+    let basis = match l.basis {
+        Basis::Estimated => "estimated",
+        Basis::Measured => "estimated from a measured count",
     };
     (
-        format!("{about}{:.0} ms per inference", l.ms),
-        l.basis.as_str(),
+        format!("about {:.0} ms per inference", l.ms),
+        basis,
         l.how.clone(),
     )
 }
