@@ -281,3 +281,181 @@ async fn an_imported_model_is_profiled_classifies_exactly_tests_and_deploys() {
     let deploy_page = app.page(&format!("/projects/{project}/deploy")).await;
     assert!(deploy_page.contains("Bring your own model"));
 }
+
+/// A keyword-spotting-shaped model (49 x 10 audio features, one channel):
+/// conv, depthwise, pointwise, pool, dense, softmax, quantized by the
+/// engine and written as a `.tflite`.
+fn audio_model() -> Vec<u8> {
+    use tinystudio_engine::float_graph::{FloatGraph, Layer};
+    use tinystudio_engine::ops::{Activation, Padding};
+    use tinystudio_engine::{Calibration, PixelScaling, quantize};
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect()
+    };
+    let graph = FloatGraph {
+        input_shape: [49, 10, 1],
+        pixel_scaling: PixelScaling::MinusOneToOne,
+        labels: vec!["yes".into(), "no".into(), "up".into(), "down".into()],
+        layers: vec![
+            Layer::Conv2d {
+                weights: rand(16 * 9, 0.8),
+                shape: [16, 3, 3, 1],
+                bias: rand(16, 0.2),
+                stride: 2,
+                padding: Padding::Same,
+                activation: Activation::Relu,
+            },
+            Layer::DepthwiseConv2d {
+                weights: rand(9 * 16, 0.8),
+                shape: [3, 3, 16],
+                bias: rand(16, 0.2),
+                stride: 1,
+                padding: Padding::Same,
+                activation: Activation::Relu,
+            },
+            Layer::Conv2d {
+                weights: rand(32 * 16, 0.6),
+                shape: [32, 1, 1, 16],
+                bias: rand(32, 0.2),
+                stride: 1,
+                padding: Padding::Same,
+                activation: Activation::Relu,
+            },
+            Layer::GlobalAveragePool,
+            Layer::FullyConnected {
+                weights: rand(4 * 32, 1.0),
+                shape: [4, 32],
+                bias: rand(4, 0.1),
+                activation: Activation::None,
+            },
+            Layer::Softmax,
+        ],
+    };
+    let samples: Vec<Vec<f32>> = (0..8u8)
+        .map(|i| {
+            let bytes: Vec<u8> = (0..490)
+                .map(|j| (j as u8).wrapping_mul(29).wrapping_add(i.wrapping_mul(53)))
+                .collect();
+            graph.scale_pixels(&bytes)
+        })
+        .collect();
+    let calibration = Calibration::from_samples(&graph, &samples).unwrap();
+    quantize(&graph, &calibration).unwrap().to_tflite().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_takes_raw_tensors_is_profiled_built_and_run_on_the_emulated_board() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (project, key) = app.create_project("import-raw").await;
+    let file = audio_model();
+    // As a picture it is a 49 x 10 grayscale image; as raw tensors it is
+    // what it is.
+    let (status, started) = import(
+        &app,
+        &project,
+        &key,
+        "?fileName=kws.tflite&input=raw&labels=yes,no,up,down",
+        file.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["impulse"], Value::Null);
+    assert_eq!(started["pixelRange"], Value::Null);
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let job = app
+        .job(&project, &key, started["jobId"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let profile = &job["result"]["profile"];
+    assert!(
+        profile["instructions"].as_u64().unwrap_or(0) > 0,
+        "{profile}"
+    );
+    let model = job["result"]["modelId"].as_str().unwrap().to_owned();
+
+    // Pictures are refused by name.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/projects/{project}/models/{model}/classify")))
+        .header("x-api-key", &key)
+        .body(common::png(49, 10, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("raw tensors"),
+        "{body}"
+    );
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/test"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Firmware, and a run of a given input tensor on the emulated board:
+    // its answer is the host engine's, byte for byte.
+    let (status, deploy) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/deploy"),
+            &key,
+            json!({ "board": "mps2-an386" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deploy}");
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let deployment = deploy["deploymentId"].as_str().unwrap().to_owned();
+    let built = app.job(&project, &key, &deployment).await;
+    assert_eq!(built["status"], "succeeded", "{}", built["error"]);
+    let run = |body: Vec<u8>| {
+        app.client
+            .post(app.url(&format!(
+                "/api/projects/{project}/deployments/{deployment}/run"
+            )))
+            .header("x-api-key", &key)
+            .body(body)
+            .send()
+    };
+    let r = run(vec![1u8; 10]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let tensor: Vec<u8> = (0..490u32).map(|i| (i * 7 % 256) as u8).collect();
+    let r = run(tensor.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let queued: Value = r.json().await.unwrap();
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let ran = app
+        .job(&project, &key, queued["jobId"].as_str().unwrap())
+        .await;
+    assert_eq!(ran["status"], "succeeded", "{ran}");
+    let board: Vec<i64> = serde_json::from_value(ran["result"]["raw"].clone()).unwrap();
+    let mut host = tinystudio_engine::interpreter::HostRunner::new(
+        tinystudio_engine::Model::from_tflite(&file)
+            .unwrap()
+            .to_blob()
+            .unwrap(),
+    )
+    .unwrap();
+    let input: Vec<i8> = tensor.iter().map(|&b| b as i8).collect();
+    let expected: Vec<i64> = host
+        .run(&input)
+        .unwrap()
+        .iter()
+        .map(|&q| i64::from(q))
+        .collect();
+    assert_eq!(board, expected, "{}", ran["result"]);
+    assert_eq!(ran["result"]["matchesHost"], true);
+}

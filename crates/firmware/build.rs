@@ -75,37 +75,33 @@ fn main() {
             blob_path.display()
         ))
     });
-    if view.input_mapper().is_none() {
-        fail(&format!(
-            "the model blob {} records no pixel scaling, so the board cannot turn pixels into \
-             the input tensor; set Model::metadata.pixel_scaling before to_blob()",
-            blob_path.display()
-        ));
-    }
     let input = view
         .input()
         .unwrap_or_else(|e| fail(&format!("model input: {e}")));
     let s = input.shape4();
-    if s.n != 1 || !(s.c == 1 || s.c == 3) {
+    if s.n != 1 {
         fail(&format!(
-            "the model input is {:?}; the firmware takes one image of 1 (grayscale) or 3 (RGB) \
-             channels",
+            "the model input is {:?}; the firmware takes one input at a time",
             input.shape()
         ));
     }
+    // A model that records no pixel scaling takes raw tensors (its input
+    // bytes are the int8 values): no camera loop for it.
+    let picture = view.pixel_scaling().is_some() && (s.c == 1 || s.c == 3);
     fs::write(out.join("model.tsmb"), &blob)
         .unwrap_or_else(|e| fail(&format!("cannot write the model into OUT_DIR: {e}")));
-    write_config(&out, s.h, s.w, s.c);
+    write_config(&out, s.h, s.w, s.c, picture);
 }
 
 /// `OUT_DIR/config.rs`: the camera loop's settings and buffer sizes.
 ///
 /// - `TINYSTUDIO_CAMERA_INTERVAL_MS`: time between photos (default 2000;
-///   0 leaves the camera loop and its buffers out).
+///   0 leaves the camera loop and its buffers out, as does a model whose
+///   input is not a `picture`).
 /// - `TINYSTUDIO_RESIZE_MODE`: the impulse's `squash` (default),
 ///   `fitShortest` or `fitLongest`; the colour depth follows from the
 ///   model's input channels.
-fn write_config(out: &Path, h: usize, w: usize, c: usize) {
+fn write_config(out: &Path, h: usize, w: usize, c: usize, picture: bool) {
     use tinystudio_engine::preprocess::{ColorDepth, InputFormat, ResizeMode, Scratch};
     println!("cargo:rerun-if-env-changed=TINYSTUDIO_CAMERA_INTERVAL_MS");
     println!("cargo:rerun-if-env-changed=TINYSTUDIO_RESIZE_MODE");
@@ -117,6 +113,7 @@ fn write_config(out: &Path, h: usize, w: usize, c: usize) {
         }),
         _ => 2000,
     };
+    let interval = if picture { interval } else { 0 };
     let (resize_mode, resize_name) = match env::var("TINYSTUDIO_RESIZE_MODE").as_deref() {
         Ok("") | Err(_) | Ok("squash") => (ResizeMode::Squash, "Squash"),
         Ok("fitShortest") => (ResizeMode::FitShortest, "FitShortest"),

@@ -110,9 +110,7 @@ pub fn build_with(
     let view = ModelView::parse(model_blob)?;
     if view.input_mapper().is_none() {
         return Err(Error::InvalidModel(tinystudio_engine::Error::Message(
-            "the blob records no pixel scaling, so the board cannot turn pixels into the input \
-             tensor; set Model::metadata.pixel_scaling before Model::to_blob"
-                .into(),
+            "the blob has no readable input tensor".into(),
         )));
     }
     check_fits(board, model_blob)?;

@@ -50,22 +50,33 @@ pub struct Inspected {
     /// The engine's blob, labels and pixel mapping included.
     pub blob: Vec<u8>,
     pub labels: Vec<String>,
-    /// Its input as an impulse: size and colour from the input tensor.
-    pub impulse: ImpulseConfig,
-    pub pixel_range: PixelRange,
+    /// Its input as an impulse: size and colour from the input tensor;
+    /// `None` for a model that takes raw tensors.
+    pub impulse: Option<ImpulseConfig>,
+    pub pixel_range: Option<PixelRange>,
+    pub input_shape: Vec<usize>,
     /// Sizes and MACs per operator (no instructions yet).
     pub profile: ModelProfile,
 }
 
+/// How an imported model's input is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// Pictures, resized as given; `None` infers the pixel range from the
+    /// input's quantization (a float range reaching below -0.25 means -1..1).
+    Image(ResizeMode, Option<PixelRange>),
+    /// Raw tensors: the input bytes are the int8 values (audio features,
+    /// sensor windows, any input that is not a picture).
+    Raw,
+}
+
 /// Checks `file` against the engine and builds its blob. `labels` may be
-/// empty (then `class 0`, `class 1`, ...); `pixel_range` `None` is inferred
-/// from the input's quantization (a float range reaching below -0.25 means
-/// -1..1).
+/// empty (then `class 0`, `class 1`, ...). An image input must be height x
+/// width x 1 or 3 channels.
 pub fn inspect(
     file: &[u8],
     labels: &[String],
-    resize_mode: ResizeMode,
-    pixel_range: Option<PixelRange>,
+    input_kind: InputKind,
 ) -> Result<Inspected, ImportError> {
     let problems = tflite::check(file)
         .map_err(|e| refused(format!("not a TensorFlow Lite model the engine reads: {e}")))?;
@@ -80,27 +91,32 @@ pub fn inspect(
     }
     let mut model = Model::from_tflite(file).map_err(|e| refused(e.to_string()))?;
     let input = &model.tensors[model.input];
-    let (h, w, c) = match input.shape[..] {
-        [1, h, w, c] | [h, w, c] if c == 1 || c == 3 => (h, w, c),
-        ref other => {
-            return Err(refused(format!(
-                "its input is {other:?}; only images (height x width x 1 or 3 channels) can be \
-                 imported so far"
-            )));
-        }
-    };
+    let input_shape = input.shape.clone();
     let (scale, zero_point) = input
         .quant
         .as_ref()
         .and_then(|q| Some((*q.scale.first()?, *q.zero_point.first()?)))
         .ok_or_else(|| refused("its input tensor is not quantized"))?;
-    let pixel_range = pixel_range.unwrap_or({
-        if (-128.0 - zero_point as f32) * scale < -0.25 {
-            PixelRange::MinusOneToOne
-        } else {
-            PixelRange::ZeroToOne
+    let picture = match input_kind {
+        InputKind::Raw => None,
+        InputKind::Image(..) => match input.shape[..] {
+            [1, h, w, c] | [h, w, c] if c == 1 || c == 3 => Some((h, w, c)),
+            ref other => {
+                return Err(refused(format!(
+                    "its input is {other:?}, not a picture (height x width x 1 or 3 \
+                     channels): import it as raw tensors"
+                )));
+            }
+        },
+    };
+    let pixel_range = match (input_kind, picture) {
+        (InputKind::Image(_, Some(range)), Some(_)) => Some(range),
+        (_, Some(_)) if (-128.0 - zero_point as f32) * scale < -0.25 => {
+            Some(PixelRange::MinusOneToOne)
         }
-    });
+        (_, Some(_)) => Some(PixelRange::ZeroToOne),
+        (_, None) => None,
+    };
     let classes = model.tensors[model.output].elements();
     let labels: Vec<String> = if labels.is_empty() {
         (0..classes).map(|i| format!("class {i}")).collect()
@@ -113,7 +129,7 @@ pub fn inspect(
         )));
     };
     model.metadata.labels = labels.clone();
-    model.metadata.pixel_scaling = Some(match pixel_range {
+    model.metadata.pixel_scaling = pixel_range.map(|range| match range {
         PixelRange::ZeroToOne => PixelScaling::ZeroToOne,
         PixelRange::MinusOneToOne => PixelScaling::MinusOneToOne,
     });
@@ -148,11 +164,14 @@ pub fn inspect(
         instructions: None,
         profile_note: None,
     };
-    let impulse = ImpulseConfig {
+    let impulse = picture.map(|(h, w, c)| ImpulseConfig {
         input: InputBlock {
             width: w as u32,
             height: h as u32,
-            resize_mode,
+            resize_mode: match input_kind {
+                InputKind::Image(mode, _) => mode,
+                InputKind::Raw => ResizeMode::Squash,
+            },
         },
         image: tinystudio_domain::impulse::ImageBlock {
             color_depth: if c == 1 {
@@ -162,19 +181,20 @@ pub fn inspect(
             },
         },
         learning: Default::default(),
-    };
+    });
     Ok(Inspected {
         blob,
         labels,
         impulse,
         pixel_range,
+        input_shape,
         profile,
     })
 }
 
 /// Fills `profile` with the instructions of each operator on the emulated
 /// Cortex-M4: a `profile` firmware build of `blob` for `mps2-an386`, one
-/// inference of a mid-grey picture under QEMU. `target_dir` keeps the
+/// inference under QEMU of a mid-grey picture (zeros for raw tensors). `target_dir` keeps the
 /// build's folder between imports.
 pub fn profile_on_emulator(
     config: &Config,

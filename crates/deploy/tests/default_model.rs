@@ -98,8 +98,8 @@ fn the_checked_in_default_model_is_current() {
         )
     });
     assert!(
-        view.input_mapper().is_some(),
-        "the default model needs a pixel scaling"
+        view.pixel_scaling().is_some(),
+        "the default model takes pictures: it needs a pixel scaling"
     );
     assert_eq!(view.label_count(), 2);
 }

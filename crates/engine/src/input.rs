@@ -87,6 +87,17 @@ impl InputMapper {
         InputMapper { lut }
     }
 
+    /// For models whose input is not a picture (audio features, raw
+    /// tensors): each byte is the int8 value itself, two's complement, so
+    /// the input is sent exactly as it will sit in the tensor.
+    pub fn raw() -> Self {
+        let mut lut = [0i8; 256];
+        for (p, slot) in lut.iter_mut().enumerate() {
+            *slot = p as u8 as i8;
+        }
+        InputMapper { lut }
+    }
+
     pub fn map_pixel(&self, p: u8) -> i8 {
         self.lut[usize::from(p)]
     }

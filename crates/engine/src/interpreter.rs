@@ -145,12 +145,13 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         Ok(())
     }
 
-    /// Fills the input from 8-bit pixels through the model's pixel scaling.
+    /// Fills the input from 8-bit pixels through the model's pixel scaling
+    /// (bytes as they are for a model that takes raw tensors).
     pub fn set_input_pixels(&mut self, pixels: &[u8]) -> Result<()> {
         let mapper = self
             .model
             .input_mapper()
-            .ok_or(Error::Unsupported("the blob records no pixel scaling"))?;
+            .ok_or(Error::Malformed("the blob has no input tensor"))?;
         mapper.map(pixels, self.input_mut())
     }
 

@@ -231,9 +231,7 @@ fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     let view = ModelView::parse(blob)?;
     let mapper = view
         .input_mapper()
-        .ok_or(tinystudio_engine::Error::Unsupported(
-            "the model records no pixel scaling",
-        ))?;
+        .ok_or(tinystudio_engine::Error::Malformed("the model has no input tensor"))?;
     Ok(Prepared { view, mapper })
 }
 

@@ -184,7 +184,12 @@ pub async fn list(db: &Db, project_id: ProjectId) -> Result<Vec<Model>> {
 /// person confirmed it.
 pub async fn impulse_of(db: &Db, model: &Model) -> Result<ImpulseConfig> {
     if let Some(imported) = &model.imported {
-        return Ok(imported.impulse.clone());
+        return imported.impulse.clone().ok_or_else(|| {
+            StorageError::Conflict(format!(
+                "model v{} takes raw tensors (input {:?}), not pictures",
+                model.version, imported.input_shape
+            ))
+        });
     }
     crate::impulses::get_version(db, model.project_id, model.impulse_version)
         .await

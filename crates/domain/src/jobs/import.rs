@@ -27,10 +27,11 @@ pub struct ImportPayload {
     /// The classes, in output order.
     pub labels: Vec<String>,
     /// How pictures become its input, as the person confirmed it: size and
-    /// colour from the model's input tensor, resize mode chosen.
-    pub impulse: ImpulseConfig,
-    /// The float range the model was trained on for pixels.
-    pub pixel_scaling: PixelRange,
+    /// colour from the model's input tensor, resize mode chosen; `None` for
+    /// a model that takes raw tensors.
+    pub impulse: Option<ImpulseConfig>,
+    /// The float range the model was trained on for pixels (`None`: raw).
+    pub pixel_scaling: Option<PixelRange>,
 }
 
 /// The float values a model expects for pixels 0..=255.
@@ -48,8 +49,12 @@ pub enum PixelRange {
 #[serde(rename_all = "camelCase")]
 pub struct Imported {
     pub file_name: String,
-    /// Its input, as an impulse (the learning block is unused).
-    pub impulse: ImpulseConfig,
+    /// Its input, as an impulse (the learning block is unused); `None` when
+    /// it takes raw tensors: its input bytes are the int8 values.
+    pub impulse: Option<ImpulseConfig>,
+    /// The input tensor's shape.
+    #[serde(default)]
+    pub input_shape: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -495,13 +495,16 @@ impl<'a> ModelView<'a> {
     }
 
     /// Pixel -> input tensor mapping, when the blob records a pixel scaling.
+    /// How input bytes become the input tensor: pixels through the recorded
+    /// pixel scaling, or, for a model that records none (its input is not a
+    /// picture), the bytes as they are ([`InputMapper::raw`]). `None` only
+    /// when the blob has no readable input tensor.
     pub fn input_mapper(&self) -> Option<InputMapper> {
         let t = self.input().ok()?;
-        Some(InputMapper::new(
-            self.pixel_scaling()?,
-            t.scale,
-            t.zero_point,
-        ))
+        Some(match self.pixel_scaling() {
+            Some(scaling) => InputMapper::new(scaling, t.scale, t.zero_point),
+            None => InputMapper::raw(),
+        })
     }
 
     fn label_at(&self, pos: usize) -> Result<(&'a [u8], usize)> {

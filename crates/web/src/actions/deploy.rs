@@ -93,23 +93,45 @@ pub async fn start_run(
         )));
     }
     let model = models::get(&state.db, project, output.model_id).await?;
-    let impulse = models::impulse_of(&state.db, &model).await?;
     if input.image.is_empty() {
         return Err(AppError::BadRequest(
             "send the image as the request body".into(),
         ));
     }
-    let limits = state.config.decode;
-    let image = input.image;
-    let pixels = tokio::task::spawn_blocking(move || {
-        tinystudio_images::decode(&image, &limits)
-            .map(|d| {
-                tinystudio_images::preprocess(&d.image, &impulse.input, impulse.image.color_depth)
-            })
-            .map_err(|e| AppError::BadRequest(format!("the image: {e}")))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))??;
+    let raw_input = model.imported.as_ref().is_some_and(|i| i.impulse.is_none());
+    let pixels = if raw_input {
+        // A model that takes raw tensors: the file is the input tensor's bytes.
+        let blob = model_blob(state, &model).await?;
+        let len = tinystudio_engine::ModelView::parse(&blob)
+            .and_then(|v| v.input())
+            .map_err(|e| AppError::Internal(format!("model {}: {e}", model.id)))?
+            .len;
+        if input.image.len() != len {
+            return Err(AppError::BadRequest(format!(
+                "model v{} takes raw tensors of {len} bytes; the file has {}",
+                model.version,
+                input.image.len()
+            )));
+        }
+        input.image
+    } else {
+        let impulse = models::impulse_of(&state.db, &model).await?;
+        let limits = state.config.decode;
+        let image = input.image;
+        tokio::task::spawn_blocking(move || {
+            tinystudio_images::decode(&image, &limits)
+                .map(|d| {
+                    tinystudio_images::preprocess(
+                        &d.image,
+                        &impulse.input,
+                        impulse.image.color_depth,
+                    )
+                })
+                .map_err(|e| AppError::BadRequest(format!("the image: {e}")))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??
+    };
 
     let run_id = JobId::new();
     state

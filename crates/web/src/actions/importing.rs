@@ -3,7 +3,7 @@
 //! a new import job, which converts, saves and profiles it
 //! (`worker/src/jobs/import.rs`).
 
-use tinystudio_deploy::import::{ImportError, Inspected, inspect};
+use tinystudio_deploy::import::{ImportError, InputKind, Inspected, inspect};
 use tinystudio_domain::artifacts::IMPORT_UPLOAD;
 use tinystudio_domain::impulse::ResizeMode;
 use tinystudio_domain::jobs::{Import, ImportPayload, PixelRange};
@@ -19,9 +19,7 @@ pub struct ImportRequest {
     pub file: Vec<u8>,
     /// One per output, in order; empty for `class 0`, `class 1`, ...
     pub labels: Vec<String>,
-    pub resize_mode: ResizeMode,
-    /// `None`: inferred from the input's quantization.
-    pub pixel_range: Option<PixelRange>,
+    pub input: InputKind,
 }
 
 /// Why an import did not start.
@@ -46,9 +44,28 @@ pub fn parse_labels(raw: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn parse_resize_mode(raw: Option<&str>) -> Result<ResizeMode, AppError> {
+/// The input from a form or query: `input=raw` for raw tensors, else a
+/// picture with `resizeMode` and `pixelRange`.
+pub fn parse_input(
+    input: Option<&str>,
+    resize_mode: Option<&str>,
+    pixel_range: Option<&str>,
+) -> Result<InputKind, AppError> {
+    match input.unwrap_or("image") {
+        "" | "image" => Ok(InputKind::Image(
+            parse_resize_mode(resize_mode)?,
+            parse_pixel_range(pixel_range)?,
+        )),
+        "raw" => Ok(InputKind::Raw),
+        other => Err(AppError::BadRequest(format!(
+            "input {other:?}: use image or raw"
+        ))),
+    }
+}
+
+fn parse_resize_mode(raw: Option<&str>) -> Result<ResizeMode, AppError> {
     match raw.unwrap_or("squash") {
-        "squash" => Ok(ResizeMode::Squash),
+        "" | "squash" => Ok(ResizeMode::Squash),
         "fitShortest" => Ok(ResizeMode::FitShortest),
         "fitLongest" => Ok(ResizeMode::FitLongest),
         other => Err(AppError::BadRequest(format!(
@@ -57,7 +74,7 @@ pub fn parse_resize_mode(raw: Option<&str>) -> Result<ResizeMode, AppError> {
     }
 }
 
-pub fn parse_pixel_range(raw: Option<&str>) -> Result<Option<PixelRange>, AppError> {
+fn parse_pixel_range(raw: Option<&str>) -> Result<Option<PixelRange>, AppError> {
     match raw.unwrap_or("") {
         "" | "auto" => Ok(None),
         "zeroToOne" => Ok(Some(PixelRange::ZeroToOne)),
@@ -94,12 +111,11 @@ pub async fn start_import(
     let ImportRequest {
         file,
         labels,
-        resize_mode,
-        pixel_range,
+        input,
         ..
     } = req;
     let (file, inspected) = tokio::task::spawn_blocking(move || {
-        let inspected = inspect(&file, &labels, resize_mode, pixel_range);
+        let inspected = inspect(&file, &labels, input);
         (file, inspected)
     })
     .await

@@ -24,6 +24,12 @@ pub async fn start_test(
         Some(p) => p.parse()?,
         None => Precision::default(),
     };
+    if let Some(imported) = model.imported.as_ref().filter(|i| i.impulse.is_none()) {
+        return Err(AppError::BadRequest(format!(
+            "model v{} takes raw tensors (input {:?}), not the test set's pictures",
+            model.version, imported.input_shape
+        )));
+    }
     if model.imported.is_some() && precision != Precision::Int8 {
         return Err(AppError::BadRequest(format!(
             "model v{} was imported as an int8 .tflite: it has no float weights to test",

@@ -39,6 +39,8 @@ pub struct ImportQuery {
     file_name: Option<String>,
     /// Comma-separated, one per output.
     labels: Option<String>,
+    /// `image` (the default) or `raw`.
+    input: Option<String>,
     resize_mode: Option<String>,
     pixel_range: Option<String>,
 }
@@ -56,15 +58,17 @@ pub async fn import(
     use axum::response::IntoResponse;
 
     use crate::actions::importing::{
-        ImportRefused, ImportRequest, parse_labels, parse_pixel_range, parse_resize_mode,
-        start_import,
+        ImportRefused, ImportRequest, parse_input, parse_labels, start_import,
     };
     let req = ImportRequest {
         file_name: q.file_name.unwrap_or_default(),
         file: body.to_vec(),
         labels: q.labels.as_deref().map(parse_labels).unwrap_or_default(),
-        resize_mode: parse_resize_mode(q.resize_mode.as_deref())?,
-        pixel_range: parse_pixel_range(q.pixel_range.as_deref())?,
+        input: parse_input(
+            q.input.as_deref(),
+            q.resize_mode.as_deref(),
+            q.pixel_range.as_deref(),
+        )?,
     };
     match start_import(&state, access.project.id, req).await {
         Ok((job, inspected)) => Ok((
@@ -75,6 +79,7 @@ pub async fn import(
                 "labels": inspected.labels,
                 "impulse": inspected.impulse,
                 "pixelRange": inspected.pixel_range,
+                "inputShape": inspected.input_shape,
                 "profile": inspected.profile,
             })),
         )

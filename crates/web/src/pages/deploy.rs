@@ -367,17 +367,12 @@ pub async fn import(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {
     use crate::actions::importing::{
-        ImportRefused, ImportRequest, parse_labels, parse_pixel_range, parse_resize_mode,
-        start_import,
+        ImportRefused, ImportRequest, parse_input, parse_labels, start_import,
     };
     let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let (mut file, mut file_name, mut labels, mut resize, mut range) = (
-        Vec::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-    );
+    let (mut file, mut file_name) = (Vec::new(), String::new());
+    let (mut labels, mut input, mut resize, mut range) =
+        (String::new(), String::new(), String::new(), String::new());
     while let Some(field) = multipart
         .next_field()
         .await
@@ -396,6 +391,7 @@ pub async fn import(
         let text = field.text().await.unwrap_or_default();
         match name.as_str() {
             "labels" => labels = text,
+            "input" => input = text,
             "resizeMode" => resize = text,
             "pixelRange" => range = text,
             _ => {}
@@ -405,8 +401,7 @@ pub async fn import(
         file_name,
         file,
         labels: parse_labels(&labels),
-        resize_mode: parse_resize_mode(Some(resize.as_str()).filter(|r| !r.is_empty()))?,
-        pixel_range: parse_pixel_range(Some(range.as_str()))?,
+        input: parse_input(Some(&input), Some(&resize), Some(&range))?,
     };
     match start_import(&state, project.id, req).await {
         Ok((job, _)) => Ok(job_page(&project, &job).into_response()),

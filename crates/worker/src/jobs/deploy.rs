@@ -32,9 +32,15 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
         .map_err(|e| Permanent(format!("model: {e}")))?;
     let blob = artifact(&ctx, &model, MODEL_BLOB).await?;
     let tflite = artifact(&ctx, &model, MODEL_TFLITE).await?;
-    // The camera loop fits its frames to the model as the impulse says.
+    // The camera loop fits its frames to the model as the impulse says (a
+    // model that takes raw tensors has no camera loop).
+    let raw_input = model.imported.as_ref().is_some_and(|i| i.impulse.is_none());
     let options = BuildOptions {
-        resize_mode: models::impulse_of(&ctx.db, &model).await?.input.resize_mode,
+        resize_mode: if raw_input {
+            Default::default()
+        } else {
+            models::impulse_of(&ctx.db, &model).await?.input.resize_mode
+        },
         ..BuildOptions::default()
     };
     ctx.log(format!(

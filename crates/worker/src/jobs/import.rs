@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use bytes::Bytes;
-use tinystudio_deploy::import::{inspect, profile_on_emulator};
+use tinystudio_deploy::import::{InputKind, inspect, profile_on_emulator};
 use tinystudio_domain::ModelId;
 use tinystudio_domain::artifacts::{IMPORT_UPLOAD, MODEL_BLOB, MODEL_TFLITE};
 use tinystudio_domain::jobs::{Import, ImportOutput, ImportPayload, Imported};
@@ -31,12 +31,11 @@ async fn run(ctx: JobContext, payload: ImportPayload) -> anyhow::Result<ImportOu
     let inspected = {
         let (file, p) = (file.clone(), payload.clone());
         tokio::task::spawn_blocking(move || {
-            inspect(
-                &file,
-                &p.labels,
-                p.impulse.input.resize_mode,
-                Some(p.pixel_scaling),
-            )
+            let kind = match (&p.impulse, p.pixel_scaling) {
+                (Some(impulse), range) => InputKind::Image(impulse.input.resize_mode, range),
+                (None, _) => InputKind::Raw,
+            };
+            inspect(&file, &p.labels, kind)
         })
         .await?
         .map_err(|e| Permanent(e.to_string()))?
@@ -76,6 +75,7 @@ async fn run(ctx: JobContext, payload: ImportPayload) -> anyhow::Result<ImportOu
     let imported = Imported {
         file_name: payload.file_name.clone(),
         impulse: payload.impulse.clone(),
+        input_shape: inspected.input_shape.clone(),
     };
     let current = tinystudio_storage::impulses::latest(&ctx.db, ctx.job.project_id)
         .await?
