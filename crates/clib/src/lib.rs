@@ -235,7 +235,9 @@ pub unsafe extern "C" fn ts_input_shape(
 /// `ctx` is null or a `ts_context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_input_size(ctx: *const Context) -> usize {
-    ready(ctx).and_then(|r| r.view.input().ok()).map_or(0, |t| t.len)
+    ready(ctx)
+        .and_then(|r| r.view.input().ok())
+        .map_or(0, |t| t.len)
 }
 
 /// Number of scores the model outputs (its classes).
@@ -244,7 +246,9 @@ pub unsafe extern "C" fn ts_input_size(ctx: *const Context) -> usize {
 /// `ctx` is null or a `ts_context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_output_size(ctx: *const Context) -> usize {
-    ready(ctx).and_then(|r| r.view.output().ok()).map_or(0, |t| t.len)
+    ready(ctx)
+        .and_then(|r| r.view.output().ok())
+        .map_or(0, |t| t.len)
 }
 
 /// Number of labels the blob records (normally `ts_output_size`).
@@ -494,7 +498,10 @@ pub unsafe extern "C" fn ts_set_input_image(
     let Some(mode) = resize_mode(resize_mode_code) else {
         return fail(state, Error::Preprocess("unknown resize mode"));
     };
-    let Some(len) = w.checked_mul(h).and_then(|n| n.checked_mul(if gray { 1 } else { 3 })) else {
+    let Some(len) = w
+        .checked_mul(h)
+        .and_then(|n| n.checked_mul(if gray { 1 } else { 3 }))
+    else {
         return fail(state, Error::Preprocess("the picture is too large"));
     };
     // SAFETY: the caller's promise.
@@ -530,8 +537,9 @@ pub unsafe extern "C" fn ts_set_input_image(
     let result = r.interpreter().and_then(|mut it| {
         let input = it.input_mut();
         // SAFETY: i8 and u8 have the same size, alignment and validity.
-        let out =
-            unsafe { core::slice::from_raw_parts_mut(input.as_mut_ptr().cast::<u8>(), input.len()) };
+        let out = unsafe {
+            core::slice::from_raw_parts_mut(input.as_mut_ptr().cast::<u8>(), input.len())
+        };
         preprocess(&mut picture, &format, parts, out)?;
         for x in input.iter_mut() {
             *x = mapper.map_pixel(*x as u8);
@@ -543,7 +551,11 @@ pub unsafe extern "C" fn ts_set_input_image(
 
 /// Carves the engine's `Scratch` out of the caller's bytes: the `u64`
 /// accumulators aligned, then the source row, then whole filtered rows.
-fn split_scratch<'a>(bytes: &'a mut [u8], source_width: usize, format: &InputFormat) -> Option<Scratch<'a>> {
+fn split_scratch<'a>(
+    bytes: &'a mut [u8],
+    source_width: usize,
+    format: &InputFormat,
+) -> Option<Scratch<'a>> {
     // SAFETY: any bytes are valid u64s; align_to_mut gives aligned middles.
     let (head, words, _) = unsafe { bytes.align_to_mut::<u64>() };
     let skip = head.len();
@@ -554,7 +566,8 @@ fn split_scratch<'a>(bytes: &'a mut [u8], source_width: usize, format: &InputFor
     let bytes = &mut bytes[skip..];
     let (acc_bytes, rest) = bytes.split_at_mut(acc_len * 8);
     // SAFETY: acc_bytes starts 8-aligned and holds exactly acc_len u64s.
-    let acc = unsafe { core::slice::from_raw_parts_mut(acc_bytes.as_mut_ptr().cast::<u64>(), acc_len) };
+    let acc =
+        unsafe { core::slice::from_raw_parts_mut(acc_bytes.as_mut_ptr().cast::<u64>(), acc_len) };
     let row_len = Scratch::row_len(source_width);
     if rest.len() < row_len {
         return None;
@@ -648,7 +661,11 @@ pub unsafe extern "C" fn ts_scores(ctx: *const Context, scores: *mut f32, count:
 /// # Safety
 /// `ctx` is null or a `ts_context`; `buf` is null or `buf_len` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ts_last_error(ctx: *const Context, buf: *mut c_char, buf_len: usize) -> usize {
+pub unsafe extern "C" fn ts_last_error(
+    ctx: *const Context,
+    buf: *mut c_char,
+    buf_len: usize,
+) -> usize {
     let Some(e) = state(ctx.cast_mut()).and_then(|s| s.last_error.as_ref()) else {
         return 0;
     };
