@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
-use tinystudio_domain::jobs::{Deploy, Explore, Run, Test, Train, Tune, TuneTrial};
+use tinystudio_domain::jobs::{Deploy, Explore, Library, Run, Test, Train, Tune, TuneTrial};
 use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db, StorageError};
 
@@ -248,6 +248,7 @@ async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
         JobKind::Tune => execute::<Tune>(ctx).await,
         JobKind::Trial => execute::<TuneTrial>(ctx).await,
         JobKind::Explore => execute::<Explore>(ctx).await,
+        JobKind::Library => execute::<Library>(ctx).await,
     }
 }
 

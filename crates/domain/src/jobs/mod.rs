@@ -15,6 +15,7 @@
 
 pub mod deploy;
 pub mod explore;
+pub mod library;
 pub mod run;
 pub mod test;
 pub mod train;
@@ -32,6 +33,7 @@ use crate::model::Epoch;
 
 pub use deploy::{Deploy, DeployOutput, DeployPayload};
 pub use explore::{Explore, ExploreOutput, ExplorePayload, MapPoint};
+pub use library::{Library, LibraryOutput, LibraryPayload};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
@@ -125,6 +127,8 @@ pub enum JobKind {
     Trial,
     /// Map the samples by their backbone features.
     Explore,
+    /// Package a model as a library for people's own firmware.
+    Library,
 }
 
 impl JobKind {
@@ -137,6 +141,7 @@ impl JobKind {
             JobKind::Tune => "tune",
             JobKind::Trial => "trial",
             JobKind::Explore => "explore",
+            JobKind::Library => "library",
         }
     }
 }
@@ -158,6 +163,7 @@ impl FromStr for JobKind {
             "tune" => Ok(JobKind::Tune),
             "trial" => Ok(JobKind::Trial),
             "explore" => Ok(JobKind::Explore),
+            "library" => Ok(JobKind::Library),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod explore;
+pub mod library;
 pub mod run;
 pub mod test;
 pub mod train;
