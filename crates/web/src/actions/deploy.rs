@@ -3,8 +3,8 @@
 //! people's own firmware (Arduino, C, Rust) and a model's own files.
 
 use tinystudio_deploy::footprint::latency;
-use tinystudio_deploy::{BOARDS, Board, board, check_fits};
 use tinystudio_deploy::library::LibraryKind;
+use tinystudio_deploy::{BOARDS, Board, board, check_fits};
 use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE, RUN_INPUT};
 use tinystudio_domain::footprint::{Basis, Footprint, Latency, Measurement};
 use tinystudio_domain::jobs::{
