@@ -229,7 +229,7 @@ pub struct LibraryModel<'a> {
 /// A zip ready to download.
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// `<name>-arduino.zip`, `<name>-c.zip`, `<name>-rust.zip`.
+    /// `<name>_v<version>-arduino.zip`, `...-c.zip`, `...-rust.zip`.
     pub file_name: String,
     /// The zip's single top folder (the library's or crate's name).
     pub folder: String,
@@ -564,7 +564,7 @@ pub fn package(
     };
     let bytes = zip(&folder, &files)?;
     Ok(Package {
-        file_name: format!("{folder}-{}.zip", kind.as_str()),
+        file_name: format!("{}-{}.zip", m.ident, kind.as_str()),
         files: files.into_iter().map(|(p, _)| p).collect(),
         folder,
         bytes,
@@ -644,8 +644,9 @@ fn arduino_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          `src/tinystudio_model.h` has the model's sizes and labels. The example classifies a grey \
          picture; replace it with your camera's frame, resized to {w}x{h} (or use \
          `ts_set_input_image`, which resizes as the studio does).\n\n\
-         Not tried on a real board: the sketch is compiled and run against the header in the \
-         studio's tests (on an emulated Cortex-M4), not on a Nano 33 BLE.\n",
+         Not tried on a real board: the studio's tests compile the sketch against the header \
+         with each archive's flags and run it on an emulated Cortex-M4; it has not run on a \
+         Nano 33 BLE nor been built by the Arduino IDE.\n",
         title = model.title,
         version = model.version,
         ident = m.ident,
