@@ -609,7 +609,7 @@ fn library_properties(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          paragraph=Input {h}x{w}x{c}, {classes} classes ({labels}). The engine is a static library for Cortex-M4F (Nano 33 BLE) and Cortex-M0+ (Nano RP2040 Connect, Zero); the example prints Edge Impulse-style predictions.\n\
          category=Data Processing\n\
          url=https://github.com/tinystudio/tinystudio\n\
-         architectures=*\n\
+         architectures=mbed_nano,mbed_rp2040,mbed,rp2040,samd,nrf52\n\
          includes=tinystudio.h,tinystudio_model.h\n\
          precompiled=true\n\
          ldflags=-ltinystudio\n",
@@ -691,13 +691,33 @@ fn c_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
 fn rust_manifest(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
     format!(
         "[package]\nname = \"{ident}\"\nversion = \"1.0.{version}\"\nedition = \"2021\"\n\
-         description = {description:?}\npublish = false\n\n\
+         description = {description}\npublish = false\n\n\
          # No dependencies: the model is data. Run it with the tinystudio-engine crate\n\
          # (see README.md).\n[dependencies]\n",
         ident = m.ident,
         version = model.version,
-        description = format!("The {} model for the TinyStudio engine", model.title),
+        description = toml_string(&format!(
+            "The {} model for the TinyStudio engine",
+            model.title
+        )),
     )
+}
+
+/// A TOML basic string: `"` and `\\` escaped, control characters as `\\uXXXX`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn rust_lib(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
@@ -752,4 +772,29 @@ fn rust_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
         title = model.title,
         version = model.version,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_in_c_rust_and_arduino() {
+        assert_eq!(identifier("Cups & Mugs!"), "cups_mugs");
+        assert_eq!(identifier("3D parts"), "model_3d_parts");
+        assert_eq!(identifier("Ünïcode ☕"), "n_code");
+        assert_eq!(identifier("!!!"), "model");
+        assert_eq!(identifier(&"x".repeat(100)).len(), 40);
+    }
+
+    #[test]
+    fn strings_are_escaped_for_c_and_toml() {
+        assert_eq!(c_string("say \"hi\"?"), "\"say \\042hi\\042\\077\"");
+        assert_eq!(c_string("café"), "\"caf\\303\\251\"");
+        assert_eq!(c_string("a\\b\n"), "\"a\\134b\\012\"");
+        assert_eq!(
+            toml_string("a \"b\" \\ c\n"),
+            "\"a \\\"b\\\" \\\\ c\\u000A\""
+        );
+    }
 }
