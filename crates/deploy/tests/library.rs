@@ -95,8 +95,13 @@ fn run(cmd: &mut Command) -> String {
 /// Runs an ELF on the emulated Cortex-M4 with semihosting and returns what
 /// it printed; the program ends by exiting through semihosting.
 fn run_on_qemu(elf: &Path) -> String {
+    run_on_qemu_with(elf, &[])
+}
+
+fn run_on_qemu_with(elf: &Path, extra: &[&str]) -> String {
     let mut child = Command::new(qemu())
         .args(["-M", "mps2-an386", "-cpu", "cortex-m4", "-nographic"])
+        .args(extra)
         .args(["-monitor", "none", "-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-kernel")
@@ -395,6 +400,96 @@ fn the_c_example_matches_the_host_engine_on_a_studio_like_model() {
             "{library}: the outputs differ from the host engine"
         );
     }
+}
+
+/// Counts one inference through the library the way the firmware's
+/// benchmark does: the MPS2's CMSDK timer 0 (25 MHz) read just before and
+/// after `ts_invoke`, under `-icount shift=0` (one instruction per
+/// nanosecond, so a tick is 40 instructions).
+const BENCH_C: &str = r#"#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "model_data.h"
+#include "tinystudio.h"
+#define TIMER0 ((volatile uint32_t *)0x40000000u)
+static ts_context ctx;
+static uint8_t arena[TS_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
+static uint8_t pixels[TS_MODEL_INPUT_HEIGHT * TS_MODEL_INPUT_WIDTH * TS_MODEL_INPUT_CHANNELS];
+int main(void)
+{
+    TIMER0[0] = 0;
+    TIMER0[2] = 0xFFFFFFFFu;
+    TIMER0[1] = 0xFFFFFFFFu;
+    TIMER0[0] = 1;
+    if (ts_init(&ctx, ts_model_blob, ts_model_blob_len, arena, sizeof arena) != TS_OK) return 1;
+    memset(pixels, 128, sizeof pixels);
+    ts_set_input_pixels(&ctx, pixels, sizeof pixels);
+    uint32_t before = TIMER0[1];
+    ts_status status = ts_invoke(&ctx);
+    uint32_t after = TIMER0[1];
+    printf("instructions: %lu status: %d\n", (unsigned long)(before - after) * 40ul, (int)status);
+    return 0;
+}
+"#;
+
+/// Instructions per inference of vww through each static library; the
+/// Cortex-M4 builds run the engine's M4 kernels, as fast as the firmware
+/// (`README.md`, "Performance": 10,995,880), the Cortex-M0+ build the
+/// portable ones (65,179,400 there).
+#[test]
+fn the_c_library_runs_the_firmware_s_kernels() {
+    let model = LibraryModel {
+        title: "vww bench",
+        version: 1,
+        blob: vww_blob(),
+        resize_mode: ResizeMode::Squash,
+    };
+    let package = package(LibraryKind::C, &model, Some(libraries())).expect("packages");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("library-c-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = unpack(&package, &dir);
+    let examples = root.join("examples");
+    std::fs::write(examples.join("bench.c"), BENCH_C).unwrap();
+    let mut counts = Vec::new();
+    for target in LIBRARY_TARGETS {
+        let elf = examples.join(format!("bench-{}.elf", target.c_dir));
+        run(Command::new(gcc())
+            .current_dir(&examples)
+            .args(target.gcc_flags)
+            .args(["-O2", "-Wall", "-Werror", "-I../include", "-I../model"])
+            .args(["bench.c", "startup.c", "../model/model_data.c"])
+            .arg(format!("../lib/{}/libtinystudio.a", target.c_dir))
+            .args([
+                "-T",
+                "mps2-an386.ld",
+                "-nostartfiles",
+                "--specs=rdimon.specs",
+            ])
+            .args(["-Wl,--gc-sections", "-Wl,--no-warn-execstack", "-o"])
+            .arg(&elf));
+        let out = run_on_qemu_with(&elf, &["-icount", "shift=0"]);
+        let count: u64 = out
+            .trim()
+            .strip_prefix("instructions: ")
+            .and_then(|s| s.strip_suffix(" status: 0"))
+            .unwrap_or_else(|| panic!("{}: {out}", target.c_dir))
+            .parse()
+            .unwrap();
+        eprintln!(
+            "vww through {}: {count} instructions per inference ({:.3} per MAC)",
+            target.c_dir,
+            count as f64 / 7_489_664.0
+        );
+        counts.push(count);
+    }
+    // The M4 builds: the firmware's kernels, within 5 % of its count.
+    for &m4 in &counts[..2] {
+        assert!((10_400_000..11_600_000).contains(&m4), "{counts:?}");
+    }
+    assert!(
+        counts[2] > 4 * counts[0],
+        "the M0+ build runs the portable kernels: {counts:?}"
+    );
 }
 
 fn arduino_package() -> Package {
