@@ -738,8 +738,9 @@ fn the_arduino_sketch_compiles_against_the_header_and_runs() {
 
 #[test]
 fn the_rust_crate_runs_with_the_engine() {
+    // A project name with what TOML, Rust and Markdown must escape.
     let model = LibraryModel {
-        title: "Visual Wake Words",
+        title: "Visual \"Wake\" Words \\ café\n",
         version: 2,
         blob: vww_blob(),
         resize_mode: ResizeMode::FitShortest,
