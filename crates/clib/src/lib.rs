@@ -442,12 +442,24 @@ impl PixelSource for Picture<'_> {
 /// `ctx` is null or a `ts_context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_scratch_size(ctx: *const Context, width: u32, height: u32) -> usize {
-    let Some(format) = ready(ctx).and_then(|r| input_format(r, ResizeMode::Squash)) else {
+    let Some(r) = ready(ctx) else {
         return 0;
     };
     let (w, h) = (width as usize, height as usize);
-    let rows = Scratch::rows_to_keep(w, h, &format);
-    Scratch::bytes(w, format.width, rows) + 16
+    // Enough for any resize mode: the rows worth keeping depend on it.
+    [
+        ResizeMode::Squash,
+        ResizeMode::FitShortest,
+        ResizeMode::FitLongest,
+    ]
+    .into_iter()
+    .filter_map(|mode| input_format(r, mode))
+    .map(|format| {
+        let rows = Scratch::rows_to_keep(w, h, &format);
+        Scratch::bytes(w, format.width, rows) + 16
+    })
+    .max()
+    .unwrap_or(0)
 }
 
 fn input_format(r: &Ready, resize_mode: ResizeMode) -> Option<InputFormat> {

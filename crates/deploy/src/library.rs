@@ -383,19 +383,26 @@ pub struct ExampleImage {
 pub fn example_inputs(blob: &[u8], images: &[ExampleImage]) -> Result<(String, String)> {
     let view = ModelView::parse(blob)?;
     let shape = view.input()?.shape4();
-    let format = InputFormat {
-        width: shape.w,
-        height: shape.h,
-        resize_mode: tinystudio_engine::ResizeMode::Squash,
-        color_depth: if shape.c == 1 {
-            ColorDepth::Grayscale
-        } else {
-            ColorDepth::Rgb
-        },
+    let color_depth = if shape.c == 1 {
+        ColorDepth::Grayscale
+    } else {
+        ColorDepth::Rgb
     };
+    let modes = [
+        tinystudio_engine::ResizeMode::Squash,
+        tinystudio_engine::ResizeMode::FitShortest,
+        tinystudio_engine::ResizeMode::FitLongest,
+    ];
     let scratch = images
         .iter()
-        .map(|i| {
+        .flat_map(|i| modes.map(|mode| (i, mode)))
+        .map(|(i, resize_mode)| {
+            let format = InputFormat {
+                width: shape.w,
+                height: shape.h,
+                resize_mode,
+                color_depth,
+            };
             let (w, h) = (i.width as usize, i.height as usize);
             Scratch::bytes(w, format.width, Scratch::rows_to_keep(w, h, &format)) + 16
         })
