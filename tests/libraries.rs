@@ -72,6 +72,13 @@ async fn models_download_as_files_and_libraries(app: TestApp) {
     let run = |blob: Vec<u8>| HostRunner::new(blob).unwrap().run_pixels(&pixels).unwrap();
     assert_eq!(run(imported.to_blob().unwrap()), run(blob.to_vec()));
 
+    // The training job's page links both.
+    let html = app
+        .page(&format!("/projects/{project}/jobs/{job_id}"))
+        .await;
+    assert!(html.contains(&format!(r#"href="{tflite_url}""#)), "{html}");
+    assert!(html.contains(&format!(r#"href="{blob_url}""#)), "{html}");
+
     let (status, body) = app
         .get(
             &format!("/api/projects/{project}/models/{model}/files/model.safetensors"),

@@ -7,6 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
+use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE};
 use tinystudio_domain::jobs::{Deploy, Library, Run, Test, Train, Tune, TuneOutput, TuneTrial};
 use tinystudio_domain::{JobKind, JobStatus, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
@@ -164,6 +165,17 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                 add("Warning", w.clone());
             }
             out.confusion = Confusion::new(&m.labels, &m.confusion_matrix);
+            // The model itself, for other tools and one's own firmware.
+            out.downloads = [
+                (MODEL_TFLITE, "int8 TensorFlow Lite"),
+                (MODEL_BLOB, "the TinyStudio engine's blob"),
+            ]
+            .into_iter()
+            .map(|(name, what)| {
+                let url = format!("/api/projects/{project}/models/{}/files/{name}", r.model_id);
+                (name.to_owned(), what.to_owned(), url)
+            })
+            .collect();
             out.next = Some((
                 format!("/projects/{project}/test?model={}", r.model_id),
                 "Test this model".into(),
