@@ -199,6 +199,36 @@ async fn models_download_as_files_and_libraries(app: TestApp) {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
+    // The zip carries its hash: one changed on disk is refused, not served.
+    let (_, list) = app
+        .get(&format!("/api/projects/{project}/libraries"), &key)
+        .await;
+    let newest = &list["libraries"][0];
+    let name = newest["result"]["file"]["name"].as_str().unwrap();
+    let path = app.data_dir.join(format!(
+        "blobs/artifacts/{}/{name}",
+        newest["id"].as_str().unwrap()
+    ));
+    let mut bytes = std::fs::read(&path).expect("the zip on disk");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let r = app
+        .get_response(
+            &format!(
+                "/api/projects/{project}/libraries/{}/download",
+                newest["id"].as_str().unwrap()
+            ),
+            &key,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("is damaged"),
+        "{body}"
+    );
+
     let (_, list) = app
         .get(&format!("/api/projects/{project}/libraries"), &key)
         .await;
