@@ -120,8 +120,10 @@ const int8_t *ts_output(const ts_context *ctx);
 /* Dequantized scores after ts_invoke; count == ts_output_size. */
 ts_status ts_scores(const ts_context *ctx, float *scores, size_t count);
 
-/* Why the last call on ctx failed, NUL-terminated into buf; returns the
-   message's full length (0: no failure). */
+/* Why the latest call on ctx failed (the engine's own message),
+   NUL-terminated into buf; returns the message's full length. Empty (0)
+   when it succeeded or failed on an argument (the status says it all).
+   Calls that only read (ts_scores, the sizes) leave it. */
 size_t ts_last_error(const ts_context *ctx, char *buf, size_t buf_len);
 /* "TS_OK", "TS_ERR_ARENA_TOO_SMALL", ... */
 const char *ts_status_name(uint32_t status);

@@ -86,6 +86,14 @@ fn state<'a>(ctx: *mut Context) -> Option<&'a mut State> {
     (state.magic == MAGIC).then_some(state)
 }
 
+/// The state for a call that may fail: its previous failure is forgotten,
+/// so `ts_last_error` always describes the latest call on the context.
+fn state_for_call<'a>(ctx: *mut Context) -> Option<&'a mut State> {
+    let state = state(ctx)?;
+    state.last_error = None;
+    Some(state)
+}
+
 fn ready<'a>(ctx: *const Context) -> Option<&'a Ready> {
     state(ctx.cast_mut()).and_then(|s| s.ready.as_ref())
 }
@@ -320,7 +328,7 @@ pub unsafe extern "C" fn ts_set_input_int8(
     input: *const i8,
     len: usize,
 ) -> Status {
-    let Some(state) = state(ctx) else {
+    let Some(state) = state_for_call(ctx) else {
         return Status::InvalidArgument;
     };
     // SAFETY: the caller's promise.
@@ -369,7 +377,7 @@ pub unsafe extern "C" fn ts_set_input_pixels(
     pixels: *const u8,
     len: usize,
 ) -> Status {
-    let Some(state) = state(ctx) else {
+    let Some(state) = state_for_call(ctx) else {
         return Status::InvalidArgument;
     };
     // SAFETY: the caller's promise.
@@ -442,10 +450,10 @@ impl PixelSource for Picture<'_> {
 /// `ctx` is null or a `ts_context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_scratch_size(ctx: *const Context, width: u32, height: u32) -> usize {
-    let Some(r) = ready(ctx) else {
-        return 0;
-    };
-    let (w, h) = (width as usize, height as usize);
+    ready(ctx).map_or(0, |r| scratch_size(r, width as usize, height as usize))
+}
+
+fn scratch_size(r: &Ready, w: usize, h: usize) -> usize {
     // Enough for any resize mode: the rows worth keeping depend on it.
     [
         ResizeMode::Squash,
@@ -498,7 +506,7 @@ pub unsafe extern "C" fn ts_set_input_image(
     scratch: *mut u8,
     scratch_len: usize,
 ) -> Status {
-    let Some(state) = state(ctx) else {
+    let Some(state) = state_for_call(ctx) else {
         return Status::InvalidArgument;
     };
     let (w, h) = (width as usize, height as usize);
@@ -538,6 +546,11 @@ pub unsafe extern "C" fn ts_set_input_image(
         );
     };
     let Some(parts) = split_scratch(scratch, w, &format) else {
+        let needed = scratch_size(r, w, h);
+        state.last_error = Some(Error::LengthMismatch {
+            expected: needed,
+            actual: scratch_len,
+        });
         return Status::ScratchTooSmall;
     };
     let mut picture = Picture {
@@ -602,7 +615,7 @@ fn split_scratch<'a>(
 /// `ctx` is null or a `ts_context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_invoke(ctx: *mut Context) -> Status {
-    let Some(state) = state(ctx) else {
+    let Some(state) = state_for_call(ctx) else {
         return Status::InvalidArgument;
     };
     let Some(r) = state.ready.as_ref() else {
@@ -667,8 +680,11 @@ pub unsafe extern "C" fn ts_scores(ctx: *const Context, scores: *mut f32, count:
     Status::Ok
 }
 
-/// Writes why the last call on `ctx` failed (the engine's own message) into
-/// `buf`, NUL-terminated, and returns its full length (0: no failure yet).
+/// Writes why the latest call on `ctx` failed (the engine's own message)
+/// into `buf`, NUL-terminated, and returns its full length; an empty
+/// message and 0 when it did not fail (or failed on an argument, which the
+/// status says all about). Calls that only read (`ts_scores`, the sizes)
+/// leave it.
 ///
 /// # Safety
 /// `ctx` is null or a `ts_context`; `buf` is null or `buf_len` writable bytes.
@@ -678,6 +694,10 @@ pub unsafe extern "C" fn ts_last_error(
     buf: *mut c_char,
     buf_len: usize,
 ) -> usize {
+    if !buf.is_null() && buf_len > 0 {
+        // SAFETY: buf_len > 0 writable bytes; an empty message until written.
+        unsafe { buf.write(0) };
+    }
     let Some(e) = state(ctx.cast_mut()).and_then(|s| s.last_error.as_ref()) else {
         return 0;
     };

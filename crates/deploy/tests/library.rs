@@ -492,6 +492,109 @@ fn the_c_library_runs_the_firmware_s_kernels() {
     );
 }
 
+/// Every refusal of the C API, with its status and the engine's message.
+const ERRORS_C: &str = r#"#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "model_data.h"
+#include "tinystudio.h"
+static ts_context ctx;
+static uint8_t arena[TS_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
+static uint8_t copy[400000] __attribute__((aligned(8)));
+static uint8_t pixels[TS_MODEL_INPUT_HEIGHT * TS_MODEL_INPUT_WIDTH * TS_MODEL_INPUT_CHANNELS];
+static void show(const char *what, ts_status s)
+{
+    char message[200];
+    ts_last_error(&ctx, message, sizeof message);
+    printf("%s: %s: %s\n", what, ts_status_name(s), message);
+}
+int main(void)
+{
+    static ts_context zeroed;
+    printf("uninitialised: %s\n", ts_status_name(ts_invoke(&zeroed)));
+    printf("null: %s\n", ts_status_name(ts_init(NULL, ts_model_blob, ts_model_blob_len, arena, sizeof arena)));
+    printf("arena size: %u\n", (unsigned)ts_arena_size(ts_model_blob, ts_model_blob_len));
+    memcpy(copy, ts_model_blob, ts_model_blob_len);
+    copy[ts_model_blob_len / 2] ^= 1;
+    show("corrupted", ts_init(&ctx, copy, ts_model_blob_len, arena, sizeof arena));
+    show("small arena", ts_init(&ctx, ts_model_blob, ts_model_blob_len, arena, 1000));
+    show("init", ts_init(&ctx, ts_model_blob, ts_model_blob_len, arena, sizeof arena));
+    show("short input", ts_set_input_pixels(&ctx, pixels, 10));
+    uint8_t scratch[64];
+    printf("scratch for 160x120: %u\n", (unsigned)ts_scratch_size(&ctx, 160, 120));
+    show("small scratch", ts_set_input_image(&ctx, copy, 160, 120, TS_PIXEL_RGB888, TS_RESIZE_SQUASH, scratch, sizeof scratch));
+    show("bad mode", ts_set_input_image(&ctx, copy, 160, 120, TS_PIXEL_RGB888, 7, scratch, sizeof scratch));
+    show("no pixels", ts_set_input_image(&ctx, copy, 0, 120, TS_PIXEL_RGB888, TS_RESIZE_SQUASH, copy, 100000));
+    float scores[TS_MODEL_CLASS_COUNT];
+    show("scores count", ts_scores(&ctx, scores, 1));
+    show("still runs", ts_invoke(&ctx));
+    return 0;
+}
+"#;
+
+#[test]
+fn the_c_api_refuses_bad_calls_with_a_status_and_a_reason() {
+    let model = LibraryModel {
+        title: "vww errors",
+        version: 1,
+        blob: vww_blob(),
+        resize_mode: ResizeMode::Squash,
+    };
+    let package = package(LibraryKind::C, &model, Some(libraries())).expect("packages");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("library-c-errors");
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = unpack(&package, &dir);
+    let examples = root.join("examples");
+    std::fs::write(examples.join("errors.c"), ERRORS_C).unwrap();
+    let target = &LIBRARY_TARGETS[0];
+    let elf = examples.join("errors.elf");
+    run(Command::new(gcc())
+        .current_dir(&examples)
+        .args(target.gcc_flags)
+        .args(["-O2", "-Wall", "-Werror", "-I../include", "-I../model"])
+        .args(["errors.c", "startup.c", "../model/model_data.c"])
+        .arg(format!("../lib/{}/libtinystudio.a", target.c_dir))
+        .args([
+            "-T",
+            "mps2-an386.ld",
+            "-nostartfiles",
+            "--specs=rdimon.specs",
+        ])
+        .args(["-Wl,--gc-sections", "-Wl,--no-warn-execstack", "-o"])
+        .arg(&elf));
+    let out = run_on_qemu(&elf);
+    let arena = tinystudio_engine::ModelView::parse(vww_blob())
+        .unwrap()
+        .arena_size();
+    for line in [
+        "uninitialised: TS_ERR_INVALID_ARGUMENT".to_string(),
+        "null: TS_ERR_INVALID_ARGUMENT".to_string(),
+        format!("arena size: {arena}"),
+        "corrupted: TS_ERR_INVALID_MODEL: model blob checksum mismatch".to_string(),
+        "small arena: TS_ERR_ARENA_TOO_SMALL: ".to_string(),
+        "init: TS_OK: ".to_string(),
+        "short input: TS_ERR_LENGTH_MISMATCH: ".to_string(),
+        "small scratch: TS_ERR_SCRATCH_TOO_SMALL: buffer length mismatch: expected 5104 bytes, got 64".to_string(),
+        "bad mode: TS_ERR_BAD_IMAGE: ".to_string(),
+        "no pixels: TS_ERR_BAD_IMAGE: ".to_string(),
+        "scores count: TS_ERR_LENGTH_MISMATCH".to_string(),
+        "still runs: TS_OK: ".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(&line)), "no {line:?} in:\n{out}");
+    }
+    // A success leaves no message behind.
+    for call in ["init", "still runs"] {
+        assert!(
+            out.lines().any(|l| l == format!("{call}: TS_OK: ")),
+            "{call}: {out}"
+        );
+    }
+    assert!(
+        out.contains(&format!("the model needs {arena} bytes, 1000 given")),
+        "{out}"
+    );
+}
+
 fn arduino_package() -> Package {
     let model = LibraryModel {
         title: "Visual Wake Words",
