@@ -137,11 +137,7 @@ pub fn build_with(
     fs::create_dir_all(&work).map_err(Error::io(format!("creating {}", work.display())))?;
     // One build per target directory at a time: builds of boards sharing a
     // target triple overwrite the same ELF before it is copied out.
-    let lock_path = target_dir.join("tinystudio").join("build.lock");
-    let lock = fs::File::create(&lock_path)
-        .map_err(Error::io(format!("creating {}", lock_path.display())))?;
-    lock.lock()
-        .map_err(Error::io(format!("locking {}", lock_path.display())))?;
+    let lock = lock_target_dir(target_dir)?;
 
     // Rewritten only when it changed, so an unchanged model relinks nothing.
     let blob_path = work.join(tinystudio_domain::artifacts::MODEL_BLOB);
@@ -158,7 +154,6 @@ pub fn build_with(
         features.push_str(",selftest");
     }
     let mut cmd = toolchain.cargo_command(board.target);
-    clean_env(&mut cmd);
     cmd.current_dir(&config.firmware_dir)
         .arg("--release")
         .arg("--manifest-path")
@@ -171,43 +166,8 @@ pub fn build_with(
             "TINYSTUDIO_CAMERA_INTERVAL_MS",
             options.camera_interval_ms.to_string(),
         )
-        .env("TINYSTUDIO_RESIZE_MODE", options.resize_mode.as_str())
-        .env("CARGO_TERM_COLOR", "never")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = crate::process::dies_with_parent(&mut cmd)
-        .spawn()
-        .map_err(Error::io(format!("starting {:?}", cmd.get_program())))?;
-    // cargo reports on stderr; stdout is drained on a thread so neither pipe blocks.
-    let stdout = child.stdout.take();
-    let drain = std::thread::spawn(move || {
-        stdout.map_or_else(Vec::new, |s| {
-            BufReader::new(s).lines().map_while(|l| l.ok()).collect()
-        })
-    });
-    let mut tail: std::collections::VecDeque<String> = Default::default();
-    if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            log(&line);
-            if tail.len() == 40 {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(Error::io("waiting for cargo".to_string()))?;
-    for line in drain.join().unwrap_or_default() {
-        log(&line);
-    }
-    if !status.success() {
-        return Err(Error::BuildFailed {
-            status: status.to_string(),
-            tail: Vec::from(tail).join("\n"),
-        });
-    }
+        .env("TINYSTUDIO_RESIZE_MODE", options.resize_mode.as_str());
+    run_cargo(&mut cmd, log)?;
 
     let built = target_dir
         .join(board.target)
@@ -259,6 +219,63 @@ pub fn build_with(
         toolchain: toolchain.describe(),
         duration: started.elapsed(),
     })
+}
+
+/// Takes the target directory's build lock (held until dropped): one cargo
+/// build per target directory at a time, firmware or library.
+pub(crate) fn lock_target_dir(target_dir: &Path) -> Result<fs::File> {
+    let dir = target_dir.join("tinystudio");
+    fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let lock_path = dir.join("build.lock");
+    let lock = fs::File::create(&lock_path)
+        .map_err(Error::io(format!("creating {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(Error::io(format!("locking {}", lock_path.display())))?;
+    Ok(lock)
+}
+
+/// Runs a prepared cargo command (see [`toolchain::Toolchain::cargo_command`]),
+/// every line it prints going to `log`; a failure carries the log's last
+/// lines.
+pub(crate) fn run_cargo(cmd: &mut Command, log: &mut dyn FnMut(&str)) -> Result<()> {
+    clean_env(cmd);
+    cmd.env("CARGO_TERM_COLOR", "never")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = crate::process::dies_with_parent(cmd)
+        .spawn()
+        .map_err(Error::io(format!("starting {:?}", cmd.get_program())))?;
+    // cargo reports on stderr; stdout is drained on a thread so neither pipe blocks.
+    let stdout = child.stdout.take();
+    let drain = std::thread::spawn(move || {
+        stdout.map_or_else(Vec::new, |s| {
+            BufReader::new(s).lines().map_while(|l| l.ok()).collect()
+        })
+    });
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            log(&line);
+            if tail.len() == 40 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(Error::io("waiting for cargo".to_string()))?;
+    for line in drain.join().unwrap_or_default() {
+        log(&line);
+    }
+    if !status.success() {
+        return Err(Error::BuildFailed {
+            status: status.to_string(),
+            tail: Vec::from(tail).join("\n"),
+        });
+    }
+    Ok(())
 }
 
 /// Removes what an outer cargo (a test run, `cargo run` of the studio)

@@ -19,6 +19,11 @@ pub enum Error {
     )]
     FirmwareSourceMissing(PathBuf),
 
+    #[error(
+        "the C library sources are not at {0} (set TINYSTUDIO_CLIB_DIR to the crates/clib directory of a TinyStudio checkout)"
+    )]
+    LibrarySourceMissing(PathBuf),
+
     #[error("the model blob is not valid: {0}")]
     InvalidModel(#[from] tinystudio_engine::Error),
 

@@ -13,6 +13,9 @@
 //!   a board prints on one (answers to frames, and predictions a camera
 //!   loop prints unasked); [`flash`]: flashing a build with the board's
 //!   own tool.
+//! - [`library`]: the engine as a C static library for Cortex-M4F and
+//!   Cortex-M0+ (`crates/clib`), packaged with a model as an Arduino
+//!   library, a C library or a Rust crate.
 //! - [`toolchain::detect`]: rustup target, or build-std with the library
 //!   sources (Debian's packages), or an error naming what to install.
 //!
@@ -27,6 +30,7 @@ mod error;
 pub mod flash;
 pub mod footprint;
 pub mod import;
+pub mod library;
 pub mod monitor;
 mod process;
 pub mod serial;
@@ -59,6 +63,8 @@ pub struct Config {
     /// `crates/firmware` of a TinyStudio checkout (it builds against the
     /// engine beside it, `../engine`).
     pub firmware_dir: PathBuf,
+    /// `crates/clib` of the same checkout: the engine as a C static library.
+    pub clib_dir: PathBuf,
     /// `qemu-system-arm`.
     pub qemu: PathBuf,
 }
@@ -67,17 +73,22 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             firmware_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware")),
+            clib_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../clib")),
             qemu: PathBuf::from("qemu-system-arm"),
         }
     }
 }
 
 impl Config {
-    /// Defaults, overridden by `TINYSTUDIO_FIRMWARE_DIR` and `TINYSTUDIO_QEMU`.
+    /// Defaults, overridden by `TINYSTUDIO_FIRMWARE_DIR`, `TINYSTUDIO_CLIB_DIR`
+    /// and `TINYSTUDIO_QEMU`.
     pub fn from_env() -> Config {
         let mut c = Config::default();
         if let Some(dir) = std::env::var_os("TINYSTUDIO_FIRMWARE_DIR").filter(|v| !v.is_empty()) {
             c.firmware_dir = dir.into();
+        }
+        if let Some(dir) = std::env::var_os("TINYSTUDIO_CLIB_DIR").filter(|v| !v.is_empty()) {
+            c.clib_dir = dir.into();
         }
         if let Some(q) = std::env::var_os("TINYSTUDIO_QEMU").filter(|v| !v.is_empty()) {
             c.qemu = q.into();

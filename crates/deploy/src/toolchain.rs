@@ -144,7 +144,11 @@ fn library_src(sysroot: &Path) -> Option<PathBuf> {
 /// (default: `/usr/bin/cargo` and `/usr/bin/rustc`, Debian's packages, then
 /// `cargo`/`rustc` on `PATH`); `TINYSTUDIO_ARM_LINKER` the linker.
 pub fn detect(board: &Board) -> Result<Toolchain> {
-    let target = board.target;
+    detect_target(board.target)
+}
+
+/// [`detect`] for a target triple (the C library's targets are no board's).
+pub fn detect_target(target: &str) -> Result<Toolchain> {
     let mut tried = Vec::new();
 
     // Route 1: rustup with the target installed.

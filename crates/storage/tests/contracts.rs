@@ -281,9 +281,37 @@ async fn every_kind_round_trips(db: Db) {
     )
     .await;
 
+    let library_id = JobId::new();
+    round_trip::<Library>(
+        &db,
+        project,
+        LibraryPayload {
+            model_id,
+            kind: "arduino".into(),
+        },
+        LibraryOutput {
+            library_id,
+            kind: "arduino".into(),
+            title: "Arduino library".into(),
+            model_id,
+            model_version: 3,
+            file: ArtifactFile {
+                name: "TinyStudio_cups_v3-arduino.zip".into(),
+                kind: "zip".into(),
+                bytes: 812_345,
+                sha256: Some("ab".repeat(32)),
+            },
+            folder: "TinyStudio_cups_v3".into(),
+            files: vec!["library.properties".into(), "src/tinystudio.h".into()],
+            toolchain: Some("/usr/bin/cargo with /usr/bin/rustc".into()),
+            build_seconds: 61.5,
+        },
+    )
+    .await;
+
     // A job read as another kind is refused, not misread.
     let listed = jobs::list(&db, project, None, 10).await.unwrap();
-    assert_eq!(listed.len(), 7);
+    assert_eq!(listed.len(), 8);
     for job in &listed {
         let as_train = job.payload::<Train>();
         assert_eq!(as_train.is_ok(), job.kind == Train::KIND, "{job:?}");

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tinystudio_domain::JobKind;
-use tinystudio_domain::jobs::{Deploy, Explore, Import, Run, Test, Train, Tune, TuneTrial};
+use tinystudio_domain::jobs::{
+    Deploy, Explore, Import, Library, Run, Test, Train, Tune, TuneTrial,
+};
 use tinystudio_storage::jobs::{self, Job, Lease};
 use tinystudio_storage::{BlobStore, Db, StorageError};
 
@@ -249,6 +251,7 @@ async fn dispatch(ctx: JobContext) -> anyhow::Result<Value> {
         JobKind::Trial => execute::<TuneTrial>(ctx).await,
         JobKind::Explore => execute::<Explore>(ctx).await,
         JobKind::Import => execute::<Import>(ctx).await,
+        JobKind::Library => execute::<Library>(ctx).await,
     }
 }
 

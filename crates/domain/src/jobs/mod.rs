@@ -16,6 +16,7 @@
 pub mod deploy;
 pub mod explore;
 pub mod import;
+pub mod library;
 pub mod run;
 pub mod test;
 pub mod train;
@@ -36,6 +37,7 @@ pub use explore::{Explore, ExploreOutput, ExplorePayload, MapPoint};
 pub use import::{
     Import, ImportOutput, ImportPayload, Imported, ModelProfile, OperatorProfile, PixelRange,
 };
+pub use library::{Library, LibraryOutput, LibraryPayload};
 pub use run::{Run, RunOutput, RunPayload};
 pub use test::{Precision, Test, TestOutput, TestPayload};
 pub use train::{Train, TrainOutput, TrainPayload};
@@ -131,6 +133,8 @@ pub enum JobKind {
     Explore,
     /// Convert and profile an uploaded `.tflite`.
     Import,
+    /// Package a model as a library for people's own firmware.
+    Library,
 }
 
 impl JobKind {
@@ -144,6 +148,7 @@ impl JobKind {
             JobKind::Trial => "trial",
             JobKind::Explore => "explore",
             JobKind::Import => "import",
+            JobKind::Library => "library",
         }
     }
 }
@@ -166,6 +171,7 @@ impl FromStr for JobKind {
             "trial" => Ok(JobKind::Trial),
             "explore" => Ok(JobKind::Explore),
             "import" => Ok(JobKind::Import),
+            "library" => Ok(JobKind::Library),
             other => Err(ValidationError::new(
                 "kind",
                 format!("unknown job kind {other:?}"),

@@ -1,11 +1,15 @@
 //! Firmware builds and runs on the emulated board: starting them, finding
-//! a finished build, and what a model needs on each board.
+//! a finished build, and what a model needs on each board; libraries for
+//! people's own firmware (Arduino, C, Rust) and a model's own files.
 
 use tinystudio_deploy::footprint::latency;
+use tinystudio_deploy::library::LibraryKind;
 use tinystudio_deploy::{BOARDS, Board, board, check_fits};
-use tinystudio_domain::artifacts::RUN_INPUT;
+use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE, RUN_INPUT};
 use tinystudio_domain::footprint::{Basis, Footprint, Latency, Measurement};
-use tinystudio_domain::jobs::{Deploy, DeployOutput, DeployPayload, Run, RunPayload};
+use tinystudio_domain::jobs::{
+    Deploy, DeployOutput, DeployPayload, Library, LibraryOutput, LibraryPayload, Run, RunPayload,
+};
 use tinystudio_domain::{JobId, JobKind, JobStatus, ModelId, ProjectId};
 use tinystudio_storage::BlobKey;
 use tinystudio_storage::jobs::{self, Job};
@@ -41,6 +45,92 @@ pub async fn start_deploy(
         board: board.name.to_owned(),
     };
     Ok(jobs::enqueue::<Deploy>(&state.db, project, &payload).await?)
+}
+
+/// Queues a library build (`kind`: `arduino`, `c` or `rust`), refusing at
+/// once a model the library could not run.
+pub async fn start_library(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+    kind: &str,
+) -> Result<Job, AppError> {
+    let kind = LibraryKind::parse(kind).ok_or_else(|| {
+        let kinds: Vec<&str> = LibraryKind::ALL.iter().map(|k| k.as_str()).collect();
+        AppError::BadRequest(format!(
+            "unknown library kind {kind:?}; kinds: {}",
+            kinds.join(", ")
+        ))
+    })?;
+    let model = models::get(&state.db, project, model).await?;
+    let blob = model_blob(state, &model).await?;
+    let usable = tinystudio_engine::ModelView::parse(&blob)
+        .map(|v| v.input_mapper().is_some())
+        .unwrap_or(false);
+    if !usable {
+        return Err(AppError::Conflict(format!(
+            "model v{} has no int8 file a library can run; train it again",
+            model.version
+        )));
+    }
+    let payload = LibraryPayload {
+        model_id: model.id,
+        kind: kind.as_str().to_owned(),
+    };
+    Ok(jobs::enqueue::<Library>(&state.db, project, &payload).await?)
+}
+
+/// A library build of this project and what it made; one that has not
+/// succeeded is a conflict.
+pub async fn library(
+    state: &AppState,
+    project: ProjectId,
+    raw: &str,
+) -> Result<(Job, LibraryOutput), AppError> {
+    let id: JobId = parse_id(raw, "library")?;
+    let not_found = || AppError::NotFound("no such library".into());
+    let job = jobs::get(&state.db, project, id)
+        .await
+        .map_err(|_| not_found())?;
+    if job.kind != JobKind::Library {
+        return Err(not_found());
+    }
+    match job.output::<Library>()? {
+        Some(output) if job.status == JobStatus::Succeeded => Ok((job, output)),
+        _ => Err(AppError::Conflict(format!(
+            "the library build is {}",
+            job.status
+        ))),
+    }
+}
+
+/// The files every model can be downloaded as: the int8 model as a
+/// TensorFlow Lite flatbuffer and as the engine's blob.
+pub const MODEL_DOWNLOADS: [&str; 2] = [MODEL_TFLITE, MODEL_BLOB];
+
+/// One of a model's [`MODEL_DOWNLOADS`], checked against its recorded hash.
+pub async fn model_file(
+    state: &AppState,
+    project: ProjectId,
+    model: ModelId,
+    name: &str,
+) -> Result<(Model, bytes::Bytes), AppError> {
+    let model = models::get(&state.db, project, model).await?;
+    if !MODEL_DOWNLOADS.contains(&name) {
+        return Err(AppError::NotFound(format!(
+            "no model file {name:?}; a model has {}",
+            MODEL_DOWNLOADS.join(" and ")
+        )));
+    }
+    let bytes = models::read_artifact(state.blobs.as_ref(), &model, name)
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "model v{} has no {name} (it was saved without one)",
+                model.version
+            ))
+        })?;
+    Ok((model, bytes))
 }
 
 /// A firmware build of this project and what it made; a build that has not

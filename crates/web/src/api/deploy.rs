@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tinystudio_deploy::library::LibraryKind;
 use tinystudio_deploy::{BOARDS, Board};
 use tinystudio_domain::JobKind;
 use tinystudio_storage::blobs::get_checked;
@@ -17,7 +18,9 @@ use tinystudio_storage::{BlobKey, models};
 use super::ApiJson;
 use super::jobs::job_json;
 use super::models::model_id;
-use crate::actions::deploy::{RunInput, deployment, footprints, start_deploy, start_run};
+use crate::actions::deploy::{
+    RunInput, deployment, footprints, library, start_deploy, start_library, start_run,
+};
 use crate::auth::ProjectAccess;
 use crate::{AppError, AppState};
 
@@ -35,7 +38,75 @@ pub fn board_json(b: &Board) -> Value {
 }
 
 pub async fn boards() -> Json<Value> {
-    Json(json!({ "boards": BOARDS.iter().map(board_json).collect::<Vec<_>>() }))
+    let libraries: Vec<Value> = LibraryKind::ALL
+        .iter()
+        .map(|k| json!({ "kind": k.as_str(), "title": k.title(), "description": k.description() }))
+        .collect();
+    Json(json!({
+        "boards": BOARDS.iter().map(board_json).collect::<Vec<_>>(),
+        "libraries": libraries,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryBody {
+    kind: String,
+}
+
+/// `POST .../models/{modelId}/library` with `{"kind": "arduino" | "c" |
+/// "rust"}`: queues the library's build and answers at once with its job
+/// (`GET .../jobs/{jobId}`; the zip is at `.../libraries/{jobId}/download`).
+pub async fn start_library_build(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<LibraryBody>,
+) -> Result<Json<Value>, AppError> {
+    let job = start_library(&state, access.project.id, model_id(&id)?, &body.kind).await?;
+    Ok(Json(json!({
+        "jobId": job.id,
+        "libraryId": job.id,
+        "download": format!("/api/projects/{}/libraries/{}/download", access.project.id, job.id),
+    })))
+}
+
+pub async fn libraries(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> Result<Json<Value>, AppError> {
+    let list = jobs::list(&state.db, access.project.id, Some(JobKind::Library), 100).await?;
+    Ok(Json(
+        json!({ "libraries": list.iter().map(job_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET .../libraries/{libraryId}/download`: the library's zip.
+pub async fn library_download(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (job, output) = library(&state, access.project.id, &id).await?;
+    let name = &output.file.name;
+    let bytes = get_checked(
+        state.blobs.as_ref(),
+        &BlobKey::artifact(&job.id.to_string(), name)?,
+        output.file.sha256.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| AppError::Internal(format!("library {name} of {} is missing", job.id)))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -285,6 +285,30 @@ pub fn routes(t: &mut Table<'_>) {
     );
     t.add(
         M::GET,
+        "/api/projects/{project_id}/models/{model_id}/files/{name}",
+        Project(Viewer),
+        models::file,
+    );
+    t.add(
+        M::POST,
+        "/api/projects/{project_id}/models/{model_id}/library",
+        Project(Editor),
+        deploy::start_library_build,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/libraries",
+        Project(Viewer),
+        deploy::libraries,
+    );
+    t.add(
+        M::GET,
+        "/api/projects/{project_id}/libraries/{library_id}/download",
+        Project(Viewer),
+        deploy::library_download,
+    );
+    t.add(
+        M::GET,
         "/api/projects/{project_id}/models/{model_id}/footprint",
         Project(Viewer),
         deploy::footprint,

@@ -1,6 +1,7 @@
 //! The Deploy step: pick a board, see what the model needs there
 //! (estimated, and measured once built), build the firmware, download it,
-//! run it on the emulated board.
+//! run it on the emulated board; or take the model away as a library for
+//! one's own firmware (Arduino, C, Rust), or as its `.tflite` / `.tsmb`.
 
 use askama::Template;
 use axum::extract::multipart::MultipartRejection;
@@ -8,7 +9,8 @@ use axum::extract::{Multipart, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tinystudio_deploy::flash::Method;
-use tinystudio_domain::jobs::Deploy;
+use tinystudio_deploy::library::LibraryKind;
+use tinystudio_domain::jobs::{Deploy, Library};
 use tinystudio_domain::{Category, JobKind, ModelId, SampleId};
 use tinystudio_storage::jobs::{self, Job};
 use tinystudio_storage::models::Model;
@@ -18,7 +20,9 @@ use tinystudio_storage::{BlobKey, samples};
 use super::board::{BoardPanel, BoardRunView};
 use super::view::{FootprintView, kb, latency_words, url_encode};
 use super::{Nav, PageError, human_time, render};
-use crate::actions::deploy::{BoardFootprint, RunInput, footprints, start_deploy, start_run};
+use crate::actions::deploy::{
+    BoardFootprint, MODEL_DOWNLOADS, RunInput, footprints, start_deploy, start_library, start_run,
+};
 use crate::auth::{PageProject, Person};
 use crate::{AppError, AppState};
 
@@ -30,6 +34,11 @@ struct DeployPage {
     selected: Option<Model>,
     boards: Vec<BoardView>,
     deployments: Vec<DeploymentView>,
+    /// The library kinds offered beside the boards.
+    libraries: Vec<LibraryChoice>,
+    library_builds: Vec<LibraryBuildView>,
+    /// The files every model downloads as.
+    model_files: [&'static str; 2],
     error: Option<String>,
     /// The test set for the emulated run's picker, by label.
     test_samples: Vec<SampleGroup>,
@@ -138,6 +147,39 @@ impl BoardView {
     }
 }
 
+struct LibraryChoice {
+    kind: &'static str,
+    title: &'static str,
+    description: &'static str,
+}
+
+struct LibraryBuildView {
+    id: String,
+    title: String,
+    status: String,
+    created: String,
+    model_version: String,
+    /// (file name, size) once built.
+    download: Option<(String, String)>,
+}
+
+fn library_build_view(job: &Job) -> Result<LibraryBuildView, AppError> {
+    let payload = job.payload::<Library>()?;
+    let output = job.output::<Library>()?;
+    Ok(LibraryBuildView {
+        id: job.id.to_string(),
+        title: LibraryKind::parse(&payload.kind)
+            .map_or(payload.kind.clone(), |k| k.title().to_owned()),
+        status: job.status.to_string(),
+        created: human_time(job.created_at),
+        model_version: output
+            .as_ref()
+            .map(|o| format!("v{}", o.model_version))
+            .unwrap_or_default(),
+        download: output.map(|o| (o.file.name, kb(o.file.bytes))),
+    })
+}
+
 struct DeploymentView {
     id: String,
     board: String,
@@ -232,12 +274,27 @@ async fn show_with(
         .iter()
         .map(deployment_view)
         .collect::<Result<_, _>>()?;
+    let library_builds = jobs::list(&state.db, project.id, Some(JobKind::Library), 20)
+        .await?
+        .iter()
+        .map(library_build_view)
+        .collect::<Result<_, _>>()?;
     render(&DeployPage {
         nav: Nav::new(project, "deploy"),
         models: all,
         selected,
         boards,
         deployments,
+        libraries: LibraryKind::ALL
+            .iter()
+            .map(|k| LibraryChoice {
+                kind: k.as_str(),
+                title: k.title(),
+                description: k.description(),
+            })
+            .collect(),
+        library_builds,
+        model_files: MODEL_DOWNLOADS,
         error,
         test_samples: test_sample_groups(state, project.id).await?,
         board: BoardPanel::load(state, project.id).await,
@@ -275,6 +332,36 @@ pub async fn build(
         .parse()
         .map_err(|_| AppError::NotFound("no such model".into()))?;
     match start_deploy(&state, project.id, model, &form.board).await {
+        Ok(job) => Ok(job_page(&project, &job).into_response()),
+        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(Redirect::to(&format!(
+            "/projects/{}/deploy?model={}&error={}",
+            project.id,
+            url_encode(&form.model),
+            url_encode(&e.public_message())
+        ))
+        .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LibraryForm {
+    model: String,
+    kind: String,
+}
+
+/// Queues a library build and sends the browser to its job page.
+pub async fn library(
+    State(state): State<AppState>,
+    _user: Person,
+    PageProject(project): PageProject,
+    axum::Form(form): axum::Form<LibraryForm>,
+) -> Result<Response, PageError> {
+    let model: ModelId = form
+        .model
+        .parse()
+        .map_err(|_| AppError::NotFound("no such model".into()))?;
+    match start_library(&state, project.id, model, &form.kind).await {
         Ok(job) => Ok(job_page(&project, &job).into_response()),
         Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(Redirect::to(&format!(
             "/projects/{}/deploy?model={}&error={}",

@@ -7,7 +7,10 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use tinystudio_domain::jobs::{Deploy, Import, Run, Test, Train, Tune, TuneOutput, TuneTrial};
+use tinystudio_domain::artifacts::{MODEL_BLOB, MODEL_TFLITE};
+use tinystudio_domain::jobs::{
+    Deploy, Import, Library, Run, Test, Train, Tune, TuneOutput, TuneTrial,
+};
 use tinystudio_domain::{JobKind, JobStatus, Report};
 use tinystudio_storage::jobs::{self, Job, JobEvent};
 
@@ -27,7 +30,8 @@ struct JobPage {
     confusion: Option<Confusion>,
     summary: Vec<(String, String)>,
     /// A build's files: (name, size).
-    downloads: Vec<(String, String)>,
+    /// (file name, size, URL)
+    downloads: Vec<(String, String, String)>,
     footprint: Option<FootprintView>,
     /// A run's serial output.
     board_lines: String,
@@ -59,6 +63,7 @@ impl JobPage {
             JobKind::Trial => "Trial of an impulse search",
             JobKind::Explore => "Map of the samples",
             JobKind::Import => "Import of a model",
+            JobKind::Library => "Library build",
         }
     }
 
@@ -131,7 +136,8 @@ fn describe(events: &[JobEvent]) -> (Vec<String>, Vec<EpochRow>) {
 struct Outcome {
     summary: Vec<(String, String)>,
     confusion: Option<Confusion>,
-    downloads: Vec<(String, String)>,
+    /// (file name, size, URL)
+    downloads: Vec<(String, String, String)>,
     footprint: Option<FootprintView>,
     board_lines: String,
     next: Option<(String, String)>,
@@ -166,6 +172,17 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
                 add("Warning", w.clone());
             }
             out.confusion = Confusion::new(&m.labels, &m.confusion_matrix);
+            // The model itself, for other tools and one's own firmware.
+            out.downloads = [
+                (MODEL_TFLITE, "int8 TensorFlow Lite"),
+                (MODEL_BLOB, "the TinyStudio engine's blob"),
+            ]
+            .into_iter()
+            .map(|(name, what)| {
+                let url = format!("/api/projects/{project}/models/{}/files/{name}", r.model_id);
+                (name.to_owned(), what.to_owned(), url)
+            })
+            .collect();
             out.next = Some((
                 format!("/projects/{project}/test?model={}", r.model_id),
                 "Test this model".into(),
@@ -219,8 +236,40 @@ fn outcome(job: &Job, project: &str) -> Result<Outcome, AppError> {
             out.downloads = r
                 .artifacts
                 .iter()
-                .map(|a| (a.name.clone(), kb(a.bytes)))
+                .map(|a| {
+                    let url = format!(
+                        "/api/projects/{project}/deployments/{}/artifacts/{}",
+                        job.id, a.name
+                    );
+                    (a.name.clone(), kb(a.bytes), url)
+                })
                 .collect();
+            out.next = Some((
+                format!("/projects/{project}/deploy?model={}", r.model_id),
+                "Back to the Deploy page".into(),
+            ));
+        }
+        JobKind::Library => {
+            let Some(r) = job.output::<Library>()? else {
+                return Ok(out);
+            };
+            add("Library", r.title.clone());
+            add("Model", format!("v{}", r.model_version));
+            if let Some(toolchain) = &r.toolchain {
+                add(
+                    "Built",
+                    format!(
+                        "static libraries in {:.1} s with {toolchain}",
+                        r.build_seconds
+                    ),
+                );
+            }
+            add("Contents", format!("{}/: {}", r.folder, r.files.join(", ")));
+            out.downloads = vec![(
+                r.file.name.clone(),
+                kb(r.file.bytes),
+                format!("/api/projects/{project}/libraries/{}/download", job.id),
+            )];
             out.next = Some((
                 format!("/projects/{project}/deploy?model={}", r.model_id),
                 "Back to the Deploy page".into(),
@@ -394,7 +443,7 @@ pub async fn page(
         JobKind::Train | JobKind::Tune | JobKind::Trial => "impulse",
         JobKind::Explore => "explore",
         JobKind::Test => "test",
-        JobKind::Deploy | JobKind::Run | JobKind::Import => "deploy",
+        JobKind::Deploy | JobKind::Run | JobKind::Import | JobKind::Library => "deploy",
     };
     render(&JobPage {
         nav: Nav::new(&project, active),

@@ -200,6 +200,12 @@ pub fn routes(t: &mut Table<'_>) {
         Project(Editor),
         deploy::build,
     );
+    t.add(
+        M::POST,
+        "/projects/{project_id}/deploy/library",
+        Project(Editor),
+        deploy::library,
+    );
     t.add_limited(
         M::POST,
         "/projects/{project_id}/deploy/run",

@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod explore;
 pub mod import;
+pub mod library;
 pub mod run;
 pub mod test;
 pub mod train;
