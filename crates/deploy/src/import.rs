@@ -99,8 +99,8 @@ pub fn inspect(
         .ok_or_else(|| refused("its input tensor is not quantized"))?;
     let picture = match input_kind {
         InputKind::Raw => None,
-        InputKind::Image(..) => match input.shape[..] {
-            [1, h, w, c] | [h, w, c] if c == 1 || c == 3 => Some((h, w, c)),
+        InputKind::Image(mode, _) => match input.shape[..] {
+            [1, h, w, c] | [h, w, c] if c == 1 || c == 3 => Some((h, w, c, mode)),
             ref other => {
                 return Err(refused(format!(
                     "its input is {other:?}, not a picture (height x width x 1 or 3 \
@@ -164,14 +164,11 @@ pub fn inspect(
         instructions: None,
         profile_note: None,
     };
-    let impulse = picture.map(|(h, w, c)| ImpulseConfig {
+    let impulse = picture.map(|(h, w, c, resize_mode)| ImpulseConfig {
         input: InputBlock {
             width: w as u32,
             height: h as u32,
-            resize_mode: match input_kind {
-                InputKind::Image(mode, _) => mode,
-                InputKind::Raw => ResizeMode::Squash,
-            },
+            resize_mode,
         },
         image: tinystudio_domain::impulse::ImageBlock {
             color_depth: if c == 1 {

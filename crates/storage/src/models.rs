@@ -36,6 +36,14 @@ pub struct Model {
     pub artifact_hashes: BTreeMap<String, String>,
 }
 
+impl Model {
+    /// An imported model whose input is not a picture: its input bytes are
+    /// the int8 tensor, and it has no impulse.
+    pub fn takes_raw_tensors(&self) -> bool {
+        self.imported.as_ref().is_some_and(|i| i.impulse.is_none())
+    }
+}
+
 const COLUMNS: &str = "id, project_id, version, impulse_version, job_id, labels, metrics, created_at, \
      artifact_hashes, imported";
 

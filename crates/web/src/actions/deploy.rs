@@ -188,8 +188,7 @@ pub async fn start_run(
             "send the image as the request body".into(),
         ));
     }
-    let raw_input = model.imported.as_ref().is_some_and(|i| i.impulse.is_none());
-    let pixels = if raw_input {
+    let pixels = if model.takes_raw_tensors() {
         // A model that takes raw tensors: the file is the input tensor's bytes.
         let blob = model_blob(state, &model).await?;
         let len = tinystudio_engine::ModelView::parse(&blob)

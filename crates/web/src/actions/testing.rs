@@ -24,10 +24,10 @@ pub async fn start_test(
         Some(p) => p.parse()?,
         None => Precision::default(),
     };
-    if let Some(imported) = model.imported.as_ref().filter(|i| i.impulse.is_none()) {
+    if model.takes_raw_tensors() {
         return Err(AppError::BadRequest(format!(
-            "model v{} takes raw tensors (input {:?}), not the test set's pictures",
-            model.version, imported.input_shape
+            "model v{} takes raw tensors, not the test set's pictures",
+            model.version
         )));
     }
     if model.imported.is_some() && precision != Precision::Int8 {

@@ -34,9 +34,8 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
     let tflite = artifact(&ctx, &model, MODEL_TFLITE).await?;
     // The camera loop fits its frames to the model as the impulse says (a
     // model that takes raw tensors has no camera loop).
-    let raw_input = model.imported.as_ref().is_some_and(|i| i.impulse.is_none());
     let options = BuildOptions {
-        resize_mode: if raw_input {
+        resize_mode: if model.takes_raw_tensors() {
             Default::default()
         } else {
             models::impulse_of(&ctx.db, &model).await?.input.resize_mode
