@@ -405,6 +405,19 @@ async fn a_model_that_takes_raw_tensors_is_profiled_built_and_run_on_the_emulate
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/library"),
+            &key,
+            json!({ "kind": "c" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("raw tensors"),
+        "{body}"
+    );
 
     // Firmware, and a run of a given input tensor on the emulated board:
     // its answer is the host engine's, byte for byte.

@@ -187,6 +187,19 @@ pub async fn list(db: &Db, project_id: ProjectId) -> Result<Vec<Model>> {
     rows.iter().map(from_row).collect()
 }
 
+/// How a board fits camera frames to `model` (firmware and libraries): its
+/// impulse's resize mode; the default for a model that takes raw tensors,
+/// which has no camera loop.
+pub async fn resize_mode_of(
+    db: &Db,
+    model: &Model,
+) -> Result<tinystudio_domain::impulse::ResizeMode> {
+    if model.takes_raw_tensors() {
+        return Ok(Default::default());
+    }
+    Ok(impulse_of(db, model).await?.input.resize_mode)
+}
+
 /// The impulse `model` was trained with: the version its training job
 /// saved, which never changes; for an imported model, its input as the
 /// person confirmed it.

@@ -63,6 +63,13 @@ pub async fn start_library(
         ))
     })?;
     let model = models::get(&state.db, project, model).await?;
+    if model.takes_raw_tensors() {
+        return Err(AppError::Conflict(format!(
+            "model v{} takes raw tensors; the libraries and their examples take pictures so \
+             far: build its firmware, or use its .tsmb with the engine",
+            model.version
+        )));
+    }
     let blob = model_blob(state, &model).await?;
     let usable = tinystudio_engine::ModelView::parse(&blob)
         .map(|v| v.input_mapper().is_some())

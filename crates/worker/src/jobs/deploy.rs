@@ -32,14 +32,9 @@ async fn run(ctx: JobContext, payload: DeployPayload) -> anyhow::Result<DeployOu
         .map_err(|e| Permanent(format!("model: {e}")))?;
     let blob = artifact(&ctx, &model, MODEL_BLOB).await?;
     let tflite = artifact(&ctx, &model, MODEL_TFLITE).await?;
-    // The camera loop fits its frames to the model as the impulse says (a
-    // model that takes raw tensors has no camera loop).
+    // The camera loop fits its frames to the model as the impulse says.
     let options = BuildOptions {
-        resize_mode: if model.takes_raw_tensors() {
-            Default::default()
-        } else {
-            models::impulse_of(&ctx.db, &model).await?.input.resize_mode
-        },
+        resize_mode: models::resize_mode_of(&ctx.db, &model).await?,
         ..BuildOptions::default()
     };
     ctx.log(format!(

@@ -32,7 +32,7 @@ async fn run(ctx: JobContext, payload: LibraryPayload) -> anyhow::Result<Library
         .map_err(|e| Permanent(format!("model: {e}")))?;
     let project = projects::get(&ctx.db, ctx.job.project_id).await?;
     let blob = artifact(&ctx, &model, MODEL_BLOB).await?;
-    let resize_mode = models::impulse_of(&ctx.db, &model).await?.input.resize_mode;
+    let resize_mode = models::resize_mode_of(&ctx.db, &model).await?;
     ctx.log(format!(
         "packaging model v{} as a {}",
         model.version,
