@@ -292,10 +292,12 @@ mod tests {
     use crate::boards::board;
 
     #[test]
-    fn latency_scales_instructions_to_the_board_clock() {
+    fn latency_is_the_estimated_cycles_at_the_board_clock() {
         let nano = board("nano33ble").unwrap();
         let l = latency(nano, 64_000_000, Basis::Measured).unwrap();
-        assert!((l.ms - 1000.0).abs() < 1e-9);
+        assert_eq!(l.cycles, 107_520_000);
+        assert!((l.ms - 1680.0).abs() < 1e-9, "{}", l.ms);
+        assert!(l.how.contains("Technical Reference Manual"), "{}", l.how);
         assert!(latency(board("pico").unwrap(), 1, Basis::Measured).is_none());
     }
 
@@ -320,7 +322,8 @@ mod tests {
         let f = measured(nano, &size, Some(&run));
         assert_eq!(f.ram_bytes, 40_000 + STACK_RESERVE);
         assert_eq!(f.basis, Basis::Measured);
-        assert!((f.latency.unwrap().ms - 100.0).abs() < 1e-9);
+        // 6.4 M instructions at 1.68 cycles each, 64 MHz.
+        assert!((f.latency.unwrap().ms - 168.0).abs() < 1e-9);
         assert!(measured(nano, &size, None).latency.is_none());
     }
 }
