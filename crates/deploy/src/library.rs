@@ -250,7 +250,9 @@ struct ModelFacts {
 
 fn facts(model: &LibraryModel<'_>) -> Result<ModelFacts> {
     let view = ModelView::parse(model.blob)?;
-    if view.input_mapper().is_none() {
+    // A blob without one takes raw tensors; the library's picture functions
+    // and examples need pixels.
+    if view.pixel_scaling().is_none() {
         return Err(Error::InvalidModel(tinystudio_engine::Error::Unsupported(
             "the blob records no pixel scaling, so the library cannot turn pixels into its input",
         )));

@@ -72,7 +72,7 @@ pub async fn start_library(
     }
     let blob = model_blob(state, &model).await?;
     let usable = tinystudio_engine::ModelView::parse(&blob)
-        .map(|v| v.input_mapper().is_some())
+        .map(|v| v.pixel_scaling().is_some())
         .unwrap_or(false);
     if !usable {
         return Err(AppError::Conflict(format!(
