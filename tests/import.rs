@@ -118,6 +118,31 @@ async fn a_model_the_engine_cannot_run_is_refused_with_every_reason(app: TestApp
     }
 }
 
+/// Builds `model`'s firmware for the emulated board through the API; the
+/// finished build job, which must have succeeded.
+async fn build_for_the_emulated_board(
+    app: &TestApp,
+    project: &str,
+    key: &str,
+    model: &str,
+) -> Value {
+    let (status, deploy) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{project}/models/{model}/deploy"),
+            key,
+            json!({ "board": "mps2-an386" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deploy}");
+    assert_eq!(app.run_pending_jobs().await, 1);
+    let built = app
+        .job(project, key, deploy["deploymentId"].as_str().unwrap())
+        .await;
+    assert_eq!(built["status"], "succeeded", "{}", built["error"]);
+    built
+}
+
 /// A golden case's input as the picture it came from (the model's input is
 /// `p - 128`, scale 1/255), PNG.
 fn golden_png(case: usize) -> (Vec<u8>, Vec<i8>) {
@@ -246,20 +271,7 @@ async fn an_imported_model_is_profiled_classifies_exactly_tests_and_deploys() {
     assert_eq!(tested["result"]["samples"].as_array().unwrap().len(), 2);
 
     // And firmware, measured on the emulated board like a trained model's.
-    let (status, deploy) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/models/{model}/deploy"),
-            &key,
-            json!({ "board": "mps2-an386" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{deploy}");
-    assert_eq!(app.run_pending_jobs().await, 1);
-    let built = app
-        .job(&project, &key, deploy["deploymentId"].as_str().unwrap())
-        .await;
-    assert_eq!(built["status"], "succeeded", "{}", built["error"]);
+    let built = build_for_the_emulated_board(&app, &project, &key, &model).await;
     let measured = built["result"]["measured"]["instructions"]
         .as_u64()
         .unwrap();
@@ -421,19 +433,8 @@ async fn a_model_that_takes_raw_tensors_is_profiled_built_and_run_on_the_emulate
 
     // Firmware, and a run of a given input tensor on the emulated board:
     // its answer is the host engine's, byte for byte.
-    let (status, deploy) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/projects/{project}/models/{model}/deploy"),
-            &key,
-            json!({ "board": "mps2-an386" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{deploy}");
-    assert_eq!(app.run_pending_jobs().await, 1);
-    let deployment = deploy["deploymentId"].as_str().unwrap().to_owned();
-    let built = app.job(&project, &key, &deployment).await;
-    assert_eq!(built["status"], "succeeded", "{}", built["error"]);
+    let built = build_for_the_emulated_board(&app, &project, &key, &model).await;
+    let deployment = built["id"].as_str().unwrap().to_owned();
     let run = |body: Vec<u8>| {
         app.client
             .post(app.url(&format!(

@@ -331,17 +331,8 @@ pub async fn build(
         .model
         .parse()
         .map_err(|_| AppError::NotFound("no such model".into()))?;
-    match start_deploy(&state, project.id, model, &form.board).await {
-        Ok(job) => Ok(job_page(&project, &job).into_response()),
-        Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(Redirect::to(&format!(
-            "/projects/{}/deploy?model={}&error={}",
-            project.id,
-            url_encode(&form.model),
-            url_encode(&e.public_message())
-        ))
-        .into_response()),
-        Err(e) => Err(e.into()),
-    }
+    let started = start_deploy(&state, project.id, model, &form.board).await;
+    to_job_or_back(&project, &form.model, started)
 }
 
 #[derive(Deserialize)]
@@ -361,12 +352,23 @@ pub async fn library(
         .model
         .parse()
         .map_err(|_| AppError::NotFound("no such model".into()))?;
-    match start_library(&state, project.id, model, &form.kind).await {
-        Ok(job) => Ok(job_page(&project, &job).into_response()),
+    let started = start_library(&state, project.id, model, &form.kind).await;
+    to_job_or_back(&project, &form.model, started)
+}
+
+/// A form that started a job for `model`: to the job's page, or back to the
+/// Deploy page with that model selected and why it did not start.
+fn to_job_or_back(
+    project: &tinystudio_storage::projects::Project,
+    model: &str,
+    started: Result<Job, AppError>,
+) -> Result<Response, PageError> {
+    match started {
+        Ok(job) => Ok(job_page(project, &job).into_response()),
         Err(e @ (AppError::Conflict(_) | AppError::BadRequest(_))) => Ok(Redirect::to(&format!(
             "/projects/{}/deploy?model={}&error={}",
             project.id,
-            url_encode(&form.model),
+            url_encode(model),
             url_encode(&e.public_message())
         ))
         .into_response()),
