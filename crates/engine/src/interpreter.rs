@@ -286,6 +286,14 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 )?;
                 reference::add(params, a, b, o)
             }
+            PreparedOp::Mean {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::mean(params, i, o)
+            }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);
                 if src.start != dst.start {

@@ -75,6 +75,19 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     (q_fixed as i32, shift)
 }
 
+/// MEAN's multiplier: `QuantizeMultiplier(input scale / output scale)` with
+/// the division by the `count` averaged values folded in, as LiteRT's
+/// `reference_ops::QuantizedMeanOrSum` does it (the shift clamped to 32 and
+/// to what `MultiplyByQuantizedMultiplier` accepts).
+pub fn mean_multiplier(input_scale: f32, output_scale: f32, count: usize) -> (i32, i32) {
+    let (m, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
+    let n = count.max(1) as i64;
+    let s = (63 - (n as u64).leading_zeros() as i32)
+        .min(32)
+        .min(31 + shift);
+    (((i64::from(m) << s) / n) as i32, shift - s)
+}
+
 /// The per-channel output multiplier of a convolution, computed in `double` in
 /// the same order as TFLite's `PopulateConvolutionQuantizationParams`.
 pub fn conv_multiplier(input_scale: f32, filter_scale: f32, output_scale: f32) -> (i32, i32) {

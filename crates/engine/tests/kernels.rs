@@ -451,6 +451,7 @@ fn fully_connected_hand_checked() {
         bias: Some(I32s::new(&bias).unwrap()),
         multiplier: I32s::new(&mult).unwrap(),
         shift: I32s::new(&shift).unwrap(),
+        double_scale: None,
     };
     let mut out = [0i8; 4];
     reference::fully_connected(&p, &[0, 1, 2, -1, -1, -1], &mut out).unwrap();

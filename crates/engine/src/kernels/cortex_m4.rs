@@ -436,7 +436,66 @@ fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
 /// TFLite's int8 converter make them) run through the GEMM as 1x1
 /// convolutions (a single row is computed twice, as the GEMM's odd pixel).
 pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
-    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+    p.filter_offset == 0 && p.double_scale.is_none() && conv_supports(&fully_connected_as_conv(p))
+}
+
+/// FULLY_CONNECTED rescaled in `double` as TFLite's reference kernel does
+/// (every blob written since 2026-12-07): the accumulators come from
+/// [`asm::dot_2`] (two units per pass over the input row, any depth, no
+/// scratch), the rescaling from the reference's own code. Symmetric weights.
+pub fn fully_connected_dot_supports(p: &FullyConnectedParams<'_>) -> bool {
+    p.filter_offset == 0 && p.double_scale.is_some()
+}
+
+pub fn fully_connected_dot_eval(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_dot_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected (dot): unsupported parameters",
+        ));
+    }
+    check_len(p.batches.checked_mul(p.depth), input.len())?;
+    check_len(p.batches.checked_mul(p.units), output.len())?;
+    let (depth, groups) = (p.depth, p.depth / 4);
+    let offset2 = (p.input_offset as u16 as u32) * 0x0001_0001;
+    let row = |u: usize| &p.filter[u * depth..(u + 1) * depth];
+    for (x, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(p.units))
+    {
+        for u in (0..p.units).step_by(2) {
+            // An odd last unit is computed twice.
+            let pair = [u, (u + 1).min(p.units - 1)];
+            let sums = dot_2(x, row(pair[0]), row(pair[1]), groups, offset2);
+            for (k, &unit) in pair.iter().enumerate() {
+                let tail = row(unit)[groups * 4..].iter().zip(&x[groups * 4..]).fold(
+                    0i32,
+                    |acc, (&w, &v)| {
+                        acc.wrapping_add(i32::from(w) * (i32::from(v) + p.input_offset))
+                    },
+                );
+                let acc = ((sums >> (32 * k)) as u32 as i32).wrapping_add(tail);
+                out[unit] = super::reference::fully_connected_output(p, unit, acc);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dot_2(x: &[i8], w0: &[i8], w1: &[i8], groups: usize, offset2: u32) -> u64 {
+    debug_assert!(x.len() >= groups * 4 && w0.len() >= groups * 4 && w1.len() >= groups * 4);
+    #[cfg(arm_dsp)]
+    // SAFETY: `x`, `w0` and `w1` hold at least `groups * 4` bytes (rows of
+    // `depth` values, `groups = depth / 4`); the loads are unaligned words.
+    unsafe {
+        asm::dot_2(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), groups, offset2)
+    }
+    #[cfg(not(arm_dsp))]
+    model::dot_2(x, w0, w1, groups, offset2)
 }
 
 pub fn fully_connected_eval(
@@ -872,6 +931,7 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
             let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
             share(p.macs(), oc - slow, oc)
         }
+        PreparedOp::FullyConnected { params: p, .. } if fully_connected_dot_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
             let u = p.units;
             let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();

@@ -4,8 +4,8 @@
 //! They define correctness; every optimised kernel is tested against them.
 
 use super::{
-    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, PoolParams, RequantizeParams,
-    SoftmaxParams, check_len,
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, MeanParams, PoolParams,
+    RequantizeParams, SoftmaxParams, check_len,
 };
 use crate::error::{Error, Result};
 use crate::quant::{
@@ -145,7 +145,6 @@ pub fn fully_connected(
     p.validate()?;
     check_len(p.batches.checked_mul(p.depth), input.len())?;
     check_len(p.batches.checked_mul(p.units), output.len())?;
-    let tail = (p.output_offset, p.act_min, p.act_max);
     for (x, out_row) in input
         .chunks_exact(p.depth)
         .zip(output.chunks_exact_mut(p.units))
@@ -161,11 +160,31 @@ pub fn fully_connected(
                     (i32::from(k) + p.filter_offset).wrapping_mul(i32::from(v) + p.input_offset),
                 )
             });
-            let bias = p.bias.map_or(0, |b| b.get(u));
-            *out = requantize(acc, bias, p.multiplier.get(u), p.shift.get(u), tail);
+            *out = fully_connected_output(p, u, acc);
         }
     }
     Ok(())
+}
+
+/// Unit `u`'s output from its accumulator: bias, rescaling (in `double`
+/// when the blob says so, as TFLite's reference kernel does it; see
+/// [`FullyConnectedParams::double_scale`]), output offset, clamp.
+#[inline]
+pub(crate) fn fully_connected_output(p: &FullyConnectedParams<'_>, u: usize, acc: i32) -> i8 {
+    let bias = p.bias.map_or(0, |b| b.get(u));
+    match p.unit_scale(u) {
+        Some(scale) => {
+            let v = round_half_away(f64::from(acc.wrapping_add(bias)) * scale) as i32;
+            v.wrapping_add(p.output_offset).clamp(p.act_min, p.act_max) as i8
+        }
+        None => requantize(
+            acc,
+            bias,
+            p.multiplier.get(u),
+            p.shift.get(u),
+            (p.output_offset, p.act_min, p.act_max),
+        ),
+    }
 }
 
 fn pool(
@@ -292,6 +311,49 @@ pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         *out = raw.clamp(p.act_min, p.act_max) as i8;
     }
     Ok(())
+}
+
+/// `reference_ops::QuantizedMeanOrSum` (LiteRT's int8 MEAN, in integers
+/// only): each batch's and channel's sum over the positions, less the zero
+/// point, times the multiplier that holds the division by the count.
+pub fn mean(p: &MeanParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(p.input_len(), input.len())?;
+    check_len(p.batches.checked_mul(p.channels), output.len())?;
+    let correction = p.positions as i32 * p.input_zero_point;
+    for b in 0..p.batches {
+        let rows = &input[b * p.positions * p.channels..(b + 1) * p.positions * p.channels];
+        for (c, out) in output[b * p.channels..(b + 1) * p.channels]
+            .iter_mut()
+            .enumerate()
+        {
+            let sum: i32 = rows
+                .iter()
+                .skip(c)
+                .step_by(p.channels)
+                .map(|&x| i32::from(x))
+                .sum();
+            let v = multiply_by_quantized_multiplier(sum - correction, p.multiplier, p.shift)
+                .wrapping_add(p.output_zero_point);
+            *out = v.clamp(-128, 127) as i8;
+        }
+    }
+    Ok(())
+}
+
+/// C's `round` (halves away from zero), which `core` lacks.
+fn round_half_away(x: f64) -> f64 {
+    // From 2^52 on every f64 is an integer (and NaN stays NaN).
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
+        return x;
+    }
+    let t = x as i64 as f64;
+    // `x - t` is exact: the fraction of an f64 below 2^52.
+    if (x - t).abs() >= 0.5 {
+        t + if x < 0.0 { -1.0 } else { 1.0 }
+    } else {
+        t
+    }
 }
 
 /// `reference_ops::Requantize` (QUANTIZE from int8 to int8).
