@@ -186,7 +186,7 @@ fn mean_matches_tflite_reference() {
     use tinystudio_engine::model::*;
     // Input shape, axes, keep_dims, output quantization, what it shows.
     type Case<'a> = (&'a [usize], &'a [i32], bool, (f32, i32), &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case<'_>; 6] = [
         (
             &[1, 4, 5, 8],
             &[1, 2],
