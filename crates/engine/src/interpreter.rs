@@ -284,7 +284,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(inputs[1])?,
                     self.range(output)?,
                 )?;
-                reference::add(params, a, b, o)
+                crate::kernels::add::add(params, a, b, o)
             }
             PreparedOp::Mean {
                 ref params,

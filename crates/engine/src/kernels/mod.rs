@@ -14,6 +14,7 @@
 //! kernels use `cfg(arm_dsp)`, set by build.rs for Armv7E-M targets); the shared test suite
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
+pub mod add;
 pub mod conv_patch;
 pub mod cortex_m4;
 pub mod depthwise_dm1;
@@ -348,11 +349,10 @@ pub struct FullyConnectedParams<'a> {
 }
 
 impl FullyConnectedParams<'_> {
-    /// Unit `u`'s factor of [`Self::double_scale`].
-    pub fn unit_scale(&self, u: usize) -> Option<f64> {
+    /// The bits of unit `u`'s `f64` factor of [`Self::double_scale`].
+    pub fn unit_scale(&self, u: usize) -> Option<u64> {
         let words = self.double_scale?;
-        let bits = (words.get(2 * u) as u32 as u64) | (words.get(2 * u + 1) as u32 as u64) << 32;
-        Some(f64::from_bits(bits))
+        Some((words.get(2 * u) as u32 as u64) | (words.get(2 * u + 1) as u32 as u64) << 32)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -366,11 +366,11 @@ impl FullyConnectedParams<'_> {
         check_multipliers(self.multiplier, self.shift, self.units)?;
         if let Some(words) = self.double_scale {
             check_len(self.units.checked_mul(2), words.len())?;
-            if (0..self.units).any(|u| {
-                !self
-                    .unit_scale(u)
-                    .is_some_and(|s| s.is_finite() && s >= 0.0)
-            }) {
+            let valid = |bits: u64| {
+                let s = f64::from_bits(bits);
+                s.is_finite() && s >= 0.0
+            };
+            if (0..self.units).any(|u| !self.unit_scale(u).is_some_and(valid)) {
                 return Err(Error::Malformed("fully connected scale is not finite"));
             }
         }

@@ -10,7 +10,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::quant::{
     SOFTMAX_ACCUMULATION_INTEGER_BITS, exp_on_negative_values_q5_26, get_reciprocal,
-    multiply_by_quantized_multiplier, rounding_divide_by_pot,
+    multiply_by_quantized_multiplier, rescale_in_double, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
 
@@ -173,10 +173,9 @@ pub fn fully_connected(
 pub(crate) fn fully_connected_output(p: &FullyConnectedParams<'_>, u: usize, acc: i32) -> i8 {
     let bias = p.bias.map_or(0, |b| b.get(u));
     match p.unit_scale(u) {
-        Some(scale) => {
-            let v = round_half_away(f64::from(acc.wrapping_add(bias)) * scale) as i32;
-            v.wrapping_add(p.output_offset).clamp(p.act_min, p.act_max) as i8
-        }
+        Some(scale) => rescale_in_double(acc.wrapping_add(bias), scale)
+            .wrapping_add(p.output_offset)
+            .clamp(p.act_min, p.act_max) as i8,
         None => requantize(
             acc,
             bias,
@@ -339,21 +338,6 @@ pub fn mean(p: &MeanParams, input: &[i8], output: &mut [i8]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// C's `round` (halves away from zero), which `core` lacks.
-fn round_half_away(x: f64) -> f64 {
-    // From 2^52 on every f64 is an integer (and NaN stays NaN).
-    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
-        return x;
-    }
-    let t = x as i64 as f64;
-    // `x - t` is exact: the fraction of an f64 below 2^52.
-    if (x - t).abs() >= 0.5 {
-        t + if x < 0.0 { -1.0 } else { 1.0 }
-    } else {
-        t
-    }
 }
 
 /// `reference_ops::Requantize` (QUANTIZE from int8 to int8).
