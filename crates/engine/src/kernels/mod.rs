@@ -405,6 +405,10 @@ impl PoolParams {
         if self.input.c != self.output.c {
             return Err(Error::Malformed("pooling changes the channel count"));
         }
+        // Average sums stay in int32, as TFLite's do.
+        if self.window.kernel_h.saturating_mul(self.window.kernel_w) > 1 << 23 {
+            return Err(Error::Unsupported("pooling window of more than 8 M values"));
+        }
         check_activation(self.act_min, self.act_max)?;
         self.input
             .elements()

@@ -186,11 +186,15 @@ pub(crate) fn fully_connected_output(p: &FullyConnectedParams<'_>, u: usize, acc
     }
 }
 
+/// Each output of a pooling window: `step` folds its taps into `init`,
+/// `finish` turns the total and the count of taps into the output.
 fn pool(
     p: &PoolParams,
     input: &[i8],
     output: &mut [i8],
-    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
+    init: i32,
+    step: impl Fn(i32, i8) -> i32,
+    finish: impl Fn(i32, i32) -> i32,
 ) -> Result<()> {
     p.validate()?;
     check_len(p.input.elements(), input.len())?;
@@ -204,45 +208,54 @@ fn pool(
         for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
             let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
             let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
             for (ch, out) in out_px.iter_mut().enumerate() {
-                let mut taps = (ky0..ky1).flat_map(|ky| {
-                    let iy = (iy0 + ky as isize) as usize;
-                    (kx0..kx1).map(move |kx| {
+                let mut acc = init;
+                for ky in ky0..ky1 {
+                    let row = (iy0 + ky as isize) as usize * iw;
+                    for kx in kx0..kx1 {
                         let ix = (ix0 + kx as isize) as usize;
-                        input[(iy * iw + ix) * c + ch]
-                    })
-                });
-                *out = reduce(&mut taps).clamp(p.act_min, p.act_max) as i8;
+                        acc = step(acc, input[(row + ix) * c + ch]);
+                    }
+                }
+                *out = finish(acc, count).clamp(p.act_min, p.act_max) as i8;
             }
         }
     }
     Ok(())
 }
 
+/// `reference_integer_ops::AveragePool`: the int32 sum of the window's taps
+/// (at most 2^23 of them, `PoolParams::validate`), divided by their count
+/// rounding halves away from zero.
 pub fn average_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
-    pool(p, input, output, |taps| {
-        // 64-bit sums: no window size can overflow them (TFLite uses int32,
-        // identical for every window that fits in it).
-        let (mut acc, mut count) = (0i64, 0i64);
-        for v in taps {
-            acc += i64::from(v);
-            count += 1;
-        }
-        let count = count.max(1);
-        // TFLite rounds to the nearest integer, halves away from zero.
-        let avg = if acc > 0 {
-            (acc + count / 2) / count
-        } else {
-            (acc - count / 2) / count
-        };
-        avg as i32
-    })
+    pool(
+        p,
+        input,
+        output,
+        0,
+        |acc, v| acc + i32::from(v),
+        |acc, count| {
+            let count = count.max(1);
+            if acc > 0 {
+                (acc + count / 2) / count
+            } else {
+                (acc - count / 2) / count
+            }
+        },
+    )
 }
 
+/// `reference_integer_ops::MaxPool`.
 pub fn max_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
-    pool(p, input, output, |taps| {
-        i32::from(taps.fold(i8::MIN, |m, v| m.max(v)))
-    })
+    pool(
+        p,
+        input,
+        output,
+        i32::from(i8::MIN),
+        |acc, v| acc.max(i32::from(v)),
+        |acc, _| acc,
+    )
 }
 
 /// `reference_ops::Softmax` for int8 input and int8 output (scale 1/256, zero point -128).
