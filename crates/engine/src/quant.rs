@@ -92,8 +92,18 @@ pub fn mean_multiplier(input_scale: f32, output_scale: f32, count: usize) -> (i3
 /// to 53 significant bits, ties to even, then rounded half away from zero),
 /// for a non-negative finite `scale` given by its bits, in integers only:
 /// on a Cortex-M, `double` is software (about 2,000 instructions for this
-/// line; this is under 100), and the result is the same bit for bit
-/// (`tests::rescale_in_double_is_c_s_double_arithmetic`). Saturates to `i32`.
+/// line; this about 40 in the common case), and the result is the same bit
+/// for bit (`tests::rescale_in_double_is_c_s_double_arithmetic`). Saturates
+/// to `i32`.
+///
+/// With `scale = m * 2^e` (`m` below 2^53) the exact product is `P * 2^e`,
+/// `P = |acc| * m` below 2^84. Rounding `P` to 53 bits moves it by at most
+/// 2^30, which changes the rounded integer only if `P` lies within 2^30 of
+/// a half (`2^(k-1)` modulo `2^k`, `k = -e`); integer boundaries do not
+/// matter (on either side of one, a value that close rounds to it). So for
+/// `33 <= k <= 95` the bits of `P` from 2^32 up decide, unless they sit in
+/// the two units around the half; those, and every other `k`, take the
+/// exact path.
 pub fn rescale_in_double(acc: i32, scale_bits: u64) -> i32 {
     let magnitude = u64::from(acc.unsigned_abs());
     let exponent_field = ((scale_bits >> 52) & 0x7ff) as i32;
@@ -106,9 +116,24 @@ pub fn rescale_in_double(acc: i32, scale_bits: u64) -> i32 {
     if magnitude == 0 || significand == 0 {
         return 0;
     }
-    // The exact product, below 2^85: two 32x32 multiplies, no 128-bit one.
+    let signed = |r: u64| {
+        let r = r.min(1 << 31) as i64;
+        (if acc < 0 { -r } else { r }).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    };
+    // Two 32x32 multiplies give the product, below 2^84.
     let low = magnitude * (significand & 0xffff_ffff);
     let high = magnitude * (significand >> 32);
+    if (33..=95).contains(&-exponent) {
+        // `P >> 32`, below 2^53, and its bits below the integer point.
+        let p32 = high + (low >> 32);
+        let s = (-exponent - 32) as u32;
+        let half = 1u64 << (s - 1);
+        let fraction = p32 & ((1 << s) - 1);
+        if fraction != half && fraction + 1 != half {
+            return signed((p32 >> s) + u64::from(fraction > half));
+        }
+    }
+    // The exact path.
     let product = (u128::from(high) << 32) + u128::from(low);
     // Rounded to 53 significant bits, ties to even.
     let bits = 128 - product.leading_zeros() as i32;
@@ -134,8 +159,7 @@ pub fn rescale_in_double(acc: i32, scale_bits: u64) -> i32 {
         let k = (-exponent) as u32;
         if k > 64 { 0 } else { (q + (1 << (k - 1))) >> k }
     };
-    let r = rounded.min(i32::MAX as u128 + 1) as i64;
-    (if acc < 0 { -r } else { r }).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    signed(rounded.min(1 << 31) as u64)
 }
 
 /// The per-channel output multiplier of a convolution, computed in `double` in

@@ -10,7 +10,7 @@ use crate::error::Result;
 /// mult), e)`, its constants prepared once.
 #[derive(Clone, Copy)]
 struct Rescale {
-    mult: i64,
+    mult: i32,
     exponent: u32,
     /// `2^(e-1)`, or 0 when `e = 0`.
     half: i32,
@@ -23,7 +23,7 @@ impl Rescale {
         // `AddParams::validate` keeps `shift` in -31..=0.
         let exponent = (-shift).clamp(0, 31) as u32;
         Rescale {
-            mult: i64::from(mult),
+            mult,
             exponent,
             half: ((1i64 << exponent) >> 1) as i32,
             negative_mask: if exponent > 0 { -1 } else { 0 },
@@ -43,7 +43,7 @@ impl Rescale {
     /// a multiplier below 2^31 only shrinks them.
     #[inline(always)]
     fn apply(self, x: i32) -> i32 {
-        let s = ((i64::from(x) * self.mult + (1 << 30)) >> 31) as i32;
+        let s = ((i64::from(x) * i64::from(self.mult) + (1 << 30)) >> 31) as i32;
         s.wrapping_add(self.half)
             .wrapping_add((s >> 31) & self.negative_mask)
             >> self.exponent
