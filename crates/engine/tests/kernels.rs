@@ -289,6 +289,7 @@ fn depthwise_hand_checked() {
 fn random_convolutions_agree_across_kernels() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let mut optimised = 0;
+    let mut multiplied = 0;
     for case in 0..300 {
         let k = [1, 1, 3, 5][case % 4];
         let stride = rng.range(1, 2) as usize;
@@ -380,11 +381,18 @@ fn random_convolutions_agree_across_kernels() {
             depth_multiplier: dm,
             ..d
         };
-        check_depthwise(&dd.depthwise(), &input, None);
+        let ran = check_depthwise(&dd.depthwise(), &input, None);
+        if dm > 1 && ic > 1 {
+            multiplied += ran - 1;
+        }
     }
     assert!(
         optimised > 30,
         "the optimised kernels ran on only {optimised} cases"
+    );
+    assert!(
+        multiplied > 30,
+        "depth multipliers over several channels ran optimised on only {multiplied} cases"
     );
 }
 

@@ -618,6 +618,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: cortex_m4::depthwise_as_conv_supports,
         eval: cortex_m4::depthwise_as_conv_eval,
     },
+    #[cfg(arm_dsp)]
+    DepthwiseKernel {
+        name: "depthwise_m4_multiplier",
+        supports: cortex_m4::depthwise_multiplier_supports,
+        eval: cortex_m4::depthwise_multiplier_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -634,6 +640,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_m4_as_conv_model",
         supports: cortex_m4::depthwise_as_conv_supports,
         eval: cortex_m4::depthwise_as_conv_eval,
+    },
+    #[cfg(all(feature = "std", not(arm_dsp)))]
+    DepthwiseKernel {
+        name: "depthwise_m4_multiplier_model",
+        supports: cortex_m4::depthwise_multiplier_supports,
+        eval: cortex_m4::depthwise_multiplier_eval,
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
