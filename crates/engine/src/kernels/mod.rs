@@ -366,10 +366,9 @@ impl FullyConnectedParams<'_> {
         check_multipliers(self.multiplier, self.shift, self.units)?;
         if let Some(words) = self.double_scale {
             check_len(self.units.checked_mul(2), words.len())?;
-            let valid = |bits: u64| {
-                let s = f64::from_bits(bits);
-                s.is_finite() && s >= 0.0
-            };
+            // Non-negative and finite, read from the bits: comparing
+            // doubles is a library call on a Cortex-M.
+            let valid = |bits: u64| bits >> 63 == 0 && (bits >> 52) & 0x7ff != 0x7ff;
             if (0..self.units).any(|u| !self.unit_scale(u).is_some_and(valid)) {
                 return Err(Error::Malformed("fully connected scale is not finite"));
             }
