@@ -25,11 +25,15 @@
 //! multiplier the 7-instruction form does not cover (right shift below 2,
 //! left shifts) are recomputed one by one with the reference arithmetic
 //! (`reference::conv_channel`), which the studio's ImageNet backbones need
-//! for two channels in some depthwise layers; dense layers with symmetric
-//! weights run as 1x1 convolutions. Layers the kernels still do not cover
-//! (depth multiplier above 1, other depthwise windows, patches over
-//! [`MAX_K`], more than half the channels needing the per-channel path)
-//! fall through to the portable kernels in the dispatch table.
+//! for two channels in some depthwise layers. Dense layers run through
+//! `asm::dot_2` (blobs since 2026-12-07, rescaled in double as TFLite's
+//! reference does) or, in older blobs, as 1x1 convolutions; depthwise
+//! layers with a depth multiplier as convolutions (one input channel) or
+//! with `SMLAD` over widened windows (several). Layers the kernels still do
+//! not cover (depthwise windows other than 3x3 with a multiplier of 1,
+//! patches over [`MAX_K_WIDE`], more than half the channels needing the
+//! per-channel path) fall through to the portable kernels in the dispatch
+//! table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
@@ -106,8 +110,14 @@ const MAX_PAIRS: usize = 64;
 /// Bytes of stack for a block of widened weights: larger blocks widen each
 /// pixel pair fewer times (once per block).
 const WEIGHT_BUDGET: usize = 16 * 1024;
-/// Largest reduction (input channels, or patch length) of the GEMM path.
+/// Largest reduction (input channels, or patch length) of the GEMM path's
+/// usual stack frame (3.5 KB of patch scratch).
 pub const MAX_K: usize = 512;
+/// Largest reduction of the GEMM path: 3x3 convolutions over 128 channels
+/// (ResNet-8's are over 64, 576 values). Layers above [`MAX_K`] run in a
+/// second instantiation with a 7.9 KB frame, so models without them keep
+/// the smaller stack.
+pub const MAX_K_WIDE: usize = 1152;
 /// Stack for the depthwise path's widened input band, bytes (at least 3
 /// padded rows of one channel quad must fit).
 const MAX_BAND: usize = 8192;
@@ -238,7 +248,7 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
 }
 
 /// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
-/// patch of at most [`MAX_K`] values. The channel pairs run in the
+/// patch of at most [`MAX_K_WIDE`] values. The channel pairs run in the
 /// micro-kernel; an odd last channel and channels whose multiplier the fast
 /// requantization does not cover are recomputed channel by channel, so at
 /// most half the channels may need that. Pointwise layers with a multiple
@@ -247,7 +257,7 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let oc = p.output.c;
     oc >= 2
-        && k <= MAX_K
+        && k <= MAX_K_WIDE
         && (-127..=128).contains(&p.input_offset)
         && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
 }
@@ -297,6 +307,20 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     if !conv_supports(p) {
         return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
     }
+    if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
+        conv_eval_within::<MAX_K>(p, input, output)
+    } else {
+        conv_eval_within::<MAX_K_WIDE>(p, input, output)
+    }
+}
+
+/// [`conv_eval`] with stack scratch for patches of up to `K` values.
+#[inline(never)]
+fn conv_eval_within<const K: usize>(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
     check_len(p.input.elements(), input.len())?;
     check_len(p.output.elements(), output.len())?;
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
@@ -315,13 +339,13 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         .min(oc / 2);
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
     let wblock = wscratch.zeroed(pairs_per_block * rec_words);
-    let mut xscratch = Scratch::<u32, MAX_K>::new();
+    let mut xscratch = Scratch::<u32, K>::new();
     let xblock = xscratch.zeroed(kp);
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut p0scratch = Scratch::<i8, MAX_K>::new();
+    let mut p0scratch = Scratch::<i8, K>::new();
     let patch0 = p0scratch.zeroed(kp);
-    let mut p1scratch = Scratch::<i8, MAX_K>::new();
+    let mut p1scratch = Scratch::<i8, K>::new();
     let patch1 = p1scratch.zeroed(kp);
     let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let spare = sscratch.zeroed(pairs_per_block * 2);
