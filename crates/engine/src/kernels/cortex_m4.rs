@@ -934,6 +934,8 @@ fn depthwise_row(
 
 /// Taps of the windows [`depthwise_multiplier_eval`] takes (5x5).
 const MAX_MULTIPLIER_TAPS: usize = 25;
+/// Output channels [`depthwise_multiplier_eval`] takes.
+const MAX_MULTIPLIER_CHANNELS: usize = 256;
 /// Words of widened filters [`depthwise_multiplier_eval`] keeps on the stack.
 const MAX_MULTIPLIER_FILTER_WORDS: usize = 1024;
 
@@ -944,14 +946,16 @@ pub fn depthwise_multiplier_supports(p: &DepthwiseParams<'_>) -> bool {
     p.depth_multiplier > 1
         && p.input.c > 1
         && taps <= MAX_MULTIPLIER_TAPS
+        && p.output.c <= MAX_MULTIPLIER_CHANNELS
         && p.output.c * taps.div_ceil(2) <= MAX_MULTIPLIER_FILTER_WORDS
 }
 
 /// Per output pixel and input channel, the window's taps (plus the input
 /// offset) are widened once into 16-bit pairs; each of the channel's
 /// `depth_multiplier` outputs is then `SMLAD`s over them and its filter,
-/// widened the same way once per layer. About 4 instructions per MAC
-/// where the reference needs 34.
+/// widened the same way once per call, and the 7-instruction
+/// requantization (the reference's where a channel's multiplier is outside
+/// its form).
 pub fn depthwise_multiplier_eval(
     p: &DepthwiseParams<'_>,
     input: &[i8],
@@ -971,64 +975,129 @@ pub fn depthwise_multiplier_eval(
     let taps = w.kernel_h * w.kernel_w;
     let words = taps.div_ceil(2);
     let pack = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
-    // Filters `[kh, kw, oc]`, widened per output channel.
+    // Per output channel: its widened filter (`[kh, kw, oc]` in the blob),
+    // bias and requantization.
     let mut fscratch = Scratch::<u32, MAX_MULTIPLIER_FILTER_WORDS>::new();
     let filters = fscratch.zeroed(oc * words);
-    for (o, f) in filters.chunks_exact_mut(words).enumerate() {
-        let tap = |t: usize| {
-            if t < taps {
-                i32::from(p.filter[t * oc + o])
-            } else {
-                0
-            }
-        };
-        for (j, word) in f.iter_mut().enumerate() {
+    let mut rscratch = Scratch::<i32, { 3 * MAX_MULTIPLIER_CHANNELS }>::new();
+    let records = rscratch.zeroed(3 * oc);
+    let mut any_slow = false;
+    for o in 0..oc {
+        let tap = |t: usize| p.filter.get(t * oc + o).map_or(0, |&v| i32::from(v));
+        for (j, word) in filters[o * words..(o + 1) * words].iter_mut().enumerate() {
             *word = pack(tap(2 * j), tap(2 * j + 1));
         }
+        let r = Requant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
+        any_slow |= r.is_none();
+        let r = r.unwrap_or_default();
+        records[3 * o..3 * o + 3].copy_from_slice(&[
+            p.bias.map_or(0, |b| b.get(o)),
+            r.mult,
+            r.shc1,
+        ]);
     }
-    let mut window = [0u32; MAX_MULTIPLIER_TAPS.div_ceil(2)];
+    // Where each tap lies from the window's corner, in the input.
+    let mut offsets = [0usize; MAX_MULTIPLIER_TAPS];
+    for (t, off) in offsets[..taps].iter_mut().enumerate() {
+        *off = ((t / w.kernel_w) * iw + t % w.kernel_w) * ic;
+    }
+    let mut window = [0u32; MAX_MULTIPLIER_TAPS.div_ceil(2) + 1];
+    let mut values = [0i32; MAX_MULTIPLIER_TAPS + 1];
     for (px, out) in output.chunks_exact_mut(oc).enumerate() {
         let (oy, ox) = (px / ow, px % ow);
         let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
         let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+        let inside = iy0 >= 0
+            && ix0 >= 0
+            && iy0 as usize + w.kernel_h <= ih
+            && ix0 as usize + w.kernel_w <= iw;
+        let corner = if inside {
+            (iy0 as usize * iw + ix0 as usize) * ic
+        } else {
+            0
+        };
         for i in 0..ic {
-            // Taps outside the input are the zero point: 0 once offset.
-            let value = |t: usize| {
-                let (iy, ix) = (
-                    iy0 + (t / w.kernel_w) as isize,
-                    ix0 + (t % w.kernel_w) as isize,
-                );
-                if t < taps && iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
-                    i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + p.input_offset
-                } else {
-                    0
+            if inside {
+                let window_in = &input[corner + i..];
+                for (v, &off) in values[..taps].iter_mut().zip(&offsets[..taps]) {
+                    *v = i32::from(window_in[off]) + p.input_offset;
                 }
-            };
-            for (j, word) in window[..words].iter_mut().enumerate() {
-                *word = pack(value(2 * j), value(2 * j + 1));
+            } else {
+                // Taps outside the input are the zero point: 0 once offset.
+                for (t, v) in values[..taps].iter_mut().enumerate() {
+                    let iy = iy0 + (t / w.kernel_w) as isize;
+                    let ix = ix0 + (t % w.kernel_w) as isize;
+                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                        i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + p.input_offset
+                    } else {
+                        0
+                    };
+                }
             }
-            for m in 0..dm {
-                let o = i * dm + m;
+            values[taps] = 0;
+            for (j, word) in window[..words].iter_mut().enumerate() {
+                *word = pack(values[2 * j], values[2 * j + 1]);
+            }
+            for o in i * dm..(i + 1) * dm {
                 let f = &filters[o * words..(o + 1) * words];
-                let mut acc = p.bias.map_or(0, |b| b.get(o));
+                let rec = &records[3 * o..3 * o + 3];
+                let mut acc = rec[0];
                 for (&x, &k) in window[..words].iter().zip(f) {
                     acc = smlad(x, k, acc);
                 }
-                let (mult, shift) = (p.multiplier.get(o), p.shift.get(o));
-                out[o] = match Requant::new(mult, shift, p.output_offset) {
-                    Some(r) => i32::from(requantize(acc, r)).clamp(p.act_min, p.act_max) as i8,
-                    None => super::reference::requantize(
-                        acc,
-                        0,
-                        mult,
-                        shift,
-                        (p.output_offset, p.act_min, p.act_max),
-                    ),
-                };
+                out[o] = requantize(
+                    acc,
+                    Requant {
+                        mult: rec[1],
+                        shc1: rec[2],
+                    },
+                );
             }
         }
     }
+    clamp_activation(output, p.act_min, p.act_max);
+    if any_slow {
+        for o in (0..oc).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
+            depthwise_multiplier_channel(p, input, output, o);
+        }
+    }
     Ok(())
+}
+
+/// Output channel `o` of [`depthwise_multiplier_eval`]'s layer with the
+/// reference's arithmetic (a multiplier outside the 7-instruction form).
+fn depthwise_multiplier_channel(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    o: usize,
+) {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let w = p.window;
+    let i = o / p.depth_multiplier;
+    for (px, out) in output.chunks_exact_mut(oc).enumerate() {
+        let iy0 = ((px / ow) * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = ((px % ow) * w.stride_w) as isize - w.pad_left as isize;
+        let mut acc = 0i32;
+        for ky in 0..w.kernel_h {
+            for kx in 0..w.kernel_w {
+                let (iy, ix) = (iy0 + ky as isize, ix0 + kx as isize);
+                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                    let x = i32::from(input[(iy as usize * iw + ix as usize) * ic + i]);
+                    let k = i32::from(p.filter[(ky * w.kernel_w + kx) * oc + o]);
+                    acc = acc.wrapping_add(k * (x + p.input_offset));
+                }
+            }
+        }
+        out[o] = super::reference::requantize(
+            acc,
+            p.bias.map_or(0, |b| b.get(o)),
+            p.multiplier.get(o),
+            p.shift.get(o),
+            (p.output_offset, p.act_min, p.act_max),
+        );
+    }
 }
 
 /// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
