@@ -1,8 +1,12 @@
 """Writes int8 .tflite models of the kinds people bring (issue 18): a residual
 network with ADD (MLPerf Tiny's ResNet-8), a depthwise-separable keyword
-spotter (MLPerf Tiny's DS-CNN), a fully connected stack (MLPerf Tiny's
-anomaly-detection autoencoder), a 1-D convolutional network over audio
-features, and a depthwise layer with depth multiplier 2.
+spotter (MLPerf Tiny's DS-CNN), fully connected stacks (MLPerf Tiny's
+anomaly-detection autoencoder, and a small classifier), a 1-D convolutional
+network over audio features (Keras' Conv1D: EXPAND_DIMS, CONV_2D, SQUEEZE;
+global pooling as MEAN), and depthwise layers with depth multipliers 2 and 3.
+
+All but fc_autoencoder are committed as test fixtures in
+crates/engine/tests/models/ (made by this script with TensorFlow 2.15).
 
 Usage: python3 hidden_style_models.py OUT_DIR
 Needs TensorFlow (2.15 here). The weights are random and a few steps of
@@ -59,6 +63,16 @@ def fc_autoencoder():
     return tf.keras.Model(inp, x)
 
 
+def fc_stack():
+    # A small fully connected classifier over 64 features (the committed
+    # test fixture; fc_autoencoder is the benchmark's full-size stack).
+    x = inp = L.Input((64,))
+    for units in [48, 48, 32]:
+        x = L.ReLU()(L.BatchNormalization()(L.Dense(units)(x)))
+    x = L.Dense(10, activation="softmax")(x)
+    return tf.keras.Model(inp, x)
+
+
 def conv1d_audio():
     x = inp = L.Input((49, 40))
     x = L.Conv1D(32, 5, padding="same", activation="relu")(x)
@@ -111,6 +125,7 @@ def main():
         ("resnet8", resnet8),
         ("ds_cnn", ds_cnn),
         ("fc_autoencoder", fc_autoencoder),
+        ("fc_stack", fc_stack),
         ("conv1d_audio", conv1d_audio),
         ("depth_multiplier", depth_multiplier),
     ]:
