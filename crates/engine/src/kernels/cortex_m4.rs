@@ -932,22 +932,23 @@ fn depthwise_row(
     );
 }
 
-/// Taps of the windows [`depthwise_multiplier_eval`] takes (5x5).
-const MAX_MULTIPLIER_TAPS: usize = 25;
-/// Output channels [`depthwise_multiplier_eval`] takes.
-const MAX_MULTIPLIER_CHANNELS: usize = 256;
-/// Words of widened filters [`depthwise_multiplier_eval`] keeps on the stack.
-const MAX_MULTIPLIER_FILTER_WORDS: usize = 1024;
+/// Taps of the windows [`depthwise_taps_eval`] takes (5x5, 1x25).
+const MAX_WINDOW_TAPS: usize = 25;
+/// Output channels [`depthwise_taps_eval`] takes.
+const MAX_TAPS_CHANNELS: usize = 256;
+/// Words of widened filters [`depthwise_taps_eval`] keeps on the stack.
+const MAX_TAPS_FILTER_WORDS: usize = 1024;
 
-/// Depthwise layers with a depth multiplier above 1 over several input
-/// channels (one input channel is [`depthwise_as_conv_supports`]'s case).
-pub fn depthwise_multiplier_supports(p: &DepthwiseParams<'_>) -> bool {
+/// Depthwise layers of any window up to [`MAX_WINDOW_TAPS`] and any depth
+/// multiplier: those the other depthwise kernels leave (the dispatch tries
+/// [`depthwise_supports`] and [`depthwise_as_conv_supports`] first), such
+/// as depth multipliers over several input channels and the 1xN windows of
+/// 1-D (audio) models.
+pub fn depthwise_taps_supports(p: &DepthwiseParams<'_>) -> bool {
     let taps = p.window.kernel_h * p.window.kernel_w;
-    p.depth_multiplier > 1
-        && p.input.c > 1
-        && taps <= MAX_MULTIPLIER_TAPS
-        && p.output.c <= MAX_MULTIPLIER_CHANNELS
-        && p.output.c * taps.div_ceil(2) <= MAX_MULTIPLIER_FILTER_WORDS
+    taps <= MAX_WINDOW_TAPS
+        && p.output.c <= MAX_TAPS_CHANNELS
+        && p.output.c * taps.div_ceil(2) <= MAX_TAPS_FILTER_WORDS
 }
 
 /// Per output pixel and input channel, the window's taps (plus the input
@@ -956,13 +957,9 @@ pub fn depthwise_multiplier_supports(p: &DepthwiseParams<'_>) -> bool {
 /// widened the same way once per call, and the 7-instruction
 /// requantization (the reference's where a channel's multiplier is outside
 /// its form).
-pub fn depthwise_multiplier_eval(
-    p: &DepthwiseParams<'_>,
-    input: &[i8],
-    output: &mut [i8],
-) -> Result<()> {
+pub fn depthwise_taps_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
-    if !depthwise_multiplier_supports(p) {
+    if !depthwise_taps_supports(p) {
         return Err(unsupported(
             "Cortex-M4 depthwise with a depth multiplier: unsupported parameters",
         ));
@@ -977,9 +974,9 @@ pub fn depthwise_multiplier_eval(
     let pack = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
     // Per output channel: its widened filter (`[kh, kw, oc]` in the blob),
     // bias and requantization.
-    let mut fscratch = Scratch::<u32, MAX_MULTIPLIER_FILTER_WORDS>::new();
+    let mut fscratch = Scratch::<u32, MAX_TAPS_FILTER_WORDS>::new();
     let filters = fscratch.zeroed(oc * words);
-    let mut rscratch = Scratch::<i32, { 3 * MAX_MULTIPLIER_CHANNELS }>::new();
+    let mut rscratch = Scratch::<i32, { 3 * MAX_TAPS_CHANNELS }>::new();
     let records = rscratch.zeroed(3 * oc);
     let mut any_slow = false;
     for o in 0..oc {
@@ -997,12 +994,12 @@ pub fn depthwise_multiplier_eval(
         ]);
     }
     // Where each tap lies from the window's corner, in the input.
-    let mut offsets = [0usize; MAX_MULTIPLIER_TAPS];
+    let mut offsets = [0usize; MAX_WINDOW_TAPS];
     for (t, off) in offsets[..taps].iter_mut().enumerate() {
         *off = ((t / w.kernel_w) * iw + t % w.kernel_w) * ic;
     }
-    let mut window = [0u32; MAX_MULTIPLIER_TAPS.div_ceil(2) + 1];
-    let mut values = [0i32; MAX_MULTIPLIER_TAPS + 1];
+    let mut window = [0u32; MAX_WINDOW_TAPS.div_ceil(2) + 1];
+    let mut values = [0i32; MAX_WINDOW_TAPS + 1];
     for (px, out) in output.chunks_exact_mut(oc).enumerate() {
         let (oy, ox) = (px / ow, px % ow);
         let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
@@ -1058,20 +1055,15 @@ pub fn depthwise_multiplier_eval(
     clamp_activation(output, p.act_min, p.act_max);
     if any_slow {
         for o in (0..oc).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
-            depthwise_multiplier_channel(p, input, output, o);
+            depthwise_taps_channel(p, input, output, o);
         }
     }
     Ok(())
 }
 
-/// Output channel `o` of [`depthwise_multiplier_eval`]'s layer with the
+/// Output channel `o` of [`depthwise_taps_eval`]'s layer with the
 /// reference's arithmetic (a multiplier outside the 7-instruction form).
-fn depthwise_multiplier_channel(
-    p: &DepthwiseParams<'_>,
-    input: &[i8],
-    output: &mut [i8],
-    o: usize,
-) {
+fn depthwise_taps_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (ow, oc) = (p.output.w, p.output.c);
     let w = p.window;
@@ -1150,7 +1142,13 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
             let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
             share(p.macs(), oc - slow, oc)
         }
-        PreparedOp::Depthwise { params: p, .. } if depthwise_multiplier_supports(p) => p.macs(),
+        PreparedOp::Depthwise { params: p, .. } if depthwise_taps_supports(p) => {
+            let c = p.output.c;
+            let slow = (0..c)
+                .filter(|&o| !fast_channel(p.multiplier, p.shift, o))
+                .count();
+            share(p.macs(), c - slow, c)
+        }
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_dot_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
             let u = p.units;

@@ -619,9 +619,9 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
     },
     #[cfg(arm_dsp)]
     DepthwiseKernel {
-        name: "depthwise_m4_multiplier",
-        supports: cortex_m4::depthwise_multiplier_supports,
-        eval: cortex_m4::depthwise_multiplier_eval,
+        name: "depthwise_m4_taps",
+        supports: cortex_m4::depthwise_taps_supports,
+        eval: cortex_m4::depthwise_taps_eval,
     },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
@@ -642,9 +642,9 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
-        name: "depthwise_m4_multiplier_model",
-        supports: cortex_m4::depthwise_multiplier_supports,
-        eval: cortex_m4::depthwise_multiplier_eval,
+        name: "depthwise_m4_taps_model",
+        supports: cortex_m4::depthwise_taps_supports,
+        eval: cortex_m4::depthwise_taps_eval,
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
