@@ -946,9 +946,11 @@ const MAX_TAPS_FILTER_WORDS: usize = 1024;
 /// 1-D (audio) models.
 pub fn depthwise_taps_supports(p: &DepthwiseParams<'_>) -> bool {
     let taps = p.window.kernel_h * p.window.kernel_w;
+    let c = p.output.c;
     taps <= MAX_WINDOW_TAPS
-        && p.output.c <= MAX_TAPS_CHANNELS
-        && p.output.c * taps.div_ceil(2) <= MAX_TAPS_FILTER_WORDS
+        && c <= MAX_TAPS_CHANNELS
+        && c * taps.div_ceil(2) <= MAX_TAPS_FILTER_WORDS
+        && 2 * slow_channels(p.multiplier, p.shift, c) <= c
 }
 
 /// Per output pixel and input channel, the window's taps (plus the input
