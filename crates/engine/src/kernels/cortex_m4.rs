@@ -934,10 +934,20 @@ fn depthwise_row(
 
 /// Taps of the windows [`depthwise_taps_eval`] takes (5x5, 1x25).
 const MAX_WINDOW_TAPS: usize = 25;
-/// Output channels [`depthwise_taps_eval`] takes.
-const MAX_TAPS_CHANNELS: usize = 256;
-/// Words of widened filters [`depthwise_taps_eval`] keeps on the stack.
-const MAX_TAPS_FILTER_WORDS: usize = 1024;
+/// Words of per-channel records (widened filter, bias, requantization)
+/// [`depthwise_taps_eval`] keeps on the stack: 8 KB, no more than the 3x3
+/// kernel's band, and less than the GEMM's frame.
+const MAX_TAPS_RECORD_WORDS: usize = 2048;
+
+/// Words of widened taps per window in [`depthwise_taps_eval`]: a constant
+/// per instantiation.
+fn taps_words(taps: usize) -> usize {
+    if taps <= 10 {
+        5
+    } else {
+        MAX_WINDOW_TAPS.div_ceil(2)
+    }
+}
 
 /// Depthwise layers of any window up to [`MAX_WINDOW_TAPS`] and any depth
 /// multiplier: those the other depthwise kernels leave (the dispatch tries
@@ -948,8 +958,7 @@ pub fn depthwise_taps_supports(p: &DepthwiseParams<'_>) -> bool {
     let taps = p.window.kernel_h * p.window.kernel_w;
     let c = p.output.c;
     taps <= MAX_WINDOW_TAPS
-        && c <= MAX_TAPS_CHANNELS
-        && c * taps.div_ceil(2) <= MAX_TAPS_FILTER_WORDS
+        && c * (taps_words(taps) + 3) <= MAX_TAPS_RECORD_WORDS
         && 2 * slow_channels(p.multiplier, p.shift, c) <= c
 }
 
@@ -963,45 +972,71 @@ pub fn depthwise_taps_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [
     p.validate()?;
     if !depthwise_taps_supports(p) {
         return Err(unsupported(
-            "Cortex-M4 depthwise with a depth multiplier: unsupported parameters",
+            "Cortex-M4 depthwise (any window): unsupported parameters",
         ));
     }
     check_len(p.input.elements(), input.len())?;
     check_len(p.output.elements(), output.len())?;
+    // The word count is a constant of each instantiation, so that the
+    // window's words stay in registers and the SMLAD loop unrolls; windows
+    // of up to 10 taps (3x3, 1x5) take 5 words, larger ones 13.
+    let any_slow = if taps_words(p.window.kernel_h * p.window.kernel_w) == 5 {
+        depthwise_taps_words::<5>(p, input, output)
+    } else {
+        depthwise_taps_words::<{ MAX_WINDOW_TAPS.div_ceil(2) }>(p, input, output)
+    };
+    clamp_activation(output, p.act_min, p.act_max);
+    if any_slow {
+        for o in (0..p.output.c).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
+            depthwise_taps_channel(p, input, output, o);
+        }
+    }
+    Ok(())
+}
+
+/// [`depthwise_taps_eval`] with windows of `W` words (taps padded with
+/// zeros); returns whether a channel needs the per-channel path.
+#[inline(never)]
+fn depthwise_taps_words<const W: usize>(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (ow, oc, dm) = (p.output.w, p.output.c, p.depth_multiplier);
     let w = p.window;
     let taps = w.kernel_h * w.kernel_w;
-    let words = taps.div_ceil(2);
     let pack = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
     // Per output channel: its widened filter (`[kh, kw, oc]` in the blob),
-    // bias and requantization.
-    let mut fscratch = Scratch::<u32, MAX_TAPS_FILTER_WORDS>::new();
-    let filters = fscratch.zeroed(oc * words);
-    let mut rscratch = Scratch::<i32, { 3 * MAX_TAPS_CHANNELS }>::new();
-    let records = rscratch.zeroed(3 * oc);
+    // then its bias and requantization.
+    let record = W + 3;
+    let mut rscratch = Scratch::<u32, MAX_TAPS_RECORD_WORDS>::new();
+    let records = rscratch.zeroed(oc * record);
     let mut any_slow = false;
-    for o in 0..oc {
-        let tap = |t: usize| p.filter.get(t * oc + o).map_or(0, |&v| i32::from(v));
-        for (j, word) in filters[o * words..(o + 1) * words].iter_mut().enumerate() {
+    for (o, rec) in records.chunks_exact_mut(record).enumerate() {
+        let tap = |t: usize| {
+            if t < taps {
+                i32::from(p.filter[t * oc + o])
+            } else {
+                0
+            }
+        };
+        for (j, word) in rec[..W].iter_mut().enumerate() {
             *word = pack(tap(2 * j), tap(2 * j + 1));
         }
         let r = Requant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
         any_slow |= r.is_none();
         let r = r.unwrap_or_default();
-        records[3 * o..3 * o + 3].copy_from_slice(&[
-            p.bias.map_or(0, |b| b.get(o)),
-            r.mult,
-            r.shc1,
-        ]);
+        rec[W] = p.bias.map_or(0, |b| b.get(o)) as u32;
+        rec[W + 1] = r.mult as u32;
+        rec[W + 2] = r.shc1 as u32;
     }
     // Where each tap lies from the window's corner, in the input.
     let mut offsets = [0usize; MAX_WINDOW_TAPS];
     for (t, off) in offsets[..taps].iter_mut().enumerate() {
         *off = ((t / w.kernel_w) * iw + t % w.kernel_w) * ic;
     }
-    let mut window = [0u32; MAX_WINDOW_TAPS.div_ceil(2) + 1];
-    let mut values = [0i32; MAX_WINDOW_TAPS + 1];
+    let offset = p.input_offset;
     for (px, out) in output.chunks_exact_mut(oc).enumerate() {
         let (oy, ox) = (px / ow, px % ow);
         let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
@@ -1016,51 +1051,42 @@ pub fn depthwise_taps_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [
             0
         };
         for i in 0..ic {
-            if inside {
-                let window_in = &input[corner + i..];
-                for (v, &off) in values[..taps].iter_mut().zip(&offsets[..taps]) {
-                    *v = i32::from(window_in[off]) + p.input_offset;
+            // Tap `t` plus the input offset; taps outside the input (and
+            // the padding past the last) are the zero point: 0 once offset.
+            let value = |t: usize| -> i32 {
+                if t >= taps {
+                    return 0;
                 }
-            } else {
-                // Taps outside the input are the zero point: 0 once offset.
-                for (t, v) in values[..taps].iter_mut().enumerate() {
-                    let iy = iy0 + (t / w.kernel_w) as isize;
-                    let ix = ix0 + (t % w.kernel_w) as isize;
-                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
-                        i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + p.input_offset
-                    } else {
-                        0
-                    };
+                if inside {
+                    return i32::from(input[corner + i + offsets[t]]) + offset;
                 }
-            }
-            values[taps] = 0;
-            for (j, word) in window[..words].iter_mut().enumerate() {
-                *word = pack(values[2 * j], values[2 * j + 1]);
+                let iy = iy0 + (t / w.kernel_w) as isize;
+                let ix = ix0 + (t % w.kernel_w) as isize;
+                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                    i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + offset
+                } else {
+                    0
+                }
+            };
+            let mut window = [0u32; W];
+            for (j, word) in window.iter_mut().enumerate() {
+                *word = pack(value(2 * j), value(2 * j + 1));
             }
             for o in i * dm..(i + 1) * dm {
-                let f = &filters[o * words..(o + 1) * words];
-                let rec = &records[3 * o..3 * o + 3];
-                let mut acc = rec[0];
-                for (&x, &k) in window[..words].iter().zip(f) {
+                let rec: &[u32] = &records[o * record..(o + 1) * record];
+                let mut acc = rec[W] as i32;
+                for (&x, &k) in window.iter().zip(&rec[..W]) {
                     acc = smlad(x, k, acc);
                 }
-                out[o] = requantize(
-                    acc,
-                    Requant {
-                        mult: rec[1],
-                        shc1: rec[2],
-                    },
-                );
+                let r = Requant {
+                    mult: rec[W + 1] as i32,
+                    shc1: rec[W + 2] as i32,
+                };
+                out[o] = requantize(acc, r);
             }
         }
     }
-    clamp_activation(output, p.act_min, p.act_max);
-    if any_slow {
-        for o in (0..oc).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
-            depthwise_taps_channel(p, input, output, o);
-        }
-    }
-    Ok(())
+    any_slow
 }
 
 /// Output channel `o` of [`depthwise_taps_eval`]'s layer with the
