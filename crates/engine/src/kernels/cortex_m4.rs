@@ -1051,38 +1051,53 @@ fn depthwise_taps_words<const W: usize>(
             0
         };
         for i in 0..ic {
-            // Tap `t` plus the input offset; taps outside the input (and
-            // the padding past the last) are the zero point: 0 once offset.
-            let value = |t: usize| -> i32 {
-                if t >= taps {
-                    return 0;
-                }
-                if inside {
-                    return i32::from(input[corner + i + offsets[t]]) + offset;
-                }
-                let iy = iy0 + (t / w.kernel_w) as isize;
-                let ix = ix0 + (t % w.kernel_w) as isize;
-                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
-                    i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + offset
-                } else {
-                    0
-                }
-            };
             let mut window = [0u32; W];
-            for (j, word) in window.iter_mut().enumerate() {
-                *word = pack(value(2 * j), value(2 * j + 1));
+            if inside {
+                // SAFETY: the window lies inside the input (`inside`), so
+                // `corner + i + offsets[t]` for every tap `t < taps` is an
+                // index of `input` (`p.validate` and `check_len` tie the
+                // shapes to the buffer); taps past `taps` are not read.
+                unsafe {
+                    let at = input.as_ptr().add(corner + i);
+                    let tap = |t: usize| {
+                        if t < taps {
+                            i32::from(*at.add(*offsets.get_unchecked(t))) + offset
+                        } else {
+                            0
+                        }
+                    };
+                    for (j, word) in window.iter_mut().enumerate() {
+                        *word = pack(tap(2 * j), tap(2 * j + 1));
+                    }
+                }
+            } else {
+                // Taps outside the input are the zero point: 0 once offset.
+                let tap = |t: usize| -> i32 {
+                    let iy = iy0 + (t / w.kernel_w) as isize;
+                    let ix = ix0 + (t % w.kernel_w) as isize;
+                    if t < taps && iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                        i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + offset
+                    } else {
+                        0
+                    }
+                };
+                for (j, word) in window.iter_mut().enumerate() {
+                    *word = pack(tap(2 * j), tap(2 * j + 1));
+                }
             }
-            for o in i * dm..(i + 1) * dm {
-                let rec: &[u32] = &records[o * record..(o + 1) * record];
-                let mut acc = rec[W] as i32;
-                for (&x, &k) in window.iter().zip(&rec[..W]) {
+            let outputs = &mut out[i * dm..(i + 1) * dm];
+            let recs = &records[i * dm * record..(i + 1) * dm * record];
+            for (o, rec) in outputs.iter_mut().zip(recs.chunks_exact(record)) {
+                let (filter, rest) = rec.split_at(W);
+                let mut acc = rest[0] as i32;
+                for (&x, &k) in window.iter().zip(filter) {
                     acc = smlad(x, k, acc);
                 }
                 let r = Requant {
-                    mult: rec[W + 1] as i32,
-                    shc1: rec[W + 2] as i32,
+                    mult: rest[1] as i32,
+                    shc1: rest[2] as i32,
                 };
-                out[o] = requantize(acc, r);
+                *o = requantize(acc, r);
             }
         }
     }
