@@ -5,8 +5,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::{Rng, tflite_outputs};
 use tinystudio_engine::{HostRunner, Model};
 
 fn fixture(name: &str) -> PathBuf {
@@ -15,60 +15,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// TFLite's reference kernels on `inputs` (raw int8 tensors).
-fn tflite_reference(model: &Path, inputs: &[Vec<i8>]) -> Vec<Vec<i8>> {
-    let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let p = dir.path().join(format!("in{i}.i8"));
-            std::fs::write(&p, x.iter().map(|&v| v as u8).collect::<Vec<_>>()).unwrap();
-            p
-        })
-        .collect();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite_reference.py");
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(model)
-        .args(&paths)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}; `pip install ai-edge-litert`"));
-    assert!(
-        out.status.success(),
-        "TFLite reference run failed (is `pip install ai-edge-litert` done?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read(p.with_extension("i8.out"))
-                .expect("TFLite output")
-                .into_iter()
-                .map(|b| b as i8)
-                .collect()
-        })
-        .collect()
-}
-
 /// Random inputs, and the two extremes.
 fn inputs(len: usize, count: usize, seed: u64) -> Vec<Vec<i8>> {
-    let mut s = seed | 1;
+    let mut rng = Rng(seed | 1);
     (0..count)
-        .map(|case| {
-            (0..len)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    match case {
-                        0 => -128,
-                        1 => 127,
-                        _ => s as i8,
-                    }
-                })
-                .collect()
+        .map(|case| match case {
+            0 => vec![-128; len],
+            1 => vec![127; len],
+            _ => rng.vec_i8(len),
         })
         .collect()
 }
@@ -89,8 +43,8 @@ fn check(name: &str, operators: &[&str]) {
     }
     let len = model.input_tensor().unwrap().elements();
     let xs = inputs(len, 24, name.len() as u64 * 7919);
-    let compare = |model: &Model, tflite: &Path, what: &str| {
-        let theirs = tflite_reference(tflite, &xs);
+    let compare = |model: &Model, tflite: &[u8], what: &str| {
+        let theirs = tflite_outputs(tflite, &xs);
         let mut runner = HostRunner::new(model.to_blob().unwrap()).unwrap();
         let mut distinct = std::collections::HashSet::new();
         for (i, (x, t)) in xs.iter().zip(&theirs).enumerate() {
@@ -99,7 +53,7 @@ fn check(name: &str, operators: &[&str]) {
         }
         distinct.len()
     };
-    compare(&model, &path, "as converted");
+    compare(&model, &bytes, "as converted");
     let last = names
         .iter()
         .rposition(|n| matches!(*n, "CONV_2D" | "DEPTHWISE_CONV_2D" | "ADD"))
@@ -108,11 +62,8 @@ fn check(name: &str, operators: &[&str]) {
     let mut cut = model.clone();
     cut.ops.truncate(last + 1);
     cut.output = cut.ops[last].output();
-    let dir = tempfile::tempdir().unwrap();
-    let cut_path = dir.path().join("cut.tflite");
-    std::fs::write(&cut_path, cut.to_tflite().unwrap()).unwrap();
     let what = format!("up to operator {last}, {}", names[last]);
-    let distinct = compare(&cut, &cut_path, &what);
+    let distinct = compare(&cut, &cut.to_tflite().unwrap(), &what);
     assert!(
         distinct > 20,
         "{name} ({what}): only {distinct} distinct outputs of 24"

@@ -3,6 +3,9 @@
 //! tables (reference, optimised, and any architecture-specific entries), so a
 //! new kernel is covered by adding it to the table.
 
+mod common;
+
+use common::Rng;
 use tinystudio_engine::kernels::{
     self, AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, PoolParams, Shape4,
     SoftmaxParams, Window, reference,
@@ -12,26 +15,6 @@ use tinystudio_engine::quant::{add_params, quantize_multiplier, softmax_params};
 
 fn bytes(v: &[i32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Small deterministic generator (xorshift) for reproducible random cases.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn i8(&mut self) -> i8 {
-        self.next() as i8
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn vec_i8(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.i8()).collect()
-    }
 }
 
 /// Owned data behind a ConvParams / DepthwiseParams.

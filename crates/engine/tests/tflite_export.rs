@@ -4,57 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 use tinystudio_engine::Model;
-
-/// Runs `model` on `inputs` with TFLite's reference kernels.
-fn tflite_outputs(tflite: &[u8], inputs: &[Vec<i8>]) -> Vec<Vec<i8>> {
-    let dir = std::env::temp_dir().join(format!(
-        "tinystudio-engine-export-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let model_path = dir.join("model.tflite");
-    std::fs::write(&model_path, tflite).unwrap();
-    let mut paths = Vec::new();
-    for (i, x) in inputs.iter().enumerate() {
-        let p = dir.join(format!("in{i}.i8"));
-        std::fs::write(&p, x.iter().map(|&v| v as u8).collect::<Vec<_>>()).unwrap();
-        paths.push(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite_reference.py");
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&model_path)
-        .args(&paths)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python}: {e}; install Python 3 and `pip install ai-edge-litert`")
-        });
-    assert!(
-        out.status.success(),
-        "TFLite reference run failed (is `pip install ai-edge-litert` done?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let res = paths
-        .iter()
-        .map(|p| to_i8(std::fs::read(p.with_extension("i8.out")).expect("TFLite output missing")))
-        .collect();
-    let _ = std::fs::remove_dir_all(&dir);
-    res
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
 
 #[test]
 fn exported_vww_matches_tflite_reference() {
@@ -248,21 +199,12 @@ fn mean_matches_tflite_reference() {
             metadata: Default::default(),
         };
         let elements: usize = shape.iter().product();
-        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let inputs: Vec<Vec<i8>> = (0..24)
-            .map(|case| {
-                (0..elements)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        match case {
-                            0 => -128,
-                            1 => 127,
-                            _ => s as i8,
-                        }
-                    })
-                    .collect()
+            .map(|case| match case {
+                0 => vec![-128; elements],
+                1 => vec![127; elements],
+                _ => rng.vec_i8(elements),
             })
             .collect();
         let tflite = model.to_tflite().unwrap();
@@ -293,13 +235,7 @@ fn mean_matches_tflite_reference() {
 fn fully_connected_rescales_as_tflite_reference() {
     use tinystudio_engine::model::*;
     let (depth, units) = (200, 64);
-    let mut s = 0x1234_5678_9abc_def1u64;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut rng = Rng(0x1234_5678_9abc_def1);
     for per_unit in [false, true] {
         let scales: Vec<f32> = if per_unit {
             (0..units)
@@ -327,7 +263,7 @@ fn fully_connected_rescales_as_tflite_reference() {
                         scale: scales.clone(),
                         axis: 0,
                     }),
-                    data: Some((0..units * depth).map(|_| rnd() as u8).collect()),
+                    data: Some((0..units * depth).map(|_| rng.next() as u8).collect()),
                 },
                 Tensor {
                     name: "b".into(),
@@ -336,7 +272,7 @@ fn fully_connected_rescales_as_tflite_reference() {
                     quant: None,
                     data: Some(
                         (0..units)
-                            .flat_map(|_| ((rnd() % 20_001) as i32 - 10_000).to_le_bytes())
+                            .flat_map(|_| ((rng.next() % 20_001) as i32 - 10_000).to_le_bytes())
                             .collect(),
                     ),
                 },
@@ -353,9 +289,7 @@ fn fully_connected_rescales_as_tflite_reference() {
             output: 3,
             metadata: Default::default(),
         };
-        let inputs: Vec<Vec<i8>> = (0..200)
-            .map(|_| (0..depth).map(|_| rnd() as i8).collect())
-            .collect();
+        let inputs: Vec<Vec<i8>> = (0..200).map(|_| rng.vec_i8(depth)).collect();
         let theirs = tflite_outputs(&model.to_tflite().unwrap(), &inputs);
         for (i, (x, t)) in inputs.iter().zip(&theirs).enumerate() {
             assert_eq!(&model.run(x).unwrap(), t, "per unit {per_unit}, input {i}");
