@@ -318,6 +318,7 @@ impl PreparedOp<'_> {
                 crate::kernels::select_fully_connected(params).name
             }
             PreparedOp::Reshape { .. } => "alias_or_copy",
+            PreparedOp::Add { params, .. } => crate::kernels::add::name(params),
             _ => "reference",
         }
     }

@@ -50,8 +50,23 @@ impl Rescale {
     }
 }
 
-/// ADD of two same-shape tensors, equal to [`super::reference::add`].
+/// The kernel [`add`] runs for `p` (for profiles).
+pub fn name(p: &AddParams) -> &'static str {
+    #[cfg(arm_dsp)]
+    if super::cortex_m4::add_supports(p) {
+        return "add_m4";
+    }
+    let _ = p;
+    "add"
+}
+
+/// ADD of two same-shape tensors, equal to [`super::reference::add`]; on
+/// a Cortex-M4 in its assembly where the quantization allows.
 pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
+    #[cfg(arm_dsp)]
+    if super::cortex_m4::add_supports(p) {
+        return super::cortex_m4::add_eval(p, a, b, output);
+    }
     p.validate()?;
     check_len(Some(p.len), a.len())?;
     check_len(Some(p.len), b.len())?;

@@ -42,7 +42,9 @@
 //! Cortex-M4 checks the assembly (crates/deploy tests).
 
 use super::reference::unsupported;
-use super::{ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len};
+use super::{
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len,
+};
 use crate::error::Result;
 
 /// Requantization constants of one channel, in the micro-kernels' form.
@@ -1135,6 +1137,105 @@ fn depthwise_taps_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i
     }
 }
 
+/// ADD's constants for [`asm::add_elements`] and its model.
+pub(crate) struct AddConsts {
+    offset1: i32,
+    offset2: i32,
+    mult1: i32,
+    mult2: i32,
+    mult_out: i32,
+    shift1: u32,
+    shift2: u32,
+    shift_out: u32,
+    c1: i32,
+}
+
+/// ADD in [`asm::add_elements`]: the left shift of 20 TFLite's converter
+/// always uses, inputs rescaled by right shifts of at least 1 or by
+/// exactly one half (each input's multiplier is its scale over twice the
+/// larger one: one half for the larger), and the output by a right shift
+/// of at least 1 (its multiplier is below one half unless the output's
+/// scale is under 2^-18 of the inputs').
+pub fn add_supports(p: &AddParams) -> bool {
+    let input = |m: i32, s: i32| (-31..=-1).contains(&s) || (s == 0 && m == 1 << 30);
+    p.left_shift == 20
+        && input(p.input1_multiplier, p.input1_shift)
+        && input(p.input2_multiplier, p.input2_shift)
+        && (-31..=-1).contains(&p.output_shift)
+}
+
+/// ADD equal to TFLite's `AddElementwise`, in 24 instructions per element:
+/// - `SaturatingRoundingDoublingHighMul(x, m)` is `floor((x·m + 2^30) / 2^31)`
+///   (`add::Rescale::apply` shows why), which is `SMMULR(2x, m)`, exact when
+///   `2x` fits: `(q + offset) << 21` is at most `383 · 2^21 < 2^31`;
+/// - `RoundingDivideByPOT(s, e)` for `e >= 1` is `(((s - [s<0]) >> (e-1)) +
+///   1) >> 1` (see [`requantize`]); twice it is the same with the low bit
+///   cleared instead of the last halving, so the two inputs' terms add up
+///   to twice the sum, which is what `SMMULR` takes for the output's
+///   rescaling (below 2^31: each term is below 2^29);
+/// - the output zero point joins as `1 + 2·zp` before the last halving, and
+///   `SSAT` clamps to int8; a narrower activation range is clamped after;
+/// - an input rescaled by exactly one half (multiplier 2^30, shift 0) is
+///   given as `(2^31 - 1, 1)`: for `|x| < 2^30`,
+///   `SaturatingRoundingDoublingHighMul(x, 2^31 - 1)` is `x` itself, and
+///   `x` is even (a multiple of 2^20), so halving it is exact either way.
+pub fn add_eval(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !add_supports(p) {
+        return Err(unsupported("Cortex-M4 add: unsupported parameters"));
+    }
+    check_len(Some(p.len), a.len())?;
+    check_len(Some(p.len), b.len())?;
+    check_len(Some(p.len), output.len())?;
+    // (multiplier, right shift - 1) of an input.
+    let input = |m: i32, s: i32| {
+        if s == 0 {
+            (i32::MAX, 0)
+        } else {
+            (m, (-s - 1) as u32)
+        }
+    };
+    let ((mult1, shift1), (mult2, shift2)) = (
+        input(p.input1_multiplier, p.input1_shift),
+        input(p.input2_multiplier, p.input2_shift),
+    );
+    let c = AddConsts {
+        offset1: p.input1_offset << 21,
+        offset2: p.input2_offset << 21,
+        mult1,
+        mult2,
+        mult_out: p.output_multiplier,
+        shift1,
+        shift2,
+        shift_out: (-p.output_shift - 1) as u32,
+        c1: 1 + 2 * p.output_offset,
+    };
+    #[cfg(arm_dsp)]
+    // SAFETY: `a`, `b` and `output` hold `p.len` bytes each (checked above);
+    // the assembly reads and writes exactly that many.
+    unsafe {
+        asm::add_elements(&asm::AddArgs {
+            a: a.as_ptr(),
+            b: b.as_ptr(),
+            out: output.as_mut_ptr(),
+            len: p.len as u32,
+            offset1: c.offset1,
+            offset2: c.offset2,
+            mult1: c.mult1,
+            mult2: c.mult2,
+            mult_out: c.mult_out,
+            shift1: c.shift1,
+            shift2: c.shift2,
+            shift_out: c.shift_out,
+            c1: c.c1,
+        });
+    }
+    #[cfg(not(arm_dsp))]
+    model::add_elements(a, b, output, &c);
+    clamp_activation(output, p.act_min, p.act_max);
+    Ok(())
+}
+
 /// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
 #[inline(always)]
 fn smlad(x: u32, y: u32, acc: i32) -> i32 {
@@ -1271,6 +1372,57 @@ mod tests {
 
     /// Random layers inside what the kernels support (the shared suite's
     /// random cases mostly clamp the activation and so skip them).
+    /// The assembly's arithmetic (its Rust model here) equals TFLite's ADD
+    /// on every pair of int8 inputs, over random quantizations.
+    #[test]
+    fn add_matches_the_reference_on_every_input_pair() {
+        use crate::quant::add_params;
+        let a: std::vec::Vec<i8> = (0..65_536).map(|i| (i >> 8) as u8 as i8).collect();
+        let b: std::vec::Vec<i8> = (0..65_536).map(|i| i as u8 as i8).collect();
+        let (mut want, mut got) = (std::vec![0i8; 65_536], std::vec![0i8; 65_536]);
+        let mut s = 0x5eed_u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut ran = 0;
+        for case in 0..80 {
+            let scale = |n: u64| 0.0005 * (1.0 + (n % 4000) as f32);
+            let ([(m1, s1), (m2, s2), (mo, so)], left) =
+                add_params(scale(next()), scale(next()), scale(next()));
+            let zp = |n: u64| (n % 256) as i32 - 128;
+            let p = AddParams {
+                len: a.len(),
+                input1_offset: -zp(next()),
+                input2_offset: -zp(next()),
+                output_offset: zp(next()),
+                left_shift: left,
+                input1_multiplier: m1,
+                input1_shift: s1,
+                input2_multiplier: m2,
+                input2_shift: s2,
+                output_multiplier: mo,
+                output_shift: so,
+                act_min: if case % 3 == 0 {
+                    zp(next()).min(0)
+                } else {
+                    -128
+                },
+                act_max: 127,
+            };
+            if !add_supports(&p) {
+                continue;
+            }
+            reference::add(&p, &a, &b, &mut want).unwrap();
+            add_eval(&p, &a, &b, &mut got).unwrap();
+            assert!(want == got, "case {case}: {p:?}");
+            ran += 1;
+        }
+        assert!(ran > 60, "only {ran} quantizations the assembly takes");
+    }
+
     #[test]
     fn random_layers_match_the_reference() {
         let mut scratch = std::vec![0u8; SELF_CHECK_SCRATCH];
