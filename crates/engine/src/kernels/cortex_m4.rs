@@ -1168,8 +1168,8 @@ pub fn add_supports(p: &AddParams) -> bool {
 /// - `SaturatingRoundingDoublingHighMul(x, m)` is `floor((x·m + 2^30) / 2^31)`
 ///   (`add::Rescale::apply` shows why), which is `SMMULR(2x, m)`, exact when
 ///   `2x` fits: `(q + offset) << 21` is at most `383 · 2^21 < 2^31`;
-/// - `RoundingDivideByPOT(s, e)` for `e >= 1` is `(((s - [s<0]) >> (e-1)) +
-///   1) >> 1` (see [`requantize`]); twice it is the same with the low bit
+/// - `RoundingDivideByPOT(s, e)` for `e >= 1` is
+///   `(((s - [s<0]) >> (e-1)) + 1) >> 1` (see [`requantize`]); twice it is the same with the low bit
 ///   cleared instead of the last halving, so the two inputs' terms add up
 ///   to twice the sum, which is what `SMMULR` takes for the output's
 ///   rescaling (below 2^31: each term is below 2^29);
@@ -1429,7 +1429,10 @@ mod tests {
         let done = self_check(0x5DEE_CE66_D1CE_4E5B, 400, &mut scratch)
             .unwrap_or_else(|m| panic!("{m:?}"));
         assert!(
-            done.convolutions > 300 && done.depthwise > 200 && done.fully_connected > 60,
+            done.convolutions > 300
+                && done.depthwise > 200
+                && done.fully_connected > 60
+                && done.add > 60,
             "{done:?}"
         );
     }
