@@ -21,6 +21,7 @@
 //! length, every tensor shape against its operator and every parameter range,
 //! after which inference cannot index out of bounds.
 
+pub mod record;
 #[cfg(feature = "std")]
 mod writer;
 #[cfg(feature = "std")]
@@ -32,6 +33,7 @@ use crate::kernels::{
     AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, MeanParams, PoolParams,
     RequantizeParams, Shape4, SoftmaxParams, Window,
 };
+pub use record::{OpParams, OpRecord, Rescale, TensorRecord, Weights};
 
 pub const MAGIC: [u8; 4] = *b"TSMB";
 pub const VERSION: u16 = 1;
@@ -103,9 +105,6 @@ fn u16_at(b: &[u8], pos: usize) -> Result<u16> {
 }
 fn u32_at(b: &[u8], pos: usize) -> Result<u32> {
     Ok(u32::from_le_bytes(rd(b, pos)?))
-}
-fn i32_at(b: &[u8], pos: usize) -> Result<i32> {
-    Ok(i32::from_le_bytes(rd(b, pos)?))
 }
 
 /// Views `u8` bytes as `i8`.
@@ -444,18 +443,21 @@ impl<'a> ModelView<'a> {
             return Err(Error::Malformed("tensor index out of range"));
         }
         let base = self.header.tensors_off + i * TENSOR_RECORD_LEN;
-        let b = self.bytes;
-        let [rank, dt, _, _] = rd::<4>(b, base)?;
-        if dt != dtype::INT8 {
+        let rec = TensorRecord::decode(
+            self.bytes
+                .get(base..base + TENSOR_RECORD_LEN)
+                .ok_or(Error::Truncated("blob record"))?,
+        )?;
+        if rec.dtype != dtype::INT8 {
             return Err(Error::Unsupported("non-int8 activation tensor"));
         }
-        let rank = rank as usize;
+        let rank = rec.rank as usize;
         if !(1..=4).contains(&rank) {
             return Err(Error::Malformed("tensor rank"));
         }
         let mut dims = [1usize; 4];
         for (k, d) in dims.iter_mut().enumerate() {
-            *d = u32_at(b, base + 4 + 4 * k)? as usize;
+            *d = rec.dims[k] as usize;
             if *d == 0 || (k >= rank && *d != 1) {
                 return Err(Error::Malformed("tensor dimension"));
             }
@@ -463,10 +465,10 @@ impl<'a> ModelView<'a> {
         let t = TensorInfo {
             rank,
             dims,
-            scale: f32::from_le_bytes(rd(b, base + 20)?),
-            zero_point: i32_at(b, base + 24)?,
-            offset: u32_at(b, base + 28)? as usize,
-            len: u32_at(b, base + 32)? as usize,
+            scale: rec.scale,
+            zero_point: rec.zero_point,
+            offset: rec.offset as usize,
+            len: rec.len as usize,
         };
         let elements = dims
             .iter()
@@ -561,19 +563,24 @@ impl<'a> ModelView<'a> {
         I32s::new(self.data(off, count.checked_mul(4).ok_or(Error::Malformed("count"))?)?)
     }
 
-    /// Decodes and validates operator `i`.
-    pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
+    /// Operator `i`'s record, decoded but not validated.
+    pub fn op_record(&self, i: usize) -> Result<OpRecord> {
         if i >= self.header.op_count {
             return Err(Error::Malformed("operator index out of range"));
         }
         let base = self.header.ops_off + i * OP_RECORD_LEN;
-        let w = |k: usize| u32_at(self.bytes, base + 4 * k);
-        let wi = |k: usize| i32_at(self.bytes, base + 4 * k);
-        let [code, act_min, act_max, _] = rd::<4>(self.bytes, base)?;
-        let (act_min, act_max) = (i32::from(act_min as i8), i32::from(act_max as i8));
-        let w1 = w(1)?;
-        let (input, output) = ((w1 & 0xffff) as usize, (w1 >> 16) as usize);
-        let input2 = (w(2)? & 0xffff) as usize;
+        OpRecord::decode(
+            self.bytes
+                .get(base..base + OP_RECORD_LEN)
+                .ok_or(Error::Truncated("blob record"))?,
+        )
+    }
+
+    /// Decodes and validates operator `i`.
+    pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
+        let rec = self.op_record(i)?;
+        let (act_min, act_max) = (i32::from(rec.act_min), i32::from(rec.act_max));
+        let (input, output) = (usize::from(rec.input), usize::from(rec.output));
         let tin = self.tensor(input)?;
         let tout = self.tensor(output)?;
         if input == output {
@@ -581,23 +588,11 @@ impl<'a> ModelView<'a> {
                 "operator reads and writes the same tensor",
             ));
         }
-        let window = || -> Result<Window> {
-            let (a, b, c) = (w(3)?, w(4)?, w(5)?);
-            Ok(Window {
-                kernel_h: (a & 0xffff) as usize,
-                kernel_w: (a >> 16) as usize,
-                stride_h: (b & 0xffff) as usize,
-                stride_w: (b >> 16) as usize,
-                pad_top: (c & 0xffff) as usize,
-                pad_left: (c >> 16) as usize,
-            })
-        };
-        let bias = |count: usize| -> Result<Option<I32s<'a>>> {
-            let off = w(9)?;
-            if off == NONE {
+        let bias = |weights: &Weights, count: usize| -> Result<Option<I32s<'a>>> {
+            if weights.bias == NONE {
                 Ok(None)
             } else {
-                Ok(Some(self.i32s(off, count)?))
+                Ok(Some(self.i32s(weights.bias, count)?))
             }
         };
         let disjoint = |a: &TensorInfo| -> Result<()> {
@@ -623,63 +618,68 @@ impl<'a> ModelView<'a> {
                 )),
             }
         };
-        let op = match code {
-            opcode::CONV_2D | opcode::DEPTHWISE_CONV_2D => {
+        let op = match rec.params {
+            OpParams::Conv { window, weights } => {
                 let (si, so) = (tin.shape4(), tout.shape4());
-                let window = window()?;
                 disjoint_or_in_place(&tin, &window)?;
                 let oc = so.c;
-                let filter_len = w(8)? as usize;
-                let filter = as_i8(self.data(w(7)?, filter_len)?);
-                let multiplier = self.i32s(w(10)?, oc)?;
-                let shift = self.i32s(w(11)?, oc)?;
-                if code == opcode::CONV_2D {
-                    let params = ConvParams {
-                        input: si,
-                        output: so,
-                        window,
-                        input_offset: -tin.zero_point,
-                        output_offset: tout.zero_point,
-                        act_min,
-                        act_max,
-                        filter,
-                        bias: bias(oc)?,
-                        multiplier,
-                        shift,
-                    };
-                    params.validate()?;
-                    PreparedOp::Conv {
-                        params,
-                        input,
-                        output,
-                    }
-                } else {
-                    let params = DepthwiseParams {
-                        input: si,
-                        output: so,
-                        window,
-                        depth_multiplier: w(6)? as usize,
-                        input_offset: -tin.zero_point,
-                        output_offset: tout.zero_point,
-                        act_min,
-                        act_max,
-                        filter,
-                        bias: bias(oc)?,
-                        multiplier,
-                        shift,
-                    };
-                    params.validate()?;
-                    PreparedOp::Depthwise {
-                        params,
-                        input,
-                        output,
-                    }
+                let params = ConvParams {
+                    input: si,
+                    output: so,
+                    window,
+                    input_offset: -tin.zero_point,
+                    output_offset: tout.zero_point,
+                    act_min,
+                    act_max,
+                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
+                    bias: bias(&weights, oc)?,
+                    multiplier: self.i32s(weights.multipliers, oc)?,
+                    shift: self.i32s(weights.shifts, oc)?,
+                };
+                params.validate()?;
+                PreparedOp::Conv {
+                    params,
+                    input,
+                    output,
                 }
             }
-            opcode::FULLY_CONNECTED => {
+            OpParams::Depthwise {
+                window,
+                depth_multiplier,
+                weights,
+            } => {
+                let (si, so) = (tin.shape4(), tout.shape4());
+                disjoint_or_in_place(&tin, &window)?;
+                let oc = so.c;
+                let params = DepthwiseParams {
+                    input: si,
+                    output: so,
+                    window,
+                    depth_multiplier: depth_multiplier as usize,
+                    input_offset: -tin.zero_point,
+                    output_offset: tout.zero_point,
+                    act_min,
+                    act_max,
+                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
+                    bias: bias(&weights, oc)?,
+                    multiplier: self.i32s(weights.multipliers, oc)?,
+                    shift: self.i32s(weights.shifts, oc)?,
+                };
+                params.validate()?;
+                PreparedOp::Depthwise {
+                    params,
+                    input,
+                    output,
+                }
+            }
+            OpParams::FullyConnected {
+                filter_offset,
+                weights,
+                double_scales,
+            } => {
                 disjoint(&tin)?;
                 let units = tout.depth();
-                let depth = (w(8)? as usize)
+                let depth = (weights.len as usize)
                     .checked_div(units)
                     .ok_or(Error::Malformed("fully connected units"))?;
                 let batches = tin.len.checked_div(depth).unwrap_or(0);
@@ -691,18 +691,18 @@ impl<'a> ModelView<'a> {
                     depth,
                     units,
                     input_offset: -tin.zero_point,
-                    filter_offset: wi(6)?,
+                    filter_offset,
                     output_offset: tout.zero_point,
                     act_min,
                     act_max,
-                    filter: as_i8(self.data(w(7)?, w(8)? as usize)?),
-                    bias: bias(units)?,
-                    multiplier: self.i32s(w(10)?, units)?,
-                    shift: self.i32s(w(11)?, units)?,
-                    // 0 in blobs written before the double rescaling (2026-12-07).
-                    double_scale: match w(12)? {
-                        0 | NONE => None,
-                        off => Some(self.i32s(off, 2 * units)?),
+                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
+                    bias: bias(&weights, units)?,
+                    multiplier: self.i32s(weights.multipliers, units)?,
+                    shift: self.i32s(weights.shifts, units)?,
+                    double_scale: if record::absent(double_scales) {
+                        None
+                    } else {
+                        Some(self.i32s(double_scales, 2 * units)?)
                     },
                 };
                 params.validate()?;
@@ -712,17 +712,17 @@ impl<'a> ModelView<'a> {
                     output,
                 }
             }
-            opcode::AVERAGE_POOL_2D | opcode::MAX_POOL_2D => {
+            OpParams::AveragePool { window } | OpParams::MaxPool { window } => {
                 let params = PoolParams {
                     input: tin.shape4(),
                     output: tout.shape4(),
-                    window: window()?,
+                    window,
                     act_min,
                     act_max,
                 };
                 disjoint_or_in_place(&tin, &params.window)?;
                 params.validate()?;
-                if code == opcode::AVERAGE_POOL_2D {
+                if matches!(rec.params, OpParams::AveragePool { .. }) {
                     PreparedOp::AveragePool {
                         params,
                         input,
@@ -736,7 +736,7 @@ impl<'a> ModelView<'a> {
                     }
                 }
             }
-            opcode::RESHAPE => {
+            OpParams::Reshape => {
                 if tin.len != tout.len {
                     return Err(Error::Malformed("reshape changes the element count"));
                 }
@@ -745,15 +745,19 @@ impl<'a> ModelView<'a> {
                 }
                 PreparedOp::Reshape { input, output }
             }
-            opcode::SOFTMAX => {
+            OpParams::Softmax {
+                input_multiplier,
+                input_left_shift,
+                diff_min,
+            } => {
                 disjoint(&tin)?;
                 let depth = tin.depth();
                 let params = SoftmaxParams {
                     outer: tin.len / depth,
                     depth,
-                    input_multiplier: wi(3)?,
-                    input_left_shift: wi(4)?,
-                    diff_min: wi(5)?,
+                    input_multiplier,
+                    input_left_shift,
+                    diff_min,
                 };
                 params.validate()?;
                 if tout.len != tin.len {
@@ -765,8 +769,14 @@ impl<'a> ModelView<'a> {
                     output,
                 }
             }
-            opcode::ADD => {
-                let tin2 = self.tensor(input2)?;
+            OpParams::Add {
+                input1,
+                input2,
+                output: rescale,
+                left_shift,
+            } => {
+                let second = usize::from(rec.input2);
+                let tin2 = self.tensor(second)?;
                 disjoint(&tin)?;
                 disjoint(&tin2)?;
                 if tin.len != tout.len || tin2.len != tout.len {
@@ -777,24 +787,24 @@ impl<'a> ModelView<'a> {
                     input1_offset: -tin.zero_point,
                     input2_offset: -tin2.zero_point,
                     output_offset: tout.zero_point,
-                    left_shift: wi(9)?,
-                    input1_multiplier: wi(3)?,
-                    input1_shift: wi(4)?,
-                    input2_multiplier: wi(5)?,
-                    input2_shift: wi(6)?,
-                    output_multiplier: wi(7)?,
-                    output_shift: wi(8)?,
+                    left_shift,
+                    input1_multiplier: input1.multiplier,
+                    input1_shift: input1.shift,
+                    input2_multiplier: input2.multiplier,
+                    input2_shift: input2.shift,
+                    output_multiplier: rescale.multiplier,
+                    output_shift: rescale.shift,
                     act_min,
                     act_max,
                 };
                 params.validate()?;
                 PreparedOp::Add {
                     params,
-                    inputs: [input, input2],
+                    inputs: [input, second],
                     output,
                 }
             }
-            opcode::REQUANTIZE => {
+            OpParams::Requantize(r) => {
                 disjoint(&tin)?;
                 if tin.len != tout.len {
                     return Err(Error::Malformed("quantize changes the element count"));
@@ -803,8 +813,8 @@ impl<'a> ModelView<'a> {
                     len: tout.len,
                     input_zero_point: tin.zero_point,
                     output_zero_point: tout.zero_point,
-                    multiplier: wi(3)?,
-                    shift: wi(4)?,
+                    multiplier: r.multiplier,
+                    shift: r.shift,
                 };
                 params.validate()?;
                 PreparedOp::Requantize {
@@ -813,7 +823,7 @@ impl<'a> ModelView<'a> {
                     output,
                 }
             }
-            opcode::MEAN => {
+            OpParams::Mean(r) => {
                 disjoint(&tin)?;
                 // `[batches, positions..., channels]` to `[batches, channels]`
                 // (kept dimensions of 1 or not).
@@ -829,8 +839,8 @@ impl<'a> ModelView<'a> {
                     channels,
                     input_zero_point: tin.zero_point,
                     output_zero_point: tout.zero_point,
-                    multiplier: wi(3)?,
-                    shift: wi(4)?,
+                    multiplier: r.multiplier,
+                    shift: r.shift,
                 };
                 params.validate()?;
                 if tin.depth() != channels
@@ -845,7 +855,6 @@ impl<'a> ModelView<'a> {
                     output,
                 }
             }
-            _ => return Err(Error::Malformed("unknown operator code")),
         };
         Ok(op)
     }

@@ -1,7 +1,9 @@
 //! [`Model`] -> blob: prepares every operator's parameters (the TFLite
-//! `Prepare` step, done once on the host), plans the arena and lays out the
-//! sections. The result is checked by parsing it back, so the no_std
-//! validator is the single authority on what a valid blob is.
+//! `Prepare` step, done once on the host) into the records of
+//! [`super::record`], plans the arena from them (a chain's in-place plan
+//! where it needs less), and serialises the whole once. The result is
+//! checked by parsing it back, so the no_std validator is the single
+//! authority on what a valid blob is.
 
 use super::*;
 use crate::model::{DType, Model, Op, Tensor};
@@ -38,13 +40,6 @@ impl Data {
 fn act_range(a: Activation, t: &Tensor) -> (i8, i8) {
     let (lo, hi) = quant::activation_range(a, t.scale(), t.zero_point());
     (lo as i8, hi as i8)
-}
-
-fn pack(lo: usize, hi: usize) -> Result<u32> {
-    if lo > 0xffff || hi > 0xffff {
-        return Err(Error::Unsupported("dimension above 65535"));
-    }
-    Ok(lo as u32 | (hi as u32) << 16)
 }
 
 fn nhwc(t: &Tensor) -> Result<[usize; 4]> {
@@ -138,7 +133,7 @@ fn window(
     stride: (usize, usize),
     padding: Padding,
     name: &str,
-) -> Result<[u32; 3]> {
+) -> Result<Window> {
     let oh = output_size(padding, input[1], kernel.0, stride.0);
     let ow = output_size(padding, input[2], kernel.1, stride.1);
     if oh != Some(output[1]) || ow != Some(output[2]) {
@@ -154,11 +149,20 @@ fn window(
         ),
         Padding::Valid => (0, 0),
     };
-    Ok([
-        pack(kernel.0, kernel.1)?,
-        pack(stride.0, stride.1)?,
-        pack(pt, pl)?,
-    ])
+    // Each pair is stored as two 16-bit halves.
+    for (a, b) in [kernel, stride, (pt, pl)] {
+        if a > 0xffff || b > 0xffff {
+            return Err(Error::Unsupported("dimension above 65535"));
+        }
+    }
+    Ok(Window {
+        kernel_h: kernel.0,
+        kernel_w: kernel.1,
+        stride_h: stride.0,
+        stride_w: stride.1,
+        pad_top: pt,
+        pad_left: pl,
+    })
 }
 
 /// Serialises a model to the blob format.
@@ -278,34 +282,33 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
         base: data_off,
     };
 
-    let mut tensor_records = Vec::with_capacity(n * TENSOR_RECORD_LEN);
-    for (i, &t) in act.iter().enumerate() {
+    // Tensor records; their arena offsets come with the plan, below.
+    let mut tensor_records = Vec::with_capacity(n);
+    for &t in &act {
         let tensor = model.tensor(t)?;
-        let mut rec = [0u8; TENSOR_RECORD_LEN];
-        rec[0] = tensor.shape.len() as u8;
-        rec[1] = dtype::INT8;
-        for k in 0..4 {
-            let d = tensor.shape.get(k).copied().unwrap_or(1);
-            let d = u32::try_from(d).map_err(|_| Error::Unsupported("dimension above 2^32"))?;
-            rec[4 + 4 * k..8 + 4 * k].copy_from_slice(&d.to_le_bytes());
+        let mut dims = [1u32; 4];
+        for (d, &s) in dims.iter_mut().zip(&tensor.shape) {
+            *d = u32::try_from(s).map_err(|_| Error::Unsupported("dimension above 2^32"))?;
         }
-        rec[20..24].copy_from_slice(&tensor.scale().to_le_bytes());
-        rec[24..28].copy_from_slice(&tensor.zero_point().to_le_bytes());
-        let off = plan.offsets.get(buffer_of[i]).copied().unwrap_or(0) as u32;
-        rec[28..32].copy_from_slice(&off.to_le_bytes());
-        rec[32..36].copy_from_slice(&(tensor.elements() as u32).to_le_bytes());
-        tensor_records.extend_from_slice(&rec);
+        tensor_records.push(TensorRecord {
+            rank: tensor.shape.len() as u8,
+            dtype: dtype::INT8,
+            dims,
+            scale: tensor.scale(),
+            zero_point: tensor.zero_point(),
+            offset: 0,
+            len: u32::try_from(tensor.elements())
+                .map_err(|_| Error::Unsupported("tensor above 4 GiB"))?,
+        });
     }
 
-    let mut op_records = Vec::with_capacity(model.ops.len() * OP_RECORD_LEN);
+    let mut op_records = Vec::with_capacity(model.ops.len());
     for op in &model.ops {
-        let mut w = [0u32; 16];
         let mut act_bounds = (-128i8, 127i8);
         let out = model.tensor(op.output())?;
         let first_in = model.tensor(op.activation_inputs()[0])?;
-        w[1] = pack(index(op.activation_inputs()[0]), index(op.output()))?;
-        w[2] = 0xffff;
-        let code = match op {
+        let mut input2 = 0xffff;
+        let params = match op {
             Op::Conv2d {
                 filter,
                 bias,
@@ -333,16 +336,10 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         "convolution weights with a non-zero zero point",
                     ));
                 }
-                [w[3], w[4], w[5]] =
-                    window(si, so, (kh, kw), options.stride, options.padding, &out.name)?;
-                w[7] = data.push(f.data.as_deref().unwrap_or(&[]));
-                w[8] = f.elements() as u32;
-                w[9] = bias_data(model, *bias, oc, &mut data)?;
-                let (m, s) = channel_multipliers(first_in, f, out, oc, 0)?;
-                w[10] = data.push_i32s(&m);
-                w[11] = data.push_i32s(&s);
+                let window = window(si, so, (kh, kw), options.stride, options.padding, &out.name)?;
+                let weights = weights_data(model, f, *bias, (first_in, out), (oc, 0), &mut data)?;
                 act_bounds = act_range(options.activation, out);
-                opcode::CONV_2D
+                OpParams::Conv { window, weights }
             }
             Op::DepthwiseConv2d {
                 filter,
@@ -370,17 +367,14 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         "depthwise weights with a non-zero zero point",
                     ));
                 }
-                [w[3], w[4], w[5]] =
-                    window(si, so, (kh, kw), options.stride, options.padding, &out.name)?;
-                w[6] = options.depth_multiplier as u32;
-                w[7] = data.push(f.data.as_deref().unwrap_or(&[]));
-                w[8] = f.elements() as u32;
-                w[9] = bias_data(model, *bias, oc, &mut data)?;
-                let (m, s) = channel_multipliers(first_in, f, out, oc, 3)?;
-                w[10] = data.push_i32s(&m);
-                w[11] = data.push_i32s(&s);
+                let window = window(si, so, (kh, kw), options.stride, options.padding, &out.name)?;
+                let weights = weights_data(model, f, *bias, (first_in, out), (oc, 3), &mut data)?;
                 act_bounds = act_range(options.activation, out);
-                opcode::DEPTHWISE_CONV_2D
+                OpParams::Depthwise {
+                    window,
+                    depth_multiplier: options.depth_multiplier as u32,
+                    weights,
+                }
             }
             Op::FullyConnected {
                 filter,
@@ -407,13 +401,8 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         out.name
                     )));
                 }
-                w[6] = (-f.zero_point()) as u32;
-                w[7] = data.push(f.data.as_deref().unwrap_or(&[]));
-                w[8] = f.elements() as u32;
-                w[9] = bias_data(model, *bias, units, &mut data)?;
-                let (m, s) = channel_multipliers(first_in, f, out, units, 0)?;
-                w[10] = data.push_i32s(&m);
-                w[11] = data.push_i32s(&s);
+                let weights =
+                    weights_data(model, f, *bias, (first_in, out), (units, 0), &mut data)?;
                 // TFLite's reference kernels rescale in double, per unit as
                 // `reference_integer_ops::FullyConnected(PerChannel)` does.
                 let words: Vec<i32> = (0..units)
@@ -424,9 +413,13 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         [bits as u32 as i32, (bits >> 32) as u32 as i32]
                     })
                     .collect();
-                w[12] = data.push_i32s(&words);
+                let double_scales = data.push_i32s(&words);
                 act_bounds = act_range(*activation, out);
-                opcode::FULLY_CONNECTED
+                OpParams::FullyConnected {
+                    filter_offset: -f.zero_point(),
+                    weights,
+                    double_scales,
+                }
             }
             Op::AveragePool2d { options, .. } | Op::MaxPool2d { options, .. } => {
                 if first_in.scale() != out.scale() || first_in.zero_point() != out.zero_point() {
@@ -435,7 +428,7 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         out.name
                     )));
                 }
-                [w[3], w[4], w[5]] = window(
+                let window = window(
                     nhwc(first_in)?,
                     nhwc(out)?,
                     options.filter,
@@ -445,9 +438,9 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                 )?;
                 act_bounds = act_range(options.activation, out);
                 if matches!(op, Op::AveragePool2d { .. }) {
-                    opcode::AVERAGE_POOL_2D
+                    OpParams::AveragePool { window }
                 } else {
-                    opcode::MAX_POOL_2D
+                    OpParams::MaxPool { window }
                 }
             }
             Op::Reshape { .. } => {
@@ -457,7 +450,7 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         out.name
                     )));
                 }
-                opcode::RESHAPE
+                OpParams::Reshape
             }
             Op::Softmax { beta, .. } => {
                 if out.zero_point() != -128 || (out.scale() - 1.0 / 256.0).abs() > 0.001 / 256.0 {
@@ -466,28 +459,30 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                         out.name
                     )));
                 }
-                let (m, s, d) = quant::softmax_params(*beta, first_in.scale());
-                [w[3], w[4], w[5]] = [m as u32, s as u32, d as u32];
-                opcode::SOFTMAX
+                let (input_multiplier, input_left_shift, diff_min) =
+                    quant::softmax_params(*beta, first_in.scale());
+                OpParams::Softmax {
+                    input_multiplier,
+                    input_left_shift,
+                    diff_min,
+                }
             }
             Op::Add {
                 inputs, activation, ..
             } => {
                 let b = model.tensor(inputs[1])?;
-                w[2] = index(inputs[1]) as u32;
-                let ([(m1, s1), (m2, s2), (mo, so)], left) =
+                input2 = index(inputs[1]) as u16;
+                let (rescales, left_shift) =
                     quant::add_params(first_in.scale(), b.scale(), out.scale());
-                w[3..10].copy_from_slice(&[
-                    m1 as u32,
-                    s1 as u32,
-                    m2 as u32,
-                    s2 as u32,
-                    mo as u32,
-                    so as u32,
-                    left as u32,
-                ]);
+                let [input1, input2, output] =
+                    rescales.map(|(multiplier, shift)| Rescale { multiplier, shift });
                 act_bounds = act_range(*activation, out);
-                opcode::ADD
+                OpParams::Add {
+                    input1,
+                    input2,
+                    output,
+                    left_shift,
+                }
             }
             Op::Mean { axes, .. } => {
                 let rank = first_in.shape.len();
@@ -511,128 +506,134 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                     ));
                 }
                 let positions = first_in.elements() / out.elements().max(1);
-                let (m, s) = quant::mean_multiplier(first_in.scale(), out.scale(), positions);
-                [w[3], w[4]] = [m as u32, s as u32];
-                opcode::MEAN
+                let (multiplier, shift) =
+                    quant::mean_multiplier(first_in.scale(), out.scale(), positions);
+                OpParams::Mean(Rescale { multiplier, shift })
             }
             Op::Quantize { .. } => {
-                let (m, s) = quant::quantize_multiplier(
+                let (multiplier, shift) = quant::quantize_multiplier(
                     f64::from(first_in.scale()) / f64::from(out.scale()),
                 );
-                [w[3], w[4]] = [m as u32, s as u32];
-                opcode::REQUANTIZE
+                OpParams::Requantize(Rescale { multiplier, shift })
             }
         };
-        w[0] =
-            u32::from(code) | (act_bounds.0 as u8 as u32) << 8 | (act_bounds.1 as u8 as u32) << 16;
-        for x in w {
-            op_records.extend_from_slice(&x.to_le_bytes());
-        }
+        op_records.push(OpRecord {
+            act_min: act_bounds.0,
+            act_max: act_bounds.1,
+            input: index(op.activation_inputs()[0]) as u16,
+            output: index(op.output()) as u16,
+            input2,
+            params,
+        });
+    }
+
+    // The plan: a chain's in-place plan where it needs less arena than
+    // the general one.
+    let plan = match in_place_plan(&tensor_records, &op_records, &buffers, &buffer_of) {
+        Some(chain) if chain.arena_size < plan.arena_size => chain,
+        _ => plan,
+    };
+    for (rec, &b) in tensor_records.iter_mut().zip(&buffer_of) {
+        rec.offset = u32::try_from(plan.offsets.get(b).copied().unwrap_or(0))
+            .map_err(|_| Error::Unsupported("arena above 4 GiB"))?;
     }
 
     let data_len = data.bytes.len();
     let total = data_off + data_len;
+    let label_count = u16::try_from(model.metadata.labels.len())
+        .map_err(|_| Error::Unsupported("more than 65535 labels"))?;
+    let header = Header {
+        version: VERSION,
+        total_len: total,
+        checksum: 0,
+        arena_size: plan.arena_size,
+        tensor_count: n,
+        op_count: model.ops.len(),
+        tensors_off,
+        ops_off,
+        input: index(model.input),
+        output: index(model.output),
+        labels_off,
+        labels_count: usize::from(label_count),
+        pixel_scaling: model.metadata.pixel_scaling.map_or(0, |p| p.code()),
+        data_off,
+        data_len,
+    };
+    if u32::try_from(total).is_err() || u32::try_from(plan.arena_size).is_err() {
+        return Err(Error::Unsupported("blob or arena larger than 4 GiB"));
+    }
     let mut blob = Vec::with_capacity(total);
-    blob.resize(HEADER_LEN, 0);
-    blob.extend_from_slice(&tensor_records);
-    blob.extend_from_slice(&op_records);
+    blob.extend_from_slice(&header.encode());
+    for rec in &tensor_records {
+        blob.extend_from_slice(&rec.encode());
+    }
+    for rec in &op_records {
+        blob.extend_from_slice(&rec.encode());
+    }
     blob.extend_from_slice(&labels);
     blob.resize(data_off, 0);
     blob.extend_from_slice(&data.bytes);
-    let u32_of =
-        |x: usize| u32::try_from(x).map_err(|_| Error::Unsupported("blob larger than 4 GiB"));
-    let h = &mut blob[..HEADER_LEN];
-    h[0..4].copy_from_slice(&MAGIC);
-    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
-    h[6..8].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-    h[8..12].copy_from_slice(&u32_of(total)?.to_le_bytes());
-    h[16..20].copy_from_slice(&u32_of(plan.arena_size)?.to_le_bytes());
-    h[20..22].copy_from_slice(&(n as u16).to_le_bytes());
-    h[22..24].copy_from_slice(&(model.ops.len() as u16).to_le_bytes());
-    h[24..28].copy_from_slice(&u32_of(tensors_off)?.to_le_bytes());
-    h[28..32].copy_from_slice(&u32_of(ops_off)?.to_le_bytes());
-    h[32..34].copy_from_slice(&(index(model.input) as u16).to_le_bytes());
-    h[34..36].copy_from_slice(&(index(model.output) as u16).to_le_bytes());
-    h[36..40].copy_from_slice(&u32_of(labels_off)?.to_le_bytes());
-    let label_count = u16::try_from(model.metadata.labels.len())
-        .map_err(|_| Error::Unsupported("more than 65535 labels"))?;
-    h[40..42].copy_from_slice(&label_count.to_le_bytes());
-    h[42] = model.metadata.pixel_scaling.map_or(0, |p| p.code());
-    h[44..48].copy_from_slice(&u32_of(data_off)?.to_le_bytes());
-    h[48..52].copy_from_slice(&u32_of(data_len)?.to_le_bytes());
     write_checksum(&mut blob)?;
-    if let Some(chain) = in_place_plan(&blob, &buffers, &buffer_of)?
-        && chain.arena_size < plan.arena_size
-    {
-        for (i, &b) in buffer_of.iter().enumerate() {
-            let off = u32_of(chain.offsets.get(b).copied().unwrap_or(0))?;
-            let at = tensors_off + i * TENSOR_RECORD_LEN + 28;
-            blob[at..at + 4].copy_from_slice(&off.to_le_bytes());
-        }
-        blob[ARENA_SIZE_OFFSET..ARENA_SIZE_OFFSET + 4]
-            .copy_from_slice(&u32_of(chain.arena_size)?.to_le_bytes());
-        write_checksum(&mut blob)?;
-    }
     ModelView::parse(&blob)?;
     Ok(blob)
+}
+
+/// A weighted layer's constants into the data section, in this order: its
+/// int8 weights, its bias, and per output channel (`channels`, along `axis`
+/// of the weights' quantization) TFLite's multipliers and shifts.
+fn weights_data(
+    model: &Model,
+    f: &Tensor,
+    bias: Option<usize>,
+    (input, output): (&Tensor, &Tensor),
+    (channels, axis): (usize, usize),
+    data: &mut Data,
+) -> Result<Weights> {
+    let weights = data.push(f.data.as_deref().unwrap_or(&[]));
+    let bias = bias_data(model, bias, channels, data)?;
+    let (m, s) = channel_multipliers(input, f, output, channels, axis)?;
+    Ok(Weights {
+        data: weights,
+        len: f.elements() as u32,
+        bias,
+        multipliers: data.push_i32s(&m),
+        shifts: data.push_i32s(&s),
+    })
 }
 
 /// For chain-shaped graphs (each operator reads only its predecessor's
 /// output), a plan that lets windowed operators overwrite input rows they no
 /// longer need; indexed by buffer. `None` for other graphs.
 fn in_place_plan(
-    blob: &[u8],
+    tensors: &[TensorRecord],
+    ops: &[OpRecord],
     buffers: &[Buffer],
     buffer_of: &[usize],
-) -> Result<Option<planner::Plan>> {
-    let view = ModelView::parse_verified(blob)?;
-    let mut current = buffer_of[view.header().input];
+) -> Option<planner::Plan> {
+    let shape = |t: u16| -> Option<Shape4> {
+        let r = tensors.get(usize::from(t))?;
+        let rank = usize::from(r.rank).clamp(1, 4);
+        let mut d = [1usize; 4];
+        for (k, &v) in r.dims[..rank].iter().enumerate() {
+            d[4 - rank + k] = v as usize;
+        }
+        Some(Shape4::new(d[0], d[1], d[2], d[3]))
+    };
+    // The model's input is the first tensor (`write` lists it first).
+    let mut current = buffer_of[0];
     let mut chain = vec![current];
     let mut links = Vec::new();
-    for k in 0..view.op_count() {
-        let op = view.op(k)?;
-        let (input, output, link) = match op {
-            PreparedOp::Conv {
-                params,
-                input,
-                output,
-            } => (
-                input,
-                output,
-                params.window.in_place_delta(params.input, params.output),
-            ),
-            PreparedOp::Depthwise {
-                params,
-                input,
-                output,
-            } => (
-                input,
-                output,
-                params.window.in_place_delta(params.input, params.output),
-            ),
-            PreparedOp::AveragePool {
-                params,
-                input,
-                output,
-            }
-            | PreparedOp::MaxPool {
-                params,
-                input,
-                output,
-            } => (
-                input,
-                output,
-                params.window.in_place_delta(params.input, params.output),
-            ),
-            PreparedOp::Reshape { input, output }
-            | PreparedOp::FullyConnected { input, output, .. }
-            | PreparedOp::Softmax { input, output, .. }
-            | PreparedOp::Requantize { input, output, .. }
-            | PreparedOp::Mean { input, output, .. } => (input, output, None),
-            PreparedOp::Add { .. } => return Ok(None),
+    for op in ops {
+        if matches!(op.params, OpParams::Add { .. }) {
+            return None;
+        }
+        let (input, output) = (usize::from(op.input), usize::from(op.output));
+        let link = match op.params.window() {
+            Some(w) => w.in_place_delta(shape(op.input)?, shape(op.output)?),
+            None => None,
         };
         if buffer_of[input] != current {
-            return Ok(None);
+            return None;
         }
         let next = buffer_of[output];
         if next == current {
@@ -646,20 +647,20 @@ fn in_place_plan(
     let mut seen = vec![false; buffers.len()];
     for &b in &chain {
         if std::mem::replace(&mut seen[b], true) {
-            return Ok(None);
+            return None;
         }
     }
     if seen.iter().any(|s| !s) {
-        return Ok(None);
+        return None;
     }
     let sizes: Vec<usize> = chain.iter().map(|&b| buffers[b].size).collect();
-    Ok(planner::plan_chain(&sizes, &links).map(|p| {
+    planner::plan_chain(&sizes, &links).map(|p| {
         let mut offsets = vec![0; buffers.len()];
         for (pos, &b) in chain.iter().enumerate() {
             offsets[b] = p.offsets[pos];
         }
         planner::Plan { offsets, ..p }
-    }))
+    })
 }
 
 /// Recomputes and stores the CRC-32 of a blob (after editing it in place).
