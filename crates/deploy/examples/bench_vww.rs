@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tinystudio_deploy::{
-    BOARDS, BuildOptions, Config, Emulator, MPS2_AN386_ARMV6M, board, build_with,
+    BOARDS, BuildOptions, Config, Cpu, Emulator, MPS2_AN386_ARMV6M, board, build_with,
 };
-use tinystudio_engine::kernels::cortex_m4;
+use tinystudio_engine::kernels::{cortex_m0, cortex_m4};
 use tinystudio_engine::{Model, ModelView, PixelScaling};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,7 +138,8 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// The plain build's count, then the profile build's per-operator
-    /// table with the share of MACs in the Cortex-M4 micro-kernels.
+    /// table with the share of MACs in the board's micro-kernels (Cortex-M4
+    /// or Cortex-M0+).
     fn run(
         &self,
         name: &str,
@@ -151,7 +152,12 @@ impl Bench<'_> {
             .map(|i| view.op(i))
             .collect::<Result<Vec<_>, _>>()?;
         let macs: u64 = ops.iter().map(|o| o.macs()).sum();
-        let fast: u64 = ops.iter().map(cortex_m4::fast_path_macs).sum();
+        let fast_path_macs = if self.board.cpu == Cpu::CortexM0Plus {
+            cortex_m0::fast_path_macs
+        } else {
+            cortex_m4::fast_path_macs
+        };
+        let fast: u64 = ops.iter().map(fast_path_macs).sum();
         let plain = build_with(
             self.config,
             self.board,
@@ -196,7 +202,7 @@ impl Bench<'_> {
             } else {
                 "-".into()
             };
-            let fast = ops.get(op.index).map_or(0, cortex_m4::fast_path_macs);
+            let fast = ops.get(op.index).map_or(0, fast_path_macs);
             println!(
                 "{:3} {:18} {:32} {:>10} {:>11} {:>14} {:>10}",
                 op.index, op.name, op.kernel, op.macs, fast, op.cost, per_mac

@@ -15,6 +15,7 @@
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
 pub mod conv_patch;
+pub mod cortex_m0;
 pub mod cortex_m4;
 pub mod depthwise_dm1;
 pub mod pointwise;
@@ -498,6 +499,12 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
     },
+    #[cfg(armv6m)]
+    ConvKernel {
+        name: "conv_m0_gemm_1x8",
+        supports: cortex_m0::conv_supports,
+        eval: cortex_m0::conv_eval,
+    },
     ConvKernel {
         name: "conv_1x1_pointwise",
         supports: pointwise::supports,
@@ -527,6 +534,13 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         name: "conv_m4_gemm_2x2_model",
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
+    },
+    // The Cortex-M0+ kernel with the Rust model of its assembly.
+    #[cfg(all(feature = "std", not(armv6m)))]
+    ConvKernel {
+        name: "conv_m0_gemm_1x8_model",
+        supports: cortex_m0::conv_supports,
+        eval: cortex_m0::conv_eval,
     },
     ConvKernel {
         name: "conv_reference",
@@ -596,6 +610,12 @@ pub static FULLY_CONNECTED_KERNELS: &[FullyConnectedKernel] = &[
         name: "fc_m4_gemm_2x2",
         supports: cortex_m4::fully_connected_supports,
         eval: cortex_m4::fully_connected_eval,
+    },
+    #[cfg(armv6m)]
+    FullyConnectedKernel {
+        name: "fc_m0_gemm_1x8",
+        supports: cortex_m0::fully_connected_supports,
+        eval: cortex_m0::fully_connected_eval,
     },
     FullyConnectedKernel {
         name: "fc_reference",
