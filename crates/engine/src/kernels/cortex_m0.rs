@@ -35,7 +35,7 @@
 
 use super::cortex_m4::Requant;
 use super::reference::unsupported;
-use super::{ConvParams, FullyConnectedParams, Shape4, Window, check_len};
+use super::{ConvParams, DepthwiseParams, FullyConnectedParams, Shape4, Window, check_len};
 use crate::error::Result;
 
 /// Output channels per micro-kernel call (4 packed pairs).
@@ -46,22 +46,38 @@ pub const MAX_K: usize = 512;
 const CHUNK: usize = 256;
 
 /// The Cortex-M4 kernels' requantization, `SSAT8(((hi(K + acc * mult) >> sh)
-/// + c1) >> 1)`, with the high word of the 64-bit sum assembled from four
-/// 16x16 products (see [`super::cortex_m4::requantize`] for why that equals
-/// TFLite's double rounding). `K` is `2^30` for `acc >= 0`, else `-2^30`.
+/// + c1) >> 1)` (see [`super::cortex_m4::requantize`] for why that equals
+/// TFLite's double rounding; `K` is `2^30` for `acc >= 0`, else `-2^30`),
+/// in the 32-bit steps of the assembly: the high word of the 64-bit sum
+/// from `acc = ah * 2^16 + al` (`al` signed 16-bit) and `mult = mh * 2^16
+/// + ml`, four 16x16 products. Exact when `|acc| < 2^29` (then the middle
+/// sum stays inside 32 bits); [`fast_channel`] makes sure of that.
 #[inline(always)]
 pub fn requantize(acc: i32, r: Requant) -> i32 {
-    // acc = ah * 2^16 + al, mult = mh * 2^16 + ml (al, ml unsigned 16-bit;
-    // mult >= 0, so mh < 2^15).
-    let (al, ah) = (acc as u32 & 0xffff, acc >> 16);
-    let (ml, mh) = (r.mult as u32 & 0xffff, r.mult >> 16);
-    let low = al * ml; // < 2^32
-    // K / 2^16 = +-2^14; the middle terms and the carry out of `low`.
-    let k = if acc < 0 { -(1 << 14) } else { 1 << 14 };
-    let mid = i64::from(ah * ml as i32) + i64::from(al * mh as u32) + i64::from(low >> 16) + k;
-    let hi = (ah * mh).wrapping_add((mid >> 16) as i32);
+    let al = i32::from(acc as i16);
+    let ah = acc.wrapping_sub(al) >> 16;
+    let (ml, mh) = (r.mult & 0xffff, (r.mult as u32 >> 16) as i32);
+    // (K / 2^16 - 2^14) + (al * ml) >> 16 + ah * ml + al * mh, then + 2^14.
+    let mut mid = (acc >> 31) << 15;
+    mid = mid.wrapping_add(al.wrapping_mul(ml) >> 16);
+    mid = mid.wrapping_add(ah.wrapping_mul(ml));
+    mid = mid.wrapping_add(al.wrapping_mul(mh));
+    let hi = ah
+        .wrapping_mul(mh)
+        .wrapping_add(mid.wrapping_add(1 << 14) >> 16);
     let u = hi >> (r.shc1 & 0xff);
     u.wrapping_add(r.shc1 >> 8) >> 1
+}
+
+/// Whether a channel runs the micro-kernel's requantization: the fast form
+/// exists (`Requant::new`) and `|acc + bias| < 2^29` for any input, the
+/// bound of [`requantize`]: `|acc| <= 128 * 255 * MAX_K < 2^24`, so a bias
+/// below `2^28` in magnitude (any real layer's) keeps it.
+fn fast_channel(mult: i32, shift: i32, output_offset: i32, bias: i32) -> Option<Requant> {
+    if bias.unsigned_abs() >= 1 << 28 {
+        return None;
+    }
+    Requant::new(mult, shift, output_offset)
 }
 
 /// 1x1 convolutions (the pointwise layers) and any other window through a
@@ -78,30 +94,48 @@ fn is_direct(p: &ConvParams<'_>) -> bool {
 
 /// Packs channels `c0..c0 + 8` (missing ones as zero filters) of `filter`
 /// (`[oc, k]`) into the micro-kernel's layout, `kp` rows of 4 pair words
-/// (rows from `k` on are zero filters), and returns each channel's filter sum.
+/// (rows from `k` on are zero filters); returns each channel's filter sum.
+/// Runs once per block, so on the late 3x3 maps (9 pixels) it costs about
+/// as much per weight as the multiplies: kept to one pass of byte loads.
 fn pack_block(
     filter: &[i8],
-    k: usize,
-    kp: usize,
+    (k, kp): (usize, usize),
     c0: usize,
     oc: usize,
     w: &mut [u32],
 ) -> [i32; BLOCK] {
     let mut sums = [0i32; BLOCK];
-    let tap = |c: usize, i: usize| -> i32 {
-        if c < oc && i < k {
-            i32::from(filter[c * k + i])
-        } else {
-            0
+    // Rows k..kp: zero filters (128 in channel a's lane).
+    let (head, tail) = w[..4 * kp].split_at_mut(4 * k);
+    tail.fill(128);
+    for j in 0..BLOCK / 2 {
+        let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
+        let (mut sa, mut sb) = (0i32, 0i32);
+        let dst = head.chunks_exact_mut(4).map(|d| &mut d[j]);
+        match (ca < oc, cb < oc) {
+            (true, true) => {
+                let (ra, rb) = (&filter[ca * k..(ca + 1) * k], &filter[cb * k..(cb + 1) * k]);
+                for ((d, &a), &b) in dst.zip(ra).zip(rb) {
+                    let (a, b) = (i32::from(a), i32::from(b));
+                    sa += a;
+                    sb += b;
+                    *d = ((a + 128) as u32).wrapping_add((b as u32) << 16);
+                }
+            }
+            (true, false) => {
+                for (d, &a) in dst.zip(&filter[ca * k..(ca + 1) * k]) {
+                    sa += i32::from(a);
+                    *d = (i32::from(a) + 128) as u32;
+                }
+            }
+            _ => {
+                for d in dst {
+                    *d = 128;
+                }
+            }
         }
-    };
-    for i in 0..kp {
-        for j in 0..BLOCK / 2 {
-            let (a, b) = (tap(c0 + 2 * j, i), tap(c0 + 2 * j + 1, i));
-            sums[2 * j] += a;
-            sums[2 * j + 1] += b;
-            w[i * 4 + j] = ((a + 128) as u32).wrapping_add((b as u32) << 16);
-        }
+        sums[2 * j] = sa;
+        sums[2 * j + 1] = sb;
     }
     sums
 }
@@ -137,6 +171,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let mut patch = [0i8; MAX_K];
     let mut sums = [0i32; CHUNK];
     let mut acc = [0i32; BLOCK];
+    let mut spare = [0i8; BLOCK];
     let mut px0 = 0;
     while px0 < pixels {
         let n = (pixels - px0).min(CHUNK);
@@ -160,11 +195,13 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         }
         let mut c0 = 0;
         while c0 < oc {
-            let fsum = pack_block(p.filter, k, kp, c0, oc, wblock);
+            let fsum = pack_block(p.filter, (k, kp), c0, oc, wblock);
             let m = (oc - c0).min(BLOCK);
-            // Folded biases and requantization constants of the block.
-            let mut bias = [0i32; BLOCK];
-            let mut fast: [Option<Requant>; BLOCK] = [None; BLOCK];
+            // Per channel `[bias, mult, shc1]`: the bias with the offsets
+            // folded in; channels without the fast form get a zero
+            // multiplier here and are recomputed from the sums below.
+            let mut par = [0i32; 3 * BLOCK];
+            let mut slow = 0u32;
             for j in 0..m {
                 let c = c0 + j;
                 let mut b = p
@@ -174,8 +211,16 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 if j % 2 == 0 {
                     b = b.wrapping_sub(128 * 128 * kp as i32);
                 }
-                bias[j] = b;
-                fast[j] = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
+                par[3 * j] = b;
+                let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
+                let bias = p.bias.map_or(0, |v| v.get(c));
+                match fast_channel(mult, shift, p.output_offset, bias) {
+                    Some(r) => {
+                        par[3 * j + 1] = r.mult;
+                        par[3 * j + 2] = r.shc1;
+                    }
+                    None => slow |= 1 << j,
+                }
             }
             for i in 0..n {
                 let px = px0 + i;
@@ -185,26 +230,40 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     gather(p, input, px, &mut patch[..kp], zero_point, (ih, iw, ow));
                     &patch[..kp]
                 };
-                gemm_1x8(x, wblock, kp / 4, &mut acc);
                 let out = &mut output[px * oc + c0..px * oc + c0 + m];
-                for (j, o) in out.iter_mut().enumerate() {
-                    let v = if j % 2 == 0 {
-                        // sum(L) - 128 * sum(u) + bias.
+                let dst: &mut [i8; BLOCK] = match out.try_into() {
+                    Ok(d) => d,
+                    Err(_) => &mut spare,
+                };
+                gemm_1x8(
+                    x,
+                    wblock,
+                    &par,
+                    sums[i],
+                    (p.act_min, p.act_max),
+                    &mut acc,
+                    dst,
+                );
+                if m < BLOCK {
+                    out.copy_from_slice(&spare[..m]);
+                }
+                let mut bits = slow;
+                while bits != 0 {
+                    let j = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let raw = if j % 2 == 0 {
                         acc[j].wrapping_sub(acc[j + 1] << 16).wrapping_add(sums[i])
                     } else {
                         acc[j]
-                    }
-                    .wrapping_add(bias[j]);
-                    *o = match fast[j] {
-                        Some(r) => requantize(v, r).clamp(p.act_min, p.act_max) as i8,
-                        None => super::reference::requantize(
-                            v,
-                            0,
-                            p.multiplier.get(c0 + j),
-                            p.shift.get(c0 + j),
-                            tail,
-                        ),
                     };
+                    let c = c0 + j;
+                    out[j] = super::reference::requantize(
+                        raw.wrapping_add(par[3 * j]),
+                        0,
+                        p.multiplier.get(c),
+                        p.shift.get(c),
+                        tail,
+                    );
                 }
             }
             c0 += BLOCK;
@@ -214,19 +273,41 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     Ok(())
 }
 
-/// One pixel (`x`, `4 * k4` bytes) times a packed block of 8 channels:
-/// `acc = [S0, B0, S1, B1, S2, B2, S3, B3]` (see the module documentation).
+/// One pixel (`x`, a multiple of 4 bytes) times a packed block of 8
+/// channels, requantized into `out`; `acc` receives the raw sums
+/// `[S0, B0, S1, B1, S2, B2, S3, B3]` (see the module documentation).
 #[inline(always)]
-fn gemm_1x8(x: &[i8], w: &[u32], k4: usize, acc: &mut [i32; BLOCK]) {
-    assert!(k4 > 0 && x.len() >= 4 * k4 && w.len() >= 16 * k4);
+fn gemm_1x8(
+    x: &[i8],
+    w: &[u32],
+    par: &[i32; 3 * BLOCK],
+    sx: i32,
+    act: (i32, i32),
+    acc: &mut [i32; BLOCK],
+    out: &mut [i8; BLOCK],
+) {
+    let k4 = x.len() / 4;
+    assert!(k4 > 0 && w.len() >= 16 * k4);
     #[cfg(armv6m)]
-    // SAFETY: `x` holds 4 * k4 bytes and `w` 16 * k4 words (asserted above),
-    // `acc` 8 words; k4 > 0 (the loop runs at least once).
-    unsafe {
-        asm::gemm_1x8(x.as_ptr(), w.as_ptr(), k4, acc.as_mut_ptr());
+    {
+        let args = asm::Gemm1x8Args {
+            x: x.as_ptr(),
+            w: w.as_ptr(),
+            k4: k4 as u32,
+            acc: acc.as_mut_ptr(),
+            out: out.as_mut_ptr(),
+            par: par.as_ptr(),
+            sx,
+            act_min: act.0,
+            act_max: act.1,
+        };
+        // SAFETY: `x` holds 4 * k4 bytes and `w` 16 * k4 words (asserted
+        // above), `acc` and `out` 8 elements, `par` 24 words; k4 > 0 (the
+        // loop runs at least once).
+        unsafe { asm::gemm_1x8(&args) };
     }
     #[cfg(not(armv6m))]
-    model::gemm_1x8(x, w, k4, acc);
+    model::gemm_1x8(&x[..4 * k4], w, par, sx, act, acc, out);
 }
 
 /// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
@@ -307,12 +388,150 @@ pub fn fully_connected_eval(
     conv_eval(&fully_connected_as_conv(p), input, output)
 }
 
+/// Widest padded input row of the depthwise kernel (values).
+const MAX_ROW: usize = 256;
+
+/// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2 (both ways),
+/// rows of at most [`MAX_ROW`] values with their padding.
+pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
+    let w = &p.window;
+    p.depth_multiplier == 1
+        && w.kernel_h == 3
+        && w.kernel_w == 3
+        && (1..=2).contains(&w.stride_h)
+        && w.stride_w == w.stride_h
+        && (p.output.w - 1) * w.stride_w + 3 <= MAX_ROW
+        && p.input.w + w.pad_left <= MAX_ROW
+}
+
+/// Depthwise 3x3 channel by channel: the three input rows a window reads
+/// are copied out of the interleaved channels once per channel as `x +
+/// offset` words (the padding as 0, which is what a tap in the padding adds),
+/// so each tap is a word load, a `MULS` and an `ADD` (4 instructions per MAC
+/// with the weight's load; the channel's nine weights do not fit in the
+/// low registers `MULS` needs beside the row pointers); each output row is
+/// then requantized by the assembly ([`asm::requantize_row`]).
+///
+/// Packing two pixels per `MULS` as in the GEMM would save half an
+/// instruction per MAC but needs each window's sum of inputs (the weight
+/// offset's correction), which costs about as much.
+pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !depthwise_supports(p) {
+        return Err(unsupported("Cortex-M0+ depthwise: unsupported parameters"));
+    }
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
+    let (ih, iw, ch) = (p.input.h, p.input.w, p.input.c);
+    let (oh, ow) = (p.output.h, p.output.w);
+    let w = p.window;
+    let s = w.stride_w;
+    let width = (ow - 1) * s + 3;
+    let tail = (p.output_offset, p.act_min, p.act_max);
+    // Input rows as `x + offset` words, by input row modulo 3; `tags` says
+    // which row a slot holds.
+    let mut rows = [[0i32; MAX_ROW]; 3];
+    let zero = [0i32; MAX_ROW];
+    let mut acc = [0i32; MAX_ROW];
+    for c in 0..ch {
+        let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.filter[t * ch + c]));
+        let bias = p.bias.map_or(0, |v| v.get(c));
+        let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
+        let fast = fast_channel(mult, shift, p.output_offset, bias);
+        let mut tags = [usize::MAX; 3];
+        for oy in 0..oh {
+            let top = (oy * s) as isize - w.pad_top as isize;
+            let iys = [0, 1, 2].map(|ky| {
+                let iy = top + ky;
+                (0..ih as isize).contains(&iy).then_some(iy as usize)
+            });
+            for iy in iys.into_iter().flatten() {
+                let slot = iy % 3;
+                if tags[slot] != iy {
+                    let src = &input[iy * iw * ch + c..];
+                    for (d, v) in rows[slot][w.pad_left..w.pad_left + iw]
+                        .iter_mut()
+                        .zip(src.iter().step_by(ch))
+                    {
+                        *d = i32::from(*v) + p.input_offset;
+                    }
+                    tags[slot] = iy;
+                }
+            }
+            let band = iys.map(|iy| match iy {
+                Some(iy) => &rows[iy % 3][..width],
+                None => &zero[..width],
+            });
+            // (The padding columns are never written: 0.)
+            let [r0, r1, r2] = band;
+            for (ox, a) in acc[..ow].iter_mut().enumerate() {
+                let i = ox * s;
+                let (t0, t1, t2) = (&r0[i..i + 3], &r1[i..i + 3], &r2[i..i + 3]);
+                *a = k[0] * t0[0]
+                    + k[1] * t0[1]
+                    + k[2] * t0[2]
+                    + k[3] * t1[0]
+                    + k[4] * t1[1]
+                    + k[5] * t1[2]
+                    + k[6] * t2[0]
+                    + k[7] * t2[1]
+                    + k[8] * t2[2];
+            }
+            let out = &mut output[oy * ow * ch + c..];
+            match fast {
+                Some(r) => requantize_row(&acc[..ow], out, ch, bias, r, (p.act_min, p.act_max)),
+                None => {
+                    for (ox, &a) in acc[..ow].iter().enumerate() {
+                        out[ox * ch] = super::reference::requantize(a, bias, mult, shift, tail);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `out[i * stride] = clamp(requantize(acc[i] + bias))`, `out` long enough
+/// for `acc.len()` outputs `stride` apart.
+#[inline(always)]
+fn requantize_row(
+    acc: &[i32],
+    out: &mut [i8],
+    stride: usize,
+    bias: i32,
+    r: Requant,
+    act: (i32, i32),
+) {
+    assert!(!acc.is_empty() && out.len() > (acc.len() - 1) * stride);
+    #[cfg(armv6m)]
+    {
+        let args = asm::RequantRowArgs {
+            acc: acc.as_ptr(),
+            n: acc.len() as u32,
+            out: out.as_mut_ptr(),
+            stride: stride as u32,
+            bias,
+            ml: r.mult as u32 & 0xffff,
+            mh: r.mult as u32 >> 16,
+            shc1: r.shc1,
+            act_min: act.0,
+            act_max: act.1,
+        };
+        // SAFETY: `acc` holds n >= 1 words, `out` the n strided bytes
+        // (asserted above).
+        unsafe { asm::requantize_row(&args) };
+    }
+    #[cfg(not(armv6m))]
+    model::requantize_row(acc, out, stride, bias, r, act);
+}
+
 /// MACs of `op` that run in the micro-kernels (for the benchmark).
 pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
     use crate::blob::PreparedOp;
     match op {
         PreparedOp::Conv { params: p, .. } if conv_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => p.macs(),
+        PreparedOp::Depthwise { params: p, .. } if depthwise_supports(p) => p.macs(),
         _ => 0,
     }
 }

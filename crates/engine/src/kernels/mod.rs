@@ -563,6 +563,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: cortex_m4::depthwise_as_conv_supports,
         eval: cortex_m4::depthwise_as_conv_eval,
     },
+    #[cfg(armv6m)]
+    DepthwiseKernel {
+        name: "depthwise_m0_3x3",
+        supports: cortex_m0::depthwise_supports,
+        eval: cortex_m0::depthwise_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -585,6 +591,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_m4_3x3_model",
         supports: cortex_m4::depthwise_supports,
         eval: cortex_m4::depthwise_eval,
+    },
+    #[cfg(all(feature = "std", not(armv6m)))]
+    DepthwiseKernel {
+        name: "depthwise_m0_3x3_model",
+        supports: cortex_m0::depthwise_supports,
+        eval: cortex_m0::depthwise_eval,
     },
     DepthwiseKernel {
         name: "depthwise_reference",

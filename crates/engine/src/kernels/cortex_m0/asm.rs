@@ -1,35 +1,61 @@
 //! The Armv6-M micro-kernel in Thumb-1 assembly (a naked function with the
-//! AAPCS calling convention: arguments in r0-r3, r4-r11 saved).
+//! AAPCS calling convention: argument in r0, r4-r11 saved).
 //!
 //! Written in assembly because the loop needs all 14 general registers
 //! (eight accumulators, the pointers, the `0x80` constant and the end of
-//! the reduction) and LLVM keeps r6, r7 and r11 for itself around inline
-//! `asm!`; given the same loop in Rust it spilled accumulators and widened
-//! every product with a copy.
+//! the reduction), which LLVM does not give up around inline `asm!` (r6,
+//! r7 and r11 are reserved there); in Rust the requantization alone took
+//! about 80 instructions per output with spills, here 33.
 
 use core::arch::naked_asm;
 
-/// One pixel times a block of 4 packed channel pairs.
+/// Arguments of [`gemm_1x8`].
+#[repr(C)]
+pub(super) struct Gemm1x8Args {
+    /// `4 * k4` int8 of one pixel (any alignment).
+    pub x: *const i8,
+    /// `k4` groups of 4 rows of 4 pair words, `(w_a + 128) + (w_b << 16)`.
+    pub w: *const u32,
+    pub k4: u32,
+    /// 8 words: the raw sums `[S0, B0, S1, B1, S2, B2, S3, B3]`.
+    pub acc: *mut i32,
+    /// 8 output bytes.
+    pub out: *mut i8,
+    /// Per channel `[bias, mult, shc1]` (`super::Requant` and the folded bias).
+    pub par: *const i32,
+    /// The pixel's `-128 * sum(x)`, added to channel a of each pair.
+    pub sx: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+/// One pixel times a block of 4 packed channel pairs, accumulated,
+/// requantized and stored (see the module documentation of `cortex_m0`).
 ///
-/// `x`: `4 * k4` int8 (any alignment); `w`: `k4` groups of 4 rows of 4 pair
-/// words, `W = (w_a + 128) + (w_b << 16)`; `acc`: 8 words written
-/// `[S0, B0, S1, B1, S2, B2, S3, B3]` with `S = sum(u * W)` and
-/// `B = sum((u * W) >> 16)`, `u = x ^ 0x80`. `k4 >= 1`.
+/// Multiply loop registers: r0 pixel pointer, r1 weight pointer, r2 the
+/// input byte `u = x ^ 0x80`, r3 the weight word and product, r4 `0x80`,
+/// r5-r12 the accumulators `S0, B0, .., S3, B3`, lr the end of the pixel.
+/// Per input byte: `LDRB`, `EORS`, then per pair `LDR`, `MULS`, `ADD`,
+/// `ASRS`, `ADD` (22 instructions for 8 MACs), four bytes per loop (4 more).
 ///
-/// Registers: r0 pixel pointer, r1 weight pointer, r2 the input byte `u`,
-/// r3 the weight word and product, r4 `0x80`, r5-r12 the accumulators, lr
-/// the end of the pixel. Per input byte: `LDRB`, `EORS`, then per pair
-/// `LDR`, `MULS`, `ADD`, `ASRS`, `ADD` (22 instructions, 8 MACs), four
-/// bytes per loop (4 more).
+/// Requantization registers: r5 output, r6 channel records, r7 sums, r8/r9
+/// the activation bounds, r10 `2^14`, r11 `sx`, r12 the end of the sums.
+/// The 64-bit product `acc * mult` is assembled from `acc = ah * 2^16 + al`
+/// (`al` signed 16-bit) and `mult = mh * 2^16 + ml`; the middle sum cannot
+/// overflow because callers keep `|acc + bias| < 2^29` (see
+/// `cortex_m0::fast_channel`).
 #[unsafe(naked)]
-pub(super) unsafe extern "C" fn gemm_1x8(x: *const i8, w: *const u32, k4: usize, acc: *mut i32) {
+pub(super) unsafe extern "C" fn gemm_1x8(args: *const Gemm1x8Args) {
     naked_asm!(
         "push {{r4-r7, lr}}",
         "mov r4, r8",
         "mov r5, r9",
         "mov r6, r10",
         "mov r7, r11",
-        "push {{r3-r7}}",
+        "push {{r0, r4-r7}}",
+        "ldr r2, [r0, #8]",
+        "ldr r1, [r0, #4]",
+        "ldr r0, [r0, #0]",
         "lsls r2, r2, #2",
         "adds r2, r0, r2",
         "mov lr, r2",
@@ -135,7 +161,9 @@ pub(super) unsafe extern "C" fn gemm_1x8(x: *const i8, w: *const u32, k4: usize,
         "adds r1, #64",
         "cmp r0, lr",
         "bne 1b",
-        "pop {{r0}}",
+        // Spill the sums, then requantize channel by channel.
+        "ldr r0, [sp, #0]",
+        "ldr r0, [r0, #12]",
         "stm r0!, {{r5, r6, r7}}",
         "mov r1, r8",
         "mov r2, r9",
@@ -144,6 +172,206 @@ pub(super) unsafe extern "C" fn gemm_1x8(x: *const i8, w: *const u32, k4: usize,
         "mov r1, r11",
         "mov r2, r12",
         "stm r0!, {{r1, r2}}",
+        "mov r12, r0",
+        "subs r0, #32",
+        "mov r7, r0",
+        "ldr r0, [sp, #0]",
+        "ldr r5, [r0, #16]",
+        "ldr r6, [r0, #20]",
+        "ldr r1, [r0, #24]",
+        "mov r11, r1",
+        "ldr r1, [r0, #28]",
+        "mov r8, r1",
+        "ldr r1, [r0, #32]",
+        "mov r9, r1",
+        "movs r1, #1",
+        "lsls r1, r1, #14",
+        "mov r10, r1",
+        "2:",
+        // Channel a: S - (B << 16) + sx.
+        "ldr r0, [r7, #0]",
+        "ldr r1, [r7, #4]",
+        "lsls r1, r1, #16",
+        "subs r0, r0, r1",
+        "add r0, r11",
+        // Channel 0: bias, then hi(K + acc * mult) from 16-bit pieces.
+        "ldr r1, [r6, #0]",
+        "adds r0, r0, r1",
+        "sxth r2, r0",
+        "subs r3, r0, r2",
+        "asrs r3, r3, #16",
+        "asrs r0, r0, #31",
+        "lsls r0, r0, #15",
+        "ldrh r4, [r6, #4]",
+        "muls r4, r2, r4",
+        "asrs r4, r4, #16",
+        "adds r0, r0, r4",
+        "ldrh r4, [r6, #4]",
+        "muls r4, r3, r4",
+        "adds r0, r0, r4",
+        "ldrh r1, [r6, #6]",
+        "muls r2, r1, r2",
+        "adds r0, r0, r2",
+        "muls r1, r3, r1",
+        "add r0, r10",
+        "asrs r0, r0, #16",
+        "adds r1, r1, r0",
+        "ldr r2, [r6, #8]",
+        "asrs r1, r2",
+        "asrs r2, r2, #8",
+        "adds r1, r1, r2",
+        "asrs r1, r1, #1",
+        "cmp r1, r8",
+        "bge 5f",
+        "mov r1, r8",
+        "5:",
+        "cmp r1, r9",
+        "ble 6f",
+        "mov r1, r9",
+        "6:",
+        "strb r1, [r5, #0]",
+        "ldr r0, [r7, #4]",
+        // Channel 1: bias, then hi(K + acc * mult) from 16-bit pieces.
+        "ldr r1, [r6, #12]",
+        "adds r0, r0, r1",
+        "sxth r2, r0",
+        "subs r3, r0, r2",
+        "asrs r3, r3, #16",
+        "asrs r0, r0, #31",
+        "lsls r0, r0, #15",
+        "ldrh r4, [r6, #16]",
+        "muls r4, r2, r4",
+        "asrs r4, r4, #16",
+        "adds r0, r0, r4",
+        "ldrh r4, [r6, #16]",
+        "muls r4, r3, r4",
+        "adds r0, r0, r4",
+        "ldrh r1, [r6, #18]",
+        "muls r2, r1, r2",
+        "adds r0, r0, r2",
+        "muls r1, r3, r1",
+        "add r0, r10",
+        "asrs r0, r0, #16",
+        "adds r1, r1, r0",
+        "ldr r2, [r6, #20]",
+        "asrs r1, r2",
+        "asrs r2, r2, #8",
+        "adds r1, r1, r2",
+        "asrs r1, r1, #1",
+        "cmp r1, r8",
+        "bge 5f",
+        "mov r1, r8",
+        "5:",
+        "cmp r1, r9",
+        "ble 6f",
+        "mov r1, r9",
+        "6:",
+        "strb r1, [r5, #1]",
+        "adds r7, #8",
+        "adds r6, #24",
+        "adds r5, #2",
+        "cmp r7, r12",
+        "beq 3f",
+        "b 2b",
+        "3:",
+        "pop {{r0, r4-r7}}",
+        "mov r8, r4",
+        "mov r9, r5",
+        "mov r10, r6",
+        "mov r11, r7",
+        "pop {{r4-r7, pc}}",
+    )
+}
+
+/// Arguments of [`requantize_row`].
+#[repr(C)]
+pub(super) struct RequantRowArgs {
+    /// `n >= 1` accumulators (bias not yet added).
+    pub acc: *const i32,
+    pub n: u32,
+    /// First output byte; the others follow `stride` bytes apart.
+    pub out: *mut i8,
+    pub stride: u32,
+    pub bias: i32,
+    /// `Requant::mult` split: low and high 16 bits.
+    pub ml: u32,
+    pub mh: u32,
+    pub shc1: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+/// `out[i * stride] = clamp(requantize(acc[i] + bias))` for one channel:
+/// the same 33 instructions per output as the requantization in
+/// [`gemm_1x8`] (r8/r9 the bounds, r10 `2^14`, r11 the bias, r12 the end,
+/// lr `ml`, r7 the arguments).
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn requantize_row(args: *const RequantRowArgs) {
+    naked_asm!(
+        "push {{r4-r7, lr}}",
+        "mov r4, r8",
+        "mov r5, r9",
+        "mov r6, r10",
+        "mov r7, r11",
+        "push {{r4-r7}}",
+        "mov r7, r0",
+        "ldr r6, [r7, #0]",
+        "ldr r1, [r7, #4]",
+        "lsls r1, r1, #2",
+        "adds r1, r6, r1",
+        "mov r12, r1",
+        "ldr r5, [r7, #8]",
+        "ldr r1, [r7, #16]",
+        "mov r11, r1",
+        "ldr r1, [r7, #20]",
+        "mov lr, r1",
+        "ldr r1, [r7, #32]",
+        "mov r8, r1",
+        "ldr r1, [r7, #36]",
+        "mov r9, r1",
+        "movs r1, #1",
+        "lsls r1, r1, #14",
+        "mov r10, r1",
+        "1:",
+        "ldm r6!, {{r0}}",
+        "add r0, r11",
+        "sxth r2, r0",
+        "subs r3, r0, r2",
+        "asrs r3, r3, #16",
+        "asrs r0, r0, #31",
+        "lsls r0, r0, #15",
+        "mov r4, lr",
+        "muls r4, r2, r4",
+        "asrs r4, r4, #16",
+        "adds r0, r0, r4",
+        "mov r4, lr",
+        "muls r4, r3, r4",
+        "adds r0, r0, r4",
+        "ldr r1, [r7, #24]",
+        "muls r2, r1, r2",
+        "adds r0, r0, r2",
+        "muls r1, r3, r1",
+        "add r0, r10",
+        "asrs r0, r0, #16",
+        "adds r1, r1, r0",
+        "ldr r2, [r7, #28]",
+        "asrs r1, r2",
+        "asrs r2, r2, #8",
+        "adds r1, r1, r2",
+        "asrs r1, r1, #1",
+        "cmp r1, r8",
+        "bge 5f",
+        "mov r1, r8",
+        "5:",
+        "cmp r1, r9",
+        "ble 6f",
+        "mov r1, r9",
+        "6:",
+        "strb r1, [r5]",
+        "ldr r2, [r7, #12]",
+        "adds r5, r5, r2",
+        "cmp r6, r12",
+        "bne 1b",
         "pop {{r4-r7}}",
         "mov r8, r4",
         "mov r9, r5",
