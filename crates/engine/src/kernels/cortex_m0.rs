@@ -38,6 +38,30 @@ use super::reference::unsupported;
 use super::{ConvParams, DepthwiseParams, FullyConnectedParams, Shape4, Window, check_len};
 use crate::error::Result;
 
+/// Element types for which all-zero bytes are a valid value.
+trait Word: Copy {}
+impl Word for i8 {}
+impl Word for i32 {}
+impl Word for u32 {}
+
+/// The first `len` (at most `N`) elements of an uninitialised stack buffer,
+/// zeroed: in-place layers call a kernel once per output row, and zeroing
+/// whole buffers every call cost more than some rows' arithmetic.
+fn zeroed<T: Word, const N: usize>(
+    buf: &mut core::mem::MaybeUninit<[T; N]>,
+    len: usize,
+) -> &mut [T] {
+    let len = len.min(N);
+    let p = buf.as_mut_ptr().cast::<T>();
+    // SAFETY: `p` points to `N` elements of `T`; the first `len` are zeroed
+    // before the slice over them is made, and all-zero bytes are a valid `T`
+    // (`Word`). The slice borrows `buf` exclusively.
+    unsafe {
+        core::ptr::write_bytes(p, 0, len);
+        core::slice::from_raw_parts_mut(p, len)
+    }
+}
+
 /// Output channels per micro-kernel call (4 packed pairs).
 const BLOCK: usize = 8;
 /// Largest reduction (input channels, or patch length rounded up to 4).
@@ -50,8 +74,9 @@ const CHUNK: usize = 256;
 /// TFLite's double rounding; `K` is `2^30` for `acc >= 0`, else `-2^30`),
 /// in the 32-bit steps of the assembly: the high word of the 64-bit sum
 /// from `acc = ah * 2^16 + al` (`al` signed 16-bit) and `mult = mh * 2^16
-/// + ml`, four 16x16 products. Exact when `|acc| < 2^29` (then the middle
-/// sum stays inside 32 bits); [`fast_channel`] makes sure of that.
+/// + ml`, four 16x16 products. Exact when `|acc| < 2^30 - 2^16` (then
+/// `|ah| < 2^14` and the middle sum stays inside 32 bits); [`fast_channel`]
+/// makes sure of that.
 #[inline(always)]
 pub fn requantize(acc: i32, r: Requant) -> i32 {
     let al = i32::from(acc as i16);
@@ -69,15 +94,44 @@ pub fn requantize(acc: i32, r: Requant) -> i32 {
     u.wrapping_add(r.shc1 >> 8) >> 1
 }
 
-/// Whether a channel runs the micro-kernel's requantization: the fast form
-/// exists (`Requant::new`) and `|acc + bias| < 2^29` for any input, the
-/// bound of [`requantize`]: `|acc| <= 128 * 255 * MAX_K < 2^24`, so a bias
-/// below `2^28` in magnitude (any real layer's) keeps it.
-fn fast_channel(mult: i32, shift: i32, output_offset: i32, bias: i32) -> Option<Requant> {
-    if bias.unsigned_abs() >= 1 << 28 {
+/// The largest `|x + input_offset|` of a supported layer (offsets in
+/// `[-127, 128]`) times the largest `|w|`: bounds one MAC.
+const MAX_PRODUCT: i64 = 256 * 128;
+
+/// How a channel is requantized by the assembly, if it can be:
+///
+/// - the fast form (`Requant::new`) when `|acc + bias| < 2^30 - 2^16` for
+///   any input of a reduction of `k` values, the bound of [`requantize`];
+/// - a constant when the output cannot change over that whole range (the
+///   requantization is monotonic, so its two ends decide): dead channels of
+///   real models have a bias near `2^30` and right shifts of 27 to 31, which
+///   the bound excludes. As `mult = 0` with `c1 = 1 + 2 * out`;
+/// - otherwise `None`: the reference arithmetic, channel by channel.
+fn fast_channel(
+    (mult, shift, bias): (i32, i32, i32),
+    k: usize,
+    tail: (i32, i32, i32),
+) -> Option<Requant> {
+    let r = Requant::new(mult, shift, tail.0);
+    let range = MAX_PRODUCT * k as i64;
+    let bias64 = i64::from(bias);
+    if let Some(r) = r
+        && (r.mult == 0 || bias64.abs() + range < (1 << 30) - (1 << 16))
+    {
+        return Some(r);
+    }
+    let (lo, hi) = (bias64 - range, bias64 + range);
+    if lo < i64::from(i32::MIN) || hi > i64::from(i32::MAX) {
         return None;
     }
-    Requant::new(mult, shift, output_offset)
+    let at = |acc: i64| super::reference::requantize(acc as i32, 0, mult, shift, tail);
+    if mult < 0 || at(lo) != at(hi) {
+        return None;
+    }
+    Some(Requant {
+        mult: 0,
+        shc1: (1 + 2 * i32::from(at(lo))) << 8,
+    })
 }
 
 /// 1x1 convolutions (the pointwise layers) and any other window through a
@@ -165,11 +219,13 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let tail = (p.output_offset, p.act_min, p.act_max);
     let pixels = oh * ow;
 
-    let mut wbuf = [0u32; MAX_K * BLOCK / 2];
-    let wblock = &mut wbuf[..kp * BLOCK / 2];
+    let mut wbuf = core::mem::MaybeUninit::<[u32; MAX_K * BLOCK / 2]>::uninit();
+    let wblock = zeroed(&mut wbuf, kp * BLOCK / 2);
     // Gathered patches of a chunk of pixels (not for 1x1 layers).
-    let mut patch = [0i8; MAX_K];
-    let mut sums = [0i32; CHUNK];
+    let mut pbuf = core::mem::MaybeUninit::<[i8; MAX_K]>::uninit();
+    let patch = zeroed(&mut pbuf, if direct { 0 } else { kp });
+    let mut sbuf = core::mem::MaybeUninit::<[i32; CHUNK]>::uninit();
+    let sums = zeroed(&mut sbuf, pixels.min(CHUNK));
     let mut acc = [0i32; BLOCK];
     let mut spare = [0i8; BLOCK];
     let mut px0 = 0;
@@ -214,7 +270,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 par[3 * j] = b;
                 let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
                 let bias = p.bias.map_or(0, |v| v.get(c));
-                match fast_channel(mult, shift, p.output_offset, bias) {
+                match fast_channel((mult, shift, bias), k, tail) {
                     Some(r) => {
                         par[3 * j + 1] = r.mult;
                         par[3 * j + 2] = r.shc1;
@@ -430,14 +486,22 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let tail = (p.output_offset, p.act_min, p.act_max);
     // Input rows as `x + offset` words, by input row modulo 3; `tags` says
     // which row a slot holds.
-    let mut rows = [[0i32; MAX_ROW]; 3];
-    let zero = [0i32; MAX_ROW];
-    let mut acc = [0i32; MAX_ROW];
+    let mut bufs = core::mem::MaybeUninit::<[i32; 4 * MAX_ROW]>::uninit();
+    // A row holds the left padding, the input row and whatever the
+    // windows read past it (zero), whichever is longer.
+    let row_len = width.max(w.pad_left + iw);
+    let bufs = zeroed(&mut bufs, 4 * row_len);
+    let (zero, rest) = bufs.split_at_mut(row_len);
+    let (r0, r1r2) = rest.split_at_mut(row_len);
+    let (r1, r2) = r1r2.split_at_mut(row_len);
+    let rows = [r0, r1, r2];
+    let mut abuf = core::mem::MaybeUninit::<[i32; MAX_ROW]>::uninit();
+    let acc = zeroed(&mut abuf, ow);
     for c in 0..ch {
         let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.filter[t * ch + c]));
         let bias = p.bias.map_or(0, |v| v.get(c));
         let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
-        let fast = fast_channel(mult, shift, p.output_offset, bias);
+        let fast = fast_channel((mult, shift, bias), 9, tail);
         let mut tags = [usize::MAX; 3];
         for oy in 0..oh {
             let top = (oy * s) as isize - w.pad_top as isize;
@@ -540,3 +604,180 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
 mod asm;
 #[cfg(not(armv6m))]
 mod model;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{I32s, reference};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// The 32-bit-piece requantization equals TFLite's for accumulators
+    /// inside its bound (`|acc| < 2^30 - 2^16`): extremes, rounding ties,
+    /// random.
+    #[test]
+    fn requantize_matches_tflite_exactly() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let lim = (1 << 30) - (1 << 16) - 1;
+        let mut accs = vec![0, 1, -1, lim, -lim, 1 << 16, -(1 << 16), 0xffff, -0x8000];
+        for _ in 0..20_000 {
+            let v = rng.next();
+            let a = ((v as i32) >> 2).clamp(-lim, lim);
+            accs.push(match v % 4 {
+                0 => a,
+                1 => a >> ((v >> 40) % 29),
+                2 => (a >> 8) << 8 | 0x80,
+                _ => (v as i16) as i32,
+            });
+        }
+        for _ in 0..300 {
+            let v = rng.next();
+            let mult = if v % 7 == 0 {
+                0
+            } else {
+                (1 << 30) + (v as i32 & 0x3fff_ffff)
+            };
+            let shift = -(((v >> 32) % 30 + 2) as i32);
+            let zp = ((v >> 48) % 256) as i32 - 128;
+            let r = Requant::new(mult, shift, zp).unwrap();
+            for &a in &accs {
+                let want = reference::requantize(a, 0, mult, shift, (zp, -128, 127));
+                let got = requantize(a, r).clamp(-128, 127) as i8;
+                assert_eq!(got, want, "acc {a} mult {mult} shift {shift} zp {zp}");
+            }
+        }
+    }
+
+    fn words(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// Random layers with realistic requantization (the fast path, rather
+    /// than the shared suite's random multipliers): pointwise, patch
+    /// convolutions with padding and strides, depthwise 3x3 stride 1 and 2,
+    /// odd channel counts, any offsets and clamps.
+    #[test]
+    fn random_layers_match_the_reference() {
+        let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+        let (mut convs, mut dws) = (0, 0);
+        for case in 0..300 {
+            let dw = case % 3 == 2;
+            let ic = 1 + rng.below(if dw { 20 } else { 40 });
+            let oc = if dw { ic } else { 1 + rng.below(20) };
+            let (kh, stride) = match (dw, rng.below(3)) {
+                (true, s) => (3, 1 + s % 2),
+                (false, 0) => (1, 1),
+                (false, 1) => (3, 2),
+                (false, _) => (1 + rng.below(3), 1 + rng.below(2)),
+            };
+            let (ih, iw) = (1 + rng.below(9), 1 + rng.below(9));
+            let pad = if kh > 1 && rng.below(2) == 0 {
+                rng.below(kh)
+            } else {
+                0
+            };
+            let oh = (ih + pad).saturating_sub(kh) / stride + 1;
+            let ow = (iw + pad).saturating_sub(kh) / stride + 1;
+            if ih + 2 * pad < kh || iw + 2 * pad < kh {
+                continue;
+            }
+            let input: Vec<i8> = (0..ih * iw * ic).map(|_| rng.next() as i8).collect();
+            let taps = if dw { kh * kh * oc } else { oc * kh * kh * ic };
+            let filter: Vec<i8> = (0..taps).map(|_| rng.next() as i8).collect();
+            let bias = words(
+                &(0..oc)
+                    .map(|_| (rng.next() as i32) >> 14)
+                    .collect::<Vec<_>>(),
+            );
+            let mult = words(
+                &(0..oc)
+                    .map(|_| (1 << 30) + (rng.next() as i32 & 0x3fff_ffff))
+                    .collect::<Vec<_>>(),
+            );
+            let shift = words(
+                &(0..oc)
+                    .map(|_| -(6 + rng.below(8) as i32))
+                    .collect::<Vec<_>>(),
+            );
+            let act = if rng.below(2) == 0 {
+                (-128, 127)
+            } else {
+                (-128 + rng.below(60) as i32, 127 - rng.below(60) as i32)
+            };
+            let input_offset = rng.below(256) as i32 - 127;
+            let output_offset = rng.below(256) as i32 - 128;
+            let window = Window {
+                kernel_h: kh,
+                kernel_w: kh,
+                stride_h: stride,
+                stride_w: stride,
+                pad_top: pad,
+                pad_left: pad,
+            };
+            let (input_s, output_s) = (Shape4::new(1, ih, iw, ic), Shape4::new(1, oh, ow, oc));
+            let mut want = vec![0i8; oh * ow * oc];
+            let mut got = vec![0i8; oh * ow * oc];
+            if dw {
+                let p = DepthwiseParams {
+                    input: input_s,
+                    output: output_s,
+                    window,
+                    depth_multiplier: 1,
+                    input_offset,
+                    output_offset,
+                    act_min: act.0,
+                    act_max: act.1,
+                    filter: &filter,
+                    bias: Some(I32s::new(&bias).unwrap()),
+                    multiplier: I32s::new(&mult).unwrap(),
+                    shift: I32s::new(&shift).unwrap(),
+                };
+                if p.validate().is_err() || !depthwise_supports(&p) {
+                    continue;
+                }
+                reference::depthwise(&p, &input, &mut want).unwrap();
+                depthwise_eval(&p, &input, &mut got).unwrap();
+                dws += 1;
+            } else {
+                let p = ConvParams {
+                    input: input_s,
+                    output: output_s,
+                    window,
+                    input_offset,
+                    output_offset,
+                    act_min: act.0,
+                    act_max: act.1,
+                    filter: &filter,
+                    bias: Some(I32s::new(&bias).unwrap()),
+                    multiplier: I32s::new(&mult).unwrap(),
+                    shift: I32s::new(&shift).unwrap(),
+                };
+                if p.validate().is_err() || !conv_supports(&p) {
+                    continue;
+                }
+                reference::conv(&p, &input, &mut want).unwrap();
+                conv_eval(&p, &input, &mut got).unwrap();
+                convs += 1;
+            }
+            assert_eq!(
+                got, want,
+                "case {case}: dw {dw} ic {ic} oc {oc} k {kh} s {stride} pad {pad} {ih}x{iw}"
+            );
+        }
+        assert!(
+            convs > 100 && dws > 50,
+            "{convs} convolutions, {dws} depthwise"
+        );
+    }
+}
