@@ -233,21 +233,12 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         let n = (pixels - px0).min(CHUNK);
         // Per pixel: -128 * sum(x) of what the kernel reads (channel a's
         // correction; the -128 * 128 * kp part is in its bias).
-        for (i, s) in sums[..n].iter_mut().enumerate() {
-            let x = if direct {
-                &input[(px0 + i) * ic..(px0 + i + 1) * ic]
-            } else {
-                gather(
-                    p,
-                    input,
-                    px0 + i,
-                    &mut patch[..kp],
-                    zero_point,
-                    (ih, iw, ow),
-                );
-                &patch[..kp]
-            };
-            *s = byte_sum(x).wrapping_mul(-128);
+        // (Patches are gathered once per block and summed there.)
+        if direct {
+            for (i, s) in sums[..n].iter_mut().enumerate() {
+                let x = &input[(px0 + i) * ic..(px0 + i + 1) * ic];
+                *s = byte_sum(x).wrapping_mul(-128);
+            }
         }
         let mut c0 = 0;
         while c0 < oc {
@@ -280,26 +271,18 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
             }
             for i in 0..n {
                 let px = px0 + i;
-                let x: &[i8] = if direct {
-                    &input[px * ic..(px + 1) * ic]
+                let (x, sx): (&[i8], i32) = if direct {
+                    (&input[px * ic..(px + 1) * ic], sums[i])
                 } else {
                     gather(p, input, px, &mut patch[..kp], zero_point, (ih, iw, ow));
-                    &patch[..kp]
+                    (&patch[..kp], byte_sum(&patch[..kp]).wrapping_mul(-128))
                 };
                 let out = &mut output[px * oc + c0..px * oc + c0 + m];
                 let dst: &mut [i8; BLOCK] = match out.try_into() {
                     Ok(d) => d,
                     Err(_) => &mut spare,
                 };
-                gemm_1x8(
-                    x,
-                    wblock,
-                    &par,
-                    sums[i],
-                    (p.act_min, p.act_max),
-                    &mut acc,
-                    dst,
-                );
+                gemm_1x8(x, wblock, &par, sx, (p.act_min, p.act_max), &mut acc, dst);
                 if m < BLOCK {
                     out.copy_from_slice(&spare[..m]);
                 }
@@ -308,7 +291,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     let j = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     let raw = if j % 2 == 0 {
-                        acc[j].wrapping_sub(acc[j + 1] << 16).wrapping_add(sums[i])
+                        acc[j].wrapping_sub(acc[j + 1] << 16).wrapping_add(sx)
                     } else {
                         acc[j]
                     };
@@ -526,21 +509,7 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
                 Some(iy) => &rows[iy % 3][..width],
                 None => &zero[..width],
             });
-            // (The padding columns are never written: 0.)
-            let [r0, r1, r2] = band;
-            for (ox, a) in acc[..ow].iter_mut().enumerate() {
-                let i = ox * s;
-                let (t0, t1, t2) = (&r0[i..i + 3], &r1[i..i + 3], &r2[i..i + 3]);
-                *a = k[0] * t0[0]
-                    + k[1] * t0[1]
-                    + k[2] * t0[2]
-                    + k[3] * t1[0]
-                    + k[4] * t1[1]
-                    + k[5] * t1[2]
-                    + k[6] * t2[0]
-                    + k[7] * t2[1]
-                    + k[8] * t2[2];
-            }
+            depthwise_row(band, &k, s, &mut acc[..ow]);
             let out = &mut output[oy * ow * ch + c..];
             match fast {
                 Some(r) => requantize_row(&acc[..ow], out, ch, bias, r, (p.act_min, p.act_max)),
@@ -553,6 +522,29 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
         }
     }
     Ok(())
+}
+
+/// One output row of one channel: `acc[i]` = the window at `i * stride`
+/// of the three `rows` (each at least `(acc.len() - 1) * stride + 3` long).
+#[inline(always)]
+fn depthwise_row(rows: [&[i32]; 3], w: &[i32; 9], stride: usize, acc: &mut [i32]) {
+    let need = (acc.len().max(1) - 1) * stride + 3;
+    assert!(!acc.is_empty() && rows.iter().all(|r| r.len() >= need));
+    #[cfg(armv6m)]
+    {
+        let args = asm::DepthwiseRowArgs {
+            rows: rows.map(|r| r.as_ptr()),
+            w: w.as_ptr(),
+            acc: acc.as_mut_ptr(),
+            n: acc.len() as u32,
+            step: 4 * stride as u32,
+        };
+        // SAFETY: every row holds the words the windows read and `acc` n
+        // >= 1 words (asserted above); `w` is 9 words.
+        unsafe { asm::depthwise_row(&args) };
+    }
+    #[cfg(not(armv6m))]
+    model::depthwise_row(rows, w, stride, acc);
 }
 
 /// `out[i * stride] = clamp(requantize(acc[i] + bias))`, `out` long enough

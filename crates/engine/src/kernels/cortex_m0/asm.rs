@@ -380,3 +380,88 @@ pub(super) unsafe extern "C" fn requantize_row(args: *const RequantRowArgs) {
         "pop {{r4-r7, pc}}",
     )
 }
+
+/// Arguments of [`depthwise_row`].
+#[repr(C)]
+pub(super) struct DepthwiseRowArgs {
+    /// The three input rows of the window, as `x + offset` words.
+    pub rows: [*const i32; 3],
+    /// The channel's 9 weights, `[ky][kx]`.
+    pub w: *const i32,
+    /// `n >= 1` accumulators out.
+    pub acc: *mut i32,
+    pub n: u32,
+    /// Bytes between two outputs' windows (4 * stride).
+    pub step: u32,
+}
+
+/// One output row of one channel of a 3x3 depthwise convolution:
+/// `acc[i] = sum(w[ky][kx] * rows[ky][i * stride + kx])`, 4 instructions
+/// per MAC (`LDR` input, `LDR` weight, `MULS`, `ADDS`: the nine weights do
+/// not fit beside the row pointers in the low registers `MULS` reads).
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn depthwise_row(args: *const DepthwiseRowArgs) {
+    naked_asm!(
+        "push {{r4-r7, lr}}",
+        "mov r4, r8",
+        "mov r5, r9",
+        "push {{r4, r5}}",
+        "ldr r6, [r0, #12]",
+        "ldr r7, [r0, #16]",
+        "ldr r1, [r0, #20]",
+        "lsls r1, r1, #2",
+        "adds r1, r7, r1",
+        "mov r8, r1",
+        "ldr r1, [r0, #24]",
+        "mov r9, r1",
+        "ldr r1, [r0, #4]",
+        "ldr r2, [r0, #8]",
+        "ldr r0, [r0, #0]",
+        "1:",
+        "ldr r5, [r0, #0]",
+        "ldr r4, [r6, #0]",
+        "muls r5, r4, r5",
+        "ldr r3, [r0, #4]",
+        "ldr r4, [r6, #4]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r0, #8]",
+        "ldr r4, [r6, #8]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r1, #0]",
+        "ldr r4, [r6, #12]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r1, #4]",
+        "ldr r4, [r6, #16]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r1, #8]",
+        "ldr r4, [r6, #20]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r2, #0]",
+        "ldr r4, [r6, #24]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r2, #4]",
+        "ldr r4, [r6, #28]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "ldr r3, [r2, #8]",
+        "ldr r4, [r6, #32]",
+        "muls r3, r4, r3",
+        "adds r5, r5, r3",
+        "stm r7!, {{r5}}",
+        "add r0, r9",
+        "add r1, r9",
+        "add r2, r9",
+        "cmp r7, r8",
+        "bne 1b",
+        "pop {{r4, r5}}",
+        "mov r8, r4",
+        "mov r9, r5",
+        "pop {{r4-r7, pc}}",
+    )
+}

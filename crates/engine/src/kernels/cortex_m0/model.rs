@@ -51,3 +51,16 @@ pub fn requantize_row(
         out[i * stride] = requantize(a.wrapping_add(bias), r).clamp(act_min, act_max) as i8;
     }
 }
+
+/// See `asm::depthwise_row`.
+pub fn depthwise_row(rows: [&[i32]; 3], w: &[i32; 9], stride: usize, acc: &mut [i32]) {
+    for (i, a) in acc.iter_mut().enumerate() {
+        let mut sum = 0i32;
+        for (ky, row) in rows.iter().enumerate() {
+            for kx in 0..3 {
+                sum = sum.wrapping_add(w[ky * 3 + kx].wrapping_mul(row[i * stride + kx]));
+            }
+        }
+        *a = sum;
+    }
+}
