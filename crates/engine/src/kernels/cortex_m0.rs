@@ -154,8 +154,8 @@ fn is_direct(p: &ConvParams<'_>) -> bool {
 fn pack_block(
     filter: &[i8],
     (k, kp): (usize, usize),
-    c0: usize,
-    oc: usize,
+    (c0, oc): (usize, usize),
+    need_sums: bool,
     w: &mut [u32],
 ) -> [i32; BLOCK] {
     let mut sums = [0i32; BLOCK];
@@ -165,25 +165,29 @@ fn pack_block(
     for j in 0..BLOCK / 2 {
         let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
         let (mut sa, mut sb) = (0i32, 0i32);
-        let dst = head.chunks_exact_mut(4).map(|d| &mut d[j]);
         match (ca < oc, cb < oc) {
             (true, true) => {
                 let (ra, rb) = (&filter[ca * k..(ca + 1) * k], &filter[cb * k..(cb + 1) * k]);
-                for ((d, &a), &b) in dst.zip(ra).zip(rb) {
-                    let (a, b) = (i32::from(a), i32::from(b));
-                    sa += a;
-                    sb += b;
-                    *d = ((a + 128) as u32).wrapping_add((b as u32) << 16);
+                if need_sums {
+                    sa = ra.iter().fold(0, |s, &v| s + i32::from(v));
+                    sb = rb.iter().fold(0, |s, &v| s + i32::from(v));
+                }
+                // Whole groups of 4 in assembly on the board, the rest here.
+                let done = pack_pairs(ra, rb, &mut head[j..]);
+                for (i, (&a, &b)) in ra.iter().zip(rb).enumerate().skip(done) {
+                    head[4 * i + j] =
+                        ((i32::from(a) + 128) as u32).wrapping_add((i32::from(b) as u32) << 16);
                 }
             }
             (true, false) => {
+                let dst = head.chunks_exact_mut(4).map(|d| &mut d[j]);
                 for (d, &a) in dst.zip(&filter[ca * k..(ca + 1) * k]) {
                     sa += i32::from(a);
                     *d = (i32::from(a) + 128) as u32;
                 }
             }
             _ => {
-                for d in dst {
+                for d in head.chunks_exact_mut(4).map(|d| &mut d[j]) {
                     *d = 128;
                 }
             }
@@ -192,6 +196,22 @@ fn pack_block(
         sums[2 * j + 1] = sb;
     }
     sums
+}
+
+/// Pair words of rows `a` and `b` into `dst[4 * i]` for whole groups of 4
+/// (on the board; the host's model does none); returns how many it did.
+#[inline(always)]
+fn pack_pairs(a: &[i8], b: &[i8], dst: &mut [u32]) -> usize {
+    let n4 = a.len().min(b.len()) / 4;
+    #[cfg(armv6m)]
+    if n4 > 0 && dst.len() > 4 * (4 * n4 - 1) {
+        // SAFETY: 4 * n4 bytes of `a` and `b` are read; the last word
+        // written is dst[4 * (4 * n4 - 1)], inside `dst` (checked).
+        unsafe { asm::pack_pair(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), n4) };
+        return 4 * n4;
+    }
+    let _ = (n4, dst);
+    0
 }
 
 /// Sum of the `n` bytes at `x` (the pixel or patch the kernel reads).
@@ -242,7 +262,10 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         }
         let mut c0 = 0;
         while c0 < oc {
-            let fsum = pack_block(p.filter, (k, kp), c0, oc, wblock);
+            // The offsets fold with the filter sums, times `input_offset -
+            // 128`: zero for the usual zero point of -128.
+            let need_sums = p.input_offset != 128;
+            let fsum = pack_block(p.filter, (k, kp), (c0, oc), need_sums, wblock);
             let m = (oc - c0).min(BLOCK);
             // Per channel `[bias, mult, shc1]`: the bias with the offsets
             // folded in; channels without the fast form get a zero
