@@ -249,6 +249,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     let mut acc = [0i32; BLOCK];
     let mut spare = [0i8; BLOCK];
     let mut px0 = 0;
+    let (mut oy0, mut ox0) = (0, 0);
     while px0 < pixels {
         let n = (pixels - px0).min(CHUNK);
         // Per pixel: -128 * sum(x) of what the kernel reads (channel a's
@@ -292,12 +293,14 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     None => slow |= 1 << j,
                 }
             }
+            // Output position of `px0` without a division (Armv6-M has none).
+            let (mut oy, mut ox) = (oy0, ox0);
             for i in 0..n {
                 let px = px0 + i;
                 let (x, sx): (&[i8], i32) = if direct {
                     (&input[px * ic..(px + 1) * ic], sums[i])
                 } else {
-                    gather(p, input, px, &mut patch[..kp], zero_point, (ih, iw, ow));
+                    gather(p, input, (oy, ox), &mut patch[..kp], zero_point, (ih, iw));
                     (&patch[..kp], byte_sum(&patch[..kp]).wrapping_mul(-128))
                 };
                 let out = &mut output[px * oc + c0..px * oc + c0 + m];
@@ -327,10 +330,18 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                         tail,
                     );
                 }
+                ox += 1;
+                if ox == ow {
+                    (oy, ox) = (oy + 1, 0);
+                }
             }
             c0 += BLOCK;
         }
         px0 += n;
+        ox0 += n;
+        while ox0 >= ow {
+            (oy0, ox0) = (oy0 + 1, ox0 - ow);
+        }
     }
     Ok(())
 }
@@ -378,14 +389,13 @@ fn gemm_1x8(
 fn gather(
     p: &ConvParams<'_>,
     input: &[i8],
-    px: usize,
+    (oy, ox): (usize, usize),
     patch: &mut [i8],
     zero_point: i8,
-    (ih, iw, ow): (usize, usize, usize),
+    (ih, iw): (usize, usize),
 ) {
     let w = p.window;
     let ic = p.input.c;
-    let (oy, ox) = (px / ow, px % ow);
     let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
     let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
     let (ky0, ky1) = super::reference::tap_range(iy0, w.kernel_h, ih);
@@ -515,21 +525,31 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
                 let iy = top + ky;
                 (0..ih as isize).contains(&iy).then_some(iy as usize)
             });
-            for iy in iys.into_iter().flatten() {
-                let slot = iy % 3;
-                if tags[slot] != iy {
-                    let src = &input[iy * iw * ch + c..];
-                    for (d, v) in rows[slot][w.pad_left..w.pad_left + iw]
-                        .iter_mut()
-                        .zip(src.iter().step_by(ch))
-                    {
-                        *d = i32::from(*v) + p.input_offset;
+            // Slots by search, not `iy % 3`: Armv6-M has no divider, and
+            // the library division cost more than the row's taps.
+            let mut slots = [usize::MAX; 3];
+            for (ky, iy) in iys.iter().enumerate() {
+                let Some(iy) = *iy else { continue };
+                let slot = match tags.iter().position(|&t| t == iy) {
+                    Some(hit) => hit,
+                    None => {
+                        let free = (0..3)
+                            .find(|&sl| !iys.contains(&Some(tags[sl])))
+                            .unwrap_or(ky);
+                        let src = &input[iy * iw * ch + c..];
+                        let mut at = 0;
+                        for d in rows[free][w.pad_left..w.pad_left + iw].iter_mut() {
+                            *d = i32::from(src[at]) + p.input_offset;
+                            at += ch;
+                        }
+                        tags[free] = iy;
+                        free
                     }
-                    tags[slot] = iy;
-                }
+                };
+                slots[ky] = slot;
             }
-            let band = iys.map(|iy| match iy {
-                Some(iy) => &rows[iy % 3][..width],
+            let band = slots.map(|sl| match rows.get(sl) {
+                Some(row) => &row[..width],
                 None => &zero[..width],
             });
             depthwise_row(band, &k, s, &mut acc[..ow]);
