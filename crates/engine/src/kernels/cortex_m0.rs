@@ -293,6 +293,21 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     None => slow |= 1 << j,
                 }
             }
+            // Whole 1x1 blocks: all the chunk's pixels in one call.
+            if direct && m == BLOCK && slow == 0 {
+                let first = px0 * oc + c0;
+                gemm_1x8(
+                    (&input[px0 * ic..(px0 + n) * ic], ic, kp / 4),
+                    wblock,
+                    &par,
+                    &sums[..n],
+                    (p.act_min, p.act_max),
+                    &mut acc,
+                    (&mut output[first..first + (n - 1) * oc + BLOCK], oc),
+                );
+                c0 += BLOCK;
+                continue;
+            }
             // Output position of `px0` without a division (Armv6-M has none).
             let (mut oy, mut ox) = (oy0, ox0);
             for i in 0..n {
@@ -304,11 +319,17 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     (&patch[..kp], byte_sum(&patch[..kp]).wrapping_mul(-128))
                 };
                 let out = &mut output[px * oc + c0..px * oc + c0 + m];
-                let dst: &mut [i8; BLOCK] = match out.try_into() {
-                    Ok(d) => d,
-                    Err(_) => &mut spare,
-                };
-                gemm_1x8(x, wblock, &par, sx, (p.act_min, p.act_max), &mut acc, dst);
+                let dst: &mut [i8] = if m == BLOCK { out } else { &mut spare };
+                gemm_1x8(
+                    (x, kp, kp / 4),
+                    wblock,
+                    &par,
+                    &[sx],
+                    (p.act_min, p.act_max),
+                    &mut acc,
+                    (dst, BLOCK),
+                );
+                let out = &mut output[px * oc + c0..px * oc + c0 + m];
                 if m < BLOCK {
                     out.copy_from_slice(&spare[..m]);
                 }
@@ -346,41 +367,68 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     Ok(())
 }
 
-/// One pixel (`x`, a multiple of 4 bytes) times a packed block of 8
-/// channels, requantized into `out`; `acc` receives the raw sums
-/// `[S0, B0, S1, B1, S2, B2, S3, B3]` (see the module documentation).
+/// `n` pixels (`x`: `n` runs of `4 * k4` bytes, `x_stride` apart) times a
+/// packed block of 8 channels, requantized into `out` (8 bytes per pixel,
+/// `out_stride` apart); `sums` holds each pixel's `-128 * sum(x)`; `acc`
+/// receives the last pixel's raw sums `[S0, B0, S1, B1, S2, B2, S3, B3]`
+/// (see the module documentation).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn gemm_1x8(
-    x: &[i8],
+    (x, x_stride, k4): (&[i8], usize, usize),
     w: &[u32],
     par: &[i32; 3 * BLOCK],
-    sx: i32,
+    sums: &[i32],
     act: (i32, i32),
     acc: &mut [i32; BLOCK],
-    out: &mut [i8; BLOCK],
+    (out, out_stride): (&mut [i8], usize),
 ) {
-    let k4 = x.len() / 4;
-    assert!(k4 > 0 && w.len() >= 16 * k4);
+    let n = sums.len();
+    assert!(
+        n > 0
+            && k4 > 0
+            && 4 * k4 <= x_stride
+            && x.len() >= (n - 1) * x_stride + 4 * k4
+            && out.len() >= (n - 1) * out_stride + BLOCK
+            && w.len() >= 16 * k4
+    );
     #[cfg(armv6m)]
     {
-        let args = asm::Gemm1x8Args {
+        let mut args = asm::Gemm1x8Args {
             x: x.as_ptr(),
             w: w.as_ptr(),
             k4: k4 as u32,
             acc: acc.as_mut_ptr(),
             out: out.as_mut_ptr(),
             par: par.as_ptr(),
-            sx,
+            sums: sums.as_ptr(),
             act_min: act.0,
             act_max: act.1,
+            n: n as u32,
+            x_stride: x_stride as u32,
+            out_stride: out_stride as u32,
         };
-        // SAFETY: `x` holds 4 * k4 bytes and `w` 16 * k4 words (asserted
-        // above), `acc` and `out` 8 elements, `par` 24 words; k4 > 0 (the
-        // loop runs at least once).
-        unsafe { asm::gemm_1x8(&args) };
+        // SAFETY: the kernel reads n pixels of 4 * k4 bytes x_stride apart
+        // from `x`, 16 * k4 words of `w`, 24 of `par`, n of `sums`, and
+        // writes 8 words of `acc` and n runs of 8 bytes out_stride apart
+        // into `out`: all inside the slices (asserted above); n, k4 > 0.
+        unsafe { asm::gemm_1x8(&mut args) };
     }
     #[cfg(not(armv6m))]
-    model::gemm_1x8(&x[..4 * k4], w, par, sx, act, acc, out);
+    for (i, &sx) in sums.iter().enumerate() {
+        let dst: &mut [i8; BLOCK] = (&mut out[i * out_stride..i * out_stride + BLOCK])
+            .try_into()
+            .unwrap_or_else(|_| unreachable!());
+        model::gemm_1x8(
+            &x[i * x_stride..i * x_stride + 4 * k4],
+            w,
+            par,
+            sx,
+            act,
+            acc,
+            dst,
+        );
+    }
 }
 
 /// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
@@ -460,11 +508,22 @@ pub fn fully_connected_eval(
     conv_eval(&fully_connected_as_conv(p), input, output)
 }
 
-/// Widest padded input row of the depthwise kernel (values).
+/// Widest output row of the depthwise kernel (its accumulators).
 const MAX_ROW: usize = 256;
+/// Bytes of the depthwise band: three padded input rows, all channels.
+const MAX_BAND: usize = 8192;
+
+/// Columns of the depthwise band: the left padding, the input row and
+/// whatever the windows read past it.
+fn band_columns(p: &DepthwiseParams<'_>) -> usize {
+    let w = &p.window;
+    ((p.output.w - 1) * w.stride_w + 3).max(w.pad_left + p.input.w)
+}
 
 /// DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2 (both ways),
-/// rows of at most [`MAX_ROW`] values with their padding.
+/// an input zero point inside int8 (it fills the padding), output rows of at
+/// most [`MAX_ROW`] and a band of at most [`MAX_BAND`] bytes (every VWW
+/// layer: 3.8 KB at most).
 pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
     let w = &p.window;
     p.depth_multiplier == 1
@@ -472,17 +531,23 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
         && w.kernel_w == 3
         && (1..=2).contains(&w.stride_h)
         && w.stride_w == w.stride_h
-        && (p.output.w - 1) * w.stride_w + 3 <= MAX_ROW
-        && p.input.w + w.pad_left <= MAX_ROW
+        && (-127..=128).contains(&p.input_offset)
+        && p.output.w <= MAX_ROW
+        && 3 * p.input.c * band_columns(p) <= MAX_BAND
 }
 
-/// Depthwise 3x3 channel by channel: the three input rows a window reads
-/// are copied out of the interleaved channels once per channel as `x +
-/// offset` words (the padding as 0, which is what a tap in the padding adds),
-/// so each tap is a word load, a `MULS` and an `ADD` (4 instructions per MAC
-/// with the weight's load; the channel's nine weights do not fit in the
-/// low registers `MULS` needs beside the row pointers); each output row is
-/// then requantized by the assembly ([`asm::requantize_row`]).
+/// Depthwise 3x3, output row by output row: the three input rows the row's
+/// windows read are copied (`memcpy`, channels still interleaved) into a
+/// band with the padding filled with the input zero point, which then adds
+/// exactly 0 (`w * (zp + offset)`); the input offset is folded into the
+/// bias (`offset * sum(w)`). Each channel's row is then one call of
+/// [`asm::depthwise_row`] (4 instructions per MAC, reading the band in
+/// place) and one of [`asm::requantize_row`].
+///
+/// In-place layers (most of VWW's) call the kernel once per output row, so
+/// the band is built per call; copying it whole costs about half an
+/// instruction per byte, where converting rows channel by channel into
+/// words cost six per value.
 ///
 /// Packing two pixels per `MULS` as in the GEMM would save half an
 /// instruction per MAC but needs each window's sum of inputs (the weight
@@ -498,63 +563,42 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let (oh, ow) = (p.output.h, p.output.w);
     let w = p.window;
     let s = w.stride_w;
-    let width = (ow - 1) * s + 3;
+    let cols = band_columns(p);
+    let row_bytes = cols * ch;
+    let zero_point = (-p.input_offset) as i8;
     let tail = (p.output_offset, p.act_min, p.act_max);
-    // Input rows as `x + offset` words, by input row modulo 3; `tags` says
-    // which row a slot holds.
-    let mut bufs = core::mem::MaybeUninit::<[i32; 4 * MAX_ROW]>::uninit();
-    // A row holds the left padding, the input row and whatever the
-    // windows read past it (zero), whichever is longer.
-    let row_len = width.max(w.pad_left + iw);
-    let bufs = zeroed(&mut bufs, 4 * row_len);
-    let (zero, rest) = bufs.split_at_mut(row_len);
-    let (r0, r1r2) = rest.split_at_mut(row_len);
-    let (r1, r2) = r1r2.split_at_mut(row_len);
-    let rows = [r0, r1, r2];
+    let mut bbuf = core::mem::MaybeUninit::<[i8; MAX_BAND]>::uninit();
+    let band = zeroed(&mut bbuf, 3 * row_bytes);
     let mut abuf = core::mem::MaybeUninit::<[i32; MAX_ROW]>::uninit();
     let acc = zeroed(&mut abuf, ow);
-    for c in 0..ch {
-        let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.filter[t * ch + c]));
-        let bias = p.bias.map_or(0, |v| v.get(c));
-        let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
-        let fast = fast_channel((mult, shift, bias), 9, tail);
-        let mut tags = [usize::MAX; 3];
-        for oy in 0..oh {
-            let top = (oy * s) as isize - w.pad_top as isize;
-            let iys = [0, 1, 2].map(|ky| {
-                let iy = top + ky;
-                (0..ih as isize).contains(&iy).then_some(iy as usize)
-            });
-            // Slots by search, not `iy % 3`: Armv6-M has no divider, and
-            // the library division cost more than the row's taps.
-            let mut slots = [usize::MAX; 3];
-            for (ky, iy) in iys.iter().enumerate() {
-                let Some(iy) = *iy else { continue };
-                let slot = match tags.iter().position(|&t| t == iy) {
-                    Some(hit) => hit,
-                    None => {
-                        let free = (0..3)
-                            .find(|&sl| !iys.contains(&Some(tags[sl])))
-                            .unwrap_or(ky);
-                        let src = &input[iy * iw * ch + c..];
-                        let mut at = 0;
-                        for d in rows[free][w.pad_left..w.pad_left + iw].iter_mut() {
-                            *d = i32::from(src[at]) + p.input_offset;
-                            at += ch;
-                        }
-                        tags[free] = iy;
-                        free
-                    }
-                };
-                slots[ky] = slot;
+    let (left, run) = (w.pad_left * ch, iw * ch);
+    for oy in 0..oh {
+        let top = (oy * s) as isize - w.pad_top as isize;
+        for (ky, dst) in band.chunks_exact_mut(row_bytes).enumerate() {
+            let iy = top + ky as isize;
+            if (0..ih as isize).contains(&iy) {
+                let iy = iy as usize;
+                dst[..left].fill(zero_point);
+                dst[left..left + run].copy_from_slice(&input[iy * run..(iy + 1) * run]);
+                dst[left + run..].fill(zero_point);
+            } else {
+                dst.fill(zero_point);
             }
-            let band = slots.map(|sl| match rows.get(sl) {
-                Some(row) => &row[..width],
-                None => &zero[..width],
-            });
-            depthwise_row(band, &k, s, &mut acc[..ow]);
-            let out = &mut output[oy * ow * ch + c..];
-            match fast {
+        }
+        let out_row = &mut output[oy * ow * ch..(oy + 1) * ow * ch];
+        for c in 0..ch {
+            let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.filter[t * ch + c]));
+            let ksum = k.iter().fold(0i32, |a, &v| a + v);
+            let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
+            let bias = p
+                .bias
+                .map_or(0, |v| v.get(c))
+                .wrapping_add(ksum.wrapping_mul(p.input_offset));
+            let rows: [&[i8]; 3] =
+                core::array::from_fn(|ky| &band[ky * row_bytes + c..(ky + 1) * row_bytes]);
+            depthwise_row(rows, &k, (ch, s * ch), &mut acc[..ow]);
+            let out = &mut out_row[c..];
+            match fast_channel((mult, shift, bias), 9, tail) {
                 Some(r) => requantize_row(&acc[..ow], out, ch, bias, r, (p.act_min, p.act_max)),
                 None => {
                     for (ox, &a) in acc[..ow].iter().enumerate() {
@@ -567,11 +611,16 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     Ok(())
 }
 
-/// One output row of one channel: `acc[i]` = the window at `i * stride`
-/// of the three `rows` (each at least `(acc.len() - 1) * stride + 3` long).
+/// One output row of one channel: `acc[i]` = the window at `i * step` of
+/// the three band `rows` (each holding every byte those windows read).
 #[inline(always)]
-fn depthwise_row(rows: [&[i32]; 3], w: &[i32; 9], stride: usize, acc: &mut [i32]) {
-    let need = (acc.len().max(1) - 1) * stride + 3;
+fn depthwise_row(
+    rows: [&[i8]; 3],
+    w: &[i32; 9],
+    (channels, step): (usize, usize),
+    acc: &mut [i32],
+) {
+    let need = (acc.len().max(1) - 1) * step + 2 * channels + 1;
     assert!(!acc.is_empty() && rows.iter().all(|r| r.len() >= need));
     #[cfg(armv6m)]
     {
@@ -580,14 +629,15 @@ fn depthwise_row(rows: [&[i32]; 3], w: &[i32; 9], stride: usize, acc: &mut [i32]
             w: w.as_ptr(),
             acc: acc.as_mut_ptr(),
             n: acc.len() as u32,
-            step: 4 * stride as u32,
+            channels: channels as u32,
+            step: step as u32,
         };
-        // SAFETY: every row holds the words the windows read and `acc` n
+        // SAFETY: every row holds the bytes the windows read and `acc` n
         // >= 1 words (asserted above); `w` is 9 words.
         unsafe { asm::depthwise_row(&args) };
     }
     #[cfg(not(armv6m))]
-    model::depthwise_row(rows, w, stride, acc);
+    model::depthwise_row(rows, w, (channels, step), acc);
 }
 
 /// `out[i * stride] = clamp(requantize(acc[i] + bias))`, `out` long enough

@@ -23,10 +23,16 @@ pub(super) struct Gemm1x8Args {
     pub out: *mut i8,
     /// Per channel `[bias, mult, shc1]` (`super::Requant` and the folded bias).
     pub par: *const i32,
-    /// The pixel's `-128 * sum(x)`, added to channel a of each pair.
-    pub sx: i32,
+    /// Per pixel, its `-128 * sum(x)`, added to channel a of each pair.
+    pub sums: *const i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// Pixels, `>= 1`: `x`, `out` and `sums` advance by `x_stride`,
+    /// `out_stride` and one word from one to the next (the kernel updates
+    /// these fields as it goes).
+    pub n: u32,
+    pub x_stride: u32,
+    pub out_stride: u32,
 }
 
 /// One pixel times a block of 4 packed channel pairs, accumulated,
@@ -45,7 +51,7 @@ pub(super) struct Gemm1x8Args {
 /// overflow because callers keep `|acc + bias| < 2^29` (see
 /// `cortex_m0::fast_channel`).
 #[unsafe(naked)]
-pub(super) unsafe extern "C" fn gemm_1x8(args: *const Gemm1x8Args) {
+pub(super) unsafe extern "C" fn gemm_1x8(args: *mut Gemm1x8Args) {
     naked_asm!(
         "push {{r4-r7, lr}}",
         "mov r4, r8",
@@ -53,6 +59,8 @@ pub(super) unsafe extern "C" fn gemm_1x8(args: *const Gemm1x8Args) {
         "mov r6, r10",
         "mov r7, r11",
         "push {{r0, r4-r7}}",
+        // Next pixel (r0: the arguments).
+        "8:",
         "ldr r2, [r0, #8]",
         "ldr r1, [r0, #4]",
         "ldr r0, [r0, #0]",
@@ -179,6 +187,7 @@ pub(super) unsafe extern "C" fn gemm_1x8(args: *const Gemm1x8Args) {
         "ldr r5, [r0, #16]",
         "ldr r6, [r0, #20]",
         "ldr r1, [r0, #24]",
+        "ldr r1, [r1]",
         "mov r11, r1",
         "ldr r1, [r0, #28]",
         "mov r8, r1",
@@ -274,6 +283,24 @@ pub(super) unsafe extern "C" fn gemm_1x8(args: *const Gemm1x8Args) {
         "beq 3f",
         "b 2b",
         "3:",
+        "ldr r0, [sp, #0]",
+        "ldr r1, [r0, #36]",
+        "subs r1, #1",
+        "beq 9f",
+        "str r1, [r0, #36]",
+        "ldr r1, [r0, #0]",
+        "ldr r2, [r0, #40]",
+        "adds r1, r1, r2",
+        "str r1, [r0, #0]",
+        "ldr r1, [r0, #16]",
+        "ldr r2, [r0, #44]",
+        "adds r1, r1, r2",
+        "str r1, [r0, #16]",
+        "ldr r1, [r0, #24]",
+        "adds r1, #4",
+        "str r1, [r0, #24]",
+        "b 8b",
+        "9:",
         "pop {{r0, r4-r7}}",
         "mov r8, r4",
         "mov r9, r5",
@@ -384,84 +411,111 @@ pub(super) unsafe extern "C" fn requantize_row(args: *const RequantRowArgs) {
 /// Arguments of [`depthwise_row`].
 #[repr(C)]
 pub(super) struct DepthwiseRowArgs {
-    /// The three input rows of the window, as `x + offset` words.
-    pub rows: [*const i32; 3],
+    /// Channel `c` of the first column of the three band rows (int8,
+    /// channels interleaved, the padding filled with the input zero point).
+    pub rows: [*const i8; 3],
     /// The channel's 9 weights, `[ky][kx]`.
     pub w: *const i32,
     /// `n >= 1` accumulators out.
     pub acc: *mut i32,
     pub n: u32,
-    /// Bytes between two outputs' windows (4 * stride).
+    /// Bytes between two columns (the channel count).
+    pub channels: u32,
+    /// Bytes between two outputs' windows (stride * channels).
     pub step: u32,
 }
 
-/// One output row of one channel of a 3x3 depthwise convolution:
-/// `acc[i] = sum(w[ky][kx] * rows[ky][i * stride + kx])`, 4 instructions
-/// per MAC (`LDR` input, `LDR` weight, `MULS`, `ADDS`: the nine weights do
-/// not fit beside the row pointers in the low registers `MULS` reads).
+/// One output row of one channel of a 3x3 depthwise convolution, read in
+/// place from the interleaved band: `acc[i] = sum(w[ky][kx] *
+/// rows[ky][i * step + kx * channels])`. 4 instructions per MAC (`LDRSB`
+/// with a register offset, `LDR` of the weight from the stack, `MULS`,
+/// `ADD`): the row pointers and the column offsets 0, C and 2C take six of
+/// the eight low registers, so the weights live on the stack (`LDR [sp]`)
+/// and the sum in r8.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn depthwise_row(args: *const DepthwiseRowArgs) {
     naked_asm!(
         "push {{r4-r7, lr}}",
         "mov r4, r8",
         "mov r5, r9",
-        "push {{r4, r5}}",
-        "ldr r6, [r0, #12]",
-        "ldr r7, [r0, #16]",
-        "ldr r1, [r0, #20]",
-        "lsls r1, r1, #2",
-        "adds r1, r7, r1",
-        "mov r8, r1",
-        "ldr r1, [r0, #24]",
-        "mov r9, r1",
+        "mov r6, r10",
+        "mov r7, r11",
+        "push {{r4-r7}}",
+        "sub sp, #36",
+        "ldr r1, [r0, #12]",
+        "mov r6, sp",
+        "ldm r1!, {{r2, r3, r4, r5}}",
+        "stm r6!, {{r2, r3, r4, r5}}",
+        "ldm r1!, {{r2, r3, r4, r5}}",
+        "stm r6!, {{r2, r3, r4, r5}}",
+        "ldm r1!, {{r2}}",
+        "stm r6!, {{r2}}",
+        "ldr r2, [r0, #16]",
+        "mov r9, r2",
+        "ldr r3, [r0, #20]",
+        "lsls r3, r3, #2",
+        "adds r3, r2, r3",
+        "mov r11, r3",
+        "ldr r3, [r0, #28]",
+        "mov r10, r3",
+        "ldr r3, [r0, #24]",
+        "lsls r4, r3, #1",
+        "movs r5, #0",
         "ldr r1, [r0, #4]",
         "ldr r2, [r0, #8]",
         "ldr r0, [r0, #0]",
         "1:",
-        "ldr r5, [r0, #0]",
-        "ldr r4, [r6, #0]",
-        "muls r5, r4, r5",
-        "ldr r3, [r0, #4]",
-        "ldr r4, [r6, #4]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r0, #8]",
-        "ldr r4, [r6, #8]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r1, #0]",
-        "ldr r4, [r6, #12]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r1, #4]",
-        "ldr r4, [r6, #16]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r1, #8]",
-        "ldr r4, [r6, #20]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r2, #0]",
-        "ldr r4, [r6, #24]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r2, #4]",
-        "ldr r4, [r6, #28]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "ldr r3, [r2, #8]",
-        "ldr r4, [r6, #32]",
-        "muls r3, r4, r3",
-        "adds r5, r5, r3",
-        "stm r7!, {{r5}}",
-        "add r0, r9",
-        "add r1, r9",
-        "add r2, r9",
-        "cmp r7, r8",
+        "ldrsb r6, [r0, r5]",
+        "ldr r7, [sp, #0]",
+        "muls r6, r7, r6",
+        "mov r8, r6",
+        "ldrsb r6, [r0, r3]",
+        "ldr r7, [sp, #4]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r0, r4]",
+        "ldr r7, [sp, #8]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r1, r5]",
+        "ldr r7, [sp, #12]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r1, r3]",
+        "ldr r7, [sp, #16]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r1, r4]",
+        "ldr r7, [sp, #20]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r2, r5]",
+        "ldr r7, [sp, #24]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r2, r3]",
+        "ldr r7, [sp, #28]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "ldrsb r6, [r2, r4]",
+        "ldr r7, [sp, #32]",
+        "muls r6, r7, r6",
+        "add r8, r6",
+        "mov r6, r8",
+        "mov r7, r9",
+        "stm r7!, {{r6}}",
+        "mov r9, r7",
+        "add r0, r10",
+        "add r1, r10",
+        "add r2, r10",
+        "cmp r9, r11",
         "bne 1b",
-        "pop {{r4, r5}}",
+        "add sp, #36",
+        "pop {{r4-r7}}",
         "mov r8, r4",
         "mov r9, r5",
+        "mov r10, r6",
+        "mov r11, r7",
         "pop {{r4-r7, pc}}",
     )
 }

@@ -53,12 +53,18 @@ pub fn requantize_row(
 }
 
 /// See `asm::depthwise_row`.
-pub fn depthwise_row(rows: [&[i32]; 3], w: &[i32; 9], stride: usize, acc: &mut [i32]) {
+pub fn depthwise_row(
+    rows: [&[i8]; 3],
+    w: &[i32; 9],
+    (channels, step): (usize, usize),
+    acc: &mut [i32],
+) {
     for (i, a) in acc.iter_mut().enumerate() {
         let mut sum = 0i32;
         for (ky, row) in rows.iter().enumerate() {
             for kx in 0..3 {
-                sum = sum.wrapping_add(w[ky * 3 + kx].wrapping_mul(row[i * stride + kx]));
+                let x = i32::from(row[i * step + kx * channels]);
+                sum = sum.wrapping_add(w[ky * 3 + kx].wrapping_mul(x));
             }
         }
         *a = sum;
