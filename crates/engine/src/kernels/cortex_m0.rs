@@ -512,6 +512,8 @@ pub fn fully_connected_eval(
 const MAX_ROW: usize = 256;
 /// Bytes of the depthwise band: three padded input rows, all channels.
 const MAX_BAND: usize = 8192;
+/// Channels of a depthwise layer (its per-channel table: 48 bytes each).
+const MAX_CHANNELS: usize = 256;
 
 /// Columns of the depthwise band: the left padding, the input row and
 /// whatever the windows read past it.
@@ -533,6 +535,7 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
         && w.stride_w == w.stride_h
         && (-127..=128).contains(&p.input_offset)
         && p.output.w <= MAX_ROW
+        && p.input.c <= MAX_CHANNELS
         && 3 * p.input.c * band_columns(p) <= MAX_BAND
 }
 
@@ -540,14 +543,16 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
 /// windows read are copied (`memcpy`, channels still interleaved) into a
 /// band with the padding filled with the input zero point, which then adds
 /// exactly 0 (`w * (zp + offset)`); the input offset is folded into the
-/// bias (`offset * sum(w)`). Each channel's row is then one call of
-/// [`asm::depthwise_row`] (4 instructions per MAC, reading the band in
-/// place) and one of [`asm::requantize_row`].
+/// bias (`offset * sum(w)`). The whole output row is then one call of
+/// [`asm::depthwise_rows`]: per channel, 4 instructions per MAC reading the
+/// band in place and 33 per output to requantize, its constants from a
+/// table filled once per call (12 words per channel).
 ///
 /// In-place layers (most of VWW's) call the kernel once per output row, so
-/// the band is built per call; copying it whole costs about half an
-/// instruction per byte, where converting rows channel by channel into
-/// words cost six per value.
+/// everything per call is per row: copying the band whole costs about half
+/// an instruction per byte, where converting rows channel by channel into
+/// words cost six per value, and the per-channel set-up in assembly about
+/// 60 instructions, where Rust's took 400.
 ///
 /// Packing two pixels per `MULS` as in the GEMM would save half an
 /// instruction per MAC but needs each window's sum of inputs (the weight
@@ -572,6 +577,30 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
     let mut abuf = core::mem::MaybeUninit::<[i32; MAX_ROW]>::uninit();
     let acc = zeroed(&mut abuf, ow);
     let (left, run) = (w.pad_left * ch, iw * ch);
+    // Per channel, once per call: the 9 weights, the bias with the input
+    // offset folded in (`offset * sum(w)`), `Requant::mult` and `shc1`.
+    let mut tbuf = core::mem::MaybeUninit::<[i32; 12 * MAX_CHANNELS]>::uninit();
+    let table = zeroed(&mut tbuf, 12 * ch);
+    let mut all_fast = true;
+    for (c, t) in table.chunks_exact_mut(12).enumerate() {
+        let mut ksum = 0i32;
+        for (i, d) in t[..9].iter_mut().enumerate() {
+            *d = i32::from(p.filter[i * ch + c]);
+            ksum += *d;
+        }
+        let bias = p
+            .bias
+            .map_or(0, |v| v.get(c))
+            .wrapping_add(ksum.wrapping_mul(p.input_offset));
+        t[9] = bias;
+        match fast_channel((p.multiplier.get(c), p.shift.get(c), bias), 9, tail) {
+            Some(r) => {
+                t[10] = r.mult;
+                t[11] = r.shc1;
+            }
+            None => all_fast = false,
+        }
+    }
     for oy in 0..oh {
         let top = (oy * s) as isize - w.pad_top as isize;
         for (ky, dst) in band.chunks_exact_mut(row_bytes).enumerate() {
@@ -586,25 +615,35 @@ pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) 
             }
         }
         let out_row = &mut output[oy * ow * ch..(oy + 1) * ow * ch];
+        if all_fast {
+            depthwise_rows(
+                band,
+                row_bytes,
+                table,
+                (ch, s),
+                &mut acc[..ow],
+                out_row,
+                (p.act_min, p.act_max),
+            );
+            continue;
+        }
         for c in 0..ch {
-            let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.filter[t * ch + c]));
-            let ksum = k.iter().fold(0i32, |a, &v| a + v);
-            let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
-            let bias = p
-                .bias
-                .map_or(0, |v| v.get(c))
-                .wrapping_add(ksum.wrapping_mul(p.input_offset));
+            let t = &table[12 * c..12 * c + 12];
+            let k: [i32; 9] = core::array::from_fn(|i| t[i]);
+            let bias = t[9];
             let rows: [&[i8]; 3] =
                 core::array::from_fn(|ky| &band[ky * row_bytes + c..(ky + 1) * row_bytes]);
             depthwise_row(rows, &k, (ch, s * ch), &mut acc[..ow]);
             let out = &mut out_row[c..];
-            match fast_channel((mult, shift, bias), 9, tail) {
-                Some(r) => requantize_row(&acc[..ow], out, ch, bias, r, (p.act_min, p.act_max)),
-                None => {
-                    for (ox, &a) in acc[..ow].iter().enumerate() {
-                        out[ox * ch] = super::reference::requantize(a, bias, mult, shift, tail);
+            let (mult, shift) = (p.multiplier.get(c), p.shift.get(c));
+            let fast = fast_channel((mult, shift, bias), 9, tail);
+            for (ox, &a) in acc[..ow].iter().enumerate() {
+                out[ox * ch] = match fast {
+                    Some(r) => {
+                        requantize(a.wrapping_add(bias), r).clamp(p.act_min, p.act_max) as i8
                     }
-                }
+                    None => super::reference::requantize(a, bias, mult, shift, tail),
+                };
             }
         }
     }
@@ -640,38 +679,70 @@ fn depthwise_row(
     model::depthwise_row(rows, w, (channels, step), acc);
 }
 
-/// `out[i * stride] = clamp(requantize(acc[i] + bias))`, `out` long enough
-/// for `acc.len()` outputs `stride` apart.
+/// One output row of every channel: taps and requantization with the
+/// per-channel `table` (12 words each, see [`depthwise_eval`]), from the
+/// three band rows starting at `band` (`row_bytes` apart, channels
+/// interleaved) into `out` (the output row, channels interleaved).
 #[inline(always)]
-fn requantize_row(
-    acc: &[i32],
+fn depthwise_rows(
+    band: &[i8],
+    row_bytes: usize,
+    table: &[i32],
+    (ch, stride): (usize, usize),
+    acc: &mut [i32],
     out: &mut [i8],
-    stride: usize,
-    bias: i32,
-    r: Requant,
     act: (i32, i32),
 ) {
-    assert!(!acc.is_empty() && out.len() > (acc.len() - 1) * stride);
+    let n = acc.len();
+    let step = stride * ch;
+    assert!(
+        n > 0
+            && ch > 0
+            && table.len() >= 12 * ch
+            && band.len() >= 2 * row_bytes + (n - 1) * step + 3 * ch
+            && out.len() >= n * ch
+    );
     #[cfg(armv6m)]
     {
-        let args = asm::RequantRowArgs {
-            acc: acc.as_ptr(),
-            n: acc.len() as u32,
-            out: out.as_mut_ptr(),
-            stride: stride as u32,
-            bias,
-            ml: r.mult as u32 & 0xffff,
-            mh: r.mult as u32 >> 16,
-            shc1: r.shc1,
-            act_min: act.0,
-            act_max: act.1,
+        let mut args = asm::DepthwiseRowsArgs {
+            band: band.as_ptr(),
+            row_bytes: row_bytes as u32,
+            table: table.as_ptr(),
+            remaining: ch as u32,
+            n: n as u32,
+            step: step as u32,
+            column: 0,
+            channels: ch as u32,
+            rq: asm::RequantRowArgs {
+                acc: acc.as_mut_ptr().cast_const(),
+                n: n as u32,
+                out: out.as_mut_ptr(),
+                stride: ch as u32,
+                bias: 0,
+                ml: 0,
+                mh: 0,
+                shc1: 0,
+                act_min: act.0,
+                act_max: act.1,
+            },
         };
-        // SAFETY: `acc` holds n >= 1 words, `out` the n strided bytes
-        // (asserted above).
-        unsafe { asm::requantize_row(&args) };
+        // SAFETY: channel c reads band bytes c + ky * row_bytes + i * step +
+        // kx * ch (< 2 * row_bytes + (n - 1) * step + 3 * ch), 12 table
+        // words, writes n accumulators and out[c + i * ch] (< n * ch): all
+        // inside the slices (asserted above); n, ch >= 1.
+        unsafe { asm::depthwise_rows(&mut args) };
     }
     #[cfg(not(armv6m))]
-    model::requantize_row(acc, out, stride, bias, r, act);
+    for (c, t) in table.chunks_exact(12).take(ch).enumerate() {
+        let k: [i32; 9] = core::array::from_fn(|i| t[i]);
+        let rows: [&[i8]; 3] = core::array::from_fn(|ky| &band[ky * row_bytes + c..]);
+        model::depthwise_row(rows, &k, (ch, step), acc);
+        let r = Requant {
+            mult: t[10],
+            shc1: t[11],
+        };
+        model::requantize_row(acc, &mut out[c..], ch, t[9], r, act);
+    }
 }
 
 /// MACs of `op` that run in the micro-kernels (for the benchmark).

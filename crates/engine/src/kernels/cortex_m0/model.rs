@@ -38,7 +38,7 @@ pub fn gemm_1x8(
     }
 }
 
-/// See `asm::requantize_row`.
+/// The requantization half of `asm::depthwise_rows`, for one channel.
 pub fn requantize_row(
     acc: &[i32],
     out: &mut [i8],
