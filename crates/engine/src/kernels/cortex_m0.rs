@@ -69,14 +69,15 @@ pub const MAX_K: usize = 512;
 /// Pixels whose input sums are kept at once.
 const CHUNK: usize = 256;
 
-/// The Cortex-M4 kernels' requantization, `SSAT8(((hi(K + acc * mult) >> sh)
-/// + c1) >> 1)` (see [`super::cortex_m4::requantize`] for why that equals
-/// TFLite's double rounding; `K` is `2^30` for `acc >= 0`, else `-2^30`),
-/// in the 32-bit steps of the assembly: the high word of the 64-bit sum
-/// from `acc = ah * 2^16 + al` (`al` signed 16-bit) and `mult = mh * 2^16
-/// + ml`, four 16x16 products. Exact when `|acc| < 2^30 - 2^16` (then
-/// `|ah| < 2^14` and the middle sum stays inside 32 bits); [`fast_channel`]
-/// makes sure of that.
+/// The Cortex-M4 kernels' requantization,
+/// `SSAT8(((hi(K + acc * mult) >> sh) + c1) >> 1)` (see
+/// [`super::cortex_m4::requantize`] for why that equals TFLite's double
+/// rounding; `K` is `2^30` for `acc >= 0`, else `-2^30`), in the 32-bit
+/// steps of the assembly: the high word of the 64-bit sum from
+/// `acc = ah * 2^16 + al` (`al` signed 16-bit) and `mult = mh * 2^16 + ml`,
+/// four 16x16 products. Exact when `|acc| < 2^30 - 2^16` (then
+/// `|ah| < 2^14` and the middle sum stays inside 32 bits);
+/// [`fast_channel`] makes sure of that.
 #[inline(always)]
 pub fn requantize(acc: i32, r: Requant) -> i32 {
     let al = i32::from(acc as i16);
@@ -279,7 +280,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                     .bias
                     .map_or(0, |v| v.get(c))
                     .wrapping_add(fsum[j].wrapping_mul(p.input_offset - 128));
-                if j % 2 == 0 {
+                if j.is_multiple_of(2) {
                     b = b.wrapping_sub(128 * 128 * kp as i32);
                 }
                 par[3 * j] = b;
@@ -310,10 +311,10 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
             }
             // Output position of `px0` without a division (Armv6-M has none).
             let (mut oy, mut ox) = (oy0, ox0);
-            for i in 0..n {
+            for (i, &pixel_sum) in sums[..n].iter().enumerate() {
                 let px = px0 + i;
                 let (x, sx): (&[i8], i32) = if direct {
-                    (&input[px * ic..(px + 1) * ic], sums[i])
+                    (&input[px * ic..(px + 1) * ic], pixel_sum)
                 } else {
                     gather(p, input, (oy, ox), &mut patch[..kp], zero_point, (ih, iw));
                     (&patch[..kp], byte_sum(&patch[..kp]).wrapping_mul(-128))
@@ -337,7 +338,7 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
                 while bits != 0 {
                     let j = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    let raw = if j % 2 == 0 {
+                    let raw = if j.is_multiple_of(2) {
                         acc[j].wrapping_sub(acc[j + 1] << 16).wrapping_add(sx)
                     } else {
                         acc[j]
@@ -799,7 +800,7 @@ mod tests {
         }
         for _ in 0..300 {
             let v = rng.next();
-            let mult = if v % 7 == 0 {
+            let mult = if v.is_multiple_of(7) {
                 0
             } else {
                 (1 << 30) + (v as i32 & 0x3fff_ffff)

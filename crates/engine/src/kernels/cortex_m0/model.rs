@@ -24,7 +24,7 @@ pub fn gemm_1x8(
         }
     }
     for j in 0..BLOCK {
-        let raw = if j % 2 == 0 {
+        let raw = if j.is_multiple_of(2) {
             acc[j].wrapping_sub(acc[j + 1] << 16).wrapping_add(sx)
         } else {
             acc[j]
