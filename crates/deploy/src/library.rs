@@ -220,7 +220,8 @@ pub struct LibraryModel<'a> {
     pub title: &'a str,
     /// Makes the name unique and tells versions apart (a model's version).
     pub version: u32,
-    /// The engine's blob, with a pixel scaling and labels.
+    /// The engine's blob, with labels; with a pixel scaling when it takes
+    /// pictures (without one it takes raw int8 tensors).
     pub blob: &'a [u8],
     /// The impulse's resize mode (for pictures of any size).
     pub resize_mode: ResizeMode,
@@ -246,17 +247,13 @@ struct ModelFacts {
     classes: usize,
     labels: Vec<String>,
     arena: usize,
+    /// Pictures through a pixel scaling, or raw int8 tensors (audio
+    /// features, sensor data: models imported as raw tensors).
+    takes_pixels: bool,
 }
 
 fn facts(model: &LibraryModel<'_>) -> Result<ModelFacts> {
     let view = ModelView::parse(model.blob)?;
-    // A blob without one takes raw tensors; the library's picture functions
-    // and examples need pixels.
-    if view.pixel_scaling().is_none() {
-        return Err(Error::InvalidModel(tinystudio_engine::Error::Unsupported(
-            "the blob records no pixel scaling, so the library cannot turn pixels into its input",
-        )));
-    }
     let input = view.input()?.shape4();
     let classes = view.output()?.len;
     let labels = (0..classes)
@@ -271,6 +268,7 @@ fn facts(model: &LibraryModel<'_>) -> Result<ModelFacts> {
         classes,
         labels,
         arena: view.arena_size(),
+        takes_pixels: view.pixel_scaling().is_some(),
     })
 }
 
@@ -327,6 +325,9 @@ fn model_header(m: &ModelFacts, model: &LibraryModel<'_>, header: &str) -> Strin
          #include \"tinystudio.h\"\n\n\
          #define TS_MODEL_INPUT_HEIGHT {h}\n#define TS_MODEL_INPUT_WIDTH {w}\n\
          #define TS_MODEL_INPUT_CHANNELS {c}\n#define TS_MODEL_CLASS_COUNT {classes}\n\
+         /* 1: the input is a picture (ts_set_input_pixels, ts_set_input_image);\n \
+         * 0: raw int8 tensors (ts_set_input_int8), such as audio features. */\n\
+         #define TS_MODEL_TAKES_PIXELS {pixels}\n\
          /* Bytes of tensor arena ts_init needs (ts_arena_size of the blob). */\n\
          #define TS_MODEL_ARENA_SIZE {arena}\n\
          /* How the studio fitted pictures to the input (for ts_set_input_image). */\n\
@@ -342,6 +343,7 @@ fn model_header(m: &ModelFacts, model: &LibraryModel<'_>, header: &str) -> Strin
         classes = m.classes,
         arena = m.arena,
         resize = resize_constant(model.resize_mode),
+        pixels = u8::from(m.takes_pixels),
     )
 }
 
@@ -455,16 +457,22 @@ pub fn example_inputs(blob: &[u8], images: &[ExampleImage]) -> Result<(String, S
     Ok((header, source))
 }
 
-/// The picture a library's example classifies out of the box: mid grey at
-/// the model's input size (replace it with a camera's frame).
-fn grey_picture(m: &ModelFacts) -> ExampleImage {
+/// The input a library's example classifies out of the box: a mid-grey
+/// picture at the model's input size (replace it with a camera's frame),
+/// or for a model of raw tensors a tensor of zeros, each byte an int8.
+fn example_input(m: &ModelFacts) -> ExampleImage {
     let (h, w, c) = m.input;
+    let (name, byte) = if m.takes_pixels {
+        ("grey", 128)
+    } else {
+        ("zeros", 0)
+    };
     ExampleImage {
-        name: "grey".into(),
+        name: name.into(),
         width: w as u32,
         height: h as u32,
         channels: c as u32,
-        pixels: vec![128; h * w * c],
+        pixels: vec![byte; h * w * c],
     }
 }
 
@@ -510,7 +518,7 @@ pub fn package(
                     static_library(target)?,
                 ));
             }
-            let (input_h, input_c) = example_inputs(model.blob, &[grey_picture(&m)])?;
+            let (input_h, input_c) = example_inputs(model.blob, &[example_input(&m)])?;
             files.extend([
                 (
                     "model/model_data.h".into(),
@@ -650,17 +658,24 @@ fn arduino_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          The Nano 33 BLE's core compiles with `-mfloat-abi=softfp`, so it links the softfp build; \
          cores with `-mfloat-abi=hard` the hard one; RP2040 and SAMD21 boards the Cortex-M0+ one.\n\n\
          `src/tinystudio.h` is the API (one context, your arena, no allocation); \
-         `src/tinystudio_model.h` has the model's sizes and labels. The example classifies a grey \
-         picture; replace it with your camera's frame, resized to {w}x{h} (or use \
-         `ts_set_input_image`, which resizes as the studio does).\n\n\
+         `src/tinystudio_model.h` has the model's sizes and labels. {input}\n\n\
          Not tried on a real board: the studio's tests compile the sketch against the header \
          with each archive's flags and run it on an emulated Cortex-M4; it has not run on a \
          Nano 33 BLE nor been built by the Arduino IDE.\n",
         title = model.title,
         version = model.version,
         ident = m.ident,
-        w = m.input.1,
-        h = m.input.0,
+        input = if m.takes_pixels {
+            format!(
+                "The example classifies a grey picture; replace it with your camera's frame, \
+                 resized to {}x{} (or use `ts_set_input_image`, which resizes as the studio does).",
+                m.input.1, m.input.0
+            )
+        } else {
+            "The model takes raw int8 tensors (`TS_MODEL_TAKES_PIXELS` is 0); the example \
+             classifies a tensor of zeros: put your features in its buffer, each byte an int8."
+                .to_owned()
+        },
     )
 }
 
@@ -685,7 +700,7 @@ fn c_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          {targets}\
          - `model/model_data.c`, `model/model_data.h`: the model as a C array, its sizes and labels\n\
          - `model/model.tsmb`: the same model as a file, for loading from storage at run time\n\
-         - `examples/`: `main.c` classifies the pictures of `input_data.c` and prints the \
+         - `examples/`: `main.c` classifies the {inputs} of `input_data.c` and prints the \
          predictions; `make run` builds it and runs it on QEMU's emulated Cortex-M4 \
          (`qemu-system-arm -M mps2-an386`), `make run-m0plus` the Cortex-M0+ build\n\n\
          In your project: add `include/` and `model/` to the include path, compile \
@@ -694,6 +709,11 @@ fn c_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
         version = model.version,
         classes = m.classes,
         arena = m.arena,
+        inputs = if m.takes_pixels {
+            "pictures"
+        } else {
+            "int8 tensors (the model takes raw tensors, `TS_MODEL_TAKES_PIXELS` 0)"
+        },
     )
 }
 
@@ -748,12 +768,16 @@ fn rust_lib(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          pub const INPUT_SHAPE: (usize, usize, usize) = ({h}, {w}, {c});\n\
          /// How the studio fitted pictures to the input (`tinystudio_engine::ResizeMode`).\n\
          pub const RESIZE_MODE: &str = {resize:?};\n\
+         /// Whether the input is a picture (`Interpreter::set_input_pixels`) or\n\
+         /// raw int8 tensors (`Interpreter::input_mut`), such as audio features.\n\
+         pub const TAKES_PIXELS: bool = {pixels};\n\
          /// One label per output, in output order.\n\
          pub const LABELS: &[&str] = &[\n{labels}];\n",
         title = model.title,
         version = model.version,
         arena = m.arena,
         resize = model.resize_mode.as_str(),
+        pixels = m.takes_pixels,
     )
 }
 
@@ -773,6 +797,7 @@ fn rust_readme(m: &ModelFacts, model: &LibraryModel<'_>) -> String {
          let arena = unsafe {{ &mut *core::ptr::addr_of_mut!(ARENA) }};\n\
          let mut it = Interpreter::new(view, arena)?;\n\
          it.set_input_pixels(&pixels)?;                 // h*w*c bytes, already resized\n\
+         // (a model of raw tensors, TAKES_PIXELS false: it.input_mut().copy_from_slice(&features))\n\
          it.invoke()?;\n\
          let raw: &[i8] = it.output();                  // one int8 score per label\n```\n\n\
          Build for a Cortex-M4F with `--target thumbv7em-none-eabihf` to get the engine's \

@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{firmware_target_dir, golden_cases, pixels_of, shared, vww_blob};
+use common::{firmware_target_dir, golden_cases, noise, pixels_of, shared, vww_blob};
 use image::DynamicImage;
 use tinystudio_deploy::Config;
 use tinystudio_deploy::library::{
@@ -78,6 +78,17 @@ fn unpack(package: &Package, into: &Path) -> PathBuf {
         std::fs::write(&path, bytes).unwrap();
     }
     into.join(&package.folder)
+}
+
+/// One file of `package`'s zip, as text.
+fn zip_file(package: &Package, path: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&package.bytes)).expect("a zip");
+    let mut file = zip
+        .by_name(&format!("{}/{path}", package.folder))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    text
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -760,10 +771,50 @@ int main(void) {
 
 #[test]
 fn the_arduino_sketch_compiles_against_the_header_and_runs() {
-    let package = arduino_package();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("library-arduino-sketch");
+    let mut host = HostRunner::new(vww_blob().to_vec()).unwrap();
+    let grey = host.run_pixels(&vec![128; 96 * 96 * 3]).unwrap();
+    sketch_prints_the_host_scores(
+        "vww",
+        &arduino_package(),
+        &["no_person", "person"],
+        &scores(&host, &grey),
+    );
+
+    // A model of raw tensors: the sketch's other branch (int8 zeros).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/models/fc_stack.tflite");
+    let blob = tinystudio_engine::Model::from_tflite(&std::fs::read(&path).unwrap())
+        .unwrap()
+        .to_blob()
+        .unwrap();
+    let model = LibraryModel {
+        title: "features",
+        version: 1,
+        blob: &blob,
+        resize_mode: ResizeMode::Squash,
+    };
+    let package = package(LibraryKind::Arduino, &model, Some(libraries())).unwrap();
+    let mut host = HostRunner::new(blob.clone()).unwrap();
+    let zeros = host.run(&[0; 64]).unwrap();
+    let labels: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    sketch_prints_the_host_scores("features", &package, &labels, &scores(&host, &zeros));
+}
+
+/// Dequantized scores of an output, as `ts_scores` computes them.
+fn scores(host: &HostRunner, raw: &[i8]) -> Vec<f32> {
+    let output = host.view().unwrap().output().unwrap();
+    raw.iter()
+        .map(|&q| (i32::from(q) - output.zero_point) as f32 * output.scale)
+        .collect()
+}
+
+/// Builds `package`'s example sketch as the Arduino builder would (C++,
+/// `Arduino.h` first) against each static library, runs it on the emulated
+/// board, and checks it prints Edge Impulse's predictions with `want`.
+fn sketch_prints_the_host_scores(name: &str, package: &Package, labels: &[&str], want: &[f32]) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("library-arduino-sketch-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let root = unpack(&package, &dir);
+    let root = unpack(package, &dir);
     let build = dir.join("build");
     std::fs::create_dir_all(&build).unwrap();
     std::fs::write(build.join("Arduino.h"), ARDUINO_H).unwrap();
@@ -778,13 +829,6 @@ fn the_arduino_sketch_compiles_against_the_header_and_runs() {
     .unwrap();
     let startup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clib/examples/c");
     let gxx = tool("arm-none-eabi-g++", "gcc-arm-none-eabi");
-    let mut host = HostRunner::new(vww_blob().to_vec()).unwrap();
-    let grey = host.run_pixels(&vec![128; 96 * 96 * 3]).unwrap();
-    let output = host.view().unwrap().output().unwrap();
-    let grey_scores: Vec<f32> = grey
-        .iter()
-        .map(|&q| (i32::from(q) - output.zero_point) as f32 * output.scale)
-        .collect();
     for target in LIBRARY_TARGETS {
         let archive = root
             .join("src")
@@ -816,26 +860,33 @@ fn the_arduino_sketch_compiles_against_the_header_and_runs() {
             .args(["-Wl,--no-warn-execstack", "-o"])
             .arg(&elf));
         let out = run_on_qemu(&elf);
+        let what = format!("{name}, {}", target.c_dir);
         assert!(
             out.starts_with("tinystudio 0.1.0 ready\r\n"),
-            "{}: {out}",
-            target.c_dir
+            "{what}: {out}"
         );
         // Edge Impulse's format, twice (two loops), with the host's scores.
-        assert_eq!(out.matches("Predictions (DSP: ").count(), 2, "{out}");
-        assert_eq!(out.matches("Anomaly: 0 ms.):\r\n").count(), 2, "{out}");
-        for (label, want) in ["no_person", "person"].iter().zip(&grey_scores) {
+        assert_eq!(
+            out.matches("Predictions (DSP: ").count(),
+            2,
+            "{what}: {out}"
+        );
+        assert_eq!(
+            out.matches("Anomaly: 0 ms.):\r\n").count(),
+            2,
+            "{what}: {out}"
+        );
+        for (label, want) in labels.iter().zip(want) {
             let printed: Vec<f32> = out
                 .lines()
                 .filter_map(|l| l.strip_prefix(&format!("  {label}: ")))
                 .map(|v| v.trim().parse().unwrap())
                 .collect();
-            assert_eq!(printed.len(), 2, "{}: {out}", target.c_dir);
+            assert_eq!(printed.len(), 2, "{what}: {out}");
             for p in printed {
                 assert!(
                     (p - want).abs() <= 0.000_005_1,
-                    "{}: {label} {p} vs {want}",
-                    target.c_dir
+                    "{what}: {label} {p} vs {want}"
                 );
             }
         }
@@ -902,20 +953,76 @@ fn the_rust_crate_runs_with_the_engine() {
 
 #[test]
 fn a_blob_the_library_cannot_use_is_refused() {
-    let model = |blob| LibraryModel {
+    let model = LibraryModel {
         title: "x",
         version: 1,
-        blob,
+        blob: b"not a model",
         resize_mode: ResizeMode::Squash,
     };
-    let garbage = package(LibraryKind::Rust, &model(b"not a model"), None).unwrap_err();
+    let garbage = package(LibraryKind::Rust, &model, None).unwrap_err();
     assert!(garbage.to_string().contains("not valid"), "{garbage}");
+}
 
-    let bytes = std::fs::read(shared("reference-models/vww_96_int8.tflite")).unwrap();
+/// A model imported as raw tensors (no pixel scaling: here a dense
+/// classifier over 64 features that TensorFlow's converter wrote): its
+/// library says so (`TS_MODEL_TAKES_PIXELS 0`, `TAKES_PIXELS: false`), and
+/// the C example feeds int8 tensors through `ts_set_input_int8` and gives
+/// the host engine's outputs on every static library.
+#[test]
+fn a_model_of_raw_tensors_gets_libraries_that_take_int8_tensors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/models/fc_stack.tflite");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let blob = tinystudio_engine::Model::from_tflite(&bytes)
         .unwrap()
         .to_blob()
         .unwrap();
-    let err = package(LibraryKind::Rust, &model(&blob), None).unwrap_err();
-    assert!(err.to_string().contains("pixel scaling"), "{err}");
+    let model = LibraryModel {
+        title: "features",
+        version: 3,
+        blob: &blob,
+        resize_mode: ResizeMode::Squash,
+    };
+    let rust = package(LibraryKind::Rust, &model, None).unwrap();
+    let lib = zip_file(&rust, "src/lib.rs");
+    assert!(
+        lib.contains("pub const TAKES_PIXELS: bool = false;"),
+        "{lib}"
+    );
+
+    let mut host = HostRunner::new(blob.clone()).unwrap();
+    let mut tensors = Vec::new();
+    let mut expected = Vec::new();
+    for seed in 0..3u64 {
+        let bytes: Vec<u8> = if seed == 0 {
+            vec![0; 64]
+        } else {
+            noise(seed, 64)
+        };
+        let x: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
+        expected.push(host.run(&x).unwrap());
+        tensors.push(ExampleImage {
+            name: format!("tensor {seed}"),
+            width: 1,
+            height: 1,
+            channels: 64,
+            pixels: bytes,
+        });
+    }
+    assert!(expected.iter().any(|e| e != &expected[0]), "{expected:?}");
+    for (library, elf) in c_example("features", &blob, ResizeMode::Squash, &tensors) {
+        let out = run_on_qemu(&elf);
+        assert_eq!(
+            raw_lines(&out),
+            expected,
+            "{library}: the outputs differ from the host engine\n{out}"
+        );
+    }
+    let header = zip_file(
+        &package(LibraryKind::C, &model, Some(libraries())).unwrap(),
+        "model/model_data.h",
+    );
+    assert!(
+        header.contains("#define TS_MODEL_TAKES_PIXELS 0"),
+        "{header}"
+    );
 }

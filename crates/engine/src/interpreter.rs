@@ -284,7 +284,15 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(inputs[1])?,
                     self.range(output)?,
                 )?;
-                reference::add(params, a, b, o)
+                crate::kernels::add::add(params, a, b, o)
+            }
+            PreparedOp::Mean {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                reference::mean(params, i, o)
             }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);

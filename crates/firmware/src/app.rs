@@ -231,7 +231,9 @@ fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     let view = ModelView::parse(blob)?;
     let mapper = view
         .input_mapper()
-        .ok_or(tinystudio_engine::Error::Malformed("the model has no input tensor"))?;
+        .ok_or(tinystudio_engine::Error::Malformed(
+            "the model has no input tensor",
+        ))?;
     Ok(Prepared { view, mapper })
 }
 
@@ -382,10 +384,11 @@ fn selftest<B: Board>(board: &mut B) {
     let _ = match self_check(0x5DEE_CE66_D1CE_4E5B, 400, scratch) {
         Ok(done) => write!(
             Out(board),
-            "selftest: ok convolutions={} depthwise={} fully_connected={}\r\n",
+            "selftest: ok convolutions={} depthwise={} fully_connected={} add={}\r\n",
             done.convolutions,
             done.depthwise,
-            done.fully_connected
+            done.fully_connected,
+            done.add
         ),
         Err(m) => write!(
             Out(board),

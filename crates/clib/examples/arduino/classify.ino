@@ -1,10 +1,13 @@
 /*
- * Classifies a picture with the TinyStudio model every two seconds and
+ * Classifies an input with the TinyStudio model every two seconds and
  * prints Edge Impulse-style predictions on the serial port (115200 baud).
  *
- * The picture here is mid grey; put your camera's frame into `pixels`
- * (resized to the model's input), or hand a frame of any size to
- * ts_set_input_image, which resizes it as the studio does.
+ * For a model of pictures the input here is mid grey; put your camera's
+ * frame into `pixels` (resized to the model's input), or hand a frame of
+ * any size to ts_set_input_image, which resizes it as the studio does. For
+ * a model of raw tensors (TS_MODEL_TAKES_PIXELS 0: audio features, sensor
+ * data) the input is int8 zeros; put your features into `pixels`, each
+ * byte an int8.
  */
 #include <tinystudio.h>
 #include <tinystudio_model.h>
@@ -36,7 +39,7 @@ void setup()
         print_error("init", status);
         return;
     }
-    memset(pixels, 128, sizeof pixels);
+    memset(pixels, TS_MODEL_TAKES_PIXELS ? 128 : 0, sizeof pixels);
     Serial.print(ts_version());
     Serial.println(" ready");
     ready = true;
@@ -49,7 +52,11 @@ void loop()
         return;
     }
     unsigned long start = micros();
+#if TS_MODEL_TAKES_PIXELS
     ts_status status = ts_set_input_pixels(&ctx, pixels, sizeof pixels);
+#else
+    ts_status status = ts_set_input_int8(&ctx, (const int8_t *)pixels, sizeof pixels);
+#endif
     unsigned long preprocessed = micros();
     if (status == TS_OK) {
         status = ts_invoke(&ctx);

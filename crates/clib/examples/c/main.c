@@ -1,7 +1,8 @@
 /*
- * The smallest program that uses the library: classify each picture of
- * input_data.c and print the predictions as Edge Impulse's firmware does,
- * then the int8 output (`raw:`) for comparing with the studio's host engine.
+ * The smallest program that uses the library: classify each input of
+ * input_data.c (pictures, or int8 tensors for a model of raw tensors) and
+ * print the predictions as Edge Impulse's firmware does, then the int8
+ * output (`raw:`) for comparing with the studio's host engine.
  *
  * Output goes through printf; on the emulated board (see Makefile) newlib
  * sends it to the host by semihosting. On your board, retarget printf (or
@@ -16,7 +17,9 @@
 
 static ts_context ctx;
 static uint8_t arena[TS_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
+#if TS_MODEL_TAKES_PIXELS
 static uint8_t scratch[EXAMPLE_SCRATCH_BYTES] __attribute__((aligned(8)));
+#endif
 
 static void report(ts_status status, const char *what)
 {
@@ -40,6 +43,11 @@ int main(void)
 
     for (size_t i = 0; i < example_image_count; i++) {
         const example_image *image = &example_images[i];
+#if !TS_MODEL_TAKES_PIXELS
+        /* Raw tensors (audio features, sensor data): the bytes are the
+           int8 input itself. */
+        status = ts_set_input_int8(&ctx, (const int8_t *)image->pixels, ts_input_size(&ctx));
+#else
         if (image->width == width && image->height == height && image->channels == channels) {
             /* Already the model's size: only the pixel scaling. */
             status = ts_set_input_pixels(&ctx, image->pixels, ts_input_size(&ctx));
@@ -49,6 +57,7 @@ int main(void)
                                         image->channels == 1 ? TS_PIXEL_GRAY8 : TS_PIXEL_RGB888,
                                         TS_MODEL_RESIZE_MODE, scratch, sizeof scratch);
         }
+#endif
         if (status == TS_OK) {
             status = ts_invoke(&ctx);
         }

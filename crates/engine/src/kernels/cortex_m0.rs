@@ -490,9 +490,11 @@ fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
     }
 }
 
-/// Dense layers with symmetric weights, as 1x1 convolutions.
+/// Dense layers with symmetric weights that requantize with multipliers,
+/// as 1x1 convolutions (blobs with TFLite's `double` rescaling,
+/// `double_scale`, keep the reference kernel).
 pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
-    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+    p.filter_offset == 0 && p.double_scale.is_none() && conv_supports(&fully_connected_as_conv(p))
 }
 
 pub fn fully_connected_eval(

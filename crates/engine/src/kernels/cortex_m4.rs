@@ -25,11 +25,15 @@
 //! multiplier the 7-instruction form does not cover (right shift below 2,
 //! left shifts) are recomputed one by one with the reference arithmetic
 //! (`reference::conv_channel`), which the studio's ImageNet backbones need
-//! for two channels in some depthwise layers; dense layers with symmetric
-//! weights run as 1x1 convolutions. Layers the kernels still do not cover
-//! (depth multiplier above 1, other depthwise windows, patches over
-//! [`MAX_K`], more than half the channels needing the per-channel path)
-//! fall through to the portable kernels in the dispatch table.
+//! for two channels in some depthwise layers. Dense layers run through
+//! `asm::dot_2` (blobs since 2026-12-07, rescaled in double as TFLite's
+//! reference does) or, in older blobs, as 1x1 convolutions; depthwise
+//! layers with a depth multiplier as convolutions (one input channel) or
+//! with `SMLAD` over widened windows (several). Layers the kernels still do
+//! not cover (depthwise windows other than 3x3 with a multiplier of 1,
+//! patches over [`MAX_K_WIDE`], more than half the channels needing the
+//! per-channel path) fall through to the portable kernels in the dispatch
+//! table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
@@ -38,7 +42,9 @@
 //! Cortex-M4 checks the assembly (crates/deploy tests).
 
 use super::reference::unsupported;
-use super::{ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len};
+use super::{
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len,
+};
 use crate::error::Result;
 
 /// Requantization constants of one channel, in the micro-kernels' form.
@@ -106,8 +112,14 @@ const MAX_PAIRS: usize = 64;
 /// Bytes of stack for a block of widened weights: larger blocks widen each
 /// pixel pair fewer times (once per block).
 const WEIGHT_BUDGET: usize = 16 * 1024;
-/// Largest reduction (input channels, or patch length) of the GEMM path.
+/// Largest reduction (input channels, or patch length) of the GEMM path's
+/// usual stack frame (3.5 KB of patch scratch).
 pub const MAX_K: usize = 512;
+/// Largest reduction of the GEMM path: 3x3 convolutions over 128 channels
+/// (ResNet-8's are over 64, 576 values). Layers above [`MAX_K`] run in a
+/// second instantiation with a 7.9 KB frame, so models without them keep
+/// the smaller stack.
+pub const MAX_K_WIDE: usize = 1152;
 /// Stack for the depthwise path's widened input band, bytes (at least 3
 /// padded rows of one channel quad must fit).
 const MAX_BAND: usize = 8192;
@@ -238,7 +250,7 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
 }
 
 /// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
-/// patch of at most [`MAX_K`] values. The channel pairs run in the
+/// patch of at most [`MAX_K_WIDE`] values. The channel pairs run in the
 /// micro-kernel; an odd last channel and channels whose multiplier the fast
 /// requantization does not cover are recomputed channel by channel, so at
 /// most half the channels may need that. Pointwise layers with a multiple
@@ -247,7 +259,7 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let oc = p.output.c;
     oc >= 2
-        && k <= MAX_K
+        && k <= MAX_K_WIDE
         && (-127..=128).contains(&p.input_offset)
         && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
 }
@@ -297,6 +309,20 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
     if !conv_supports(p) {
         return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
     }
+    if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
+        conv_eval_within::<MAX_K>(p, input, output)
+    } else {
+        conv_eval_within::<MAX_K_WIDE>(p, input, output)
+    }
+}
+
+/// [`conv_eval`] with stack scratch for patches of up to `K` values.
+#[inline(never)]
+fn conv_eval_within<const K: usize>(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
     check_len(p.input.elements(), input.len())?;
     check_len(p.output.elements(), output.len())?;
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
@@ -315,13 +341,13 @@ pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<
         .min(oc / 2);
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
     let wblock = wscratch.zeroed(pairs_per_block * rec_words);
-    let mut xscratch = Scratch::<u32, MAX_K>::new();
+    let mut xscratch = Scratch::<u32, K>::new();
     let xblock = xscratch.zeroed(kp);
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut p0scratch = Scratch::<i8, MAX_K>::new();
+    let mut p0scratch = Scratch::<i8, K>::new();
     let patch0 = p0scratch.zeroed(kp);
-    let mut p1scratch = Scratch::<i8, MAX_K>::new();
+    let mut p1scratch = Scratch::<i8, K>::new();
     let patch1 = p1scratch.zeroed(kp);
     let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let spare = sscratch.zeroed(pairs_per_block * 2);
@@ -436,7 +462,66 @@ fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
 /// TFLite's int8 converter make them) run through the GEMM as 1x1
 /// convolutions (a single row is computed twice, as the GEMM's odd pixel).
 pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
-    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+    p.filter_offset == 0 && p.double_scale.is_none() && conv_supports(&fully_connected_as_conv(p))
+}
+
+/// FULLY_CONNECTED rescaled in `double` as TFLite's reference kernel does
+/// (every blob written since 2026-12-07): the accumulators come from
+/// [`asm::dot_2`] (two units per pass over the input row, any depth, no
+/// scratch), the rescaling from the reference's own code. Symmetric weights.
+pub fn fully_connected_dot_supports(p: &FullyConnectedParams<'_>) -> bool {
+    p.filter_offset == 0 && p.double_scale.is_some()
+}
+
+pub fn fully_connected_dot_eval(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_dot_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected (dot): unsupported parameters",
+        ));
+    }
+    check_len(p.batches.checked_mul(p.depth), input.len())?;
+    check_len(p.batches.checked_mul(p.units), output.len())?;
+    let (depth, groups) = (p.depth, p.depth / 4);
+    let offset2 = (p.input_offset as u16 as u32) * 0x0001_0001;
+    let row = |u: usize| &p.filter[u * depth..(u + 1) * depth];
+    for (x, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(p.units))
+    {
+        for u in (0..p.units).step_by(2) {
+            // An odd last unit is computed twice.
+            let pair = [u, (u + 1).min(p.units - 1)];
+            let sums = dot_2(x, row(pair[0]), row(pair[1]), groups, offset2);
+            for (k, &unit) in pair.iter().enumerate() {
+                let tail = row(unit)[groups * 4..].iter().zip(&x[groups * 4..]).fold(
+                    0i32,
+                    |acc, (&w, &v)| {
+                        acc.wrapping_add(i32::from(w) * (i32::from(v) + p.input_offset))
+                    },
+                );
+                let acc = ((sums >> (32 * k)) as u32 as i32).wrapping_add(tail);
+                out[unit] = super::reference::fully_connected_output(p, unit, acc);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dot_2(x: &[i8], w0: &[i8], w1: &[i8], groups: usize, offset2: u32) -> u64 {
+    debug_assert!(x.len() >= groups * 4 && w0.len() >= groups * 4 && w1.len() >= groups * 4);
+    #[cfg(arm_dsp)]
+    // SAFETY: `x`, `w0` and `w1` hold at least `groups * 4` bytes (rows of
+    // `depth` values, `groups = depth / 4`); the loads are unaligned words.
+    unsafe {
+        asm::dot_2(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), groups, offset2)
+    }
+    #[cfg(not(arm_dsp))]
+    model::dot_2(x, w0, w1, groups, offset2)
 }
 
 pub fn fully_connected_eval(
@@ -849,6 +934,335 @@ fn depthwise_row(
     );
 }
 
+/// Taps of the windows [`depthwise_taps_eval`] takes (5x5, 1x25).
+const MAX_WINDOW_TAPS: usize = 25;
+/// Words of per-channel records (widened filter, bias, requantization)
+/// [`depthwise_taps_eval`] keeps on the stack: 8 KB, no more than the 3x3
+/// kernel's band, and less than the GEMM's frame.
+const MAX_TAPS_RECORD_WORDS: usize = 2048;
+
+/// Words of widened taps per window in [`depthwise_taps_eval`]: a constant
+/// per instantiation.
+fn taps_words(taps: usize) -> usize {
+    if taps <= 10 {
+        5
+    } else {
+        MAX_WINDOW_TAPS.div_ceil(2)
+    }
+}
+
+/// Depthwise layers of any window up to [`MAX_WINDOW_TAPS`] and any depth
+/// multiplier: those the other depthwise kernels leave (the dispatch tries
+/// [`depthwise_supports`] and [`depthwise_as_conv_supports`] first), such
+/// as depth multipliers over several input channels and the 1xN windows of
+/// 1-D (audio) models.
+pub fn depthwise_taps_supports(p: &DepthwiseParams<'_>) -> bool {
+    let taps = p.window.kernel_h * p.window.kernel_w;
+    let c = p.output.c;
+    taps <= MAX_WINDOW_TAPS
+        && c * (taps_words(taps) + 3) <= MAX_TAPS_RECORD_WORDS
+        && 2 * slow_channels(p.multiplier, p.shift, c) <= c
+}
+
+/// Per output pixel and input channel, the window's taps (plus the input
+/// offset) are widened once into 16-bit pairs; each of the channel's
+/// `depth_multiplier` outputs is then `SMLAD`s over them and its filter,
+/// widened the same way once per call, and the 7-instruction
+/// requantization (the reference's where a channel's multiplier is outside
+/// its form).
+pub fn depthwise_taps_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !depthwise_taps_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 depthwise (any window): unsupported parameters",
+        ));
+    }
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
+    // The word count is a constant of each instantiation, so that the
+    // window's words stay in registers and the SMLAD loop unrolls; windows
+    // of up to 10 taps (3x3, 1x5) take 5 words, larger ones 13.
+    let any_slow = if taps_words(p.window.kernel_h * p.window.kernel_w) == 5 {
+        depthwise_taps_words::<5>(p, input, output)
+    } else {
+        depthwise_taps_words::<{ MAX_WINDOW_TAPS.div_ceil(2) }>(p, input, output)
+    };
+    clamp_activation(output, p.act_min, p.act_max);
+    if any_slow {
+        for o in (0..p.output.c).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
+            depthwise_taps_channel(p, input, output, o);
+        }
+    }
+    Ok(())
+}
+
+/// [`depthwise_taps_eval`] with windows of `W` words (taps padded with
+/// zeros); returns whether a channel needs the per-channel path.
+#[inline(never)]
+fn depthwise_taps_words<const W: usize>(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc, dm) = (p.output.w, p.output.c, p.depth_multiplier);
+    let w = p.window;
+    let taps = w.kernel_h * w.kernel_w;
+    let pack = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
+    // Per output channel: its widened filter (`[kh, kw, oc]` in the blob),
+    // then its bias and requantization.
+    let record = W + 3;
+    let mut rscratch = Scratch::<u32, MAX_TAPS_RECORD_WORDS>::new();
+    let records = rscratch.zeroed(oc * record);
+    let mut any_slow = false;
+    for (o, rec) in records.chunks_exact_mut(record).enumerate() {
+        let tap = |t: usize| {
+            if t < taps {
+                i32::from(p.filter[t * oc + o])
+            } else {
+                0
+            }
+        };
+        for (j, word) in rec[..W].iter_mut().enumerate() {
+            *word = pack(tap(2 * j), tap(2 * j + 1));
+        }
+        let r = Requant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
+        any_slow |= r.is_none();
+        let r = r.unwrap_or_default();
+        rec[W] = p.bias.map_or(0, |b| b.get(o)) as u32;
+        rec[W + 1] = r.mult as u32;
+        rec[W + 2] = r.shc1 as u32;
+    }
+    // Where each tap lies from the window's corner, in the input.
+    let mut offsets = [0usize; MAX_WINDOW_TAPS];
+    for (t, off) in offsets[..taps].iter_mut().enumerate() {
+        *off = ((t / w.kernel_w) * iw + t % w.kernel_w) * ic;
+    }
+    let offset = p.input_offset;
+    for (px, out) in output.chunks_exact_mut(oc).enumerate() {
+        let (oy, ox) = (px / ow, px % ow);
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+        let inside = iy0 >= 0
+            && ix0 >= 0
+            && iy0 as usize + w.kernel_h <= ih
+            && ix0 as usize + w.kernel_w <= iw;
+        let corner = if inside {
+            (iy0 as usize * iw + ix0 as usize) * ic
+        } else {
+            0
+        };
+        for i in 0..ic {
+            let mut window = [0u32; W];
+            if inside {
+                // SAFETY: the window lies inside the input (`inside`), so
+                // `corner + i + offsets[t]` for every tap `t < taps` is an
+                // index of `input` (`p.validate` and `check_len` tie the
+                // shapes to the buffer); taps past `taps` are not read.
+                unsafe {
+                    let at = input.as_ptr().add(corner + i);
+                    let tap = |t: usize| {
+                        if t < taps {
+                            i32::from(*at.add(*offsets.get_unchecked(t))) + offset
+                        } else {
+                            0
+                        }
+                    };
+                    for (j, word) in window.iter_mut().enumerate() {
+                        *word = pack(tap(2 * j), tap(2 * j + 1));
+                    }
+                }
+            } else {
+                // Taps outside the input are the zero point: 0 once offset.
+                let tap = |t: usize| -> i32 {
+                    let iy = iy0 + (t / w.kernel_w) as isize;
+                    let ix = ix0 + (t % w.kernel_w) as isize;
+                    if t < taps && iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                        i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + offset
+                    } else {
+                        0
+                    }
+                };
+                for (j, word) in window.iter_mut().enumerate() {
+                    *word = pack(tap(2 * j), tap(2 * j + 1));
+                }
+            }
+            let outputs = &mut out[i * dm..(i + 1) * dm];
+            let recs = &records[i * dm * record..(i + 1) * dm * record];
+            for (o, rec) in outputs.iter_mut().zip(recs.chunks_exact(record)) {
+                let (filter, rest) = rec.split_at(W);
+                let mut acc = rest[0] as i32;
+                for (&x, &k) in window.iter().zip(filter) {
+                    acc = smlad(x, k, acc);
+                }
+                let r = Requant {
+                    mult: rest[1] as i32,
+                    shc1: rest[2] as i32,
+                };
+                *o = requantize(acc, r);
+            }
+        }
+    }
+    any_slow
+}
+
+/// Output channel `o` of [`depthwise_taps_eval`]'s layer with the
+/// reference's arithmetic (a multiplier outside the 7-instruction form).
+fn depthwise_taps_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let w = p.window;
+    let i = o / p.depth_multiplier;
+    for (px, out) in output.chunks_exact_mut(oc).enumerate() {
+        let iy0 = ((px / ow) * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = ((px % ow) * w.stride_w) as isize - w.pad_left as isize;
+        let mut acc = 0i32;
+        for ky in 0..w.kernel_h {
+            for kx in 0..w.kernel_w {
+                let (iy, ix) = (iy0 + ky as isize, ix0 + kx as isize);
+                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                    let x = i32::from(input[(iy as usize * iw + ix as usize) * ic + i]);
+                    let k = i32::from(p.filter[(ky * w.kernel_w + kx) * oc + o]);
+                    acc = acc.wrapping_add(k * (x + p.input_offset));
+                }
+            }
+        }
+        out[o] = super::reference::requantize(
+            acc,
+            p.bias.map_or(0, |b| b.get(o)),
+            p.multiplier.get(o),
+            p.shift.get(o),
+            (p.output_offset, p.act_min, p.act_max),
+        );
+    }
+}
+
+/// ADD's constants for [`asm::add_elements`] and its model.
+pub(crate) struct AddConsts {
+    offset1: i32,
+    offset2: i32,
+    mult1: i32,
+    mult2: i32,
+    mult_out: i32,
+    shift1: u32,
+    shift2: u32,
+    shift_out: u32,
+    c1: i32,
+}
+
+/// ADD in [`asm::add_elements`]: the left shift of 20 TFLite's converter
+/// always uses, inputs rescaled by right shifts of at least 1 or by
+/// exactly one half (each input's multiplier is its scale over twice the
+/// larger one: one half for the larger), and the output by a right shift
+/// of at least 1 (its multiplier is below one half unless the output's
+/// scale is under 2^-18 of the inputs').
+pub fn add_supports(p: &AddParams) -> bool {
+    let input = |m: i32, s: i32| (-31..=-1).contains(&s) || (s == 0 && m == 1 << 30);
+    p.left_shift == 20
+        && input(p.input1_multiplier, p.input1_shift)
+        && input(p.input2_multiplier, p.input2_shift)
+        && (-31..=-1).contains(&p.output_shift)
+}
+
+/// ADD equal to TFLite's `AddElementwise`, in 24 instructions per element:
+/// - `SaturatingRoundingDoublingHighMul(x, m)` is `floor((x·m + 2^30) / 2^31)`
+///   (`add::Rescale::apply` shows why), which is `SMMULR(2x, m)`, exact when
+///   `2x` fits: `(q + offset) << 21` is at most `383 · 2^21 < 2^31`;
+/// - `RoundingDivideByPOT(s, e)` for `e >= 1` is
+///   `(((s - [s<0]) >> (e-1)) + 1) >> 1` (see [`requantize`]); twice it is the same with the low bit
+///   cleared instead of the last halving, so the two inputs' terms add up
+///   to twice the sum, which is what `SMMULR` takes for the output's
+///   rescaling (below 2^31: each term is below 2^29);
+/// - the output zero point joins as `1 + 2·zp` before the last halving, and
+///   `SSAT` clamps to int8; a narrower activation range is clamped after;
+/// - an input rescaled by exactly one half (multiplier 2^30, shift 0) is
+///   given as `(2^31 - 1, 1)`: for `|x| < 2^30`,
+///   `SaturatingRoundingDoublingHighMul(x, 2^31 - 1)` is `x` itself, and
+///   `x` is even (a multiple of 2^20), so halving it is exact either way.
+pub fn add_eval(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !add_supports(p) {
+        return Err(unsupported("Cortex-M4 add: unsupported parameters"));
+    }
+    check_len(Some(p.len), a.len())?;
+    check_len(Some(p.len), b.len())?;
+    check_len(Some(p.len), output.len())?;
+    // (multiplier, right shift - 1) of an input.
+    let input = |m: i32, s: i32| {
+        if s == 0 {
+            (i32::MAX, 0)
+        } else {
+            (m, (-s - 1) as u32)
+        }
+    };
+    let ((mult1, shift1), (mult2, shift2)) = (
+        input(p.input1_multiplier, p.input1_shift),
+        input(p.input2_multiplier, p.input2_shift),
+    );
+    let c = AddConsts {
+        offset1: p.input1_offset << 21,
+        offset2: p.input2_offset << 21,
+        mult1,
+        mult2,
+        mult_out: p.output_multiplier,
+        shift1,
+        shift2,
+        shift_out: (-p.output_shift - 1) as u32,
+        c1: 1 + 2 * p.output_offset,
+    };
+    #[cfg(arm_dsp)]
+    // SAFETY: `a`, `b` and `output` hold `p.len` bytes each (checked above);
+    // the assembly reads and writes exactly that many.
+    unsafe {
+        asm::add_elements(&asm::AddArgs {
+            a: a.as_ptr(),
+            b: b.as_ptr(),
+            out: output.as_mut_ptr(),
+            len: p.len as u32,
+            offset1: c.offset1,
+            offset2: c.offset2,
+            mult1: c.mult1,
+            mult2: c.mult2,
+            mult_out: c.mult_out,
+            shift1: c.shift1,
+            shift2: c.shift2,
+            shift_out: c.shift_out,
+            c1: c.c1,
+        });
+    }
+    #[cfg(not(arm_dsp))]
+    model::add_elements(a, b, output, &c);
+    clamp_activation(output, p.act_min, p.act_max);
+    Ok(())
+}
+
+/// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
+#[inline(always)]
+fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+    #[cfg(arm_dsp)]
+    {
+        let out: i32;
+        // SAFETY: a register-only DSP instruction (Armv7E-M), no memory access.
+        unsafe {
+            core::arch::asm!(
+                "smlad {out}, {x}, {y}, {acc}",
+                out = lateout(reg) out,
+                x = in(reg) x,
+                y = in(reg) y,
+                acc = in(reg) acc,
+                options(pure, nomem, nostack),
+            );
+        }
+        out
+    }
+    #[cfg(not(arm_dsp))]
+    {
+        let lane = |v: u32, s: u32| i32::from((v >> s) as u16 as i16);
+        acc.wrapping_add(lane(x, 0) * lane(y, 0))
+            .wrapping_add(lane(x, 16) * lane(y, 16))
+    }
+}
+
 /// Multiply-accumulates of `op` that run in the micro-kernels on a
 /// Cortex-M4 (not those of channels recomputed one by one, nor of layers
 /// left to the portable kernels): the share of a model's MACs on the fast
@@ -872,6 +1286,14 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
             let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
             share(p.macs(), oc - slow, oc)
         }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_taps_supports(p) => {
+            let c = p.output.c;
+            let slow = (0..c)
+                .filter(|&o| !fast_channel(p.multiplier, p.shift, o))
+                .count();
+            share(p.macs(), c - slow, c)
+        }
+        PreparedOp::FullyConnected { params: p, .. } if fully_connected_dot_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
             let u = p.units;
             let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();
@@ -950,13 +1372,67 @@ mod tests {
 
     /// Random layers inside what the kernels support (the shared suite's
     /// random cases mostly clamp the activation and so skip them).
+    /// The assembly's arithmetic (its Rust model here) equals TFLite's ADD
+    /// on every pair of int8 inputs, over random quantizations.
+    #[test]
+    fn add_matches_the_reference_on_every_input_pair() {
+        use crate::quant::add_params;
+        let a: std::vec::Vec<i8> = (0..65_536).map(|i| (i >> 8) as u8 as i8).collect();
+        let b: std::vec::Vec<i8> = (0..65_536).map(|i| i as u8 as i8).collect();
+        let (mut want, mut got) = (std::vec![0i8; 65_536], std::vec![0i8; 65_536]);
+        let mut s = 0x5eed_u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut ran = 0;
+        for case in 0..80 {
+            let scale = |n: u64| 0.0005 * (1.0 + (n % 4000) as f32);
+            let ([(m1, s1), (m2, s2), (mo, so)], left) =
+                add_params(scale(next()), scale(next()), scale(next()));
+            let zp = |n: u64| (n % 256) as i32 - 128;
+            let p = AddParams {
+                len: a.len(),
+                input1_offset: -zp(next()),
+                input2_offset: -zp(next()),
+                output_offset: zp(next()),
+                left_shift: left,
+                input1_multiplier: m1,
+                input1_shift: s1,
+                input2_multiplier: m2,
+                input2_shift: s2,
+                output_multiplier: mo,
+                output_shift: so,
+                act_min: if case % 3 == 0 {
+                    zp(next()).min(0)
+                } else {
+                    -128
+                },
+                act_max: 127,
+            };
+            if !add_supports(&p) {
+                continue;
+            }
+            reference::add(&p, &a, &b, &mut want).unwrap();
+            add_eval(&p, &a, &b, &mut got).unwrap();
+            assert!(want == got, "case {case}: {p:?}");
+            ran += 1;
+        }
+        assert!(ran > 60, "only {ran} quantizations the assembly takes");
+    }
+
     #[test]
     fn random_layers_match_the_reference() {
         let mut scratch = std::vec![0u8; SELF_CHECK_SCRATCH];
         let done = self_check(0x5DEE_CE66_D1CE_4E5B, 400, &mut scratch)
             .unwrap_or_else(|m| panic!("{m:?}"));
         assert!(
-            done.convolutions > 300 && done.depthwise > 200 && done.fully_connected > 60,
+            done.convolutions > 300
+                && done.depthwise > 200
+                && done.fully_connected > 60
+                && done.add > 60,
             "{done:?}"
         );
     }

@@ -1,9 +1,68 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use tinystudio_engine::Model;
+
+/// Small deterministic generator (xorshift) for reproducible random cases.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn i8(&mut self) -> i8 {
+        self.next() as i8
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    pub fn vec_i8(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.i8()).collect()
+    }
+}
+
+/// Runs a `.tflite` on `inputs` (raw int8 tensors) with TFLite's reference
+/// kernels (`tests/tflite_reference.py`; python3 with `ai-edge-litert`,
+/// failing loudly without it).
+pub fn tflite_outputs(tflite: &[u8], inputs: &[Vec<i8>]) -> Vec<Vec<i8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.tflite");
+    std::fs::write(&model_path, tflite).unwrap();
+    let paths: Vec<PathBuf> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let p = dir.path().join(format!("in{i}.i8"));
+            std::fs::write(&p, x.iter().map(|&v| v as u8).collect::<Vec<_>>()).unwrap();
+            p
+        })
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite_reference.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&model_path)
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python}: {e}; install Python 3 and `pip install ai-edge-litert`")
+        });
+    assert!(
+        out.status.success(),
+        "TFLite reference run failed (is `pip install ai-edge-litert` done?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    paths
+        .iter()
+        .map(|p| to_i8(std::fs::read(p.with_extension("i8.out")).expect("TFLite output missing")))
+        .collect()
+}
 
 /// `/work/shared` (or wherever `shared/` sits beside the repository).
 pub fn shared(rel: &str) -> PathBuf {

@@ -63,18 +63,8 @@ pub async fn start_library(
         ))
     })?;
     let model = models::get(&state.db, project, model).await?;
-    if model.takes_raw_tensors() {
-        return Err(AppError::Conflict(format!(
-            "model v{} takes raw tensors; the libraries and their examples take pictures so \
-             far: build its firmware, or use its .tsmb with the engine",
-            model.version
-        )));
-    }
     let blob = model_blob(state, &model).await?;
-    let usable = tinystudio_engine::ModelView::parse(&blob)
-        .map(|v| v.pixel_scaling().is_some())
-        .unwrap_or(false);
-    if !usable {
+    if tinystudio_engine::ModelView::parse(&blob).is_err() {
         return Err(AppError::Conflict(format!(
             "model v{} has no int8 file a library can run; train it again",
             model.version

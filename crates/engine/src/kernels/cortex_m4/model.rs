@@ -134,3 +134,33 @@ pub fn depthwise_3x3_row(
         }
     }
 }
+
+/// [`super::asm::dot_2`]: `sum((x + offset) * w)` over `groups * 4` values
+/// for `w0` (low word) and `w1` (high word), wrapping as `SMLAD` does.
+pub fn dot_2(x: &[i8], w0: &[i8], w1: &[i8], groups: usize, offset2: u32) -> u64 {
+    let offset = i32::from(offset2 as u16 as i16);
+    let dot = |w: &[i8]| {
+        x[..groups * 4]
+            .iter()
+            .zip(&w[..groups * 4])
+            .fold(0i32, |acc, (&x, &w)| {
+                acc.wrapping_add((i32::from(x) + offset) * i32::from(w))
+            })
+    };
+    u64::from(dot(w0) as u32) | (u64::from(dot(w1) as u32) << 32)
+}
+
+/// [`super::asm::add_elements`], step for step.
+pub fn add_elements(a: &[i8], b: &[i8], out: &mut [i8], c: &super::AddConsts) {
+    let smmulr = |x: i32, m: i32| ((i64::from(x) * i64::from(m) + (1 << 31)) >> 32) as i32;
+    let twice_rounded = |s: i32, shift: u32| ((s.wrapping_add(s >> 31) >> shift) + 1) & !1;
+    for ((&x, &y), o) in a.iter().zip(b).zip(out.iter_mut()) {
+        let x = c.offset1.wrapping_add(i32::from(x) << 21);
+        let y = c.offset2.wrapping_add(i32::from(y) << 21);
+        let sum = twice_rounded(smmulr(x, c.mult1), c.shift1)
+            .wrapping_add(twice_rounded(smmulr(y, c.mult2), c.shift2));
+        let t = smmulr(sum, c.mult_out);
+        let u = (t.wrapping_add(t >> 31) >> c.shift_out).wrapping_add(c.c1);
+        *o = (u >> 1).clamp(-128, 127) as i8;
+    }
+}

@@ -4,8 +4,9 @@
 //! where the assembly runs; the host runs it on the Rust models.
 
 use super::{
-    DepthwiseParams, I32s, MAX_K, conv_eval, conv_supports, depthwise_as_conv_eval,
-    depthwise_as_conv_supports, depthwise_eval, depthwise_supports, fully_connected_eval,
+    DepthwiseParams, I32s, MAX_K, add_eval, add_supports, conv_eval, conv_supports,
+    depthwise_as_conv_eval, depthwise_as_conv_supports, depthwise_eval, depthwise_supports,
+    fully_connected_dot_eval, fully_connected_dot_supports, fully_connected_eval,
     fully_connected_supports,
 };
 use crate::kernels::{ConvParams, Shape4, Window};
@@ -19,6 +20,7 @@ pub struct SelfCheck {
     pub convolutions: usize,
     pub depthwise: usize,
     pub fully_connected: usize,
+    pub add: usize,
 }
 
 /// The first layer on which a kernel and the reference disagreed.
@@ -65,7 +67,8 @@ pub fn self_check(
     let (got, rest) = rest.split_at_mut(MAXO);
     let (mults, rest) = rest.split_at_mut(MAXC * 4);
     let (shifts, rest) = rest.split_at_mut(MAXC * 4);
-    let (biases, _) = rest.split_at_mut(MAXC * 4);
+    let (biases, rest) = rest.split_at_mut(MAXC * 4);
+    let (scales, _) = rest.split_at_mut(MAXC * 8);
     let (filter, input) = (
         crate::blob::as_i8_mut(filter),
         crate::blob::as_i8_mut(input),
@@ -75,6 +78,7 @@ pub fn self_check(
         convolutions: 0,
         depthwise: 0,
         fully_connected: 0,
+        add: 0,
     };
     let compare = |case, kernel, want: &[i8], got: &[i8]| match want
         .iter()
@@ -222,6 +226,7 @@ pub fn self_check(
                 bias: (case % 5 != 0).then(|| words(biases, units)),
                 multiplier: words(mults, units),
                 shift: words(shifts, units),
+                double_scale: None,
             };
             let (ni, no) = (w * depth, w * units);
             if ni <= MAXI
@@ -239,6 +244,35 @@ pub fn self_check(
                     });
                 }
                 compare(case, "fully connected", &want[..no], &got[..no])?;
+                done.fully_connected += 1;
+            }
+            // Rescaled in double, as blobs since 2026-12-07 say: each unit's
+            // factor the real number its multiplier and shift stand for.
+            for u in 0..units {
+                let exponent = f.shift.get(u) - 31 + 1023;
+                let scale =
+                    f64::from(f.multiplier.get(u)) * f64::from_bits((exponent as u64) << 52);
+                scales[8 * u..8 * u + 8].copy_from_slice(&scale.to_bits().to_le_bytes());
+            }
+            let fd = crate::kernels::FullyConnectedParams {
+                double_scale: Some(I32s::new(&scales[..8 * units]).unwrap_or_default()),
+                ..f
+            };
+            if ni <= MAXI
+                && fully_connected_dot_supports(&fd)
+                && crate::kernels::reference::fully_connected(&fd, &input[..ni], &mut want[..no])
+                    .is_ok()
+            {
+                if fully_connected_dot_eval(&fd, &input[..ni], &mut got[..no]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "fully connected, double (error)",
+                        at: 0,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "fully connected, double", &want[..no], &got[..no])?;
                 done.fully_connected += 1;
             }
         }
@@ -312,6 +346,57 @@ pub fn self_check(
                 done.depthwise += 1;
             }
         }
+    }
+    // ADD over random quantizations (as TFLite's converter makes them) and
+    // random inputs, through the assembly where it takes them.
+    for case in 0..cases / 4 {
+        let mut range = |lo: i64, hi: i64| lo + (next() % (hi - lo + 1) as u64) as i64;
+        let scale = |n: i64| 0.0005 * (1.0 + n as f32);
+        let (s1, s2, so) = (
+            scale(range(0, 3999)),
+            scale(range(0, 3999)),
+            scale(range(0, 3999)),
+        );
+        let ([(m1, sh1), (m2, sh2), (mo, sho)], left) = crate::quant::add_params(s1, s2, so);
+        let n = range(1, MAXI as i64) as usize;
+        let p = crate::kernels::AddParams {
+            len: n,
+            input1_offset: range(-127, 128) as i32,
+            input2_offset: range(-127, 128) as i32,
+            output_offset: range(-128, 127) as i32,
+            left_shift: left,
+            input1_multiplier: m1,
+            input1_shift: sh1,
+            input2_multiplier: m2,
+            input2_shift: sh2,
+            output_multiplier: mo,
+            output_shift: sho,
+            act_min: if case % 3 == 0 {
+                range(-128, 0) as i32
+            } else {
+                -128
+            },
+            act_max: 127,
+        };
+        if !add_supports(&p) {
+            continue;
+        }
+        for v in input[..n].iter_mut().chain(filter[..n].iter_mut()) {
+            *v = next() as i8;
+        }
+        if crate::kernels::reference::add(&p, &input[..n], &filter[..n], &mut want[..n]).is_err()
+            || add_eval(&p, &input[..n], &filter[..n], &mut got[..n]).is_err()
+        {
+            return Err(Mismatch {
+                case,
+                kernel: "add (error)",
+                at: 0,
+                expected: 0,
+                actual: 0,
+            });
+        }
+        compare(case, "add", &want[..n], &got[..n])?;
+        done.add += 1;
     }
     Ok(done)
 }
