@@ -49,6 +49,13 @@ fn main() {
         board
     };
 
+    // Armv6-M (the Pico, or the emulated board's Cortex-M0+ build): the
+    // board code's hand-written assembly has a Thumb-1 variant.
+    println!("cargo:rustc-check-cfg=cfg(armv6m)");
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo:rustc-cfg=armv6m");
+    }
+
     let memory = manifest.join("memory").join(format!("{layout}.x"));
     copy(&memory, &out.join("memory.x"));
     println!("cargo:rustc-link-search={}", out.display());

@@ -4,8 +4,13 @@
 //!
 //! ```sh
 //! cd /work/main && CARGO_TARGET_DIR=/work/target-fw \
-//!     cargo run --release -p tinystudio-deploy --example bench_vww [-- <target-dir> [MODEL.tsmb|MODEL.tflite ...]]
+//!     cargo run --release -p tinystudio-deploy --example bench_vww [-- [--core m0plus] <target-dir> [MODEL.tsmb|MODEL.tflite ...]]
 //! ```
+//!
+//! `--core m0plus` measures the Cortex-M0+ (Pico) build instead: the
+//! firmware built for `thumbv6m-none-eabi` on the same emulated board
+//! ([`MPS2_AN386_ARMV6M`]; the M4 runs the Armv6-M subset), so the counts
+//! are the Pico build's instructions, not M0+ cycles.
 //!
 //! Models after the target dir (a studio-trained `model.tsmb`, say) are
 //! measured the same way on a fixed pseudo-random input (and the boards'
@@ -18,8 +23,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tinystudio_deploy::{BOARDS, BuildOptions, Config, Emulator, board, build_with};
-use tinystudio_engine::kernels::cortex_m4;
+use tinystudio_deploy::{
+    BOARDS, BuildOptions, Config, Cpu, Emulator, MPS2_AN386_ARMV6M, board, build_with,
+};
+use tinystudio_engine::kernels::{cortex_m0, cortex_m4};
 use tinystudio_engine::{Model, ModelView, PixelScaling};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,8 +34,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shared = std::env::var_os("TINYSTUDIO_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared"));
-    let target_dir = std::env::args()
-        .nth(1)
+    // `--core m0plus` anywhere selects the Armv6-M build; the rest are positional.
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let m0plus = match args.iter().position(|a| a == "--core") {
+        Some(i) => {
+            let core = args.get(i + 1).cloned().unwrap_or_default();
+            args.drain(i..(i + 2).min(args.len()));
+            match core.as_str() {
+                "m4" => false,
+                "m0plus" => true,
+                other => return Err(format!("--core takes m4 or m0plus, not {other:?}").into()),
+            }
+        }
+        None => false,
+    };
+    let target_dir = args
+        .first()
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/tinystudio-firmware"));
     let tflite = shared.join("reference-models/vww_96_int8.tflite");
@@ -53,16 +74,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|b| b.wrapping_add(128))
         .collect();
 
-    let mps2 = board("mps2-an386").ok_or("no mps2 board")?;
+    let emulated = if m0plus {
+        &MPS2_AN386_ARMV6M
+    } else {
+        board("mps2-an386").ok_or("no mps2 board")?
+    };
     let bench = Bench {
         config: &config,
-        board: mps2,
+        board: emulated,
         target_dir: &target_dir,
         timeout,
     };
     bench.run("vww_96_int8", &blob, &pixels)?;
     // Further models (a studio-trained `model.tsmb` or a `.tflite`), on noise.
-    for path in std::env::args().skip(2).map(PathBuf::from) {
+    for path in args.iter().skip(1).map(PathBuf::from) {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let blob = if path.extension().is_some_and(|e| e == "tflite") {
             let mut model = Model::from_tflite(&bytes)?;
@@ -86,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The boards' size reports are for vww alone.
-    if std::env::args().nth(2).is_some() {
+    if args.len() > 1 || m0plus {
         return Ok(());
     }
     println!();
@@ -113,7 +138,8 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// The plain build's count, then the profile build's per-operator
-    /// table with the share of MACs in the Cortex-M4 micro-kernels.
+    /// table with the share of MACs in the board's micro-kernels (Cortex-M4
+    /// or Cortex-M0+).
     fn run(
         &self,
         name: &str,
@@ -126,7 +152,12 @@ impl Bench<'_> {
             .map(|i| view.op(i))
             .collect::<Result<Vec<_>, _>>()?;
         let macs: u64 = ops.iter().map(|o| o.macs()).sum();
-        let fast: u64 = ops.iter().map(cortex_m4::fast_path_macs).sum();
+        let fast_path_macs = if self.board.cpu == Cpu::CortexM0Plus {
+            cortex_m0::fast_path_macs
+        } else {
+            cortex_m4::fast_path_macs
+        };
+        let fast: u64 = ops.iter().map(fast_path_macs).sum();
         let plain = build_with(
             self.config,
             self.board,
@@ -171,7 +202,7 @@ impl Bench<'_> {
             } else {
                 "-".into()
             };
-            let fast = ops.get(op.index).map_or(0, cortex_m4::fast_path_macs);
+            let fast = ops.get(op.index).map_or(0, fast_path_macs);
             println!(
                 "{:3} {:18} {:32} {:>10} {:>11} {:>14} {:>10}",
                 op.index, op.name, op.kernel, op.macs, fast, op.cost, per_mac

@@ -44,7 +44,7 @@ pub mod wire;
 
 use std::path::PathBuf;
 
-pub use boards::{ArtifactKind, BOARDS, Board, Cpu, board};
+pub use boards::{ArtifactKind, BOARDS, Board, Cpu, MPS2_AN386_ARMV6M, board};
 pub use build::{BuildOptions, BuildOutput, DEFAULT_CAMERA_INTERVAL_MS, build, build_with};
 pub use emulator::{
     BoardOutput, CAMERA_FRAMES_FILE, Cost, CostUnit, Emulator, OpProfile, Ready, Response,

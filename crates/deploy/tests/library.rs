@@ -446,7 +446,8 @@ int main(void)
 /// Instructions per inference of vww through each static library; the
 /// Cortex-M4 builds run the engine's M4 kernels, as fast as the firmware
 /// (`README.md`, "Performance": 10,995,880), the Cortex-M0+ build the
-/// portable ones (65,179,400 there).
+/// engine's Armv6-M kernels (`bench_vww --core m0plus`; the portable ones
+/// took 102,630,480).
 #[test]
 fn the_c_library_runs_the_firmware_s_kernels() {
     let model = LibraryModel {
@@ -497,9 +498,11 @@ fn the_c_library_runs_the_firmware_s_kernels() {
     for &m4 in &counts[..2] {
         assert!((10_400_000..11_600_000).contains(&m4), "{counts:?}");
     }
+    // The M0+ build: the Armv6-M kernels, well under the portable
+    // kernels' 13.7 instructions per MAC on this build.
     assert!(
-        counts[2] > 4 * counts[0],
-        "the M0+ build runs the portable kernels: {counts:?}"
+        counts[2] > counts[0] && counts[2] < 7 * 7_489_664,
+        "the M0+ build runs the Cortex-M0+ kernels: {counts:?}"
     );
 }
 

@@ -16,6 +16,7 @@
 
 pub mod add;
 pub mod conv_patch;
+pub mod cortex_m0;
 pub mod cortex_m4;
 pub mod depthwise_dm1;
 pub mod pointwise;
@@ -566,6 +567,12 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
     },
+    #[cfg(armv6m)]
+    ConvKernel {
+        name: "conv_m0_gemm_1x8",
+        supports: cortex_m0::conv_supports,
+        eval: cortex_m0::conv_eval,
+    },
     ConvKernel {
         name: "conv_1x1_pointwise",
         supports: pointwise::supports,
@@ -596,6 +603,13 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
     },
+    // The Cortex-M0+ kernel with the Rust model of its assembly.
+    #[cfg(all(feature = "std", not(armv6m)))]
+    ConvKernel {
+        name: "conv_m0_gemm_1x8_model",
+        supports: cortex_m0::conv_supports,
+        eval: cortex_m0::conv_eval,
+    },
     ConvKernel {
         name: "conv_reference",
         supports: |_| true,
@@ -622,6 +636,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_m4_taps",
         supports: cortex_m4::depthwise_taps_supports,
         eval: cortex_m4::depthwise_taps_eval,
+    },
+    #[cfg(armv6m)]
+    DepthwiseKernel {
+        name: "depthwise_m0_3x3",
+        supports: cortex_m0::depthwise_supports,
+        eval: cortex_m0::depthwise_eval,
     },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
@@ -651,6 +671,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_m4_3x3_model",
         supports: cortex_m4::depthwise_supports,
         eval: cortex_m4::depthwise_eval,
+    },
+    #[cfg(all(feature = "std", not(armv6m)))]
+    DepthwiseKernel {
+        name: "depthwise_m0_3x3_model",
+        supports: cortex_m0::depthwise_supports,
+        eval: cortex_m0::depthwise_eval,
     },
     DepthwiseKernel {
         name: "depthwise_reference",
@@ -682,6 +708,12 @@ pub static FULLY_CONNECTED_KERNELS: &[FullyConnectedKernel] = &[
         name: "fc_m4_gemm_2x2",
         supports: cortex_m4::fully_connected_supports,
         eval: cortex_m4::fully_connected_eval,
+    },
+    #[cfg(armv6m)]
+    FullyConnectedKernel {
+        name: "fc_m0_gemm_1x8",
+        supports: cortex_m0::fully_connected_supports,
+        eval: cortex_m0::fully_connected_eval,
     },
     FullyConnectedKernel {
         name: "fc_reference",

@@ -219,6 +219,7 @@ impl Camera for HostCamera {
 // caller's r0 (the semihosting "failed" answer) and resumes, so
 // `HostCamera::open` sees no camera. Any other fault goes on to
 // cortex-m-rt's handler, which stops the board.
+#[cfg(not(armv6m))]
 core::arch::global_asm!(
     ".section .text.HardFault,\"ax\",%progbits",
     ".global HardFault",
@@ -241,4 +242,40 @@ core::arch::global_asm!(
     "    bx lr",
     "1:",
     "    b HardFault_",
+);
+
+// The same handler in Armv6-M instructions (the Cortex-M0+ build measured on
+// this board): no IT blocks, MOVW or conditional MRS, and a branch to
+// `HardFault_` that may be out of the 2 KB reach of a Thumb-1 `B`.
+#[cfg(armv6m)]
+core::arch::global_asm!(
+    ".section .text.HardFault,\"ax\",%progbits",
+    ".global HardFault",
+    ".type HardFault,%function",
+    ".thumb_func",
+    "HardFault:",
+    "    movs r0, #4",
+    "    mov r1, lr",
+    "    tst r0, r1",
+    "    bne 2f",
+    "    mrs r0, msp",
+    "    b 3f",
+    "2:",
+    "    mrs r0, psp",
+    "3:",
+    "    ldr r1, [r0, #24]",
+    "    ldrh r2, [r1]",
+    "    ldr r3, =0xbeab",
+    "    cmp r2, r3",
+    "    bne 1f",
+    "    adds r1, r1, #2",
+    "    str r1, [r0, #24]",
+    "    movs r1, #0",
+    "    mvns r1, r1",
+    "    str r1, [r0]",
+    "    bx lr",
+    "1:",
+    "    ldr r0, =HardFault_",
+    "    bx r0",
+    "    .ltorg",
 );
