@@ -5,13 +5,15 @@ use core::ops::Range;
 
 use crate::blob::{ModelView, PreparedOp, as_i8_mut};
 use crate::error::{Error, Result};
-use crate::kernels::{self, ConvParams, DepthwiseParams, PoolParams, Shape4, Window, reference};
+use crate::kernels::set::{self, KernelSet};
+use crate::kernels::{ConvParams, DepthwiseParams, PoolParams, Shape4, Window};
 
 pub struct Interpreter<'m, 'r> {
     model: ModelView<'m>,
     arena: &'r mut [i8],
     input: Range<usize>,
     output: Range<usize>,
+    kernels: &'static KernelSet,
 }
 
 fn split1(arena: &mut [i8], a: Range<usize>, out: Range<usize>) -> Result<(&[i8], &mut [i8])> {
@@ -66,6 +68,32 @@ fn split2<'x>(
 /// input (validated at parse against `Window::in_place_delta`), it runs one
 /// output row at a time, each row reading only the input rows it needs, so
 /// that rows written never cover input rows still to be read.
+/// The calls a windowed operator makes: once over its whole input and
+/// output when they are apart in the arena, otherwise (in place) once per
+/// output row over the input rows it reads, with that band's shapes and
+/// window. `f` gets each call's input shape, output shape and window.
+pub(crate) fn for_each_call(
+    (input, output): (&Range<usize>, &Range<usize>),
+    (in_shape, out_shape, window): (Shape4, Shape4, Window),
+    mut f: impl FnMut(Shape4, Shape4, Window),
+) {
+    if input.end <= output.start || output.end <= input.start {
+        f(in_shape, out_shape, window);
+        return;
+    }
+    for r in 0..out_shape.h {
+        let (start, end, pad_top) = window.row_band(r, in_shape.h);
+        f(
+            Shape4 {
+                h: end - start,
+                ..in_shape
+            },
+            Shape4 { h: 1, ..out_shape },
+            Window { pad_top, ..window },
+        );
+    }
+}
+
 fn windowed<P>(
     arena: &mut [i8],
     (input, output): (Range<usize>, Range<usize>),
@@ -102,6 +130,18 @@ fn windowed<P>(
 impl<'m, 'r> Interpreter<'m, 'r> {
     /// Binds a model to an arena of at least `model.arena_size()` bytes.
     pub fn new(model: ModelView<'m>, arena: &'r mut [u8]) -> Result<Self> {
+        Self::with_kernels(model, arena, &set::ALL)
+    }
+
+    /// [`Interpreter::new`] with only the kernels in `kernels` (a firmware's
+    /// set for its one model, `kernels::set::needed`): the others are then
+    /// never referenced and stay out of the image. A layer the set has no
+    /// kernel for fails with `Error::Unsupported`.
+    pub fn with_kernels(
+        model: ModelView<'m>,
+        arena: &'r mut [u8],
+        kernels: &'static KernelSet,
+    ) -> Result<Self> {
         if arena.len() < model.arena_size() {
             return Err(Error::ArenaTooSmall {
                 needed: model.arena_size(),
@@ -115,6 +155,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             arena: as_i8_mut(arena),
             input,
             output,
+            kernels,
         })
     }
 
@@ -180,6 +221,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     }
 
     fn run_op(&mut self, op: &PreparedOp<'m>) -> Result<()> {
+        let k = self.kernels;
         match *op {
             PreparedOp::Conv {
                 ref params,
@@ -196,7 +238,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                kernels::conv,
+                |p, i, o| k.conv(p, i, o),
             ),
             PreparedOp::Depthwise {
                 ref params,
@@ -213,7 +255,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                kernels::depthwise,
+                |p, i, o| k.depthwise(p, i, o),
             ),
             PreparedOp::FullyConnected {
                 ref params,
@@ -221,7 +263,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                kernels::fully_connected(params, i, o)
+                k.fully_connected(params, i, o)
             }
             PreparedOp::AveragePool {
                 ref params,
@@ -238,7 +280,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                reference::average_pool,
+                set::present(k.average_pool, "AVERAGE_POOL_2D is not in this build")?,
             ),
             PreparedOp::MaxPool {
                 ref params,
@@ -255,7 +297,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                reference::max_pool,
+                set::present(k.max_pool, "MAX_POOL_2D is not in this build")?,
             ),
             PreparedOp::Softmax {
                 ref params,
@@ -263,7 +305,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::softmax(params, i, o)
+                set::present(k.softmax, "SOFTMAX is not in this build")?(params, i, o)
             }
             PreparedOp::Requantize {
                 ref params,
@@ -271,7 +313,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::requantize_tensor(params, i, o)
+                set::present(k.requantize, "QUANTIZE is not in this build")?(params, i, o)
             }
             PreparedOp::Add {
                 ref params,
@@ -284,7 +326,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(inputs[1])?,
                     self.range(output)?,
                 )?;
-                reference::add(params, a, b, o)
+                set::present(k.add, "ADD is not in this build")?(params, a, b, o)
             }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);

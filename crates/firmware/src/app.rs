@@ -129,7 +129,7 @@ pub fn run<B: Board>(
         photo = Some((board.counter(), FIRST_PHOTO_MS));
     }
     loop {
-        let mut it = match Interpreter::new(model.view, arena) {
+        let mut it = match Interpreter::with_kernels(model.view, arena, &crate::kernels::KERNELS) {
             Ok(it) => it,
             Err(e) => {
                 let _ = write!(Out(board), "error: {e}\r\n");
@@ -231,7 +231,9 @@ fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     let view = ModelView::parse(blob)?;
     let mapper = view
         .input_mapper()
-        .ok_or(tinystudio_engine::Error::Malformed("the model has no input tensor"))?;
+        .ok_or(tinystudio_engine::Error::Malformed(
+            "the model has no input tensor",
+        ))?;
     Ok(Prepared { view, mapper })
 }
 
