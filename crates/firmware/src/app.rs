@@ -164,7 +164,9 @@ pub fn run<B: Board>(
 
 /// Captures a frame and turns it into the model's input exactly as the
 /// studio does (`tinystudio_engine::preprocess`, then the pixel mapping);
-/// returns the counter ticks of that preprocessing ("DSP").
+/// returns the counter ticks of that preprocessing ("DSP"). Not inlined:
+/// its locals stay off the stack while the model runs.
+#[inline(never)]
 fn take_photo<B: Board>(
     board: &mut B,
     buffers: &mut CameraBuffers<'_>,
@@ -316,6 +318,23 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
     #[cfg(not(feature = "profile"))]
     let result = it.invoke();
     let t2 = board.counter();
+    #[cfg(feature = "profile")]
+    report(board, model, it, result, (dsp, t1, t2), &marks);
+    #[cfg(not(feature = "profile"))]
+    report(board, model, it, result, (dsp, t1, t2));
+}
+
+/// Prints what [`classify`] found. Not inlined, so the formatting's stack
+/// is not on the stack while the model runs.
+#[inline(never)]
+fn report<B: Board>(
+    board: &mut B,
+    model: &Prepared<'_>,
+    it: &Interpreter<'_, '_>,
+    result: tinystudio_engine::Result<()>,
+    (dsp, t1, t2): (u64, u64, u64),
+    #[cfg(feature = "profile")] marks: &[u64; MAX_PROFILED_OPS],
+) {
     if let Err(e) = result {
         let _ = write!(Out(board), "error: inference failed: {e}\r\n");
         return;

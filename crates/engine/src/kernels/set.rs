@@ -16,8 +16,9 @@
 #[cfg(arm_dsp)]
 use super::cortex_m4;
 use super::{
-    AddParams, ConvKernel, DepthwiseKernel, FullyConnectedKernel, PoolParams, RequantizeParams,
-    SoftmaxParams, conv_patch, depthwise_dm1, pointwise, reference,
+    AddParams, ConvKernel, ConvParams, DepthwiseKernel, DepthwiseParams, FullyConnectedKernel,
+    FullyConnectedParams, PoolParams, RequantizeParams, SoftmaxParams, conv_patch, depthwise_dm1,
+    pointwise, reference,
 };
 use crate::error::{Error, Result};
 
@@ -25,6 +26,12 @@ pub type PoolFn = fn(&PoolParams, &[i8], &mut [i8]) -> Result<()>;
 pub type SoftmaxFn = fn(&SoftmaxParams, &[i8], &mut [i8]) -> Result<()>;
 pub type AddFn = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> Result<()>;
 pub type RequantizeFn = fn(&RequantizeParams, &[i8], &mut [i8]) -> Result<()>;
+/// A kernel's variant that works in scratch memory it is handed (the
+/// arena's free space at that layer) instead of on the stack.
+pub type ConvArenaFn = fn(&ConvParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+pub type DepthwiseArenaFn = fn(&DepthwiseParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+pub type FullyConnectedArenaFn =
+    fn(&FullyConnectedParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
 
 /// The kernels an interpreter may run, per operator, most specialised
 /// first; `None` for an operator the build leaves out.
@@ -32,6 +39,11 @@ pub struct KernelSet {
     pub conv: &'static [ConvKernel],
     pub depthwise: &'static [DepthwiseKernel],
     pub fully_connected: &'static [FullyConnectedKernel],
+    /// Per entry of `conv` (same index; shorter means none for the rest):
+    /// the variant that takes the arena's free space as scratch, if any.
+    pub conv_in_arena: &'static [Option<ConvArenaFn>],
+    pub depthwise_in_arena: &'static [Option<DepthwiseArenaFn>],
+    pub fully_connected_in_arena: &'static [Option<FullyConnectedArenaFn>],
     pub average_pool: Option<PoolFn>,
     pub max_pool: Option<PoolFn>,
     pub softmax: Option<SoftmaxFn>,
@@ -44,6 +56,9 @@ pub static ALL: KernelSet = KernelSet {
     conv: super::CONV_KERNELS,
     depthwise: super::DEPTHWISE_KERNELS,
     fully_connected: super::FULLY_CONNECTED_KERNELS,
+    conv_in_arena: &[],
+    depthwise_in_arena: &[],
+    fully_connected_in_arena: &[],
     average_pool: Some(reference::average_pool),
     max_pool: Some(reference::max_pool),
     softmax: Some(reference::softmax),
@@ -56,9 +71,20 @@ fn left_out(op: &'static str) -> Error {
 }
 
 impl KernelSet {
-    pub fn conv(&self, p: &super::ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
-        match self.conv.iter().find(|k| (k.supports)(p)) {
-            Some(k) => (k.eval)(p, input, output),
+    /// Runs the first convolution kernel that supports `p`, in `scratch`
+    /// where it has an arena variant.
+    pub fn conv(
+        &self,
+        p: &ConvParams<'_>,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u32],
+    ) -> Result<()> {
+        match self.conv.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.conv_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.conv[i].eval)(p, input, output),
+            },
             None => Err(left_out(
                 "no convolution kernel for this layer in this build",
             )),
@@ -67,28 +93,44 @@ impl KernelSet {
 
     pub fn depthwise(
         &self,
-        p: &super::DepthwiseParams<'_>,
+        p: &DepthwiseParams<'_>,
         input: &[i8],
         output: &mut [i8],
+        scratch: &mut [u32],
     ) -> Result<()> {
-        match self.depthwise.iter().find(|k| (k.supports)(p)) {
-            Some(k) => (k.eval)(p, input, output),
+        match self.depthwise.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.depthwise_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.depthwise[i].eval)(p, input, output),
+            },
             None => Err(left_out("no depthwise kernel for this layer in this build")),
         }
     }
 
     pub fn fully_connected(
         &self,
-        p: &super::FullyConnectedParams<'_>,
+        p: &FullyConnectedParams<'_>,
         input: &[i8],
         output: &mut [i8],
+        scratch: &mut [u32],
     ) -> Result<()> {
-        match self.fully_connected.iter().find(|k| (k.supports)(p)) {
-            Some(k) => (k.eval)(p, input, output),
+        match self.fully_connected.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.fully_connected_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.fully_connected[i].eval)(p, input, output),
+            },
             None => Err(left_out(
                 "no fully connected kernel for this layer in this build",
             )),
         }
+    }
+
+    /// Whether any kernel of the set takes arena scratch (the interpreter
+    /// then works out the free space at each layer).
+    pub fn uses_arena_scratch(&self) -> bool {
+        !(self.conv_in_arena.is_empty()
+            && self.depthwise_in_arena.is_empty()
+            && self.fully_connected_in_arena.is_empty())
     }
 }
 
@@ -118,6 +160,12 @@ pub const CONV_REFERENCE: ConvKernel = ConvKernel {
     supports: |_| true,
     eval: reference::conv,
 };
+#[cfg(arm_dsp)]
+pub const CONV_M4_IN_ARENA: ConvArenaFn = cortex_m4::conv_eval_in;
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_3X3_IN_ARENA: DepthwiseArenaFn = cortex_m4::depthwise_eval_in;
+#[cfg(arm_dsp)]
+pub const FC_M4_IN_ARENA: FullyConnectedArenaFn = cortex_m4::fully_connected_eval_in;
 #[cfg(arm_dsp)]
 pub const DEPTHWISE_M4_3X3: DepthwiseKernel = DepthwiseKernel {
     name: "depthwise_m4_3x3",
@@ -153,7 +201,7 @@ pub const FC_REFERENCE: FullyConnectedKernel = FullyConnectedKernel {
 };
 
 #[cfg(feature = "std")]
-pub use needs::{Needs, needed};
+pub use needs::{Needs, Scratch, needed};
 
 #[cfg(feature = "std")]
 mod needs {
@@ -180,6 +228,11 @@ mod needs {
         pub softmax: bool,
         pub add: bool,
         pub requantize: bool,
+        /// Bytes the arena needs beyond the blob's plan so that every layer
+        /// run by a kernel with an arena variant finds the least scratch it
+        /// runs in outside its input and output (0 where the model is not a
+        /// chain: its kernels then keep their scratch on the stack).
+        pub arena_extra: usize,
     }
 
     const CONV_ORDER: [&str; 4] = ["CONV_M4", "CONV_POINTWISE", "CONV_PATCH", "CONV_REFERENCE"];
@@ -218,12 +271,41 @@ mod needs {
         }
     }
 
+    /// How much scratch the arena makes room for where a layer's free space
+    /// is short: the least each kernel runs in (least RAM; the early layers
+    /// then run in smaller blocks, a few percent more instructions), or all
+    /// it uses on the stack (the same instructions as on the stack).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Scratch {
+        Least,
+        Full,
+    }
+
     /// Every kernel `view`'s layers select on a target with (`dsp`) or
     /// without the Cortex-M4 kernels, including the row bands of layers
-    /// that run in place.
-    pub fn needed(view: &ModelView<'_>, dsp: bool) -> Result<Needs> {
+    /// that run in place, and the arena to add for their `scratch`.
+    pub fn needed(view: &ModelView<'_>, dsp: bool, scratch: Scratch) -> Result<Needs> {
+        let pick = |(full, least): (usize, usize)| match scratch {
+            Scratch::Least => least,
+            Scratch::Full => full,
+        };
         let (mut conv, mut dw, mut fc) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         let mut n = Needs::default();
+        let chain = dsp && crate::interpreter::is_chain(view)?;
+        let arena = view.arena_size();
+        // The least extra arena with which a call on `input`/`output` finds
+        // `words` of scratch outside both.
+        let extra_for =
+            |input: &core::ops::Range<usize>, output: &core::ops::Range<usize>, words: usize| {
+                let need = words * 4;
+                (0..)
+                    .step_by(4)
+                    .find(|&extra| {
+                        crate::interpreter::free_gap(arena + extra, input, output).len() >= need
+                    })
+                    .unwrap_or(0)
+            };
+        let mut extra = 0usize;
         for i in 0..view.op_count() {
             let op = view.op(i)?;
             let ranges = |input: usize, output: usize| -> Result<_> {
@@ -246,7 +328,12 @@ mod needs {
                                 window,
                                 ..params
                             };
-                            conv.insert(conv_choice(&band, dsp));
+                            let k = conv_choice(&band, dsp);
+                            if chain && k == "CONV_M4" {
+                                let least = pick(cortex_m4::conv_scratch_words(&band));
+                                extra = extra.max(extra_for(&i, &o, least));
+                            }
+                            conv.insert(k);
                         },
                     );
                 }
@@ -266,16 +353,30 @@ mod needs {
                                 window,
                                 ..params
                             };
-                            dw.insert(depthwise_choice(&band, dsp));
+                            let k = depthwise_choice(&band, dsp);
+                            if chain && k == "DEPTHWISE_M4_3X3" {
+                                let least = pick(cortex_m4::depthwise_scratch_words(&band));
+                                extra = extra.max(extra_for(&i, &o, least));
+                            }
+                            dw.insert(k);
                         },
                     );
                 }
-                PreparedOp::FullyConnected { params, .. } => {
-                    fc.insert(if dsp && cortex_m4::fully_connected_supports(&params) {
-                        "FC_M4"
+                PreparedOp::FullyConnected {
+                    params,
+                    input,
+                    output,
+                } => {
+                    if dsp && cortex_m4::fully_connected_supports(&params) {
+                        if chain {
+                            let (i, o) = ranges(input, output)?;
+                            let least = pick(cortex_m4::fully_connected_scratch_words(&params));
+                            extra = extra.max(extra_for(&i, &o, least));
+                        }
+                        fc.insert("FC_M4");
                     } else {
-                        "FC_REFERENCE"
-                    });
+                        fc.insert("FC_REFERENCE");
+                    }
                 }
                 PreparedOp::AveragePool { .. } => n.average_pool = true,
                 PreparedOp::MaxPool { .. } => n.max_pool = true,
@@ -291,6 +392,7 @@ mod needs {
         n.conv = ordered(&conv, &CONV_ORDER);
         n.depthwise = ordered(&dw, &DEPTHWISE_ORDER);
         n.fully_connected = ordered(&fc, &FC_ORDER);
+        n.arena_extra = extra;
         Ok(n)
     }
 
@@ -306,6 +408,19 @@ mod needs {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            // The Cortex-M4 kernels that can work in the arena's free space.
+            let arena = |names: &[&str]| {
+                names
+                    .iter()
+                    .map(|k| match *k {
+                        "CONV_M4" | "DEPTHWISE_M4_3X3" | "FC_M4" => {
+                            format!("Some({set}::{k}_IN_ARENA)")
+                        }
+                        _ => "None".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let opt = |on: bool, f: &str| {
                 if on {
                     format!("Some({engine}::kernels::reference::{f})")
@@ -316,16 +431,24 @@ mod needs {
             format!(
                 "pub static {name}: {set}::KernelSet = {set}::KernelSet {{\n    \
                  conv: &[{}],\n    depthwise: &[{}],\n    fully_connected: &[{}],\n    \
+                 conv_in_arena: &[{}],\n    depthwise_in_arena: &[{}],\n    \
+                 fully_connected_in_arena: &[{}],\n    \
                  average_pool: {},\n    max_pool: {},\n    softmax: {},\n    add: {},\n    \
-                 requantize: {},\n}};\n",
+                 requantize: {},\n}};\n\
+                 /// Arena bytes beyond the blob's plan: room for the kernels' scratch.\n\
+                 pub const ARENA_EXTRA: usize = {};\n",
                 list(&self.conv),
                 list(&self.depthwise),
                 list(&self.fully_connected),
+                arena(&self.conv),
+                arena(&self.depthwise),
+                arena(&self.fully_connected),
                 opt(self.average_pool, "average_pool"),
                 opt(self.max_pool, "max_pool"),
                 opt(self.softmax, "softmax"),
                 opt(self.add, "add"),
                 opt(self.requantize, "requantize_tensor"),
+                self.arena_extra,
             )
         }
     }
