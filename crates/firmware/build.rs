@@ -94,7 +94,10 @@ fn main() {
     fs::write(out.join("model.tsmb"), &blob)
         .unwrap_or_else(|e| fail(&format!("cannot write the model into OUT_DIR: {e}")));
     write_kernels(&out, &view);
-    write_config(&out, s.h, s.w, s.c, picture);
+    let mapper = view
+        .input_mapper()
+        .unwrap_or_else(|| fail("the model's input is not an int8 tensor the firmware can fill"));
+    write_config(&out, s.h, s.w, s.c, picture, mapper.table());
 }
 
 /// `OUT_DIR/kernels.rs`: the kernel set of this model on this target (the
@@ -132,10 +135,12 @@ fn write_kernels(out: &Path, view: &tinystudio_engine::ModelView<'_>) {
 /// - `TINYSTUDIO_CAMERA_INTERVAL_MS`: time between photos (default 2000;
 ///   0 leaves the camera loop and its buffers out, as does a model whose
 ///   input is not a `picture`).
+/// - `PIXEL_MAP`: the model's pixel -> int8 table (`InputMapper`), made
+///   here so the board carries no double-precision arithmetic for it.
 /// - `TINYSTUDIO_RESIZE_MODE`: the impulse's `squash` (default),
 ///   `fitShortest` or `fitLongest`; the colour depth follows from the
 ///   model's input channels.
-fn write_config(out: &Path, h: usize, w: usize, c: usize, picture: bool) {
+fn write_config(out: &Path, h: usize, w: usize, c: usize, picture: bool, pixel_map: &[i8; 256]) {
     use tinystudio_engine::preprocess::{ColorDepth, InputFormat, ResizeMode, Scratch};
     println!("cargo:rerun-if-env-changed=TINYSTUDIO_CAMERA_INTERVAL_MS");
     println!("cargo:rerun-if-env-changed=TINYSTUDIO_RESIZE_MODE");
@@ -188,6 +193,12 @@ fn write_config(out: &Path, h: usize, w: usize, c: usize, picture: bool) {
         size(Scratch::row_len(fw)),
         size(Scratch::acc_len(w)),
         size(Scratch::filtered_len(w, rows)),
+    );
+    let map: Vec<String> = pixel_map.iter().map(|v| v.to_string()).collect();
+    let config = format!(
+        "{config}/// The model's pixel -> int8 table (`tinystudio_engine::InputMapper`).\n\
+         pub static PIXEL_MAP: [i8; 256] = [{}];\n",
+        map.join(", ")
     );
     fs::write(out.join("config.rs"), config)
         .unwrap_or_else(|e| fail(&format!("cannot write config.rs into OUT_DIR: {e}")));

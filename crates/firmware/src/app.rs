@@ -38,7 +38,7 @@ use core::fmt::{self, Write};
 
 use tinystudio_device::camera::FramePixels;
 use tinystudio_engine::preprocess::{Scratch, preprocess};
-use tinystudio_engine::{InputMapper, Interpreter, ModelView};
+use tinystudio_engine::{Interpreter, ModelView};
 
 use crate::board::{Board, Camera, CounterUnit};
 use crate::config;
@@ -141,7 +141,7 @@ pub fn run<B: Board>(
             Received::Frame => {
                 // DSP: the host already resized; only the pixel -> int8 mapping.
                 let t0 = board.counter();
-                map_pixels(&model, it.input_mut());
+                map_pixels(it.input_mut());
                 let dsp = board.counter() - t0;
                 classify(board, &model, &mut it, dsp);
             }
@@ -150,7 +150,7 @@ pub fn run<B: Board>(
             }
             Received::PhotoDue => {
                 let _ = Out(board).write_str("Taking photo...\r\n");
-                match take_photo(board, &mut camera, &model, &mut it) {
+                match take_photo(board, &mut camera, &mut it) {
                     Ok(dsp) => classify(board, &model, &mut it, dsp),
                     Err(e) => {
                         let _ = write!(Out(board), "error: camera: {e}\r\n");
@@ -170,7 +170,6 @@ pub fn run<B: Board>(
 fn take_photo<B: Board>(
     board: &mut B,
     buffers: &mut CameraBuffers<'_>,
-    model: &Prepared<'_>,
     it: &mut Interpreter<'_, '_>,
 ) -> Result<u64, PhotoError<B>> {
     let Some(camera) = board.camera() else {
@@ -197,7 +196,7 @@ fn take_photo<B: Board>(
         as_u8_mut(it.input_mut()),
     )
     .map_err(PhotoError::Engine)?;
-    map_pixels(model, it.input_mut());
+    map_pixels(it.input_mut());
     Ok(board.counter() - t0)
 }
 
@@ -217,26 +216,20 @@ impl<B: Board> fmt::Display for PhotoError<B> {
 }
 
 /// The pixel -> int8 mapping, in place: the same table as in the studio.
-fn map_pixels(model: &Prepared<'_>, input: &mut [i8]) {
+fn map_pixels(input: &mut [i8]) {
     for x in input.iter_mut() {
-        *x = model.mapper.map_pixel(*x as u8);
+        *x = config::PIXEL_MAP[usize::from(*x as u8)];
     }
 }
 
 struct Prepared<'a> {
     view: ModelView<'a>,
-    mapper: InputMapper,
 }
 
 fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     // Verifies the checksum once at boot (catches corrupted flash).
     let view = ModelView::parse(blob)?;
-    let mapper = view
-        .input_mapper()
-        .ok_or(tinystudio_engine::Error::Malformed(
-            "the model has no input tensor",
-        ))?;
-    Ok(Prepared { view, mapper })
+    Ok(Prepared { view })
 }
 
 /// Views the int8 input tensor as bytes, so pixels are received in place.
