@@ -25,8 +25,10 @@ use crate::emulator::{BoardOutput, Ready};
 pub const PHOTO_MARKER: &str = "Taking photo";
 
 /// A predictions block longer than this is not one (a board printing
-/// without end between `Predictions` and `done`).
-const MAX_BLOCK_LINES: usize = 512;
+/// without end between `Predictions` and `done`). A block has a line per
+/// output value: an imported autoencoder has hundreds (MLPerf Tiny's has
+/// 640), so the bound only stops a board that never ends its block.
+const MAX_BLOCK_LINES: usize = 1 << 16;
 
 /// What a line, or the block it completes, means.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{
@@ -202,5 +203,57 @@ fn a_quantizer_model_matches_the_host_engine() {
             .expect("classifies");
         assert_eq!(out.raw, host.run_pixels(&pixels).unwrap(), "image {seed}");
         assert_eq!(out.scores[0].0, "dark");
+    }
+}
+
+/// Models TensorFlow's converter wrote (`crates/engine/tests/models/`, the
+/// kinds people bring: a residual network with ADD, a keyword spotter, a
+/// dense stack, Conv1D, depth multipliers over several channels) give the
+/// host engine's bytes on the emulated board, with nearly all their MACs in
+/// the Cortex-M4 micro-kernels. They take raw int8 tensors.
+#[test]
+fn models_the_studio_did_not_make_match_the_host_engine() {
+    use tinystudio_engine::kernels::cortex_m4::fast_path_macs;
+    let board = tinystudio_deploy::board("mps2-an386").unwrap();
+    let target = common::firmware_target_dir().join("hidden-style");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/models");
+    for name in [
+        "resnet8",
+        "ds_cnn",
+        "fc_stack",
+        "conv1d_audio",
+        "depth_multiplier",
+    ] {
+        let path = models.join(format!("{name}.tflite"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let blob = tinystudio_engine::Model::from_tflite(&bytes)
+            .and_then(|m| m.to_blob())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let view = tinystudio_engine::ModelView::parse(&blob).unwrap();
+        let ops: Vec<_> = (0..view.op_count()).map(|i| view.op(i).unwrap()).collect();
+        let macs: u64 = ops.iter().map(|o| o.macs()).sum();
+        let fast: u64 = ops.iter().map(fast_path_macs).sum();
+        // Conv1D's 1x5 depthwise layer (1.1 % of its MACs) is the one left.
+        assert!(
+            fast * 100 >= macs * 98,
+            "{name}: {fast} of {macs} MACs on the fast path"
+        );
+        let build = tinystudio_deploy::build(board, &blob, &target, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut emu = Emulator::start(&build.elf, INFERENCE_TIMEOUT).expect("QEMU starts");
+        let mut host = HostRunner::new(blob.clone()).unwrap();
+        let len = view.input().unwrap().len;
+        let mut instructions = None;
+        for seed in 1..=3 {
+            let input = noise(seed, len);
+            let out = emu.classify(&input, INFERENCE_TIMEOUT).expect(name);
+            let x: Vec<i8> = input.iter().map(|&b| b as i8).collect();
+            assert_eq!(out.raw, host.run(&x).unwrap(), "{name}, input {seed}");
+            instructions = out.instructions();
+        }
+        eprintln!(
+            "{name}: {instructions:?} instructions for {macs} MACs, {:.1} % of them on the fast path",
+            100.0 * fast as f64 / macs as f64
+        );
     }
 }

@@ -46,8 +46,8 @@ impl fmt::Display for Error {
             Error::UnsupportedOperator(code) => write!(
                 f,
                 "unsupported operator (TFLite builtin code {code}); supported: CONV_2D, \
-                 DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, \
-                 SOFTMAX, ADD, QUANTIZE, DEQUANTIZE"
+                 DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, \
+                 RESHAPE, EXPAND_DIMS, SQUEEZE, SOFTMAX, ADD, QUANTIZE, DEQUANTIZE"
             ),
             Error::BadMagic => write!(f, "not a TinyStudio model blob (bad magic bytes)"),
             Error::UnsupportedVersion(v) => write!(

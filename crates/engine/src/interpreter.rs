@@ -211,7 +211,8 @@ pub(crate) fn is_chain(model: &ModelView<'_>) -> Result<bool> {
             | PreparedOp::MaxPool { input, .. }
             | PreparedOp::Reshape { input, .. }
             | PreparedOp::Softmax { input, .. }
-            | PreparedOp::Requantize { input, .. } => input,
+            | PreparedOp::Requantize { input, .. }
+            | PreparedOp::Mean { input, .. } => input,
             PreparedOp::Add { .. } => return Ok(false),
         };
         if model.tensor(input)?.range() != prev {
@@ -452,6 +453,14 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(output)?,
                 )?;
                 set::present(k.add, "ADD is not in this build")?(params, a, b, o)
+            }
+            PreparedOp::Mean {
+                ref params,
+                input,
+                output,
+            } => {
+                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
+                set::present(k.mean, "MEAN is not in this build")?(params, i, o)
             }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);

@@ -162,6 +162,15 @@ pub enum Op {
         output: usize,
         activation: Activation,
     },
+    /// The mean over the spatial axes (Keras' global average pooling),
+    /// `axes` as the file gives them: TFLite picks its arithmetic from them
+    /// and `keep_dims`.
+    Mean {
+        input: usize,
+        output: usize,
+        axes: Vec<i32>,
+        keep_dims: bool,
+    },
     /// int8 -> int8 requantization.
     Quantize {
         input: usize,
@@ -180,6 +189,7 @@ impl Op {
             | Op::MaxPool2d { input, .. }
             | Op::Reshape { input, .. }
             | Op::Softmax { input, .. }
+            | Op::Mean { input, .. }
             | Op::Quantize { input, .. } => vec![*input],
             Op::Add { inputs, .. } => inputs.to_vec(),
         }
@@ -195,6 +205,7 @@ impl Op {
             | Op::Reshape { output, .. }
             | Op::Softmax { output, .. }
             | Op::Add { output, .. }
+            | Op::Mean { output, .. }
             | Op::Quantize { output, .. } => *output,
         }
     }
@@ -210,6 +221,7 @@ impl Op {
             Op::Reshape { .. } => "RESHAPE",
             Op::Softmax { .. } => "SOFTMAX",
             Op::Add { .. } => "ADD",
+            Op::Mean { .. } => "MEAN",
             Op::Quantize { .. } => "QUANTIZE",
         }
     }

@@ -75,6 +75,93 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     (q_fixed as i32, shift)
 }
 
+/// MEAN's multiplier: `QuantizeMultiplier(input scale / output scale)` with
+/// the division by the `count` averaged values folded in, as LiteRT's
+/// `reference_ops::QuantizedMeanOrSum` does it (the shift clamped to 32 and
+/// to what `MultiplyByQuantizedMultiplier` accepts).
+pub fn mean_multiplier(input_scale: f32, output_scale: f32, count: usize) -> (i32, i32) {
+    let (m, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
+    let n = count.max(1) as i64;
+    let s = (63 - (n as u64).leading_zeros() as i32)
+        .min(32)
+        .min(31 + shift);
+    (((i64::from(m) << s) / n) as i32, shift - s)
+}
+
+/// `round(acc * scale)` as C computes it in `double` (the product rounded
+/// to 53 significant bits, ties to even, then rounded half away from zero),
+/// for a non-negative finite `scale` given by its bits, in integers only:
+/// on a Cortex-M, `double` is software (about 2,000 instructions for this
+/// line; this about 40 in the common case), and the result is the same bit
+/// for bit (`tests::rescale_in_double_is_c_s_double_arithmetic`). Saturates
+/// to `i32`.
+///
+/// With `scale = m * 2^e` (`m` below 2^53) the exact product is `P * 2^e`,
+/// `P = |acc| * m` below 2^84. Rounding `P` to 53 bits moves it by at most
+/// 2^30, which changes the rounded integer only if `P` lies within 2^30 of
+/// a half (`2^(k-1)` modulo `2^k`, `k = -e`); integer boundaries do not
+/// matter (on either side of one, a value that close rounds to it). So for
+/// `33 <= k <= 95` the bits of `P` from 2^32 up decide, unless they sit in
+/// the two units around the half; those, and every other `k`, take the
+/// exact path.
+pub fn rescale_in_double(acc: i32, scale_bits: u64) -> i32 {
+    let magnitude = u64::from(acc.unsigned_abs());
+    let exponent_field = ((scale_bits >> 52) & 0x7ff) as i32;
+    let fraction = scale_bits & ((1 << 52) - 1);
+    let (significand, mut exponent) = if exponent_field == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | 1 << 52, exponent_field - 1075)
+    };
+    if magnitude == 0 || significand == 0 {
+        return 0;
+    }
+    let signed = |r: u64| {
+        let r = r.min(1 << 31) as i64;
+        (if acc < 0 { -r } else { r }).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    };
+    // Two 32x32 multiplies give the product, below 2^84.
+    let low = magnitude * (significand & 0xffff_ffff);
+    let high = magnitude * (significand >> 32);
+    if (33..=95).contains(&-exponent) {
+        // `P >> 32`, below 2^53, and its bits below the integer point.
+        let p32 = high + (low >> 32);
+        let s = (-exponent - 32) as u32;
+        let half = 1u64 << (s - 1);
+        let fraction = p32 & ((1 << s) - 1);
+        if fraction != half && fraction + 1 != half {
+            return signed((p32 >> s) + u64::from(fraction > half));
+        }
+    }
+    // The exact path.
+    let product = (u128::from(high) << 32) + u128::from(low);
+    // Rounded to 53 significant bits, ties to even.
+    let bits = 128 - product.leading_zeros() as i32;
+    let mut q = product;
+    if bits > 53 {
+        let dropped = (bits - 53) as u32;
+        let rest = product & ((1 << dropped) - 1);
+        let half = 1u128 << (dropped - 1);
+        q = product >> dropped;
+        if rest > half || (rest == half && q & 1 == 1) {
+            q += 1;
+        }
+        exponent += dropped as i32;
+    }
+    // `q * 2^exponent`, rounded half away from zero.
+    let rounded = if exponent >= 0 {
+        if exponent > 31 {
+            u128::MAX
+        } else {
+            q << exponent
+        }
+    } else {
+        let k = (-exponent) as u32;
+        if k > 64 { 0 } else { (q + (1 << (k - 1))) >> k }
+    };
+    signed(rounded.min(1 << 31) as u64)
+}
+
 /// The per-channel output multiplier of a convolution, computed in `double` in
 /// the same order as TFLite's `PopulateConvolutionQuantizationParams`.
 pub fn conv_multiplier(input_scale: f32, filter_scale: f32, output_scale: f32) -> (i32, i32) {
@@ -277,6 +364,54 @@ pub fn add_params(scale1: f32, scale2: f32, output_scale: f32) -> ([(i32, i32); 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rescale_in_double_is_c_s_double_arithmetic() {
+        let c = |acc: i32, scale: f64| {
+            let x = f64::from(acc) * scale;
+            // C's `round`, then a saturating conversion.
+            x.round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
+        };
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut ties = 0;
+        for i in 0..2_000_000u64 {
+            let acc = match i % 4 {
+                0 => next() as i32,
+                1 => (next() % 400_000) as i32 - 200_000,
+                2 => [0, 1, -1, i32::MAX, i32::MIN, 1 << 20][(i / 4 % 6) as usize],
+                _ => (next() % 2_000) as i32 - 1_000,
+            };
+            let scale = match i % 5 {
+                // Scales as FULLY_CONNECTED's are: input * weight / output.
+                0..=2 => {
+                    f64::from(0.001 + (next() % 100_000) as f32 * 1e-7)
+                        * f64::from(0.0001 + (next() % 100_000) as f32 * 1e-8)
+                        / f64::from(0.001 + (next() % 100_000) as f32 * 1e-7)
+                }
+                // Exact halves: small powers of two.
+                3 => 1.0 / f64::from(1u32 << (next() % 20)),
+                _ => f64::from_bits(next() >> 2 & 0x7fef_ffff_ffff_ffff) * 1e-300,
+            };
+            let want = c(acc, scale);
+            ties += usize::from((f64::from(acc) * scale).fract().abs() == 0.5);
+            assert_eq!(
+                rescale_in_double(acc, scale.to_bits()),
+                want,
+                "{acc} * {scale:e}"
+            );
+        }
+        assert!(ties > 1000, "{ties} ties");
+        assert_eq!(rescale_in_double(5, 0.0f64.to_bits()), 0);
+        assert_eq!(rescale_in_double(3, 0.5f64.to_bits()), 2);
+        assert_eq!(rescale_in_double(-3, 0.5f64.to_bits()), -2);
+        assert_eq!(rescale_in_double(1 << 30, 4.0f64.to_bits()), i32::MAX);
+    }
 
     #[test]
     fn frexp_matches_definition() {

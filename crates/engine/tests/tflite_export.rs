@@ -177,3 +177,188 @@ fn float_input_quantize_is_dropped_at_import() {
         every_op_model(5).run(&x).unwrap()
     );
 }
+
+/// MEAN (Keras' global average pooling) over 4-D and 3-D (Conv1D-style)
+/// inputs, with and without `keep_dims`, axes as converters write them, and
+/// output quantizations that shrink, keep and widen the input's.
+#[test]
+fn mean_matches_tflite_reference() {
+    use tinystudio_engine::model::*;
+    // Input shape, axes, keep_dims, output quantization, what it shows.
+    type Case<'a> = (&'a [usize], &'a [i32], bool, (f32, i32), &'a str);
+    let cases: [Case<'_>; 6] = [
+        (
+            &[1, 4, 5, 8],
+            &[1, 2],
+            true,
+            (0.031, 9),
+            "keep_dims, axes (1, 2)",
+        ),
+        (
+            &[1, 4, 5, 8],
+            &[2, 1],
+            true,
+            (0.007, -60),
+            "axes (2, 1), a finer output",
+        ),
+        (
+            &[1, 4, 5, 8],
+            &[1, 2],
+            false,
+            (0.05, -3),
+            "the input's quantization",
+        ),
+        (&[1, 4, 5, 8], &[1, 2], false, (0.031, 9), "no keep_dims"),
+        (
+            &[1, 4, 5, 8],
+            &[-3, -2],
+            true,
+            (0.2, 100),
+            "negative axes, a coarser output",
+        ),
+        (&[1, 7, 6], &[1], false, (0.011, -20), "3-D, one axis"),
+    ];
+    for (shape, axes, keep_dims, (out_scale, out_zp), what) in cases {
+        let channels = *shape.last().unwrap();
+        let out_shape = match (keep_dims, shape.len()) {
+            (true, 4) => vec![1, 1, 1, channels],
+            (true, _) => vec![1, 1, channels],
+            (false, _) => vec![1, channels],
+        };
+        let tensor = |name: &str, shape: Vec<usize>, scale: f32, zp: i32| Tensor {
+            name: name.into(),
+            shape,
+            dtype: DType::Int8,
+            quant: Some(Quantization::per_tensor(scale, zp)),
+            data: None,
+        };
+        let model = Model {
+            tensors: vec![
+                tensor("x", shape.to_vec(), 0.05, -3),
+                tensor("mean", out_shape, out_scale, out_zp),
+            ],
+            ops: vec![Op::Mean {
+                input: 0,
+                output: 1,
+                axes: axes.to_vec(),
+                keep_dims,
+            }],
+            input: 0,
+            output: 1,
+            metadata: Default::default(),
+        };
+        let elements: usize = shape.iter().product();
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let inputs: Vec<Vec<i8>> = (0..24)
+            .map(|case| {
+                (0..elements)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        match case {
+                            0 => -128,
+                            1 => 127,
+                            _ => s as i8,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let tflite = model.to_tflite().unwrap();
+        // What the importer reads back is what was exported.
+        assert_eq!(
+            Model::from_tflite(&tflite).unwrap().ops,
+            model.ops,
+            "{what}"
+        );
+        let theirs = tflite_outputs(&tflite, &inputs);
+        let mut distinct = std::collections::HashSet::new();
+        for (x, t) in inputs.iter().zip(&theirs) {
+            assert_eq!(&model.run(x).unwrap(), t, "{what}");
+            distinct.extend(t.iter().copied());
+        }
+        assert!(
+            distinct.len() > 8,
+            "{what}: degenerate outputs {distinct:?}"
+        );
+    }
+}
+
+/// FULLY_CONNECTED with per-tensor and per-unit weight scales, on enough
+/// inputs that rescaling with `MultiplyByQuantizedMultiplier` (whose double
+/// rounding crosses a half about once in 2,500 outputs) would differ from
+/// TFLite's reference kernel, which rescales in `double`.
+#[test]
+fn fully_connected_rescales_as_tflite_reference() {
+    use tinystudio_engine::model::*;
+    let (depth, units) = (200, 64);
+    let mut s = 0x1234_5678_9abc_def1u64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for per_unit in [false, true] {
+        let scales: Vec<f32> = if per_unit {
+            (0..units)
+                .map(|u| 0.0007 + 0.00003 * (u % 11) as f32)
+                .collect()
+        } else {
+            vec![0.00072154]
+        };
+        let tensor = |name: &str, shape: Vec<usize>, scale: f32, zp: i32| Tensor {
+            name: name.into(),
+            shape,
+            dtype: DType::Int8,
+            quant: Some(Quantization::per_tensor(scale, zp)),
+            data: None,
+        };
+        let model = Model {
+            tensors: vec![
+                tensor("x", vec![1, depth], 0.0301, -7),
+                Tensor {
+                    name: "w".into(),
+                    shape: vec![units, depth],
+                    dtype: DType::Int8,
+                    quant: Some(Quantization {
+                        zero_point: vec![0; scales.len()],
+                        scale: scales.clone(),
+                        axis: 0,
+                    }),
+                    data: Some((0..units * depth).map(|_| rnd() as u8).collect()),
+                },
+                Tensor {
+                    name: "b".into(),
+                    shape: vec![units],
+                    dtype: DType::Int32,
+                    quant: None,
+                    data: Some(
+                        (0..units)
+                            .flat_map(|_| ((rnd() % 20_001) as i32 - 10_000).to_le_bytes())
+                            .collect(),
+                    ),
+                },
+                tensor("y", vec![1, units], 0.0165, 3),
+            ],
+            ops: vec![Op::FullyConnected {
+                input: 0,
+                filter: 1,
+                bias: Some(2),
+                output: 3,
+                activation: Activation::None,
+            }],
+            input: 0,
+            output: 3,
+            metadata: Default::default(),
+        };
+        let inputs: Vec<Vec<i8>> = (0..200)
+            .map(|_| (0..depth).map(|_| rnd() as i8).collect())
+            .collect();
+        let theirs = tflite_outputs(&model.to_tflite().unwrap(), &inputs);
+        for (i, (x, t)) in inputs.iter().zip(&theirs).enumerate() {
+            assert_eq!(&model.run(x).unwrap(), t, "per unit {per_unit}, input {i}");
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub use writer::{write, write_checksum};
 use crate::error::{Error, Result};
 use crate::input::{InputMapper, PixelScaling};
 use crate::kernels::{
-    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, PoolParams,
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, MeanParams, PoolParams,
     RequantizeParams, Shape4, SoftmaxParams, Window,
 };
 
@@ -56,6 +56,7 @@ pub mod opcode {
     pub const SOFTMAX: u8 = 7;
     pub const ADD: u8 = 8;
     pub const REQUANTIZE: u8 = 9;
+    pub const MEAN: u8 = 10;
 }
 
 /// Tensor element types of tensor records.
@@ -275,6 +276,11 @@ pub enum PreparedOp<'a> {
         input: usize,
         output: usize,
     },
+    Mean {
+        params: MeanParams,
+        input: usize,
+        output: usize,
+    },
 }
 
 impl PreparedOp<'_> {
@@ -289,6 +295,7 @@ impl PreparedOp<'_> {
             PreparedOp::Softmax { .. } => "SOFTMAX",
             PreparedOp::Add { .. } => "ADD",
             PreparedOp::Requantize { .. } => "QUANTIZE",
+            PreparedOp::Mean { .. } => "MEAN",
         }
     }
 
@@ -325,7 +332,8 @@ impl PreparedOp<'_> {
             | PreparedOp::Reshape { output, .. }
             | PreparedOp::Softmax { output, .. }
             | PreparedOp::Add { output, .. }
-            | PreparedOp::Requantize { output, .. } => output,
+            | PreparedOp::Requantize { output, .. }
+            | PreparedOp::Mean { output, .. } => output,
         }
     }
 }
@@ -690,6 +698,11 @@ impl<'a> ModelView<'a> {
                     bias: bias(units)?,
                     multiplier: self.i32s(w(10)?, units)?,
                     shift: self.i32s(w(11)?, units)?,
+                    // 0 in blobs written before the double rescaling (2026-12-07).
+                    double_scale: match w(12)? {
+                        0 | NONE => None,
+                        off => Some(self.i32s(off, 2 * units)?),
+                    },
                 };
                 params.validate()?;
                 PreparedOp::FullyConnected {
@@ -794,6 +807,38 @@ impl<'a> ModelView<'a> {
                 };
                 params.validate()?;
                 PreparedOp::Requantize {
+                    params,
+                    input,
+                    output,
+                }
+            }
+            opcode::MEAN => {
+                disjoint(&tin)?;
+                // `[batches, positions..., channels]` to `[batches, channels]`
+                // (kept dimensions of 1 or not).
+                let batches = if tin.rank >= 3 { tin.dims[0] } else { 0 };
+                let channels = tout.depth();
+                let positions = batches
+                    .checked_mul(channels)
+                    .and_then(|bc| tin.len.checked_div(bc))
+                    .unwrap_or(0);
+                let params = MeanParams {
+                    batches,
+                    positions,
+                    channels,
+                    input_zero_point: tin.zero_point,
+                    output_zero_point: tout.zero_point,
+                    multiplier: wi(3)?,
+                    shift: wi(4)?,
+                };
+                params.validate()?;
+                if tin.depth() != channels
+                    || params.input_len() != Some(tin.len)
+                    || batches.checked_mul(channels) != Some(tout.len)
+                {
+                    return Err(Error::Malformed("mean shapes"));
+                }
+                PreparedOp::Mean {
                     params,
                     input,
                     output,

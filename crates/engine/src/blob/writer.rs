@@ -414,6 +414,17 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                 let (m, s) = channel_multipliers(first_in, f, out, units, 0)?;
                 w[10] = data.push_i32s(&m);
                 w[11] = data.push_i32s(&s);
+                // TFLite's reference kernels rescale in double, per unit as
+                // `reference_integer_ops::FullyConnected(PerChannel)` does.
+                let words: Vec<i32> = (0..units)
+                    .flat_map(|u| {
+                        let scale = f64::from(first_in.scale()) * f64::from(f.channel_scale(u))
+                            / f64::from(out.scale());
+                        let bits = scale.to_bits();
+                        [bits as u32 as i32, (bits >> 32) as u32 as i32]
+                    })
+                    .collect();
+                w[12] = data.push_i32s(&words);
                 act_bounds = act_range(*activation, out);
                 opcode::FULLY_CONNECTED
             }
@@ -477,6 +488,32 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
                 ]);
                 act_bounds = act_range(*activation, out);
                 opcode::ADD
+            }
+            Op::Mean { axes, .. } => {
+                let rank = first_in.shape.len();
+                let mut resolved = Vec::new();
+                for &a in axes {
+                    let r = if a < 0 { a + rank as i32 } else { a };
+                    if !(0..rank as i32).contains(&r) {
+                        return Err(msg(format!(
+                            "mean '{}' has axis {a} out of range",
+                            out.name
+                        )));
+                    }
+                    if !resolved.contains(&(r as usize)) {
+                        resolved.push(r as usize);
+                    }
+                }
+                resolved.sort_unstable();
+                if rank < 3 || resolved != (1..rank - 1).collect::<Vec<_>>() {
+                    return Err(Error::Unsupported(
+                        "MEAN over axes other than all those between the batch and the channels",
+                    ));
+                }
+                let positions = first_in.elements() / out.elements().max(1);
+                let (m, s) = quant::mean_multiplier(first_in.scale(), out.scale(), positions);
+                [w[3], w[4]] = [m as u32, s as u32];
+                opcode::MEAN
             }
             Op::Quantize { .. } => {
                 let (m, s) = quant::quantize_multiplier(
@@ -590,7 +627,8 @@ fn in_place_plan(
             PreparedOp::Reshape { input, output }
             | PreparedOp::FullyConnected { input, output, .. }
             | PreparedOp::Softmax { input, output, .. }
-            | PreparedOp::Requantize { input, output, .. } => (input, output, None),
+            | PreparedOp::Requantize { input, output, .. }
+            | PreparedOp::Mean { input, output, .. } => (input, output, None),
             PreparedOp::Add { .. } => return Ok(None),
         };
         if buffer_of[input] != current {

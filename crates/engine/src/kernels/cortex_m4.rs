@@ -25,11 +25,15 @@
 //! multiplier the 7-instruction form does not cover (right shift below 2,
 //! left shifts) are recomputed one by one with the reference arithmetic
 //! (`reference::conv_channel`), which the studio's ImageNet backbones need
-//! for two channels in some depthwise layers; dense layers with symmetric
-//! weights run as 1x1 convolutions. Layers the kernels still do not cover
-//! (depth multiplier above 1, other depthwise windows, patches over
-//! [`MAX_K`], more than half the channels needing the per-channel path)
-//! fall through to the portable kernels in the dispatch table.
+//! for two channels in some depthwise layers. Dense layers run through
+//! `asm::dot_2` (blobs since 2026-12-07, rescaled in double as TFLite's
+//! reference does) or, in older blobs, as 1x1 convolutions; depthwise
+//! layers with a depth multiplier as convolutions (one input channel) or
+//! with `SMLAD` over widened windows (several). Layers the kernels still do
+//! not cover (depthwise windows other than 3x3 with a multiplier of 1,
+//! patches over [`MAX_K_WIDE`], more than half the channels needing the
+//! per-channel path) fall through to the portable kernels in the dispatch
+//! table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
@@ -106,8 +110,14 @@ const MAX_PAIRS: usize = 64;
 /// Bytes of stack for a block of widened weights: larger blocks widen each
 /// pixel pair fewer times (once per block).
 const WEIGHT_BUDGET: usize = 16 * 1024;
-/// Largest reduction (input channels, or patch length) of the GEMM path.
+/// Largest reduction (input channels, or patch length) of the GEMM path's
+/// usual stack frame (3.5 KB of patch scratch).
 pub const MAX_K: usize = 512;
+/// Largest reduction of the GEMM path: 3x3 convolutions over 128 channels
+/// (ResNet-8's are over 64, 576 values). Layers above [`MAX_K`] run in a
+/// second instantiation with a 7.9 KB frame, so models without them keep
+/// the smaller stack.
+pub const MAX_K_WIDE: usize = 1152;
 /// Stack for the depthwise path's widened input band, bytes (at least 3
 /// padded rows of one channel quad must fit).
 const MAX_BAND: usize = 8192;
@@ -273,7 +283,7 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
 }
 
 /// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
-/// patch of at most [`MAX_K`] values. The channel pairs run in the
+/// patch of at most [`MAX_K_WIDE`] values. The channel pairs run in the
 /// micro-kernel; an odd last channel and channels whose multiplier the fast
 /// requantization does not cover are recomputed channel by channel, so at
 /// most half the channels may need that. Pointwise layers with a multiple
@@ -282,7 +292,7 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let oc = p.output.c;
     oc >= 2
-        && k <= MAX_K
+        && k <= MAX_K_WIDE
         && (-127..=128).contains(&p.input_offset)
         && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
 }
@@ -345,8 +355,11 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
     (pairs_per_block >= 1).then_some((pairs_per_block, rec_words))
 }
 
-/// The stack buffers' size in words: [`conv_blocks`] on the stack.
-const CONV_STACK_WORDS: usize = WEIGHT_BUDGET / 4 + MAX_K + 2 * MAX_K / 4 + MAX_PAIRS / 2;
+/// The stack buffers' size in words for patches of up to `k` values:
+/// [`conv_blocks`] on the stack.
+const fn conv_stack_words(k: usize) -> usize {
+    WEIGHT_BUDGET / 4 + k + 2 * k / 4 + MAX_PAIRS / 2
+}
 
 /// Words of scratch with which [`conv_eval_in`] runs exactly as
 /// [`conv_eval`] (same blocks, same instructions), and the fewest it can
@@ -354,7 +367,8 @@ const CONV_STACK_WORDS: usize = WEIGHT_BUDGET / 4 + MAX_K + 2 * MAX_K / 4 + MAX_
 pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
     let kp = k4_groups(p) * 4;
     let fixed = kp + 2 * kp.div_ceil(4) + MAX_PAIRS.div_ceil(2);
-    let (pairs, rec_words) = conv_blocks(p, CONV_STACK_WORDS).unwrap_or((1, kp + PAIR_EXTRA));
+    let (pairs, rec_words) =
+        conv_blocks(p, conv_stack_words(MAX_K_WIDE)).unwrap_or((1, kp + PAIR_EXTRA));
     (fixed + pairs * rec_words, fixed + rec_words)
 }
 
@@ -367,19 +381,34 @@ struct ConvScratch<'s> {
     spare: &'s mut [i8],
 }
 
-/// [`conv_eval`] with its scratch on the stack (about 19 KB at most).
+/// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
+/// for patches over [`MAX_K`]).
 #[inline(never)]
 pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     check_conv(p, input, output)?;
+    if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
+        conv_eval_within::<MAX_K>(p, input, output)
+    } else {
+        conv_eval_within::<MAX_K_WIDE>(p, input, output)
+    }
+}
+
+/// [`conv_eval`] with stack scratch for patches of up to `K` values.
+#[inline(never)]
+fn conv_eval_within<const K: usize>(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
     let kp = k4_groups(p) * 4;
-    let (pairs_per_block, rec_words) = conv_blocks(p, CONV_STACK_WORDS)
+    let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K))
         .ok_or_else(|| unsupported("Cortex-M4 convolution: patch too long"))?;
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
-    let mut xscratch = Scratch::<u32, MAX_K>::new();
+    let mut xscratch = Scratch::<u32, K>::new();
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut p0scratch = Scratch::<i8, MAX_K>::new();
-    let mut p1scratch = Scratch::<i8, MAX_K>::new();
+    let mut p0scratch = Scratch::<i8, K>::new();
+    let mut p1scratch = Scratch::<i8, K>::new();
     let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let s = ConvScratch {
         wblock: wscratch.zeroed(pairs_per_block * rec_words),
@@ -566,7 +595,66 @@ fn fully_connected_as_conv<'a>(p: &FullyConnectedParams<'a>) -> ConvParams<'a> {
 /// TFLite's int8 converter make them) run through the GEMM as 1x1
 /// convolutions (a single row is computed twice, as the GEMM's odd pixel).
 pub fn fully_connected_supports(p: &FullyConnectedParams<'_>) -> bool {
-    p.filter_offset == 0 && conv_supports(&fully_connected_as_conv(p))
+    p.filter_offset == 0 && p.double_scale.is_none() && conv_supports(&fully_connected_as_conv(p))
+}
+
+/// FULLY_CONNECTED rescaled in `double` as TFLite's reference kernel does
+/// (every blob written since 2026-12-07): the accumulators come from
+/// [`asm::dot_2`] (two units per pass over the input row, any depth, no
+/// scratch), the rescaling from the reference's own code. Symmetric weights.
+pub fn fully_connected_dot_supports(p: &FullyConnectedParams<'_>) -> bool {
+    p.filter_offset == 0 && p.double_scale.is_some()
+}
+
+pub fn fully_connected_dot_eval(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_dot_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected (dot): unsupported parameters",
+        ));
+    }
+    check_len(p.batches.checked_mul(p.depth), input.len())?;
+    check_len(p.batches.checked_mul(p.units), output.len())?;
+    let (depth, groups) = (p.depth, p.depth / 4);
+    let offset2 = (p.input_offset as u16 as u32) * 0x0001_0001;
+    let row = |u: usize| &p.filter[u * depth..(u + 1) * depth];
+    for (x, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(p.units))
+    {
+        for u in (0..p.units).step_by(2) {
+            // An odd last unit is computed twice.
+            let pair = [u, (u + 1).min(p.units - 1)];
+            let sums = dot_2(x, row(pair[0]), row(pair[1]), groups, offset2);
+            for (k, &unit) in pair.iter().enumerate() {
+                let tail = row(unit)[groups * 4..].iter().zip(&x[groups * 4..]).fold(
+                    0i32,
+                    |acc, (&w, &v)| {
+                        acc.wrapping_add(i32::from(w) * (i32::from(v) + p.input_offset))
+                    },
+                );
+                let acc = ((sums >> (32 * k)) as u32 as i32).wrapping_add(tail);
+                out[unit] = super::reference::fully_connected_output(p, unit, acc);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dot_2(x: &[i8], w0: &[i8], w1: &[i8], groups: usize, offset2: u32) -> u64 {
+    debug_assert!(x.len() >= groups * 4 && w0.len() >= groups * 4 && w1.len() >= groups * 4);
+    #[cfg(arm_dsp)]
+    // SAFETY: `x`, `w0` and `w1` hold at least `groups * 4` bytes (rows of
+    // `depth` values, `groups = depth / 4`); the loads are unaligned words.
+    unsafe {
+        asm::dot_2(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), groups, offset2)
+    }
+    #[cfg(not(arm_dsp))]
+    model::dot_2(x, w0, w1, groups, offset2)
 }
 
 pub fn fully_connected_eval(
@@ -1085,6 +1173,221 @@ fn depthwise_row(
     );
 }
 
+/// Taps of the windows [`depthwise_taps_eval`] takes (5x5, 1x25).
+const MAX_WINDOW_TAPS: usize = 25;
+/// Words of per-channel records (widened filter, bias, requantization)
+/// [`depthwise_taps_eval`] keeps on the stack: 8 KB, no more than the 3x3
+/// kernel's band, and less than the GEMM's frame.
+const MAX_TAPS_RECORD_WORDS: usize = 2048;
+
+/// Words of widened taps per window in [`depthwise_taps_eval`]: a constant
+/// per instantiation.
+fn taps_words(taps: usize) -> usize {
+    if taps <= 10 {
+        5
+    } else {
+        MAX_WINDOW_TAPS.div_ceil(2)
+    }
+}
+
+/// Depthwise layers of any window up to [`MAX_WINDOW_TAPS`] and any depth
+/// multiplier: those the other depthwise kernels leave (the dispatch tries
+/// [`depthwise_supports`] and [`depthwise_as_conv_supports`] first), such
+/// as depth multipliers over several input channels and the 1xN windows of
+/// 1-D (audio) models.
+pub fn depthwise_taps_supports(p: &DepthwiseParams<'_>) -> bool {
+    let taps = p.window.kernel_h * p.window.kernel_w;
+    let c = p.output.c;
+    taps <= MAX_WINDOW_TAPS
+        && c * (taps_words(taps) + 3) <= MAX_TAPS_RECORD_WORDS
+        && 2 * slow_channels(p.multiplier, p.shift, c) <= c
+}
+
+/// Per output pixel and input channel, the window's taps (plus the input
+/// offset) are widened once into 16-bit pairs; each of the channel's
+/// `depth_multiplier` outputs is then `SMLAD`s over them and its filter,
+/// widened the same way once per call, and the 7-instruction
+/// requantization (the reference's where a channel's multiplier is outside
+/// its form).
+pub fn depthwise_taps_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !depthwise_taps_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 depthwise (any window): unsupported parameters",
+        ));
+    }
+    check_len(p.input.elements(), input.len())?;
+    check_len(p.output.elements(), output.len())?;
+    // The word count is a constant of each instantiation, so that the
+    // window's words stay in registers and the SMLAD loop unrolls; windows
+    // of up to 10 taps (3x3, 1x5) take 5 words, larger ones 13.
+    let any_slow = if taps_words(p.window.kernel_h * p.window.kernel_w) == 5 {
+        depthwise_taps_words::<5>(p, input, output)
+    } else {
+        depthwise_taps_words::<{ MAX_WINDOW_TAPS.div_ceil(2) }>(p, input, output)
+    };
+    clamp_activation(output, p.act_min, p.act_max);
+    if any_slow {
+        for o in (0..p.output.c).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
+            depthwise_taps_channel(p, input, output, o);
+        }
+    }
+    Ok(())
+}
+
+/// [`depthwise_taps_eval`] with windows of `W` words (taps padded with
+/// zeros); returns whether a channel needs the per-channel path.
+#[inline(never)]
+fn depthwise_taps_words<const W: usize>(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc, dm) = (p.output.w, p.output.c, p.depth_multiplier);
+    let w = p.window;
+    let taps = w.kernel_h * w.kernel_w;
+    let pack = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
+    // Per output channel: its widened filter (`[kh, kw, oc]` in the blob),
+    // then its bias and requantization.
+    let record = W + 3;
+    let mut rscratch = Scratch::<u32, MAX_TAPS_RECORD_WORDS>::new();
+    let records = rscratch.zeroed(oc * record);
+    let mut any_slow = false;
+    for (o, rec) in records.chunks_exact_mut(record).enumerate() {
+        let tap = |t: usize| {
+            if t < taps {
+                i32::from(p.filter[t * oc + o])
+            } else {
+                0
+            }
+        };
+        for (j, word) in rec[..W].iter_mut().enumerate() {
+            *word = pack(tap(2 * j), tap(2 * j + 1));
+        }
+        let r = Requant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
+        any_slow |= r.is_none();
+        let r = r.unwrap_or_default();
+        rec[W] = p.bias.map_or(0, |b| b.get(o)) as u32;
+        rec[W + 1] = r.mult as u32;
+        rec[W + 2] = r.shc1 as u32;
+    }
+    // Where each tap lies from the window's corner, in the input.
+    let mut offsets = [0usize; MAX_WINDOW_TAPS];
+    for (t, off) in offsets[..taps].iter_mut().enumerate() {
+        *off = ((t / w.kernel_w) * iw + t % w.kernel_w) * ic;
+    }
+    let offset = p.input_offset;
+    for (px, out) in output.chunks_exact_mut(oc).enumerate() {
+        let (oy, ox) = (px / ow, px % ow);
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+        let inside = iy0 >= 0
+            && ix0 >= 0
+            && iy0 as usize + w.kernel_h <= ih
+            && ix0 as usize + w.kernel_w <= iw;
+        let corner = if inside {
+            (iy0 as usize * iw + ix0 as usize) * ic
+        } else {
+            0
+        };
+        for i in 0..ic {
+            // Tap `t` plus the input offset; taps outside the input (and
+            // the padding past the last) are the zero point: 0 once offset.
+            let value = |t: usize| -> i32 {
+                if t >= taps {
+                    return 0;
+                }
+                if inside {
+                    return i32::from(input[corner + i + offsets[t]]) + offset;
+                }
+                let iy = iy0 + (t / w.kernel_w) as isize;
+                let ix = ix0 + (t % w.kernel_w) as isize;
+                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                    i32::from(input[(iy as usize * iw + ix as usize) * ic + i]) + offset
+                } else {
+                    0
+                }
+            };
+            let mut window = [0u32; W];
+            for (j, word) in window.iter_mut().enumerate() {
+                *word = pack(value(2 * j), value(2 * j + 1));
+            }
+            for o in i * dm..(i + 1) * dm {
+                let rec: &[u32] = &records[o * record..(o + 1) * record];
+                let mut acc = rec[W] as i32;
+                for (&x, &k) in window.iter().zip(&rec[..W]) {
+                    acc = smlad(x, k, acc);
+                }
+                let r = Requant {
+                    mult: rec[W + 1] as i32,
+                    shc1: rec[W + 2] as i32,
+                };
+                out[o] = requantize(acc, r);
+            }
+        }
+    }
+    any_slow
+}
+
+/// Output channel `o` of [`depthwise_taps_eval`]'s layer with the
+/// reference's arithmetic (a multiplier outside the 7-instruction form).
+fn depthwise_taps_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+    let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
+    let (ow, oc) = (p.output.w, p.output.c);
+    let w = p.window;
+    let i = o / p.depth_multiplier;
+    for (px, out) in output.chunks_exact_mut(oc).enumerate() {
+        let iy0 = ((px / ow) * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = ((px % ow) * w.stride_w) as isize - w.pad_left as isize;
+        let mut acc = 0i32;
+        for ky in 0..w.kernel_h {
+            for kx in 0..w.kernel_w {
+                let (iy, ix) = (iy0 + ky as isize, ix0 + kx as isize);
+                if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
+                    let x = i32::from(input[(iy as usize * iw + ix as usize) * ic + i]);
+                    let k = i32::from(p.filter[(ky * w.kernel_w + kx) * oc + o]);
+                    acc = acc.wrapping_add(k * (x + p.input_offset));
+                }
+            }
+        }
+        out[o] = super::reference::requantize(
+            acc,
+            p.bias.map_or(0, |b| b.get(o)),
+            p.multiplier.get(o),
+            p.shift.get(o),
+            (p.output_offset, p.act_min, p.act_max),
+        );
+    }
+}
+
+/// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
+#[inline(always)]
+fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+    #[cfg(arm_dsp)]
+    {
+        let out: i32;
+        // SAFETY: a register-only DSP instruction (Armv7E-M), no memory access.
+        unsafe {
+            core::arch::asm!(
+                "smlad {out}, {x}, {y}, {acc}",
+                out = lateout(reg) out,
+                x = in(reg) x,
+                y = in(reg) y,
+                acc = in(reg) acc,
+                options(pure, nomem, nostack),
+            );
+        }
+        out
+    }
+    #[cfg(not(arm_dsp))]
+    {
+        let lane = |v: u32, s: u32| i32::from((v >> s) as u16 as i16);
+        acc.wrapping_add(lane(x, 0) * lane(y, 0))
+            .wrapping_add(lane(x, 16) * lane(y, 16))
+    }
+}
+
 /// Multiply-accumulates of `op` that run in the micro-kernels on a
 /// Cortex-M4 (not those of channels recomputed one by one, nor of layers
 /// left to the portable kernels): the share of a model's MACs on the fast
@@ -1108,6 +1411,14 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
             let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
             share(p.macs(), oc - slow, oc)
         }
+        PreparedOp::Depthwise { params: p, .. } if depthwise_taps_supports(p) => {
+            let c = p.output.c;
+            let slow = (0..c)
+                .filter(|&o| !fast_channel(p.multiplier, p.shift, o))
+                .count();
+            share(p.macs(), c - slow, c)
+        }
+        PreparedOp::FullyConnected { params: p, .. } if fully_connected_dot_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
             let u = p.units;
             let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();

@@ -14,6 +14,7 @@
 //! kernels use `cfg(arm_dsp)`, set by build.rs for Armv7E-M targets); the shared test suite
 //! (`tests/kernels.rs`) runs every entry of every table against the reference.
 
+pub mod add;
 pub mod conv_patch;
 pub mod cortex_m4;
 pub mod depthwise_dm1;
@@ -337,9 +338,24 @@ pub struct FullyConnectedParams<'a> {
     /// One entry per unit (a per-tensor scale is repeated).
     pub multiplier: I32s<'a>,
     pub shift: I32s<'a>,
+    /// TFLite's reference kernels (`reference_integer_ops::FullyConnected`
+    /// and `FullyConnectedPerChannel`) rescale each accumulator in `double`,
+    /// `round(acc * input scale * weight scale / output scale)`, not with
+    /// the multipliers (which TFLite's optimised kernels and TFLite Micro
+    /// use; the two differ where the double rounding of
+    /// `MultiplyByQuantizedMultiplier` crosses a half). Each unit's factor
+    /// as the two words of its `f64` bits, low first; `None` in blobs
+    /// written before 2026-12-07, which keep the multipliers.
+    pub double_scale: Option<I32s<'a>>,
 }
 
 impl FullyConnectedParams<'_> {
+    /// The bits of unit `u`'s `f64` factor of [`Self::double_scale`].
+    pub fn unit_scale(&self, u: usize) -> Option<u64> {
+        let words = self.double_scale?;
+        Some((words.get(2 * u) as u32 as u64) | (words.get(2 * u + 1) as u32 as u64) << 32)
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.batches == 0 || self.depth == 0 || self.units == 0 {
             return Err(Error::Malformed("empty fully connected layer"));
@@ -349,6 +365,15 @@ impl FullyConnectedParams<'_> {
             check_len(Some(self.units), b.len())?;
         }
         check_multipliers(self.multiplier, self.shift, self.units)?;
+        if let Some(words) = self.double_scale {
+            check_len(self.units.checked_mul(2), words.len())?;
+            // Non-negative and finite, read from the bits: comparing
+            // doubles is a library call on a Cortex-M.
+            let valid = |bits: u64| bits >> 63 == 0 && (bits >> 52) & 0x7ff != 0x7ff;
+            if (0..self.units).any(|u| !self.unit_scale(u).is_some_and(valid)) {
+                return Err(Error::Malformed("fully connected scale is not finite"));
+            }
+        }
         check_offset(self.input_offset)?;
         check_offset(self.filter_offset)?;
         check_offset(self.output_offset)?;
@@ -379,6 +404,10 @@ impl PoolParams {
         self.window.validate(self.input, self.output)?;
         if self.input.c != self.output.c {
             return Err(Error::Malformed("pooling changes the channel count"));
+        }
+        // Average sums stay in int32, as TFLite's do.
+        if self.window.kernel_h.saturating_mul(self.window.kernel_w) > 1 << 23 {
+            return Err(Error::Unsupported("pooling window of more than 8 M values"));
         }
         check_activation(self.act_min, self.act_max)?;
         self.input
@@ -474,6 +503,45 @@ impl RequantizeParams {
     }
 }
 
+/// MEAN over the axes between the first and the last: `[batches,
+/// positions, channels]` to `[batches, channels]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MeanParams {
+    pub batches: usize,
+    pub positions: usize,
+    pub channels: usize,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    /// The scale ratio with the division by `positions` folded in
+    /// ([`crate::quant::mean_multiplier`]).
+    pub multiplier: i32,
+    pub shift: i32,
+}
+
+impl MeanParams {
+    pub fn validate(&self) -> Result<()> {
+        check_offset(self.input_zero_point)?;
+        check_offset(self.output_zero_point)?;
+        if self.positions == 0 || i32::try_from(self.positions).is_err() {
+            return Err(Error::Malformed("mean over no positions"));
+        }
+        // The int32 sum of the int8 values cannot overflow.
+        if self.positions > (i32::MAX / 256) as usize {
+            return Err(Error::Unsupported("MEAN over more than 8 M positions"));
+        }
+        if !crate::quant::multiplier_is_valid(self.multiplier, self.shift) {
+            return Err(Error::Malformed("mean multiplier out of range"));
+        }
+        Ok(())
+    }
+
+    pub fn input_len(&self) -> Option<usize> {
+        self.batches
+            .checked_mul(self.positions)?
+            .checked_mul(self.channels)
+    }
+}
+
 /// One CONV_2D implementation.
 pub struct ConvKernel {
     /// Shown by the benchmark and in test failures.
@@ -550,6 +618,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         supports: cortex_m4::depthwise_as_conv_supports,
         eval: cortex_m4::depthwise_as_conv_eval,
     },
+    #[cfg(arm_dsp)]
+    DepthwiseKernel {
+        name: "depthwise_m4_taps",
+        supports: cortex_m4::depthwise_taps_supports,
+        eval: cortex_m4::depthwise_taps_eval,
+    },
     DepthwiseKernel {
         name: "depthwise_dm1_channel_vectorised",
         supports: depthwise_dm1::supports,
@@ -566,6 +640,12 @@ pub static DEPTHWISE_KERNELS: &[DepthwiseKernel] = &[
         name: "depthwise_m4_as_conv_model",
         supports: cortex_m4::depthwise_as_conv_supports,
         eval: cortex_m4::depthwise_as_conv_eval,
+    },
+    #[cfg(all(feature = "std", not(arm_dsp)))]
+    DepthwiseKernel {
+        name: "depthwise_m4_taps_model",
+        supports: cortex_m4::depthwise_taps_supports,
+        eval: cortex_m4::depthwise_taps_eval,
     },
     #[cfg(all(feature = "std", not(arm_dsp)))]
     DepthwiseKernel {
@@ -592,6 +672,12 @@ pub struct FullyConnectedKernel {
 /// through `cortex_m4::self_check`; the host's dense layers are small
 /// enough for the reference.)
 pub static FULLY_CONNECTED_KERNELS: &[FullyConnectedKernel] = &[
+    #[cfg(arm_dsp)]
+    FullyConnectedKernel {
+        name: "fc_m4_dot_2",
+        supports: cortex_m4::fully_connected_dot_supports,
+        eval: cortex_m4::fully_connected_dot_eval,
+    },
     #[cfg(arm_dsp)]
     FullyConnectedKernel {
         name: "fc_m4_gemm_2x2",

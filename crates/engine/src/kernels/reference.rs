@@ -4,13 +4,13 @@
 //! They define correctness; every optimised kernel is tested against them.
 
 use super::{
-    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, PoolParams, RequantizeParams,
-    SoftmaxParams, check_len,
+    AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, MeanParams, PoolParams,
+    RequantizeParams, SoftmaxParams, check_len,
 };
 use crate::error::{Error, Result};
 use crate::quant::{
     SOFTMAX_ACCUMULATION_INTEGER_BITS, exp_on_negative_values_q5_26, get_reciprocal,
-    multiply_by_quantized_multiplier, rounding_divide_by_pot,
+    multiply_by_quantized_multiplier, rescale_in_double, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 };
 
@@ -145,7 +145,6 @@ pub fn fully_connected(
     p.validate()?;
     check_len(p.batches.checked_mul(p.depth), input.len())?;
     check_len(p.batches.checked_mul(p.units), output.len())?;
-    let tail = (p.output_offset, p.act_min, p.act_max);
     for (x, out_row) in input
         .chunks_exact(p.depth)
         .zip(output.chunks_exact_mut(p.units))
@@ -161,18 +160,41 @@ pub fn fully_connected(
                     (i32::from(k) + p.filter_offset).wrapping_mul(i32::from(v) + p.input_offset),
                 )
             });
-            let bias = p.bias.map_or(0, |b| b.get(u));
-            *out = requantize(acc, bias, p.multiplier.get(u), p.shift.get(u), tail);
+            *out = fully_connected_output(p, u, acc);
         }
     }
     Ok(())
 }
 
+/// Unit `u`'s output from its accumulator: bias, rescaling (in `double`
+/// when the blob says so, as TFLite's reference kernel does it; see
+/// [`FullyConnectedParams::double_scale`]), output offset, clamp.
+#[inline]
+pub(crate) fn fully_connected_output(p: &FullyConnectedParams<'_>, u: usize, acc: i32) -> i8 {
+    let bias = p.bias.map_or(0, |b| b.get(u));
+    match p.unit_scale(u) {
+        Some(scale) => rescale_in_double(acc.wrapping_add(bias), scale)
+            .wrapping_add(p.output_offset)
+            .clamp(p.act_min, p.act_max) as i8,
+        None => requantize(
+            acc,
+            bias,
+            p.multiplier.get(u),
+            p.shift.get(u),
+            (p.output_offset, p.act_min, p.act_max),
+        ),
+    }
+}
+
+/// Each output of a pooling window: `step` folds its taps into `init`,
+/// `finish` turns the total and the count of taps into the output.
 fn pool(
     p: &PoolParams,
     input: &[i8],
     output: &mut [i8],
-    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
+    init: i32,
+    step: impl Fn(i32, i8) -> i32,
+    finish: impl Fn(i32, i32) -> i32,
 ) -> Result<()> {
     p.validate()?;
     check_len(p.input.elements(), input.len())?;
@@ -186,45 +208,54 @@ fn pool(
         for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
             let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
             let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
+            let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
             for (ch, out) in out_px.iter_mut().enumerate() {
-                let mut taps = (ky0..ky1).flat_map(|ky| {
-                    let iy = (iy0 + ky as isize) as usize;
-                    (kx0..kx1).map(move |kx| {
+                let mut acc = init;
+                for ky in ky0..ky1 {
+                    let row = (iy0 + ky as isize) as usize * iw;
+                    for kx in kx0..kx1 {
                         let ix = (ix0 + kx as isize) as usize;
-                        input[(iy * iw + ix) * c + ch]
-                    })
-                });
-                *out = reduce(&mut taps).clamp(p.act_min, p.act_max) as i8;
+                        acc = step(acc, input[(row + ix) * c + ch]);
+                    }
+                }
+                *out = finish(acc, count).clamp(p.act_min, p.act_max) as i8;
             }
         }
     }
     Ok(())
 }
 
+/// `reference_integer_ops::AveragePool`: the int32 sum of the window's taps
+/// (at most 2^23 of them, `PoolParams::validate`), divided by their count
+/// rounding halves away from zero.
 pub fn average_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
-    pool(p, input, output, |taps| {
-        // 64-bit sums: no window size can overflow them (TFLite uses int32,
-        // identical for every window that fits in it).
-        let (mut acc, mut count) = (0i64, 0i64);
-        for v in taps {
-            acc += i64::from(v);
-            count += 1;
-        }
-        let count = count.max(1);
-        // TFLite rounds to the nearest integer, halves away from zero.
-        let avg = if acc > 0 {
-            (acc + count / 2) / count
-        } else {
-            (acc - count / 2) / count
-        };
-        avg as i32
-    })
+    pool(
+        p,
+        input,
+        output,
+        0,
+        |acc, v| acc + i32::from(v),
+        |acc, count| {
+            let count = count.max(1);
+            if acc > 0 {
+                (acc + count / 2) / count
+            } else {
+                (acc - count / 2) / count
+            }
+        },
+    )
 }
 
+/// `reference_integer_ops::MaxPool`.
 pub fn max_pool(p: &PoolParams, input: &[i8], output: &mut [i8]) -> Result<()> {
-    pool(p, input, output, |taps| {
-        i32::from(taps.fold(i8::MIN, |m, v| m.max(v)))
-    })
+    pool(
+        p,
+        input,
+        output,
+        i32::from(i8::MIN),
+        |acc, v| acc.max(i32::from(v)),
+        |acc, _| acc,
+    )
 }
 
 /// `reference_ops::Softmax` for int8 input and int8 output (scale 1/256, zero point -128).
@@ -290,6 +321,34 @@ pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         ));
         let raw = scale(sum, p.output_multiplier, p.output_shift).wrapping_add(p.output_offset);
         *out = raw.clamp(p.act_min, p.act_max) as i8;
+    }
+    Ok(())
+}
+
+/// `reference_ops::QuantizedMeanOrSum` (LiteRT's int8 MEAN, in integers
+/// only): each batch's and channel's sum over the positions, less the zero
+/// point, times the multiplier that holds the division by the count.
+pub fn mean(p: &MeanParams, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    check_len(p.input_len(), input.len())?;
+    check_len(p.batches.checked_mul(p.channels), output.len())?;
+    let correction = p.positions as i32 * p.input_zero_point;
+    for b in 0..p.batches {
+        let rows = &input[b * p.positions * p.channels..(b + 1) * p.positions * p.channels];
+        for (c, out) in output[b * p.channels..(b + 1) * p.channels]
+            .iter_mut()
+            .enumerate()
+        {
+            let sum: i32 = rows
+                .iter()
+                .skip(c)
+                .step_by(p.channels)
+                .map(|&x| i32::from(x))
+                .sum();
+            let v = multiply_by_quantized_multiplier(sum - correction, p.multiplier, p.shift)
+                .wrapping_add(p.output_zero_point);
+            *out = v.clamp(-128, 127) as i8;
+        }
     }
     Ok(())
 }

@@ -17,14 +17,15 @@
 use super::cortex_m4;
 use super::{
     AddParams, ConvKernel, ConvParams, DepthwiseKernel, DepthwiseParams, FullyConnectedKernel,
-    FullyConnectedParams, PoolParams, RequantizeParams, SoftmaxParams, conv_patch, depthwise_dm1,
-    pointwise, reference,
+    FullyConnectedParams, MeanParams, PoolParams, RequantizeParams, SoftmaxParams, conv_patch,
+    depthwise_dm1, pointwise, reference,
 };
 use crate::error::{Error, Result};
 
 pub type PoolFn = fn(&PoolParams, &[i8], &mut [i8]) -> Result<()>;
 pub type SoftmaxFn = fn(&SoftmaxParams, &[i8], &mut [i8]) -> Result<()>;
 pub type AddFn = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> Result<()>;
+pub type MeanFn = fn(&MeanParams, &[i8], &mut [i8]) -> Result<()>;
 pub type RequantizeFn = fn(&RequantizeParams, &[i8], &mut [i8]) -> Result<()>;
 /// A kernel's variant that works in scratch memory it is handed (the
 /// arena's free space at that layer) instead of on the stack.
@@ -49,6 +50,7 @@ pub struct KernelSet {
     pub softmax: Option<SoftmaxFn>,
     pub add: Option<AddFn>,
     pub requantize: Option<RequantizeFn>,
+    pub mean: Option<MeanFn>,
 }
 
 /// Every kernel of this target.
@@ -62,8 +64,9 @@ pub static ALL: KernelSet = KernelSet {
     average_pool: Some(reference::average_pool),
     max_pool: Some(reference::max_pool),
     softmax: Some(reference::softmax),
-    add: Some(reference::add),
+    add: Some(super::add::add),
     requantize: Some(reference::requantize_tensor),
+    mean: Some(reference::mean),
 };
 
 fn left_out(op: &'static str) -> Error {
@@ -173,6 +176,12 @@ pub const DEPTHWISE_M4_3X3: DepthwiseKernel = DepthwiseKernel {
     eval: cortex_m4::depthwise_eval,
 };
 #[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_TAPS: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_m4_taps",
+    supports: cortex_m4::depthwise_taps_supports,
+    eval: cortex_m4::depthwise_taps_eval,
+};
+#[cfg(arm_dsp)]
 pub const DEPTHWISE_M4_AS_CONV: DepthwiseKernel = DepthwiseKernel {
     name: "depthwise_m4_as_conv",
     supports: cortex_m4::depthwise_as_conv_supports,
@@ -187,6 +196,12 @@ pub const DEPTHWISE_REFERENCE: DepthwiseKernel = DepthwiseKernel {
     name: "depthwise_reference",
     supports: |_| true,
     eval: reference::depthwise,
+};
+#[cfg(arm_dsp)]
+pub const FC_M4_DOT: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_m4_dot_2",
+    supports: cortex_m4::fully_connected_dot_supports,
+    eval: cortex_m4::fully_connected_dot_eval,
 };
 #[cfg(arm_dsp)]
 pub const FC_M4: FullyConnectedKernel = FullyConnectedKernel {
@@ -228,6 +243,7 @@ mod needs {
         pub softmax: bool,
         pub add: bool,
         pub requantize: bool,
+        pub mean: bool,
         /// Bytes the arena needs beyond the blob's plan so that every layer
         /// run by a kernel with an arena variant finds the least scratch it
         /// runs in outside its input and output (0 where the model is not a
@@ -236,13 +252,14 @@ mod needs {
     }
 
     const CONV_ORDER: [&str; 4] = ["CONV_M4", "CONV_POINTWISE", "CONV_PATCH", "CONV_REFERENCE"];
-    const DEPTHWISE_ORDER: [&str; 4] = [
+    const DEPTHWISE_ORDER: [&str; 5] = [
         "DEPTHWISE_M4_3X3",
         "DEPTHWISE_M4_AS_CONV",
+        "DEPTHWISE_M4_TAPS",
         "DEPTHWISE_DM1",
         "DEPTHWISE_REFERENCE",
     ];
-    const FC_ORDER: [&str; 2] = ["FC_M4", "FC_REFERENCE"];
+    const FC_ORDER: [&str; 3] = ["FC_M4_DOT", "FC_M4", "FC_REFERENCE"];
 
     /// The table entry the target's dispatch takes for `p` (the order of
     /// `CONV_KERNELS` on the target: the Cortex-M4 kernels exist where
@@ -264,6 +281,8 @@ mod needs {
             "DEPTHWISE_M4_3X3"
         } else if dsp && cortex_m4::depthwise_as_conv_supports(p) {
             "DEPTHWISE_M4_AS_CONV"
+        } else if dsp && cortex_m4::depthwise_taps_supports(p) {
+            "DEPTHWISE_M4_TAPS"
         } else if depthwise_dm1::supports(p) {
             "DEPTHWISE_DM1"
         } else {
@@ -367,7 +386,9 @@ mod needs {
                     input,
                     output,
                 } => {
-                    if dsp && cortex_m4::fully_connected_supports(&params) {
+                    if dsp && cortex_m4::fully_connected_dot_supports(&params) {
+                        fc.insert("FC_M4_DOT");
+                    } else if dsp && cortex_m4::fully_connected_supports(&params) {
                         if chain {
                             let (i, o) = ranges(input, output)?;
                             let least = pick(cortex_m4::fully_connected_scratch_words(&params));
@@ -383,6 +404,7 @@ mod needs {
                 PreparedOp::Softmax { .. } => n.softmax = true,
                 PreparedOp::Add { .. } => n.add = true,
                 PreparedOp::Requantize { .. } => n.requantize = true,
+                PreparedOp::Mean { .. } => n.mean = true,
                 PreparedOp::Reshape { .. } => {}
             }
         }
@@ -423,7 +445,7 @@ mod needs {
             };
             let opt = |on: bool, f: &str| {
                 if on {
-                    format!("Some({engine}::kernels::reference::{f})")
+                    format!("Some({engine}::kernels::{f})")
                 } else {
                     "None".into()
                 }
@@ -434,7 +456,7 @@ mod needs {
                  conv_in_arena: &[{}],\n    depthwise_in_arena: &[{}],\n    \
                  fully_connected_in_arena: &[{}],\n    \
                  average_pool: {},\n    max_pool: {},\n    softmax: {},\n    add: {},\n    \
-                 requantize: {},\n}};\n\
+                 requantize: {},\n    mean: {},\n}};\n\
                  /// Arena bytes beyond the blob's plan: room for the kernels' scratch.\n\
                  pub const ARENA_EXTRA: usize = {};\n",
                 list(&self.conv),
@@ -443,11 +465,12 @@ mod needs {
                 arena(&self.conv),
                 arena(&self.depthwise),
                 arena(&self.fully_connected),
-                opt(self.average_pool, "average_pool"),
-                opt(self.max_pool, "max_pool"),
-                opt(self.softmax, "softmax"),
-                opt(self.add, "add"),
-                opt(self.requantize, "requantize_tensor"),
+                opt(self.average_pool, "reference::average_pool"),
+                opt(self.max_pool, "reference::max_pool"),
+                opt(self.softmax, "reference::softmax"),
+                opt(self.add, "add::add"),
+                opt(self.requantize, "reference::requantize_tensor"),
+                opt(self.mean, "reference::mean"),
                 self.arena_extra,
             )
         }

@@ -235,6 +235,7 @@ pub fn export(model: &Model) -> Result<Vec<u8>> {
             Op::Reshape { .. } => (OP_RESHAPE, 1),
             Op::Softmax { .. } => (OP_SOFTMAX, 2),
             Op::Add { .. } => (OP_ADD, 2),
+            Op::Mean { .. } => (OP_MEAN, 2),
             Op::Quantize { .. } => (OP_QUANTIZE, 2),
         };
         let opcode_index = match codes.iter().position(|c| c.0 == code) {
@@ -374,6 +375,27 @@ pub fn export(model: &Model) -> Result<Vec<u8>> {
                 OPTIONS_ADD,
                 vec![(0, Field::U8(act(*activation)))],
             ),
+            Op::Mean {
+                input,
+                output,
+                axes,
+                keep_dims,
+            } => {
+                let axes_tensor = tensors.len();
+                tensors.push(Tensor {
+                    name: format!("{}_axes", model.tensor(*output)?.name),
+                    shape: vec![axes.len()],
+                    dtype: DType::Int32,
+                    quant: None,
+                    data: Some(axes.iter().flat_map(|a| a.to_le_bytes()).collect()),
+                });
+                tensor_buffer.push(0);
+                (
+                    vec![t(*input)?, t(axes_tensor)?],
+                    OPTIONS_REDUCER,
+                    vec![(0, Field::U8(u8::from(*keep_dims)))],
+                )
+            }
             Op::Quantize { input, .. } => (vec![t(*input)?], OPTIONS_QUANTIZE, vec![]),
         };
         operators.push(Obj::Table(vec![

@@ -174,6 +174,28 @@ impl<'a> Importer<'a> {
         }
     }
 
+    /// A constant int32 operand's values (MEAN's axes), read from its
+    /// buffer without making it a tensor of the model.
+    fn constant_i32s(&self, list: &[i32], i: usize, op: &str) -> Result<Vec<i32>> {
+        let t = list
+            .get(i)
+            .and_then(|&t| usize::try_from(t).ok())
+            .filter(|&t| t < self.tensors.len())
+            .ok_or_else(|| msg(format!("{op} is missing operand {i}")))?;
+        let t = self.tensors.table(t)?;
+        let buffer = t.u32(2, 0)? as usize;
+        if t.u8(1, 0)? != TYPE_INT32 || buffer == 0 || buffer >= self.buffers.len() {
+            return Err(msg(format!(
+                "{op}'s operand {i} must be a constant int32 tensor"
+            )));
+        }
+        let bytes = self.buffers.table(buffer)?.vector(0, 1)?.bytes();
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
     fn required(&mut self, list: &[i32], i: usize, op: &str) -> Result<usize> {
         let t = *list
             .get(i)
@@ -363,7 +385,15 @@ fn convert(bytes: &[u8]) -> Result<std::result::Result<Model, Vec<OperatorProble
                         }
                     }
                 }
-                OP_RESHAPE => Op::Reshape { input, output },
+                // Shape changes only (Keras' Conv1D is EXPAND_DIMS, CONV_2D,
+                // SQUEEZE): the output tensor's shape says it all.
+                OP_RESHAPE | OP_EXPAND_DIMS | OP_SQUEEZE => Op::Reshape { input, output },
+                OP_MEAN => Op::Mean {
+                    input,
+                    output,
+                    axes: imp.constant_i32s(&ins, 1, &name)?,
+                    keep_dims: u8_opt(0, 0)? != 0,
+                },
                 OP_SOFTMAX => Op::Softmax {
                     input,
                     output,

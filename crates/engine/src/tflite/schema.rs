@@ -9,6 +9,9 @@ pub const OP_FULLY_CONNECTED: i32 = 9;
 pub const OP_MAX_POOL_2D: i32 = 17;
 pub const OP_RESHAPE: i32 = 22;
 pub const OP_SOFTMAX: i32 = 25;
+pub const OP_MEAN: i32 = 40;
+pub const OP_SQUEEZE: i32 = 43;
+pub const OP_EXPAND_DIMS: i32 = 70;
 pub const OP_QUANTIZE: i32 = 114;
 
 pub const TYPE_FLOAT32: u8 = 0;
@@ -30,6 +33,7 @@ pub const OPTIONS_FULLY_CONNECTED: u8 = 8;
 pub const OPTIONS_SOFTMAX: u8 = 9;
 pub const OPTIONS_ADD: u8 = 11;
 pub const OPTIONS_RESHAPE: u8 = 17;
+pub const OPTIONS_REDUCER: u8 = 27;
 pub const OPTIONS_QUANTIZE: u8 = 89;
 
 /// TFLite's `BuiltinOperator` names, by code (0 to 126, as in `schema.fbs`),

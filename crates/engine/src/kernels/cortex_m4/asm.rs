@@ -369,6 +369,49 @@ pub(super) unsafe extern "C" fn interleave_sum(
     )
 }
 
+/// Dot products of one row of int8 `x`, each value plus the input offset
+/// (in both 16-bit lanes of `offset2`), with two rows of int8 weights, over
+/// `groups` groups of 4; the first in the low word. 17 instructions per 8
+/// MACs: one load per row, `SXTB16` and `SADD16` on `x` once for both rows.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn dot_2(
+    x: *const i8,
+    w0: *const i8,
+    w1: *const i8,
+    groups: usize,
+    offset2: u32,
+) -> u64 {
+    naked_asm!(
+        "push {{r4-r10, lr}}",
+        "ldr r10, [sp, #32]",
+        "movs r8, #0",
+        "movs r9, #0",
+        "cbz r3, 2f",
+        "1:",
+        "ldr r12, [r0], #4",
+        "ldr r6, [r1], #4",
+        "ldr r7, [r2], #4",
+        "sxtb16 r4, r12",
+        "sxtb16 r5, r12, ror #8",
+        "sadd16 r4, r4, r10",
+        "sadd16 r5, r5, r10",
+        "sxtb16 r12, r6",
+        "sxtb16 r6, r6, ror #8",
+        "smlad r8, r4, r12, r8",
+        "smlad r8, r5, r6, r8",
+        "sxtb16 r12, r7",
+        "sxtb16 r7, r7, ror #8",
+        "smlad r9, r4, r12, r9",
+        "smlad r9, r5, r7, r9",
+        "subs r3, r3, #1",
+        "bne 1b",
+        "2:",
+        "mov r0, r8",
+        "mov r1, r9",
+        "pop {{r4-r10, pc}}",
+    )
+}
+
 /// Copies `rows` runs of `run` bytes from `src` (runs `stride` bytes apart)
 /// to `dst` back to back, with unaligned word moves: a patch's kernel rows
 /// are 9 bytes in the first layer, too short for `memcpy`'s set-up.

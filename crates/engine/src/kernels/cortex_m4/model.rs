@@ -134,3 +134,18 @@ pub fn depthwise_3x3_row(
         }
     }
 }
+
+/// [`super::asm::dot_2`]: `sum((x + offset) * w)` over `groups * 4` values
+/// for `w0` (low word) and `w1` (high word), wrapping as `SMLAD` does.
+pub fn dot_2(x: &[i8], w0: &[i8], w1: &[i8], groups: usize, offset2: u32) -> u64 {
+    let offset = i32::from(offset2 as u16 as i16);
+    let dot = |w: &[i8]| {
+        x[..groups * 4]
+            .iter()
+            .zip(&w[..groups * 4])
+            .fold(0i32, |acc, (&x, &w)| {
+                acc.wrapping_add((i32::from(x) + offset) * i32::from(w))
+            })
+    };
+    u64::from(dot(w0) as u32) | (u64::from(dot(w1) as u32) << 32)
+}

@@ -6,7 +6,8 @@
 use super::{
     DepthwiseParams, I32s, MAX_K, conv_eval, conv_eval_in, conv_scratch_words, conv_supports,
     depthwise_as_conv_eval, depthwise_as_conv_supports, depthwise_eval, depthwise_eval_in,
-    depthwise_scratch_words, depthwise_supports, fully_connected_eval, fully_connected_eval_in,
+    depthwise_scratch_words, depthwise_supports, fully_connected_dot_eval,
+    fully_connected_dot_supports, fully_connected_eval, fully_connected_eval_in,
     fully_connected_scratch_words, fully_connected_supports,
 };
 use crate::kernels::{ConvParams, Shape4, Window};
@@ -83,6 +84,7 @@ pub fn self_check(
     let (mults, rest) = rest.split_at_mut(MAXC * 4);
     let (shifts, rest) = rest.split_at_mut(MAXC * 4);
     let (biases, rest) = rest.split_at_mut(MAXC * 4);
+    let (scales, rest) = rest.split_at_mut(MAXC * 8);
     // SAFETY: any bytes are valid `u32`s; the words stay inside `rest`.
     let (_, arena, _) = unsafe { rest.align_to_mut::<u32>() };
     let (filter, input) = (
@@ -253,6 +255,7 @@ pub fn self_check(
                 bias: (case % 5 != 0).then(|| words(biases, units)),
                 multiplier: words(mults, units),
                 shift: words(shifts, units),
+                double_scale: None,
             };
             let (ni, no) = (w * depth, w * units);
             if ni <= MAXI
@@ -284,6 +287,35 @@ pub fn self_check(
                     });
                 }
                 compare(case, "fully connected in arena", &want[..no], &got[..no])?;
+                done.fully_connected += 1;
+            }
+            // Rescaled in double, as blobs since 2026-12-07 say: each unit's
+            // factor the real number its multiplier and shift stand for.
+            for u in 0..units {
+                let exponent = f.shift.get(u) - 31 + 1023;
+                let scale =
+                    f64::from(f.multiplier.get(u)) * f64::from_bits((exponent as u64) << 52);
+                scales[8 * u..8 * u + 8].copy_from_slice(&scale.to_bits().to_le_bytes());
+            }
+            let fd = crate::kernels::FullyConnectedParams {
+                double_scale: Some(I32s::new(&scales[..8 * units]).unwrap_or_default()),
+                ..f
+            };
+            if ni <= MAXI
+                && fully_connected_dot_supports(&fd)
+                && crate::kernels::reference::fully_connected(&fd, &input[..ni], &mut want[..no])
+                    .is_ok()
+            {
+                if fully_connected_dot_eval(&fd, &input[..ni], &mut got[..no]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "fully connected, double (error)",
+                        at: 0,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "fully connected, double", &want[..no], &got[..no])?;
                 done.fully_connected += 1;
             }
         }
