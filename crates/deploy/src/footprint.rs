@@ -16,7 +16,7 @@ use crate::boards::{Board, Cpu};
 
 /// Stack kept free beyond everything static. On the Cortex-M4 boards a
 /// chain of layers (MobileNet) keeps the kernels' scratch in the arena: VWW
-/// needs 2.7 KB of stack at its deepest on the emulated M4. Other graphs
+/// needs 2.1 KB of stack at its deepest on the emulated M4. Other graphs
 /// (ADD) keep it on the stack (a block of widened weights of up to 16 KB,
 /// a widened input band of up to 8 KB, never both at once: 23 KB deep);
 /// the portable kernels of the M0+ need about 4 KB.

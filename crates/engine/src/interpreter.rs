@@ -199,6 +199,9 @@ fn split_with_gap(
 /// Whether each operator reads only the previous one's output (and the
 /// first the model's input, the last writes its output): then nothing but
 /// an operator's own input and output is live while it runs.
+/// Not inlined: its operator records stay off the caller's frame (the
+/// firmware's loop, under which the model runs).
+#[inline(never)]
 pub(crate) fn is_chain(model: &ModelView<'_>) -> Result<bool> {
     let mut prev = model.input()?.range();
     for i in 0..model.op_count() {

@@ -104,20 +104,7 @@ pub fn run<B: Board>(
     };
     #[cfg(feature = "selftest")]
     selftest(board);
-    let input = model.view.input().ok();
-    let (h, w, c) = input.map_or((0, 0, 0), |t| {
-        let s = t.shape4();
-        (s.h, s.w, s.c)
-    });
-    let _ = write!(
-        Out(board),
-        "ready: tinystudio-firmware board={} protocol={} input={h}x{w}x{c} labels={} arena={}\r\n",
-        B::NAME,
-        PROTOCOL_VERSION,
-        model.view.label_count(),
-        model.view.arena_size(),
-    );
-    let mut receiver = Receiver::new(h * w * c);
+    let mut receiver = Receiver::new(announce(board, &model));
     // The next photo: (counter at the last one, milliseconds to wait).
     let mut photo = None;
     if config::CAMERA_INTERVAL_MS > 0 && !camera.frame.is_empty() && board.camera().is_some() {
@@ -160,6 +147,27 @@ pub fn run<B: Board>(
             }
         }
     }
+}
+
+/// Prints the `ready` line; returns the input's size in bytes. Not
+/// inlined: the formatting's stack is not under the loop that runs the
+/// model.
+#[inline(never)]
+fn announce<B: Board>(board: &mut B, model: &Prepared<'_>) -> usize {
+    let input = model.view.input().ok();
+    let (h, w, c) = input.map_or((0, 0, 0), |t| {
+        let s = t.shape4();
+        (s.h, s.w, s.c)
+    });
+    let _ = write!(
+        Out(board),
+        "ready: tinystudio-firmware board={} protocol={} input={h}x{w}x{c} labels={} arena={}\r\n",
+        B::NAME,
+        PROTOCOL_VERSION,
+        model.view.label_count(),
+        model.view.arena_size(),
+    );
+    h * w * c
 }
 
 /// Captures a frame and turns it into the model's input exactly as the
@@ -252,6 +260,9 @@ enum Received {
 /// Receives one good frame into `payload`, reports why a frame was bad, or
 /// returns when `photo` (the counter at the last photo and the milliseconds
 /// to wait) says the next one is due.
+// Not inlined: the receiver's state machine stays off the loop's frame,
+// under which the model runs.
+#[inline(never)]
 fn receive<B: Board>(
     board: &mut B,
     rx: &mut Receiver,
