@@ -55,7 +55,11 @@ impl SizeReport {
             code_bytes: flash_used.saturating_sub(model_bytes),
             ram_static,
             ram_limit: board.ram_bytes,
-            arena_bytes: tinystudio_engine::blob::arena_size_const(blob) as u64,
+            // The firmware's arena (the blob's plan and room for the
+            // kernels' scratch), or the blob's plan for an ELF without it.
+            arena_bytes: elf
+                .symbol_size(ARENA_SYMBOL)
+                .unwrap_or_else(|| tinystudio_engine::blob::arena_size_const(blob) as u64),
             stack_available: board.ram_bytes.saturating_sub(ram_static),
             sections: elf
                 .sections
@@ -85,6 +89,9 @@ impl SizeReport {
         }
     }
 }
+
+/// The firmware's tensor arena (`crates/firmware/src/main.rs`).
+pub const ARENA_SYMBOL: &str = "tinystudio_arena";
 
 /// SRAM starts here on every supported board.
 const RAM_ORIGIN: u64 = 0x2000_0000;

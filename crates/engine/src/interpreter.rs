@@ -5,13 +5,18 @@ use core::ops::Range;
 
 use crate::blob::{ModelView, PreparedOp, as_i8_mut};
 use crate::error::{Error, Result};
-use crate::kernels::{self, ConvParams, DepthwiseParams, PoolParams, Shape4, Window, reference};
+use crate::kernels::set::{self, KernelSet};
+use crate::kernels::{ConvParams, DepthwiseParams, PoolParams, Shape4, Window};
 
 pub struct Interpreter<'m, 'r> {
     model: ModelView<'m>,
     arena: &'r mut [i8],
     input: Range<usize>,
     output: Range<usize>,
+    kernels: &'static KernelSet,
+    /// Whether kernels may take the arena's free space at each layer as
+    /// scratch (see [`free_gap`]).
+    arena_scratch: bool,
 }
 
 fn split1(arena: &mut [i8], a: Range<usize>, out: Range<usize>) -> Result<(&[i8], &mut [i8])> {
@@ -62,21 +67,50 @@ fn split2<'x>(
     Ok((pick(a)?, pick(b)?, o))
 }
 
+/// The calls a windowed operator makes: once over its whole input and
+/// output when they are apart in the arena, otherwise (in place) once per
+/// output row over the input rows it reads, with that band's shapes and
+/// window. `f` gets each call's input shape, output shape and window.
+#[cfg(feature = "std")]
+pub(crate) fn for_each_call(
+    (input, output): (&Range<usize>, &Range<usize>),
+    (in_shape, out_shape, window): (Shape4, Shape4, Window),
+    mut f: impl FnMut(Shape4, Shape4, Window),
+) {
+    if input.end <= output.start || output.end <= input.start {
+        f(in_shape, out_shape, window);
+        return;
+    }
+    for r in 0..out_shape.h {
+        let (start, end, pad_top) = window.row_band(r, in_shape.h);
+        f(
+            Shape4 {
+                h: end - start,
+                ..in_shape
+            },
+            Shape4 { h: 1, ..out_shape },
+            Window { pad_top, ..window },
+        );
+    }
+}
+
 /// Runs a windowed operator. When the planner placed its output over its
 /// input (validated at parse against `Window::in_place_delta`), it runs one
 /// output row at a time, each row reading only the input rows it needs, so
 /// that rows written never cover input rows still to be read.
+/// `gap` is free arena the kernel may use as scratch (see [`free_gap`]).
 fn windowed<P>(
     arena: &mut [i8],
     (input, output): (Range<usize>, Range<usize>),
     (in_shape, out_shape, window): (Shape4, Shape4, Window),
     params: &P,
     band: impl Fn(&P, Shape4, Shape4, Window) -> P,
-    kernel: impl Fn(&P, &[i8], &mut [i8]) -> Result<()>,
+    gap: Range<usize>,
+    kernel: impl Fn(&P, &[i8], &mut [i8], &mut [u32]) -> Result<()>,
 ) -> Result<()> {
     if input.end <= output.start || output.end <= input.start {
-        let (i, o) = split1(arena, input, output)?;
-        return kernel(params, i, o);
+        let (i, o, g) = split_with_gap(arena, input, output, gap)?;
+        return kernel(params, i, o, g);
     }
     let in_row = in_shape.w * in_shape.c;
     let out_row = out_shape.w * out_shape.c;
@@ -93,15 +127,120 @@ fn windowed<P>(
         );
         let rows = input.start + start * in_row..input.start + end * in_row;
         let out = output.start + r * out_row..output.start + (r + 1) * out_row;
-        let (i, o) = split1(arena, rows, out)?;
-        kernel(&p, i, o)?;
+        let (i, o, g) = split_with_gap(arena, rows, out, gap.clone())?;
+        kernel(&p, i, o, g)?;
     }
     Ok(())
+}
+
+/// The largest stretch of the arena outside an operator's input and output
+/// ranges: free while it runs when no other tensor is live then (a chain of
+/// layers, [`is_chain`]). Kernels take their scratch from it instead of the
+/// stack.
+pub(crate) fn free_gap(len: usize, a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
+    let (lo, hi) = (a.start.min(b.start), a.end.max(b.end).min(len));
+    let mut best = 0..lo;
+    if len - hi > best.len() {
+        best = hi..len;
+    }
+    let between = if a.end <= b.start {
+        a.end..b.start
+    } else if b.end <= a.start {
+        b.end..a.start
+    } else {
+        0..0
+    };
+    if between.len() > best.len() {
+        best = between;
+    }
+    best
+}
+
+/// `split1` plus the free stretch `gap` (disjoint from both ranges) as
+/// words (its unaligned ends left out).
+fn split_with_gap(
+    arena: &mut [i8],
+    a: Range<usize>,
+    out: Range<usize>,
+    gap: Range<usize>,
+) -> Result<(&[i8], &mut [i8], &mut [u32])> {
+    let bad = || Error::Malformed("operator buffers outside the arena");
+    if gap.is_empty() {
+        let (i, o) = split1(arena, a, out)?;
+        return Ok((i, o, &mut []));
+    }
+    if gap.end > arena.len() {
+        return Err(bad());
+    }
+    let (lo, rest) = arena.split_at_mut(gap.start);
+    let (g, hi) = rest.split_at_mut(gap.len());
+    let below = |r: &Range<usize>| r.end <= gap.start;
+    let above = |r: &Range<usize>| r.start >= gap.end;
+    let shift = |r: &Range<usize>| r.start - gap.end..r.end - gap.end;
+    let (i, o): (&[i8], &mut [i8]) = match (below(&a), below(&out)) {
+        (true, true) => split1(lo, a, out)?,
+        (false, false) if above(&a) && above(&out) => split1(hi, shift(&a), shift(&out))?,
+        (true, false) if above(&out) => (
+            lo.get(a).ok_or_else(bad)?,
+            hi.get_mut(shift(&out)).ok_or_else(bad)?,
+        ),
+        (false, true) if above(&a) => (
+            hi.get(shift(&a)).ok_or_else(bad)?,
+            lo.get_mut(out).ok_or_else(bad)?,
+        ),
+        _ => return Err(Error::Malformed("scratch overlaps an operator's buffers")),
+    };
+    // SAFETY: any bytes are valid `u32`s; `align_to_mut` keeps the words
+    // inside `g` and aligned.
+    let (_, words, _) = unsafe { g.align_to_mut::<u32>() };
+    Ok((i, o, words))
+}
+
+/// Whether each operator reads only the previous one's output (and the
+/// first the model's input, the last writes its output): then nothing but
+/// an operator's own input and output is live while it runs.
+/// Not inlined: its operator records stay off the caller's frame (the
+/// firmware's loop, under which the model runs).
+#[inline(never)]
+pub(crate) fn is_chain(model: &ModelView<'_>) -> Result<bool> {
+    let mut prev = model.input()?.range();
+    for i in 0..model.op_count() {
+        let op = model.op(i)?;
+        let input = match op {
+            PreparedOp::Conv { input, .. }
+            | PreparedOp::Depthwise { input, .. }
+            | PreparedOp::FullyConnected { input, .. }
+            | PreparedOp::AveragePool { input, .. }
+            | PreparedOp::MaxPool { input, .. }
+            | PreparedOp::Reshape { input, .. }
+            | PreparedOp::Softmax { input, .. }
+            | PreparedOp::Requantize { input, .. }
+            | PreparedOp::Mean { input, .. } => input,
+            PreparedOp::Add { .. } => return Ok(false),
+        };
+        if model.tensor(input)?.range() != prev {
+            return Ok(false);
+        }
+        prev = model.tensor(op.output())?.range();
+    }
+    Ok(prev == model.output()?.range())
 }
 
 impl<'m, 'r> Interpreter<'m, 'r> {
     /// Binds a model to an arena of at least `model.arena_size()` bytes.
     pub fn new(model: ModelView<'m>, arena: &'r mut [u8]) -> Result<Self> {
+        Self::with_kernels(model, arena, &set::ALL)
+    }
+
+    /// [`Interpreter::new`] with only the kernels in `kernels` (a firmware's
+    /// set for its one model, `kernels::set::needed`): the others are then
+    /// never referenced and stay out of the image. A layer the set has no
+    /// kernel for fails with `Error::Unsupported`.
+    pub fn with_kernels(
+        model: ModelView<'m>,
+        arena: &'r mut [u8],
+        kernels: &'static KernelSet,
+    ) -> Result<Self> {
         if arena.len() < model.arena_size() {
             return Err(Error::ArenaTooSmall {
                 needed: model.arena_size(),
@@ -115,6 +254,8 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             arena: as_i8_mut(arena),
             input,
             output,
+            kernels,
+            arena_scratch: kernels.uses_arena_scratch() && is_chain(&model)?,
         })
     }
 
@@ -179,49 +320,71 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         Ok(self.model.tensor(t)?.range())
     }
 
+    /// Free arena around an operator's input and output, if kernels may use it.
+    fn gap(&self, a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
+        if self.arena_scratch {
+            free_gap(self.arena.len(), a, b)
+        } else {
+            0..0
+        }
+    }
+
     fn run_op(&mut self, op: &PreparedOp<'m>) -> Result<()> {
+        let k = self.kernels;
         match *op {
             PreparedOp::Conv {
                 ref params,
                 input,
                 output,
-            } => windowed(
-                self.arena,
-                (self.range(input)?, self.range(output)?),
-                (params.input, params.output, params.window),
-                params,
-                |p, input, output, window| ConvParams {
-                    input,
-                    output,
-                    window,
-                    ..*p
-                },
-                kernels::conv,
-            ),
+            } => {
+                let (input, output) = (self.range(input)?, self.range(output)?);
+                let gap = self.gap(&input, &output);
+                windowed(
+                    self.arena,
+                    (input, output),
+                    (params.input, params.output, params.window),
+                    params,
+                    |p, input, output, window| ConvParams {
+                        input,
+                        output,
+                        window,
+                        ..*p
+                    },
+                    gap,
+                    |p, i, o, g| k.conv(p, i, o, g),
+                )
+            }
             PreparedOp::Depthwise {
                 ref params,
                 input,
                 output,
-            } => windowed(
-                self.arena,
-                (self.range(input)?, self.range(output)?),
-                (params.input, params.output, params.window),
-                params,
-                |p, input, output, window| DepthwiseParams {
-                    input,
-                    output,
-                    window,
-                    ..*p
-                },
-                kernels::depthwise,
-            ),
+            } => {
+                let (input, output) = (self.range(input)?, self.range(output)?);
+                let gap = self.gap(&input, &output);
+                windowed(
+                    self.arena,
+                    (input, output),
+                    (params.input, params.output, params.window),
+                    params,
+                    |p, input, output, window| DepthwiseParams {
+                        input,
+                        output,
+                        window,
+                        ..*p
+                    },
+                    gap,
+                    |p, i, o, g| k.depthwise(p, i, o, g),
+                )
+            }
             PreparedOp::FullyConnected {
                 ref params,
                 input,
                 output,
             } => {
-                let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                kernels::fully_connected(params, i, o)
+                let (input, output) = (self.range(input)?, self.range(output)?);
+                let gap = self.gap(&input, &output);
+                let (i, o, g) = split_with_gap(self.arena, input, output, gap)?;
+                k.fully_connected(params, i, o, g)
             }
             PreparedOp::AveragePool {
                 ref params,
@@ -238,7 +401,11 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                reference::average_pool,
+                0..0,
+                {
+                    let f = set::present(k.average_pool, "AVERAGE_POOL_2D is not in this build")?;
+                    move |p, i, o, _| f(p, i, o)
+                },
             ),
             PreparedOp::MaxPool {
                 ref params,
@@ -255,7 +422,11 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     window,
                     ..*p
                 },
-                reference::max_pool,
+                0..0,
+                {
+                    let f = set::present(k.max_pool, "MAX_POOL_2D is not in this build")?;
+                    move |p, i, o, _| f(p, i, o)
+                },
             ),
             PreparedOp::Softmax {
                 ref params,
@@ -263,7 +434,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::softmax(params, i, o)
+                set::present(k.softmax, "SOFTMAX is not in this build")?(params, i, o)
             }
             PreparedOp::Requantize {
                 ref params,
@@ -271,7 +442,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::requantize_tensor(params, i, o)
+                set::present(k.requantize, "QUANTIZE is not in this build")?(params, i, o)
             }
             PreparedOp::Add {
                 ref params,
@@ -284,7 +455,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(inputs[1])?,
                     self.range(output)?,
                 )?;
-                crate::kernels::add::add(params, a, b, o)
+                set::present(k.add, "ADD is not in this build")?(params, a, b, o)
             }
             PreparedOp::Mean {
                 ref params,
@@ -292,7 +463,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                reference::mean(params, i, o)
+                set::present(k.mean, "MEAN is not in this build")?(params, i, o)
             }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);

@@ -38,7 +38,7 @@ use core::fmt::{self, Write};
 
 use tinystudio_device::camera::FramePixels;
 use tinystudio_engine::preprocess::{Scratch, preprocess};
-use tinystudio_engine::{InputMapper, Interpreter, ModelView};
+use tinystudio_engine::{Interpreter, ModelView};
 
 use crate::board::{Board, Camera, CounterUnit};
 use crate::config;
@@ -104,6 +104,56 @@ pub fn run<B: Board>(
     };
     #[cfg(feature = "selftest")]
     selftest(board);
+    let mut receiver = Receiver::new(announce(board, &model));
+    // The next photo: (counter at the last one, milliseconds to wait).
+    let mut photo = None;
+    if config::CAMERA_INTERVAL_MS > 0 && !camera.frame.is_empty() && board.camera().is_some() {
+        let _ = write!(
+            Out(board),
+            "Starting inferencing in {} seconds...\r\n",
+            FIRST_PHOTO_MS / 1000
+        );
+        photo = Some((board.counter(), FIRST_PHOTO_MS));
+    }
+    loop {
+        let mut it = match Interpreter::with_kernels(model.view, arena, &crate::kernels::KERNELS) {
+            Ok(it) => it,
+            Err(e) => {
+                let _ = write!(Out(board), "error: {e}\r\n");
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+        };
+        match receive(board, &mut receiver, as_u8_mut(it.input_mut()), photo) {
+            Received::Frame => {
+                // DSP: the host already resized; only the pixel -> int8 mapping.
+                let t0 = board.counter();
+                map_pixels(it.input_mut());
+                let dsp = board.counter() - t0;
+                classify(board, &model, &mut it, dsp);
+            }
+            Received::Rejected(e) => {
+                let _ = write!(Out(board), "error: {e}\r\n");
+            }
+            Received::PhotoDue => {
+                let _ = Out(board).write_str("Taking photo...\r\n");
+                match take_photo(board, &mut camera, &mut it) {
+                    Ok(dsp) => classify(board, &model, &mut it, dsp),
+                    Err(e) => {
+                        let _ = write!(Out(board), "error: camera: {e}\r\n");
+                    }
+                }
+                photo = Some((board.counter(), config::CAMERA_INTERVAL_MS));
+            }
+        }
+    }
+}
+
+/// Prints the `ready` line; returns the input's size in bytes. Not
+/// inlined: the formatting's stack is not under the loop that runs the
+/// model.
+#[inline(never)]
+fn announce<B: Board>(board: &mut B, model: &Prepared<'_>) -> usize {
     let input = model.view.input().ok();
     let (h, w, c) = input.map_or((0, 0, 0), |t| {
         let s = t.shape4();
@@ -117,58 +167,17 @@ pub fn run<B: Board>(
         model.view.label_count(),
         model.view.arena_size(),
     );
-    let mut receiver = Receiver::new(h * w * c);
-    // The next photo: (counter at the last one, milliseconds to wait).
-    let mut photo = None;
-    if config::CAMERA_INTERVAL_MS > 0 && !camera.frame.is_empty() && board.camera().is_some() {
-        let _ = write!(
-            Out(board),
-            "Starting inferencing in {} seconds...\r\n",
-            FIRST_PHOTO_MS / 1000
-        );
-        photo = Some((board.counter(), FIRST_PHOTO_MS));
-    }
-    loop {
-        let mut it = match Interpreter::new(model.view, arena) {
-            Ok(it) => it,
-            Err(e) => {
-                let _ = write!(Out(board), "error: {e}\r\n");
-                #[allow(clippy::empty_loop)]
-                loop {}
-            }
-        };
-        match receive(board, &mut receiver, as_u8_mut(it.input_mut()), photo) {
-            Received::Frame => {
-                // DSP: the host already resized; only the pixel -> int8 mapping.
-                let t0 = board.counter();
-                map_pixels(&model, it.input_mut());
-                let dsp = board.counter() - t0;
-                classify(board, &model, &mut it, dsp);
-            }
-            Received::Rejected(e) => {
-                let _ = write!(Out(board), "error: {e}\r\n");
-            }
-            Received::PhotoDue => {
-                let _ = Out(board).write_str("Taking photo...\r\n");
-                match take_photo(board, &mut camera, &model, &mut it) {
-                    Ok(dsp) => classify(board, &model, &mut it, dsp),
-                    Err(e) => {
-                        let _ = write!(Out(board), "error: camera: {e}\r\n");
-                    }
-                }
-                photo = Some((board.counter(), config::CAMERA_INTERVAL_MS));
-            }
-        }
-    }
+    h * w * c
 }
 
 /// Captures a frame and turns it into the model's input exactly as the
 /// studio does (`tinystudio_engine::preprocess`, then the pixel mapping);
-/// returns the counter ticks of that preprocessing ("DSP").
+/// returns the counter ticks of that preprocessing ("DSP"). Not inlined:
+/// its locals stay off the stack while the model runs.
+#[inline(never)]
 fn take_photo<B: Board>(
     board: &mut B,
     buffers: &mut CameraBuffers<'_>,
-    model: &Prepared<'_>,
     it: &mut Interpreter<'_, '_>,
 ) -> Result<u64, PhotoError<B>> {
     let Some(camera) = board.camera() else {
@@ -195,7 +204,7 @@ fn take_photo<B: Board>(
         as_u8_mut(it.input_mut()),
     )
     .map_err(PhotoError::Engine)?;
-    map_pixels(model, it.input_mut());
+    map_pixels(it.input_mut());
     Ok(board.counter() - t0)
 }
 
@@ -215,26 +224,20 @@ impl<B: Board> fmt::Display for PhotoError<B> {
 }
 
 /// The pixel -> int8 mapping, in place: the same table as in the studio.
-fn map_pixels(model: &Prepared<'_>, input: &mut [i8]) {
+fn map_pixels(input: &mut [i8]) {
     for x in input.iter_mut() {
-        *x = model.mapper.map_pixel(*x as u8);
+        *x = config::PIXEL_MAP[usize::from(*x as u8)];
     }
 }
 
 struct Prepared<'a> {
     view: ModelView<'a>,
-    mapper: InputMapper,
 }
 
 fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     // Verifies the checksum once at boot (catches corrupted flash).
     let view = ModelView::parse(blob)?;
-    let mapper = view
-        .input_mapper()
-        .ok_or(tinystudio_engine::Error::Malformed(
-            "the model has no input tensor",
-        ))?;
-    Ok(Prepared { view, mapper })
+    Ok(Prepared { view })
 }
 
 /// Views the int8 input tensor as bytes, so pixels are received in place.
@@ -257,6 +260,9 @@ enum Received {
 /// Receives one good frame into `payload`, reports why a frame was bad, or
 /// returns when `photo` (the counter at the last photo and the milliseconds
 /// to wait) says the next one is due.
+// Not inlined: the receiver's state machine stays off the loop's frame,
+// under which the model runs.
+#[inline(never)]
 fn receive<B: Board>(
     board: &mut B,
     rx: &mut Receiver,
@@ -316,6 +322,23 @@ fn classify<B: Board>(board: &mut B, model: &Prepared<'_>, it: &mut Interpreter<
     #[cfg(not(feature = "profile"))]
     let result = it.invoke();
     let t2 = board.counter();
+    #[cfg(feature = "profile")]
+    report(board, model, it, result, (dsp, t1, t2), &marks);
+    #[cfg(not(feature = "profile"))]
+    report(board, model, it, result, (dsp, t1, t2));
+}
+
+/// Prints what [`classify`] found. Not inlined, so the formatting's stack
+/// is not on the stack while the model runs.
+#[inline(never)]
+fn report<B: Board>(
+    board: &mut B,
+    model: &Prepared<'_>,
+    it: &Interpreter<'_, '_>,
+    result: tinystudio_engine::Result<()>,
+    (dsp, t1, t2): (u64, u64, u64),
+    #[cfg(feature = "profile")] marks: &[u64; MAX_PROFILED_OPS],
+) {
     if let Err(e) = result {
         let _ = write!(Out(board), "error: inference failed: {e}\r\n");
         return;

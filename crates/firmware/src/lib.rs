@@ -10,5 +10,9 @@ pub mod board;
 pub mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
+/// The kernels this model's layers select on this target (see `build.rs`).
+pub mod kernels {
+    include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
+}
 pub mod model;
 pub mod protocol;

@@ -8,10 +8,12 @@ use cortex_m_rt::entry;
 use tinystudio_firmware::board::{self, Board as _};
 use tinystudio_firmware::{app, config, model};
 
-/// The tensor arena, sized from the blob at compile time.
+/// The tensor arena, sized from the blob at compile time (with room for the
+/// kernels' scratch). Its symbol name is what the host's size report reads.
 #[repr(C, align(8))]
 struct Arena([u8; model::ARENA_SIZE]);
 
+#[unsafe(export_name = "tinystudio_arena")]
 static mut ARENA: Arena = Arena([0; model::ARENA_SIZE]);
 
 /// The camera loop's memory, sized by build.rs (empty without the loop).

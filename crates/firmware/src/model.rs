@@ -8,11 +8,14 @@ struct Aligned<B: ?Sized>(B);
 
 static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.tsmb")));
 
-/// Arena bytes the blob's planner asked for (build.rs has validated the blob).
+/// Arena bytes the blob's planner asked for (build.rs has validated the
+/// blob), and room for the kernels' scratch where the layers leave too
+/// little free (`crate::kernels::ARENA_EXTRA`): the kernels keep no
+/// scratch on the stack.
 pub const ARENA_SIZE: usize = tinystudio_engine::blob::arena_size_const(include_bytes!(concat!(
     env!("OUT_DIR"),
     "/model.tsmb"
-)));
+))) + crate::kernels::ARENA_EXTRA;
 
 /// The model blob in flash.
 pub fn blob() -> &'static [u8] {

@@ -145,6 +145,7 @@ impl<T: Word, const N: usize> Scratch<T, N> {
     }
 
     /// The first `len` elements (at most `N`), zeroed.
+    #[inline(always)]
     fn zeroed(&mut self, len: usize) -> &mut [T] {
         let len = len.min(N);
         let p = self.0.as_mut_ptr().cast::<T>();
@@ -169,6 +170,40 @@ impl<T: Word, const N: usize> Scratch<T, N> {
             core::slice::from_raw_parts_mut(p, len)
         }
     }
+}
+
+/// Scratch words taken from the front of `rest` (the arena's free space the
+/// interpreter hands over), zeroed as [`Scratch::zeroed`] zeroes: `len`
+/// words, or `None` when `rest` is shorter.
+fn take_words<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [u32]> {
+    if rest.len() < len {
+        return None;
+    }
+    let (head, tail) = core::mem::take(rest).split_at_mut(len);
+    *rest = tail;
+    #[cfg(arm_dsp)]
+    // SAFETY: `head` holds `len` words.
+    unsafe {
+        asm::zero_words(head.as_mut_ptr(), len);
+    }
+    #[cfg(not(arm_dsp))]
+    head.fill(0);
+    Some(head)
+}
+
+/// [`take_words`] as `len` zeroed bytes (rounded up to whole words).
+fn take_bytes<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i8]> {
+    let words = take_words(rest, len.div_ceil(4))?;
+    // SAFETY: the words are initialised; any byte is a valid `i8`, `i8` has
+    // alignment 1, and the exclusive borrow is carried over.
+    Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), len) })
+}
+
+/// [`take_words`] as `i32`.
+fn take_i32<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i32]> {
+    let words = take_words(rest, len)?;
+    // SAFETY: `u32` and `i32` have the same size, alignment and validity.
+    Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i32>(), len) })
 }
 
 /// Copies a short run of bytes with word moves; `copy_from_slice` calls
@@ -304,11 +339,55 @@ fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32]) -> [i32; 2] {
 /// `[bias0, bias1]` before them, `[mult0, shc1_0, mult1, shc1_1]` after.
 const PAIR_EXTRA: usize = 6;
 
+/// Channel pairs per block of widened weights, and the words of one pair's
+/// record, for `p` in `budget` words of scratch (`None` if not even one
+/// pair fits). With room, the block is as large as [`WEIGHT_BUDGET`]
+/// allows: a smaller block widens every pixel pair once more per block.
+fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
+    let kp = k4_groups(p) * 4;
+    let rec_words = kp + PAIR_EXTRA;
+    // The pixels' widened patch and the two gathered patches, and the
+    // spare outputs (rounded up: at most MAX_PAIRS * 2 bytes).
+    let fixed = kp + 2 * kp.div_ceil(4) + MAX_PAIRS.div_ceil(2);
+    let fit = budget.checked_sub(fixed)? / rec_words;
+    let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
+        .clamp(1, MAX_PAIRS)
+        .min(p.output.c / 2)
+        .min(fit);
+    (pairs_per_block >= 1).then_some((pairs_per_block, rec_words))
+}
+
+/// The stack buffers' size in words for patches of up to `k` values:
+/// [`conv_blocks`] on the stack.
+const fn conv_stack_words(k: usize) -> usize {
+    WEIGHT_BUDGET / 4 + k + 2 * k / 4 + MAX_PAIRS / 2
+}
+
+/// Words of scratch with which [`conv_eval_in`] runs exactly as
+/// [`conv_eval`] (same blocks, same instructions), and the fewest it can
+/// run in at all.
+pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
+    let kp = k4_groups(p) * 4;
+    let fixed = kp + 2 * kp.div_ceil(4) + MAX_PAIRS.div_ceil(2);
+    let (pairs, rec_words) =
+        conv_blocks(p, conv_stack_words(MAX_K_WIDE)).unwrap_or((1, kp + PAIR_EXTRA));
+    (fixed + pairs * rec_words, fixed + rec_words)
+}
+
+/// The GEMM's working memory (see [`conv_run`]).
+struct ConvScratch<'s> {
+    wblock: &'s mut [u32],
+    xblock: &'s mut [u32],
+    patch0: &'s mut [i8],
+    patch1: &'s mut [i8],
+    spare: &'s mut [i8],
+}
+
+/// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
+/// for patches over [`MAX_K`]).
+#[inline(never)]
 pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
-    p.validate()?;
-    if !conv_supports(p) {
-        return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
-    }
+    check_conv(p, input, output)?;
     if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
         conv_eval_within::<MAX_K>(p, input, output)
     } else {
@@ -323,8 +402,72 @@ fn conv_eval_within<const K: usize>(
     input: &[i8],
     output: &mut [i8],
 ) -> Result<()> {
+    let kp = k4_groups(p) * 4;
+    let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K))
+        .ok_or_else(|| unsupported("Cortex-M4 convolution: patch too long"))?;
+    let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
+    let mut xscratch = Scratch::<u32, K>::new();
+    // Patches (and filter rows) padded to whole groups of 4; the padding is
+    // zero in the filter, so whatever the patch holds there adds nothing.
+    let mut p0scratch = Scratch::<i8, K>::new();
+    let mut p1scratch = Scratch::<i8, K>::new();
+    let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
+    let s = ConvScratch {
+        wblock: wscratch.zeroed(pairs_per_block * rec_words),
+        xblock: xscratch.zeroed(kp),
+        patch0: p0scratch.zeroed(kp),
+        patch1: p1scratch.zeroed(kp),
+        spare: sscratch.zeroed(pairs_per_block * 2),
+    };
+    conv_run(p, input, output, s, pairs_per_block)
+}
+
+/// [`conv_eval`] in `scratch` (the arena's free space at this layer), with
+/// blocks as large as it allows; on the stack when it holds less than
+/// [`conv_scratch_words`]' least.
+pub fn conv_eval_in(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    scratch: &mut [u32],
+) -> Result<()> {
+    let Some((pairs_per_block, rec_words)) = conv_blocks(p, scratch.len()) else {
+        return conv_eval(p, input, output);
+    };
+    check_conv(p, input, output)?;
+    let kp = k4_groups(p) * 4;
+    let mut rest = scratch;
+    let short = || unsupported("Cortex-M4 convolution: scratch too small");
+    let s = ConvScratch {
+        wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
+        xblock: take_words(&mut rest, kp).ok_or_else(short)?,
+        patch0: take_bytes(&mut rest, kp).ok_or_else(short)?,
+        patch1: take_bytes(&mut rest, kp).ok_or_else(short)?,
+        spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
+    };
+    conv_run(p, input, output, s, pairs_per_block)
+}
+
+fn check_conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    p.validate()?;
+    if !conv_supports(p) {
+        return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
+    }
     check_len(p.input.elements(), input.len())?;
-    check_len(p.output.elements(), output.len())?;
+    check_len(p.output.elements(), output.len())
+}
+
+/// The convolution itself, parameters and lengths checked by the caller.
+/// Not inlined: both the stack and the arena entry call it (one copy in
+/// flash), and the arena entry's frame then holds no stack buffers.
+#[inline(never)]
+fn conv_run(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    s: ConvScratch<'_>,
+    pairs_per_block: usize,
+) -> Result<()> {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
     let w = p.window;
@@ -336,21 +479,13 @@ fn conv_eval_within<const K: usize>(
 
     // One record per channel pair: biases, widened filters, requantization.
     let rec_words = kp + PAIR_EXTRA;
-    let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
-        .clamp(1, MAX_PAIRS)
-        .min(oc / 2);
-    let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
-    let wblock = wscratch.zeroed(pairs_per_block * rec_words);
-    let mut xscratch = Scratch::<u32, K>::new();
-    let xblock = xscratch.zeroed(kp);
-    // Patches (and filter rows) padded to whole groups of 4; the padding is
-    // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut p0scratch = Scratch::<i8, K>::new();
-    let patch0 = p0scratch.zeroed(kp);
-    let mut p1scratch = Scratch::<i8, K>::new();
-    let patch1 = p1scratch.zeroed(kp);
-    let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
-    let spare = sscratch.zeroed(pairs_per_block * 2);
+    let ConvScratch {
+        wblock,
+        xblock,
+        patch0,
+        patch1,
+        spare,
+    } = s;
     let pixels = oh * ow;
 
     // Whether a channel needs the per-channel path (found while preparing
@@ -538,6 +673,27 @@ pub fn fully_connected_eval(
     conv_eval(&fully_connected_as_conv(p), input, output)
 }
 
+/// Words of scratch [`fully_connected_eval_in`] takes for `p`.
+pub fn fully_connected_scratch_words(p: &FullyConnectedParams<'_>) -> (usize, usize) {
+    conv_scratch_words(&fully_connected_as_conv(p))
+}
+
+/// [`fully_connected_eval`] in the arena's free space, as [`conv_eval_in`].
+pub fn fully_connected_eval_in(
+    p: &FullyConnectedParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    scratch: &mut [u32],
+) -> Result<()> {
+    p.validate()?;
+    if !fully_connected_supports(p) {
+        return Err(unsupported(
+            "Cortex-M4 fully connected: unsupported parameters",
+        ));
+    }
+    conv_eval_in(&fully_connected_as_conv(p), input, output, scratch)
+}
+
 /// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
 /// the padding set to the input zero point (they then add exactly 0).
 fn gather(
@@ -697,34 +853,119 @@ pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
 /// `[row][quad][column]` with the padding columns and rows holding the zero
 /// point. The band slides down the input: a row is widened once and reused
 /// by the (up to 3) output rows that read it.
+/// The depthwise band's geometry for `p` in `budget` words of scratch:
+/// quads per block, words per band row, band rows used (`None` if three
+/// rows of one quad and its record do not fit). With room, as on the
+/// stack: up to [`MAX_BAND`] bytes of band.
+fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<(usize, usize, usize)> {
+    let band_w = (p.output.w - 1) * p.window.stride_w + 3;
+    // Quads per block: three rows of them must fit in the band.
+    let mut qblock = (MAX_BAND / (3 * band_w * 8))
+        .clamp(1, MAX_QUADS)
+        .min(p.input.c / 4);
+    while qblock > 1 && 3 * qblock * band_w * 2 + qblock * QUAD_WORDS > budget {
+        qblock -= 1;
+    }
+    let row_words = qblock * band_w * 2;
+    let band_words = (MAX_BAND / 4).min(budget.checked_sub(qblock * QUAD_WORDS)?);
+    let rows_cap = band_words / row_words;
+    // In-place layers call this once per output row: initialise only the
+    // rows this call can use.
+    let rows_used = rows_cap.min((p.output.h - 1) * p.window.stride_h + 3);
+    (rows_cap >= 3).then_some((qblock, row_words, rows_used))
+}
+
+/// The stack buffers' size in words.
+const DEPTHWISE_STACK_WORDS: usize = MAX_BAND / 4 + MAX_QUADS * QUAD_WORDS;
+
+/// Words of scratch with which [`depthwise_eval_in`] runs exactly as
+/// [`depthwise_eval`], and the fewest it can run in at all.
+pub fn depthwise_scratch_words(p: &DepthwiseParams<'_>) -> (usize, usize) {
+    let band_w = (p.output.w - 1) * p.window.stride_w + 3;
+    let least = 3 * band_w * 2 + QUAD_WORDS;
+    let full = depthwise_blocks(p, DEPTHWISE_STACK_WORDS).map_or(least, |(q, row_words, rows)| {
+        rows * row_words + q * QUAD_WORDS
+    });
+    (full, least)
+}
+
+/// [`depthwise_eval`] with its scratch on the stack (about 10 KB at most).
+#[inline(never)]
 pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+    check_depthwise(p, input, output)?;
+    let (qblock, row_words, rows_used) = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
+        .ok_or_else(|| unsupported("Cortex-M4 depthwise: rows too long"))?;
+    let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
+    let band = bscratch.zeroed(rows_used * row_words);
+    let mut qscratch = Scratch::<i32, { MAX_QUADS * QUAD_WORDS }>::new();
+    let quads = qscratch.zeroed(qblock * QUAD_WORDS);
+    depthwise_run(
+        p,
+        input,
+        output,
+        band,
+        quads,
+        (qblock, row_words, rows_used),
+    )
+}
+
+/// [`depthwise_eval`] in `scratch` (the arena's free space at this layer),
+/// with a band as large as it allows; on the stack when it holds less than
+/// [`depthwise_scratch_words`]' least.
+pub fn depthwise_eval_in(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    scratch: &mut [u32],
+) -> Result<()> {
+    let Some((qblock, row_words, rows_used)) = depthwise_blocks(p, scratch.len()) else {
+        return depthwise_eval(p, input, output);
+    };
+    check_depthwise(p, input, output)?;
+    let mut rest = scratch;
+    let short = || unsupported("Cortex-M4 depthwise: scratch too small");
+    let band = take_words(&mut rest, rows_used * row_words).ok_or_else(short)?;
+    let quads = take_i32(&mut rest, qblock * QUAD_WORDS).ok_or_else(short)?;
+    depthwise_run(
+        p,
+        input,
+        output,
+        band,
+        quads,
+        (qblock, row_words, rows_used),
+    )
+}
+
+fn check_depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
     if !depthwise_supports(p) {
         return Err(unsupported("Cortex-M4 depthwise: unsupported parameters"));
     }
     check_len(p.input.elements(), input.len())?;
-    check_len(p.output.elements(), output.len())?;
+    check_len(p.output.elements(), output.len())
+}
+
+/// The depthwise layer itself, parameters and lengths checked by the caller.
+/// Not inlined: both the stack and the arena entry call it (one copy in
+/// flash), and the arena entry's frame then holds no stack buffers.
+#[inline(never)]
+fn depthwise_run(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    band: &mut [u32],
+    quads: &mut [i32],
+    (qblock, row_words, rows_used): (usize, usize, usize),
+) -> Result<()> {
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow) = (p.output.h, p.output.w);
     let w = p.window;
     let band_w = (ow - 1) * w.stride_w + 3;
     let nq = c / 4;
-    // Quads per block: three rows of them must fit in the band.
-    let qblock = (MAX_BAND / (3 * band_w * 8)).clamp(1, MAX_QUADS).min(nq);
-    let row_words = qblock * band_w * 2;
-    let rows_cap = (MAX_BAND / 4) / row_words;
     let zp = (-p.input_offset) as i16 as u16 as u32;
     let zp_pair = zp | (zp << 16);
     let left = w.pad_left.min(band_w);
     let cols = (band_w - left).min(iw);
-
-    // In-place layers call this once per output row: initialise only the
-    // rows this call can use.
-    let rows_used = rows_cap.min((oh - 1) * w.stride_h + 3);
-    let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
-    let band = bscratch.zeroed(rows_used * row_words);
-    let mut qscratch = Scratch::<i32, { MAX_QUADS * QUAD_WORDS }>::new();
-    let quads = qscratch.zeroed(qblock * QUAD_WORDS);
     let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
 
     let mut any_slow = false;

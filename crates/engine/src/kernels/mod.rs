@@ -21,6 +21,7 @@ pub mod cortex_m4;
 pub mod depthwise_dm1;
 pub mod pointwise;
 pub mod reference;
+pub mod set;
 mod simd;
 
 use crate::error::{Error, Result};

@@ -4,15 +4,32 @@
 //! where the assembly runs; the host runs it on the Rust models.
 
 use super::{
-    DepthwiseParams, I32s, MAX_K, add_eval, add_supports, conv_eval, conv_supports,
-    depthwise_as_conv_eval, depthwise_as_conv_supports, depthwise_eval, depthwise_supports,
+    DepthwiseParams, I32s, MAX_K, add_eval, add_supports, conv_eval, conv_eval_in,
+    conv_scratch_words, conv_supports, depthwise_as_conv_eval, depthwise_as_conv_supports,
+    depthwise_eval, depthwise_eval_in, depthwise_scratch_words, depthwise_supports,
     fully_connected_dot_eval, fully_connected_dot_supports, fully_connected_eval,
-    fully_connected_supports,
+    fully_connected_eval_in, fully_connected_scratch_words, fully_connected_supports,
 };
 use crate::kernels::{ConvParams, Shape4, Window};
 
 /// Bytes of scratch [`self_check`] needs.
-pub const SELF_CHECK_SCRATCH: usize = 44 * 1024;
+pub const SELF_CHECK_SCRATCH: usize = 64 * 1024;
+
+/// Scratch for the arena entries from the random `r`: the least they run
+/// in, all they use, or between, over words holding garbage (they zero
+/// what they read); returns its length.
+fn budget(r: u64, (full, least): (usize, usize), arena: &mut [u32]) -> usize {
+    let n = match r % 4 {
+        0 => least,
+        1 => full,
+        _ => least + (r >> 8) as usize % (full.max(least) - least + 1),
+    };
+    let n = n.min(arena.len());
+    for (i, w) in arena[..n].iter_mut().enumerate() {
+        *w = (r as u32).rotate_left(i as u32) ^ 0x5A5A_A5A5;
+    }
+    n
+}
 
 /// Layers [`self_check`] ran through each kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +85,9 @@ pub fn self_check(
     let (mults, rest) = rest.split_at_mut(MAXC * 4);
     let (shifts, rest) = rest.split_at_mut(MAXC * 4);
     let (biases, rest) = rest.split_at_mut(MAXC * 4);
-    let (scales, _) = rest.split_at_mut(MAXC * 8);
+    let (scales, rest) = rest.split_at_mut(MAXC * 8);
+    // SAFETY: any bytes are valid `u32`s; the words stay inside `rest`.
+    let (_, arena, _) = unsafe { rest.align_to_mut::<u32>() };
     let (filter, input) = (
         crate::blob::as_i8_mut(filter),
         crate::blob::as_i8_mut(input),
@@ -207,6 +226,18 @@ pub fn self_check(
                 });
             }
             compare(case, "conv", &want[..no], &got[..no])?;
+            let n = budget(next(), conv_scratch_words(&p), arena);
+            got[..no].fill(0);
+            if conv_eval_in(&p, &input[..ni], &mut got[..no], &mut arena[..n]).is_err() {
+                return Err(Mismatch {
+                    case,
+                    kernel: "conv in arena (error)",
+                    at: n,
+                    expected: 0,
+                    actual: 0,
+                });
+            }
+            compare(case, "conv in arena", &want[..no], &got[..no])?;
             done.convolutions += 1;
         }
         if k == 1 {
@@ -244,6 +275,20 @@ pub fn self_check(
                     });
                 }
                 compare(case, "fully connected", &want[..no], &got[..no])?;
+                let n = budget(next(), fully_connected_scratch_words(&f), arena);
+                got[..no].fill(0);
+                if fully_connected_eval_in(&f, &input[..ni], &mut got[..no], &mut arena[..n])
+                    .is_err()
+                {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "fully connected in arena (error)",
+                        at: n,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "fully connected in arena", &want[..no], &got[..no])?;
                 done.fully_connected += 1;
             }
             // Rescaled in double, as blobs since 2026-12-07 say: each unit's
@@ -309,6 +354,18 @@ pub fn self_check(
                     });
                 }
                 compare(case, "depthwise", &want[..no], &got[..no])?;
+                let n = budget(next(), depthwise_scratch_words(&d), arena);
+                got[..no].fill(0);
+                if depthwise_eval_in(&d, &input[..ni], &mut got[..no], &mut arena[..n]).is_err() {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "depthwise in arena (error)",
+                        at: n,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+                compare(case, "depthwise in arena", &want[..no], &got[..no])?;
                 done.depthwise += 1;
             }
             let m = as_conv_m;

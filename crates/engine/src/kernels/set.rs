@@ -1,0 +1,571 @@
+//! Kernel sets: which kernels one build carries.
+//!
+//! [`ALL`] is every kernel of this target, in the dispatch tables' order
+//! (what [`crate::Interpreter::new`] runs with). A firmware built for one
+//! model carries only the kernels that model's layers select: its build
+//! script calls [`needed`] with the blob and writes the set out as Rust
+//! ([`Needs::to_rust`]), and the firmware runs
+//! [`crate::Interpreter::with_kernels`] with it. Nothing else refers to the
+//! other kernels, so the linker drops them (portable convolutions, the
+//! reference convolutions, pooling and ADD a model does not use: 12 KB of
+//! the Nano 33 BLE's flash with VWW).
+//!
+//! Each named entry below is the same kernel as the table entry of the same
+//! name (`tests::entries_are_the_tables`).
+
+#[cfg(armv6m)]
+use super::cortex_m0;
+#[cfg(arm_dsp)]
+use super::cortex_m4;
+use super::{
+    AddParams, ConvKernel, ConvParams, DepthwiseKernel, DepthwiseParams, FullyConnectedKernel,
+    FullyConnectedParams, MeanParams, PoolParams, RequantizeParams, SoftmaxParams, conv_patch,
+    depthwise_dm1, pointwise, reference,
+};
+use crate::error::{Error, Result};
+
+pub type PoolFn = fn(&PoolParams, &[i8], &mut [i8]) -> Result<()>;
+pub type SoftmaxFn = fn(&SoftmaxParams, &[i8], &mut [i8]) -> Result<()>;
+pub type AddFn = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> Result<()>;
+pub type MeanFn = fn(&MeanParams, &[i8], &mut [i8]) -> Result<()>;
+pub type RequantizeFn = fn(&RequantizeParams, &[i8], &mut [i8]) -> Result<()>;
+/// A kernel's variant that works in scratch memory it is handed (the
+/// arena's free space at that layer) instead of on the stack.
+pub type ConvArenaFn = fn(&ConvParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+pub type DepthwiseArenaFn = fn(&DepthwiseParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+pub type FullyConnectedArenaFn =
+    fn(&FullyConnectedParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+
+/// The kernels an interpreter may run, per operator, most specialised
+/// first; `None` for an operator the build leaves out.
+pub struct KernelSet {
+    pub conv: &'static [ConvKernel],
+    pub depthwise: &'static [DepthwiseKernel],
+    pub fully_connected: &'static [FullyConnectedKernel],
+    /// Per entry of `conv` (same index; shorter means none for the rest):
+    /// the variant that takes the arena's free space as scratch, if any.
+    pub conv_in_arena: &'static [Option<ConvArenaFn>],
+    pub depthwise_in_arena: &'static [Option<DepthwiseArenaFn>],
+    pub fully_connected_in_arena: &'static [Option<FullyConnectedArenaFn>],
+    pub average_pool: Option<PoolFn>,
+    pub max_pool: Option<PoolFn>,
+    pub softmax: Option<SoftmaxFn>,
+    pub add: Option<AddFn>,
+    pub requantize: Option<RequantizeFn>,
+    pub mean: Option<MeanFn>,
+}
+
+/// Every kernel of this target.
+pub static ALL: KernelSet = KernelSet {
+    conv: super::CONV_KERNELS,
+    depthwise: super::DEPTHWISE_KERNELS,
+    fully_connected: super::FULLY_CONNECTED_KERNELS,
+    conv_in_arena: &[],
+    depthwise_in_arena: &[],
+    fully_connected_in_arena: &[],
+    average_pool: Some(reference::average_pool),
+    max_pool: Some(reference::max_pool),
+    softmax: Some(reference::softmax),
+    add: Some(super::add::add),
+    requantize: Some(reference::requantize_tensor),
+    mean: Some(reference::mean),
+};
+
+/// Which optimised kernels a target has, as the engine's build script
+/// decides it from the target's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// Armv7E-M (`thumbv7em-*`): the Cortex-M4 kernels.
+    CortexM4,
+    /// Armv6-M (`thumbv6m-*`): the Cortex-M0+ kernels.
+    CortexM0,
+    /// Any other target: the portable kernels.
+    Other,
+}
+
+impl Core {
+    pub fn of_target(target: &str) -> Core {
+        if target.starts_with("thumbv7em") {
+            Core::CortexM4
+        } else if target.starts_with("thumbv6m") {
+            Core::CortexM0
+        } else {
+            Core::Other
+        }
+    }
+}
+
+fn left_out(op: &'static str) -> Error {
+    Error::Unsupported(op)
+}
+
+impl KernelSet {
+    /// Runs the first convolution kernel that supports `p`, in `scratch`
+    /// where it has an arena variant.
+    pub fn conv(
+        &self,
+        p: &ConvParams<'_>,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u32],
+    ) -> Result<()> {
+        match self.conv.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.conv_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.conv[i].eval)(p, input, output),
+            },
+            None => Err(left_out(
+                "no convolution kernel for this layer in this build",
+            )),
+        }
+    }
+
+    pub fn depthwise(
+        &self,
+        p: &DepthwiseParams<'_>,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u32],
+    ) -> Result<()> {
+        match self.depthwise.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.depthwise_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.depthwise[i].eval)(p, input, output),
+            },
+            None => Err(left_out("no depthwise kernel for this layer in this build")),
+        }
+    }
+
+    pub fn fully_connected(
+        &self,
+        p: &FullyConnectedParams<'_>,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u32],
+    ) -> Result<()> {
+        match self.fully_connected.iter().position(|k| (k.supports)(p)) {
+            Some(i) => match self.fully_connected_in_arena.get(i) {
+                Some(Some(f)) => f(p, input, output, scratch),
+                _ => (self.fully_connected[i].eval)(p, input, output),
+            },
+            None => Err(left_out(
+                "no fully connected kernel for this layer in this build",
+            )),
+        }
+    }
+
+    /// Whether any kernel of the set takes arena scratch (the interpreter
+    /// then works out the free space at each layer).
+    pub fn uses_arena_scratch(&self) -> bool {
+        !(self.conv_in_arena.is_empty()
+            && self.depthwise_in_arena.is_empty()
+            && self.fully_connected_in_arena.is_empty())
+    }
+}
+
+/// Whether `f` is there, or the error naming the operator left out.
+pub fn present<F>(f: Option<F>, op: &'static str) -> Result<F> {
+    f.ok_or(left_out(op))
+}
+
+#[cfg(arm_dsp)]
+pub const CONV_M4: ConvKernel = ConvKernel {
+    name: "conv_m4_gemm_2x2",
+    supports: cortex_m4::conv_supports,
+    eval: cortex_m4::conv_eval,
+};
+#[cfg(armv6m)]
+pub const CONV_M0: ConvKernel = ConvKernel {
+    name: "conv_m0_gemm_1x8",
+    supports: cortex_m0::conv_supports,
+    eval: cortex_m0::conv_eval,
+};
+#[cfg(armv6m)]
+pub const DEPTHWISE_M0_3X3: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_m0_3x3",
+    supports: cortex_m0::depthwise_supports,
+    eval: cortex_m0::depthwise_eval,
+};
+#[cfg(armv6m)]
+pub const FC_M0: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_m0_gemm_1x8",
+    supports: cortex_m0::fully_connected_supports,
+    eval: cortex_m0::fully_connected_eval,
+};
+pub const CONV_POINTWISE: ConvKernel = ConvKernel {
+    name: "conv_1x1_pointwise",
+    supports: pointwise::supports,
+    eval: pointwise::eval,
+};
+pub const CONV_PATCH: ConvKernel = ConvKernel {
+    name: "conv_patch",
+    supports: conv_patch::supports,
+    eval: conv_patch::eval,
+};
+pub const CONV_REFERENCE: ConvKernel = ConvKernel {
+    name: "conv_reference",
+    supports: |_| true,
+    eval: reference::conv,
+};
+#[cfg(arm_dsp)]
+pub const CONV_M4_IN_ARENA: ConvArenaFn = cortex_m4::conv_eval_in;
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_3X3_IN_ARENA: DepthwiseArenaFn = cortex_m4::depthwise_eval_in;
+#[cfg(arm_dsp)]
+pub const FC_M4_IN_ARENA: FullyConnectedArenaFn = cortex_m4::fully_connected_eval_in;
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_3X3: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_m4_3x3",
+    supports: cortex_m4::depthwise_supports,
+    eval: cortex_m4::depthwise_eval,
+};
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_TAPS: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_m4_taps",
+    supports: cortex_m4::depthwise_taps_supports,
+    eval: cortex_m4::depthwise_taps_eval,
+};
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_AS_CONV: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_m4_as_conv",
+    supports: cortex_m4::depthwise_as_conv_supports,
+    eval: cortex_m4::depthwise_as_conv_eval,
+};
+pub const DEPTHWISE_DM1: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_dm1_channel_vectorised",
+    supports: depthwise_dm1::supports,
+    eval: depthwise_dm1::eval,
+};
+pub const DEPTHWISE_REFERENCE: DepthwiseKernel = DepthwiseKernel {
+    name: "depthwise_reference",
+    supports: |_| true,
+    eval: reference::depthwise,
+};
+#[cfg(arm_dsp)]
+pub const FC_M4_DOT: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_m4_dot_2",
+    supports: cortex_m4::fully_connected_dot_supports,
+    eval: cortex_m4::fully_connected_dot_eval,
+};
+#[cfg(arm_dsp)]
+pub const FC_M4: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_m4_gemm_2x2",
+    supports: cortex_m4::fully_connected_supports,
+    eval: cortex_m4::fully_connected_eval,
+};
+pub const FC_REFERENCE: FullyConnectedKernel = FullyConnectedKernel {
+    name: "fc_reference",
+    supports: |_| true,
+    eval: reference::fully_connected,
+};
+
+#[cfg(feature = "std")]
+pub use needs::{Needs, Scratch, needed};
+
+#[cfg(feature = "std")]
+mod needs {
+    use std::collections::BTreeSet;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::Core;
+    use crate::blob::{ModelView, PreparedOp};
+    use crate::error::Result;
+    use crate::kernels::{
+        ConvParams, DepthwiseParams, conv_patch, cortex_m0, cortex_m4, depthwise_dm1, pointwise,
+    };
+
+    /// The kernels a model selects on a target, by the names of the
+    /// constants above (`"CONV_M4"`), in each table's order, and the other
+    /// operators it has.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct Needs {
+        pub conv: Vec<&'static str>,
+        pub depthwise: Vec<&'static str>,
+        pub fully_connected: Vec<&'static str>,
+        pub average_pool: bool,
+        pub max_pool: bool,
+        pub softmax: bool,
+        pub add: bool,
+        pub requantize: bool,
+        pub mean: bool,
+        /// Bytes the arena needs beyond the blob's plan so that every layer
+        /// run by a kernel with an arena variant finds the least scratch it
+        /// runs in outside its input and output (0 where the model is not a
+        /// chain: its kernels then keep their scratch on the stack).
+        pub arena_extra: usize,
+    }
+
+    const CONV_ORDER: [&str; 5] = [
+        "CONV_M4",
+        "CONV_M0",
+        "CONV_POINTWISE",
+        "CONV_PATCH",
+        "CONV_REFERENCE",
+    ];
+    const DEPTHWISE_ORDER: [&str; 6] = [
+        "DEPTHWISE_M4_3X3",
+        "DEPTHWISE_M0_3X3",
+        "DEPTHWISE_M4_AS_CONV",
+        "DEPTHWISE_M4_TAPS",
+        "DEPTHWISE_DM1",
+        "DEPTHWISE_REFERENCE",
+    ];
+    const FC_ORDER: [&str; 4] = ["FC_M4_DOT", "FC_M4", "FC_M0", "FC_REFERENCE"];
+
+    /// The table entry the target's dispatch takes for `p` (the order of
+    /// `CONV_KERNELS` on the target: the Cortex-M4 kernels exist where
+    /// `dsp`, the Armv7E-M targets).
+    fn conv_choice(p: &ConvParams<'_>, core: Core) -> &'static str {
+        if core == Core::CortexM4 && cortex_m4::conv_supports(p) {
+            "CONV_M4"
+        } else if core == Core::CortexM0 && cortex_m0::conv_supports(p) {
+            "CONV_M0"
+        } else if pointwise::supports(p) {
+            "CONV_POINTWISE"
+        } else if conv_patch::supports(p) {
+            "CONV_PATCH"
+        } else {
+            "CONV_REFERENCE"
+        }
+    }
+
+    fn depthwise_choice(p: &DepthwiseParams<'_>, core: Core) -> &'static str {
+        let dsp = core == Core::CortexM4;
+        if core == Core::CortexM0 && cortex_m0::depthwise_supports(p) {
+            return "DEPTHWISE_M0_3X3";
+        }
+        if dsp && cortex_m4::depthwise_supports(p) {
+            "DEPTHWISE_M4_3X3"
+        } else if dsp && cortex_m4::depthwise_as_conv_supports(p) {
+            "DEPTHWISE_M4_AS_CONV"
+        } else if dsp && cortex_m4::depthwise_taps_supports(p) {
+            "DEPTHWISE_M4_TAPS"
+        } else if depthwise_dm1::supports(p) {
+            "DEPTHWISE_DM1"
+        } else {
+            "DEPTHWISE_REFERENCE"
+        }
+    }
+
+    /// How much scratch the arena makes room for where a layer's free space
+    /// is short: the least each kernel runs in (least RAM; the early layers
+    /// then run in smaller blocks, a few percent more instructions), or all
+    /// it uses on the stack (the same instructions as on the stack).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Scratch {
+        Least,
+        Full,
+    }
+
+    /// Every kernel `view`'s layers select on a target with `core`'s
+    /// kernels, including the row bands of layers that run in place, and
+    /// the arena to add for the Cortex-M4 kernels' `scratch`.
+    pub fn needed(view: &ModelView<'_>, core: Core, scratch: Scratch) -> Result<Needs> {
+        let dsp = core == Core::CortexM4;
+        let pick = |(full, least): (usize, usize)| match scratch {
+            Scratch::Least => least,
+            Scratch::Full => full,
+        };
+        let (mut conv, mut dw, mut fc) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let mut n = Needs::default();
+        let chain = dsp && crate::interpreter::is_chain(view)?;
+        let arena = view.arena_size();
+        // The least extra arena with which a call on `input`/`output` finds
+        // `words` of scratch outside both.
+        let extra_for =
+            |input: &core::ops::Range<usize>, output: &core::ops::Range<usize>, words: usize| {
+                let need = words * 4;
+                (0..)
+                    .step_by(4)
+                    .find(|&extra| {
+                        crate::interpreter::free_gap(arena + extra, input, output).len() >= need
+                    })
+                    .unwrap_or(0)
+            };
+        let mut extra = 0usize;
+        for i in 0..view.op_count() {
+            let op = view.op(i)?;
+            let ranges = |input: usize, output: usize| -> Result<_> {
+                Ok((view.tensor(input)?.range(), view.tensor(output)?.range()))
+            };
+            match op {
+                PreparedOp::Conv {
+                    params,
+                    input,
+                    output,
+                } => {
+                    let (i, o) = ranges(input, output)?;
+                    crate::interpreter::for_each_call(
+                        (&i, &o),
+                        (params.input, params.output, params.window),
+                        |input, output, window| {
+                            let band = ConvParams {
+                                input,
+                                output,
+                                window,
+                                ..params
+                            };
+                            let k = conv_choice(&band, core);
+                            if chain && k == "CONV_M4" {
+                                let least = pick(cortex_m4::conv_scratch_words(&band));
+                                extra = extra.max(extra_for(&i, &o, least));
+                            }
+                            conv.insert(k);
+                        },
+                    );
+                }
+                PreparedOp::Depthwise {
+                    params,
+                    input,
+                    output,
+                } => {
+                    let (i, o) = ranges(input, output)?;
+                    crate::interpreter::for_each_call(
+                        (&i, &o),
+                        (params.input, params.output, params.window),
+                        |input, output, window| {
+                            let band = DepthwiseParams {
+                                input,
+                                output,
+                                window,
+                                ..params
+                            };
+                            let k = depthwise_choice(&band, core);
+                            if chain && k == "DEPTHWISE_M4_3X3" {
+                                let least = pick(cortex_m4::depthwise_scratch_words(&band));
+                                extra = extra.max(extra_for(&i, &o, least));
+                            }
+                            dw.insert(k);
+                        },
+                    );
+                }
+                PreparedOp::FullyConnected {
+                    params,
+                    input,
+                    output,
+                } => {
+                    if dsp && cortex_m4::fully_connected_dot_supports(&params) {
+                        fc.insert("FC_M4_DOT");
+                    } else if dsp && cortex_m4::fully_connected_supports(&params) {
+                        if chain {
+                            let (i, o) = ranges(input, output)?;
+                            let least = pick(cortex_m4::fully_connected_scratch_words(&params));
+                            extra = extra.max(extra_for(&i, &o, least));
+                        }
+                        fc.insert("FC_M4");
+                    } else if core == Core::CortexM0 && cortex_m0::fully_connected_supports(&params)
+                    {
+                        fc.insert("FC_M0");
+                    } else {
+                        fc.insert("FC_REFERENCE");
+                    }
+                }
+                PreparedOp::AveragePool { .. } => n.average_pool = true,
+                PreparedOp::MaxPool { .. } => n.max_pool = true,
+                PreparedOp::Softmax { .. } => n.softmax = true,
+                PreparedOp::Add { .. } => n.add = true,
+                PreparedOp::Requantize { .. } => n.requantize = true,
+                PreparedOp::Mean { .. } => n.mean = true,
+                PreparedOp::Reshape { .. } => {}
+            }
+        }
+        let ordered = |set: &BTreeSet<&'static str>, order: &[&'static str]| {
+            order.iter().copied().filter(|k| set.contains(k)).collect()
+        };
+        n.conv = ordered(&conv, &CONV_ORDER);
+        n.depthwise = ordered(&dw, &DEPTHWISE_ORDER);
+        n.fully_connected = ordered(&fc, &FC_ORDER);
+        n.arena_extra = extra;
+        Ok(n)
+    }
+
+    impl Needs {
+        /// A `static NAME: KernelSet` with these kernels, for a build
+        /// script to `include!` (`engine` is the engine crate's path).
+        pub fn to_rust(&self, name: &str, engine: &str) -> String {
+            let set = format!("{engine}::kernels::set");
+            let list = |names: &[&str]| {
+                names
+                    .iter()
+                    .map(|k| format!("{set}::{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            // The Cortex-M4 kernels that can work in the arena's free space.
+            let arena = |names: &[&str]| {
+                names
+                    .iter()
+                    .map(|k| match *k {
+                        "CONV_M4" | "DEPTHWISE_M4_3X3" | "FC_M4" => {
+                            format!("Some({set}::{k}_IN_ARENA)")
+                        }
+                        _ => "None".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let opt = |on: bool, f: &str| {
+                if on {
+                    format!("Some({engine}::kernels::{f})")
+                } else {
+                    "None".into()
+                }
+            };
+            format!(
+                "pub static {name}: {set}::KernelSet = {set}::KernelSet {{\n    \
+                 conv: &[{}],\n    depthwise: &[{}],\n    fully_connected: &[{}],\n    \
+                 conv_in_arena: &[{}],\n    depthwise_in_arena: &[{}],\n    \
+                 fully_connected_in_arena: &[{}],\n    \
+                 average_pool: {},\n    max_pool: {},\n    softmax: {},\n    add: {},\n    \
+                 requantize: {},\n    mean: {},\n}};\n\
+                 /// Arena bytes beyond the blob's plan: room for the kernels' scratch.\n\
+                 pub const ARENA_EXTRA: usize = {};\n",
+                list(&self.conv),
+                list(&self.depthwise),
+                list(&self.fully_connected),
+                arena(&self.conv),
+                arena(&self.depthwise),
+                arena(&self.fully_connected),
+                opt(self.average_pool, "reference::average_pool"),
+                opt(self.max_pool, "reference::max_pool"),
+                opt(self.softmax, "reference::softmax"),
+                opt(self.add, "add::add"),
+                opt(self.requantize, "reference::requantize_tensor"),
+                opt(self.mean, "reference::mean"),
+                self.arena_extra,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The named entries run the same functions as the tables' entries of
+    /// the same name, so a set built from them dispatches as the tables do.
+    #[test]
+    fn entries_are_the_tables() {
+        for e in [CONV_POINTWISE, CONV_PATCH, CONV_REFERENCE] {
+            let t = super::super::CONV_KERNELS
+                .iter()
+                .find(|k| k.name == e.name)
+                .expect("in the table");
+            assert_eq!(t.eval as usize, e.eval as usize, "{}", e.name);
+        }
+        for e in [DEPTHWISE_DM1, DEPTHWISE_REFERENCE] {
+            let t = super::super::DEPTHWISE_KERNELS
+                .iter()
+                .find(|k| k.name == e.name)
+                .expect("in the table");
+            assert_eq!(t.eval as usize, e.eval as usize, "{}", e.name);
+        }
+        let t =
+            &super::super::FULLY_CONNECTED_KERNELS[super::super::FULLY_CONNECTED_KERNELS.len() - 1];
+        assert_eq!(
+            (t.name, t.eval as usize),
+            (FC_REFERENCE.name, FC_REFERENCE.eval as usize)
+        );
+    }
+}
