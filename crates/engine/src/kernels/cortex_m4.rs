@@ -28,12 +28,12 @@
 //! for two channels in some depthwise layers. Dense layers run through
 //! `asm::dot_2` (blobs since 2026-12-07, rescaled in double as TFLite's
 //! reference does) or, in older blobs, as 1x1 convolutions; depthwise
-//! layers with a depth multiplier as convolutions (one input channel) or
-//! with `SMLAD` over widened windows (several). Layers the kernels still do
-//! not cover (depthwise windows other than 3x3 with a multiplier of 1,
-//! patches over [`MAX_K_WIDE`], more than half the channels needing the
-//! per-channel path) fall through to the portable kernels in the dispatch
-//! table.
+//! layers with a depth multiplier as convolutions (one input channel), and
+//! other depthwise layers (depth multipliers over several channels, windows
+//! other than 3x3 up to 25 taps) with `SMLAD` over widened windows. Layers
+//! the kernels still do not cover (larger windows, patches over
+//! [`MAX_K_WIDE`], more than half the channels needing the per-channel
+//! path) fall through to the portable kernels in the dispatch table.
 //!
 //! The assembly is built for Armv7E-M targets (`cfg(arm_dsp)`, see the
 //! engine's build.rs). On other targets the micro-kernels are replaced by Rust models with
