@@ -176,17 +176,10 @@ fn mean_matches_tflite_reference() {
             (true, _) => vec![1, 1, channels],
             (false, _) => vec![1, channels],
         };
-        let tensor = |name: &str, shape: Vec<usize>, scale: f32, zp: i32| Tensor {
-            name: name.into(),
-            shape,
-            dtype: DType::Int8,
-            quant: Some(Quantization::per_tensor(scale, zp)),
-            data: None,
-        };
         let model = Model {
             tensors: vec![
-                tensor("x", shape.to_vec(), 0.05, -3),
-                tensor("mean", out_shape, out_scale, out_zp),
+                activation("x", shape.to_vec(), 0.05, -3),
+                activation("mean", out_shape, out_scale, out_zp),
             ],
             ops: vec![Op::Mean {
                 input: 0,
@@ -244,16 +237,9 @@ fn fully_connected_rescales_as_tflite_reference() {
         } else {
             vec![0.00072154]
         };
-        let tensor = |name: &str, shape: Vec<usize>, scale: f32, zp: i32| Tensor {
-            name: name.into(),
-            shape,
-            dtype: DType::Int8,
-            quant: Some(Quantization::per_tensor(scale, zp)),
-            data: None,
-        };
         let model = Model {
             tensors: vec![
-                tensor("x", vec![1, depth], 0.0301, -7),
+                activation("x", vec![1, depth], 0.0301, -7),
                 Tensor {
                     name: "w".into(),
                     shape: vec![units, depth],
@@ -276,7 +262,7 @@ fn fully_connected_rescales_as_tflite_reference() {
                             .collect(),
                     ),
                 },
-                tensor("y", vec![1, units], 0.0165, 3),
+                activation("y", vec![1, units], 0.0165, 3),
             ],
             ops: vec![Op::FullyConnected {
                 input: 0,

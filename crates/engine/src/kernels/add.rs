@@ -90,11 +90,13 @@ pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::reference;
-    use crate::quant::add_params;
+    use crate::kernels::{cortex_m4, reference};
 
+    /// This module's ADD, and the Cortex-M4 assembly's arithmetic (its Rust
+    /// model here) where it takes the quantization, equal the reference on
+    /// every pair of int8 values over random quantizations.
     #[test]
-    fn equals_the_reference_on_random_quantizations_and_every_input_pair() {
+    fn equals_the_reference_on_every_input_pair() {
         let mut s = 0x0dd_ba11_u64;
         let mut next = move || {
             s ^= s << 13;
@@ -102,36 +104,17 @@ mod tests {
             s ^= s << 17;
             s
         };
-        // Every pair of int8 values, in two tensors of 65,536 elements.
         let a: std::vec::Vec<i8> = (0..65_536).map(|i| (i >> 8) as u8 as i8).collect();
         let b: std::vec::Vec<i8> = (0..65_536).map(|i| i as u8 as i8).collect();
         let (mut want, mut got) = (std::vec![0i8; 65_536], std::vec![0i8; 65_536]);
-        let mut checked = 0;
-        for case in 0..60 {
-            let scale = |n: u64| 0.0005 * (1.0 + (n % 4000) as f32);
-            let (s1, s2, so) = (scale(next()), scale(next()), scale(next()));
-            let ([(m1, sh1), (m2, sh2), (mo, sho)], left) = add_params(s1, s2, so);
-            let zp = |n: u64| (n % 256) as i32 - 128;
-            let (lo, hi) = if case % 3 == 0 {
-                (zp(next()).min(0), 127)
-            } else {
-                (-128, 127)
-            };
-            let p = AddParams {
-                len: a.len(),
-                input1_offset: -zp(next()),
-                input2_offset: -zp(next()),
-                output_offset: zp(next()),
-                left_shift: left,
-                input1_multiplier: m1,
-                input1_shift: sh1,
-                input2_multiplier: m2,
-                input2_shift: sh2,
-                output_multiplier: mo,
-                output_shift: sho,
-                act_min: lo,
-                act_max: hi,
-            };
+        let (mut checked, mut assembly) = (0, 0);
+        for case in 0..80 {
+            let mut scale = || 0.0005 * (1.0 + (next() % 4000) as f32);
+            let scales = [scale(), scale(), scale()];
+            let mut zp = || (next() % 256) as i32 - 128;
+            let zero_points = [zp(), zp(), zp()];
+            let act_min = if case % 3 == 0 { zp().min(0) } else { -128 };
+            let p = AddParams::quantized(a.len(), scales, zero_points, (act_min, 127));
             if p.validate().is_err() {
                 continue;
             }
@@ -139,7 +122,13 @@ mod tests {
             add(&p, &a, &b, &mut got).unwrap();
             assert!(want == got, "case {case}: {p:?}");
             checked += 1;
+            if cortex_m4::add_supports(&p) {
+                cortex_m4::add_eval(&p, &a, &b, &mut got).unwrap();
+                assert!(want == got, "Cortex-M4, case {case}: {p:?}");
+                assembly += 1;
+            }
         }
-        assert!(checked > 50, "{checked} of 60 quantizations were valid");
+        assert!(checked > 70, "{checked} of 80 quantizations were valid");
+        assert!(assembly > 60, "{assembly} quantizations the assembly takes");
     }
 }

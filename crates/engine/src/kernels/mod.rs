@@ -462,6 +462,34 @@ pub struct AddParams {
 }
 
 impl AddParams {
+    /// ADD of `len` elements quantized as `scales` and `zero_points` (first
+    /// input, second input, output), with TFLite's converter's rescalings
+    /// (`quant::add_params`).
+    pub fn quantized(
+        len: usize,
+        scales: [f32; 3],
+        zero_points: [i32; 3],
+        (act_min, act_max): (i32, i32),
+    ) -> AddParams {
+        let ([(m1, s1), (m2, s2), (mo, so)], left_shift) =
+            crate::quant::add_params(scales[0], scales[1], scales[2]);
+        AddParams {
+            len,
+            input1_offset: -zero_points[0],
+            input2_offset: -zero_points[1],
+            output_offset: zero_points[2],
+            left_shift,
+            input1_multiplier: m1,
+            input1_shift: s1,
+            input2_multiplier: m2,
+            input2_shift: s2,
+            output_multiplier: mo,
+            output_shift: so,
+            act_min,
+            act_max,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         check_offset(self.input1_offset)?;
         check_offset(self.input2_offset)?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tinystudio_engine::Model;
+use tinystudio_engine::model::{DType, Quantization, Tensor};
 
 /// Small deterministic generator (xorshift) for reproducible random cases.
 pub struct Rng(pub u64);
@@ -24,6 +25,17 @@ impl Rng {
     }
     pub fn vec_i8(&mut self, n: usize) -> Vec<i8> {
         (0..n).map(|_| self.i8()).collect()
+    }
+}
+
+/// An int8 activation tensor quantized per tensor.
+pub fn activation(name: &str, shape: Vec<usize>, scale: f32, zero_point: i32) -> Tensor {
+    Tensor {
+        name: name.into(),
+        shape,
+        dtype: DType::Int8,
+        quant: Some(Quantization::per_tensor(scale, zero_point)),
+        data: None,
     }
 }
 

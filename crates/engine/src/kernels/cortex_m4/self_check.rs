@@ -414,27 +414,18 @@ pub fn self_check(
             scale(range(0, 3999)),
             scale(range(0, 3999)),
         );
-        let ([(m1, sh1), (m2, sh2), (mo, sho)], left) = crate::quant::add_params(s1, s2, so);
         let n = range(1, MAXI as i64) as usize;
-        let p = crate::kernels::AddParams {
-            len: n,
-            input1_offset: range(-127, 128) as i32,
-            input2_offset: range(-127, 128) as i32,
-            output_offset: range(-128, 127) as i32,
-            left_shift: left,
-            input1_multiplier: m1,
-            input1_shift: sh1,
-            input2_multiplier: m2,
-            input2_shift: sh2,
-            output_multiplier: mo,
-            output_shift: sho,
-            act_min: if case % 3 == 0 {
-                range(-128, 0) as i32
-            } else {
-                -128
-            },
-            act_max: 127,
+        let zero_points = [
+            range(-128, 127) as i32,
+            range(-128, 127) as i32,
+            range(-128, 127) as i32,
+        ];
+        let act_min = if case % 3 == 0 {
+            range(-128, 0) as i32
+        } else {
+            -128
         };
+        let p = crate::kernels::AddParams::quantized(n, [s1, s2, so], zero_points, (act_min, 127));
         if !add_supports(&p) {
             continue;
         }
