@@ -338,6 +338,10 @@ impl PreparedOp<'_> {
     }
 }
 
+/// A weighted layer's constants in the blob: int8 weights, bias,
+/// per-channel multipliers and shifts.
+type Constants<'a> = (&'a [i8], Option<I32s<'a>>, I32s<'a>, I32s<'a>);
+
 /// A parsed, validated model blob borrowing its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelView<'a> {
@@ -588,12 +592,20 @@ impl<'a> ModelView<'a> {
                 "operator reads and writes the same tensor",
             ));
         }
-        let bias = |weights: &Weights, count: usize| -> Result<Option<I32s<'a>>> {
-            if weights.bias == NONE {
-                Ok(None)
+        // A weighted layer's constants for `channels` output channels:
+        // int8 weights, bias, multipliers, shifts.
+        let constants = |w: &Weights, channels: usize| -> Result<Constants<'a>> {
+            let bias = if w.bias == NONE {
+                None
             } else {
-                Ok(Some(self.i32s(weights.bias, count)?))
-            }
+                Some(self.i32s(w.bias, channels)?)
+            };
+            Ok((
+                as_i8(self.data(w.data, w.len as usize)?),
+                bias,
+                self.i32s(w.multipliers, channels)?,
+                self.i32s(w.shifts, channels)?,
+            ))
         };
         let disjoint = |a: &TensorInfo| -> Result<()> {
             if a.offset < tout.offset + tout.len && tout.offset < a.offset + a.len {
@@ -622,7 +634,7 @@ impl<'a> ModelView<'a> {
             OpParams::Conv { window, weights } => {
                 let (si, so) = (tin.shape4(), tout.shape4());
                 disjoint_or_in_place(&tin, &window)?;
-                let oc = so.c;
+                let (filter, bias, multiplier, shift) = constants(&weights, so.c)?;
                 let params = ConvParams {
                     input: si,
                     output: so,
@@ -631,10 +643,10 @@ impl<'a> ModelView<'a> {
                     output_offset: tout.zero_point,
                     act_min,
                     act_max,
-                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
-                    bias: bias(&weights, oc)?,
-                    multiplier: self.i32s(weights.multipliers, oc)?,
-                    shift: self.i32s(weights.shifts, oc)?,
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
                 };
                 params.validate()?;
                 PreparedOp::Conv {
@@ -650,7 +662,7 @@ impl<'a> ModelView<'a> {
             } => {
                 let (si, so) = (tin.shape4(), tout.shape4());
                 disjoint_or_in_place(&tin, &window)?;
-                let oc = so.c;
+                let (filter, bias, multiplier, shift) = constants(&weights, so.c)?;
                 let params = DepthwiseParams {
                     input: si,
                     output: so,
@@ -660,10 +672,10 @@ impl<'a> ModelView<'a> {
                     output_offset: tout.zero_point,
                     act_min,
                     act_max,
-                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
-                    bias: bias(&weights, oc)?,
-                    multiplier: self.i32s(weights.multipliers, oc)?,
-                    shift: self.i32s(weights.shifts, oc)?,
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
                 };
                 params.validate()?;
                 PreparedOp::Depthwise {
@@ -686,6 +698,7 @@ impl<'a> ModelView<'a> {
                 if batches.checked_mul(units) != Some(tout.len) {
                     return Err(Error::Malformed("fully connected output size"));
                 }
+                let (filter, bias, multiplier, shift) = constants(&weights, units)?;
                 let params = FullyConnectedParams {
                     batches,
                     depth,
@@ -695,10 +708,10 @@ impl<'a> ModelView<'a> {
                     output_offset: tout.zero_point,
                     act_min,
                     act_max,
-                    filter: as_i8(self.data(weights.data, weights.len as usize)?),
-                    bias: bias(&weights, units)?,
-                    multiplier: self.i32s(weights.multipliers, units)?,
-                    shift: self.i32s(weights.shifts, units)?,
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
                     double_scale: if record::absent(double_scales) {
                         None
                     } else {
