@@ -6,27 +6,20 @@
 //! (Byte equality with the generator is not required: quantizer changes
 //! alter the weights without making the checked-in model invalid.)
 
+mod common;
+
 use std::path::Path;
 
+use common::{quantized_blob, random_weights};
 use tinystudio_engine::float_graph::{FloatGraph, Layer};
 use tinystudio_engine::ops::{Activation, Padding};
-use tinystudio_engine::{Calibration, ModelView, PixelScaling, quantize};
+use tinystudio_engine::{ModelView, PixelScaling};
 
 /// 16x16 RGB -> conv 3x3/2 (8) -> depthwise 3x3 -> pointwise (16) -> pool ->
 /// dense (2) -> softmax: one operator of each kind the firmware's MobileNets
 /// use, with fixed pseudo-random weights. It classifies nothing useful.
 fn tiny_model() -> Vec<u8> {
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    };
+    let mut rand = random_weights(0x2545_F491_4F6C_DD1Du64);
     let graph = FloatGraph {
         input_shape: [16, 16, 3],
         pixel_scaling: PixelScaling::MinusOneToOne,
@@ -66,19 +59,11 @@ fn tiny_model() -> Vec<u8> {
             Layer::Softmax,
         ],
     };
-    let samples: Vec<Vec<f32>> = (0..8u8)
-        .map(|i| {
-            let pixels: Vec<u8> = (0..16 * 16 * 3)
-                .map(|j| (j as u8).wrapping_mul(37).wrapping_add(i * 31))
-                .collect();
-            graph.scale_pixels(&pixels)
-        })
-        .collect();
-    let calibration = Calibration::from_samples(&graph, &samples).expect("calibrates");
-    quantize(&graph, &calibration)
-        .expect("quantizes")
-        .to_blob()
-        .expect("blob")
+    quantized_blob(&graph, |i| {
+        (0..16 * 16 * 3)
+            .map(|j| (j as u8).wrapping_mul(37).wrapping_add(i * 31))
+            .collect()
+    })
 }
 
 #[test]

@@ -5,13 +5,15 @@
 
 mod common;
 
-use common::{INFERENCE_TIMEOUT, firmware_target_dir, vww_blob, vww_build};
+use common::{
+    INFERENCE_TIMEOUT, firmware_target_dir, quantized_blob, random_weights, vww_blob, vww_build,
+};
 use tinystudio_deploy::artifacts::ElfImage;
 use tinystudio_deploy::{BuildOptions, Config, Emulator, board, build_with};
 use tinystudio_engine::float_graph::{FloatGraph, Layer};
 use tinystudio_engine::kernels::set::{Core, Scratch, needed};
 use tinystudio_engine::ops::{Activation, Padding};
-use tinystudio_engine::{Calibration, HostRunner, ModelView, PixelScaling, quantize};
+use tinystudio_engine::{HostRunner, ModelView, PixelScaling};
 
 /// Function symbols of the firmware (v0-mangled names hold each path
 /// segment, e.g. `...9cortex_m414depthwise_eval`).
@@ -27,17 +29,7 @@ fn symbols(elf: &std::path::Path) -> Vec<String> {
 /// 24x24 RGB -> conv 3x3/2 (8) -> pointwise (16) -> pool -> dense (3) ->
 /// softmax: no depthwise layer.
 fn conv_only_model() -> Vec<u8> {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    };
+    let mut rand = random_weights(0x9E37_79B9_7F4A_7C15u64);
     let graph = FloatGraph {
         input_shape: [24, 24, 3],
         pixel_scaling: PixelScaling::MinusOneToOne,
@@ -69,19 +61,11 @@ fn conv_only_model() -> Vec<u8> {
             Layer::Softmax,
         ],
     };
-    let samples: Vec<Vec<f32>> = (0..8u8)
-        .map(|i| {
-            let pixels: Vec<u8> = (0..24 * 24 * 3)
-                .map(|j| (j as u8).wrapping_mul(29).wrapping_add(i * 17))
-                .collect();
-            graph.scale_pixels(&pixels)
-        })
-        .collect();
-    let calibration = Calibration::from_samples(&graph, &samples).expect("calibrates");
-    quantize(&graph, &calibration)
-        .expect("quantizes")
-        .to_blob()
-        .expect("blob")
+    quantized_blob(&graph, |i| {
+        (0..24 * 24 * 3)
+            .map(|j| (j as u8).wrapping_mul(29).wrapping_add(i * 17))
+            .collect()
+    })
 }
 
 #[test]

@@ -21,7 +21,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{firmware_target_dir, golden_cases, noise, pixels_of, shared, vww_blob};
+use common::{
+    firmware_target_dir, golden_cases, noise, pixels_of, quantized_blob, random_weights, shared,
+    vww_blob,
+};
 use image::DynamicImage;
 use tinystudio_deploy::Config;
 use tinystudio_deploy::library::{
@@ -29,10 +32,10 @@ use tinystudio_deploy::library::{
     build_static_libraries, example_inputs, package,
 };
 use tinystudio_domain::impulse::{ColorDepth, InputBlock, ResizeMode};
+use tinystudio_engine::PixelScaling;
 use tinystudio_engine::float_graph::{FloatGraph, Layer};
 use tinystudio_engine::interpreter::HostRunner;
 use tinystudio_engine::ops::{Activation, Padding};
-use tinystudio_engine::{Calibration, PixelScaling, quantize};
 
 /// The static libraries, built once per test process (cargo keeps them
 /// between runs in the firmware's target directory).
@@ -297,17 +300,7 @@ fn the_c_example_gives_the_golden_vww_outputs_on_every_library() {
 /// dense, softmax), the studio's pixel scaling and three labels, one of
 /// them needing escapes in C.
 fn studio_like_blob() -> Vec<u8> {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    };
+    let mut rand = random_weights(0x9E37_79B9_7F4A_7C15u64);
     let graph = FloatGraph {
         input_shape: [32, 32, 1],
         pixel_scaling: PixelScaling::MinusOneToOne,
@@ -347,16 +340,11 @@ fn studio_like_blob() -> Vec<u8> {
             Layer::Softmax,
         ],
     };
-    let samples: Vec<Vec<f32>> = (0..8u8)
-        .map(|i| {
-            let pixels: Vec<u8> = (0..32 * 32)
-                .map(|j| (j as u8).wrapping_mul(29).wrapping_add(i.wrapping_mul(37)))
-                .collect();
-            graph.scale_pixels(&pixels)
-        })
-        .collect();
-    let calibration = Calibration::from_samples(&graph, &samples).unwrap();
-    quantize(&graph, &calibration).unwrap().to_blob().unwrap()
+    quantized_blob(&graph, |i| {
+        (0..32 * 32)
+            .map(|j| (j as u8).wrapping_mul(29).wrapping_add(i.wrapping_mul(37)))
+            .collect()
+    })
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tinystudio_deploy::{BuildOptions, BuildOutput, Config, board, build_with};
-use tinystudio_engine::{Model, PixelScaling};
+use tinystudio_engine::float_graph::FloatGraph;
+use tinystudio_engine::{Calibration, Model, PixelScaling, quantize};
 
 /// Generous: one inference is ~20-70 M emulated instructions (1-3 s of
 /// wall time on a loaded 2-core machine).
@@ -137,4 +138,30 @@ pub fn noise(seed: u64, n: usize) -> Vec<u8> {
             (s >> 24) as u8
         })
         .collect()
+}
+
+/// Weights for the tests' small models: each call gives `n` pseudo-random
+/// values in `[-scale/2, scale/2)`, from one xorshift stream per `seed`.
+pub fn random_weights(mut seed: u64) -> impl FnMut(usize, f32) -> Vec<f32> {
+    move |n, scale| {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect()
+    }
+}
+
+/// `graph` through the studio's quantizer, calibrated on the eight pictures
+/// `picture(0..8)`, as a blob.
+pub fn quantized_blob(graph: &FloatGraph, picture: impl Fn(u8) -> Vec<u8>) -> Vec<u8> {
+    let samples: Vec<Vec<f32>> = (0..8u8).map(|i| graph.scale_pixels(&picture(i))).collect();
+    let calibration = Calibration::from_samples(graph, &samples).expect("calibrates");
+    quantize(graph, &calibration)
+        .expect("quantizes")
+        .to_blob()
+        .expect("blob")
 }
