@@ -1,16 +1,33 @@
 //! Runs a validated [`ModelView`] in a caller-provided arena: no allocation,
 //! no panics (every slice access is checked; the blob was validated at parse).
+//!
+//! Prepare and Eval are split as in TFLite Micro: [`Interpreter::new`]
+//! validates every operator once more against the kernels of the build,
+//! picks each one's kernel (the first whose `supports` accepts it) and
+//! whether kernels may take free arena as scratch, and keeps the choices in
+//! the arena's last bytes ([`crate::blob::plan_len`], a byte per operator).
+//! [`Interpreter::invoke`] then only decodes each operator's record
+//! ([`ModelView::op_prepared`]) and runs its kernel: it validates nothing
+//! again and makes no choice. Create the interpreter once and invoke it for
+//! every inference.
 
 use core::ops::Range;
 
-use crate::blob::{ModelView, PreparedOp, as_i8_mut};
+use crate::blob::{ModelView, PreparedOp, as_i8_mut, plan_len};
 use crate::error::{Error, Result};
-use crate::kernels::set::{self, KernelSet};
+use crate::kernels::set::{self, Choice, KernelSet};
 use crate::kernels::{ConvParams, DepthwiseParams, PoolParams, Shape4, Window};
+
+/// A plan entry for a layer that runs in place and whose row bands do not
+/// all select the same kernel: `invoke` then selects per band.
+const PER_BAND: Choice = Choice::MAX;
 
 pub struct Interpreter<'m, 'r> {
     model: ModelView<'m>,
+    /// The activations, then free arena kernels may take as scratch.
     arena: &'r mut [i8],
+    /// The Prepare step's kernel choice per operator (the arena's end).
+    plan: &'r [Choice],
     input: Range<usize>,
     output: Range<usize>,
     kernels: &'static KernelSet,
@@ -71,7 +88,6 @@ fn split2<'x>(
 /// output when they are apart in the arena, otherwise (in place) once per
 /// output row over the input rows it reads, with that band's shapes and
 /// window. `f` gets each call's input shape, output shape and window.
-#[cfg(feature = "std")]
 pub(crate) fn for_each_call(
     (input, output): (&Range<usize>, &Range<usize>),
     (in_shape, out_shape, window): (Shape4, Shape4, Window),
@@ -226,6 +242,87 @@ pub(crate) fn is_chain(model: &ModelView<'_>) -> Result<bool> {
     Ok(prev == model.output()?.range())
 }
 
+/// The Prepare step for one operator: its kernel in `kernels` (for a
+/// layer that runs in place, the kernel of every row band, or [`PER_BAND`]
+/// if they differ), or the error naming what the build lacks.
+fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> Result<Choice> {
+    let ranges = |input: usize, output: usize| -> Result<_> {
+        Ok((model.tensor(input)?.range(), model.tensor(output)?.range()))
+    };
+    // Every call's choice, folded into one.
+    let bands = |(input, output): (Range<usize>, Range<usize>),
+                 shapes: (Shape4, Shape4, Window),
+                 select: &dyn Fn(Shape4, Shape4, Window) -> Result<Choice>| {
+        let mut plan: Result<Option<Choice>> = Ok(None);
+        for_each_call((&input, &output), shapes, |i, o, w| {
+            plan = match (core::mem::replace(&mut plan, Ok(None)), select(i, o, w)) {
+                (Ok(Some(a)), Ok(b)) if a != b => Ok(Some(PER_BAND)),
+                (Ok(a), Ok(b)) => Ok(Some(a.unwrap_or(b))),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        });
+        plan.map(|c| c.unwrap_or(0))
+    };
+    let ok = |present: bool, op: &'static str| {
+        if present {
+            Ok(0)
+        } else {
+            Err(Error::Unsupported(op))
+        }
+    };
+    match *op {
+        PreparedOp::Conv {
+            ref params,
+            input,
+            output,
+        } => bands(
+            ranges(input, output)?,
+            (params.input, params.output, params.window),
+            &|input, output, window| {
+                kernels.select_conv(&ConvParams {
+                    input,
+                    output,
+                    window,
+                    ..*params
+                })
+            },
+        ),
+        PreparedOp::Depthwise {
+            ref params,
+            input,
+            output,
+        } => bands(
+            ranges(input, output)?,
+            (params.input, params.output, params.window),
+            &|input, output, window| {
+                kernels.select_depthwise(&DepthwiseParams {
+                    input,
+                    output,
+                    window,
+                    ..*params
+                })
+            },
+        ),
+        PreparedOp::FullyConnected { ref params, .. } => kernels.select_fully_connected(params),
+        PreparedOp::AveragePool { .. } => ok(
+            kernels.average_pool.is_some(),
+            "AVERAGE_POOL_2D is not in this build",
+        ),
+        PreparedOp::MaxPool { .. } => ok(
+            kernels.max_pool.is_some(),
+            "MAX_POOL_2D is not in this build",
+        ),
+        PreparedOp::Softmax { .. } => ok(kernels.softmax.is_some(), "SOFTMAX is not in this build"),
+        PreparedOp::Requantize { .. } => ok(
+            kernels.requantize.is_some(),
+            "QUANTIZE is not in this build",
+        ),
+        PreparedOp::Add { .. } => ok(kernels.add.is_some(), "ADD is not in this build"),
+        PreparedOp::Mean { .. } => ok(kernels.mean.is_some(), "MEAN is not in this build"),
+        PreparedOp::Reshape { .. } => Ok(0),
+    }
+}
+
 impl<'m, 'r> Interpreter<'m, 'r> {
     /// Binds a model to an arena of at least `model.arena_size()` bytes.
     pub fn new(model: ModelView<'m>, arena: &'r mut [u8]) -> Result<Self> {
@@ -236,6 +333,9 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     /// set for its one model, `kernels::set::needed`): the others are then
     /// never referenced and stay out of the image. A layer the set has no
     /// kernel for fails with `Error::Unsupported`.
+    ///
+    /// This is the Prepare step: every operator is validated and given its
+    /// kernel here, once (see the module documentation).
     pub fn with_kernels(
         model: ModelView<'m>,
         arena: &'r mut [u8],
@@ -247,11 +347,18 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 available: arena.len(),
             });
         }
+        let ops = model.op_count();
+        let (arena, plan) = arena.split_at_mut(arena.len() - plan_len(ops));
+        let plan = &mut plan[..ops];
+        for (i, choice) in plan.iter_mut().enumerate() {
+            *choice = prepare(&model, kernels, &model.op(i)?)?;
+        }
         let input = model.input()?.range();
         let output = model.output()?.range();
         Ok(Interpreter {
             model,
             arena: as_i8_mut(arena),
+            plan,
             input,
             output,
             kernels,
@@ -261,6 +368,20 @@ impl<'m, 'r> Interpreter<'m, 'r> {
 
     pub fn model(&self) -> &ModelView<'m> {
         &self.model
+    }
+
+    /// The kernel the Prepare step picked for operator `i` (`None` past the
+    /// last operator).
+    pub fn kernel_name(&self, i: usize) -> Option<&'static str> {
+        let choice = usize::from(*self.plan.get(i)?);
+        let k = self.kernels;
+        Some(match self.model.op_prepared(i).ok()? {
+            _ if choice == usize::from(PER_BAND) => "chosen per row band",
+            PreparedOp::Conv { .. } => k.conv.get(choice)?.name,
+            PreparedOp::Depthwise { .. } => k.depthwise.get(choice)?.name,
+            PreparedOp::FullyConnected { .. } => k.fully_connected.get(choice)?.name,
+            op => op.kernel_name(),
+        })
     }
 
     /// The input tensor, to be filled before [`invoke`](Self::invoke).
@@ -308,8 +429,12 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         mut observer: impl FnMut(usize, &PreparedOp<'m>, &[i8]),
     ) -> Result<()> {
         for i in 0..self.model.op_count() {
-            let op = self.model.op(i)?;
-            self.run_op(&op)?;
+            let op = self.model.op_prepared(i)?;
+            let choice = *self
+                .plan
+                .get(i)
+                .ok_or(Error::Malformed("operator index out of range"))?;
+            self.run_op(&op, choice)?;
             let out = self.model.tensor(op.output())?.range();
             observer(i, &op, self.arena.get(out).unwrap_or_default());
         }
@@ -329,8 +454,16 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         }
     }
 
-    fn run_op(&mut self, op: &PreparedOp<'m>) -> Result<()> {
+    fn run_op(&mut self, op: &PreparedOp<'m>, choice: Choice) -> Result<()> {
         let k = self.kernels;
+        // The plan's kernel, or the band's own for a [`PER_BAND`] layer.
+        let pick = |select: &dyn Fn() -> Result<Choice>| {
+            if choice == PER_BAND {
+                select()
+            } else {
+                Ok(choice)
+            }
+        };
         match *op {
             PreparedOp::Conv {
                 ref params,
@@ -351,7 +484,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                         ..*p
                     },
                     gap,
-                    |p, i, o, g| k.conv(p, i, o, g),
+                    |p, i, o, g| k.conv(pick(&|| k.select_conv(p))?, p, i, o, g),
                 )
             }
             PreparedOp::Depthwise {
@@ -373,7 +506,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                         ..*p
                     },
                     gap,
-                    |p, i, o, g| k.depthwise(p, i, o, g),
+                    |p, i, o, g| k.depthwise(pick(&|| k.select_depthwise(p))?, p, i, o, g),
                 )
             }
             PreparedOp::FullyConnected {
@@ -384,7 +517,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 let (input, output) = (self.range(input)?, self.range(output)?);
                 let gap = self.gap(&input, &output);
                 let (i, o, g) = split_with_gap(self.arena, input, output, gap)?;
-                k.fully_connected(params, i, o, g)
+                k.fully_connected(choice, params, i, o, g)
             }
             PreparedOp::AveragePool {
                 ref params,

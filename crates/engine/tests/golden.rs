@@ -34,9 +34,15 @@ fn vww_arena_is_at_most_60_kb() {
         "arena {} B",
         view.arena_size()
     );
-    // In-place row-by-row execution of the windowed layers brings it below the
-    // 55,296 B that separate input and output buffers need (regression guard).
-    assert!(view.arena_size() <= 37_632, "arena {} B", view.arena_size());
+    // In-place row-by-row execution of the windowed layers brings the
+    // activations below the 55,296 B that separate input and output buffers
+    // need (regression guard); the interpreter's plan adds a byte per operator.
+    assert!(
+        view.activations_size() <= 37_632,
+        "activations {} B",
+        view.activations_size()
+    );
+    assert_eq!(view.arena_size(), view.activations_size() + 32); // 31 operators
     assert_eq!(
         tinystudio_engine::blob::arena_size_const(&blob),
         view.arena_size()
@@ -131,4 +137,51 @@ fn every_layer_is_shown_with_its_shape() {
         assert_eq!(layer.data.len(), layer.shape.iter().product::<usize>());
     }
     assert_eq!(layers.last().unwrap().data, runner.run(input).unwrap());
+}
+
+/// The Prepare step (`Interpreter::new`) picks each operator's kernel once
+/// and keeps it in the arena's last bytes; what it picks is what the
+/// dispatcher picks, and the arena the blob asks for includes that plan.
+#[test]
+fn prepare_picks_every_kernel_once_in_the_arena_it_asks_for() {
+    use tinystudio_engine::Interpreter;
+    use tinystudio_engine::error::Error;
+    use tinystudio_engine::kernels::set::{ALL, KernelSet};
+
+    let blob = vww().to_blob().unwrap();
+    let view = ModelView::parse(&blob).unwrap();
+    let mut short = vec![0u8; view.arena_size() - 1];
+    assert!(matches!(
+        Interpreter::new(view, &mut short),
+        Err(Error::ArenaTooSmall { needed, .. }) if needed == view.arena_size()
+    ));
+
+    let mut arena = vec![0u8; view.arena_size()];
+    let mut it = Interpreter::new(view, &mut arena).unwrap();
+    for i in 0..view.op_count() {
+        let op = view.op(i).unwrap();
+        assert_eq!(it.kernel_name(i), Some(op.kernel_name()), "operator {i}");
+    }
+    assert_eq!(it.kernel_name(view.op_count()), None);
+    let (_, input, expected) = &golden_cases()[0];
+    // The same plan serves every inference (the input is set each time:
+    // layers in place may write over it).
+    for _ in 0..2 {
+        it.input_mut().copy_from_slice(input);
+        it.invoke().unwrap();
+        assert_eq!(it.output(), &expected[..]);
+    }
+
+    // A build without a kernel one layer needs fails at start-up, naming it,
+    // not at the first inference.
+    static NO_SOFTMAX: KernelSet = KernelSet {
+        softmax: None,
+        ..ALL
+    };
+    let mut arena = vec![0u8; view.arena_size()];
+    match Interpreter::with_kernels(view, &mut arena, &NO_SOFTMAX) {
+        Err(Error::Unsupported(what)) => assert!(what.contains("SOFTMAX"), "{what}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a build without SOFTMAX prepared a model that needs it"),
+    }
 }

@@ -115,15 +115,16 @@ pub fn run<B: Board>(
         );
         photo = Some((board.counter(), FIRST_PHOTO_MS));
     }
+    // The Prepare step, once: every operator gets its kernel here.
+    let mut it = match Interpreter::with_kernels(model.view, arena, &crate::kernels::KERNELS) {
+        Ok(it) => it,
+        Err(e) => {
+            let _ = write!(Out(board), "error: {e}\r\n");
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+    };
     loop {
-        let mut it = match Interpreter::with_kernels(model.view, arena, &crate::kernels::KERNELS) {
-            Ok(it) => it,
-            Err(e) => {
-                let _ = write!(Out(board), "error: {e}\r\n");
-                #[allow(clippy::empty_loop)]
-                loop {}
-            }
-        };
         match receive(board, &mut receiver, as_u8_mut(it.input_mut()), photo) {
             Received::Frame => {
                 // DSP: the host already resized; only the pixel -> int8 mapping.

@@ -19,7 +19,10 @@
 //! multipliers and shifts, padding, arena offsets), so the device only
 //! validates: [`ModelView::parse`] checks the checksum, every offset and
 //! length, every tensor shape against its operator and every parameter range,
-//! after which inference cannot index out of bounds.
+//! after which inference cannot index out of bounds. The interpreter's
+//! Prepare step (`Interpreter::new`, once) then picks each operator's kernel
+//! and keeps the choices in the arena's last bytes ([`plan_len`]), so that
+//! `invoke` only decodes the records ([`ModelView::op_prepared`]) and runs.
 
 pub mod record;
 #[cfg(feature = "std")]
@@ -42,8 +45,11 @@ pub const TENSOR_RECORD_LEN: usize = 40;
 pub const OP_RECORD_LEN: usize = 64;
 /// Alignment of every constant in the data section.
 pub const DATA_ALIGN: usize = 8;
-/// Byte offset of the arena size in the header (for tools reading it raw).
+/// Byte offset of the activations' arena size in the header (for tools
+/// reading it raw).
 pub const ARENA_SIZE_OFFSET: usize = 16;
+/// Where the header records the operator count (`u16`).
+pub const OP_COUNT_OFFSET: usize = 22;
 /// Marks an absent tensor or data reference.
 pub const NONE: u32 = u32::MAX;
 
@@ -66,20 +72,27 @@ pub mod dtype {
     pub const INT8: u8 = 1;
 }
 
-/// Arena size recorded in a blob, usable in `const` context so firmware can
-/// size a `static` arena from `include_bytes!` at compile time:
+/// Bytes at the arena's end where the interpreter keeps its plan (one kernel
+/// choice per operator), rounded up to whole words.
+pub const fn plan_len(op_count: usize) -> usize {
+    op_count.next_multiple_of(4)
+}
+
+/// [`ModelView::arena_size`] of a blob (its activations plus the
+/// interpreter's plan), usable in `const` context so firmware can size a
+/// `static` arena from `include_bytes!` at compile time:
 ///
 /// ```
-/// # const BLOB: &[u8] = &[b'T', b'S', b'M', b'B', 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x27, 0, 0];
+/// # const BLOB: &[u8] = &[b'T', b'S', b'M', b'B', 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x27, 0, 0, 0, 0, 3, 0];
 /// const ARENA: usize = tinystudio_engine::blob::arena_size_const(BLOB);
 /// static mut TENSOR_ARENA: [u8; ARENA] = [0; ARENA];
-/// # assert_eq!(ARENA, 10_000);
+/// # assert_eq!(ARENA, 10_000 + 4); // 3 operators: one word of plan
 /// ```
 ///
 /// Returns 0 if the bytes are not a blob (the later `ModelView::parse` then
 /// reports why), so a bad file never fails the build in a confusing way.
 pub const fn arena_size_const(bytes: &[u8]) -> usize {
-    if bytes.len() < ARENA_SIZE_OFFSET + 4
+    if bytes.len() < OP_COUNT_OFFSET + 2
         || bytes[0] != MAGIC[0]
         || bytes[1] != MAGIC[1]
         || bytes[2] != MAGIC[2]
@@ -87,12 +100,14 @@ pub const fn arena_size_const(bytes: &[u8]) -> usize {
     {
         return 0;
     }
-    u32::from_le_bytes([
+    let activations = u32::from_le_bytes([
         bytes[ARENA_SIZE_OFFSET],
         bytes[ARENA_SIZE_OFFSET + 1],
         bytes[ARENA_SIZE_OFFSET + 2],
         bytes[ARENA_SIZE_OFFSET + 3],
-    ]) as usize
+    ]) as usize;
+    let ops = u16::from_le_bytes([bytes[OP_COUNT_OFFSET], bytes[OP_COUNT_OFFSET + 1]]) as usize;
+    activations + plan_len(ops)
 }
 
 fn rd<const N: usize>(b: &[u8], pos: usize) -> Result<[u8; N]> {
@@ -174,7 +189,7 @@ impl Header {
             checksum: u32_at(b, 12)?,
             arena_size: u32_at(b, 16)? as usize,
             tensor_count: u16_at(b, 20)? as usize,
-            op_count: u16_at(b, 22)? as usize,
+            op_count: u16_at(b, OP_COUNT_OFFSET)? as usize,
             tensors_off: u32_at(b, 24)? as usize,
             ops_off: u32_at(b, 28)? as usize,
             input: u16_at(b, 32)? as usize,
@@ -429,8 +444,15 @@ impl<'a> ModelView<'a> {
         self.bytes
     }
 
-    /// Bytes of tensor arena an interpreter needs.
+    /// Bytes of arena an interpreter needs: the activations
+    /// ([`activations_size`](Self::activations_size)) and its plan
+    /// ([`plan_len`]) after them.
     pub fn arena_size(&self) -> usize {
+        self.header.arena_size + plan_len(self.header.op_count)
+    }
+
+    /// Bytes of arena the activation tensors take (the planner's plan).
+    pub fn activations_size(&self) -> usize {
         self.header.arena_size
     }
 
@@ -442,7 +464,14 @@ impl<'a> ModelView<'a> {
         self.header.tensor_count
     }
 
+    /// Tensor `i`, decoded and validated.
     pub fn tensor(&self, i: usize) -> Result<TensorInfo> {
+        self.tensor_at::<true>(i)
+    }
+
+    /// Tensor `i`, decoded, and validated when `CHECK` (the record was
+    /// validated at parse otherwise).
+    fn tensor_at<const CHECK: bool>(&self, i: usize) -> Result<TensorInfo> {
         if i >= self.header.tensor_count {
             return Err(Error::Malformed("tensor index out of range"));
         }
@@ -452,28 +481,32 @@ impl<'a> ModelView<'a> {
                 .get(base..base + TENSOR_RECORD_LEN)
                 .ok_or(Error::Truncated("blob record"))?,
         )?;
-        if rec.dtype != dtype::INT8 {
-            return Err(Error::Unsupported("non-int8 activation tensor"));
-        }
-        let rank = rec.rank as usize;
-        if !(1..=4).contains(&rank) {
-            return Err(Error::Malformed("tensor rank"));
-        }
         let mut dims = [1usize; 4];
-        for (k, d) in dims.iter_mut().enumerate() {
-            *d = rec.dims[k] as usize;
-            if *d == 0 || (k >= rank && *d != 1) {
-                return Err(Error::Malformed("tensor dimension"));
-            }
+        for (d, &r) in dims.iter_mut().zip(&rec.dims) {
+            *d = r as usize;
         }
         let t = TensorInfo {
-            rank,
+            rank: rec.rank as usize,
             dims,
             scale: rec.scale,
             zero_point: rec.zero_point,
             offset: rec.offset as usize,
             len: rec.len as usize,
         };
+        if !CHECK {
+            return Ok(t);
+        }
+        if rec.dtype != dtype::INT8 {
+            return Err(Error::Unsupported("non-int8 activation tensor"));
+        }
+        if !(1..=4).contains(&t.rank) {
+            return Err(Error::Malformed("tensor rank"));
+        }
+        for (k, &d) in dims.iter().enumerate() {
+            if d == 0 || (k >= t.rank && d != 1) {
+                return Err(Error::Malformed("tensor dimension"));
+            }
+        }
         let elements = dims
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -582,12 +615,26 @@ impl<'a> ModelView<'a> {
 
     /// Decodes and validates operator `i`.
     pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
+        self.op_at::<true>(i)
+    }
+
+    /// Decodes operator `i` of a model whose operators were validated
+    /// already (by [`parse`](Self::parse), which checks them all): what the
+    /// interpreter's `invoke` reads, without checking again. The decoding
+    /// itself stays bounds-checked, and every kernel re-checks the lengths
+    /// of what it is handed.
+    pub fn op_prepared(&self, i: usize) -> Result<PreparedOp<'a>> {
+        self.op_at::<false>(i)
+    }
+
+    /// Decodes operator `i`, validating it when `CHECK`.
+    fn op_at<const CHECK: bool>(&self, i: usize) -> Result<PreparedOp<'a>> {
         let rec = self.op_record(i)?;
         let (act_min, act_max) = (i32::from(rec.act_min), i32::from(rec.act_max));
         let (input, output) = (usize::from(rec.input), usize::from(rec.output));
-        let tin = self.tensor(input)?;
-        let tout = self.tensor(output)?;
-        if input == output {
+        let tin = self.tensor_at::<CHECK>(input)?;
+        let tout = self.tensor_at::<CHECK>(output)?;
+        if CHECK && input == output {
             return Err(Error::Malformed(
                 "operator reads and writes the same tensor",
             ));
@@ -608,6 +655,9 @@ impl<'a> ModelView<'a> {
             ))
         };
         let disjoint = |a: &TensorInfo| -> Result<()> {
+            if !CHECK {
+                return Ok(());
+            }
             if a.offset < tout.offset + tout.len && tout.offset < a.offset + a.len {
                 Err(Error::Malformed(
                     "operator input and output overlap in the arena",
@@ -619,7 +669,7 @@ impl<'a> ModelView<'a> {
         // Windowed operators may overwrite input rows they no longer need
         // (the interpreter then runs them one output row at a time).
         let disjoint_or_in_place = |a: &TensorInfo, w: &Window| -> Result<()> {
-            if disjoint(a).is_ok() {
+            if !CHECK || disjoint(a).is_ok() {
                 return Ok(());
             }
             let delta = tout.offset as isize - a.offset as isize;
@@ -648,7 +698,9 @@ impl<'a> ModelView<'a> {
                     multiplier,
                     shift,
                 };
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 PreparedOp::Conv {
                     params,
                     input,
@@ -677,7 +729,9 @@ impl<'a> ModelView<'a> {
                     multiplier,
                     shift,
                 };
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 PreparedOp::Depthwise {
                     params,
                     input,
@@ -695,7 +749,7 @@ impl<'a> ModelView<'a> {
                     .checked_div(units)
                     .ok_or(Error::Malformed("fully connected units"))?;
                 let batches = tin.len.checked_div(depth).unwrap_or(0);
-                if batches.checked_mul(units) != Some(tout.len) {
+                if CHECK && batches.checked_mul(units) != Some(tout.len) {
                     return Err(Error::Malformed("fully connected output size"));
                 }
                 let (filter, bias, multiplier, shift) = constants(&weights, units)?;
@@ -718,7 +772,9 @@ impl<'a> ModelView<'a> {
                         Some(self.i32s(double_scales, 2 * units)?)
                     },
                 };
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 PreparedOp::FullyConnected {
                     params,
                     input,
@@ -734,7 +790,9 @@ impl<'a> ModelView<'a> {
                     act_max,
                 };
                 disjoint_or_in_place(&tin, &params.window)?;
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 if matches!(rec.params, OpParams::AveragePool { .. }) {
                     PreparedOp::AveragePool {
                         params,
@@ -750,7 +808,7 @@ impl<'a> ModelView<'a> {
                 }
             }
             OpParams::Reshape => {
-                if tin.len != tout.len {
+                if CHECK && tin.len != tout.len {
                     return Err(Error::Malformed("reshape changes the element count"));
                 }
                 if tin.offset != tout.offset {
@@ -772,8 +830,10 @@ impl<'a> ModelView<'a> {
                     input_left_shift,
                     diff_min,
                 };
-                params.validate()?;
-                if tout.len != tin.len {
+                if CHECK {
+                    params.validate()?;
+                }
+                if CHECK && tout.len != tin.len {
                     return Err(Error::Malformed("softmax output size"));
                 }
                 PreparedOp::Softmax {
@@ -789,10 +849,10 @@ impl<'a> ModelView<'a> {
                 left_shift,
             } => {
                 let second = usize::from(rec.input2);
-                let tin2 = self.tensor(second)?;
+                let tin2 = self.tensor_at::<CHECK>(second)?;
                 disjoint(&tin)?;
                 disjoint(&tin2)?;
-                if tin.len != tout.len || tin2.len != tout.len {
+                if CHECK && (tin.len != tout.len || tin2.len != tout.len) {
                     return Err(Error::Unsupported("ADD with broadcasting"));
                 }
                 let params = AddParams {
@@ -810,7 +870,9 @@ impl<'a> ModelView<'a> {
                     act_min,
                     act_max,
                 };
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 PreparedOp::Add {
                     params,
                     inputs: [input, second],
@@ -819,7 +881,7 @@ impl<'a> ModelView<'a> {
             }
             OpParams::Requantize(r) => {
                 disjoint(&tin)?;
-                if tin.len != tout.len {
+                if CHECK && tin.len != tout.len {
                     return Err(Error::Malformed("quantize changes the element count"));
                 }
                 let params = RequantizeParams {
@@ -829,7 +891,9 @@ impl<'a> ModelView<'a> {
                     multiplier: r.multiplier,
                     shift: r.shift,
                 };
-                params.validate()?;
+                if CHECK {
+                    params.validate()?;
+                }
                 PreparedOp::Requantize {
                     params,
                     input,
@@ -855,10 +919,13 @@ impl<'a> ModelView<'a> {
                     multiplier: r.multiplier,
                     shift: r.shift,
                 };
-                params.validate()?;
-                if tin.depth() != channels
-                    || params.input_len() != Some(tin.len)
-                    || batches.checked_mul(channels) != Some(tout.len)
+                if CHECK {
+                    params.validate()?;
+                }
+                if CHECK
+                    && (tin.depth() != channels
+                        || params.input_len() != Some(tin.len)
+                        || batches.checked_mul(channels) != Some(tout.len))
                 {
                     return Err(Error::Malformed("mean shapes"));
                 }

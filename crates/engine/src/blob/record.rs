@@ -4,7 +4,9 @@
 //! What the fields may hold is checked by `ModelView`, which builds the
 //! kernels' parameters from them.
 
-use super::{Header, NONE, OP_RECORD_LEN, TENSOR_RECORD_LEN, opcode, rd};
+#[cfg(feature = "std")]
+use super::{Header, OP_RECORD_LEN, TENSOR_RECORD_LEN};
+use super::{NONE, opcode, rd};
 use crate::error::{Error, Result};
 use crate::kernels::Window;
 

@@ -99,58 +99,89 @@ fn left_out(op: &'static str) -> Error {
     Error::Unsupported(op)
 }
 
+/// A [`KernelSet`] entry index for one operator, as the interpreter's
+/// Prepare step picks it ([`KernelSet::select_conv`] and its siblings).
+pub type Choice = u8;
+
+/// Index of the first kernel of `table` whose `supports` accepts the
+/// parameters (as a [`Choice`]).
+fn first<K>(table: &[K], supports: impl Fn(&K) -> bool) -> Option<Choice> {
+    table
+        .iter()
+        .position(supports)
+        .and_then(|i| Choice::try_from(i).ok())
+}
+
 impl KernelSet {
-    /// Runs the first convolution kernel that supports `p`, in `scratch`
-    /// where it has an arena variant.
+    /// The convolution kernel for `p`: the first that supports it.
+    pub fn select_conv(&self, p: &ConvParams<'_>) -> Result<Choice> {
+        first(self.conv, |k| (k.supports)(p)).ok_or(left_out(
+            "no convolution kernel for this layer in this build",
+        ))
+    }
+
+    pub fn select_depthwise(&self, p: &DepthwiseParams<'_>) -> Result<Choice> {
+        first(self.depthwise, |k| (k.supports)(p))
+            .ok_or(left_out("no depthwise kernel for this layer in this build"))
+    }
+
+    pub fn select_fully_connected(&self, p: &FullyConnectedParams<'_>) -> Result<Choice> {
+        first(self.fully_connected, |k| (k.supports)(p)).ok_or(left_out(
+            "no fully connected kernel for this layer in this build",
+        ))
+    }
+
+    /// Runs convolution kernel `choice`, in `scratch` where it has an arena
+    /// variant. (The kernel checks its parameters again; a choice that does
+    /// not support them fails there.)
     pub fn conv(
         &self,
+        choice: Choice,
         p: &ConvParams<'_>,
         input: &[i8],
         output: &mut [i8],
         scratch: &mut [u32],
     ) -> Result<()> {
-        match self.conv.iter().position(|k| (k.supports)(p)) {
-            Some(i) => match self.conv_in_arena.get(i) {
-                Some(Some(f)) => f(p, input, output, scratch),
-                _ => (self.conv[i].eval)(p, input, output),
-            },
-            None => Err(left_out(
-                "no convolution kernel for this layer in this build",
-            )),
+        let i = usize::from(choice);
+        match (self.conv_in_arena.get(i), self.conv.get(i)) {
+            (Some(Some(f)), _) => f(p, input, output, scratch),
+            (_, Some(k)) => (k.eval)(p, input, output),
+            _ => Err(left_out("no such convolution kernel in this build")),
         }
     }
 
     pub fn depthwise(
         &self,
+        choice: Choice,
         p: &DepthwiseParams<'_>,
         input: &[i8],
         output: &mut [i8],
         scratch: &mut [u32],
     ) -> Result<()> {
-        match self.depthwise.iter().position(|k| (k.supports)(p)) {
-            Some(i) => match self.depthwise_in_arena.get(i) {
-                Some(Some(f)) => f(p, input, output, scratch),
-                _ => (self.depthwise[i].eval)(p, input, output),
-            },
-            None => Err(left_out("no depthwise kernel for this layer in this build")),
+        let i = usize::from(choice);
+        match (self.depthwise_in_arena.get(i), self.depthwise.get(i)) {
+            (Some(Some(f)), _) => f(p, input, output, scratch),
+            (_, Some(k)) => (k.eval)(p, input, output),
+            _ => Err(left_out("no such depthwise kernel in this build")),
         }
     }
 
     pub fn fully_connected(
         &self,
+        choice: Choice,
         p: &FullyConnectedParams<'_>,
         input: &[i8],
         output: &mut [i8],
         scratch: &mut [u32],
     ) -> Result<()> {
-        match self.fully_connected.iter().position(|k| (k.supports)(p)) {
-            Some(i) => match self.fully_connected_in_arena.get(i) {
-                Some(Some(f)) => f(p, input, output, scratch),
-                _ => (self.fully_connected[i].eval)(p, input, output),
-            },
-            None => Err(left_out(
-                "no fully connected kernel for this layer in this build",
-            )),
+        let i = usize::from(choice);
+        match (
+            self.fully_connected_in_arena.get(i),
+            self.fully_connected.get(i),
+        ) {
+            (Some(Some(f)), _) => f(p, input, output, scratch),
+            (_, Some(k)) => (k.eval)(p, input, output),
+            _ => Err(left_out("no such fully connected kernel in this build")),
         }
     }
 
@@ -370,7 +401,8 @@ mod needs {
         let (mut conv, mut dw, mut fc) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         let mut n = Needs::default();
         let chain = dsp && crate::interpreter::is_chain(view)?;
-        let arena = view.arena_size();
+        // Kernels take scratch from the activations' part of the arena.
+        let arena = view.activations_size();
         // The least extra arena with which a call on `input`/`output` finds
         // `words` of scratch outside both.
         let extra_for =
