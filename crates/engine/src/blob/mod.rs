@@ -466,12 +466,12 @@ impl<'a> ModelView<'a> {
 
     /// Tensor `i`, decoded and validated.
     pub fn tensor(&self, i: usize) -> Result<TensorInfo> {
-        self.tensor_at::<true>(i)
+        self.tensor_at(i, true)
     }
 
-    /// Tensor `i`, decoded, and validated when `CHECK` (the record was
+    /// Tensor `i`, decoded, and validated when `check` (the record was
     /// validated at parse otherwise).
-    fn tensor_at<const CHECK: bool>(&self, i: usize) -> Result<TensorInfo> {
+    fn tensor_at(&self, i: usize, check: bool) -> Result<TensorInfo> {
         if i >= self.header.tensor_count {
             return Err(Error::Malformed("tensor index out of range"));
         }
@@ -493,7 +493,7 @@ impl<'a> ModelView<'a> {
             offset: rec.offset as usize,
             len: rec.len as usize,
         };
-        if !CHECK {
+        if !check {
             return Ok(t);
         }
         if rec.dtype != dtype::INT8 {
@@ -615,7 +615,9 @@ impl<'a> ModelView<'a> {
 
     /// Decodes and validates operator `i`.
     pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
-        self.op_at::<true>(i)
+        let op = self.decode_op(i)?;
+        self.validate_op(&op)?;
+        Ok(op)
     }
 
     /// Decodes operator `i` of a model whose operators were validated
@@ -624,21 +626,18 @@ impl<'a> ModelView<'a> {
     /// itself stays bounds-checked, and every kernel re-checks the lengths
     /// of what it is handed.
     pub fn op_prepared(&self, i: usize) -> Result<PreparedOp<'a>> {
-        self.op_at::<false>(i)
+        self.decode_op(i)
     }
 
-    /// Decodes operator `i`, validating it when `CHECK`.
-    fn op_at<const CHECK: bool>(&self, i: usize) -> Result<PreparedOp<'a>> {
+    /// Operator `i`'s parameters from its record and tensors, unchecked.
+    /// Not inlined, so that its frame is gone before a kernel's starts.
+    #[inline(never)]
+    fn decode_op(&self, i: usize) -> Result<PreparedOp<'a>> {
         let rec = self.op_record(i)?;
         let (act_min, act_max) = (i32::from(rec.act_min), i32::from(rec.act_max));
         let (input, output) = (usize::from(rec.input), usize::from(rec.output));
-        let tin = self.tensor_at::<CHECK>(input)?;
-        let tout = self.tensor_at::<CHECK>(output)?;
-        if CHECK && input == output {
-            return Err(Error::Malformed(
-                "operator reads and writes the same tensor",
-            ));
-        }
+        let tin = self.tensor_at(input, false)?;
+        let tout = self.tensor_at(output, false)?;
         // A weighted layer's constants for `channels` output channels:
         // int8 weights, bias, multipliers, shifts.
         let constants = |w: &Weights, channels: usize| -> Result<Constants<'a>> {
@@ -654,36 +653,9 @@ impl<'a> ModelView<'a> {
                 self.i32s(w.shifts, channels)?,
             ))
         };
-        let disjoint = |a: &TensorInfo| -> Result<()> {
-            if !CHECK {
-                return Ok(());
-            }
-            if a.offset < tout.offset + tout.len && tout.offset < a.offset + a.len {
-                Err(Error::Malformed(
-                    "operator input and output overlap in the arena",
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        // Windowed operators may overwrite input rows they no longer need
-        // (the interpreter then runs them one output row at a time).
-        let disjoint_or_in_place = |a: &TensorInfo, w: &Window| -> Result<()> {
-            if !CHECK || disjoint(a).is_ok() {
-                return Ok(());
-            }
-            let delta = tout.offset as isize - a.offset as isize;
-            match w.in_place_delta(a.shape4(), tout.shape4()) {
-                Some(max) if delta <= max => Ok(()),
-                _ => Err(Error::Malformed(
-                    "operator output overlaps input it still reads",
-                )),
-            }
-        };
         let op = match rec.params {
             OpParams::Conv { window, weights } => {
                 let (si, so) = (tin.shape4(), tout.shape4());
-                disjoint_or_in_place(&tin, &window)?;
                 let (filter, bias, multiplier, shift) = constants(&weights, so.c)?;
                 let params = ConvParams {
                     input: si,
@@ -698,9 +670,6 @@ impl<'a> ModelView<'a> {
                     multiplier,
                     shift,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
                 PreparedOp::Conv {
                     params,
                     input,
@@ -713,7 +682,6 @@ impl<'a> ModelView<'a> {
                 weights,
             } => {
                 let (si, so) = (tin.shape4(), tout.shape4());
-                disjoint_or_in_place(&tin, &window)?;
                 let (filter, bias, multiplier, shift) = constants(&weights, so.c)?;
                 let params = DepthwiseParams {
                     input: si,
@@ -729,9 +697,6 @@ impl<'a> ModelView<'a> {
                     multiplier,
                     shift,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
                 PreparedOp::Depthwise {
                     params,
                     input,
@@ -743,15 +708,11 @@ impl<'a> ModelView<'a> {
                 weights,
                 double_scales,
             } => {
-                disjoint(&tin)?;
                 let units = tout.depth();
                 let depth = (weights.len as usize)
                     .checked_div(units)
                     .ok_or(Error::Malformed("fully connected units"))?;
                 let batches = tin.len.checked_div(depth).unwrap_or(0);
-                if CHECK && batches.checked_mul(units) != Some(tout.len) {
-                    return Err(Error::Malformed("fully connected output size"));
-                }
                 let (filter, bias, multiplier, shift) = constants(&weights, units)?;
                 let params = FullyConnectedParams {
                     batches,
@@ -772,9 +733,6 @@ impl<'a> ModelView<'a> {
                         Some(self.i32s(double_scales, 2 * units)?)
                     },
                 };
-                if CHECK {
-                    params.validate()?;
-                }
                 PreparedOp::FullyConnected {
                     params,
                     input,
@@ -789,10 +747,6 @@ impl<'a> ModelView<'a> {
                     act_min,
                     act_max,
                 };
-                disjoint_or_in_place(&tin, &params.window)?;
-                if CHECK {
-                    params.validate()?;
-                }
                 if matches!(rec.params, OpParams::AveragePool { .. }) {
                     PreparedOp::AveragePool {
                         params,
@@ -807,21 +761,12 @@ impl<'a> ModelView<'a> {
                     }
                 }
             }
-            OpParams::Reshape => {
-                if CHECK && tin.len != tout.len {
-                    return Err(Error::Malformed("reshape changes the element count"));
-                }
-                if tin.offset != tout.offset {
-                    disjoint(&tin)?;
-                }
-                PreparedOp::Reshape { input, output }
-            }
+            OpParams::Reshape => PreparedOp::Reshape { input, output },
             OpParams::Softmax {
                 input_multiplier,
                 input_left_shift,
                 diff_min,
             } => {
-                disjoint(&tin)?;
                 let depth = tin.depth();
                 let params = SoftmaxParams {
                     outer: tin.len / depth,
@@ -830,12 +775,6 @@ impl<'a> ModelView<'a> {
                     input_left_shift,
                     diff_min,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
-                if CHECK && tout.len != tin.len {
-                    return Err(Error::Malformed("softmax output size"));
-                }
                 PreparedOp::Softmax {
                     params,
                     input,
@@ -849,12 +788,7 @@ impl<'a> ModelView<'a> {
                 left_shift,
             } => {
                 let second = usize::from(rec.input2);
-                let tin2 = self.tensor_at::<CHECK>(second)?;
-                disjoint(&tin)?;
-                disjoint(&tin2)?;
-                if CHECK && (tin.len != tout.len || tin2.len != tout.len) {
-                    return Err(Error::Unsupported("ADD with broadcasting"));
-                }
+                let tin2 = self.tensor_at(second, false)?;
                 let params = AddParams {
                     len: tout.len,
                     input1_offset: -tin.zero_point,
@@ -870,9 +804,6 @@ impl<'a> ModelView<'a> {
                     act_min,
                     act_max,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
                 PreparedOp::Add {
                     params,
                     inputs: [input, second],
@@ -880,10 +811,6 @@ impl<'a> ModelView<'a> {
                 }
             }
             OpParams::Requantize(r) => {
-                disjoint(&tin)?;
-                if CHECK && tin.len != tout.len {
-                    return Err(Error::Malformed("quantize changes the element count"));
-                }
                 let params = RequantizeParams {
                     len: tout.len,
                     input_zero_point: tin.zero_point,
@@ -891,9 +818,6 @@ impl<'a> ModelView<'a> {
                     multiplier: r.multiplier,
                     shift: r.shift,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
                 PreparedOp::Requantize {
                     params,
                     input,
@@ -901,7 +825,6 @@ impl<'a> ModelView<'a> {
                 }
             }
             OpParams::Mean(r) => {
-                disjoint(&tin)?;
                 // `[batches, positions..., channels]` to `[batches, channels]`
                 // (kept dimensions of 1 or not).
                 let batches = if tin.rank >= 3 { tin.dims[0] } else { 0 };
@@ -919,16 +842,6 @@ impl<'a> ModelView<'a> {
                     multiplier: r.multiplier,
                     shift: r.shift,
                 };
-                if CHECK {
-                    params.validate()?;
-                }
-                if CHECK
-                    && (tin.depth() != channels
-                        || params.input_len() != Some(tin.len)
-                        || batches.checked_mul(channels) != Some(tout.len))
-                {
-                    return Err(Error::Malformed("mean shapes"));
-                }
                 PreparedOp::Mean {
                     params,
                     input,
@@ -937,5 +850,121 @@ impl<'a> ModelView<'a> {
             }
         };
         Ok(op)
+    }
+
+    /// Checks a decoded operator against its tensors: each tensor valid,
+    /// input and output apart in the arena (or, for windowed operators, the
+    /// output only over input rows already read), the element counts, and
+    /// the kernels' parameters (`validate`).
+    #[inline(never)]
+    fn validate_op(&self, op: &PreparedOp<'a>) -> Result<()> {
+        let (input, output) = match *op {
+            PreparedOp::Conv { input, output, .. }
+            | PreparedOp::Depthwise { input, output, .. }
+            | PreparedOp::FullyConnected { input, output, .. }
+            | PreparedOp::AveragePool { input, output, .. }
+            | PreparedOp::MaxPool { input, output, .. }
+            | PreparedOp::Reshape { input, output }
+            | PreparedOp::Softmax { input, output, .. }
+            | PreparedOp::Requantize { input, output, .. }
+            | PreparedOp::Mean { input, output, .. } => (input, output),
+            PreparedOp::Add { inputs, output, .. } => (inputs[0], output),
+        };
+        let tin = self.tensor(input)?;
+        let tout = self.tensor(output)?;
+        if input == output {
+            return Err(Error::Malformed(
+                "operator reads and writes the same tensor",
+            ));
+        }
+        let disjoint = |a: &TensorInfo| -> Result<()> {
+            if a.offset < tout.offset + tout.len && tout.offset < a.offset + a.len {
+                Err(Error::Malformed(
+                    "operator input and output overlap in the arena",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        // Windowed operators may overwrite input rows they no longer need
+        // (the interpreter then runs them one output row at a time).
+        let disjoint_or_in_place = |w: &Window| -> Result<()> {
+            if disjoint(&tin).is_ok() {
+                return Ok(());
+            }
+            let delta = tout.offset as isize - tin.offset as isize;
+            match w.in_place_delta(tin.shape4(), tout.shape4()) {
+                Some(max) if delta <= max => Ok(()),
+                _ => Err(Error::Malformed(
+                    "operator output overlaps input it still reads",
+                )),
+            }
+        };
+        let same_len = |what: &'static str| {
+            if tin.len == tout.len {
+                Ok(())
+            } else {
+                Err(Error::Malformed(what))
+            }
+        };
+        match op {
+            PreparedOp::Conv { params, .. } => {
+                disjoint_or_in_place(&params.window)?;
+                params.validate()
+            }
+            PreparedOp::Depthwise { params, .. } => {
+                disjoint_or_in_place(&params.window)?;
+                params.validate()
+            }
+            PreparedOp::AveragePool { params, .. } | PreparedOp::MaxPool { params, .. } => {
+                disjoint_or_in_place(&params.window)?;
+                params.validate()
+            }
+            PreparedOp::FullyConnected { params, .. } => {
+                disjoint(&tin)?;
+                if params.batches.checked_mul(params.units) != Some(tout.len) {
+                    return Err(Error::Malformed("fully connected output size"));
+                }
+                params.validate()
+            }
+            PreparedOp::Reshape { .. } => {
+                same_len("reshape changes the element count")?;
+                if tin.offset == tout.offset {
+                    Ok(())
+                } else {
+                    disjoint(&tin)
+                }
+            }
+            PreparedOp::Softmax { params, .. } => {
+                disjoint(&tin)?;
+                params.validate()?;
+                same_len("softmax output size")
+            }
+            PreparedOp::Add { params, inputs, .. } => {
+                let tin2 = self.tensor(inputs[1])?;
+                disjoint(&tin)?;
+                disjoint(&tin2)?;
+                if tin.len != tout.len || tin2.len != tout.len {
+                    return Err(Error::Unsupported("ADD with broadcasting"));
+                }
+                params.validate()
+            }
+            PreparedOp::Requantize { params, .. } => {
+                disjoint(&tin)?;
+                same_len("quantize changes the element count")?;
+                params.validate()
+            }
+            PreparedOp::Mean { params, .. } => {
+                disjoint(&tin)?;
+                params.validate()?;
+                if tin.depth() != params.channels
+                    || params.input_len() != Some(tin.len)
+                    || params.batches.checked_mul(params.channels) != Some(tout.len)
+                {
+                    return Err(Error::Malformed("mean shapes"));
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -47,66 +47,6 @@ use super::{
 };
 use crate::error::Result;
 
-/// Requantization constants of one channel, in the micro-kernels' form.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct Requant {
-    /// TFLite's Q0.31 multiplier.
-    pub mult: i32,
-    /// Bits 0..8: right shift minus 2 (used by `ASR` by register, which reads
-    /// only the bottom byte); bits 8..: `1 + 2 * output_zero_point`.
-    pub shc1: i32,
-}
-
-impl Requant {
-    /// `None` when the fast form would not be exact: a right shift below 2
-    /// (or a left shift) with a non-zero multiplier.
-    pub fn new(mult: i32, shift: i32, output_offset: i32) -> Option<Requant> {
-        let c1 = 1 + 2 * output_offset;
-        if mult == 0 {
-            // Output is the zero point whatever the accumulator.
-            return Some(Requant {
-                mult,
-                shc1: c1 << 8,
-            });
-        }
-        let e = -shift;
-        if !(2..=31).contains(&e) || mult < 0 {
-            return None;
-        }
-        Some(Requant {
-            mult,
-            shc1: (c1 << 8) | (e - 2),
-        })
-    }
-}
-
-/// What the assembly computes for one output (bias already in `acc`):
-/// `SSAT8(((hi(K + acc * mult) >> sh) + c1) >> 1)` with
-/// `K = (acc >> 31) * 2^31 + 2^30` as a 64-bit value.
-///
-/// Equal to `clamp(RDBP(SRDHM(acc, mult), e) + zp, -128, 127)` (TFLite's
-/// `MultiplyByQuantizedMultiplier`, right shift `e >= 2`, then the output
-/// offset), because: SRDHM rounds `acc*mult / 2^31` half up, i.e.
-/// `s = floor((P + 2^30) / 2^31)` for `P = acc*mult`; RDBP rounds half away
-/// from zero, which for `e >= 1` is `((s - [s<0]) >> (e-1)) + 1) >> 1`; the
-/// sign of `s` can be taken from `acc` (they differ only when `s == 0`, where
-/// both give 0); the `-[acc<0]` moves into the 64-bit sum as `-2^31`, and the
-/// two floors combine into one shift of the 64-bit sum by `30 + e`, that is
-/// the high word shifted by `e - 2`. Adding `1 + 2 zp` before the last halving
-/// adds the zero point exactly. No step can overflow.
-#[inline(always)]
-pub fn requantize(acc: i32, r: Requant) -> i8 {
-    let sign = acc >> 31;
-    let lo = 0x4000_0000u32.wrapping_add((sign as u32) << 31);
-    let k = (i64::from(sign) << 32) | i64::from(lo);
-    let p = k.wrapping_add(i64::from(acc) * i64::from(r.mult));
-    let hi = (p >> 32) as i32;
-    let u = hi >> (r.shc1 & 0xff);
-    let t = u.wrapping_add(r.shc1 >> 8);
-    (t >> 1).clamp(-128, 127) as i8
-}
-
 /// Output channels whose widened weights are kept at once (the GEMM block).
 const MAX_PAIRS: usize = 64;
 /// Bytes of stack for a block of widened weights: larger blocks widen each
@@ -127,137 +67,6 @@ const MAX_BAND: usize = 8192;
 const MAX_QUADS: usize = 16;
 /// Words of one depthwise quad record (see `asm::depthwise_3x3_row`).
 const QUAD_WORDS: usize = 30;
-
-/// Element types for which all-zero bytes are a valid value.
-trait Word: Copy {}
-impl Word for i8 {}
-impl Word for i32 {}
-impl Word for u32 {}
-
-/// Stack scratch that is not zeroed as a whole: in-place layers call a
-/// kernel once per output row, and zeroing 10 KB of buffers every time cost
-/// more than the row's arithmetic.
-struct Scratch<T: Word, const N: usize>(core::mem::MaybeUninit<[T; N]>);
-
-impl<T: Word, const N: usize> Scratch<T, N> {
-    fn new() -> Self {
-        Scratch(core::mem::MaybeUninit::uninit())
-    }
-
-    /// The first `len` elements (at most `N`), zeroed.
-    #[inline(always)]
-    fn zeroed(&mut self, len: usize) -> &mut [T] {
-        let len = len.min(N);
-        let p = self.0.as_mut_ptr().cast::<T>();
-        let bytes = len * core::mem::size_of::<T>();
-        // SAFETY: `p` points to `N` elements of `T`; the first `len` are
-        // zeroed before the slice over them is made, and all-zero bytes are
-        // a valid `T` (`Word`). The slice borrows `self` exclusively.
-        unsafe {
-            // The stack buffers are word aligned (`MaybeUninit<[T; N]>` of
-            // a word type or followed by one), but only whole words of the
-            // aligned prefix go through the fast path.
-            #[cfg(arm_dsp)]
-            if (p as usize).is_multiple_of(4) {
-                let words = bytes / 4;
-                asm::zero_words(p.cast::<u32>(), words);
-                core::ptr::write_bytes(p.cast::<u8>().add(words * 4), 0, bytes - words * 4);
-            } else {
-                core::ptr::write_bytes(p.cast::<u8>(), 0, bytes);
-            }
-            #[cfg(not(arm_dsp))]
-            core::ptr::write_bytes(p.cast::<u8>(), 0, bytes);
-            core::slice::from_raw_parts_mut(p, len)
-        }
-    }
-}
-
-/// Scratch words taken from the front of `rest` (the arena's free space the
-/// interpreter hands over), zeroed as [`Scratch::zeroed`] zeroes: `len`
-/// words, or `None` when `rest` is shorter.
-fn take_words<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [u32]> {
-    if rest.len() < len {
-        return None;
-    }
-    let (head, tail) = core::mem::take(rest).split_at_mut(len);
-    *rest = tail;
-    #[cfg(arm_dsp)]
-    // SAFETY: `head` holds `len` words.
-    unsafe {
-        asm::zero_words(head.as_mut_ptr(), len);
-    }
-    #[cfg(not(arm_dsp))]
-    head.fill(0);
-    Some(head)
-}
-
-/// [`take_words`] as `len` zeroed bytes (rounded up to whole words).
-fn take_bytes<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i8]> {
-    let words = take_words(rest, len.div_ceil(4))?;
-    // SAFETY: the words are initialised; any byte is a valid `i8`, `i8` has
-    // alignment 1, and the exclusive borrow is carried over.
-    Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), len) })
-}
-
-/// [`take_words`] as `i32`.
-fn take_i32<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i32]> {
-    let words = take_words(rest, len)?;
-    // SAFETY: `u32` and `i32` have the same size, alignment and validity.
-    Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i32>(), len) })
-}
-
-/// Copies a short run of bytes with word moves; `copy_from_slice` calls
-/// `memcpy`, whose set-up costs more than a 9-byte patch row.
-#[inline(always)]
-fn copy_short(dst: &mut [i8], src: &[i8]) {
-    let n = src.len().min(dst.len());
-    let (mut d, mut s) = (dst[..n].chunks_exact_mut(4), src[..n].chunks_exact(4));
-    for (d4, s4) in (&mut d).zip(&mut s) {
-        d4.copy_from_slice(
-            &u32::from_ne_bytes([s4[0] as u8, s4[1] as u8, s4[2] as u8, s4[3] as u8])
-                .to_ne_bytes()
-                .map(|b| b as i8),
-        );
-    }
-    for (db, &sb) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *db = sb;
-    }
-}
-
-/// Copies `rows` runs of `run` bytes, `stride` bytes apart in the source,
-/// back to back into `d` (a patch's kernel rows).
-///
-/// # Safety
-/// The `rows` source runs must be readable and `d..d + rows * run` writable.
-#[inline(always)]
-unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize, stride: usize) {
-    #[cfg(arm_dsp)]
-    // SAFETY: as documented (caller).
-    unsafe {
-        asm::copy_rows(d, s, run as u32, rows as u32, stride as u32);
-    }
-    #[cfg(not(arm_dsp))]
-    for r in 0..rows {
-        // SAFETY: as documented (caller).
-        unsafe { core::ptr::copy_nonoverlapping(s.add(r * stride), d.add(r * run), run) };
-    }
-}
-
-/// Whether channel `i`'s multiplier has the fast requantization form; the
-/// others (a right shift below 2, a left shift: multipliers of 0.25 and
-/// more, which dead or amplifying channels get) are recomputed one by one
-/// by the reference arithmetic after the micro-kernel ran.
-#[inline(always)]
-fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, i: usize) -> bool {
-    // What `Requant::new` accepts, without building it.
-    let m = mult.get(i);
-    m == 0 || (m > 0 && (-31..=-2).contains(&shift.get(i)))
-}
-
-/// Channels of `0..n` without the fast requantization form.
-fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize {
-    (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
-}
 
 /// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
 /// as quantized): the micro-kernels saturate to int8, and clamping that
@@ -297,42 +106,6 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
         && k <= MAX_K_WIDE
         && (-127..=128).contains(&p.input_offset)
         && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
-}
-
-/// Output channels [`conv_eval`] and [`depthwise_eval`] leave to the
-/// per-channel reference: the `tail` channels from `fast` on, and those
-/// without the fast requantization form.
-fn fixups(p: (I32s<'_>, I32s<'_>), fast: usize, all: usize) -> impl Iterator<Item = usize> {
-    let (mult, shift) = p;
-    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, o))
-}
-
-/// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
-/// per group of 4 values, `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]`.
-fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
-    let groups = a.len() / 4;
-    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
-    #[cfg(arm_dsp)]
-    // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
-    // (checked by every caller's slicing; lengths are multiples of 4).
-    unsafe {
-        asm::interleave(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups);
-    }
-    #[cfg(not(arm_dsp))]
-    model::interleave(a, b, dst, groups);
-}
-
-/// [`interleave`] that also returns the sums of `a` and `b` (the filter
-/// sums the input offset is folded with).
-fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32]) -> [i32; 2] {
-    let groups = a.len() / 4;
-    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
-    #[cfg(arm_dsp)]
-    // SAFETY: as in `interleave`.
-    let sums = unsafe { asm::interleave_sum(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups) };
-    #[cfg(not(arm_dsp))]
-    let sums = model::interleave_sum(a, b, dst, groups);
-    [sums as u32 as i32, (sums >> 32) as u32 as i32]
 }
 
 /// Words of a channel pair's record besides its widened filters:
@@ -694,61 +467,6 @@ pub fn fully_connected_eval_in(
     conv_eval_in(&fully_connected_as_conv(p), input, output, scratch)
 }
 
-/// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
-/// the padding set to the input zero point (they then add exactly 0).
-fn gather(
-    p: &ConvParams<'_>,
-    input: &[i8],
-    px: usize,
-    patch: &mut [i8],
-    zero_point: i8,
-    (ih, iw, ow): (usize, usize, usize),
-) {
-    let w = p.window;
-    let ic = p.input.c;
-    let (oy, ox) = (px / ow, px % ow);
-    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
-    // Interior pixels (nearly all): kernel_h runs of kernel_w * ic bytes.
-    let run = w.kernel_w * ic;
-    if iy0 >= 0
-        && ix0 >= 0
-        && iy0 as usize + w.kernel_h <= ih
-        && ix0 as usize + w.kernel_w <= iw
-        && w.kernel_h * run <= patch.len()
-    {
-        let start = (iy0 as usize * iw + ix0 as usize) * ic;
-        if start + (w.kernel_h - 1) * iw * ic + run <= input.len() {
-            // SAFETY: the last byte read, start + (kernel_h - 1) * iw * ic +
-            // run - 1, is inside `input` (checked just above), and the
-            // kernel_h * run bytes written fit in `patch`.
-            unsafe {
-                copy_rows(
-                    patch.as_mut_ptr(),
-                    input.as_ptr().add(start),
-                    run,
-                    w.kernel_h,
-                    iw * ic,
-                );
-            }
-            return;
-        }
-    }
-    let (ky0, ky1) = super::reference::tap_range(iy0, w.kernel_h, ih);
-    let (kx0, kx1) = super::reference::tap_range(ix0, w.kernel_w, iw);
-    let k = w.kernel_h * w.kernel_w * ic;
-    if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
-        patch[..k].fill(zero_point);
-    }
-    for ky in ky0..ky1 {
-        let iy = (iy0 + ky as isize) as usize;
-        let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
-        let dst = (ky * w.kernel_w + kx0) * ic;
-        let len = (kx1 - kx0) * ic;
-        copy_short(&mut patch[dst..dst + len], &input[src..src + len]);
-    }
-}
-
 /// Two pixels (`x`, widened) times every channel pair of a block (`w`:
 /// per pair, biases, widened filters, requantization constants),
 /// requantized into `out0` / `out1` (2 bytes per pair each).
@@ -1100,44 +818,6 @@ fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o
     }
 }
 
-/// Widens channel quads `q0..q0 + nq` of one input row into a band row:
-/// `[quad][column] -> (sxtb16(x), sxtb16(x ror 8))`, padding columns zp.
-fn widen_row(
-    row: &[i8],
-    dst: &mut [u32],
-    (q0, nq, c): (usize, usize, usize),
-    (left, cols, band_w): (usize, usize, usize),
-    zp_pair: u32,
-) {
-    for q in 0..nq {
-        let quad = &mut dst[q * band_w * 2..(q + 1) * band_w * 2];
-        quad[..left * 2].fill(zp_pair);
-        quad[(left + cols) * 2..].fill(zp_pair);
-    }
-    if cols == 0 {
-        return;
-    }
-    let src = &row[4 * q0..];
-    debug_assert!(src.len() >= (cols - 1) * c + 4 * nq && dst.len() >= nq * band_w * 2);
-    #[cfg(arm_dsp)]
-    // SAFETY: reads `cols` pixels of `4 * nq` bytes, `c` apart, from `src`
-    // (its length is at least `(cols - 1) * c + 4 * nq`: the row holds
-    // `cols <= iw` pixels from channel `4 * q0`); writes `nq` quads of
-    // `band_w * 2` words, columns `left..left + cols`, inside `dst`.
-    unsafe {
-        asm::widen_row(
-            src.as_ptr(),
-            dst[left * 2..].as_mut_ptr(),
-            cols as u32,
-            nq as u32,
-            (band_w * 8) as u32,
-            (c - 4 * nq) as u32,
-        );
-    }
-    #[cfg(not(arm_dsp))]
-    model::widen_row(src, &mut dst[left * 2..], cols, nq, band_w * 2, c);
-}
-
 /// One output row for a block of channel quads; `band` starts at the
 /// window's top row.
 fn depthwise_row(
@@ -1477,33 +1157,6 @@ pub fn add_eval(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<
     Ok(())
 }
 
-/// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
-#[inline(always)]
-fn smlad(x: u32, y: u32, acc: i32) -> i32 {
-    #[cfg(arm_dsp)]
-    {
-        let out: i32;
-        // SAFETY: a register-only DSP instruction (Armv7E-M), no memory access.
-        unsafe {
-            core::arch::asm!(
-                "smlad {out}, {x}, {y}, {acc}",
-                out = lateout(reg) out,
-                x = in(reg) x,
-                y = in(reg) y,
-                acc = in(reg) acc,
-                options(pure, nomem, nostack),
-            );
-        }
-        out
-    }
-    #[cfg(not(arm_dsp))]
-    {
-        let lane = |v: u32, s: u32| i32::from((v >> s) as u16 as i16);
-        acc.wrapping_add(lane(x, 0) * lane(y, 0))
-            .wrapping_add(lane(x, 16) * lane(y, 16))
-    }
-}
-
 /// Multiply-accumulates of `op` that run in the micro-kernels on a
 /// Cortex-M4 (not those of channels recomputed one by one, nor of layers
 /// left to the portable kernels): the share of a model's MACs on the fast
@@ -1548,7 +1201,11 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
 mod asm;
 #[cfg(not(arm_dsp))]
 mod model;
+mod operands;
 mod self_check;
+
+use operands::*;
+pub use operands::{Requant, requantize};
 
 pub use self_check::{Mismatch, SELF_CHECK_SCRATCH, SelfCheck, self_check};
 
