@@ -242,6 +242,17 @@ pub(crate) fn is_chain(model: &ModelView<'_>) -> Result<bool> {
     Ok(prev == model.output()?.range())
 }
 
+/// The Prepare step: every operator's kernel into `plan`. Not inlined:
+/// its operator records stay off the frame of the caller, under which the
+/// model then runs (the firmware's loop).
+#[inline(never)]
+fn prepare_all(model: &ModelView<'_>, kernels: &KernelSet, plan: &mut [Choice]) -> Result<()> {
+    for (i, choice) in plan.iter_mut().enumerate() {
+        *choice = prepare(model, kernels, &model.op(i)?)?;
+    }
+    Ok(())
+}
+
 /// The Prepare step for one operator: its kernel in `kernels` (for a
 /// layer that runs in place, the kernel of every row band, or [`PER_BAND`]
 /// if they differ), or the error naming what the build lacks.
@@ -350,9 +361,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         let ops = model.op_count();
         let (arena, plan) = arena.split_at_mut(arena.len() - plan_len(ops));
         let plan = &mut plan[..ops];
-        for (i, choice) in plan.iter_mut().enumerate() {
-            *choice = prepare(&model, kernels, &model.op(i)?)?;
-        }
+        prepare_all(&model, kernels, plan)?;
         let input = model.input()?.range();
         let output = model.output()?.range();
         Ok(Interpreter {

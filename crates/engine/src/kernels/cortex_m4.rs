@@ -1,7 +1,8 @@
 //! Cortex-M4 kernels (Armv7E-M DSP extension: SMLAD, SXTB16, PKH, SSAT).
 //!
 //! Two micro-kernels in assembly do the work, everything else is plain Rust
-//! that prepares their operands:
+//! that prepares their operands (`cortex_m4/operands.rs`) and runs them per
+//! layer (this file):
 //!
 //! - **GEMM 2x2** ([`asm::gemm_2x2`]): two pixels x two output channels per
 //!   step, both operands pre-widened to pairs of 16-bit values so that one
