@@ -16,7 +16,7 @@ use core::ops::Range;
 use crate::blob::{ModelView, PreparedOp, as_i8_mut, plan_len};
 use crate::error::{Error, Result};
 use crate::kernels::set::{self, Choice, KernelSet};
-use crate::kernels::{ConvParams, DepthwiseParams, PoolParams, Shape4, Window};
+use crate::kernels::{Shape4, Window, Windowed};
 
 /// A plan entry for a layer that runs in place and whose row bands do not
 /// all select the same kernel: `invoke` then selects per band.
@@ -84,22 +84,29 @@ fn split2<'x>(
     Ok((pick(a)?, pick(b)?, o))
 }
 
-/// The calls a windowed operator makes: once over its whole input and
-/// output when they are apart in the arena, otherwise (in place) once per
-/// output row over the input rows it reads, with that band's shapes and
-/// window. `f` gets each call's input shape, output shape and window.
-pub(crate) fn for_each_call(
-    (input, output): (&Range<usize>, &Range<usize>),
-    (in_shape, out_shape, window): (Shape4, Shape4, Window),
-    mut f: impl FnMut(Shape4, Shape4, Window),
-) {
-    if input.end <= output.start || output.end <= input.start {
-        f(in_shape, out_shape, window);
-        return;
+/// Whether two arena ranges overlap (an operator then runs in place).
+pub(crate) fn overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+/// The calls a windowed operator makes: one over its whole input and output
+/// when they are apart in the arena (`None`), otherwise (in place) one per
+/// output row `r`, over the input rows it reads (`Some((rows, r))`), so
+/// that rows written never cover input rows still to be read. `f` gets
+/// each call's rows and parameters (those of its band); the first error
+/// ends the calls.
+pub(crate) fn for_each_band<P: Windowed>(
+    in_place: bool,
+    params: &P,
+    mut f: impl FnMut(Option<(Range<usize>, usize)>, P) -> Result<()>,
+) -> Result<()> {
+    if !in_place {
+        return f(None, *params);
     }
+    let (in_shape, out_shape, window) = params.geometry();
     for r in 0..out_shape.h {
         let (start, end, pad_top) = window.row_band(r, in_shape.h);
-        f(
+        let band = params.band(
             Shape4 {
                 h: end - start,
                 ..in_shape
@@ -107,46 +114,36 @@ pub(crate) fn for_each_call(
             Shape4 { h: 1, ..out_shape },
             Window { pad_top, ..window },
         );
+        f(Some((start..end, r)), band)?;
     }
+    Ok(())
 }
 
-/// Runs a windowed operator. When the planner placed its output over its
-/// input (validated at parse against `Window::in_place_delta`), it runs one
-/// output row at a time, each row reading only the input rows it needs, so
-/// that rows written never cover input rows still to be read.
-/// `gap` is free arena the kernel may use as scratch (see [`free_gap`]).
-fn windowed<P>(
+/// Runs a windowed operator, in place one output row at a time when the
+/// planner put its output over its input (validated at parse against
+/// `Window::in_place_delta`); see [`for_each_band`]. `gap` is free arena
+/// the kernel may use as scratch (see [`free_gap`]).
+fn windowed<P: Windowed>(
     arena: &mut [i8],
     (input, output): (Range<usize>, Range<usize>),
-    (in_shape, out_shape, window): (Shape4, Shape4, Window),
     params: &P,
-    band: impl Fn(&P, Shape4, Shape4, Window) -> P,
     gap: Range<usize>,
     kernel: impl Fn(&P, &[i8], &mut [i8], &mut [u32]) -> Result<()>,
 ) -> Result<()> {
-    if input.end <= output.start || output.end <= input.start {
-        let (i, o, g) = split_with_gap(arena, input, output, gap)?;
-        return kernel(params, i, o, g);
-    }
+    let (in_shape, out_shape, _) = params.geometry();
     let in_row = in_shape.w * in_shape.c;
     let out_row = out_shape.w * out_shape.c;
-    for r in 0..out_shape.h {
-        let (start, end, pad_top) = window.row_band(r, in_shape.h);
-        let p = band(
-            params,
-            Shape4 {
-                h: end - start,
-                ..in_shape
-            },
-            Shape4 { h: 1, ..out_shape },
-            Window { pad_top, ..window },
-        );
-        let rows = input.start + start * in_row..input.start + end * in_row;
-        let out = output.start + r * out_row..output.start + (r + 1) * out_row;
-        let (i, o, g) = split_with_gap(arena, rows, out, gap.clone())?;
-        kernel(&p, i, o, g)?;
-    }
-    Ok(())
+    for_each_band(overlap(&input, &output), params, |rows, p| {
+        let (i, o) = match rows {
+            None => (input.clone(), output.clone()),
+            Some((rows, r)) => (
+                input.start + rows.start * in_row..input.start + rows.end * in_row,
+                output.start + r * out_row..output.start + (r + 1) * out_row,
+            ),
+        };
+        let (i, o, g) = split_with_gap(arena, i, o, gap.clone())?;
+        kernel(&p, i, o, g)
+    })
 }
 
 /// The largest stretch of the arena outside an operator's input and output
@@ -261,19 +258,22 @@ fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> R
         Ok((model.tensor(input)?.range(), model.tensor(output)?.range()))
     };
     // Every call's choice, folded into one.
-    let bands = |(input, output): (Range<usize>, Range<usize>),
-                 shapes: (Shape4, Shape4, Window),
-                 select: &dyn Fn(Shape4, Shape4, Window) -> Result<Choice>| {
-        let mut plan: Result<Option<Choice>> = Ok(None);
-        for_each_call((&input, &output), shapes, |i, o, w| {
-            plan = match (core::mem::replace(&mut plan, Ok(None)), select(i, o, w)) {
-                (Ok(Some(a)), Ok(b)) if a != b => Ok(Some(PER_BAND)),
-                (Ok(a), Ok(b)) => Ok(Some(a.unwrap_or(b))),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            };
-        });
-        plan.map(|c| c.unwrap_or(0))
-    };
+    fn bands<P: Windowed>(
+        (input, output): (Range<usize>, Range<usize>),
+        params: &P,
+        select: impl Fn(&P) -> Result<Choice>,
+    ) -> Result<Choice> {
+        let mut plan = None;
+        for_each_band(overlap(&input, &output), params, |_, band| {
+            let c = select(&band)?;
+            plan = Some(match plan {
+                Some(a) if a != c => PER_BAND,
+                a => a.unwrap_or(c),
+            });
+            Ok(())
+        })?;
+        Ok(plan.unwrap_or(0))
+    }
     let ok = |present: bool, op: &'static str| {
         if present {
             Ok(0)
@@ -286,34 +286,14 @@ fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> R
             ref params,
             input,
             output,
-        } => bands(
-            ranges(input, output)?,
-            (params.input, params.output, params.window),
-            &|input, output, window| {
-                kernels.select_conv(&ConvParams {
-                    input,
-                    output,
-                    window,
-                    ..*params
-                })
-            },
-        ),
+        } => bands(ranges(input, output)?, params, |p| kernels.select_conv(p)),
         PreparedOp::Depthwise {
             ref params,
             input,
             output,
-        } => bands(
-            ranges(input, output)?,
-            (params.input, params.output, params.window),
-            &|input, output, window| {
-                kernels.select_depthwise(&DepthwiseParams {
-                    input,
-                    output,
-                    window,
-                    ..*params
-                })
-            },
-        ),
+        } => bands(ranges(input, output)?, params, |p| {
+            kernels.select_depthwise(p)
+        }),
         PreparedOp::FullyConnected { ref params, .. } => kernels.select_fully_connected(params),
         PreparedOp::AveragePool { .. } => ok(
             kernels.average_pool.is_some(),
@@ -481,20 +461,9 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => {
                 let (input, output) = (self.range(input)?, self.range(output)?);
                 let gap = self.gap(&input, &output);
-                windowed(
-                    self.arena,
-                    (input, output),
-                    (params.input, params.output, params.window),
-                    params,
-                    |p, input, output, window| ConvParams {
-                        input,
-                        output,
-                        window,
-                        ..*p
-                    },
-                    gap,
-                    |p, i, o, g| k.conv(pick(&|| k.select_conv(p))?, p, i, o, g),
-                )
+                windowed(self.arena, (input, output), params, gap, |p, i, o, g| {
+                    k.conv(pick(&|| k.select_conv(p))?, p, i, o, g)
+                })
             }
             PreparedOp::Depthwise {
                 ref params,
@@ -503,20 +472,9 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => {
                 let (input, output) = (self.range(input)?, self.range(output)?);
                 let gap = self.gap(&input, &output);
-                windowed(
-                    self.arena,
-                    (input, output),
-                    (params.input, params.output, params.window),
-                    params,
-                    |p, input, output, window| DepthwiseParams {
-                        input,
-                        output,
-                        window,
-                        ..*p
-                    },
-                    gap,
-                    |p, i, o, g| k.depthwise(pick(&|| k.select_depthwise(p))?, p, i, o, g),
-                )
+                windowed(self.arena, (input, output), params, gap, |p, i, o, g| {
+                    k.depthwise(pick(&|| k.select_depthwise(p))?, p, i, o, g)
+                })
             }
             PreparedOp::FullyConnected {
                 ref params,
@@ -535,14 +493,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => windowed(
                 self.arena,
                 (self.range(input)?, self.range(output)?),
-                (params.input, params.output, params.window),
                 params,
-                |p, input, output, window| PoolParams {
-                    input,
-                    output,
-                    window,
-                    ..*p
-                },
                 0..0,
                 {
                     let f = set::present(k.average_pool, "AVERAGE_POOL_2D is not in this build")?;
@@ -556,14 +507,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => windowed(
                 self.arena,
                 (self.range(input)?, self.range(output)?),
-                (params.input, params.output, params.window),
                 params,
-                |p, input, output, window| PoolParams {
-                    input,
-                    output,
-                    window,
-                    ..*p
-                },
                 0..0,
                 {
                     let f = set::present(k.max_pool, "MAX_POOL_2D is not in this build")?;

@@ -210,6 +210,30 @@ impl Window {
     }
 }
 
+/// Parameters of a windowed operator (convolution, depthwise, pooling),
+/// which the interpreter runs one output row at a time when the operator is
+/// in place: each call then gets the parameters of its band of rows.
+pub trait Windowed: Copy {
+    /// Input shape, output shape and window.
+    fn geometry(&self) -> (Shape4, Shape4, Window);
+    /// The same operator over a band of rows.
+    fn band(&self, input: Shape4, output: Shape4, window: Window) -> Self;
+}
+
+macro_rules! windowed {
+    ($($t:ty),*) => {$(
+        impl Windowed for $t {
+            fn geometry(&self) -> (Shape4, Shape4, Window) {
+                (self.input, self.output, self.window)
+            }
+            fn band(&self, input: Shape4, output: Shape4, window: Window) -> Self {
+                Self { input, output, window, ..*self }
+            }
+        }
+    )*};
+}
+windowed!(ConvParams<'_>, DepthwiseParams<'_>, PoolParams);
+
 /// CONV_2D with per-channel quantized weights.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvParams<'a> {

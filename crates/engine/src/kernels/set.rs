@@ -302,6 +302,7 @@ mod needs {
     use super::Core;
     use crate::blob::{ModelView, PreparedOp};
     use crate::error::Result;
+    use crate::interpreter::{for_each_band, overlap};
     use crate::kernels::{
         ConvParams, DepthwiseParams, conv_patch, cortex_m0, cortex_m4, depthwise_dm1, pointwise,
     };
@@ -428,24 +429,15 @@ mod needs {
                     output,
                 } => {
                     let (i, o) = ranges(input, output)?;
-                    crate::interpreter::for_each_call(
-                        (&i, &o),
-                        (params.input, params.output, params.window),
-                        |input, output, window| {
-                            let band = ConvParams {
-                                input,
-                                output,
-                                window,
-                                ..params
-                            };
-                            let k = conv_choice(&band, core);
-                            if chain && k == "CONV_M4" {
-                                let least = pick(cortex_m4::conv_scratch_words(&band));
-                                extra = extra.max(extra_for(&i, &o, least));
-                            }
-                            conv.insert(k);
-                        },
-                    );
+                    for_each_band(overlap(&i, &o), &params, |_, band| {
+                        let k = conv_choice(&band, core);
+                        if chain && k == "CONV_M4" {
+                            let least = pick(cortex_m4::conv_scratch_words(&band));
+                            extra = extra.max(extra_for(&i, &o, least));
+                        }
+                        conv.insert(k);
+                        Ok(())
+                    })?;
                 }
                 PreparedOp::Depthwise {
                     params,
@@ -453,24 +445,15 @@ mod needs {
                     output,
                 } => {
                     let (i, o) = ranges(input, output)?;
-                    crate::interpreter::for_each_call(
-                        (&i, &o),
-                        (params.input, params.output, params.window),
-                        |input, output, window| {
-                            let band = DepthwiseParams {
-                                input,
-                                output,
-                                window,
-                                ..params
-                            };
-                            let k = depthwise_choice(&band, core);
-                            if chain && k == "DEPTHWISE_M4_3X3" {
-                                let least = pick(cortex_m4::depthwise_scratch_words(&band));
-                                extra = extra.max(extra_for(&i, &o, least));
-                            }
-                            dw.insert(k);
-                        },
-                    );
+                    for_each_band(overlap(&i, &o), &params, |_, band| {
+                        let k = depthwise_choice(&band, core);
+                        if chain && k == "DEPTHWISE_M4_3X3" {
+                            let least = pick(cortex_m4::depthwise_scratch_words(&band));
+                            extra = extra.max(extra_for(&i, &o, least));
+                        }
+                        dw.insert(k);
+                        Ok(())
+                    })?;
                 }
                 PreparedOp::FullyConnected {
                     params,
