@@ -90,18 +90,17 @@ pub(crate) fn overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 /// The calls a windowed operator makes: one over its whole input and output
-/// when they are apart in the arena (`None`), otherwise (in place) one per
-/// output row `r`, over the input rows it reads (`Some((rows, r))`), so
-/// that rows written never cover input rows still to be read. `f` gets
-/// each call's rows and parameters (those of its band); the first error
-/// ends the calls.
+/// when they are apart in the arena, otherwise (in place) one per output
+/// row, over the input rows it reads, so that rows written never cover
+/// input rows still to be read. `f` gets each call's parameters (those of
+/// its band of rows); the first error ends the calls.
 pub(crate) fn for_each_band<P: Windowed>(
     in_place: bool,
     params: &P,
-    mut f: impl FnMut(Option<(Range<usize>, usize)>, P) -> Result<()>,
+    mut f: impl FnMut(P) -> Result<()>,
 ) -> Result<()> {
     if !in_place {
-        return f(None, *params);
+        return f(*params);
     }
     let (in_shape, out_shape, window) = params.geometry();
     for r in 0..out_shape.h {
@@ -114,15 +113,18 @@ pub(crate) fn for_each_band<P: Windowed>(
             Shape4 { h: 1, ..out_shape },
             Window { pad_top, ..window },
         );
-        f(Some((start..end, r)), band)?;
+        f(band)?;
     }
     Ok(())
 }
 
 /// Runs a windowed operator, in place one output row at a time when the
 /// planner put its output over its input (validated at parse against
-/// `Window::in_place_delta`); see [`for_each_band`]. `gap` is free arena
-/// the kernel may use as scratch (see [`free_gap`]).
+/// `Window::in_place_delta`), each row reading only the input rows it
+/// needs, as [`for_each_band`] walks them. `gap` is free arena the kernel
+/// may use as scratch (see [`free_gap`]). (Its own loop rather than
+/// [`for_each_band`]'s closure: that closure is not inlined and put 80 B on
+/// the deepest stack, under every kernel.)
 fn windowed<P: Windowed>(
     arena: &mut [i8],
     (input, output): (Range<usize>, Range<usize>),
@@ -130,20 +132,29 @@ fn windowed<P: Windowed>(
     gap: Range<usize>,
     kernel: impl Fn(&P, &[i8], &mut [i8], &mut [u32]) -> Result<()>,
 ) -> Result<()> {
-    let (in_shape, out_shape, _) = params.geometry();
+    if !overlap(&input, &output) {
+        let (i, o, g) = split_with_gap(arena, input, output, gap)?;
+        return kernel(params, i, o, g);
+    }
+    let (in_shape, out_shape, window) = params.geometry();
     let in_row = in_shape.w * in_shape.c;
     let out_row = out_shape.w * out_shape.c;
-    for_each_band(overlap(&input, &output), params, |rows, p| {
-        let (i, o) = match rows {
-            None => (input.clone(), output.clone()),
-            Some((rows, r)) => (
-                input.start + rows.start * in_row..input.start + rows.end * in_row,
-                output.start + r * out_row..output.start + (r + 1) * out_row,
-            ),
-        };
-        let (i, o, g) = split_with_gap(arena, i, o, gap.clone())?;
-        kernel(&p, i, o, g)
-    })
+    for r in 0..out_shape.h {
+        let (start, end, pad_top) = window.row_band(r, in_shape.h);
+        let p = params.band(
+            Shape4 {
+                h: end - start,
+                ..in_shape
+            },
+            Shape4 { h: 1, ..out_shape },
+            Window { pad_top, ..window },
+        );
+        let rows = input.start + start * in_row..input.start + end * in_row;
+        let out = output.start + r * out_row..output.start + (r + 1) * out_row;
+        let (i, o, g) = split_with_gap(arena, rows, out, gap.clone())?;
+        kernel(&p, i, o, g)?;
+    }
+    Ok(())
 }
 
 /// The largest stretch of the arena outside an operator's input and output
@@ -264,7 +275,7 @@ fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> R
         select: impl Fn(&P) -> Result<Choice>,
     ) -> Result<Choice> {
         let mut plan = None;
-        for_each_band(overlap(&input, &output), params, |_, band| {
+        for_each_band(overlap(&input, &output), params, |band| {
             let c = select(&band)?;
             plan = Some(match plan {
                 Some(a) if a != c => PER_BAND,

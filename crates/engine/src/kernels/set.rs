@@ -429,7 +429,7 @@ mod needs {
                     output,
                 } => {
                     let (i, o) = ranges(input, output)?;
-                    for_each_band(overlap(&i, &o), &params, |_, band| {
+                    for_each_band(overlap(&i, &o), &params, |band| {
                         let k = conv_choice(&band, core);
                         if chain && k == "CONV_M4" {
                             let least = pick(cortex_m4::conv_scratch_words(&band));
@@ -445,7 +445,7 @@ mod needs {
                     output,
                 } => {
                     let (i, o) = ranges(input, output)?;
-                    for_each_band(overlap(&i, &o), &params, |_, band| {
+                    for_each_band(overlap(&i, &o), &params, |band| {
                         let k = depthwise_choice(&band, core);
                         if chain && k == "DEPTHWISE_M4_3X3" {
                             let least = pick(cortex_m4::depthwise_scratch_words(&band));
