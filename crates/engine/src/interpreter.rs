@@ -1,15 +1,15 @@
 //! Runs a validated [`ModelView`] in a caller-provided arena: no allocation,
 //! no panics (every slice access is checked; the blob was validated at parse).
 //!
-//! Prepare and Eval are split as in TFLite Micro: [`Interpreter::new`]
-//! validates every operator once more against the kernels of the build,
-//! picks each one's kernel (the first whose `supports` accepts it) and
-//! whether kernels may take free arena as scratch, and keeps the choices in
-//! the arena's last bytes ([`crate::blob::plan_len`], a byte per operator).
-//! [`Interpreter::invoke`] then only decodes each operator's record
-//! ([`ModelView::op_prepared`]) and runs its kernel: it validates nothing
-//! again and makes no choice. Create the interpreter once and invoke it for
-//! every inference.
+//! Prepare and Eval are split as in TFLite Micro. The blob's parse
+//! validated every operator; [`Interpreter::new`] checks each against the
+//! kernels of the build, picks its kernel (the first whose `supports`
+//! accepts it) and whether kernels may take free arena as scratch, and
+//! keeps the choices in the arena's last bytes ([`crate::blob::plan_len`],
+//! a byte per operator). [`Interpreter::invoke`] then only decodes each
+//! operator's record ([`ModelView::op`]) and runs its kernel: it validates
+//! nothing again and makes no choice. Create the interpreter once and
+//! invoke it for every inference.
 
 use core::ops::Range;
 
@@ -285,13 +285,6 @@ fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> R
         })?;
         Ok(plan.unwrap_or(0))
     }
-    let ok = |present: bool, op: &'static str| {
-        if present {
-            Ok(0)
-        } else {
-            Err(Error::Unsupported(op))
-        }
-    };
     match *op {
         PreparedOp::Conv {
             ref params,
@@ -306,21 +299,12 @@ fn prepare(model: &ModelView<'_>, kernels: &KernelSet, op: &PreparedOp<'_>) -> R
             kernels.select_depthwise(p)
         }),
         PreparedOp::FullyConnected { ref params, .. } => kernels.select_fully_connected(params),
-        PreparedOp::AveragePool { .. } => ok(
-            kernels.average_pool.is_some(),
-            "AVERAGE_POOL_2D is not in this build",
-        ),
-        PreparedOp::MaxPool { .. } => ok(
-            kernels.max_pool.is_some(),
-            "MAX_POOL_2D is not in this build",
-        ),
-        PreparedOp::Softmax { .. } => ok(kernels.softmax.is_some(), "SOFTMAX is not in this build"),
-        PreparedOp::Requantize { .. } => ok(
-            kernels.requantize.is_some(),
-            "QUANTIZE is not in this build",
-        ),
-        PreparedOp::Add { .. } => ok(kernels.add.is_some(), "ADD is not in this build"),
-        PreparedOp::Mean { .. } => ok(kernels.mean.is_some(), "MEAN is not in this build"),
+        PreparedOp::AveragePool { .. } => kernels.average_pool_fn().map(|_| 0),
+        PreparedOp::MaxPool { .. } => kernels.max_pool_fn().map(|_| 0),
+        PreparedOp::Softmax { .. } => kernels.softmax_fn().map(|_| 0),
+        PreparedOp::Requantize { .. } => kernels.requantize_fn().map(|_| 0),
+        PreparedOp::Add { .. } => kernels.add_fn().map(|_| 0),
+        PreparedOp::Mean { .. } => kernels.mean_fn().map(|_| 0),
         PreparedOp::Reshape { .. } => Ok(0),
     }
 }
@@ -375,7 +359,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     pub fn kernel_name(&self, i: usize) -> Option<&'static str> {
         let choice = usize::from(*self.plan.get(i)?);
         let k = self.kernels;
-        Some(match self.model.op_prepared(i).ok()? {
+        Some(match self.model.op(i).ok()? {
             _ if choice == usize::from(PER_BAND) => "chosen per row band",
             PreparedOp::Conv { .. } => k.conv.get(choice)?.name,
             PreparedOp::Depthwise { .. } => k.depthwise.get(choice)?.name,
@@ -429,7 +413,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
         mut observer: impl FnMut(usize, &PreparedOp<'m>, &[i8]),
     ) -> Result<()> {
         for i in 0..self.model.op_count() {
-            let op = self.model.op_prepared(i)?;
+            let op = self.model.op(i)?;
             let choice = *self
                 .plan
                 .get(i)
@@ -507,7 +491,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 params,
                 0..0,
                 {
-                    let f = set::present(k.average_pool, "AVERAGE_POOL_2D is not in this build")?;
+                    let f = k.average_pool_fn()?;
                     move |p, i, o, _| f(p, i, o)
                 },
             ),
@@ -521,7 +505,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 params,
                 0..0,
                 {
-                    let f = set::present(k.max_pool, "MAX_POOL_2D is not in this build")?;
+                    let f = k.max_pool_fn()?;
                     move |p, i, o, _| f(p, i, o)
                 },
             ),
@@ -531,7 +515,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                set::present(k.softmax, "SOFTMAX is not in this build")?(params, i, o)
+                k.softmax_fn()?(params, i, o)
             }
             PreparedOp::Requantize {
                 ref params,
@@ -539,7 +523,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                set::present(k.requantize, "QUANTIZE is not in this build")?(params, i, o)
+                k.requantize_fn()?(params, i, o)
             }
             PreparedOp::Add {
                 ref params,
@@ -552,7 +536,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     self.range(inputs[1])?,
                     self.range(output)?,
                 )?;
-                set::present(k.add, "ADD is not in this build")?(params, a, b, o)
+                k.add_fn()?(params, a, b, o)
             }
             PreparedOp::Mean {
                 ref params,
@@ -560,7 +544,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                 output,
             } => {
                 let (i, o) = split1(self.arena, self.range(input)?, self.range(output)?)?;
-                set::present(k.mean, "MEAN is not in this build")?(params, i, o)
+                k.mean_fn()?(params, i, o)
             }
             PreparedOp::Reshape { input, output } => {
                 let (src, dst) = (self.range(input)?, self.range(output)?);

@@ -22,7 +22,7 @@
 //! after which inference cannot index out of bounds. The interpreter's
 //! Prepare step (`Interpreter::new`, once) then picks each operator's kernel
 //! and keeps the choices in the arena's last bytes ([`plan_len`]), so that
-//! `invoke` only decodes the records ([`ModelView::op_prepared`]) and runs.
+//! `invoke` only decodes the records ([`ModelView::op`]) and runs.
 
 pub mod record;
 #[cfg(feature = "std")]
@@ -419,7 +419,7 @@ impl<'a> ModelView<'a> {
             return Err(Error::Malformed("model has no operators"));
         }
         for i in 0..header.op_count {
-            view.op(i)?;
+            view.validate_op(&view.decode_op(i)?)?;
         }
         PixelScaling::from_code(header.pixel_scaling)?;
         if header.labels_count > 0 {
@@ -613,19 +613,11 @@ impl<'a> ModelView<'a> {
         )
     }
 
-    /// Decodes and validates operator `i`.
+    /// Operator `i`, decoded. Not checked again: [`parse`](Self::parse),
+    /// the only way to a `ModelView`, validated every operator. The
+    /// decoding itself stays bounds-checked, and every kernel re-checks the
+    /// lengths of what it is handed.
     pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
-        let op = self.decode_op(i)?;
-        self.validate_op(&op)?;
-        Ok(op)
-    }
-
-    /// Decodes operator `i` of a model whose operators were validated
-    /// already (by [`parse`](Self::parse), which checks them all): what the
-    /// interpreter's `invoke` reads, without checking again. The decoding
-    /// itself stays bounds-checked, and every kernel re-checks the lengths
-    /// of what it is handed.
-    pub fn op_prepared(&self, i: usize) -> Result<PreparedOp<'a>> {
         self.decode_op(i)
     }
 
