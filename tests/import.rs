@@ -6,6 +6,9 @@
 
 #[macro_use]
 mod common;
+/// The deploy tests' helpers, for their seeded weights.
+#[path = "../crates/deploy/tests/common/mod.rs"]
+mod deploy_common;
 
 use common::{Backend, TestApp, TestFile, shared, spawn_app};
 use reqwest::{Method, StatusCode};
@@ -301,17 +304,7 @@ fn audio_model() -> Vec<u8> {
     use tinystudio_engine::float_graph::{FloatGraph, Layer};
     use tinystudio_engine::ops::{Activation, Padding};
     use tinystudio_engine::{Calibration, PixelScaling, quantize};
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    };
+    let mut rand = deploy_common::random_weights(0x9E37_79B9_7F4A_7C15);
     let graph = FloatGraph {
         input_shape: [49, 10, 1],
         pixel_scaling: PixelScaling::MinusOneToOne,
