@@ -142,6 +142,16 @@ async fn spawn(
     in_process_worker: bool,
     listen: &str,
 ) -> TestApp {
+    // The studio's warnings and errors (a request answered 5xx, a failed
+    // job) go to the test's captured output, shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TINYSTUDIO_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => None,
