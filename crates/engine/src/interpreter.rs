@@ -320,8 +320,11 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     /// never referenced and stay out of the image. A layer the set has no
     /// kernel for fails with `Error::Unsupported`.
     ///
-    /// This is the Prepare step: every operator is validated and given its
-    /// kernel here, once (see the module documentation).
+    /// This is the Prepare step: every operator is checked against the
+    /// build's kernels and given its kernel here, once (see the module
+    /// documentation). Not inlined, so that a caller's loop (the firmware's)
+    /// does not carry Prepare's frame under every inference.
+    #[inline(never)]
     pub fn with_kernels(
         model: ModelView<'m>,
         arena: &'r mut [u8],

@@ -235,6 +235,9 @@ struct Prepared<'a> {
     view: ModelView<'a>,
 }
 
+/// Not inlined, as the interpreter's Prepare is not: what parsing and
+/// validating needs stays off the loop's frame, under which the model runs.
+#[inline(never)]
 fn prepare(blob: &[u8]) -> Result<Prepared<'_>, tinystudio_engine::Error> {
     // Verifies the checksum once at boot (catches corrupted flash).
     let view = ModelView::parse(blob)?;
