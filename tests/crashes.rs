@@ -167,6 +167,20 @@ fn successes(logs: &[Vec<String>], job: &str) -> usize {
         .count()
 }
 
+/// The log of `process`, which ran `job` to its end, once it shows the
+/// success: the worker logs it just after recording it, so the API can
+/// report the job succeeded a moment before the line is written.
+fn log_after_success(process: &Studio, job: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = process.log_lines();
+        if successes(std::slice::from_ref(&lines), job) > 0 || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 async fn server_killed_mid_batch_upload(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let place: Place = place(backend, dir.path()).await;
@@ -284,7 +298,7 @@ async fn worker_killed_mid_training(backend: Backend) {
     let job = client
         .wait_job(&project, &job_id, Duration::from_secs(300), finished)
         .await;
-    logs.push(w2.log_lines());
+    logs.push(log_after_success(&w2, &job_id));
     logs.push(server.log_lines());
     assert_eq!(job["status"], "succeeded", "{job}");
     println!("training after the kill: {:?}", job["result"]["timingMs"]);
@@ -399,7 +413,7 @@ async fn server_killed_mid_firmware_build(backend: Backend) {
     let job = client
         .wait_job(&project, &job_id, Duration::from_secs(600), finished)
         .await;
-    logs.push(server.log_lines());
+    logs.push(log_after_success(&server, &job_id));
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
     assert_eq!(successes(&logs, &job_id), 1, "{logs:#?}");
