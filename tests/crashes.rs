@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::invariants::{assert_model_whole, assert_samples_whole, temporaries};
-use common::process::{Place, Studio, place};
+use common::process::{Place, Studio, place, successes};
 use common::{Backend, TestFile, noise_png, png};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -160,27 +160,6 @@ fn finished(job: &Value) -> bool {
 }
 
 /// How many times the processes' logs say the job succeeded.
-fn successes(logs: &[Vec<String>], job: &str) -> usize {
-    logs.iter()
-        .flatten()
-        .filter(|l| l.contains("job succeeded") && l.contains(job))
-        .count()
-}
-
-/// The log of `process`, which ran `job` to its end, once it shows the
-/// success: the worker logs it just after recording it, so the API can
-/// report the job succeeded a moment before the line is written.
-fn log_after_success(process: &Studio, job: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = process.log_lines();
-        if successes(std::slice::from_ref(&lines), job) > 0 || Instant::now() > deadline {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 async fn server_killed_mid_batch_upload(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let place: Place = place(backend, dir.path()).await;
@@ -298,12 +277,12 @@ async fn worker_killed_mid_training(backend: Backend) {
     let job = client
         .wait_job(&project, &job_id, Duration::from_secs(300), finished)
         .await;
-    logs.push(log_after_success(&w2, &job_id));
+    logs.push(w2.log_when(|l| successes(l, &job_id) > 0));
     logs.push(server.log_lines());
     assert_eq!(job["status"], "succeeded", "{job}");
     println!("training after the kill: {:?}", job["result"]["timingMs"]);
     assert_eq!(job["attempts"], 2, "{job}");
-    assert_eq!(successes(&logs, &job_id), 1, "{logs:#?}");
+    assert_eq!(successes(logs.iter().flatten(), &job_id), 1, "{logs:#?}");
     let model_id = job["result"]["modelId"].as_str().unwrap();
     let (status, models) = client.get(&format!("/api/projects/{project}/models")).await;
     assert_eq!(status, StatusCode::OK, "{models}");
@@ -413,10 +392,10 @@ async fn server_killed_mid_firmware_build(backend: Backend) {
     let job = client
         .wait_job(&project, &job_id, Duration::from_secs(600), finished)
         .await;
-    logs.push(log_after_success(&server, &job_id));
+    logs.push(server.log_when(|l| successes(l, &job_id) > 0));
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
-    assert_eq!(successes(&logs, &job_id), 1, "{logs:#?}");
+    assert_eq!(successes(logs.iter().flatten(), &job_id), 1, "{logs:#?}");
     let artifacts = job["result"]["artifacts"].as_array().unwrap();
     assert!(!artifacts.is_empty());
     for artifact in artifacts {

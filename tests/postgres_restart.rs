@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::invariants::assert_samples_whole;
-use common::process::{Place, Studio};
+use common::process::{Place, Studio, successes};
 use common::{TestFile, png};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -370,12 +370,9 @@ async fn the_studio_survives_a_postgres_restart_under_load() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let log = server.log_lines();
+    let log = server.log_when(|l| job_ids.iter().all(|id| successes(l, id) > 0));
     for id in &job_ids {
-        let runs = log
-            .iter()
-            .filter(|l| l.contains("job succeeded") && l.contains(id.as_str()))
-            .count();
+        let runs = successes(&log, id);
         assert_eq!(runs, 1, "job {id} succeeded {runs} times");
     }
     assert!(

@@ -114,6 +114,21 @@ impl Studio {
         self.log.lock().unwrap().clone()
     }
 
+    /// What the process has logged once `done` holds for it, or after 10 s:
+    /// a line logged just after something the API already reports (a
+    /// worker logs a job's success just after recording it) may still be on
+    /// its way.
+    pub fn log_when(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.log_lines();
+            if done(&lines) || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no clean-up code of the studio runs.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -139,4 +154,12 @@ pub async fn place(backend: super::Backend, dir: &Path) -> Place {
         data_dir: dir.to_path_buf(),
         database_url,
     }
+}
+
+/// How many times `lines` say job `id` succeeded.
+pub fn successes<'a>(lines: impl IntoIterator<Item = &'a String>, id: &str) -> usize {
+    lines
+        .into_iter()
+        .filter(|l| l.contains("job succeeded") && l.contains(id))
+        .count()
 }
