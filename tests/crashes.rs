@@ -159,7 +159,6 @@ fn finished(job: &Value) -> bool {
     !matches!(job["status"].as_str(), Some("queued" | "running"))
 }
 
-/// How many times the processes' logs say the job succeeded.
 async fn server_killed_mid_batch_upload(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let place: Place = place(backend, dir.path()).await;

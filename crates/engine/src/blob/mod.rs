@@ -419,7 +419,7 @@ impl<'a> ModelView<'a> {
             return Err(Error::Malformed("model has no operators"));
         }
         for i in 0..header.op_count {
-            view.validate_op(&view.decode_op(i)?)?;
+            view.validate_op(&view.op(i)?)?;
         }
         PixelScaling::from_code(header.pixel_scaling)?;
         if header.labels_count > 0 {
@@ -613,18 +613,14 @@ impl<'a> ModelView<'a> {
         )
     }
 
-    /// Operator `i`, decoded. Not checked again: [`parse`](Self::parse),
-    /// the only way to a `ModelView`, validated every operator. The
-    /// decoding itself stays bounds-checked, and every kernel re-checks the
-    /// lengths of what it is handed.
-    pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
-        self.decode_op(i)
-    }
-
-    /// Operator `i`'s parameters from its record and tensors, unchecked.
-    /// Not inlined, so that its frame is gone before a kernel's starts.
+    /// Operator `i`'s parameters from its record and tensors, decoded. Not
+    /// checked again: [`parse`](Self::parse), the only way to a
+    /// `ModelView`, validated every operator. The decoding itself stays
+    /// bounds-checked, and every kernel re-checks the lengths of what it is
+    /// handed. Not inlined, so that its frame is gone before a kernel's
+    /// starts.
     #[inline(never)]
-    fn decode_op(&self, i: usize) -> Result<PreparedOp<'a>> {
+    pub fn op(&self, i: usize) -> Result<PreparedOp<'a>> {
         let rec = self.op_record(i)?;
         let (act_min, act_max) = (i32::from(rec.act_min), i32::from(rec.act_max));
         let (input, output) = (usize::from(rec.input), usize::from(rec.output));

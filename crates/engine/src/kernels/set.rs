@@ -196,37 +196,31 @@ impl KernelSet {
 
 /// The kernels of the operators with one kernel each, or the error naming
 /// the operator the build leaves out: Prepare checks them, `invoke` calls
-/// them. Inlined, as the interpreter's dispatch is (the firmware's stack).
+/// them.
 impl KernelSet {
-    #[inline]
     pub fn average_pool_fn(&self) -> Result<PoolFn> {
         self.average_pool
             .ok_or(left_out("AVERAGE_POOL_2D is not in this build"))
     }
 
-    #[inline]
     pub fn max_pool_fn(&self) -> Result<PoolFn> {
         self.max_pool
             .ok_or(left_out("MAX_POOL_2D is not in this build"))
     }
 
-    #[inline]
     pub fn softmax_fn(&self) -> Result<SoftmaxFn> {
         self.softmax.ok_or(left_out("SOFTMAX is not in this build"))
     }
 
-    #[inline]
     pub fn requantize_fn(&self) -> Result<RequantizeFn> {
         self.requantize
             .ok_or(left_out("QUANTIZE is not in this build"))
     }
 
-    #[inline]
     pub fn add_fn(&self) -> Result<AddFn> {
         self.add.ok_or(left_out("ADD is not in this build"))
     }
 
-    #[inline]
     pub fn mean_fn(&self) -> Result<MeanFn> {
         self.mean.ok_or(left_out("MEAN is not in this build"))
     }
