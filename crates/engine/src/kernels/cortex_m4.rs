@@ -9,24 +9,30 @@
 //!   `LDM` brings four words of each and eight `SMLAD`s do 16 MACs. It runs
 //!   every CONV_2D: 1x1 pointwise layers read the pixels directly, other
 //!   windows (the first 3x3 stride-2 convolution) gather a per-pixel patch.
-//! - **Depthwise 3x3** ([`asm::depthwise_3x3_row`]): four channels per step,
-//!   taps paired with `PKHBT`/`PKHTB` so one `SMLAD` does two taps of one
-//!   channel; the input band is copied with its padding filled with the zero
-//!   point, so border pixels need no special case.
+//! - **Depthwise 3x3** ([`asm::depthwise_3x3_s1`], `_s2`): one channel at
+//!   a time with its nine taps in six registers, two output pixels per step
+//!   from a band of three input rows widened so that a word holds two
+//!   neighbouring columns of one channel: `SMLAD` takes two taps of one
+//!   pixel and `SMLABB`/`SMLATB`/`SMLADX` the rest, 12 multiplies for 18
+//!   MACs without repacking. The band's padding holds the zero point, so
+//!   border pixels need no special case, and each input row is widened once.
 //!
-//! Both requantize in 7 instructions per output with a rewriting of TFLite's
-//! double rounding that is exact (see [`requantize`] and its test): the
-//! rounding nudge, the sign correction of the second rounding and its `+1`
-//! go into the 64-bit accumulator of one `SMLAL`, the output zero point into
-//! the final `SSAT`.
-//!
+//! The GEMM requantizes in 7 instructions per output with a rewriting of
+//! TFLite's double rounding that is exact (see [`requantize`] and its
+//! test): the rounding nudge, the sign correction of the second rounding
+//! and its `+1` go into the 64-bit accumulator of one `SMLAL`, the output
+//! zero point into the final `SSAT`. The depthwise kernel accumulates twice
+//! the sum (doubled taps and bias) and needs 5 (`SMMLAR` rounds the doubled
+//! product where TFLite rounds the product, see [`requantize_doubled`]),
+//! right shifts from 1.
+
 //! Around them, in Rust: a narrower activation range (ReLU6, ReLU) is one
 //! SIMD clamp pass over the outputs ([`asm::clamp_bytes`]); the odd last
 //! output channel, the `c % 4` last depthwise channels and channels whose
-//! multiplier the 7-instruction form does not cover (right shift below 2,
-//! left shifts) are recomputed one by one with the reference arithmetic
-//! (`reference::conv_channel`), which the studio's ImageNet backbones need
-//! for two channels in some depthwise layers. Dense layers run through
+//! multiplier the fast forms do not cover (right shift below 2 in the GEMM,
+//! 0 in the depthwise kernel, left shifts) are recomputed one by one with
+//! the reference arithmetic (`reference::conv_channel`), which the studio's
+//! ImageNet backbones need for a few channels. Dense layers run through
 //! `asm::dot_2` (blobs since 2026-12-07, rescaled in double as TFLite's
 //! reference does) or, in older blobs, as 1x1 convolutions; depthwise
 //! layers with a depth multiplier as convolutions (one input channel), and
@@ -61,13 +67,13 @@ pub const MAX_K: usize = 512;
 /// second instantiation with a 7.9 KB frame, so models without them keep
 /// the smaller stack.
 pub const MAX_K_WIDE: usize = 1152;
-/// Stack for the depthwise path's widened input band, bytes (at least 3
-/// padded rows of one channel quad must fit).
+/// Stack for the depthwise path's widened input band, bytes (three rows of
+/// four channels must fit).
 const MAX_BAND: usize = 8192;
-/// Channel quads per depthwise block.
-const MAX_QUADS: usize = 16;
-/// Words of one depthwise quad record (see `asm::depthwise_3x3_row`).
-const QUAD_WORDS: usize = 30;
+/// Channels per depthwise block (a multiple of 4).
+const MAX_DW_CHANNELS: usize = 16;
+/// Words of one channel's depthwise record (see `asm::DepthwiseArgs`).
+const DW_RECORD: usize = 4 + 3 * 6;
 
 /// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
 /// as quantized): the micro-kernels saturate to int8, and clamping that
@@ -552,59 +558,132 @@ pub fn depthwise_as_conv_eval(
 /// channels whose multiplier the fast requantization does not cover are
 /// recomputed channel by channel (at most half of them).
 pub fn depthwise_supports(p: &DepthwiseParams<'_>) -> bool {
-    let w = &p.window;
-    let band_w = (p.output.w.saturating_sub(1)) * w.stride_w + 3;
     let c = p.input.c;
-    let quads = c - c % 4;
+    depthwise_shape_fits(p) && 2 * (c % 4 + depthwise_slow_channels(p)) <= c
+}
+
+/// What [`depthwise_eval`] runs at all (how many channels the per-channel
+/// path recomputes is [`depthwise_supports`]' concern).
+fn depthwise_shape_fits(p: &DepthwiseParams<'_>) -> bool {
+    let w = &p.window;
     p.depth_multiplier == 1
         && w.kernel_h == 3
         && w.kernel_w == 3
-        && c >= 4
-        && 3 * band_w * 8 <= MAX_BAND
-        && w.stride_w <= 2
+        && w.stride_h >= 1
+        && (1..=2).contains(&w.stride_w)
+        && p.input.c >= 4
+        && p.output.w >= 1
         && (-127..=128).contains(&p.input_offset)
-        && 2 * (c % 4 + slow_channels(p.multiplier, p.shift, quads)) <= c
+        && 4 * 3 * column_pairs(p) * 4 <= MAX_BAND
 }
 
-/// The depthwise kernels read the input from a band of rows widened to
-/// 16-bit pairs (`sxtb16` of each 4-channel word and of it rotated by 8, so
-/// the assembly pairs taps with one `PKHBT`/`PKHTB` each), laid out
-/// `[row][quad][column]` with the padding columns and rows holding the zero
-/// point. The band slides down the input: a row is widened once and reused
-/// by the (up to 3) output rows that read it.
-/// The depthwise band's geometry for `p` in `budget` words of scratch:
-/// quads per block, words per band row, band rows used (`None` if three
-/// rows of one quad and its record do not fit). With room, as on the
-/// stack: up to [`MAX_BAND`] bytes of band.
-fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<(usize, usize, usize)> {
-    let band_w = (p.output.w - 1) * p.window.stride_w + 3;
-    // Quads per block: three rows of them must fit in the band.
-    let mut qblock = (MAX_BAND / (3 * band_w * 8))
-        .clamp(1, MAX_QUADS)
-        .min(p.input.c / 4);
-    while qblock > 1 && 3 * qblock * band_w * 2 + qblock * QUAD_WORDS > budget {
-        qblock -= 1;
+/// The depthwise kernel reads the input from a band of three rows widened
+/// to 16-bit pairs, laid out `[channel][column pair][slot]`: a word holds
+/// columns `(2 cp, 2 cp + 1)` of the row in that slot, padding holds the
+/// zero point. Padded input row `r` goes to slot `r % 3`, so the band
+/// slides down the input without moving: each row is widened once, and
+/// each output row takes the channel's taps in the rotation that matches
+/// (`DW_RECORD` holds all three). Column pairs per row: the last output
+/// pixel pair (or single pixel) reads one pair past its window's start.
+fn column_pairs(p: &DepthwiseParams<'_>) -> usize {
+    let ow = p.output.w.max(1);
+    if p.window.stride_w == 1 {
+        (ow - 1) / 2 + 2
+    } else {
+        ow + 1
     }
-    let row_words = qblock * band_w * 2;
-    let band_words = (MAX_BAND / 4).min(budget.checked_sub(qblock * QUAD_WORDS)?);
-    let rows_cap = band_words / row_words;
-    // In-place layers call this once per output row: initialise only the
-    // rows this call can use.
-    let rows_used = rows_cap.min((p.output.h - 1) * p.window.stride_h + 3);
-    (rows_cap >= 3).then_some((qblock, row_words, rows_used))
+}
+
+/// Channels per block (a multiple of 4) in `budget` words of band and
+/// records, at most [`MAX_DW_CHANNELS`] and the band's [`MAX_BAND`] bytes.
+fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<usize> {
+    let band = 3 * column_pairs(p);
+    let n = (budget / (band + DW_RECORD))
+        .min((MAX_BAND / 4) / band)
+        .min(MAX_DW_CHANNELS)
+        .min(p.input.c);
+    let n = n - n % 4;
+    (n >= 4).then_some(n)
+}
+
+/// Channel `o` of the depthwise layer as the micro-kernel computes it: its
+/// record (doubled folded bias, requantization, taps in the three slot
+/// rotations) and whether the result is exact (otherwise the per-channel
+/// path recomputes it).
+fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32]) -> bool {
+    let c = p.input.c;
+    let mut t = [0i32; 9];
+    for (k, tap) in t.iter_mut().enumerate() {
+        *tap = p.filter.get(k * c + o).map_or(0, |&v| i32::from(v));
+    }
+    let sum: i32 = t.iter().sum();
+    let bias =
+        i64::from(p.bias.map_or(0, |b| b.get(o))) + i64::from(sum) * i64::from(p.input_offset);
+    // The largest sum of nine int8 products.
+    let exact_bias = bias.abs() < DOUBLED_ACC_LIMIT - 9 * 128 * 128;
+    let r = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
+    let fast = exact_bias && r.is_some();
+    let r = r.unwrap_or_default();
+    let pack = |lo: i32, hi: i32| ((2 * lo) & 0xffff) | ((2 * hi) << 16);
+    // Per window row: `(w0, w1)`, `(w2, w1)`.
+    let w = [
+        pack(t[0], t[1]),
+        pack(t[2], t[1]),
+        pack(t[3], t[4]),
+        pack(t[5], t[4]),
+        pack(t[6], t[7]),
+        pack(t[8], t[7]),
+    ];
+    // Rotation `q` holds in slot `s` the window row `(s + 3 - q) % 3`.
+    rec[..DW_RECORD].copy_from_slice(&[
+        (2 * bias) as i32,
+        r.shift,
+        r.mult,
+        r.add,
+        w[0],
+        w[1],
+        w[2],
+        w[3],
+        w[4],
+        w[5],
+        w[4],
+        w[5],
+        w[0],
+        w[1],
+        w[2],
+        w[3],
+        w[2],
+        w[3],
+        w[4],
+        w[5],
+        w[0],
+        w[1],
+    ]);
+    fast
+}
+
+/// Whether channel `o` runs exactly in the micro-kernel.
+fn depthwise_fast_channel(p: &DepthwiseParams<'_>, o: usize) -> bool {
+    depthwise_record(p, o, &mut [0; DW_RECORD])
+}
+
+/// Channels of the kernel's quads the per-channel path recomputes.
+fn depthwise_slow_channels(p: &DepthwiseParams<'_>) -> usize {
+    let quads = p.input.c - p.input.c % 4;
+    (0..quads)
+        .filter(|&o| !depthwise_fast_channel(p, o))
+        .count()
 }
 
 /// The stack buffers' size in words.
-const DEPTHWISE_STACK_WORDS: usize = MAX_BAND / 4 + MAX_QUADS * QUAD_WORDS;
+const DEPTHWISE_STACK_WORDS: usize = MAX_BAND / 4 + MAX_DW_CHANNELS * DW_RECORD;
 
 /// Words of scratch with which [`depthwise_eval_in`] runs exactly as
 /// [`depthwise_eval`], and the fewest it can run in at all.
 pub fn depthwise_scratch_words(p: &DepthwiseParams<'_>) -> (usize, usize) {
-    let band_w = (p.output.w - 1) * p.window.stride_w + 3;
-    let least = 3 * band_w * 2 + QUAD_WORDS;
-    let full = depthwise_blocks(p, DEPTHWISE_STACK_WORDS).map_or(least, |(q, row_words, rows)| {
-        rows * row_words + q * QUAD_WORDS
-    });
+    let per_channel = 3 * column_pairs(p) + DW_RECORD;
+    let least = 4 * per_channel;
+    let full = depthwise_blocks(p, DEPTHWISE_STACK_WORDS).map_or(least, |n| n * per_channel);
     (full, least)
 }
 
@@ -612,59 +691,46 @@ pub fn depthwise_scratch_words(p: &DepthwiseParams<'_>) -> (usize, usize) {
 #[inline(never)]
 pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     check_depthwise(p, input, output)?;
-    let (qblock, row_words, rows_used) = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
+    let n = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
         .ok_or_else(|| unsupported("Cortex-M4 depthwise: rows too long"))?;
     let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
-    let band = bscratch.zeroed(rows_used * row_words);
-    let mut qscratch = Scratch::<i32, { MAX_QUADS * QUAD_WORDS }>::new();
-    let quads = qscratch.zeroed(qblock * QUAD_WORDS);
-    depthwise_run(
-        p,
-        input,
-        output,
-        band,
-        quads,
-        (qblock, row_words, rows_used),
-    )
+    let band = bscratch.zeroed(n * 3 * column_pairs(p));
+    let mut rscratch = Scratch::<i32, { MAX_DW_CHANNELS * DW_RECORD }>::new();
+    let records = rscratch.zeroed(n * DW_RECORD);
+    depthwise_run(p, input, output, band, records)
 }
 
 /// [`depthwise_eval`] in `scratch` (the arena's free space at this layer),
-/// with a band as large as it allows; on the stack when it holds less than
-/// [`depthwise_scratch_words`]' least.
+/// with as many channels per block as it allows; on the stack when it holds
+/// less than [`depthwise_scratch_words`]' least.
 pub fn depthwise_eval_in(
     p: &DepthwiseParams<'_>,
     input: &[i8],
     output: &mut [i8],
     scratch: &mut [u32],
 ) -> Result<()> {
-    let Some((qblock, row_words, rows_used)) = depthwise_blocks(p, scratch.len()) else {
+    let Some(n) = depthwise_blocks(p, scratch.len()) else {
         return depthwise_eval(p, input, output);
     };
     check_depthwise(p, input, output)?;
     let mut rest = scratch;
     let short = || unsupported("Cortex-M4 depthwise: scratch too small");
-    let band = take_words(&mut rest, rows_used * row_words).ok_or_else(short)?;
-    let quads = take_i32(&mut rest, qblock * QUAD_WORDS).ok_or_else(short)?;
-    depthwise_run(
-        p,
-        input,
-        output,
-        band,
-        quads,
-        (qblock, row_words, rows_used),
-    )
+    let band = take_words(&mut rest, n * 3 * column_pairs(p)).ok_or_else(short)?;
+    let records = take_i32(&mut rest, n * DW_RECORD).ok_or_else(short)?;
+    depthwise_run(p, input, output, band, records)
 }
 
 fn check_depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
-    if !depthwise_supports(p) {
+    if !depthwise_shape_fits(p) {
         return Err(unsupported("Cortex-M4 depthwise: unsupported parameters"));
     }
     check_len(p.input.elements(), input.len())?;
     check_len(p.output.elements(), output.len())
 }
 
-/// The depthwise layer itself, parameters and lengths checked by the caller.
+/// The depthwise layer itself, parameters and lengths checked by the
+/// caller, in blocks of as many channels as `records` holds records.
 /// Not inlined: both the stack and the arena entry call it (one copy in
 /// flash), and the arena entry's frame then holds no stack buffers.
 #[inline(never)]
@@ -673,98 +739,138 @@ fn depthwise_run(
     input: &[i8],
     output: &mut [i8],
     band: &mut [u32],
-    quads: &mut [i32],
-    (qblock, row_words, rows_used): (usize, usize, usize),
+    records: &mut [i32],
 ) -> Result<()> {
-    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let c = p.input.c;
     let (oh, ow) = (p.output.h, p.output.w);
-    let w = p.window;
-    let band_w = (ow - 1) * w.stride_w + 3;
-    let nq = c / 4;
-    let zp = (-p.input_offset) as i16 as u16 as u32;
-    let zp_pair = zp | (zp << 16);
-    let left = w.pad_left.min(band_w);
-    let cols = (band_w - left).min(iw);
-    let pack = |lo: i32, hi: i32| (lo & 0xffff) | (hi << 16);
-
+    let ncp = column_pairs(p);
+    let chw = 3 * ncp;
+    let block = records.len() / DW_RECORD;
+    let quads = c - c % 4;
     let mut any_slow = false;
-    let mut q0 = 0;
-    while q0 < nq {
-        let nqc = qblock.min(nq - q0);
-        for q in 0..nqc {
-            let rec = &mut quads[q * QUAD_WORDS..(q + 1) * QUAD_WORDS];
-            let base = (q0 + q) * 4;
-            // taps[t][i]: weight of tap t for channel base + i.
-            let mut taps = [[0i32; 4]; 9];
-            for (t, tw) in taps.iter_mut().enumerate() {
-                if let Some(f) = p.filter.get(t * c + base..t * c + base + 4) {
-                    *tw = [f[0], f[1], f[2], f[3]].map(i32::from);
-                }
-            }
-            for i in 0..4 {
-                let ch = base + i;
-                let sum = taps.iter().fold(0i32, |a, t| a.wrapping_add(t[i]));
-                rec[i] = p
-                    .bias
-                    .map_or(0, |b| b.get(ch))
-                    .wrapping_add(sum.wrapping_mul(p.input_offset));
-                for pair in 0..4 {
-                    rec[4 + pair * 4 + i] = pack(taps[2 * pair][i], taps[2 * pair + 1][i]);
-                }
-                let r = Requant::new(p.multiplier.get(ch), p.shift.get(ch), p.output_offset);
-                any_slow |= r.is_none();
-                let r = r.unwrap_or_default();
-                rec[22 + 2 * i] = r.mult;
-                rec[23 + 2 * i] = r.shc1;
-            }
-            rec[20] = pack(taps[8][0], taps[8][2]);
-            rec[21] = pack(taps[8][1], taps[8][3]);
+    let mut ch0 = 0;
+    while ch0 < quads {
+        let n = block.min(quads - ch0);
+        for (i, rec) in records.chunks_exact_mut(DW_RECORD).take(n).enumerate() {
+            any_slow |= !depthwise_record(p, ch0 + i, rec);
         }
-        // Input rows first..first + filled are in band rows 0..filled.
-        let mut first = -(w.pad_top as isize);
-        let mut filled = 0usize;
+        let band = &mut band[..n * chw];
+        // Padded rows below `next` are in the band.
+        let mut next = 0;
         for oy in 0..oh {
-            let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-            if iy0 + 3 > first + rows_used as isize {
-                // Slide: keep the rows still needed, at the top.
-                let keep_from = iy0.max(first);
-                let keep = (first + filled as isize - keep_from).max(0) as usize;
-                let from = (keep_from - first) as usize * row_words;
-                band.copy_within(from..from + keep * row_words, 0);
-                first = keep_from;
-                filled = keep;
+            let top = oy * p.window.stride_h;
+            for r in next.max(top)..top + 3 {
+                widen_band_row(p, input, band, (ch0, n, ncp), r);
             }
-            while first + (filled as isize) < iy0 + 3 {
-                let iy = first + filled as isize;
-                let dst = &mut band[filled * row_words..(filled + 1) * row_words];
-                if iy < 0 || iy >= ih as isize {
-                    dst.fill(zp_pair);
-                } else {
-                    let row = &input[iy as usize * iw * c..(iy as usize + 1) * iw * c];
-                    widen_row(row, dst, (q0, nqc, c), (left, cols, band_w), zp_pair);
-                }
-                filled += 1;
-            }
-            let at = (iy0 - first) as usize * row_words;
-            let out_row = &mut output[oy * ow * c..(oy + 1) * ow * c];
-            depthwise_row(
-                &band[at..],
-                (row_words, band_w),
-                (w.stride_w, ow),
-                &quads[..nqc * QUAD_WORDS],
-                (q0 * 4, c),
-                out_row,
-            );
+            next = top + 3;
+            let out = &mut output[oy * ow * c + ch0..(oy + 1) * ow * c];
+            depthwise_row(p, band, &records[..n * DW_RECORD], top % 3, out);
         }
-        q0 += nqc;
+        ch0 += n;
     }
     clamp_activation(output, p.act_min, p.act_max);
-    if any_slow || nq * 4 < c {
-        for o in fixups((p.multiplier, p.shift), nq * 4, c) {
+    if any_slow || quads < c {
+        for o in (0..c).filter(|&o| o >= quads || !depthwise_fast_channel(p, o)) {
             depthwise_channel(p, input, output, o);
         }
     }
     Ok(())
+}
+
+/// Widens padded input row `r` (`pad_top` rows of zero point first) of
+/// channels `ch0..ch0 + n` into its band slot, `r % 3`: the column pairs
+/// inside the input in assembly, the padded ones here.
+fn widen_band_row(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    band: &mut [u32],
+    (ch0, n, ncp): (usize, usize, usize),
+    r: usize,
+) {
+    let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
+    let (chw, slot) = (3 * ncp, r % 3);
+    let zp = -p.input_offset;
+    let half = |v: i32| (v & 0xffff) as u32;
+    let row = r
+        .checked_sub(p.window.pad_top)
+        .filter(|&iy| iy < ih)
+        .map(|iy| &input[iy * iw * c..(iy + 1) * iw * c]);
+    let Some(row) = row else {
+        let zp_pair = half(zp) | half(zp) << 16;
+        for ch in 0..n {
+            for cp in 0..ncp {
+                band[ch * chw + 3 * cp + slot] = zp_pair;
+            }
+        }
+        return;
+    };
+    // Band column `b` is input column `b - left`; pairs `lo..hi` lie inside.
+    let left = p.window.pad_left;
+    let lo = left.div_ceil(2).min(ncp);
+    let hi = if iw + left >= 2 {
+        ((iw + left - 2) / 2 + 1).clamp(lo, ncp)
+    } else {
+        lo
+    };
+    let column = |b: usize| {
+        b.checked_sub(left)
+            .filter(|&x| x < iw)
+            .map(|x| &row[x * c + ch0..])
+    };
+    for cp in (0..lo).chain(hi..ncp) {
+        let (x0, x1) = (column(2 * cp), column(2 * cp + 1));
+        let words = band[3 * cp + slot..].iter_mut().step_by(chw).take(n);
+        for (ch, word) in words.enumerate() {
+            let value = |x: Option<&[i8]>| half(x.map_or(zp, |x| i32::from(x[ch])));
+            *word = value(x0) | value(x1) << 16;
+        }
+    }
+    if hi > lo {
+        let src = &row[(2 * lo - left) * c + ch0..];
+        widen_pairs(src, &mut band[3 * lo + slot..], hi - lo, n / 4, (c, chw));
+    }
+}
+
+/// One output row of the block's channels; `out` starts at the row's
+/// first pixel, the block's first channel.
+fn depthwise_row(
+    p: &DepthwiseParams<'_>,
+    band: &[u32],
+    records: &[i32],
+    rotation: usize,
+    out: &mut [i8],
+) {
+    let (ow, c, stride) = (p.output.w, p.output.c, p.window.stride_w);
+    let n = records.len() / DW_RECORD;
+    let chw = 3 * column_pairs(p);
+    assert!(n > 0 && band.len() >= n * chw && out.len() > (ow - 1) * c + n - 1 && rotation < 3);
+    #[cfg(arm_dsp)]
+    {
+        let args = asm::DepthwiseArgs {
+            band: band.as_ptr(),
+            records: records.as_ptr(),
+            rotation: ((4 + 6 * rotation) * 4) as u32,
+            channels: n as u32,
+            channel_bytes: (chw * 4) as u32,
+            out: out.as_mut_ptr(),
+            c: c as u32,
+            pairs: (ow / 2) as u32,
+            odd: (ow % 2) as u32,
+        };
+        // SAFETY: per channel (`n` records of `DW_RECORD` words), the kernel
+        // reads band words `ch * chw + 3 * cp + slot` for column pairs up to
+        // `column_pairs(p) - 1` (see `column_pairs`), inside `band`, and
+        // writes `out[px * c + ch]` for `px < ow`, inside `out`, as asserted.
+        unsafe {
+            if stride == 1 {
+                asm::depthwise_3x3_s1(&args)
+            } else {
+                asm::depthwise_3x3_s2(&args)
+            }
+        };
+    }
+    #[cfg(not(arm_dsp))]
+    model::depthwise_3x3(band, records, rotation, chw, stride, ow, c, out);
 }
 
 /// Output channel `o` of a 3x3 depthwise layer (depth multiplier 1) alone,
@@ -817,43 +923,6 @@ fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o
                 super::reference::requantize(acc, 0, mult, shift, tail);
         }
     }
-}
-
-/// One output row for a block of channel quads; `band` starts at the
-/// window's top row.
-fn depthwise_row(
-    band: &[u32],
-    (row_words, band_w): (usize, usize),
-    (stride, pixels): (usize, usize),
-    quads: &[i32],
-    (first, c): (usize, usize),
-    out_row: &mut [i8],
-) {
-    let nq = quads.len() / QUAD_WORDS;
-    debug_assert!(band.len() >= 2 * row_words + nq * band_w * 2 && out_row.len() >= pixels * c);
-    #[cfg(arm_dsp)]
-    {
-        let mut args = asm::DepthwiseArgs {
-            band: band.as_ptr(),
-            row: (row_words * 4) as u32,
-            step: (stride * 8) as u32,
-            pixels: pixels as u32,
-            quads: quads.as_ptr(),
-            nq: nq as u32,
-            out: out_row[first..].as_mut_ptr(),
-            out_skip: (c - 4 * nq) as u32,
-            qnext: (band_w * 8) as u32 - (2 * row_words * 4) as u32,
-        };
-        // SAFETY: the band holds 3 rows (from `band`) of `nq` quads of
-        // `band_w >= (pixels - 1) * stride + 3` columns; the output row holds
-        // `pixels * c` bytes, of which channels `first..first + 4 * nq` are
-        // written.
-        unsafe { asm::depthwise_3x3_row(&mut args) };
-    }
-    #[cfg(not(arm_dsp))]
-    model::depthwise_3x3_row(
-        band, row_words, band_w, stride, pixels, quads, first, c, out_row,
-    );
 }
 
 /// Taps of the windows [`depthwise_taps_eval`] takes (5x5, 1x25).
@@ -1173,8 +1242,7 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
         }
         PreparedOp::Depthwise { params: p, .. } if depthwise_supports(p) => {
             let c = p.output.c;
-            let slow = fixups((p.multiplier, p.shift), c - c % 4, c).count();
-            share(p.macs(), c - slow, c)
+            share(p.macs(), c - c % 4 - depthwise_slow_channels(p), c)
         }
         PreparedOp::Depthwise { params: p, .. } if depthwise_as_conv_supports(p) => {
             let oc = p.output.c;
@@ -1206,7 +1274,7 @@ mod operands;
 mod self_check;
 
 use operands::*;
-pub use operands::{Requant, requantize};
+pub use operands::{DoubledRequant, Requant, requantize, requantize_doubled};
 
 pub use self_check::{Mismatch, SELF_CHECK_SCRATCH, SelfCheck, self_check};
 
@@ -1267,6 +1335,49 @@ mod tests {
         }
         assert!(Requant::new(1 << 30, -1, 0).is_none());
         assert!(Requant::new(1 << 30, 1, 0).is_none());
+
+        // The depthwise kernel's form, on doubled accumulators within its
+        // bound, for right shifts from 1.
+        let limit = DOUBLED_ACC_LIMIT as i32;
+        let accs: Vec<i32> = accs
+            .iter()
+            .map(|&a| {
+                if a.unsigned_abs() < limit as u32 {
+                    a
+                } else {
+                    a % limit
+                }
+            })
+            .chain([limit - 1, 1 - limit])
+            .collect();
+        let mut covered = 0;
+        for _ in 0..300 {
+            let v = next();
+            let mult = if v % 7 == 0 {
+                0
+            } else {
+                (1 << 30) + (v as i32 & 0x3fff_ffff)
+            };
+            let shift = -(((v >> 32) % 31 + 1) as i32);
+            let zp = ((v >> 48) % 256) as i32 - 128;
+            let Some(r) = DoubledRequant::new(mult, shift, zp) else {
+                continue;
+            };
+            covered += 1;
+            for &a in &accs {
+                let want = reference::requantize(a, 0, mult, shift, (zp, -128, 127));
+                assert_eq!(
+                    requantize_doubled(2 * a, r),
+                    want,
+                    "acc {a} mult {mult} shift {shift} zp {zp}"
+                );
+            }
+        }
+        assert!(covered > 200, "{covered}");
+        assert!(DoubledRequant::new(1 << 30, -1, 0).is_some());
+        assert!(DoubledRequant::new(1 << 30, 0, 0).is_none());
+        assert!(DoubledRequant::new(1 << 30, 1, 0).is_none());
+        assert!(DoubledRequant::new(0, 3, 5).is_some());
     }
 
     /// Random layers inside what the kernels support (the shared suite's

@@ -165,171 +165,254 @@ pub(super) unsafe extern "C" fn gemm_2x2(args: *mut GemmArgs) {
     )
 }
 
-/// Arguments of [`depthwise_3x3_row`].
+/// Arguments of [`depthwise_3x3_s1`] and [`depthwise_3x3_s2`].
 #[repr(C)]
 pub(super) struct DepthwiseArgs {
-    /// The widened band at the window's top row, first quad, column 0:
-    /// per row, per quad, per column two words `(sxtb16(x), sxtb16(x ror 8))`.
+    /// The block's band at channel 0, column pair 0, slot 0: per channel,
+    /// per column pair, three words (one per band slot) of two 16-bit
+    /// values, columns `(2 cp, 2 cp + 1)` of the input row in that slot.
     pub band: *const u32,
-    /// Bytes from one band row to the next.
-    pub row: u32,
-    /// Bytes from one output pixel's window to the next (stride * 8).
-    pub step: u32,
-    pub pixels: u32,
-    /// Per quad of channels, 30 words: biases (4), tap pairs (0,1) (2,3)
-    /// (4,5) (6,7) as `w_a | w_b << 16` per channel (16), tap 8 as
-    /// `c0 | c2 << 16`, `c1 | c3 << 16` (2), then mult, shc1 per channel (8).
-    pub quads: *const i32,
-    pub nq: u32,
+    /// Per channel [`super::DW_RECORD`] words: doubled bias, shift,
+    /// multiplier, rounding and zero-point addend, then the doubled taps for
+    /// each of the three slot rotations (per slot: `(w0, w1)`, `(w2, w1)`).
+    pub records: *const i32,
+    /// Byte offset of this row's rotation in a record.
+    pub rotation: u32,
+    pub channels: u32,
+    /// Band bytes of one channel.
+    pub channel_bytes: u32,
+    /// The output row at the block's first channel.
     pub out: *mut i8,
-    /// Bytes from the end of one pixel's block of outputs to the next pixel's.
-    pub out_skip: u32,
-    /// Bytes from the window's bottom row of one quad to the top row of the next.
-    pub qnext: u32,
+    /// Bytes from one output pixel to the next.
+    pub c: u32,
+    /// Output pixel pairs, then 1 if a single last pixel follows.
+    pub pairs: u32,
+    pub odd: u32,
 }
 
-/// One output row of a 3x3 depthwise convolution for a block of channel
-/// quads. Per quad: r0-r3 accumulators, r4-r7 two taps' widened words,
-/// r8 a paired tap, r9/r10 weights, r11 the window (moves down the rows),
-/// r12 the quad records, lr the row stride. A tap pair costs two `LDRD`,
-/// four `PKH` (one per channel: `(tap a, tap b)` halves), two `LDM` of
-/// weights and four `SMLAD`. Frame: [sp] records end, [sp+4] records
-/// start, [sp+8] window of the current pixel, [sp+12] step, [sp+16] pixels
-/// left, [sp+20] out, [sp+24] out skip, [sp+28] next-quad offset.
+/// One output row of a 3x3 depthwise convolution for a block of channels,
+/// one channel at a time with its six tap words in registers (r4-r9),
+/// two output pixels per step (the `$pair` body: r0/r1 accumulators, r2/r3
+/// band words, r10 the band at the pair's first column pair), then a last
+/// single pixel. Requantization (`super::requantize_doubled`): r12 the
+/// multiplier, lr the addend, five instructions per output. Frame: [sp]
+/// and [sp+4] the doubled bias, [sp+8] the shift, [sp+12] c, [sp+16] end
+/// of the pairs' outputs, [sp+24] band of the channel, [sp+28] its
+/// record, [sp+32] rotation, [sp+36] channels left, [sp+40] channel
+/// bytes, [sp+44] output of the channel, [sp+48] pairs * 2c, [sp+52] odd.
+macro_rules! depthwise_3x3 {
+    ($(#[$doc:meta])* $name:ident, $($pair:literal),* $(,)?) => {
+        $(#[$doc])*
+        #[unsafe(naked)]
+        pub(super) unsafe extern "C" fn $name(args: *const DepthwiseArgs) {
+            naked_asm!(
+                "push {{r4-r11, lr}}",
+                "sub sp, sp, #56",
+                "ldm r0, {{r1-r9}}",
+                "cmp r4, #0",
+                "beq 9f",
+                "str r1, [sp, #24]",
+                "str r2, [sp, #28]",
+                "str r3, [sp, #32]",
+                "str r4, [sp, #36]",
+                "str r5, [sp, #40]",
+                "str r6, [sp, #44]",
+                "str r7, [sp, #12]",
+                "mul r8, r8, r7",
+                "lsl r8, r8, #1",
+                "str r8, [sp, #48]",
+                "str r9, [sp, #52]",
+                // One channel: constants, taps, then its pixels.
+                "2:",
+                "ldr r2, [sp, #28]",
+                "ldm r2, {{r0, r3, r12, lr}}",
+                "str r0, [sp, #0]",
+                "str r0, [sp, #4]",
+                "str r3, [sp, #8]",
+                "ldr r3, [sp, #32]",
+                "add r3, r2, r3",
+                "ldm r3, {{r4-r9}}",
+                "add r2, r2, #88",
+                "str r2, [sp, #28]",
+                "ldr r10, [sp, #24]",
+                "ldr r11, [sp, #44]",
+                "ldr r1, [sp, #48]",
+                "add r1, r11, r1",
+                "str r1, [sp, #16]",
+                "cmp r11, r1",
+                "beq 4f",
+                "3:",
+                "ldrd r0, r1, [sp, #0]",
+                $($pair,)*
+                // Requantize both: r3 the shift, r2 the addend with the sign.
+                "ldr r3, [sp, #8]",
+                "add r2, lr, r0, asr #31",
+                "smmlar r0, r0, r12, r2",
+                "asr r0, r0, r3",
+                "ssat r0, #8, r0",
+                "add r2, lr, r1, asr #31",
+                "smmlar r1, r1, r12, r2",
+                "asr r1, r1, r3",
+                "ssat r1, #8, r1",
+                "ldr r2, [sp, #12]",
+                "strb r0, [r11]",
+                "strb r1, [r11, r2]",
+                "add r11, r11, r2, lsl #1",
+                "ldr r2, [sp, #16]",
+                "cmp r11, r2",
+                "bne 3b",
+                // A last single pixel: its window starts at r10 either way.
+                "4:",
+                "ldr r2, [sp, #52]",
+                "cmp r2, #0",
+                "beq 5f",
+                "ldr r0, [sp, #0]",
+                "ldrd r2, r3, [r10]",
+                "smlad r0, r2, r4, r0",
+                "smlad r0, r3, r6, r0",
+                "ldrd r2, r3, [r10, #8]",
+                "smlad r0, r2, r8, r0",
+                "smlabb r0, r3, r5, r0",
+                "ldrd r2, r3, [r10, #16]",
+                "smlabb r0, r2, r7, r0",
+                "smlabb r0, r3, r9, r0",
+                "ldr r3, [sp, #8]",
+                "add r2, lr, r0, asr #31",
+                "smmlar r0, r0, r12, r2",
+                "asr r0, r0, r3",
+                "ssat r0, #8, r0",
+                "strb r0, [r11]",
+                // Next channel.
+                "5:",
+                "ldr r2, [sp, #24]",
+                "ldr r3, [sp, #40]",
+                "add r2, r2, r3",
+                "str r2, [sp, #24]",
+                "ldr r2, [sp, #44]",
+                "add r2, r2, #1",
+                "str r2, [sp, #44]",
+                "ldr r2, [sp, #36]",
+                "subs r2, r2, #1",
+                "str r2, [sp, #36]",
+                "bne 2b",
+                "9:",
+                "add sp, sp, #56",
+                "pop {{r4-r11, pc}}",
+            )
+        }
+    };
+}
+
+depthwise_3x3!(
+    /// Stride 1: pixels `j, j+1` read column pairs `j/2` (`a`) and `j/2 + 1`
+    /// (`b`) of each slot: `j` takes `a·(w0, w1) + b.lo·w2`, `j+1` takes
+    /// `a.hi·w0 + b·(w1, w2)` (`SMLADX` with the `(w2, w1)` word).
+    depthwise_3x3_s1,
+    // Slots 0 and 1 of `a`, then slot 2 of `a` and slot 0 of `b`, then
+    // slots 1 and 2 of `b`: the six words in three `LDRD`s.
+    "ldrd r2, r3, [r10]",
+    "smlad r0, r2, r4, r0",
+    "smlatb r1, r2, r4, r1",
+    "smlad r0, r3, r6, r0",
+    "smlatb r1, r3, r6, r1",
+    "ldrd r2, r3, [r10, #8]",
+    "smlad r0, r2, r8, r0",
+    "smlatb r1, r2, r8, r1",
+    "smlabb r0, r3, r5, r0",
+    "smladx r1, r3, r5, r1",
+    "ldrd r2, r3, [r10, #16]",
+    "smlabb r0, r2, r7, r0",
+    "smladx r1, r2, r7, r1",
+    "smlabb r0, r3, r9, r0",
+    "smladx r1, r3, r9, r1",
+    "add r10, r10, #12",
+);
+
+depthwise_3x3!(
+    /// Stride 2: pixel `j` reads column pairs `j` (`a`) and `j + 1` (`b`),
+    /// pixel `j+1` pairs `j + 1` and `j + 2` (`d`): `a·(w0, w1) + b.lo·w2`
+    /// and `b·(w0, w1) + d.lo·w2`.
+    depthwise_3x3_s2,
+    // Words in order: slots 0-2 of `a`, of `b`, of `d`.
+    "ldrd r2, r3, [r10]",
+    "smlad r0, r2, r4, r0",
+    "smlad r0, r3, r6, r0",
+    "ldrd r2, r3, [r10, #8]",
+    "smlad r0, r2, r8, r0",
+    "smlabb r0, r3, r5, r0",
+    "smlad r1, r3, r4, r1",
+    "ldrd r2, r3, [r10, #16]",
+    "smlabb r0, r2, r7, r0",
+    "smlad r1, r2, r6, r1",
+    "smlabb r0, r3, r9, r0",
+    "smlad r1, r3, r8, r1",
+    "ldrd r2, r3, [r10, #24]",
+    "smlabb r1, r2, r5, r1",
+    "smlabb r1, r3, r7, r1",
+    "ldr r2, [r10, #32]",
+    "smlabb r1, r2, r9, r1",
+    "add r10, r10, #24",
+);
+
+/// Arguments of [`widen_pairs`].
+#[repr(C)]
+pub(super) struct WidenArgs {
+    /// The first pixel of the run, at the block's first channel.
+    pub src: *const i8,
+    /// The band word of the block's channel 0 at the run's first column pair.
+    pub dst: *mut u32,
+    pub pairs: u32,
+    /// Channel quads of the block.
+    pub quads: u32,
+    /// Bytes from one input pixel to the next.
+    pub c: u32,
+    /// Band bytes of one channel.
+    pub channel_bytes: u32,
+}
+
+/// Widens `pairs` pixel pairs of one input row into band words: for each
+/// quad of channels, the two pixels' words `sxtb16`-split and re-paired
+/// with `PKHBT`/`PKHTB` into one `(x[2k], x[2k+1])` word per channel,
+/// stored `channel_bytes` apart, 12 bytes (three slots) per column pair.
 #[unsafe(naked)]
-pub(super) unsafe extern "C" fn depthwise_3x3_row(args: *mut DepthwiseArgs) {
+pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
     naked_asm!(
         "push {{r4-r11, lr}}",
-        "sub sp, sp, #36",
-        "ldm r0, {{r1-r9}}",
-        "mov r10, #120",
-        "mla r10, r6, r10, r5",
-        "str r10, [sp, #0]",
-        "str r5, [sp, #4]",
-        "str r1, [sp, #8]",
-        "str r3, [sp, #12]",
-        "str r4, [sp, #16]",
-        "str r7, [sp, #20]",
-        "str r8, [sp, #24]",
-        "str r9, [sp, #28]",
-        "mov lr, r2",
-        "cmp r4, #0",
+        "ldm r0, {{r0-r5}}",
+        "cmp r2, #0",
         "beq 9f",
-        "cmp r6, #0",
+        "cmp r3, #0",
         "beq 9f",
-        "5:",
-        "ldr r11, [sp, #8]",
-        "ldr r12, [sp, #4]",
-        "6:",
-        "ldm r12!, {{r0-r3}}",
-        ".macro TSPAIR",
-        "pkhbt r8, r4, r6, lsl #16",
-        "pkhtb r4, r6, r4, asr #16",
-        "pkhbt r6, r5, r7, lsl #16",
-        "pkhtb r5, r7, r5, asr #16",
-        "ldm r12!, {{r9, r10}}",
-        "smlad r0, r8, r9, r0",
-        "smlad r1, r6, r10, r1",
-        "ldm r12!, {{r9, r10}}",
-        "smlad r2, r4, r9, r2",
-        "smlad r3, r5, r10, r3",
-        ".endm",
-        // (0,0) (0,1)
-        "ldrd r4, r5, [r11]",
-        "ldrd r6, r7, [r11, #8]",
-        "TSPAIR",
-        // (0,2) (1,0)
-        "ldrd r4, r5, [r11, #16]",
-        "add r11, r11, lr",
-        "ldrd r6, r7, [r11]",
-        "TSPAIR",
-        // (1,1) (1,2)
-        "ldrd r4, r5, [r11, #8]",
-        "ldrd r6, r7, [r11, #16]",
-        "TSPAIR",
-        // (2,0) (2,1)
-        "add r11, r11, lr",
-        "ldrd r4, r5, [r11]",
-        "ldrd r6, r7, [r11, #8]",
-        "TSPAIR",
-        ".purgem TSPAIR",
-        // (2,2): r4 = channels (0, 2), r5 = (1, 3).
-        "ldrd r4, r5, [r11, #16]",
-        "ldm r12!, {{r9, r10}}",
-        "smlabb r0, r4, r9, r0",
-        "smlatt r2, r4, r9, r2",
-        "smlabb r1, r5, r10, r1",
-        "smlatt r3, r5, r10, r3",
-        "ldr r9, [sp, #28]",
-        "add r11, r11, r9",
-        // Requantize: r4 = 2^30, r5/r6 constants, r7/r8 64-bit sum, r10 out.
-        "ldr r10, [sp, #20]",
-        "mov r4, #0x40000000",
-        ".irp acc,r0,r1,r2,r3",
-        "ldm r12!, {{r5, r6}}",
-        "asr r8, \\acc, #31",
-        "add r7, r4, r8, lsl #31",
-        "smlal r7, r8, \\acc, r5",
-        "asr r8, r8, r6",
-        "add r8, r8, r6, asr #8",
-        "ssat r8, #8, r8, asr #1",
-        "strb r8, [r10], #1",
-        ".endr",
-        "str r10, [sp, #20]",
-        "ldr r9, [sp, #0]",
-        "cmp r12, r9",
-        "bne 6b",
-        // Next pixel.
-        "ldr r9, [sp, #24]",
-        "add r10, r10, r9",
-        "str r10, [sp, #20]",
-        "ldrd r9, r10, [sp, #8]",
-        "add r9, r9, r10",
-        "str r9, [sp, #8]",
-        "ldr r9, [sp, #16]",
-        "subs r9, r9, #1",
-        "str r9, [sp, #16]",
-        "bne 5b",
-        "9:",
-        "add sp, sp, #36",
-        "pop {{r4-r11, pc}}",
-    )
-}
-
-/// Widens `cols` pixels of one input row into a band row: for each pixel,
-/// `nq` words of 4 channels (then `src_skip` bytes to the next pixel), each
-/// stored as `(sxtb16(x), sxtb16(x ror 8))` at `dst + pixel * 8 + quad * qw`.
-#[unsafe(naked)]
-pub(super) unsafe extern "C" fn widen_row(
-    src: *const i8,
-    dst: *mut u32,
-    cols: u32,
-    nq: u32,
-    qw: u32,
-    src_skip: u32,
-) {
-    naked_asm!(
-        "push {{r4-r10, lr}}",
-        "ldr r4, [sp, #32]",
-        "ldr r5, [sp, #36]",
-        "cbz r2, 9f",
         "1:",
-        "mov r6, r1",
-        "mov r7, r3",
+        "mov r6, r0",
+        "mov r7, r1",
+        "mov lr, r2",
         "2:",
-        "ldr r8, [r0], #4",
-        "sxtb16 r9, r8",
-        "sxtb16 r10, r8, ror #8",
-        "strd r9, r10, [r6]",
-        "add r6, r6, r4",
-        "subs r7, r7, #1",
+        "ldr r8, [r6]",
+        "ldr r9, [r6, r4]",
+        "sxtb16 r10, r8",
+        "sxtb16 r8, r8, ror #8",
+        "sxtb16 r11, r9",
+        "sxtb16 r9, r9, ror #8",
+        "pkhbt r12, r10, r11, lsl #16",
+        "str r12, [r7]",
+        "pkhtb r12, r11, r10, asr #16",
+        "pkhbt r10, r8, r9, lsl #16",
+        "str r10, [r7, r5]",
+        "pkhtb r8, r9, r8, asr #16",
+        "add r10, r7, r5, lsl #1",
+        "str r12, [r10]",
+        "str r8, [r10, r5]",
+        "add r7, r7, #12",
+        "add r6, r6, r4, lsl #1",
+        "subs lr, lr, #1",
         "bne 2b",
-        "add r0, r0, r5",
-        "add r1, r1, #8",
-        "subs r2, r2, #1",
+        "add r0, r0, #4",
+        "add r1, r1, r5, lsl #2",
+        "subs r3, r3, #1",
         "bne 1b",
         "9:",
-        "pop {{r4-r10, pc}}",
+        "pop {{r4-r11, pc}}",
     )
 }
 

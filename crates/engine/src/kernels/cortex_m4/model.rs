@@ -2,7 +2,7 @@
 //! in effect: what the host runs in place of the assembly (`asm.rs`), so the
 //! shared kernel suite and `self_check` check everything around it.
 
-use super::{PAIR_EXTRA, QUAD_WORDS, Requant, requantize};
+use super::{DoubledRequant, PAIR_EXTRA, Requant, requantize, requantize_doubled};
 
 fn sxtb16(v: u32) -> u32 {
     let lo = (v as u8 as i8 as i16) as u16 as u32;
@@ -77,60 +77,68 @@ pub fn gemm_2x2(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], 
     }
 }
 
-pub fn widen_row(src: &[i8], dst: &mut [u32], cols: usize, nq: usize, quad_words: usize, c: usize) {
-    for j in 0..cols {
-        for q in 0..nq {
-            let v = word(src, j * c + 4 * q);
-            dst[q * quad_words + 2 * j] = sxtb16(v);
-            dst[q * quad_words + 2 * j + 1] = sxtb16(v.rotate_right(8));
+/// [`super::asm::widen_pairs`]: `src` at the run's first pixel and the
+/// block's first channel, `dst` at channel 0's word of the first pair.
+pub fn widen_pairs(src: &[i8], dst: &mut [u32], pairs: usize, quads: usize, c: usize, chw: usize) {
+    let half = |v: i8| v as i16 as u16 as u32;
+    for ch in 0..quads * 4 {
+        for k in 0..pairs {
+            let (a, b) = (src[2 * k * c + ch], src[(2 * k + 1) * c + ch]);
+            dst[ch * chw + 3 * k] = half(a) | (half(b) << 16);
         }
     }
 }
 
+/// [`super::asm::depthwise_3x3_s1`] and `_s2`, step for step: `band` at
+/// the block's channel 0 (`chw` words per channel), `out` at its first
+/// output channel.
 #[allow(clippy::too_many_arguments)]
-pub fn depthwise_3x3_row(
+pub fn depthwise_3x3(
     band: &[u32],
-    row_words: usize,
-    band_w: usize,
+    records: &[i32],
+    rotation: usize,
+    chw: usize,
     stride: usize,
     pixels: usize,
-    quads: &[i32],
-    first: usize,
     c: usize,
-    out_row: &mut [i8],
+    out: &mut [i8],
 ) {
-    let lo = |v: u32| v as u16 as i16 as i32;
-    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
-    for px in 0..pixels {
-        for (q, rec) in quads.chunks_exact(QUAD_WORDS).enumerate() {
-            // Channels (0, 1, 2, 3) of tap t.
-            let x = |t: usize| -> [i32; 4] {
-                let at = (t / 3) * row_words + q * band_w * 2 + (px * stride + t % 3) * 2;
-                let (e, o) = (band[at], band[at + 1]);
-                [lo(e), lo(o), hi(e), hi(o)]
-            };
-            let mut acc = [rec[0], rec[1], rec[2], rec[3]];
-            for (pair, (ta, tb)) in [(0, 1), (2, 3), (4, 5), (6, 7)].into_iter().enumerate() {
-                let (xa, xb) = (x(ta), x(tb));
-                for i in 0..4 {
-                    let wv = rec[4 + 4 * pair + i] as u32;
-                    let xv = (xa[i] as u16 as u32) | ((xb[i] as u16 as u32) << 16);
-                    acc[i] = smlad(acc[i], xv, wv);
+    let smlabb = |acc: i32, a: u32, b: u32| {
+        acc.wrapping_add(i32::from(a as u16 as i16) * i32::from(b as u16 as i16))
+    };
+    let smlatb = |acc: i32, a: u32, b: u32| {
+        acc.wrapping_add(i32::from((a >> 16) as u16 as i16) * i32::from(b as u16 as i16))
+    };
+    for (ch, rec) in records.chunks_exact(super::DW_RECORD).enumerate() {
+        let r = DoubledRequant {
+            shift: rec[1],
+            mult: rec[2],
+            add: rec[3],
+        };
+        let taps = &rec[4 + 6 * rotation..10 + 6 * rotation];
+        let word = |cp: usize, slot: usize| band[ch * chw + 3 * cp + slot];
+        let mut px = 0;
+        while px < pixels {
+            // The first pixel's window starts at column pair `cp`.
+            let cp = if stride == 1 { px / 2 } else { px };
+            let (mut a0, mut a1) = (rec[0], rec[0]);
+            for slot in 0..3 {
+                let (w01, w21) = (taps[2 * slot] as u32, taps[2 * slot + 1] as u32);
+                let (a, b) = (word(cp, slot), word(cp + 1, slot));
+                a0 = smlabb(smlad(a0, a, w01), b, w21);
+                if px + 1 < pixels {
+                    a1 = if stride == 1 {
+                        smlad(smlatb(a1, a, w01), b, w21.rotate_left(16))
+                    } else {
+                        smlabb(smlad(a1, b, w01), word(cp + 2, slot), w21)
+                    };
                 }
             }
-            let x8 = x(8);
-            let (wa, wb) = (rec[20] as u32, rec[21] as u32);
-            acc[0] = acc[0].wrapping_add(x8[0] * lo(wa));
-            acc[2] = acc[2].wrapping_add(x8[2] * hi(wa));
-            acc[1] = acc[1].wrapping_add(x8[1] * lo(wb));
-            acc[3] = acc[3].wrapping_add(x8[3] * hi(wb));
-            for i in 0..4 {
-                let r = Requant {
-                    mult: rec[22 + 2 * i],
-                    shc1: rec[23 + 2 * i],
-                };
-                out_row[px * c + first + 4 * q + i] = requantize(acc[i], r);
+            out[px * c + ch] = requantize_doubled(a0, r);
+            if px + 1 < pixels {
+                out[(px + 1) * c + ch] = requantize_doubled(a1, r);
             }
+            px += 2;
         }
     }
 }

@@ -71,6 +71,63 @@ pub fn requantize(acc: i32, r: Requant) -> i8 {
     (t >> 1).clamp(-128, 127) as i8
 }
 
+/// Requantization constants of one channel in the form of the depthwise
+/// micro-kernel, which accumulates twice the sum (doubled taps and bias):
+/// `SSAT8((SMMLAR(2 acc, mult, add + [acc < 0] * -1)) >> shift)`, five
+/// instructions per output, right shifts from 1 (the 7-instruction
+/// [`Requant`] needs 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DoubledRequant {
+    /// Right shift `e` (`ASR` by register reads the bottom byte).
+    pub shift: i32,
+    /// TFLite's Q0.31 multiplier.
+    pub mult: i32,
+    /// `2^(e-1) + zp * 2^e`: the rounding half and the output zero point.
+    pub add: i32,
+}
+
+/// The accumulator bound [`requantize_doubled`] is exact within: doubled,
+/// it stays below `2^30`, and the high word plus the addend below `2^31`.
+pub const DOUBLED_ACC_LIMIT: i64 = 1 << 29;
+
+impl DoubledRequant {
+    /// `None` when the form would not be exact: no right shift (or a left
+    /// shift), a negative multiplier, or an addend beyond `2^30`.
+    pub fn new(mult: i32, shift: i32, output_offset: i32) -> Option<DoubledRequant> {
+        // A zero multiplier gives the zero point: any shift of 1 does.
+        let e = if mult == 0 { 1 } else { -shift };
+        if mult < 0 || !(1..=31).contains(&e) {
+            return None;
+        }
+        let add = (1i64 << (e - 1)) + (i64::from(output_offset) << e);
+        (add.abs() <= 1 << 30).then_some(DoubledRequant {
+            shift: e,
+            mult,
+            add: add as i32,
+        })
+    }
+}
+
+/// What the depthwise assembly computes for one output from `acc2`, twice
+/// the accumulator (bias included), for `|acc| < DOUBLED_ACC_LIMIT`:
+/// `SSAT8((SMMLAR(acc2, mult, add - [acc2 < 0])) >> e)`.
+///
+/// Equal to TFLite's `clamp(RDBP(SRDHM(acc, mult), e) + zp, -128, 127)`:
+/// SRDHM is `x = floor((acc*mult + 2^30) / 2^31)` for both signs (its
+/// negative nudge with a truncating division is the same floor), which is
+/// `floor((acc2*mult + 2^31) / 2^32)`, what `SMMLAR` rounds to, with the
+/// addend in the high word; RDBP rounds half away from zero, that is
+/// `floor((x + 2^(e-1) - [x<0]) / 2^e)` for `e >= 1`, and `[x<0]` may be
+/// `[acc<0]` (they differ only when `x == 0`, where both give 0); adding
+/// `zp * 2^e` before the shift adds the zero point exactly. `|x| <= |acc|
+/// + 1 < 2^29 + 1` and `|add| <= 2^30`, so nothing overflows.
+#[inline(always)]
+pub fn requantize_doubled(acc2: i32, r: DoubledRequant) -> i8 {
+    let high = ((i64::from(acc2) * i64::from(r.mult) + (1 << 31)) >> 32) as i32;
+    let t = high.wrapping_add(r.add).wrapping_add(acc2 >> 31);
+    (t >> r.shift).clamp(-128, 127) as i8
+}
+
 /// Element types for which all-zero bytes are a valid value.
 pub(super) trait Word: Copy {}
 impl Word for i8 {}
@@ -297,42 +354,40 @@ pub(super) fn gather(
     }
 }
 
-/// Widens channel quads `q0..q0 + nq` of one input row into a band row:
-/// `[quad][column] -> (sxtb16(x), sxtb16(x ror 8))`, padding columns zp.
-pub(super) fn widen_row(
-    row: &[i8],
+/// Widens `pairs` pixel pairs of one input row (`src` at the first pixel
+/// and the block's first channel, `c` bytes per pixel) for `quads` channel
+/// quads into band words (`dst` at channel 0's word of the first column
+/// pair, `chw` words per channel, three per column pair).
+pub(super) fn widen_pairs(
+    src: &[i8],
     dst: &mut [u32],
-    (q0, nq, c): (usize, usize, usize),
-    (left, cols, band_w): (usize, usize, usize),
-    zp_pair: u32,
+    pairs: usize,
+    quads: usize,
+    (c, chw): (usize, usize),
 ) {
-    for q in 0..nq {
-        let quad = &mut dst[q * band_w * 2..(q + 1) * band_w * 2];
-        quad[..left * 2].fill(zp_pair);
-        quad[(left + cols) * 2..].fill(zp_pair);
-    }
-    if cols == 0 {
+    if pairs == 0 || quads == 0 {
         return;
     }
-    let src = &row[4 * q0..];
-    debug_assert!(src.len() >= (cols - 1) * c + 4 * nq && dst.len() >= nq * band_w * 2);
+    assert!(
+        src.len() >= (2 * pairs - 1) * c + 4 * quads
+            && dst.len() > (4 * quads - 1) * chw + 3 * (pairs - 1)
+    );
     #[cfg(arm_dsp)]
-    // SAFETY: reads `cols` pixels of `4 * nq` bytes, `c` apart, from `src`
-    // (its length is at least `(cols - 1) * c + 4 * nq`: the row holds
-    // `cols <= iw` pixels from channel `4 * q0`); writes `nq` quads of
-    // `band_w * 2` words, columns `left..left + cols`, inside `dst`.
+    // SAFETY: reads `2 * pairs` pixels of `4 * quads` bytes, `c` apart, from
+    // `src`, and writes words `ch * chw + 3 * k` (`ch < 4 * quads`,
+    // `k < pairs`) of `dst`: both inside, as asserted.
     unsafe {
-        asm::widen_row(
-            src.as_ptr(),
-            dst[left * 2..].as_mut_ptr(),
-            cols as u32,
-            nq as u32,
-            (band_w * 8) as u32,
-            (c - 4 * nq) as u32,
-        );
+        asm::widen_pairs(&asm::WidenArgs {
+            src: src.as_ptr(),
+            dst: dst.as_mut_ptr(),
+            pairs: pairs as u32,
+            quads: quads as u32,
+            c: c as u32,
+            channel_bytes: (chw * 4) as u32,
+        });
     }
     #[cfg(not(arm_dsp))]
-    model::widen_row(src, &mut dst[left * 2..], cols, nq, band_w * 2, c);
+    model::widen_pairs(src, dst, pairs, quads, c, chw);
 }
 
 /// `SMLAD`: `acc` plus the products of the two 16-bit lanes of `x` and `y`.
