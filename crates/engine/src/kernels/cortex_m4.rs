@@ -755,6 +755,14 @@ fn depthwise_run(
             any_slow |= !depthwise_record(p, ch0 + i, rec);
         }
         let band = &mut band[..n * chw];
+        // The edge pairs' padding halves, which rows never write.
+        let (lo, hi) = inside_pairs(p, ncp);
+        for cp in (0..lo).chain(hi..ncp) {
+            for ch in 0..n {
+                let at = ch * chw + 3 * cp;
+                band[at..at + 3].fill(depthwise_zp_pair(p));
+            }
+        }
         // Padded rows below `next` are in the band.
         let mut next = 0;
         for oy in 0..oh {
@@ -779,7 +787,9 @@ fn depthwise_run(
 
 /// Widens padded input row `r` (`pad_top` rows of zero point first) of
 /// channels `ch0..ch0 + n` into its band slot, `r % 3`: the column pairs
-/// inside the input in assembly, the padded ones here.
+/// inside the input in assembly; of those at the edges, only the halves
+/// that hold input columns (the padding halves keep the zero point the
+/// block's band was filled with).
 fn widen_band_row(
     p: &DepthwiseParams<'_>,
     input: &[i8],
@@ -789,14 +799,12 @@ fn widen_band_row(
 ) {
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let (chw, slot) = (3 * ncp, r % 3);
-    let zp = -p.input_offset;
-    let half = |v: i32| (v & 0xffff) as u32;
     let row = r
         .checked_sub(p.window.pad_top)
         .filter(|&iy| iy < ih)
         .map(|iy| &input[iy * iw * c..(iy + 1) * iw * c]);
     let Some(row) = row else {
-        let zp_pair = half(zp) | half(zp) << 16;
+        let zp_pair = depthwise_zp_pair(p);
         for ch in 0..n {
             for cp in 0..ncp {
                 band[ch * chw + 3 * cp + slot] = zp_pair;
@@ -804,31 +812,47 @@ fn widen_band_row(
         }
         return;
     };
-    // Band column `b` is input column `b - left`; pairs `lo..hi` lie inside.
     let left = p.window.pad_left;
-    let lo = left.div_ceil(2).min(ncp);
-    let hi = if iw + left >= 2 {
-        ((iw + left - 2) / 2 + 1).clamp(lo, ncp)
-    } else {
-        lo
-    };
-    let column = |b: usize| {
-        b.checked_sub(left)
-            .filter(|&x| x < iw)
-            .map(|x| &row[x * c + ch0..])
-    };
+    let (lo, hi) = inside_pairs(p, ncp);
     for cp in (0..lo).chain(hi..ncp) {
-        let (x0, x1) = (column(2 * cp), column(2 * cp + 1));
-        let words = band[3 * cp + slot..].iter_mut().step_by(chw).take(n);
-        for (ch, word) in words.enumerate() {
-            let value = |x: Option<&[i8]>| half(x.map_or(zp, |x| i32::from(x[ch])));
-            *word = value(x0) | value(x1) << 16;
+        for b in [2 * cp, 2 * cp + 1] {
+            let Some(x) = b.checked_sub(left).filter(|&x| x < iw) else {
+                continue;
+            };
+            let (keep, at) = if b % 2 == 0 {
+                (0xffff_0000, 0)
+            } else {
+                (0xffff, 16)
+            };
+            let words = band[3 * cp + slot..].iter_mut().step_by(chw);
+            for (word, &v) in words.zip(&row[x * c + ch0..x * c + ch0 + n]) {
+                *word = (*word & keep) | (u32::from(v as i16 as u16) << at);
+            }
         }
     }
     if hi > lo {
         let src = &row[(2 * lo - left) * c + ch0..];
         widen_pairs(src, &mut band[3 * lo + slot..], hi - lo, n / 4, (c, chw));
     }
+}
+
+/// The column pairs `lo..hi` that lie inside the input (band column `b` is
+/// input column `b - pad_left`); the others hold padding in one half or both.
+fn inside_pairs(p: &DepthwiseParams<'_>, ncp: usize) -> (usize, usize) {
+    let (iw, left) = (p.input.w, p.window.pad_left);
+    let lo = left.div_ceil(2).min(ncp);
+    let hi = if iw + left >= 2 {
+        ((iw + left - 2) / 2 + 1).clamp(lo, ncp)
+    } else {
+        lo
+    };
+    (lo, hi)
+}
+
+/// The input zero point in both 16-bit halves of a band word.
+fn depthwise_zp_pair(p: &DepthwiseParams<'_>) -> u32 {
+    let zp = u32::from((-p.input_offset) as i16 as u16);
+    zp | zp << 16
 }
 
 /// One output row of the block's channels; `out` starts at the row's
