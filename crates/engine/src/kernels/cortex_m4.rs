@@ -107,12 +107,15 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
 /// most half the channels may need that. Pointwise layers with a multiple
 /// of 4 input channels read their pixels in place, the others gather them.
 pub fn conv_supports(p: &ConvParams<'_>) -> bool {
-    let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let oc = p.output.c;
-    oc >= 2
-        && k <= MAX_K_WIDE
-        && (-127..=128).contains(&p.input_offset)
-        && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
+    conv_shape_fits(p) && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
+}
+
+/// What [`conv_eval`] runs at all (how many channels the per-channel path
+/// recomputes is [`conv_supports`]' concern, decided once at Prepare).
+fn conv_shape_fits(p: &ConvParams<'_>) -> bool {
+    let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
+    p.output.c >= 2 && k <= MAX_K_WIDE && (-127..=128).contains(&p.input_offset)
 }
 
 /// Words of a channel pair's record besides its widened filters:
@@ -230,7 +233,7 @@ pub fn conv_eval_in(
 
 fn check_conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     p.validate()?;
-    if !conv_supports(p) {
+    if !conv_shape_fits(p) {
         return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
     }
     check_len(p.input.elements(), input.len())?;
@@ -606,16 +609,30 @@ fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<usize> {
     (n >= 4).then_some(n)
 }
 
-/// Channel `o` of the depthwise layer as the micro-kernel computes it: its
-/// record (doubled folded bias, requantization, taps in the three slot
-/// rotations) and whether the result is exact (otherwise the per-channel
-/// path recomputes it).
-fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32]) -> bool {
+/// The records of channels `ch0..` for the micro-kernel (as many as
+/// `records` holds): doubled folded bias, requantization, taps in the three
+/// slot rotations. Returns whether every one is exact (otherwise the
+/// per-channel path recomputes those that are not).
+fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -> bool {
     let c = p.input.c;
-    let mut t = [0i32; 9];
-    for (k, tap) in t.iter_mut().enumerate() {
-        *tap = p.filter.get(k * c + o).map_or(0, |&v| i32::from(v));
+    let mut all_fast = true;
+    for (i, rec) in records.chunks_exact_mut(DW_RECORD).enumerate() {
+        // The filter is `[kh, kw, c]`: channel `o`'s taps are `c` apart.
+        let o = ch0 + i;
+        let mut t = [0i32; 9];
+        if let Some(f) = p.filter.get(o..=o + 8 * c) {
+            for (k, tap) in t.iter_mut().enumerate() {
+                *tap = i32::from(f[k * c]);
+            }
+        }
+        all_fast &= depthwise_record(p, o, t, rec);
     }
+    all_fast
+}
+
+/// Channel `o`'s record from its taps `t`; whether the micro-kernel's
+/// result is exact.
+fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, t: [i32; 9], rec: &mut [i32]) -> bool {
     let sum: i32 = t.iter().sum();
     let bias =
         i64::from(p.bias.map_or(0, |b| b.get(o))) + i64::from(sum) * i64::from(p.input_offset);
@@ -635,7 +652,10 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32]) -> bool 
         pack(t[8], t[7]),
     ];
     // Rotation `q` holds in slot `s` the window row `(s + 3 - q) % 3`.
-    rec[..DW_RECORD].copy_from_slice(&[
+    let Some(rec) = rec.get_mut(..DW_RECORD) else {
+        return false;
+    };
+    rec.copy_from_slice(&[
         (2 * bias) as i32,
         r.shift,
         r.mult,
@@ -664,7 +684,7 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32]) -> bool 
 
 /// Whether channel `o` runs exactly in the micro-kernel.
 fn depthwise_fast_channel(p: &DepthwiseParams<'_>, o: usize) -> bool {
-    depthwise_record(p, o, &mut [0; DW_RECORD])
+    depthwise_records(p, o, &mut [0; DW_RECORD])
 }
 
 /// Channels of the kernel's quads the per-channel path recomputes.
@@ -751,9 +771,7 @@ fn depthwise_run(
     let mut ch0 = 0;
     while ch0 < quads {
         let n = block.min(quads - ch0);
-        for (i, rec) in records.chunks_exact_mut(DW_RECORD).take(n).enumerate() {
-            any_slow |= !depthwise_record(p, ch0 + i, rec);
-        }
+        any_slow |= !depthwise_records(p, ch0, &mut records[..n * DW_RECORD]);
         let band = &mut band[..n * chw];
         // The edge pairs' padding halves, which rows never write.
         let (lo, hi) = inside_pairs(p, ncp);

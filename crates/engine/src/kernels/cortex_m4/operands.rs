@@ -99,7 +99,9 @@ impl DoubledRequant {
         if mult < 0 || !(1..=31).contains(&e) {
             return None;
         }
-        let add = (1i64 << (e - 1)) + (i64::from(output_offset) << e);
+        // In 64 bits by multiplication, not by shifts of a variable amount
+        // (library calls on the board).
+        let add = i64::from(1u32 << (e - 1)) + i64::from(output_offset) * i64::from(1u32 << e);
         (add.abs() <= 1 << 30).then_some(DoubledRequant {
             shift: e,
             mult,
@@ -173,25 +175,21 @@ impl<T: Word, const N: usize> Scratch<T, N> {
 }
 
 /// Scratch words taken from the front of `rest` (the arena's free space the
-/// interpreter hands over), zeroed as [`Scratch::zeroed`] zeroes: `len`
-/// words, or `None` when `rest` is shorter.
+/// interpreter hands over): `len` words, or `None` when `rest` is shorter.
+/// Not zeroed: the arena is initialised memory, and every kernel writes its
+/// scratch before it reads it (the self-check runs them in an arena full of
+/// earlier cases' data); zeroing cost in-place layers, which call a kernel
+/// once per output row, as much as some rows' arithmetic.
 pub(super) fn take_words<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [u32]> {
     if rest.len() < len {
         return None;
     }
     let (head, tail) = core::mem::take(rest).split_at_mut(len);
     *rest = tail;
-    #[cfg(arm_dsp)]
-    // SAFETY: `head` holds `len` words.
-    unsafe {
-        asm::zero_words(head.as_mut_ptr(), len);
-    }
-    #[cfg(not(arm_dsp))]
-    head.fill(0);
     Some(head)
 }
 
-/// [`take_words`] as `len` zeroed bytes (rounded up to whole words).
+/// [`take_words`] as `len` bytes (rounded up to whole words).
 pub(super) fn take_bytes<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i8]> {
     let words = take_words(rest, len.div_ceil(4))?;
     // SAFETY: the words are initialised; any byte is a valid `i8`, `i8` has
