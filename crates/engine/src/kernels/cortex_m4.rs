@@ -72,8 +72,17 @@ pub const MAX_K_WIDE: usize = 1152;
 const MAX_BAND: usize = 8192;
 /// Channels per depthwise block (a multiple of 4).
 const MAX_DW_CHANNELS: usize = 16;
-/// Words of one channel's depthwise record (see `asm::DepthwiseArgs`).
-const DW_RECORD: usize = 4 + 3 * 6;
+/// Words of one channel's depthwise record (see `asm::DepthwiseArgs`):
+/// four constants, then the six tap words and the first four again, so
+/// that each of the three slot rotations is six consecutive words
+/// ([`rotation_start`]).
+const DW_RECORD: usize = 4 + 10;
+
+/// Where rotation `q`'s six tap words start in a record: slot `s` holds
+/// window row `(s + 3 - q) % 3`, two words per row.
+fn rotation_start(q: usize) -> usize {
+    4 + 2 * ((3 - q % 3) % 3)
+}
 
 /// Clamps every output byte to a narrower activation range (ReLU6 or ReLU
 /// as quantized): the micro-kernels saturate to int8, and clamping that
@@ -586,7 +595,7 @@ fn depthwise_shape_fits(p: &DepthwiseParams<'_>) -> bool {
 /// zero point. Padded input row `r` goes to slot `r % 3`, so the band
 /// slides down the input without moving: each row is widened once, and
 /// each output row takes the channel's taps in the rotation that matches
-/// (`DW_RECORD` holds all three). Column pairs per row: the last output
+/// (a record holds all three). Column pairs per row: the last output
 /// pixel pair (or single pixel) reads one pair past its window's start.
 fn column_pairs(p: &DepthwiseParams<'_>) -> usize {
     let ow = p.output.w.max(1);
@@ -651,7 +660,7 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, t: [i32; 9], rec: &mut [i
         pack(t[6], t[7]),
         pack(t[8], t[7]),
     ];
-    // Rotation `q` holds in slot `s` the window row `(s + 3 - q) % 3`.
+    // The six words, then the first four again: see `rotation_start`.
     let Some(rec) = rec.get_mut(..DW_RECORD) else {
         return false;
     };
@@ -666,18 +675,10 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, t: [i32; 9], rec: &mut [i
         w[3],
         w[4],
         w[5],
-        w[4],
-        w[5],
         w[0],
         w[1],
         w[2],
         w[3],
-        w[2],
-        w[3],
-        w[4],
-        w[5],
-        w[0],
-        w[1],
     ]);
     fast
 }
@@ -891,7 +892,7 @@ fn depthwise_row(
         let args = asm::DepthwiseArgs {
             band: band.as_ptr(),
             records: records.as_ptr(),
-            rotation: ((4 + 6 * rotation) * 4) as u32,
+            rotation: (rotation_start(rotation) * 4) as u32,
             channels: n as u32,
             channel_bytes: (chw * 4) as u32,
             out: out.as_mut_ptr(),

@@ -173,8 +173,9 @@ pub(super) struct DepthwiseArgs {
     /// values, columns `(2 cp, 2 cp + 1)` of the input row in that slot.
     pub band: *const u32,
     /// Per channel [`super::DW_RECORD`] words: doubled bias, shift,
-    /// multiplier, rounding and zero-point addend, then the doubled taps for
-    /// each of the three slot rotations (per slot: `(w0, w1)`, `(w2, w1)`).
+    /// multiplier, rounding and zero-point addend, then the doubled taps
+    /// (per window row `(w0, w1)`, `(w2, w1)`) laid out so that each slot
+    /// rotation is six consecutive words.
     pub records: *const i32,
     /// Byte offset of this row's rotation in a record.
     pub rotation: u32,
@@ -232,7 +233,7 @@ macro_rules! depthwise_3x3 {
                 "ldr r3, [sp, #32]",
                 "add r3, r2, r3",
                 "ldm r3, {{r4-r9}}",
-                "add r2, r2, #88",
+                "add r2, r2, #{record}",
                 "str r2, [sp, #28]",
                 "ldr r10, [sp, #24]",
                 "ldr r11, [sp, #44]",
@@ -298,6 +299,7 @@ macro_rules! depthwise_3x3 {
                 "9:",
                 "add sp, sp, #56",
                 "pop {{r4-r11, pc}}",
+                record = const super::DW_RECORD * 4,
             )
         }
     };

@@ -115,7 +115,8 @@ pub fn depthwise_3x3(
             mult: rec[2],
             add: rec[3],
         };
-        let taps = &rec[4 + 6 * rotation..10 + 6 * rotation];
+        let start = super::rotation_start(rotation);
+        let taps = &rec[start..start + 6];
         let word = |cp: usize, slot: usize| band[ch * chw + 3 * cp + slot];
         let mut px = 0;
         while px < pixels {
