@@ -768,11 +768,10 @@ fn depthwise_run(
     let chw = 3 * ncp;
     let block = records.len() / DW_RECORD;
     let quads = c - c % 4;
-    let mut any_slow = false;
     let mut ch0 = 0;
     while ch0 < quads {
         let n = block.min(quads - ch0);
-        any_slow |= !depthwise_records(p, ch0, &mut records[..n * DW_RECORD]);
+        let all_fast = depthwise_records(p, ch0, &mut records[..n * DW_RECORD]);
         let band = &mut band[..n * chw];
         // The edge pairs' padding halves, which rows never write.
         let (lo, hi) = inside_pairs(p, ncp);
@@ -793,15 +792,33 @@ fn depthwise_run(
             let out = &mut output[oy * ow * c + ch0..(oy + 1) * ow * c];
             depthwise_row(p, band, &records[..n * DW_RECORD], top % 3, out);
         }
+        if !all_fast {
+            depthwise_recompute(p, input, output, ch0..ch0 + n);
+        }
         ch0 += n;
     }
     clamp_activation(output, p.act_min, p.act_max);
-    if any_slow || quads < c {
-        for o in (0..c).filter(|&o| o >= quads || !depthwise_fast_channel(p, o)) {
-            depthwise_channel(p, input, output, o);
-        }
+    for o in quads..c {
+        depthwise_channel(p, input, output, o);
     }
     Ok(())
+}
+
+/// Recomputes the channels of `channels` whose micro-kernel result is not
+/// exact, right after their block (checking all of a layer's channels
+/// again at its end cost more than a late layer's arithmetic). The
+/// reference's outputs are clamped already: the clamp pass leaves them.
+#[cold]
+#[inline(never)]
+fn depthwise_recompute(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    channels: core::ops::Range<usize>,
+) {
+    for o in channels.filter(|&o| !depthwise_fast_channel(p, o)) {
+        depthwise_channel(p, input, output, o);
+    }
 }
 
 /// Widens padded input row `r` (`pad_top` rows of zero point first) of
