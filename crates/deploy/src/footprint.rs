@@ -122,7 +122,7 @@ pub fn estimate_instructions(view: &ModelView<'_>) -> tinystudio_engine::Result<
 /// Technical Reference Manual's instruction timings applied to a QEMU trace
 /// of one inference (`../shared/tools/m4cycles`: multi-register loads and
 /// stores, taken branches, multiplies), divided by the instructions counted.
-/// 17.34 M cycles / 10.52 M instructions on VWW, 17.63 M / 10.72 M on a
+/// 17.35 M cycles / 10.52 M instructions on VWW, 17.50 M / 10.63 M on a
 /// studio-trained default model (2026-12-07; BENCHMARKS.md, "int8 inference
 /// on the emulated Cortex-M4"). Flash wait states are not in the model.
 pub const CYCLES_PER_INSTRUCTION: f64 = 1.65;
