@@ -25,7 +25,7 @@
 //! the sum (doubled taps and bias) and needs 5 (`SMMLAR` rounds the doubled
 //! product where TFLite rounds the product, see [`requantize_doubled`]),
 //! right shifts from 1.
-
+//!
 //! Around them, in Rust: a narrower activation range (ReLU6, ReLU) is one
 //! SIMD clamp pass over the outputs ([`asm::clamp_bytes`]); the odd last
 //! output channel, the `c % 4` last depthwise channels and channels whose
