@@ -6,7 +6,8 @@ mod common;
 use common::{vww_blob, vww_build};
 use tinystudio_deploy::artifacts::ElfImage;
 use tinystudio_deploy::{ArtifactKind, BOARDS, Error, board, check_fits};
-use tinystudio_engine::Model;
+use tinystudio_engine::kernels::set::{Core, Scratch, needed};
+use tinystudio_engine::{Model, ModelView};
 
 #[test]
 fn nano33ble_and_pico_build_with_vww_and_fit() {
@@ -19,13 +20,22 @@ fn nano33ble_and_pico_build_with_vww_and_fit() {
         assert_eq!(built.size.model_bytes, vww_blob().len() as u64);
         // The blob's plan, the interpreter's (a byte per operator, 31
         // operators), and on the Cortex-M4 boards room for the kernels'
-        // scratch (tests/kernel_sets.rs).
-        let arena = if b.cpu == tinystudio_deploy::Cpu::CortexM4F {
-            37_632 + 32 + 8_240
+        // scratch, as the engine's kernel set computes it (its bounds:
+        // tests/kernel_sets.rs).
+        let view = ModelView::parse(vww_blob()).unwrap();
+        assert_eq!(view.arena_size(), 37_632 + 32);
+        let extra = if b.cpu == tinystudio_deploy::Cpu::CortexM4F {
+            needed(&view, Core::CortexM4, Scratch::Full)
+                .unwrap()
+                .arena_extra
         } else {
-            37_632 + 32
+            0
         };
-        assert_eq!(built.size.arena_bytes, arena, "{name}");
+        assert_eq!(
+            built.size.arena_bytes,
+            (view.arena_size() + extra) as u64,
+            "{name}"
+        );
         for &kind in b.artifacts {
             let path = built
                 .artifact(kind)
