@@ -1343,8 +1343,9 @@ mod tests {
     use super::*;
     use crate::kernels::reference;
 
-    /// The 7-instruction requantization equals TFLite's for every
-    /// accumulator class: extremes, rounding ties, zero, random.
+    /// The GEMM's 7-instruction requantization and the depthwise kernel's
+    /// 5-instruction one equal TFLite's for every accumulator class:
+    /// extremes, rounding ties, zero, random.
     #[test]
     fn requantize_matches_tflite_exactly() {
         let mut s = 0x9E37_79B9_7F4A_7C15u64;
@@ -1374,15 +1375,20 @@ mod tests {
                 _ => (v as i16) as i32,
             });
         }
-        for _ in 0..300 {
+        // A multiplier (zero one time in seven), a right shift from
+        // `min_shift` to 31 and an output zero point.
+        let mut quantization = |min_shift: u64| {
             let v = next();
             let mult = if v % 7 == 0 {
                 0
             } else {
                 (1 << 30) + (v as i32 & 0x3fff_ffff)
             };
-            let shift = -(((v >> 32) % 30 + 2) as i32);
-            let zp = ((v >> 48) % 256) as i32 - 128;
+            let shift = -(((v >> 32) % (32 - min_shift) + min_shift) as i32);
+            (mult, shift, ((v >> 48) % 256) as i32 - 128)
+        };
+        for _ in 0..300 {
+            let (mult, shift, zp) = quantization(2);
             let r = Requant::new(mult, shift, zp).unwrap();
             for &a in &accs {
                 let want = reference::requantize(a, 0, mult, shift, (zp, -128, 127));
@@ -1412,14 +1418,7 @@ mod tests {
             .collect();
         let mut covered = 0;
         for _ in 0..300 {
-            let v = next();
-            let mult = if v % 7 == 0 {
-                0
-            } else {
-                (1 << 30) + (v as i32 & 0x3fff_ffff)
-            };
-            let shift = -(((v >> 32) % 31 + 1) as i32);
-            let zp = ((v >> 48) % 256) as i32 - 128;
+            let (mult, shift, zp) = quantization(1);
             let Some(r) = DoubledRequant::new(mult, shift, zp) else {
                 continue;
             };
