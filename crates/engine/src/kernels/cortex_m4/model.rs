@@ -109,13 +109,13 @@ pub fn depthwise_3x3(
     let smlatb = |acc: i32, a: u32, b: u32| {
         acc.wrapping_add(i32::from((a >> 16) as u16 as i16) * i32::from(b as u16 as i16))
     };
+    let start = super::rotation_start(rotation);
     for (ch, rec) in records.chunks_exact(super::DW_RECORD).enumerate() {
         let r = DoubledRequant {
             shift: rec[1],
             mult: rec[2],
             add: rec[3],
         };
-        let start = super::rotation_start(rotation);
         let taps = &rec[start..start + 6];
         let word = |cp: usize, slot: usize| band[ch * chw + 3 * cp + slot];
         let mut px = 0;
