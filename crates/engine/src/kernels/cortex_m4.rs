@@ -109,15 +109,58 @@ fn is_pointwise(p: &ConvParams<'_>) -> bool {
     super::pointwise::supports(p)
 }
 
-/// CONV_2D through the GEMM micro-kernel: at least 2 output channels and a
-/// patch of at most [`MAX_K_WIDE`] values. The channel pairs run in the
-/// micro-kernel; an odd last channel and channels whose multiplier the fast
-/// requantization does not cover are recomputed channel by channel, so at
-/// most half the channels may need that. Pointwise layers with a multiple
-/// of 4 input channels read their pixels in place, the others gather them.
+/// CONV_2D through the GEMM micro-kernels: at least 2 output channels and
+/// a patch of at most [`MAX_K_WIDE`] values. The channel pairs run in the
+/// micro-kernels; an odd last channel and channels whose multiplier the
+/// fast requantization does not cover are recomputed channel by channel, so
+/// at most half the channels may need that. Pointwise layers with a
+/// multiple of 4 input channels read their pixels in place, the others
+/// gather them.
 pub fn conv_supports(p: &ConvParams<'_>) -> bool {
+    conv_shape_fits(p) && 2 * conv_slow_channels(p) <= p.output.c
+}
+
+/// The two GEMM micro-kernels, which differ in their requantization. Each
+/// block of channels runs in the first that takes all its channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Gemm {
+    /// [`asm::gemm_2x2_doubled`]: every channel has [`doubled_requant`]
+    /// (4 instructions per output, on filters widened doubled).
+    Doubled,
+    /// [`asm::gemm_2x2_wide`]: any bias, as dead ReLU channels have (6
+    /// instructions per output); channels without the [`Requant`] form
+    /// are recomputed one by one.
+    Wide,
+}
+
+/// Channel `o`'s requantization in [`Gemm::Doubled`], if it runs there
+/// exactly: the doubled form exists and the accumulator stays within the
+/// bound of [`requantize_doubled`] whatever the filter and the input (the
+/// input offset times the filter's sum adds at most `k * 128 * 128` to the
+/// bias, the products as much again). Dead ReLU channels, which converters
+/// give a bias of `-2^30`, do not.
+#[inline(always)]
+fn doubled_requant(p: &ConvParams<'_>, o: usize) -> Option<DoubledRequant> {
+    let k = (p.window.kernel_h * p.window.kernel_w * p.input.c) as i64;
+    let bias = i64::from(p.bias.map_or(0, |b| b.get(o)));
+    (bias.abs() < DOUBLED_ACC_LIMIT - 2 * k * 128 * 128)
+        .then(|| DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset))
+        .flatten()
+}
+
+/// Output channels [`conv_run`] recomputes one by one, at most: the odd
+/// last one and, unless every channel has [`doubled_requant`], those
+/// without the [`Requant`] form (fewer when blocks smaller than the layer
+/// run in [`Gemm::Doubled`]).
+fn conv_slow_channels(p: &ConvParams<'_>) -> usize {
     let oc = p.output.c;
-    conv_shape_fits(p) && 2 * (oc % 2 + slow_channels(p.multiplier, p.shift, oc)) <= oc
+    let even = oc - oc % 2;
+    let slow = if (0..even).all(|o| doubled_requant(p, o).is_some()) {
+        0
+    } else {
+        slow_channels(p.multiplier, p.shift, even)
+    };
+    slow + oc % 2
 }
 
 /// What [`conv_eval`] runs at all (how many channels the per-channel path
@@ -128,8 +171,10 @@ fn conv_shape_fits(p: &ConvParams<'_>) -> bool {
 }
 
 /// Words of a channel pair's record besides its widened filters:
-/// `[bias0, bias1]` before them, `[mult0, shc1_0, mult1, shc1_1]` after.
-const PAIR_EXTRA: usize = 6;
+/// `[bias0, bias1]` before them (doubled in [`Gemm::Doubled`]), six words of
+/// requantization constants after (`[mult, add, shift]` per channel, or
+/// `[mult0, shc1_0, mult1, shc1_1]` and two unused).
+const PAIR_EXTRA: usize = 8;
 
 /// Channel pairs per block of widened weights, and the words of one pair's
 /// record, for `p` in `budget` words of scratch (`None` if not even one
@@ -262,9 +307,7 @@ fn conv_run(
 ) -> Result<()> {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
-    let w = p.window;
     let pointwise = is_pointwise(p) && ic.is_multiple_of(4);
-    let k = w.kernel_h * w.kernel_w * ic;
     let k4 = k4_groups(p);
     let kp = k4 * 4;
     let zero_point = (-p.input_offset) as i8;
@@ -280,39 +323,15 @@ fn conv_run(
     } = s;
     let pixels = oh * ow;
 
-    // Whether a channel needs the per-channel path (found while preparing
-    // the blocks, so layers without one never scan their channels again).
-    let mut any_slow = false;
     let mut c0 = 0;
     while c0 + 1 < oc {
         let pairs = (pairs_per_block).min((oc - c0) / 2);
-        // Widen this block's filters and prepare its per-channel constants.
-        for j in 0..pairs {
-            let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
-            let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-            let rec = &mut wblock[j * rec_words..(j + 1) * rec_words];
-            let (head, rest) = rec.split_at_mut(2);
-            let (dst, tail) = rest.split_at_mut(kp);
-            let sums = if k == kp {
-                interleave_sum(row(ca), row(cb), dst)
-            } else {
-                copy_short(&mut patch0[..k], row(ca));
-                patch0[k..kp].fill(0);
-                copy_short(&mut patch1[..k], row(cb));
-                patch1[k..kp].fill(0);
-                interleave_sum(patch0, patch1, dst)
-            };
-            for (i, c) in [ca, cb].into_iter().enumerate() {
-                let sum = sums[i];
-                let bias = p.bias.map_or(0, |b| b.get(c));
-                head[i] = bias.wrapping_add(sum.wrapping_mul(p.input_offset)) as u32;
-                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
-                any_slow |= r.is_none();
-                let r = r.unwrap_or_default();
-                tail[2 * i] = r.mult as u32;
-                tail[2 * i + 1] = r.shc1 as u32;
-            }
-        }
+        // Each block in the doubled GEMM if all its channels allow it.
+        let mut block = |gemm| gemm_block(p, gemm, c0, pairs, wblock, patch0, patch1);
+        let (gemm, any_slow) = match block(Gemm::Doubled) {
+            Some(_) => (Gemm::Doubled, false),
+            None => (Gemm::Wide, block(Gemm::Wide).unwrap_or(true)),
+        };
         let n = 2 * pairs;
         let mut px = 0;
         while px < pixels {
@@ -346,19 +365,92 @@ fn conv_run(
                     &mut tail[c0..c0 + n],
                 )
             };
-            gemm(xblock, &wblock[..pairs * rec_words], k4, pairs, out0, out1);
+            run_gemm(
+                gemm,
+                xblock,
+                &wblock[..pairs * rec_words],
+                k4,
+                pairs,
+                out0,
+                out1,
+            );
             px += 2;
+        }
+        // Channels without the wide form, right after their block.
+        if any_slow {
+            for o in (c0..c0 + n).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
+                super::reference::conv_channel(p, input, output, o);
+            }
         }
         c0 += n;
     }
     clamp_activation(output, p.act_min, p.act_max);
-    let even = oc - oc % 2;
-    if any_slow || even < oc {
-        for o in fixups((p.multiplier, p.shift), even, oc) {
-            super::reference::conv_channel(p, input, output, o);
-        }
+    if oc % 2 == 1 {
+        super::reference::conv_channel(p, input, output, oc - 1);
     }
     Ok(())
+}
+
+/// Widens the filters of channels `c0..c0 + 2 * pairs` into `wblock`
+/// with their biases and requantization constants for `gemm` (the
+/// patches pad rows shorter than whole groups). `None` if a channel has no
+/// [`doubled_requant`] (in [`Gemm::Doubled`]), otherwise whether one needs
+/// the per-channel path (no [`Requant`] form, in [`Gemm::Wide`]).
+fn gemm_block(
+    p: &ConvParams<'_>,
+    gemm: Gemm,
+    c0: usize,
+    pairs: usize,
+    wblock: &mut [u32],
+    patch0: &mut [i8],
+    patch1: &mut [i8],
+) -> Option<bool> {
+    let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
+    let kp = k4_groups(p) * 4;
+    let rec_words = kp + PAIR_EXTRA;
+    let doubled = gemm == Gemm::Doubled;
+    let mut any_slow = false;
+    for j in 0..pairs {
+        let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
+        // Before widening: a block that cannot run doubled stops here.
+        let doubled_pair = if doubled {
+            Some([doubled_requant(p, ca)?, doubled_requant(p, cb)?])
+        } else {
+            None
+        };
+        let row = |c: usize| &p.filter[c * k..(c + 1) * k];
+        let rec = &mut wblock[j * rec_words..(j + 1) * rec_words];
+        let (head, rest) = rec.split_at_mut(2);
+        let (dst, tail) = rest.split_at_mut(kp);
+        let sums = if k == kp {
+            interleave_filters(row(ca), row(cb), dst, doubled)
+        } else {
+            copy_short(&mut patch0[..k], row(ca));
+            patch0[k..kp].fill(0);
+            copy_short(&mut patch1[..k], row(cb));
+            patch1[k..kp].fill(0);
+            interleave_filters(&patch0[..kp], &patch1[..kp], dst, doubled)
+        };
+        for (i, c) in [ca, cb].into_iter().enumerate() {
+            let bias = p.bias.map_or(0, |b| b.get(c));
+            let folded = bias.wrapping_add(sums[i].wrapping_mul(p.input_offset));
+            if let Some(r) = doubled_pair.map(|r| r[i]) {
+                head[i] = folded.wrapping_mul(2) as u32;
+                tail[3 * i..3 * i + 3].copy_from_slice(&[
+                    r.mult as u32,
+                    r.add as u32,
+                    r.shift as u32,
+                ]);
+            } else {
+                head[i] = folded as u32;
+                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
+                tail[2 * i..2 * i + 2].copy_from_slice(&[r.mult as u32, r.shc1 as u32]);
+            }
+        }
+    }
+    Some(any_slow)
 }
 
 /// FULLY_CONNECTED as a 1x1 convolution over `batches` pixels, for the GEMM.
@@ -489,7 +581,15 @@ pub fn fully_connected_eval_in(
 /// Two pixels (`x`, widened) times every channel pair of a block (`w`:
 /// per pair, biases, widened filters, requantization constants),
 /// requantized into `out0` / `out1` (2 bytes per pair each).
-fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &mut [i8]) {
+fn run_gemm(
+    gemm: Gemm,
+    x: &[u32],
+    w: &[u32],
+    k4: usize,
+    pairs: usize,
+    out0: &mut [i8],
+    out1: &mut [i8],
+) {
     debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
     debug_assert!(out0.len() >= 2 * pairs && out1.len() >= 2 * pairs);
     #[cfg(arm_dsp)]
@@ -504,10 +604,15 @@ fn gemm(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &m
         };
         // SAFETY: the slices hold what the kernel reads and writes (lengths
         // checked above in debug builds and by construction in `conv_eval`).
-        unsafe { asm::gemm_2x2(&mut args) };
+        unsafe {
+            match gemm {
+                Gemm::Doubled => asm::gemm_2x2_doubled(&mut args),
+                Gemm::Wide => asm::gemm_2x2_wide(&mut args),
+            }
+        }
     }
     #[cfg(not(arm_dsp))]
-    model::gemm_2x2(x, w, k4, pairs, out0, out1);
+    model::gemm_2x2(gemm, x, w, k4, pairs, out0, out1);
 }
 
 /// Largest filter (bytes) of a depthwise layer run as a convolution: it is
@@ -1297,17 +1402,15 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
     match op {
         PreparedOp::Conv { params: p, .. } if conv_supports(p) => {
             let oc = p.output.c;
-            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
-            share(p.macs(), oc - slow, oc)
+            share(p.macs(), oc - conv_slow_channels(p), oc)
         }
         PreparedOp::Depthwise { params: p, .. } if depthwise_supports(p) => {
             let c = p.output.c;
             share(p.macs(), c - c % 4 - depthwise_slow_channels(p), c)
         }
         PreparedOp::Depthwise { params: p, .. } if depthwise_as_conv_supports(p) => {
-            let oc = p.output.c;
-            let slow = fixups((p.multiplier, p.shift), oc - oc % 2, oc).count();
-            share(p.macs(), oc - slow, oc)
+            let (conv, oc) = (depthwise_as_conv(p, &[]), p.output.c);
+            share(p.macs(), oc - conv_slow_channels(&conv), oc)
         }
         PreparedOp::Depthwise { params: p, .. } if depthwise_taps_supports(p) => {
             let c = p.output.c;
@@ -1318,9 +1421,8 @@ pub fn fast_path_macs(op: &crate::blob::PreparedOp<'_>) -> u64 {
         }
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_dot_supports(p) => p.macs(),
         PreparedOp::FullyConnected { params: p, .. } if fully_connected_supports(p) => {
-            let u = p.units;
-            let slow = fixups((p.multiplier, p.shift), u - u % 2, u).count();
-            share(p.macs(), u - slow, u)
+            let (conv, u) = (fully_connected_as_conv(p), p.units);
+            share(p.macs(), u - conv_slow_channels(&conv), u)
         }
         _ => 0,
     }

@@ -2,7 +2,7 @@
 //! in effect: what the host runs in place of the assembly (`asm.rs`), so the
 //! shared kernel suite and `self_check` check everything around it.
 
-use super::{DoubledRequant, PAIR_EXTRA, Requant, requantize, requantize_doubled};
+use super::{DoubledRequant, Gemm, PAIR_EXTRA, Requant, requantize, requantize_doubled};
 
 fn sxtb16(v: u32) -> u32 {
     let lo = (v as u8 as i8 as i16) as u16 as u32;
@@ -38,8 +38,21 @@ pub fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
     }
 }
 
-pub fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) -> u64 {
+pub fn interleave_filters(
+    a: &[i8],
+    b: &[i8],
+    dst: &mut [u32],
+    groups: usize,
+    doubled: bool,
+) -> u64 {
     interleave(a, b, dst, groups);
+    if doubled {
+        for v in &mut dst[..groups * 4] {
+            // SADD16 of the word with itself.
+            let (lo, hi) = (*v as u16, (*v >> 16) as u16);
+            *v = u32::from(lo.wrapping_mul(2)) | (u32::from(hi.wrapping_mul(2)) << 16);
+        }
+    }
     let sum = |s: &[i8]| {
         s[..groups * 4]
             .iter()
@@ -48,7 +61,16 @@ pub fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) -> u64
     u64::from(sum(a) as u32) | (u64::from(sum(b) as u32) << 32)
 }
 
-pub fn gemm_2x2(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], out1: &mut [i8]) {
+/// Both GEMM kernels: the sums, then [`super::Gemm`]'s requantization.
+pub fn gemm_2x2(
+    gemm: Gemm,
+    x: &[u32],
+    w: &[u32],
+    k4: usize,
+    pairs: usize,
+    out0: &mut [i8],
+    out1: &mut [i8],
+) {
     let rec_words = k4 * 4 + PAIR_EXTRA;
     for (j, rec) in w.chunks_exact(rec_words).take(pairs).enumerate() {
         let (b0, b1) = (rec[0] as i32, rec[1] as i32);
@@ -62,18 +84,27 @@ pub fn gemm_2x2(x: &[u32], w: &[u32], k4: usize, pairs: usize, out0: &mut [i8], 
             acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
         }
         let t = &rec[2 + 4 * k4..];
-        let r0 = Requant {
-            mult: t[0] as i32,
-            shc1: t[1] as i32,
+        let out = |a: i32, i: usize| match gemm {
+            Gemm::Doubled => requantize_doubled(
+                a,
+                DoubledRequant {
+                    mult: t[3 * i] as i32,
+                    add: t[3 * i + 1] as i32,
+                    shift: t[3 * i + 2] as i32,
+                },
+            ),
+            Gemm::Wide => requantize(
+                a,
+                Requant {
+                    mult: t[2 * i] as i32,
+                    shc1: t[2 * i + 1] as i32,
+                },
+            ),
         };
-        let r1 = Requant {
-            mult: t[2] as i32,
-            shc1: t[3] as i32,
-        };
-        out0[2 * j] = requantize(acc[0], r0);
-        out0[2 * j + 1] = requantize(acc[2], r1);
-        out1[2 * j] = requantize(acc[1], r0);
-        out1[2 * j + 1] = requantize(acc[3], r1);
+        out0[2 * j] = out(acc[0], 0);
+        out0[2 * j + 1] = out(acc[2], 1);
+        out1[2 * j] = out(acc[1], 0);
+        out1[2 * j + 1] = out(acc[3], 1);
     }
 }
 

@@ -257,18 +257,6 @@ pub(super) fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize 
     (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
 }
 
-/// Output channels [`conv_eval`] and [`depthwise_eval`] leave to the
-/// per-channel reference: the `tail` channels from `fast` on, and those
-/// without the fast requantization form.
-pub(super) fn fixups(
-    p: (I32s<'_>, I32s<'_>),
-    fast: usize,
-    all: usize,
-) -> impl Iterator<Item = usize> {
-    let (mult, shift) = p;
-    (0..all).filter(move |&o| o >= fast || !fast_channel(mult, shift, o))
-}
-
 /// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
 /// per group of 4 values, `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]`.
 pub(super) fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
@@ -284,16 +272,25 @@ pub(super) fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
     model::interleave(a, b, dst, groups);
 }
 
-/// [`interleave`] that also returns the sums of `a` and `b` (the filter
-/// sums the input offset is folded with).
-pub(super) fn interleave_sum(a: &[i8], b: &[i8], dst: &mut [u32]) -> [i32; 2] {
+/// [`interleave`] of a channel pair's filter rows, every value doubled if
+/// `doubled` (for [`super::Gemm::Doubled`], which accumulates twice the
+/// sum); returns the rows' sums, not doubled (the input offset is folded
+/// with them).
+pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: bool) -> [i32; 2] {
     let groups = a.len() / 4;
     debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
     #[cfg(arm_dsp)]
     // SAFETY: as in `interleave`.
-    let sums = unsafe { asm::interleave_sum(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups) };
+    let sums = unsafe {
+        let f = if doubled {
+            asm::interleave_filters_doubled
+        } else {
+            asm::interleave_filters
+        };
+        f(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups)
+    };
     #[cfg(not(arm_dsp))]
-    let sums = model::interleave_sum(a, b, dst, groups);
+    let sums = model::interleave_filters(a, b, dst, groups, doubled);
     [sums as u32 as i32, (sums >> 32) as u32 as i32]
 }
 

@@ -55,8 +55,8 @@ pub struct Mismatch {
 /// (also with one input channel and a depth multiplier),
 /// dense layers, strides 1 and 2, SAME and VALID padding, odd pixel and
 /// channel counts, zero multipliers, every right shift from 2 to 31 and
-/// some channels with right shifts 0 and 1 or left shifts, extreme zero
-/// points, narrower activation ranges)
+/// some channels with right shifts 0 and 1 or left shifts, biases near
+/// +-2^30, extreme zero points, narrower activation ranges)
 /// through this module's kernels and the reference kernels, and compares
 /// every output byte. `no_std` and allocation-free, so the firmware runs it
 /// on the board (feature `selftest`), where the assembly runs; the host
@@ -172,6 +172,12 @@ pub fn self_check(
             (-128, 127)
         };
         let slow_share = if case % 2 == 0 { 6 } else { 0 };
+        // Every fourth layer keeps right shifts to 20, where the GEMM's
+        // doubled form holds for every channel (large right shifts with a
+        // zero point far from 0 take the wide one); every fifth has dead
+        // channels, biases near +-2^30 (wide).
+        let max_shift = if case % 4 == 1 { 20 } else { 31 };
+        let dead = case % 5 == 3;
         for i in 0..MAXC {
             let zero = range(0, 8) == 0;
             let m = if zero {
@@ -184,11 +190,15 @@ pub fn self_check(
             } else if slow_share > 0 && range(0, slow_share) == 0 {
                 range(-1, 3) as i32
             } else {
-                -(range(2, 31) as i32)
+                -(range(2, max_shift) as i32)
             };
             mults[i * 4..i * 4 + 4].copy_from_slice(&m.to_le_bytes());
             shifts[i * 4..i * 4 + 4].copy_from_slice(&sh.to_le_bytes());
-            let b = range(-60_000, 60_000) as i32;
+            let b = if dead && range(0, 4) == 0 {
+                (1 << 30) * if range(0, 1) == 0 { -1 } else { 1 } - range(0, 200) as i32
+            } else {
+                range(-60_000, 60_000) as i32
+            };
             biases[i * 4..i * 4 + 4].copy_from_slice(&b.to_le_bytes());
         }
         let input_offset = range(-127, 128) as i32;
