@@ -412,12 +412,6 @@ fn gemm_block(
     let mut any_slow = false;
     for j in 0..pairs {
         let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
-        // Before widening: a block that cannot run doubled stops here.
-        let doubled_pair = if doubled {
-            Some([doubled_requant(p, ca)?, doubled_requant(p, cb)?])
-        } else {
-            None
-        };
         let row = |c: usize| &p.filter[c * k..(c + 1) * k];
         let rec = &mut wblock[j * rec_words..(j + 1) * rec_words];
         let (head, rest) = rec.split_at_mut(2);
@@ -434,7 +428,8 @@ fn gemm_block(
         for (i, c) in [ca, cb].into_iter().enumerate() {
             let bias = p.bias.map_or(0, |b| b.get(c));
             let folded = bias.wrapping_add(sums[i].wrapping_mul(p.input_offset));
-            if let Some(r) = doubled_pair.map(|r| r[i]) {
+            if doubled {
+                let r = doubled_requant(p, c)?;
                 head[i] = folded.wrapping_mul(2) as u32;
                 tail[3 * i..3 * i + 3].copy_from_slice(&[
                     r.mult as u32,
