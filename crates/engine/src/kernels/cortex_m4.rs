@@ -120,12 +120,13 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
     conv_shape_fits(p) && 2 * conv_slow_channels(p) <= p.output.c
 }
 
-/// The two GEMM micro-kernels, which differ in their requantization. Each
-/// block of channels runs in the first that takes all its channels.
+/// The two GEMM micro-kernels, which differ in their requantization (see
+/// [`conv_run`] for which runs a block of channels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Gemm {
-    /// [`asm::gemm_2x2_doubled`]: every channel has [`doubled_requant`]
-    /// (4 instructions per output, on filters widened doubled).
+    /// [`asm::gemm_2x2_doubled`]: every channel of the block has
+    /// [`doubled_requant`] (4 instructions per output, on filters widened
+    /// doubled).
     Doubled,
     /// [`asm::gemm_2x2_wide`]: any bias, as dead ReLU channels have (6
     /// instructions per output); channels without the [`Requant`] form
@@ -137,30 +138,46 @@ pub(super) enum Gemm {
 /// exactly: the doubled form exists and the accumulator stays within the
 /// bound of [`requantize_doubled`] whatever the filter and the input (the
 /// input offset times the filter's sum adds at most `k * 128 * 128` to the
-/// bias, the products as much again). Dead ReLU channels, which converters
-/// give a bias of `-2^30`, do not.
+/// bias, the products as much again), or [`constant_channel`] takes it.
 #[inline(always)]
 fn doubled_requant(p: &ConvParams<'_>, o: usize) -> Option<DoubledRequant> {
     let k = (p.window.kernel_h * p.window.kernel_w * p.input.c) as i64;
     let bias = i64::from(p.bias.map_or(0, |b| b.get(o)));
-    (bias.abs() < DOUBLED_ACC_LIMIT - 2 * k * 128 * 128)
-        .then(|| DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset))
+    if bias.abs() < DOUBLED_ACC_LIMIT - 2 * k * 128 * 128
+        && let Some(r) = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
+    {
+        return Some(r);
+    }
+    constant_channel(p, o, bias, 2 * k * 128 * 128)
+}
+
+/// A channel whose every reachable accumulator (`bias` plus at most
+/// `reach` either way) gives the same output: dead ReLU channels, which
+/// converters give a bias of `-2^30`. A zero multiplier yields that output
+/// whatever the (then wrapping) accumulator. Requantization is monotone in
+/// the accumulator for a non-negative multiplier and no left shift, so the
+/// range's two ends decide.
+#[cold]
+#[inline(never)]
+fn constant_channel(p: &ConvParams<'_>, o: usize, bias: i64, reach: i64) -> Option<DoubledRequant> {
+    let (mult, shift) = (p.multiplier.get(o), p.shift.get(o));
+    if mult < 0 || shift > 0 || bias.abs() + reach > i64::from(i32::MAX) - 256 {
+        return None;
+    }
+    let tail = (p.output_offset, -128, 127);
+    let at = |acc: i64| super::reference::requantize(acc as i32, 0, mult, shift, tail);
+    let v = at(bias - reach);
+    (v == at(bias + reach))
+        .then(|| DoubledRequant::new(0, 0, i32::from(v)))
         .flatten()
 }
 
 /// Output channels [`conv_run`] recomputes one by one, at most: the odd
-/// last one and, unless every channel has [`doubled_requant`], those
-/// without the [`Requant`] form (fewer when blocks smaller than the layer
-/// run in [`Gemm::Doubled`]).
+/// last one and those without the [`Requant`] form (none of them when
+/// their block runs in [`Gemm::Doubled`]).
 fn conv_slow_channels(p: &ConvParams<'_>) -> usize {
     let oc = p.output.c;
-    let even = oc - oc % 2;
-    let slow = if (0..even).all(|o| doubled_requant(p, o).is_some()) {
-        0
-    } else {
-        slow_channels(p.multiplier, p.shift, even)
-    };
-    slow + oc % 2
+    slow_channels(p.multiplier, p.shift, oc - oc % 2) + oc % 2
 }
 
 /// What [`conv_eval`] runs at all (how many channels the per-channel path
@@ -322,16 +339,25 @@ fn conv_run(
         spare,
     } = s;
     let pixels = oh * ow;
+    // Each block runs in the doubled GEMM if all its channels allow it and
+    // it pays: it saves 9 instructions per channel pair and pixel pair and
+    // costs one per word of the pair's widened filters (`kp`), per call
+    // (in-place layers call once per row).
+    let try_doubled = 2 * pixels >= kp;
 
     let mut c0 = 0;
     while c0 + 1 < oc {
         let pairs = (pairs_per_block).min((oc - c0) / 2);
-        // Each block in the doubled GEMM if all its channels allow it.
-        let mut block = |gemm| gemm_block(p, gemm, c0, pairs, wblock, patch0, patch1);
-        let (gemm, any_slow) = match block(Gemm::Doubled) {
-            Some(_) => (Gemm::Doubled, false),
-            None => (Gemm::Wide, block(Gemm::Wide).unwrap_or(true)),
+        let doubled = try_doubled && gemm_constants(p, Gemm::Doubled, c0, pairs, wblock).is_some();
+        let (gemm, any_slow) = if doubled {
+            (Gemm::Doubled, false)
+        } else {
+            (
+                Gemm::Wide,
+                gemm_constants(p, Gemm::Wide, c0, pairs, wblock).unwrap_or(true),
+            )
         };
+        widen_filters(p, gemm, c0, pairs, wblock, patch0, patch1);
         let n = 2 * pairs;
         let mut px = 0;
         while px < pixels {
@@ -391,12 +417,57 @@ fn conv_run(
     Ok(())
 }
 
-/// Widens the filters of channels `c0..c0 + 2 * pairs` into `wblock`
-/// with their biases and requantization constants for `gemm` (the
-/// patches pad rows shorter than whole groups). `None` if a channel has no
+/// The requantization constants of channels `c0..c0 + 2 * pairs` for
+/// `gemm` into their records in `wblock` (after the filters), and each
+/// channel's bias into the record's head. `None` if a channel has no
 /// [`doubled_requant`] (in [`Gemm::Doubled`]), otherwise whether one needs
-/// the per-channel path (no [`Requant`] form, in [`Gemm::Wide`]).
-fn gemm_block(
+/// the per-channel path (no [`Requant`] form, in [`Gemm::Wide`]). Apart
+/// from the widening, whose frame is deeper.
+#[inline(never)]
+fn gemm_constants(
+    p: &ConvParams<'_>,
+    gemm: Gemm,
+    c0: usize,
+    pairs: usize,
+    wblock: &mut [u32],
+) -> Option<bool> {
+    let kp = k4_groups(p) * 4;
+    let mut any_slow = false;
+    for (j, rec) in wblock
+        .chunks_exact_mut(kp + PAIR_EXTRA)
+        .take(pairs)
+        .enumerate()
+    {
+        let (head, rest) = rec.split_at_mut(2);
+        let tail = &mut rest[kp..];
+        for i in 0..2 {
+            let c = c0 + 2 * j + i;
+            head[i] = p.bias.map_or(0, |b| b.get(c)) as u32;
+            if gemm == Gemm::Doubled {
+                let r = doubled_requant(p, c)?;
+                tail[3 * i..3 * i + 3].copy_from_slice(&[
+                    r.mult as u32,
+                    r.add as u32,
+                    r.shift as u32,
+                ]);
+            } else {
+                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
+                any_slow |= r.is_none();
+                let r = r.unwrap_or_default();
+                tail[2 * i..2 * i + 2].copy_from_slice(&[r.mult as u32, r.shc1 as u32]);
+            }
+        }
+    }
+    Some(any_slow)
+}
+
+/// Widens the filters of channels `c0..c0 + 2 * pairs` into their records
+/// in `wblock` (doubled for [`Gemm::Doubled`]; the patches pad rows shorter
+/// than whole groups) and folds the input offset into the biases
+/// [`gemm_constants`] left in the heads (doubled likewise). Not inlined:
+/// [`conv_run`]'s frame stays small under the GEMM and [`gemm_constants`].
+#[inline(never)]
+fn widen_filters(
     p: &ConvParams<'_>,
     gemm: Gemm,
     c0: usize,
@@ -404,18 +475,19 @@ fn gemm_block(
     wblock: &mut [u32],
     patch0: &mut [i8],
     patch1: &mut [i8],
-) -> Option<bool> {
+) {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let kp = k4_groups(p) * 4;
-    let rec_words = kp + PAIR_EXTRA;
     let doubled = gemm == Gemm::Doubled;
-    let mut any_slow = false;
-    for j in 0..pairs {
+    for (j, rec) in wblock
+        .chunks_exact_mut(kp + PAIR_EXTRA)
+        .take(pairs)
+        .enumerate()
+    {
         let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
         let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-        let rec = &mut wblock[j * rec_words..(j + 1) * rec_words];
         let (head, rest) = rec.split_at_mut(2);
-        let (dst, tail) = rest.split_at_mut(kp);
+        let dst = &mut rest[..kp];
         let sums = if k == kp {
             interleave_filters(row(ca), row(cb), dst, doubled)
         } else {
@@ -425,27 +497,15 @@ fn gemm_block(
             patch1[k..kp].fill(0);
             interleave_filters(&patch0[..kp], &patch1[..kp], dst, doubled)
         };
-        for (i, c) in [ca, cb].into_iter().enumerate() {
-            let bias = p.bias.map_or(0, |b| b.get(c));
-            let folded = bias.wrapping_add(sums[i].wrapping_mul(p.input_offset));
-            if doubled {
-                let r = doubled_requant(p, c)?;
-                head[i] = folded.wrapping_mul(2) as u32;
-                tail[3 * i..3 * i + 3].copy_from_slice(&[
-                    r.mult as u32,
-                    r.add as u32,
-                    r.shift as u32,
-                ]);
+        for (h, sum) in head.iter_mut().zip(sums) {
+            let folded = (*h as i32).wrapping_add(sum.wrapping_mul(p.input_offset));
+            *h = if doubled {
+                folded.wrapping_mul(2)
             } else {
-                head[i] = folded as u32;
-                let r = Requant::new(p.multiplier.get(c), p.shift.get(c), p.output_offset);
-                any_slow |= r.is_none();
-                let r = r.unwrap_or_default();
-                tail[2 * i..2 * i + 2].copy_from_slice(&[r.mult as u32, r.shc1 as u32]);
-            }
+                folded
+            } as u32;
         }
     }
-    Some(any_slow)
 }
 
 /// FULLY_CONNECTED as a 1x1 convolution over `batches` pixels, for the GEMM.
