@@ -4,11 +4,13 @@
 //! that prepares their operands (`cortex_m4/operands.rs`) and runs them per
 //! layer (this file):
 //!
-//! - **GEMM 2x2** ([`asm::gemm_2x2`]): two pixels x two output channels per
-//!   step, both operands pre-widened to pairs of 16-bit values so that one
-//!   `LDM` brings four words of each and eight `SMLAD`s do 16 MACs. It runs
-//!   every CONV_2D: 1x1 pointwise layers read the pixels directly, other
-//!   windows (the first 3x3 stride-2 convolution) gather a per-pixel patch.
+//! - **GEMM 2x2** ([`asm::gemm_2x2_doubled`], [`asm::gemm_2x2_wide`]): two
+//!   pixels x two output channels per step, both operands pre-widened to
+//!   pairs of 16-bit values so that one `LDM` brings four words of each and
+//!   eight `SMLAD`s do 16 MACs. It runs every CONV_2D: 1x1 pointwise layers
+//!   read the pixels directly, other windows (the first 3x3 stride-2
+//!   convolution) gather a per-pixel patch. The two differ in their
+//!   requantization (below).
 //! - **Depthwise 3x3** ([`asm::depthwise_3x3_s1`], `_s2`): one channel at
 //!   a time with its nine taps in six registers, two output pixels per step
 //!   from a band of three input rows widened so that a word holds two
@@ -17,19 +19,25 @@
 //!   MACs without repacking. The band's padding holds the zero point, so
 //!   border pixels need no special case, and each input row is widened once.
 //!
-//! The GEMM requantizes in 7 instructions per output with a rewriting of
-//! TFLite's double rounding that is exact (see [`requantize`] and its
-//! test): the rounding nudge, the sign correction of the second rounding
-//! and its `+1` go into the 64-bit accumulator of one `SMLAL`, the output
-//! zero point into the final `SSAT`. The depthwise kernel accumulates twice
-//! the sum (doubled taps and bias) and needs 5 (`SMMLAR` rounds the doubled
-//! product where TFLite rounds the product, see [`requantize_doubled`]),
-//! right shifts from 1.
+//! Requantization is exact against TFLite in both forms. The 5-instruction
+//! form ([`requantize_doubled`], 4 in the GEMM, which packs each pixel's
+//! two channels into one halfword store) works on twice the sum (doubled
+//! filters and bias): `SMMLAR` rounds the doubled product where TFLite
+//! rounds the product, the output zero point rides in its addend; right
+//! shifts from 1, accumulators below 2^29. The depthwise kernel always uses
+//! it, the GEMM (`gemm_2x2_doubled`) for blocks of channels that all have
+//! it, where the early layers' many pixels pay for doubling the filters;
+//! a dead ReLU channel (a bias of -2^30 that no input moves off one output)
+//! runs there with a zero multiplier. The 7-instruction form ([`requantize`],
+//! `gemm_2x2_wide`) puts the rounding nudge, the sign correction of the
+//! second rounding and its `+1` into the 64-bit accumulator of one `SMLAL`
+//! and the output zero point into the final `SSAT`: any bias, right shifts
+//! from 2.
 //!
 //! Around them, in Rust: a narrower activation range (ReLU6, ReLU) is one
 //! SIMD clamp pass over the outputs ([`asm::clamp_bytes`]); the odd last
 //! output channel, the `c % 4` last depthwise channels and channels whose
-//! multiplier the fast forms do not cover (right shift below 2 in the GEMM,
+//! multiplier the fast forms do not cover (right shift below 2 in the wide GEMM,
 //! 0 in the depthwise kernel, left shifts) are recomputed one by one with
 //! the reference arithmetic (`reference::conv_channel`), which the studio's
 //! ImageNet backbones need for a few channels. Dense layers run through
