@@ -410,7 +410,7 @@ fn conv_run(
             );
             px += 2;
         }
-        // Channels without the wide form, right after their block.
+        // A wide block's channels without the `Requant` form, right after it.
         if any_slow {
             for o in (c0..c0 + n).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
                 super::reference::conv_channel(p, input, output, o);
