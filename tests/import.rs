@@ -103,6 +103,18 @@ async fn a_model_the_engine_cannot_run_is_refused_with_every_reason(app: TestApp
     assert!(body["error"].as_str().unwrap().contains("squash"), "{body}");
     let (status, body) = import(&app, &project, &key, "?colour=rgb", vww()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Refused before the upload was read: the server closes the connection
+    // and says so, so that the client's next request takes a new one.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/projects/{project}/models/import?colour=rgb")))
+        .header("x-api-key", &key)
+        .body(vww())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["connection"], "close");
 
     // Another project's key reaches nothing.
     let (other, other_key) = app.create_project("someone-else").await;

@@ -140,6 +140,32 @@ pub fn router(state: AppState) -> Router {
                 "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
             ),
         ))
+        .layer(axum::middleware::from_fn(close_after_error_with_body))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An error can answer a request before its body is read (a query string
+/// refused before the upload), and the server then drops the rest of the
+/// body by closing the connection. `Connection: close` on errors to
+/// requests with a body says so: a client that kept the connection for its
+/// next request would see it closed under that request (hyper's clients
+/// fail with "incomplete message").
+async fn close_after_error_with_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|n| n.as_bytes() != b"0");
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
