@@ -173,7 +173,10 @@ fn m4_kernels_are_bit_exact_on_random_layers() {
             .unwrap_or(0)
     };
     assert!(
-        count("convolutions") > 300 && count("depthwise") > 200 && count("add") > 60,
+        count("convolutions") > 300
+            && count("depthwise") > 200
+            && count("add") > 60
+            && count("in_place") > 60,
         "{line}"
     );
 }

@@ -121,20 +121,28 @@ pub(crate) fn for_each_band<P: Windowed>(
 /// Runs a windowed operator, in place one output row at a time when the
 /// planner put its output over its input (validated at parse against
 /// `Window::in_place_delta`), each row reading only the input rows it
-/// needs, as [`for_each_band`] walks them. `gap` is free arena the kernel
-/// may use as scratch (see [`free_gap`]). (Its own loop rather than
-/// [`for_each_band`]'s closure: that closure is not inlined and put 80 B on
-/// the deepest stack, under every kernel.)
+/// needs, as [`for_each_band`] walks them, unless `whole` runs the layer
+/// in place in one call (`Ok(true)`; see `kernels::set::ConvInPlaceFn`).
+/// `gap` is free arena the kernel may use as scratch (see [`free_gap`]).
+/// (Its own loop rather than [`for_each_band`]'s closure: that closure is
+/// not inlined and put 80 B on the deepest stack, under every kernel.)
 fn windowed<P: Windowed>(
     arena: &mut [i8],
     (input, output): (Range<usize>, Range<usize>),
     params: &P,
     gap: Range<usize>,
     kernel: impl Fn(&P, &[i8], &mut [i8], &mut [u32]) -> Result<()>,
+    whole: impl Fn(&P, &mut [i8], (Range<usize>, Range<usize>), &mut [u32]) -> Result<bool>,
 ) -> Result<()> {
     if !overlap(&input, &output) {
         let (i, o, g) = split_with_gap(arena, input, output, gap)?;
         return kernel(params, i, o, g);
+    }
+    let lo = input.start.min(output.start);
+    let (span, g) = split_span_with_gap(arena, lo..input.end.max(output.end), gap.clone())?;
+    let at = |r: &Range<usize>| r.start - lo..r.end - lo;
+    if whole(params, span, (at(&input), at(&output)), g)? {
+        return Ok(());
     }
     let (in_shape, out_shape, window) = params.geometry();
     let in_row = in_shape.w * in_shape.c;
@@ -218,6 +226,34 @@ fn split_with_gap(
     // inside `g` and aligned.
     let (_, words, _) = unsafe { g.align_to_mut::<u32>() };
     Ok((i, o, words))
+}
+
+/// The span `span` of the arena (an in-place layer's input and output) and
+/// the free stretch `gap` (outside it) as words, as [`split_with_gap`].
+fn split_span_with_gap(
+    arena: &mut [i8],
+    span: Range<usize>,
+    gap: Range<usize>,
+) -> Result<(&mut [i8], &mut [u32])> {
+    let bad = || Error::Malformed("operator buffers outside the arena");
+    if span.start > span.end || span.end > arena.len() || gap.end > arena.len() {
+        return Err(bad());
+    }
+    let (s, g) = if gap.is_empty() {
+        (&mut arena[span], &mut [][..])
+    } else if gap.end <= span.start {
+        let (lo, hi) = arena.split_at_mut(span.start);
+        (&mut hi[..span.len()], &mut lo[gap])
+    } else if gap.start >= span.end {
+        let (lo, hi) = arena.split_at_mut(gap.start);
+        (&mut lo[span], &mut hi[..gap.len()])
+    } else {
+        return Err(Error::Malformed("scratch overlaps an operator's buffers"));
+    };
+    // SAFETY: any bytes are valid `u32`s; `align_to_mut` keeps the words
+    // inside `g` and aligned.
+    let (_, words, _) = unsafe { g.align_to_mut::<u32>() };
+    Ok((s, words))
 }
 
 /// Whether each operator reads only the previous one's output (and the
@@ -459,9 +495,14 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => {
                 let (input, output) = (self.range(input)?, self.range(output)?);
                 let gap = self.gap(&input, &output);
-                windowed(self.arena, (input, output), params, gap, |p, i, o, g| {
-                    k.conv(pick(&|| k.select_conv(p))?, p, i, o, g)
-                })
+                windowed(
+                    self.arena,
+                    (input, output),
+                    params,
+                    gap,
+                    |p, i, o, g| k.conv(pick(&|| k.select_conv(p))?, p, i, o, g),
+                    |p, span, ranges, g| k.conv_in_place(choice, p, span, ranges, g),
+                )
             }
             PreparedOp::Depthwise {
                 ref params,
@@ -470,9 +511,14 @@ impl<'m, 'r> Interpreter<'m, 'r> {
             } => {
                 let (input, output) = (self.range(input)?, self.range(output)?);
                 let gap = self.gap(&input, &output);
-                windowed(self.arena, (input, output), params, gap, |p, i, o, g| {
-                    k.depthwise(pick(&|| k.select_depthwise(p))?, p, i, o, g)
-                })
+                windowed(
+                    self.arena,
+                    (input, output),
+                    params,
+                    gap,
+                    |p, i, o, g| k.depthwise(pick(&|| k.select_depthwise(p))?, p, i, o, g),
+                    |p, span, ranges, g| k.depthwise_in_place(choice, p, span, ranges, g),
+                )
             }
             PreparedOp::FullyConnected {
                 ref params,
@@ -497,6 +543,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     let f = k.average_pool_fn()?;
                     move |p, i, o, _| f(p, i, o)
                 },
+                |_, _, _, _| Ok(false),
             ),
             PreparedOp::MaxPool {
                 ref params,
@@ -511,6 +558,7 @@ impl<'m, 'r> Interpreter<'m, 'r> {
                     let f = k.max_pool_fn()?;
                     move |p, i, o, _| f(p, i, o)
                 },
+                |_, _, _, _| Ok(false),
             ),
             PreparedOp::Softmax {
                 ref params,

@@ -185,3 +185,62 @@ fn prepare_picks_every_kernel_once_in_the_arena_it_asks_for() {
         Ok(_) => panic!("a build without SOFTMAX prepared a model that needs it"),
     }
 }
+
+/// The Cortex-M4 kernels (their host models here) run VWW's in-place layers
+/// (operators 0, 2 and 3) whole, one call each, as the firmware's kernel
+/// set has them do: through the interpreter, the golden outputs byte for
+/// byte.
+#[test]
+fn vww_in_place_layers_run_whole_match_the_golden_vectors() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tinystudio_engine::Interpreter;
+    use tinystudio_engine::error::Result;
+    use tinystudio_engine::kernels::cortex_m4 as m4;
+    use tinystudio_engine::kernels::set::{ALL, KernelSet};
+    use tinystudio_engine::kernels::{ConvKernel, ConvParams, DepthwiseKernel, DepthwiseParams};
+
+    static WHOLE: AtomicUsize = AtomicUsize::new(0);
+    type Ranges = (std::ops::Range<usize>, std::ops::Range<usize>);
+    fn conv(p: &ConvParams<'_>, span: &mut [i8], r: Ranges, s: &mut [u32]) -> Result<bool> {
+        let ran = m4::conv_eval_in_place(p, span, r, s)?;
+        WHOLE.fetch_add(usize::from(ran), Ordering::Relaxed);
+        Ok(ran)
+    }
+    fn depthwise(
+        p: &DepthwiseParams<'_>,
+        span: &mut [i8],
+        r: Ranges,
+        s: &mut [u32],
+    ) -> Result<bool> {
+        let ran = m4::depthwise_eval_in_place(p, span, r, s)?;
+        WHOLE.fetch_add(usize::from(ran), Ordering::Relaxed);
+        Ok(ran)
+    }
+    static M4_WHOLE: KernelSet = KernelSet {
+        conv: &[ConvKernel {
+            name: "conv_m4_gemm_2x2_model",
+            supports: m4::conv_supports,
+            eval: m4::conv_eval,
+        }],
+        depthwise: &[DepthwiseKernel {
+            name: "depthwise_m4_3x3_model",
+            supports: m4::depthwise_supports,
+            eval: m4::depthwise_eval,
+        }],
+        conv_in_place: &[Some(conv)],
+        depthwise_in_place: &[Some(depthwise)],
+        ..ALL
+    };
+
+    let blob = vww().to_blob().unwrap();
+    let view = ModelView::parse(&blob).unwrap();
+    let mut arena = vec![0u8; view.arena_size()];
+    let mut it = Interpreter::with_kernels(view, &mut arena, &M4_WHOLE).unwrap();
+    let cases = golden_cases();
+    for (name, input, expected) in &cases {
+        it.input_mut().copy_from_slice(input);
+        it.invoke().unwrap();
+        assert_eq!(it.output(), &expected[..], "{name}");
+    }
+    assert_eq!(WHOLE.load(Ordering::Relaxed), 3 * cases.len());
+}

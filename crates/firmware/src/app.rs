@@ -414,11 +414,12 @@ fn selftest<B: Board>(board: &mut B) {
     let _ = match self_check(0x5DEE_CE66_D1CE_4E5B, 400, scratch) {
         Ok(done) => write!(
             Out(board),
-            "selftest: ok convolutions={} depthwise={} fully_connected={} add={}\r\n",
+            "selftest: ok convolutions={} depthwise={} fully_connected={} add={} in_place={}\r\n",
             done.convolutions,
             done.depthwise,
             done.fully_connected,
-            done.add
+            done.add,
+            done.in_place
         ),
         Err(m) => write!(
             Out(board),

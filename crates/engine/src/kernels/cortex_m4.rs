@@ -60,7 +60,8 @@ use super::reference::unsupported;
 use super::{
     AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
+use core::ops::Range;
 
 /// Output channels whose widened weights are kept at once (the GEMM block).
 const MAX_PAIRS: usize = 64;
@@ -247,23 +248,77 @@ struct ConvScratch<'s> {
 
 /// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
 /// for patches over [`MAX_K`]).
-#[inline(never)]
 pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
-    check_conv(p, input, output)?;
-    if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
-        conv_eval_within::<MAX_K>(p, input, output)
-    } else {
-        conv_eval_within::<MAX_K_WIDE>(p, input, output)
-    }
+    conv_io(p, InOut::new(input, output), &mut []).map(drop)
 }
 
-/// [`conv_eval`] with stack scratch for patches of up to `K` values.
-#[inline(never)]
-fn conv_eval_within<const K: usize>(
+/// [`conv_eval`] in `scratch` (the arena's free space at this layer), with
+/// blocks as large as it allows; on the stack when it holds less than
+/// [`conv_scratch_words`]' least.
+pub fn conv_eval_in(
     p: &ConvParams<'_>,
     input: &[i8],
     output: &mut [i8],
+    scratch: &mut [u32],
 ) -> Result<()> {
+    conv_io(p, InOut::new(input, output), scratch).map(drop)
+}
+
+/// A layer the planner runs in place (`input` and `output` ranges of
+/// `span` that overlap), whole, in `scratch` or on the stack as
+/// [`conv_eval_in`]: the interpreter's alternative to one call per output
+/// row, which widens the filters and computes their constants again for
+/// every row (VWW's first two convolutions: 18 % more instructions).
+/// Output pixels are written in order, each after its input was read, so
+/// this is exact wherever the row-by-row calls are. `Ok(false)`, with
+/// nothing written, when the layer needs more than one block of channels
+/// or the per-channel path (both read the input after writing outputs).
+pub fn conv_eval_in_place(
+    p: &ConvParams<'_>,
+    span: &mut [i8],
+    (input, output): (Range<usize>, Range<usize>),
+    scratch: &mut [u32],
+) -> Result<bool> {
+    let io = InOut::in_place(span, input, output)
+        .ok_or(Error::Malformed("operator buffers outside the arena"))?;
+    conv_io(p, io, scratch)
+}
+
+/// The entries' common part: checks, then the GEMM in `scratch`, or on the
+/// stack when it is short. Inlined: one frame fewer on the deepest stack.
+#[inline(always)]
+fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result<bool> {
+    check_conv(p, &io)?;
+    let Some((pairs_per_block, rec_words)) = conv_blocks(p, scratch.len()) else {
+        return conv_on_stack(p, &mut io);
+    };
+    let kp = k4_groups(p) * 4;
+    let mut rest = scratch;
+    let short = || unsupported("Cortex-M4 convolution: scratch too small");
+    let s = ConvScratch {
+        wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
+        xblock: take_words(&mut rest, kp).ok_or_else(short)?,
+        patch0: take_bytes(&mut rest, kp).ok_or_else(short)?,
+        patch1: take_bytes(&mut rest, kp).ok_or_else(short)?,
+        spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
+    };
+    conv_run(p, &mut io, s, pairs_per_block)
+}
+
+/// [`conv_run`] with its scratch on the stack. Not inlined: the arena
+/// entries' frames hold no stack buffers.
+#[inline(never)]
+fn conv_on_stack(p: &ConvParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
+    if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
+        conv_eval_within::<MAX_K>(p, io)
+    } else {
+        conv_eval_within::<MAX_K_WIDE>(p, io)
+    }
+}
+
+/// [`conv_run`] with stack scratch for patches of up to `K` values.
+#[inline(never)]
+fn conv_eval_within<const K: usize>(p: &ConvParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
     let kp = k4_groups(p) * 4;
     let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K))
         .ok_or_else(|| unsupported("Cortex-M4 convolution: patch too long"))?;
@@ -281,55 +336,31 @@ fn conv_eval_within<const K: usize>(
         patch1: p1scratch.zeroed(kp),
         spare: sscratch.zeroed(pairs_per_block * 2),
     };
-    conv_run(p, input, output, s, pairs_per_block)
+    conv_run(p, io, s, pairs_per_block)
 }
 
-/// [`conv_eval`] in `scratch` (the arena's free space at this layer), with
-/// blocks as large as it allows; on the stack when it holds less than
-/// [`conv_scratch_words`]' least.
-pub fn conv_eval_in(
-    p: &ConvParams<'_>,
-    input: &[i8],
-    output: &mut [i8],
-    scratch: &mut [u32],
-) -> Result<()> {
-    let Some((pairs_per_block, rec_words)) = conv_blocks(p, scratch.len()) else {
-        return conv_eval(p, input, output);
-    };
-    check_conv(p, input, output)?;
-    let kp = k4_groups(p) * 4;
-    let mut rest = scratch;
-    let short = || unsupported("Cortex-M4 convolution: scratch too small");
-    let s = ConvScratch {
-        wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
-        xblock: take_words(&mut rest, kp).ok_or_else(short)?,
-        patch0: take_bytes(&mut rest, kp).ok_or_else(short)?,
-        patch1: take_bytes(&mut rest, kp).ok_or_else(short)?,
-        spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
-    };
-    conv_run(p, input, output, s, pairs_per_block)
-}
-
-fn check_conv(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+fn check_conv(p: &ConvParams<'_>, io: &InOut<'_>) -> Result<()> {
     p.validate()?;
     if !conv_shape_fits(p) {
         return Err(unsupported("Cortex-M4 convolution: unsupported parameters"));
     }
-    check_len(p.input.elements(), input.len())?;
-    check_len(p.output.elements(), output.len())
+    let (input, output) = io.lens();
+    check_len(p.input.elements(), input)?;
+    check_len(p.output.elements(), output)
 }
 
-/// The convolution itself, parameters and lengths checked by the caller.
+/// The convolution itself, parameters and lengths checked by the caller;
+/// `Ok(false)`, with nothing written, for a layer in place that needs more
+/// than one block or the per-channel path (see [`conv_eval_in_place`]).
 /// Not inlined: both the stack and the arena entry call it (one copy in
 /// flash), and the arena entry's frame then holds no stack buffers.
 #[inline(never)]
 fn conv_run(
     p: &ConvParams<'_>,
-    input: &[i8],
-    output: &mut [i8],
+    io: &mut InOut<'_>,
     s: ConvScratch<'_>,
     pairs_per_block: usize,
-) -> Result<()> {
+) -> Result<bool> {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
     let pointwise = is_pointwise(p) && ic.is_multiple_of(4);
@@ -352,6 +383,10 @@ fn conv_run(
     // costs one per word of the pair's widened filters (`kp`), per call
     // (in-place layers call once per row).
     let try_doubled = 2 * pixels >= kp;
+    let in_place = io.is_in_place();
+    if in_place && (oc % 2 == 1 || 2 * pairs_per_block < oc) {
+        return Ok(false);
+    }
 
     let mut c0 = 0;
     while c0 + 1 < oc {
@@ -365,11 +400,15 @@ fn conv_run(
                 gemm_constants(p, Gemm::Wide, c0, pairs, wblock).unwrap_or(true),
             )
         };
+        if in_place && any_slow {
+            return Ok(false);
+        }
         widen_filters(p, gemm, c0, pairs, wblock, patch0, patch1);
         let n = 2 * pairs;
         let mut px = 0;
         while px < pixels {
             let second = (px + 1).min(pixels - 1);
+            let input = io.input();
             // Gather (or point at) the two pixels' patches.
             let (xa, xb): (&[i8], &[i8]) = if pointwise {
                 (
@@ -389,7 +428,7 @@ fn conv_run(
                 (&patch0[..kp], &patch1[..kp])
             };
             interleave(xa, xb, xblock);
-            let (head, tail) = output.split_at_mut(second * oc);
+            let (head, tail) = io.output().split_at_mut(second * oc);
             // An odd last pixel is computed twice; the copy goes to `spare`.
             let (out0, out1): (&mut [i8], &mut [i8]) = if second == px {
                 (&mut tail[c0..c0 + n], &mut spare[..n])
@@ -411,18 +450,20 @@ fn conv_run(
             px += 2;
         }
         // A wide block's channels without the `Requant` form, right after it.
-        if any_slow {
+        // (Only apart: in place, a slow channel declined above.)
+        if let (true, Some((input, output))) = (any_slow, io.apart()) {
             for o in (c0..c0 + n).filter(|&o| !fast_channel(p.multiplier, p.shift, o)) {
                 super::reference::conv_channel(p, input, output, o);
             }
         }
         c0 += n;
     }
-    clamp_activation(output, p.act_min, p.act_max);
-    if oc % 2 == 1 {
+    clamp_activation(io.output(), p.act_min, p.act_max);
+    // (Only apart: in place, an odd channel count declined above.)
+    if let (1, Some((input, output))) = (oc % 2, io.apart()) {
         super::reference::conv_channel(p, input, output, oc - 1);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The requantization constants of channels `c0..c0 + 2 * pairs` for
@@ -877,16 +918,8 @@ pub fn depthwise_scratch_words(p: &DepthwiseParams<'_>) -> (usize, usize) {
 }
 
 /// [`depthwise_eval`] with its scratch on the stack (about 10 KB at most).
-#[inline(never)]
 pub fn depthwise_eval(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
-    check_depthwise(p, input, output)?;
-    let n = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
-        .ok_or_else(|| unsupported("Cortex-M4 depthwise: rows too long"))?;
-    let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
-    let band = bscratch.zeroed(n * 3 * column_pairs(p));
-    let mut rscratch = Scratch::<i32, { MAX_DW_CHANNELS * DW_RECORD }>::new();
-    let records = rscratch.zeroed(n * DW_RECORD);
-    depthwise_run(p, input, output, band, records)
+    depthwise_io(p, InOut::new(input, output), &mut []).map(drop)
 }
 
 /// [`depthwise_eval`] in `scratch` (the arena's free space at this layer),
@@ -898,48 +931,95 @@ pub fn depthwise_eval_in(
     output: &mut [i8],
     scratch: &mut [u32],
 ) -> Result<()> {
+    depthwise_io(p, InOut::new(input, output), scratch).map(drop)
+}
+
+/// A layer the planner runs in place, whole, as [`conv_eval_in_place`]:
+/// one call instead of one per output row, each of which computed the
+/// channels' records again and widened three input rows (VWW's op 3: 54 %
+/// more instructions). `Ok(false)`, with nothing written, when the
+/// channels need more than one block or the per-channel path.
+pub fn depthwise_eval_in_place(
+    p: &DepthwiseParams<'_>,
+    span: &mut [i8],
+    (input, output): (Range<usize>, Range<usize>),
+    scratch: &mut [u32],
+) -> Result<bool> {
+    let io = InOut::in_place(span, input, output)
+        .ok_or(Error::Malformed("operator buffers outside the arena"))?;
+    depthwise_io(p, io, scratch)
+}
+
+/// The entries' common part: checks, then the layer in `scratch`, or on
+/// the stack when it is short. Inlined: one frame fewer on the deepest
+/// stack.
+#[inline(always)]
+fn depthwise_io(p: &DepthwiseParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result<bool> {
+    check_depthwise(p, &io)?;
     let Some(n) = depthwise_blocks(p, scratch.len()) else {
-        return depthwise_eval(p, input, output);
+        return depthwise_on_stack(p, &mut io);
     };
-    check_depthwise(p, input, output)?;
     let mut rest = scratch;
     let short = || unsupported("Cortex-M4 depthwise: scratch too small");
     let band = take_words(&mut rest, n * 3 * column_pairs(p)).ok_or_else(short)?;
     let records = take_i32(&mut rest, n * DW_RECORD).ok_or_else(short)?;
-    depthwise_run(p, input, output, band, records)
+    depthwise_run(p, &mut io, band, records)
 }
 
-fn check_depthwise(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
+/// [`depthwise_run`] with its scratch on the stack. Not inlined: the arena
+/// entries' frames hold no stack buffers.
+#[inline(never)]
+fn depthwise_on_stack(p: &DepthwiseParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
+    let n = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
+        .ok_or_else(|| unsupported("Cortex-M4 depthwise: rows too long"))?;
+    let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
+    let band = bscratch.zeroed(n * 3 * column_pairs(p));
+    let mut rscratch = Scratch::<i32, { MAX_DW_CHANNELS * DW_RECORD }>::new();
+    let records = rscratch.zeroed(n * DW_RECORD);
+    depthwise_run(p, io, band, records)
+}
+
+fn check_depthwise(p: &DepthwiseParams<'_>, io: &InOut<'_>) -> Result<()> {
     p.validate()?;
     if !depthwise_shape_fits(p) {
         return Err(unsupported("Cortex-M4 depthwise: unsupported parameters"));
     }
-    check_len(p.input.elements(), input.len())?;
-    check_len(p.output.elements(), output.len())
+    let (input, output) = io.lens();
+    check_len(p.input.elements(), input)?;
+    check_len(p.output.elements(), output)
 }
 
 /// The depthwise layer itself, parameters and lengths checked by the
-/// caller, in blocks of as many channels as `records` holds records.
-/// Not inlined: both the stack and the arena entry call it (one copy in
-/// flash), and the arena entry's frame then holds no stack buffers.
+/// caller, in blocks of as many channels as `records` holds records;
+/// `Ok(false)`, with nothing written, for a layer in place that needs more
+/// than one block or the per-channel path (see
+/// [`depthwise_eval_in_place`]). Not inlined: both the stack and the arena
+/// entry call it (one copy in flash), and the arena entry's frame then
+/// holds no stack buffers.
 #[inline(never)]
 fn depthwise_run(
     p: &DepthwiseParams<'_>,
-    input: &[i8],
-    output: &mut [i8],
+    io: &mut InOut<'_>,
     band: &mut [u32],
     records: &mut [i32],
-) -> Result<()> {
+) -> Result<bool> {
     let c = p.input.c;
     let (oh, ow) = (p.output.h, p.output.w);
     let ncp = column_pairs(p);
     let chw = 3 * ncp;
     let block = records.len() / DW_RECORD;
     let quads = c - c % 4;
+    let in_place = io.is_in_place();
+    if in_place && (quads < c || block < c) {
+        return Ok(false);
+    }
     let mut ch0 = 0;
     while ch0 < quads {
         let n = block.min(quads - ch0);
         let all_fast = depthwise_records(p, ch0, &mut records[..n * DW_RECORD]);
+        if in_place && !all_fast {
+            return Ok(false);
+        }
         let band = &mut band[..n * chw];
         // The edge pairs' padding halves, which rows never write.
         let (lo, hi) = inside_pairs(p, ncp);
@@ -954,22 +1034,26 @@ fn depthwise_run(
         for oy in 0..oh {
             let top = oy * p.window.stride_h;
             for r in next.max(top)..top + 3 {
-                widen_band_row(p, input, band, (ch0, n, ncp), r);
+                widen_band_row(p, io.input(), band, (ch0, n, ncp), r);
             }
             next = top + 3;
-            let out = &mut output[oy * ow * c + ch0..(oy + 1) * ow * c];
+            let out = &mut io.output()[oy * ow * c + ch0..(oy + 1) * ow * c];
             depthwise_row(p, band, &records[..n * DW_RECORD], top % 3, out);
         }
-        if !all_fast {
+        // (Only apart: in place, a slow channel declined above.)
+        if let (false, Some((input, output))) = (all_fast, io.apart()) {
             depthwise_recompute(p, input, output, ch0..ch0 + n);
         }
         ch0 += n;
     }
-    clamp_activation(output, p.act_min, p.act_max);
-    for o in quads..c {
-        depthwise_channel(p, input, output, o);
+    clamp_activation(io.output(), p.act_min, p.act_max);
+    // (Only apart: in place, channels past the quads declined above.)
+    if let Some((input, output)) = io.apart() {
+        for o in quads..c {
+            depthwise_channel(p, input, output, o);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Recomputes the channels of `channels` whose micro-kernel result is not
@@ -1615,7 +1699,8 @@ mod tests {
             done.convolutions > 300
                 && done.depthwise > 200
                 && done.fully_connected > 60
-                && done.add > 60,
+                && done.add > 60
+                && done.in_place > 60,
             "{done:?}"
         );
     }

@@ -23,6 +23,7 @@ use super::{
     depthwise_dm1, pointwise, reference,
 };
 use crate::error::{Error, Result};
+use core::ops::Range;
 
 pub type PoolFn = fn(&PoolParams, &[i8], &mut [i8]) -> Result<()>;
 pub type SoftmaxFn = fn(&SoftmaxParams, &[i8], &mut [i8]) -> Result<()>;
@@ -35,6 +36,14 @@ pub type ConvArenaFn = fn(&ConvParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Resu
 pub type DepthwiseArenaFn = fn(&DepthwiseParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
 pub type FullyConnectedArenaFn =
     fn(&FullyConnectedParams<'_>, &[i8], &mut [i8], &mut [u32]) -> Result<()>;
+/// A kernel's run of a whole layer that the planner put in place: its input
+/// and output ranges of one span of the arena (overlapping), and scratch.
+/// `Ok(false)`, having written nothing, where the kernel cannot; the
+/// interpreter then calls it once per output row.
+pub type ConvInPlaceFn =
+    fn(&ConvParams<'_>, &mut [i8], (Range<usize>, Range<usize>), &mut [u32]) -> Result<bool>;
+pub type DepthwiseInPlaceFn =
+    fn(&DepthwiseParams<'_>, &mut [i8], (Range<usize>, Range<usize>), &mut [u32]) -> Result<bool>;
 
 /// The kernels an interpreter may run, per operator, most specialised
 /// first; `None` for an operator the build leaves out.
@@ -47,6 +56,10 @@ pub struct KernelSet {
     pub conv_in_arena: &'static [Option<ConvArenaFn>],
     pub depthwise_in_arena: &'static [Option<DepthwiseArenaFn>],
     pub fully_connected_in_arena: &'static [Option<FullyConnectedArenaFn>],
+    /// Per entry of `conv` (as `conv_in_arena`): the variant that runs a
+    /// whole layer in place, if any.
+    pub conv_in_place: &'static [Option<ConvInPlaceFn>],
+    pub depthwise_in_place: &'static [Option<DepthwiseInPlaceFn>],
     pub average_pool: Option<PoolFn>,
     pub max_pool: Option<PoolFn>,
     pub softmax: Option<SoftmaxFn>,
@@ -63,6 +76,8 @@ pub static ALL: KernelSet = KernelSet {
     conv_in_arena: &[],
     depthwise_in_arena: &[],
     fully_connected_in_arena: &[],
+    conv_in_place: &[],
+    depthwise_in_place: &[],
     average_pool: Some(reference::average_pool),
     max_pool: Some(reference::max_pool),
     softmax: Some(reference::softmax),
@@ -185,6 +200,37 @@ impl KernelSet {
         }
     }
 
+    /// Runs a whole in-place layer with convolution kernel `choice`, if it
+    /// has such a variant and can (see [`ConvInPlaceFn`]); `Ok(false)`,
+    /// nothing written, otherwise.
+    pub fn conv_in_place(
+        &self,
+        choice: Choice,
+        p: &ConvParams<'_>,
+        span: &mut [i8],
+        ranges: (Range<usize>, Range<usize>),
+        scratch: &mut [u32],
+    ) -> Result<bool> {
+        match self.conv_in_place.get(usize::from(choice)) {
+            Some(Some(f)) => f(p, span, ranges, scratch),
+            _ => Ok(false),
+        }
+    }
+
+    pub fn depthwise_in_place(
+        &self,
+        choice: Choice,
+        p: &DepthwiseParams<'_>,
+        span: &mut [i8],
+        ranges: (Range<usize>, Range<usize>),
+        scratch: &mut [u32],
+    ) -> Result<bool> {
+        match self.depthwise_in_place.get(usize::from(choice)) {
+            Some(Some(f)) => f(p, span, ranges, scratch),
+            _ => Ok(false),
+        }
+    }
+
     /// Whether any kernel of the set takes arena scratch (the interpreter
     /// then works out the free space at each layer).
     pub fn uses_arena_scratch(&self) -> bool {
@@ -269,6 +315,10 @@ pub const CONV_REFERENCE: ConvKernel = ConvKernel {
 pub const CONV_M4_IN_ARENA: ConvArenaFn = cortex_m4::conv_eval_in;
 #[cfg(arm_dsp)]
 pub const DEPTHWISE_M4_3X3_IN_ARENA: DepthwiseArenaFn = cortex_m4::depthwise_eval_in;
+#[cfg(arm_dsp)]
+pub const CONV_M4_IN_PLACE: ConvInPlaceFn = cortex_m4::conv_eval_in_place;
+#[cfg(arm_dsp)]
+pub const DEPTHWISE_M4_3X3_IN_PLACE: DepthwiseInPlaceFn = cortex_m4::depthwise_eval_in_place;
 #[cfg(arm_dsp)]
 pub const FC_M4_IN_ARENA: FullyConnectedArenaFn = cortex_m4::fully_connected_eval_in;
 #[cfg(arm_dsp)]
@@ -547,6 +597,17 @@ mod needs {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            // And those that can run a whole layer in place.
+            let in_place = |names: &[&str]| {
+                names
+                    .iter()
+                    .map(|k| match *k {
+                        "CONV_M4" | "DEPTHWISE_M4_3X3" => format!("Some({set}::{k}_IN_PLACE)"),
+                        _ => "None".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let opt = |on: bool, f: &str| {
                 if on {
                     format!("Some({engine}::kernels::{f})")
@@ -559,6 +620,7 @@ mod needs {
                  conv: &[{}],\n    depthwise: &[{}],\n    fully_connected: &[{}],\n    \
                  conv_in_arena: &[{}],\n    depthwise_in_arena: &[{}],\n    \
                  fully_connected_in_arena: &[{}],\n    \
+                 conv_in_place: &[{}],\n    depthwise_in_place: &[{}],\n    \
                  average_pool: {},\n    max_pool: {},\n    softmax: {},\n    add: {},\n    \
                  requantize: {},\n    mean: {},\n}};\n\
                  /// Arena bytes beyond the blob's plan: room for the kernels' scratch.\n\
@@ -569,6 +631,8 @@ mod needs {
                 arena(&self.conv),
                 arena(&self.depthwise),
                 arena(&self.fully_connected),
+                in_place(&self.conv),
+                in_place(&self.depthwise),
                 opt(self.average_pool, "reference::average_pool"),
                 opt(self.max_pool, "reference::max_pool"),
                 opt(self.softmax, "reference::softmax"),

@@ -130,6 +130,93 @@ pub fn requantize_doubled(acc2: i32, r: DoubledRequant) -> i8 {
     (t >> r.shift).clamp(-128, 127) as i8
 }
 
+/// A layer's input and output: apart, or both inside one span of the
+/// arena with the output over input rows the layer has read (a layer the
+/// planner runs in place; see `Window::in_place_delta`). They are borrowed
+/// one at a time, `input` shared and `output` exclusive, so the two never
+/// alias; [`InOut::apart`] gives both at once where they are apart.
+pub(super) struct InOut<'a> {
+    input: *const i8,
+    input_len: usize,
+    output: *mut i8,
+    output_len: usize,
+    in_place: bool,
+    _borrow: core::marker::PhantomData<&'a mut [i8]>,
+}
+
+impl<'a> InOut<'a> {
+    pub(super) fn new(input: &'a [i8], output: &'a mut [i8]) -> Self {
+        InOut {
+            input: input.as_ptr(),
+            input_len: input.len(),
+            output: output.as_mut_ptr(),
+            output_len: output.len(),
+            in_place: false,
+            _borrow: core::marker::PhantomData,
+        }
+    }
+
+    /// `input` and `output` inside `span` (they may overlap); `None` if
+    /// either leaves it.
+    pub(super) fn in_place(
+        span: &'a mut [i8],
+        input: core::ops::Range<usize>,
+        output: core::ops::Range<usize>,
+    ) -> Option<Self> {
+        let inside = |r: &core::ops::Range<usize>| r.start <= r.end && r.end <= span.len();
+        if !inside(&input) || !inside(&output) {
+            return None;
+        }
+        // Both pointers come from the one exclusive borrow of `span`.
+        let base = span.as_mut_ptr();
+        Some(InOut {
+            // SAFETY: both starts are inside `span` (checked above).
+            input: unsafe { base.add(input.start) },
+            input_len: input.len(),
+            output: unsafe { base.add(output.start) },
+            output_len: output.len(),
+            in_place: true,
+            _borrow: core::marker::PhantomData,
+        })
+    }
+
+    /// Whether the output may overlap the input.
+    pub(super) fn is_in_place(&self) -> bool {
+        self.in_place
+    }
+
+    pub(super) fn lens(&self) -> (usize, usize) {
+        (self.input_len, self.output_len)
+    }
+
+    pub(super) fn input(&self) -> &[i8] {
+        // SAFETY: the range was borrowed for `'a`; while this shared borrow
+        // of `self` lives, `output` (which needs `&mut self`) cannot be.
+        unsafe { core::slice::from_raw_parts(self.input, self.input_len) }
+    }
+
+    pub(super) fn output(&mut self) -> &mut [i8] {
+        // SAFETY: as `input`, exclusively.
+        unsafe { core::slice::from_raw_parts_mut(self.output, self.output_len) }
+    }
+
+    /// Both at once, where they do not overlap (the per-channel paths,
+    /// which read the input after writing the output).
+    pub(super) fn apart(&mut self) -> Option<(&[i8], &mut [i8])> {
+        if self.in_place {
+            return None;
+        }
+        // SAFETY: made by `new` from a shared and an exclusive borrow,
+        // which do not overlap; both are tied to `&mut self`.
+        Some(unsafe {
+            (
+                core::slice::from_raw_parts(self.input, self.input_len),
+                core::slice::from_raw_parts_mut(self.output, self.output_len),
+            )
+        })
+    }
+}
+
 /// Element types for which all-zero bytes are a valid value.
 pub(super) trait Word: Copy {}
 impl Word for i8 {}

@@ -5,12 +5,15 @@
 
 use super::{
     DepthwiseParams, I32s, MAX_K, add_eval, add_supports, conv_eval, conv_eval_in,
-    conv_scratch_words, conv_supports, depthwise_as_conv_eval, depthwise_as_conv_supports,
-    depthwise_eval, depthwise_eval_in, depthwise_scratch_words, depthwise_supports,
-    fully_connected_dot_eval, fully_connected_dot_supports, fully_connected_eval,
-    fully_connected_eval_in, fully_connected_scratch_words, fully_connected_supports,
+    conv_eval_in_place, conv_scratch_words, conv_supports, depthwise_as_conv_eval,
+    depthwise_as_conv_supports, depthwise_eval, depthwise_eval_in, depthwise_eval_in_place,
+    depthwise_scratch_words, depthwise_supports, fully_connected_dot_eval,
+    fully_connected_dot_supports, fully_connected_eval, fully_connected_eval_in,
+    fully_connected_scratch_words, fully_connected_supports,
 };
+use crate::error::Result;
 use crate::kernels::{ConvParams, Shape4, Window};
+use core::ops::Range;
 
 /// Bytes of scratch [`self_check`] needs.
 pub const SELF_CHECK_SCRATCH: usize = 64 * 1024;
@@ -38,6 +41,45 @@ pub struct SelfCheck {
     pub depthwise: usize,
     pub fully_connected: usize,
     pub add: usize,
+    /// Convolution and depthwise layers also run whole in place.
+    pub in_place: usize,
+}
+
+/// A layer run in place as the planner would place it (the output as far
+/// over the input as `Window::in_place_delta` allows) in `span`, over
+/// garbage: `Ok(true)` if `run` ran it and it equals `want`, `Ok(false)` if
+/// it declined (or the span is too short) and wrote nothing.
+fn in_place_case(
+    r: u64,
+    (window, input, output): (Window, Shape4, Shape4),
+    (x, want): (&[i8], &[i8]),
+    span: &mut [i8],
+    run: impl FnOnce(&mut [i8], (Range<usize>, Range<usize>)) -> Result<bool>,
+) -> core::result::Result<bool, usize> {
+    let Some(delta) = window.in_place_delta(input, output) else {
+        return Ok(false);
+    };
+    // The output at 0, the input `-delta` on (at 0 too if it may be later).
+    let at = delta.min(0).unsigned_abs();
+    let len = (at + x.len()).max(want.len());
+    let Some(span) = span.get_mut(..len) else {
+        return Ok(false);
+    };
+    for (i, v) in span.iter_mut().enumerate() {
+        *v = (r as u32).rotate_left(i as u32) as i8;
+    }
+    span[at..at + x.len()].copy_from_slice(x);
+    match run(span, (at..at + x.len(), 0..want.len())) {
+        Err(_) => Err(0),
+        Ok(true) => match want.iter().zip(span.iter()).position(|(a, b)| a != b) {
+            Some(i) => Err(i),
+            None => Ok(true),
+        },
+        Ok(false) => match span[at..at + x.len()] == *x {
+            true => Ok(false),
+            false => Err(at),
+        },
+    }
 }
 
 /// The first layer on which a kernel and the reference disagreed.
@@ -98,6 +140,7 @@ pub fn self_check(
         depthwise: 0,
         fully_connected: 0,
         add: 0,
+        in_place: 0,
     };
     let compare = |case, kernel, want: &[i8], got: &[i8]| match want
         .iter()
@@ -249,6 +292,22 @@ pub fn self_check(
             }
             compare(case, "conv in arena", &want[..no], &got[..no])?;
             done.convolutions += 1;
+            let n = budget(next(), conv_scratch_words(&p), arena);
+            let shapes = (window, p.input, p.output);
+            match in_place_case(next(), shapes, (&input[..ni], &want[..no]), got, |s, r| {
+                conv_eval_in_place(&p, s, r, &mut arena[..n])
+            }) {
+                Ok(ran) => done.in_place += usize::from(ran),
+                Err(at) => {
+                    return Err(Mismatch {
+                        case,
+                        kernel: "conv in place",
+                        at,
+                        expected: 0,
+                        actual: 0,
+                    });
+                }
+            }
         }
         if k == 1 {
             // The same weights as a dense layer over `w` rows of `h * ic` values.
@@ -377,6 +436,22 @@ pub fn self_check(
                 }
                 compare(case, "depthwise in arena", &want[..no], &got[..no])?;
                 done.depthwise += 1;
+                let n = budget(next(), depthwise_scratch_words(&d), arena);
+                let shapes = (window, d.input, d.output);
+                match in_place_case(next(), shapes, (&input[..ni], &want[..no]), got, |s, r| {
+                    depthwise_eval_in_place(&d, s, r, &mut arena[..n])
+                }) {
+                    Ok(ran) => done.in_place += usize::from(ran),
+                    Err(at) => {
+                        return Err(Mismatch {
+                            case,
+                            kernel: "depthwise in place",
+                            at,
+                            expected: 0,
+                            actual: 0,
+                        });
+                    }
+                }
             }
             let m = as_conv_m;
             let (ni, nf, no) = (h * w, 9 * m, oh * ow * m);
