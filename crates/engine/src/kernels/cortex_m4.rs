@@ -815,12 +815,20 @@ fn column_pairs(p: &DepthwiseParams<'_>) -> usize {
     }
 }
 
-/// Channels per block (a multiple of 4) in `budget` words of band and
-/// records, at most [`MAX_DW_CHANNELS`] and the band's [`MAX_BAND`] bytes.
+/// Channels per block (a multiple of 4) in `budget` words of the arena's
+/// free space for band and records: as many as fit. Each block pays per
+/// output row (widening its rows, the call), so the late layers' small
+/// maps gain most from whole layers in one block.
 fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<usize> {
-    let band = 3 * column_pairs(p);
-    let n = (budget / (band + DW_RECORD))
-        .min((MAX_BAND / 4) / band)
+    let n = (budget / (3 * column_pairs(p) + DW_RECORD)).min(p.input.c);
+    let n = n - n % 4;
+    (n >= 4).then_some(n)
+}
+
+/// Channels per block on the stack: at most [`MAX_DW_CHANNELS`] and the
+/// band's [`MAX_BAND`] bytes.
+fn depthwise_stack_blocks(p: &DepthwiseParams<'_>) -> Option<usize> {
+    let n = ((MAX_BAND / 4) / (3 * column_pairs(p)))
         .min(MAX_DW_CHANNELS)
         .min(p.input.c);
     let n = n - n % 4;
@@ -905,15 +913,13 @@ fn depthwise_slow_channels(p: &DepthwiseParams<'_>) -> usize {
         .count()
 }
 
-/// The stack buffers' size in words.
-const DEPTHWISE_STACK_WORDS: usize = MAX_BAND / 4 + MAX_DW_CHANNELS * DW_RECORD;
-
-/// Words of scratch with which [`depthwise_eval_in`] runs exactly as
-/// [`depthwise_eval`], and the fewest it can run in at all.
+/// Words of scratch with which [`depthwise_eval_in`] runs at least as
+/// [`depthwise_eval`] (the stack's blocks; more free space gives larger
+/// ones), and the fewest it can run in at all.
 pub fn depthwise_scratch_words(p: &DepthwiseParams<'_>) -> (usize, usize) {
     let per_channel = 3 * column_pairs(p) + DW_RECORD;
     let least = 4 * per_channel;
-    let full = depthwise_blocks(p, DEPTHWISE_STACK_WORDS).map_or(least, |n| n * per_channel);
+    let full = depthwise_stack_blocks(p).map_or(least, |n| n * per_channel);
     (full, least)
 }
 
@@ -970,7 +976,7 @@ fn depthwise_io(p: &DepthwiseParams<'_>, mut io: InOut<'_>, scratch: &mut [u32])
 /// entries' frames hold no stack buffers.
 #[inline(never)]
 fn depthwise_on_stack(p: &DepthwiseParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
-    let n = depthwise_blocks(p, DEPTHWISE_STACK_WORDS)
+    let n = depthwise_stack_blocks(p)
         .ok_or_else(|| unsupported("Cortex-M4 depthwise: rows too long"))?;
     let mut bscratch = Scratch::<u32, { MAX_BAND / 4 }>::new();
     let band = bscratch.zeroed(n * 3 * column_pairs(p));

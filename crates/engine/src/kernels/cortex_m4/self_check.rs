@@ -19,12 +19,14 @@ use core::ops::Range;
 pub const SELF_CHECK_SCRATCH: usize = 64 * 1024;
 
 /// Scratch for the arena entries from the random `r`: the least they run
-/// in, all they use, or between, over words holding garbage (they zero
-/// what they read); returns its length.
+/// in, what they use on the stack, between, or all there is (larger
+/// blocks), over words holding garbage (they zero what they read); returns
+/// its length.
 fn budget(r: u64, (full, least): (usize, usize), arena: &mut [u32]) -> usize {
-    let n = match r % 4 {
-        0 => least,
-        1 => full,
+    let n = match r % 8 {
+        0 | 1 => least,
+        2 | 3 => full,
+        4 => arena.len(),
         _ => least + (r >> 8) as usize % (full.max(least) - least + 1),
     };
     let n = n.min(arena.len());
