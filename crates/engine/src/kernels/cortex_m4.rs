@@ -840,26 +840,39 @@ fn depthwise_stack_blocks(p: &DepthwiseParams<'_>) -> Option<usize> {
 /// slot rotations. Returns whether every one is exact (otherwise the
 /// per-channel path recomputes those that are not).
 fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -> bool {
-    let c = p.input.c;
     let mut all_fast = true;
     for (i, rec) in records.chunks_exact_mut(DW_RECORD).enumerate() {
-        // The filter is `[kh, kw, c]`: channel `o`'s taps are `c` apart.
-        let o = ch0 + i;
-        let mut t = [0i32; 9];
-        if let Some(f) = p.filter.get(o..=o + 8 * c) {
-            for (k, tap) in t.iter_mut().enumerate() {
-                *tap = i32::from(f[k * c]);
-            }
+        if let Ok(rec) = rec.try_into() {
+            all_fast &= depthwise_record(p, ch0 + i, rec);
         }
-        all_fast &= depthwise_record(p, o, t, rec);
     }
     all_fast
 }
 
-/// Channel `o`'s record from its taps `t`; whether the micro-kernel's
-/// result is exact.
-fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, t: [i32; 9], rec: &mut [i32]) -> bool {
-    let sum: i32 = t.iter().sum();
+/// Channel `o`'s record; whether the micro-kernel's result is exact.
+/// Row by row, so that only three taps are live at once (with all nine and
+/// the record built apart, it spilled them: 200 instructions a record).
+#[inline(always)]
+fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32; DW_RECORD]) -> bool {
+    let c = p.input.c;
+    // The filter is `[kh, kw, c]`: channel `o`'s taps are `c` apart.
+    let Some(f) = p.filter.get(o..=o + 8 * c) else {
+        return false;
+    };
+    let tap = |k: usize| i32::from(f[k * c]);
+    let pack = |lo: i32, hi: i32| ((2 * lo) & 0xffff) | ((2 * hi) << 16);
+    let mut sum = 0;
+    for row in 0..3 {
+        let (a, b, d) = (tap(3 * row), tap(3 * row + 1), tap(3 * row + 2));
+        sum += a + b + d;
+        // Per window row `(w0, w1)`, `(w2, w1)`: the six words, then the
+        // first four again (see `rotation_start`).
+        let w = [pack(a, b), pack(d, b)];
+        rec[4 + 2 * row..6 + 2 * row].copy_from_slice(&w);
+        if row < 2 {
+            rec[10 + 2 * row..12 + 2 * row].copy_from_slice(&w);
+        }
+    }
     let bias =
         i64::from(p.bias.map_or(0, |b| b.get(o))) + i64::from(sum) * i64::from(p.input_offset);
     // The largest sum of nine int8 products.
@@ -867,36 +880,7 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, t: [i32; 9], rec: &mut [i
     let r = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
     let fast = exact_bias && r.is_some();
     let r = r.unwrap_or_default();
-    let pack = |lo: i32, hi: i32| ((2 * lo) & 0xffff) | ((2 * hi) << 16);
-    // Per window row: `(w0, w1)`, `(w2, w1)`.
-    let w = [
-        pack(t[0], t[1]),
-        pack(t[2], t[1]),
-        pack(t[3], t[4]),
-        pack(t[5], t[4]),
-        pack(t[6], t[7]),
-        pack(t[8], t[7]),
-    ];
-    // The six words, then the first four again: see `rotation_start`.
-    let Some(rec) = rec.get_mut(..DW_RECORD) else {
-        return false;
-    };
-    rec.copy_from_slice(&[
-        (2 * bias) as i32,
-        r.shift,
-        r.mult,
-        r.add,
-        w[0],
-        w[1],
-        w[2],
-        w[3],
-        w[4],
-        w[5],
-        w[0],
-        w[1],
-        w[2],
-        w[3],
-    ]);
+    rec[..4].copy_from_slice(&[(2 * bias) as i32, r.shift, r.mult, r.add]);
     fast
 }
 
