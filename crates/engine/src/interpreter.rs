@@ -10,6 +10,11 @@
 //! operator's record ([`ModelView::op`]) and runs its kernel: it validates
 //! nothing again and makes no choice. Create the interpreter once and
 //! invoke it for every inference.
+//!
+//! A windowed layer the planner put over its own input runs in one call
+//! where its kernel has an in-place entry that takes it (the Cortex-M4
+//! convolution and depthwise kernels: [`KernelSet`]'s `conv_in_place`),
+//! otherwise one output row per call (as `for_each_band` walks them).
 
 use core::ops::Range;
 

@@ -381,7 +381,7 @@ fn conv_run(
     // Each block runs in the doubled GEMM if all its channels allow it and
     // it pays: it saves 9 instructions per channel pair and pixel pair and
     // costs one per word of the pair's widened filters (`kp`), per call
-    // (in-place layers call once per row).
+    // (in-place layers the whole-layer entry declines call once per row).
     let try_doubled = 2 * pixels >= kp;
     let in_place = io.is_in_place();
     if in_place && (oc % 2 == 1 || 2 * pairs_per_block < oc) {
