@@ -60,7 +60,7 @@ use super::reference::unsupported;
 use super::{
     AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, Shape4, Window, check_len,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use core::ops::Range;
 
 /// Output channels whose widened weights are kept at once (the GEMM block).
@@ -276,12 +276,10 @@ pub fn conv_eval_in(
 pub fn conv_eval_in_place(
     p: &ConvParams<'_>,
     span: &mut [i8],
-    (input, output): (Range<usize>, Range<usize>),
+    ranges: (Range<usize>, Range<usize>),
     scratch: &mut [u32],
 ) -> Result<bool> {
-    let io = InOut::in_place(span, input, output)
-        .ok_or(Error::Malformed("operator buffers outside the arena"))?;
-    conv_io(p, io, scratch)
+    conv_io(p, InOut::in_place(span, ranges)?, scratch)
 }
 
 /// The entries' common part: checks, then the GEMM in `scratch`, or on the
@@ -932,12 +930,10 @@ pub fn depthwise_eval_in(
 pub fn depthwise_eval_in_place(
     p: &DepthwiseParams<'_>,
     span: &mut [i8],
-    (input, output): (Range<usize>, Range<usize>),
+    ranges: (Range<usize>, Range<usize>),
     scratch: &mut [u32],
 ) -> Result<bool> {
-    let io = InOut::in_place(span, input, output)
-        .ok_or(Error::Malformed("operator buffers outside the arena"))?;
-    depthwise_io(p, io, scratch)
+    depthwise_io(p, InOut::in_place(span, ranges)?, scratch)
 }
 
 /// The entries' common part: checks, then the layer in `scratch`, or on
@@ -1082,11 +1078,11 @@ fn widen_band_row(
         .filter(|&iy| iy < ih)
         .map(|iy| &input[iy * iw * c..(iy + 1) * iw * c]);
     let Some(row) = row else {
+        // Words `ch * chw + 3 * cp + slot` (`chw = 3 * ncp`): every third
+        // from `slot` on.
         let zp_pair = depthwise_zp_pair(p);
-        for ch in 0..n {
-            for cp in 0..ncp {
-                band[ch * chw + 3 * cp + slot] = zp_pair;
-            }
+        for w in band[slot..].iter_mut().step_by(3).take(n * ncp) {
+            *w = zp_pair;
         }
         return;
     };
@@ -1097,15 +1093,8 @@ fn widen_band_row(
             let Some(x) = b.checked_sub(left).filter(|&x| x < iw) else {
                 continue;
             };
-            let (keep, at) = if b % 2 == 0 {
-                (0xffff_0000, 0)
-            } else {
-                (0xffff, 16)
-            };
-            let words = band[3 * cp + slot..].iter_mut().step_by(chw);
-            for (word, &v) in words.zip(&row[x * c + ch0..x * c + ch0 + n]) {
-                *word = (*word & keep) | (u32::from(v as i16 as u16) << at);
-            }
+            let src = &row[x * c + ch0..x * c + ch0 + n];
+            widen_halves(src, band, 3 * cp + slot, b % 2 == 1, chw);
         }
     }
     if hi > lo {

@@ -156,20 +156,21 @@ impl<'a> InOut<'a> {
         }
     }
 
-    /// `input` and `output` inside `span` (they may overlap); `None` if
+    /// `input` and `output` inside `span` (they may overlap); an error if
     /// either leaves it.
     pub(super) fn in_place(
         span: &'a mut [i8],
-        input: core::ops::Range<usize>,
-        output: core::ops::Range<usize>,
-    ) -> Option<Self> {
+        (input, output): (core::ops::Range<usize>, core::ops::Range<usize>),
+    ) -> crate::error::Result<Self> {
         let inside = |r: &core::ops::Range<usize>| r.start <= r.end && r.end <= span.len();
         if !inside(&input) || !inside(&output) {
-            return None;
+            return Err(crate::error::Error::Malformed(
+                "operator buffers outside the arena",
+            ));
         }
         // Both pointers come from the one exclusive borrow of `span`.
         let base = span.as_mut_ptr();
-        Some(InOut {
+        Ok(InOut {
             // SAFETY: both starts are inside `span` (checked above).
             input: unsafe { base.add(input.start) },
             input_len: input.len(),
@@ -433,6 +434,33 @@ pub(super) fn gather(
         let dst = (ky * w.kernel_w + kx0) * ic;
         let len = (kx1 - kx0) * ic;
         copy_short(&mut patch[dst..dst + len], &input[src..src + len]);
+    }
+}
+
+/// `src` (one byte per channel, the block's channels) sign-extended into
+/// the low half (`high` false) or the high half of band words `first`,
+/// `first + chw`, ...: an edge column pair's input column.
+pub(super) fn widen_halves(src: &[i8], band: &mut [u32], first: usize, high: bool, chw: usize) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    assert!(band.len() > first + (n - 1) * chw);
+    #[cfg(arm_dsp)]
+    // SAFETY: writes the halves of words `first + i * chw` (`i < n`) of
+    // `band`, inside it as asserted (little-endian: the high half is the
+    // second `u16` of a word), and reads the `n` bytes of `src`.
+    unsafe {
+        let dst = band.as_mut_ptr().add(first).cast::<u16>();
+        asm::widen_halves(src.as_ptr(), dst.add(usize::from(high)), n, chw * 4);
+    }
+    #[cfg(not(arm_dsp))]
+    {
+        let (keep, at) = if high { (0xffff, 16) } else { (0xffff_0000, 0) };
+        for (i, &v) in src.iter().enumerate() {
+            let w = &mut band[first + i * chw];
+            *w = (*w & keep) | (u32::from(v as i16 as u16) << at);
+        }
     }
 }
 
