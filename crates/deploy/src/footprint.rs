@@ -83,7 +83,7 @@ mod m4 {
     /// 1x1 convolutions.
     pub const POINTWISE: (f64, f64) = (0.983, 7.09);
     /// 3x3 depthwise convolutions.
-    pub const DEPTHWISE: (f64, f64) = (3.299, 18.19);
+    pub const DEPTHWISE: (f64, f64) = (3.210, 18.19);
     /// Fully connected layers, whichever kernel takes them: the portable
     /// rate; the Cortex-M4 GEMM runs dense heads at 4.7 (256 -> 16) to 10
     /// (256 -> 2) instructions per MAC, on too few MACs to matter.
@@ -122,7 +122,7 @@ pub fn estimate_instructions(view: &ModelView<'_>) -> tinystudio_engine::Result<
 /// Technical Reference Manual's instruction timings applied to a QEMU trace
 /// of one inference (`../shared/tools/m4cycles`: multi-register loads and
 /// stores, taken branches, multiplies), divided by the instructions counted.
-/// 16.32 M cycles / 9.77 M instructions on VWW, 16.58 M / 9.96 M on a
+/// 16.22 M cycles / 9.70 M instructions on VWW, 16.48 M / 9.89 M on a
 /// studio-trained default model (2026-12-07; BENCHMARKS.md, "int8 inference
 /// on the emulated Cortex-M4"). Flash wait states are not in the model.
 pub const CYCLES_PER_INSTRUCTION: f64 = 1.67;
