@@ -152,12 +152,14 @@ pub(super) enum Gemm {
 fn doubled_requant(p: &ConvParams<'_>, o: usize) -> Option<DoubledRequant> {
     let k = (p.window.kernel_h * p.window.kernel_w * p.input.c) as i64;
     let bias = i64::from(p.bias.map_or(0, |b| b.get(o)));
-    if bias.abs() < DOUBLED_ACC_LIMIT - 2 * k * 128 * 128
+    // How far the input offset and the products move the accumulator.
+    let reach = 2 * k * 128 * 128;
+    if bias.abs() < DOUBLED_ACC_LIMIT - reach
         && let Some(r) = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
     {
         return Some(r);
     }
-    constant_channel(p, o, bias, 2 * k * 128 * 128)
+    constant_channel(p, o, bias, reach)
 }
 
 /// A channel whose every reachable accumulator (`bias` plus at most
@@ -818,17 +820,21 @@ fn column_pairs(p: &DepthwiseParams<'_>) -> usize {
 /// output row (widening its rows, the call), so the late layers' small
 /// maps gain most from whole layers in one block.
 fn depthwise_blocks(p: &DepthwiseParams<'_>, budget: usize) -> Option<usize> {
-    let n = (budget / (3 * column_pairs(p) + DW_RECORD)).min(p.input.c);
-    let n = n - n % 4;
-    (n >= 4).then_some(n)
+    whole_quads((budget / (3 * column_pairs(p) + DW_RECORD)).min(p.input.c))
 }
 
 /// Channels per block on the stack: at most [`MAX_DW_CHANNELS`] and the
 /// band's [`MAX_BAND`] bytes.
 fn depthwise_stack_blocks(p: &DepthwiseParams<'_>) -> Option<usize> {
-    let n = ((MAX_BAND / 4) / (3 * column_pairs(p)))
-        .min(MAX_DW_CHANNELS)
-        .min(p.input.c);
+    whole_quads(
+        ((MAX_BAND / 4) / (3 * column_pairs(p)))
+            .min(MAX_DW_CHANNELS)
+            .min(p.input.c),
+    )
+}
+
+/// `n` channels rounded down to whole quads, if that leaves one.
+fn whole_quads(n: usize) -> Option<usize> {
     let n = n - n % 4;
     (n >= 4).then_some(n)
 }

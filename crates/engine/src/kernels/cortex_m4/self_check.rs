@@ -47,17 +47,17 @@ pub struct SelfCheck {
     pub in_place: usize,
 }
 
-/// A layer run in place as the planner would place it (the output as far
-/// over the input as `Window::in_place_delta` allows) in `span`, over
-/// garbage: `Ok(true)` if `run` ran it and it equals `want`, `Ok(false)` if
-/// it declined (or the span is too short) and wrote nothing.
+/// Case `case` run in place by `kernel` as the planner would place it (the
+/// output as far over the input as `Window::in_place_delta` allows) in
+/// `span`, over garbage: `Ok(true)` if `run` ran it and it equals `want`,
+/// `Ok(false)` if it declined (or the span is too short) and wrote nothing.
 fn in_place_case(
-    r: u64,
+    (case, kernel, r): (usize, &'static str, u64),
     (window, input, output): (Window, Shape4, Shape4),
     (x, want): (&[i8], &[i8]),
     span: &mut [i8],
     run: impl FnOnce(&mut [i8], (Range<usize>, Range<usize>)) -> Result<bool>,
-) -> core::result::Result<bool, usize> {
+) -> core::result::Result<bool, Mismatch> {
     let Some(delta) = window.in_place_delta(input, output) else {
         return Ok(false);
     };
@@ -71,16 +71,34 @@ fn in_place_case(
         *v = (r as u32).rotate_left(i as u32) as i8;
     }
     span[at..at + x.len()].copy_from_slice(x);
-    match run(span, (at..at + x.len(), 0..want.len())) {
-        Err(_) => Err(0),
-        Ok(true) => match want.iter().zip(span.iter()).position(|(a, b)| a != b) {
-            Some(i) => Err(i),
-            None => Ok(true),
-        },
-        Ok(false) => match span[at..at + x.len()] == *x {
-            true => Ok(false),
-            false => Err(at),
-        },
+    let ran = run(span, (at..at + x.len(), 0..want.len()));
+    // What should be there: the reference's output, or the untouched input.
+    let (expect, from) = match ran {
+        Ok(true) => (want, 0),
+        Ok(false) => (x, at),
+        Err(_) => (&[][..], 0),
+    };
+    let differs = expect
+        .iter()
+        .zip(&span[from..])
+        .position(|(a, b)| a != b)
+        .map(|i| (from + i, expect[i], span[from + i]));
+    match (ran, differs) {
+        (Ok(ran), None) => Ok(ran),
+        (Ok(_), Some((at, expected, actual))) => Err(Mismatch {
+            case,
+            kernel,
+            at,
+            expected,
+            actual,
+        }),
+        (Err(_), _) => Err(Mismatch {
+            case,
+            kernel,
+            at: 0,
+            expected: 0,
+            actual: 0,
+        }),
     }
 }
 
@@ -296,20 +314,11 @@ pub fn self_check(
             done.convolutions += 1;
             let n = budget(next(), conv_scratch_words(&p), arena);
             let shapes = (window, p.input, p.output);
-            match in_place_case(next(), shapes, (&input[..ni], &want[..no]), got, |s, r| {
+            let this = (case, "conv in place", next());
+            let ran = in_place_case(this, shapes, (&input[..ni], &want[..no]), got, |s, r| {
                 conv_eval_in_place(&p, s, r, &mut arena[..n])
-            }) {
-                Ok(ran) => done.in_place += usize::from(ran),
-                Err(at) => {
-                    return Err(Mismatch {
-                        case,
-                        kernel: "conv in place",
-                        at,
-                        expected: 0,
-                        actual: 0,
-                    });
-                }
-            }
+            })?;
+            done.in_place += usize::from(ran);
         }
         if k == 1 {
             // The same weights as a dense layer over `w` rows of `h * ic` values.
@@ -440,20 +449,11 @@ pub fn self_check(
                 done.depthwise += 1;
                 let n = budget(next(), depthwise_scratch_words(&d), arena);
                 let shapes = (window, d.input, d.output);
-                match in_place_case(next(), shapes, (&input[..ni], &want[..no]), got, |s, r| {
+                let this = (case, "depthwise in place", next());
+                let ran = in_place_case(this, shapes, (&input[..ni], &want[..no]), got, |s, r| {
                     depthwise_eval_in_place(&d, s, r, &mut arena[..n])
-                }) {
-                    Ok(ran) => done.in_place += usize::from(ran),
-                    Err(at) => {
-                        return Err(Mismatch {
-                            case,
-                            kernel: "depthwise in place",
-                            at,
-                            expected: 0,
-                            actual: 0,
-                        });
-                    }
-                }
+                })?;
+                done.in_place += usize::from(ran);
             }
             let m = as_conv_m;
             let (ni, nf, no) = (h * w, 9 * m, oh * ow * m);
