@@ -177,12 +177,15 @@ async fn a_burst_is_stored_with_its_label_and_shows_at_once(app: TestApp) {
         "the fake camera",
     )
     .await;
-    // Once the camera is allowed, the list names the cameras it found.
-    let cameras = c
-        .find_all(Locator::Css("#capture-camera option[value^='device:']"))
-        .await
-        .unwrap();
-    assert!(!cameras.is_empty(), "the fake camera is listed");
+    // Once the camera is allowed, the list names the cameras it found. The
+    // page lists them after the video starts playing, so this waits too.
+    until(
+        c,
+        "return document.querySelectorAll(\"#capture-camera option[value^='device:']\").length",
+        Duration::from_secs(15),
+        "the fake camera to be listed",
+    )
+    .await;
     let cards_before = c
         .find_all(Locator::Css("#sample-grid li.card"))
         .await
