@@ -213,7 +213,7 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
     let rec_words = kp + PAIR_EXTRA;
     // The pixels' widened patch and the two gathered patches, and the
     // spare outputs (rounded up: at most MAX_PAIRS * 2 bytes).
-    let fixed = kp + 2 * kp.div_ceil(4) + MAX_PAIRS.div_ceil(2);
+    let fixed = operand_words(kp) + MAX_PAIRS.div_ceil(2);
     let fit = budget.checked_sub(fixed)? / rec_words;
     let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
         .clamp(1, MAX_PAIRS)
@@ -225,7 +225,7 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
 /// The stack buffers' size in words for patches of up to `k` values:
 /// [`conv_blocks`] on the stack.
 const fn conv_stack_words(k: usize) -> usize {
-    WEIGHT_BUDGET / 4 + k + 2 * k / 4 + MAX_PAIRS / 2
+    WEIGHT_BUDGET / 4 + operand_words(k) + MAX_PAIRS / 2
 }
 
 /// Words of scratch with which [`conv_eval_in`] runs exactly as
@@ -233,7 +233,7 @@ const fn conv_stack_words(k: usize) -> usize {
 /// run in at all.
 pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
     let kp = k4_groups(p) * 4;
-    let fixed = kp + 2 * kp.div_ceil(4) + MAX_PAIRS.div_ceil(2);
+    let fixed = operand_words(kp) + MAX_PAIRS.div_ceil(2);
     let (pairs, rec_words) =
         conv_blocks(p, conv_stack_words(MAX_K_WIDE)).unwrap_or((1, kp + PAIR_EXTRA));
     (fixed + pairs * rec_words, fixed + rec_words)
@@ -242,10 +242,23 @@ pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
 /// The GEMM's working memory (see [`conv_run`]).
 struct ConvScratch<'s> {
     wblock: &'s mut [u32],
-    xblock: &'s mut [u32],
-    patch0: &'s mut [i8],
-    patch1: &'s mut [i8],
+    /// [`operand_words`]: see [`operand_parts`].
+    operands: &'s mut [u32],
     spare: &'s mut [i8],
+}
+
+/// Words of a layer's pixel operands: two pixels widened (`kp` words) and
+/// the two gathered patches (`kp` bytes each), or, for a pointwise layer,
+/// whose pixels are read where they are, three pixels widened.
+const fn operand_words(kp: usize) -> usize {
+    kp + 2 * kp.div_ceil(4)
+}
+
+/// `operands` as the two pixels' widened words and the two patches.
+fn operand_parts(operands: &mut [u32], kp: usize) -> (&mut [u32], &mut [i8], &mut [i8]) {
+    let (xblock, patches) = operands.split_at_mut(kp);
+    let (patch0, patch1) = as_bytes(patches).split_at_mut(kp);
+    (xblock, patch0, patch1)
 }
 
 /// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
@@ -297,9 +310,7 @@ fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result
     let short = || unsupported("Cortex-M4 convolution: scratch too small");
     let s = ConvScratch {
         wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
-        xblock: take_words(&mut rest, kp).ok_or_else(short)?,
-        patch0: take_bytes(&mut rest, kp).ok_or_else(short)?,
-        patch1: take_bytes(&mut rest, kp).ok_or_else(short)?,
+        operands: take_words(&mut rest, operand_words(kp)).ok_or_else(short)?,
         spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
     };
     conv_run(p, &mut io, s, pairs_per_block)
@@ -310,30 +321,30 @@ fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result
 #[inline(never)]
 fn conv_on_stack(p: &ConvParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
     if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
-        conv_eval_within::<MAX_K>(p, io)
+        conv_eval_within::<MAX_K, { operand_words(MAX_K) }>(p, io)
     } else {
-        conv_eval_within::<MAX_K_WIDE>(p, io)
+        conv_eval_within::<MAX_K_WIDE, { operand_words(MAX_K_WIDE) }>(p, io)
     }
 }
 
-/// [`conv_run`] with stack scratch for patches of up to `K` values.
+/// [`conv_run`] with stack scratch for patches of up to `K` values
+/// (`OPERANDS` is [`operand_words`] of `K`).
 #[inline(never)]
-fn conv_eval_within<const K: usize>(p: &ConvParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
+fn conv_eval_within<const K: usize, const OPERANDS: usize>(
+    p: &ConvParams<'_>,
+    io: &mut InOut<'_>,
+) -> Result<bool> {
     let kp = k4_groups(p) * 4;
     let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K))
         .ok_or_else(|| unsupported("Cortex-M4 convolution: patch too long"))?;
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
-    let mut xscratch = Scratch::<u32, K>::new();
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
-    let mut p0scratch = Scratch::<i8, K>::new();
-    let mut p1scratch = Scratch::<i8, K>::new();
+    let mut oscratch = Scratch::<u32, OPERANDS>::new();
     let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let s = ConvScratch {
         wblock: wscratch.zeroed(pairs_per_block * rec_words),
-        xblock: xscratch.zeroed(kp),
-        patch0: p0scratch.zeroed(kp),
-        patch1: p1scratch.zeroed(kp),
+        operands: oscratch.zeroed(operand_words(kp)),
         spare: sscratch.zeroed(pairs_per_block * 2),
     };
     conv_run(p, io, s, pairs_per_block)
@@ -372,9 +383,7 @@ fn conv_run(
     let rec_words = kp + PAIR_EXTRA;
     let ConvScratch {
         wblock,
-        xblock,
-        patch0,
-        patch1,
+        operands,
         spare,
     } = s;
     let pixels = oh * ow;
@@ -403,9 +412,19 @@ fn conv_run(
         if in_place && any_slow {
             return Ok(false);
         }
+        let (_, patch0, patch1) = operand_parts(operands, kp);
         widen_filters(p, gemm, c0, pairs, wblock, patch0, patch1);
         let n = 2 * pairs;
+        let w = &wblock[..pairs * rec_words];
         let mut px = 0;
+        // A pointwise layer's pixels three at a time, the rest two at a time.
+        while pointwise && px + 3 <= pixels {
+            interleave3(&io.input()[px * ic..(px + 2) * ic + kp], ic, operands, k4);
+            let out = &mut io.output()[px * oc + c0..(px + 2) * oc + c0 + n];
+            run_gemm3(gemm, operands, w, k4, pairs, out, oc);
+            px += 3;
+        }
+        let (xblock, patch0, patch1) = operand_parts(operands, kp);
         while px < pixels {
             let second = (px + 1).min(pixels - 1);
             let input = io.input();
@@ -438,15 +457,7 @@ fn conv_run(
                     &mut tail[c0..c0 + n],
                 )
             };
-            run_gemm(
-                gemm,
-                xblock,
-                &wblock[..pairs * rec_words],
-                k4,
-                pairs,
-                out0,
-                out1,
-            );
+            run_gemm(gemm, xblock, w, k4, pairs, out0, out1);
             px += 2;
         }
         // A wide block's channels without the `Requant` form, right after it.
@@ -717,6 +728,41 @@ fn run_gemm(
     }
     #[cfg(not(arm_dsp))]
     model::gemm_2x2(gemm, x, w, k4, pairs, out0, out1);
+}
+
+/// Three pixels (`x`, widened by [`interleave3`]) times every channel pair
+/// of a block, as [`run_gemm`]; pixel `i`'s outputs at `out[i * stride..]`.
+fn run_gemm3(
+    gemm: Gemm,
+    x: &[u32],
+    w: &[u32],
+    k4: usize,
+    pairs: usize,
+    out: &mut [i8],
+    stride: usize,
+) {
+    debug_assert!(x.len() >= k4 * 6 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
+    debug_assert!(out.len() >= 2 * stride + 2 * pairs);
+    #[cfg(arm_dsp)]
+    {
+        let args = asm::Gemm3Args {
+            x: x.as_ptr(),
+            w: w.as_ptr(),
+            k4: k4 as u32,
+            out: out.as_mut_ptr(),
+            stride: stride as u32,
+            pairs: pairs as u32,
+        };
+        // SAFETY: as in `run_gemm`.
+        unsafe {
+            match gemm {
+                Gemm::Doubled => asm::gemm_2x3_doubled(&args),
+                Gemm::Wide => asm::gemm_2x3_wide(&args),
+            }
+        }
+    }
+    #[cfg(not(arm_dsp))]
+    model::gemm_2x3(gemm, x, w, k4, pairs, out, stride);
 }
 
 /// Largest filter (bytes) of a depthwise layer run as a convolution: it is

@@ -212,6 +212,225 @@ gemm_2x2!(
     "strb r12, [r10], #1",
 );
 
+/// Widens `groups` groups of 4 int8 of three pixels, `a`, `a + stride`
+/// and `a + 2 * stride` (unaligned), into `[sxtb16(p), sxtb16(p ror 8)]`
+/// per pixel and group: the operands of [`gemm_2x3_doubled`] and
+/// [`gemm_2x3_wide`].
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn interleave3(
+    a: *const i8,
+    stride: usize,
+    dst: *mut u32,
+    groups: usize,
+) {
+    naked_asm!(
+        "push {{r4-r9, lr}}",
+        "cbz r3, 2f",
+        "1:",
+        "ldr r12, [r0, r1]",
+        "sxtb16 r6, r12",
+        "sxtb16 r7, r12, ror #8",
+        "ldr r12, [r0, r1, lsl #1]",
+        "sxtb16 r8, r12",
+        "sxtb16 r9, r12, ror #8",
+        "ldr r12, [r0], #4",
+        "sxtb16 r4, r12",
+        "sxtb16 r5, r12, ror #8",
+        "stm r2!, {{r4-r9}}",
+        "subs r3, r3, #1",
+        "bne 1b",
+        "2:",
+        "pop {{r4-r9, pc}}",
+    )
+}
+
+/// Arguments of [`gemm_2x3_doubled`] and [`gemm_2x3_wide`], read once at entry.
+#[repr(C)]
+pub(super) struct Gemm3Args {
+    /// Three pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even,
+    /// p1 odd, p2 even, p2 odd]` ([`interleave3`]).
+    pub x: *const u32,
+    /// Channel pair records, as [`GemmArgs::w`].
+    pub w: *const u32,
+    /// Groups of 4 values in the reduction.
+    pub k4: u32,
+    /// The first pixel's output at the block's first channel; the other
+    /// two follow `stride` and `2 * stride` bytes on.
+    pub out: *mut i8,
+    pub stride: u32,
+    pub pairs: u32,
+}
+
+/// Three pixels x all channel pairs: accumulate, requantize (the
+/// `$requant` body: r0-r5 the sums, lr at the pair's constants; it leaves
+/// each pixel's two outputs as the low halfword of r0, r1, r2), store.
+///
+/// Against [`gemm_2x2_doubled`]'s 2 x 2 block, the 2 x 3 block loads 10
+/// words per 12 `SMLAD` instead of 8 per 8 (26 cycles per 24 MACs instead
+/// of 18 per 16), and shares each channel pair's set-up and loop among
+/// three pixels. Registers in the multiply loop: r0-r2 channel 0's
+/// accumulators (pixels 0-2), r3-r5 channel 1's, r6/r7 one pixel's words,
+/// r8-r11 the channels' words, r12 the pixel pointer, lr the record
+/// pointer. Frame: [sp] x start, [sp+4] where the multiply starts, [sp+8]
+/// end of the whole loops of 8 groups, [sp+12] entry into the unrolled
+/// tail, [sp+16] out, [sp+20] stride, [sp+24] out end.
+macro_rules! gemm_2x3 {
+    ($(#[$doc:meta])* $name:ident, $($requant:literal),* $(,)?) => {
+        $(#[$doc])*
+        #[unsafe(naked)]
+        pub(super) unsafe extern "C" fn $name(args: *const Gemm3Args) {
+            naked_asm!(
+                "push {{r4-r11, lr}}",
+                "sub sp, sp, #36",
+                "ldm r0, {{r1-r6}}",
+                "str r1, [sp, #0]",
+                // Groups in whole loops of 8 (24 bytes of pixels each), and
+                // where to enter the unrolled tail for the rest (each
+                // group's code is 16 wide instructions, 64 bytes).
+                "bic r8, r3, #7",
+                "add r9, r8, r8, lsl #1",
+                "add r9, r1, r9, lsl #3",
+                "str r9, [sp, #8]",
+                "and r7, r3, #7",
+                "rsb r7, r7, #7",
+                "adr r10, 3f",
+                "mov r11, #64",
+                "mla r10, r7, r11, r10",
+                "str r10, [sp, #12]",
+                "adr r11, 1f",
+                "cmp r8, #0",
+                "it eq",
+                "moveq r11, r10",
+                "str r11, [sp, #4]",
+                "strd r4, r5, [sp, #16]",
+                "add r6, r4, r6, lsl #1",
+                "str r6, [sp, #24]",
+                "mov lr, r2",
+                "cmp r4, r6",
+                "beq 9f",
+                ".macro GEMMSTEP3",
+                "ldm.w lr!, {{r8-r11}}",
+                "ldrd r6, r7, [r12], #8",
+                "smlad r0, r6, r8, r0",
+                "smlad r0, r7, r9, r0",
+                "smlad r3, r6, r10, r3",
+                "smlad r3, r7, r11, r3",
+                "ldrd r6, r7, [r12], #8",
+                "smlad r1, r6, r8, r1",
+                "smlad r1, r7, r9, r1",
+                "smlad r4, r6, r10, r4",
+                "smlad r4, r7, r11, r4",
+                "ldrd r6, r7, [r12], #8",
+                "smlad r2, r6, r8, r2",
+                "smlad r2, r7, r9, r2",
+                "smlad r5, r6, r10, r5",
+                "smlad r5, r7, r11, r5",
+                ".endm",
+                // One pair of output channels: biases, then the multiply.
+                "5:",
+                "ldrd r0, r3, [lr], #8",
+                "mov r1, r0",
+                "mov r2, r0",
+                "mov r4, r3",
+                "mov r5, r3",
+                "ldrd r12, r6, [sp, #0]",
+                "mov pc, r6",
+                "1:",
+                ".rept 8",
+                "GEMMSTEP3",
+                ".endr",
+                "ldr r6, [sp, #8]",
+                "cmp r12, r6",
+                "bne 1b",
+                "ldr r6, [sp, #12]",
+                "mov pc, r6",
+                "3:",
+                ".rept 7",
+                "GEMMSTEP3",
+                ".endr",
+                ".purgem GEMMSTEP3",
+                $($requant,)*
+                "ldrd r3, r4, [sp, #16]",
+                "strh r0, [r3]",
+                "strh r1, [r3, r4]",
+                "strh r2, [r3, r4, lsl #1]",
+                "add r3, r3, #2",
+                "str r3, [sp, #16]",
+                "ldr r4, [sp, #24]",
+                "cmp r3, r4",
+                "bne 5b",
+                "9:",
+                "add sp, sp, #36",
+                "pop {{r4-r11, pc}}",
+            )
+        }
+    };
+}
+
+gemm_2x3!(
+    /// [`gemm_2x2_doubled`]'s requantization for a 2 x 3 block: constants
+    /// in r6-r8 (channel 0) and r9-r11 (channel 1), r12 the addend with
+    /// the sign.
+    gemm_2x3_doubled,
+    "ldm lr!, {{r6-r11}}",
+    "add r12, r7, r0, asr #31",
+    "smmlar r0, r0, r6, r12",
+    "asr r0, r0, r8",
+    "ssat r0, #8, r0",
+    "add r12, r10, r3, asr #31",
+    "smmlar r3, r3, r9, r12",
+    "asr r3, r3, r11",
+    "ssat r3, #8, r3",
+    "bfi r0, r3, #8, #8",
+    "add r12, r7, r1, asr #31",
+    "smmlar r1, r1, r6, r12",
+    "asr r1, r1, r8",
+    "ssat r1, #8, r1",
+    "add r12, r10, r4, asr #31",
+    "smmlar r4, r4, r9, r12",
+    "asr r4, r4, r11",
+    "ssat r4, #8, r4",
+    "bfi r1, r4, #8, #8",
+    "add r12, r7, r2, asr #31",
+    "smmlar r2, r2, r6, r12",
+    "asr r2, r2, r8",
+    "ssat r2, #8, r2",
+    "add r12, r10, r5, asr #31",
+    "smmlar r5, r5, r9, r12",
+    "asr r5, r5, r11",
+    "ssat r5, #8, r5",
+    "bfi r2, r5, #8, #8",
+);
+
+gemm_2x3!(
+    /// [`gemm_2x2_wide`]'s requantization for a 2 x 3 block: constants
+    /// `[mult0, shc1_0, mult1, shc1_1]` in r6-r9, r10 = 2^30, r11/r12 the
+    /// 64-bit sum.
+    gemm_2x3_wide,
+    "ldm lr!, {{r6-r9}}",
+    "add lr, lr, #8",
+    "mov r10, #0x40000000",
+    ".irp acc, r0, r1, r2",
+    "asr r12, \\acc, #31",
+    "add r11, r10, r12, lsl #31",
+    "smlal r11, r12, \\acc, r6",
+    "asr r12, r12, r7",
+    "add r12, r12, r7, asr #8",
+    "ssat \\acc, #8, r12, asr #1",
+    ".endr",
+    ".irp acc, r3, r4, r5",
+    "asr r12, \\acc, #31",
+    "add r11, r10, r12, lsl #31",
+    "smlal r11, r12, \\acc, r8",
+    "asr r12, r12, r9",
+    "add r12, r12, r9, asr #8",
+    "ssat \\acc, #8, r12, asr #1",
+    ".endr",
+    "bfi r0, r3, #8, #8",
+    "bfi r1, r4, #8, #8",
+    "bfi r2, r5, #8, #8",
+);
+
 /// Arguments of [`depthwise_3x3_s1`] and [`depthwise_3x3_s2`].
 #[repr(C)]
 pub(super) struct DepthwiseArgs {

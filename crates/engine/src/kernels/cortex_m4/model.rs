@@ -61,7 +61,29 @@ pub fn interleave_filters(
     u64::from(sum(a) as u32) | (u64::from(sum(b) as u32) << 32)
 }
 
-/// Both GEMM kernels: the sums, then [`super::Gemm`]'s requantization.
+/// Channel `i` (0 or 1) of a pair's output from its sum `a`, with the
+/// pair's requantization constants `t` in [`super::Gemm`]'s form.
+fn gemm_output(gemm: Gemm, t: &[u32], a: i32, i: usize) -> i8 {
+    match gemm {
+        Gemm::Doubled => requantize_doubled(
+            a,
+            DoubledRequant {
+                mult: t[3 * i] as i32,
+                add: t[3 * i + 1] as i32,
+                shift: t[3 * i + 2] as i32,
+            },
+        ),
+        Gemm::Wide => requantize(
+            a,
+            Requant {
+                mult: t[2 * i] as i32,
+                shc1: t[2 * i + 1] as i32,
+            },
+        ),
+    }
+}
+
+/// Both 2 x 2 GEMM kernels: the sums, then [`super::Gemm`]'s requantization.
 pub fn gemm_2x2(
     gemm: Gemm,
     x: &[u32],
@@ -84,27 +106,51 @@ pub fn gemm_2x2(
             acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
         }
         let t = &rec[2 + 4 * k4..];
-        let out = |a: i32, i: usize| match gemm {
-            Gemm::Doubled => requantize_doubled(
-                a,
-                DoubledRequant {
-                    mult: t[3 * i] as i32,
-                    add: t[3 * i + 1] as i32,
-                    shift: t[3 * i + 2] as i32,
-                },
-            ),
-            Gemm::Wide => requantize(
-                a,
-                Requant {
-                    mult: t[2 * i] as i32,
-                    shc1: t[2 * i + 1] as i32,
-                },
-            ),
-        };
-        out0[2 * j] = out(acc[0], 0);
-        out0[2 * j + 1] = out(acc[2], 1);
-        out1[2 * j] = out(acc[1], 0);
-        out1[2 * j + 1] = out(acc[3], 1);
+        out0[2 * j] = gemm_output(gemm, t, acc[0], 0);
+        out0[2 * j + 1] = gemm_output(gemm, t, acc[2], 1);
+        out1[2 * j] = gemm_output(gemm, t, acc[1], 0);
+        out1[2 * j + 1] = gemm_output(gemm, t, acc[3], 1);
+    }
+}
+
+/// [`super::asm::interleave3`]: three pixels, `stride` bytes apart in `a`.
+pub fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
+    for g in 0..groups {
+        for px in 0..3 {
+            let w = word(a, px * stride + 4 * g);
+            dst[6 * g + 2 * px] = sxtb16(w);
+            dst[6 * g + 2 * px + 1] = sxtb16(w.rotate_right(8));
+        }
+    }
+}
+
+/// Both 2 x 3 GEMM kernels: pixel `i`'s outputs at `out[i * stride..]`.
+pub fn gemm_2x3(
+    gemm: Gemm,
+    x: &[u32],
+    w: &[u32],
+    k4: usize,
+    pairs: usize,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let rec_words = k4 * 4 + PAIR_EXTRA;
+    for (j, rec) in w.chunks_exact(rec_words).take(pairs).enumerate() {
+        let mut acc = [[rec[0] as i32; 3], [rec[1] as i32; 3]];
+        for g in 0..k4 {
+            let ws = &rec[2 + 4 * g..2 + 4 * g + 4];
+            for px in 0..3 {
+                let xs = &x[6 * g + 2 * px..6 * g + 2 * px + 2];
+                acc[0][px] = smlad(smlad(acc[0][px], xs[0], ws[0]), xs[1], ws[1]);
+                acc[1][px] = smlad(smlad(acc[1][px], xs[0], ws[2]), xs[1], ws[3]);
+            }
+        }
+        let t = &rec[2 + 4 * k4..];
+        for px in 0..3 {
+            for (i, channel) in acc.iter().enumerate() {
+                out[px * stride + 2 * j + i] = gemm_output(gemm, t, channel[px], i);
+            }
+        }
     }
 }
 

@@ -285,6 +285,12 @@ pub(super) fn take_bytes<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s
     Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), len) })
 }
 
+/// `words` as bytes.
+pub(super) fn as_bytes(words: &mut [u32]) -> &mut [i8] {
+    // SAFETY: as in `take_bytes`.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), words.len() * 4) }
+}
+
 /// [`take_words`] as `i32`.
 pub(super) fn take_i32<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i32]> {
     let words = take_words(rest, len)?;
@@ -358,6 +364,20 @@ pub(super) fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
     }
     #[cfg(not(arm_dsp))]
     model::interleave(a, b, dst, groups);
+}
+
+/// Three pixels' `groups * 4` values, `stride` bytes apart from `a` on,
+/// widened for the 2 x 3 GEMM ([`asm::interleave3`]).
+pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
+    debug_assert!(a.len() >= 2 * stride + groups * 4 && dst.len() >= groups * 6);
+    #[cfg(arm_dsp)]
+    // SAFETY: `a` holds the three pixels' `groups * 4` bytes, `dst`
+    // `groups * 6` words (checked by the caller's slicing).
+    unsafe {
+        asm::interleave3(a.as_ptr(), stride, dst.as_mut_ptr(), groups);
+    }
+    #[cfg(not(arm_dsp))]
+    model::interleave3(a, stride, dst, groups);
 }
 
 /// [`interleave`] of a channel pair's filter rows, every value doubled if
