@@ -213,7 +213,7 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
     let rec_words = kp + PAIR_EXTRA;
     // The pixels' widened patch and the two gathered patches, and the
     // spare outputs (rounded up: at most MAX_PAIRS * 2 bytes).
-    let fixed = operand_words(kp) + MAX_PAIRS.div_ceil(2);
+    let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
     let fit = budget.checked_sub(fixed)? / rec_words;
     let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
         .clamp(1, MAX_PAIRS)
@@ -225,7 +225,7 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
 /// The stack buffers' size in words for patches of up to `k` values:
 /// [`conv_blocks`] on the stack.
 const fn conv_stack_words(k: usize) -> usize {
-    WEIGHT_BUDGET / 4 + operand_words(k) + MAX_PAIRS / 2
+    WEIGHT_BUDGET / 4 + operand_words(k, false) + MAX_PAIRS / 2
 }
 
 /// Words of scratch with which [`conv_eval_in`] runs exactly as
@@ -233,7 +233,7 @@ const fn conv_stack_words(k: usize) -> usize {
 /// run in at all.
 pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
     let kp = k4_groups(p) * 4;
-    let fixed = operand_words(kp) + MAX_PAIRS.div_ceil(2);
+    let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
     let (pairs, rec_words) =
         conv_blocks(p, conv_stack_words(MAX_K_WIDE)).unwrap_or((1, kp + PAIR_EXTRA));
     (fixed + pairs * rec_words, fixed + rec_words)
@@ -247,18 +247,24 @@ struct ConvScratch<'s> {
     spare: &'s mut [i8],
 }
 
-/// Words of a layer's pixel operands: two pixels widened (`kp` words) and
-/// the two gathered patches (`kp` bytes each), or, for a pointwise layer,
-/// whose pixels are read where they are, three pixels widened.
-const fn operand_words(kp: usize) -> usize {
-    kp + 2 * kp.div_ceil(4)
+/// Words of a layer's pixel operands for patches of `kp` values (a whole
+/// number of groups of 4): three pixels widened (6 words per group), and
+/// the three gathered patches (`kp` bytes each) unless the layer is
+/// pointwise, whose pixels are read where they are ([`reads_pixels`]).
+const fn operand_words(kp: usize, pointwise: bool) -> usize {
+    6 * (kp / 4) + if pointwise { 0 } else { 3 * (kp / 4) }
 }
 
-/// `operands` as the two pixels' widened words and the two patches.
-fn operand_parts(operands: &mut [u32], kp: usize) -> (&mut [u32], &mut [i8], &mut [i8]) {
-    let (xblock, patches) = operands.split_at_mut(kp);
-    let (patch0, patch1) = as_bytes(patches).split_at_mut(kp);
-    (xblock, patch0, patch1)
+/// A pointwise layer with whole groups of 4 channels: the GEMM reads its
+/// pixels in the input, without gathering them.
+fn reads_pixels(p: &ConvParams<'_>) -> bool {
+    is_pointwise(p) && p.input.c.is_multiple_of(4)
+}
+
+/// `operands` as the pixels' widened words and the patches' bytes.
+fn operand_parts(operands: &mut [u32], kp: usize) -> (&mut [u32], &mut [i8]) {
+    let (xblock, patches) = operands.split_at_mut(6 * (kp / 4));
+    (xblock, as_bytes(patches))
 }
 
 /// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
@@ -310,7 +316,7 @@ fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result
     let short = || unsupported("Cortex-M4 convolution: scratch too small");
     let s = ConvScratch {
         wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
-        operands: take_words(&mut rest, operand_words(kp)).ok_or_else(short)?,
+        operands: take_words(&mut rest, operand_words(kp, reads_pixels(p))).ok_or_else(short)?,
         spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
     };
     conv_run(p, &mut io, s, pairs_per_block)
@@ -321,9 +327,9 @@ fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result
 #[inline(never)]
 fn conv_on_stack(p: &ConvParams<'_>, io: &mut InOut<'_>) -> Result<bool> {
     if p.window.kernel_h * p.window.kernel_w * p.input.c <= MAX_K {
-        conv_eval_within::<MAX_K, { operand_words(MAX_K) }>(p, io)
+        conv_eval_within::<MAX_K, { operand_words(MAX_K, false) }>(p, io)
     } else {
-        conv_eval_within::<MAX_K_WIDE, { operand_words(MAX_K_WIDE) }>(p, io)
+        conv_eval_within::<MAX_K_WIDE, { operand_words(MAX_K_WIDE, false) }>(p, io)
     }
 }
 
@@ -344,7 +350,7 @@ fn conv_eval_within<const K: usize, const OPERANDS: usize>(
     let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let s = ConvScratch {
         wblock: wscratch.zeroed(pairs_per_block * rec_words),
-        operands: oscratch.zeroed(operand_words(kp)),
+        operands: oscratch.zeroed(operand_words(kp, reads_pixels(p))),
         spare: sscratch.zeroed(pairs_per_block * 2),
     };
     conv_run(p, io, s, pairs_per_block)
@@ -374,7 +380,7 @@ fn conv_run(
 ) -> Result<bool> {
     let (ih, iw, ic) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow, oc) = (p.output.h, p.output.w, p.output.c);
-    let pointwise = is_pointwise(p) && ic.is_multiple_of(4);
+    let pointwise = reads_pixels(p);
     let k4 = k4_groups(p);
     let kp = k4 * 4;
     let zero_point = (-p.input_offset) as i8;
@@ -412,19 +418,28 @@ fn conv_run(
         if in_place && any_slow {
             return Ok(false);
         }
-        let (_, patch0, patch1) = operand_parts(operands, kp);
-        widen_filters(p, gemm, c0, pairs, wblock, patch0, patch1);
+        let (_, patches) = operand_parts(operands, kp);
+        widen_filters(p, gemm, c0, pairs, wblock, patches);
         let n = 2 * pairs;
         let w = &wblock[..pairs * rec_words];
         let mut px = 0;
-        // A pointwise layer's pixels three at a time, the rest two at a time.
-        while pointwise && px + 3 <= pixels {
-            interleave3(&io.input()[px * ic..(px + 2) * ic + kp], ic, operands, k4);
+        // Three pixels at a time, then the last one or two as a pair.
+        while px + 3 <= pixels {
+            let (xblock, patches) = operand_parts(operands, kp);
+            let input = io.input();
+            if pointwise {
+                interleave3(&input[px * ic..(px + 2) * ic + kp], ic, xblock, k4);
+            } else {
+                for (i, patch) in patches.chunks_exact_mut(kp).take(3).enumerate() {
+                    gather(p, input, px + i, patch, zero_point, (ih, iw, ow));
+                }
+                interleave3(&patches[..3 * kp], kp, xblock, k4);
+            }
             let out = &mut io.output()[px * oc + c0..(px + 2) * oc + c0 + n];
-            run_gemm3(gemm, operands, w, k4, pairs, out, oc);
+            run_gemm3(gemm, xblock, w, k4, pairs, out, oc);
             px += 3;
         }
-        let (xblock, patch0, patch1) = operand_parts(operands, kp);
+        let (xblock, patches) = operand_parts(operands, kp);
         while px < pixels {
             let second = (px + 1).min(pixels - 1);
             let input = io.input();
@@ -435,16 +450,11 @@ fn conv_run(
                     &input[second * ic..second * ic + kp],
                 )
             } else {
-                gather(p, input, px, &mut patch0[..kp], zero_point, (ih, iw, ow));
-                gather(
-                    p,
-                    input,
-                    second,
-                    &mut patch1[..kp],
-                    zero_point,
-                    (ih, iw, ow),
-                );
-                (&patch0[..kp], &patch1[..kp])
+                let (patch0, rest) = patches.split_at_mut(kp);
+                let patch1 = &mut rest[..kp];
+                gather(p, input, px, patch0, zero_point, (ih, iw, ow));
+                gather(p, input, second, patch1, zero_point, (ih, iw, ow));
+                (patch0, patch1)
             };
             interleave(xa, xb, xblock);
             let (head, tail) = io.output().split_at_mut(second * oc);
@@ -533,8 +543,7 @@ fn widen_filters(
     c0: usize,
     pairs: usize,
     wblock: &mut [u32],
-    patch0: &mut [i8],
-    patch1: &mut [i8],
+    patches: &mut [i8],
 ) {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
     let kp = k4_groups(p) * 4;
@@ -551,6 +560,8 @@ fn widen_filters(
         let sums = if k == kp {
             interleave_filters(row(ca), row(cb), dst, doubled)
         } else {
+            let (patch0, rest) = patches.split_at_mut(kp);
+            let patch1 = &mut rest[..kp];
             copy_short(&mut patch0[..k], row(ca));
             patch0[k..kp].fill(0);
             copy_short(&mut patch1[..k], row(cb));
