@@ -63,17 +63,19 @@ use super::{
 use crate::error::Result;
 use core::ops::Range;
 
-/// Output channels whose widened weights are kept at once (the GEMM block).
+/// Channel pairs of the largest GEMM block (whose widened weights are kept
+/// at once).
 const MAX_PAIRS: usize = 64;
-/// Bytes of stack for a block of widened weights: larger blocks widen each
-/// pixel pair fewer times (once per block).
+/// Bytes of stack for a block of widened weights (the arena's free space
+/// may hold larger blocks): larger blocks widen each pixel fewer times
+/// (once per block).
 const WEIGHT_BUDGET: usize = 16 * 1024;
 /// Largest reduction (input channels, or patch length) of the GEMM path's
-/// usual stack frame (3.5 KB of patch scratch).
+/// usual stack frame (4.5 KB of pixel operands).
 pub const MAX_K: usize = 512;
 /// Largest reduction of the GEMM path: 3x3 convolutions over 128 channels
 /// (ResNet-8's are over 64, 576 values). Layers above [`MAX_K`] run in a
-/// second instantiation with a 7.9 KB frame, so models without them keep
+/// second instantiation with 10.1 KB of pixel operands, so models without them keep
 /// the smaller stack.
 pub const MAX_K_WIDE: usize = 1152;
 /// Stack for the depthwise path's widened input band, bytes (three rows of
@@ -205,17 +207,18 @@ fn conv_shape_fits(p: &ConvParams<'_>) -> bool {
 const PAIR_EXTRA: usize = 8;
 
 /// Channel pairs per block of widened weights, and the words of one pair's
-/// record, for `p` in `budget` words of scratch (`None` if not even one
-/// pair fits). With room, the block is as large as [`WEIGHT_BUDGET`]
-/// allows: a smaller block widens every pixel pair once more per block.
-fn conv_blocks(p: &ConvParams<'_>, budget: usize) -> Option<(usize, usize)> {
+/// record, for `p` in `budget` words of scratch of which at most
+/// `weight_words` for the weights (`None` if not even one pair fits).
+/// With room, the block is as large as they allow: a smaller block widens
+/// every pixel once more per block.
+fn conv_blocks(p: &ConvParams<'_>, budget: usize, weight_words: usize) -> Option<(usize, usize)> {
     let kp = k4_groups(p) * 4;
     let rec_words = kp + PAIR_EXTRA;
-    // The pixels' widened patch and the two gathered patches, and the
-    // spare outputs (rounded up: at most MAX_PAIRS * 2 bytes).
+    // The pixels' operands, and the spare outputs (rounded up: at most
+    // MAX_PAIRS * 2 bytes).
     let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
     let fit = budget.checked_sub(fixed)? / rec_words;
-    let pairs_per_block = (WEIGHT_BUDGET / (rec_words * 4))
+    let pairs_per_block = (weight_words / rec_words)
         .clamp(1, MAX_PAIRS)
         .min(p.output.c / 2)
         .min(fit);
@@ -228,14 +231,14 @@ const fn conv_stack_words(k: usize) -> usize {
     WEIGHT_BUDGET / 4 + operand_words(k, false) + MAX_PAIRS / 2
 }
 
-/// Words of scratch with which [`conv_eval_in`] runs exactly as
-/// [`conv_eval`] (same blocks, same instructions), and the fewest it can
-/// run in at all.
+/// Words of scratch with which [`conv_eval_in`] runs at least as
+/// [`conv_eval`] (the stack's blocks; more free space gives larger ones),
+/// and the fewest it can run in at all.
 pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
     let kp = k4_groups(p) * 4;
     let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
-    let (pairs, rec_words) =
-        conv_blocks(p, conv_stack_words(MAX_K_WIDE)).unwrap_or((1, kp + PAIR_EXTRA));
+    let (pairs, rec_words) = conv_blocks(p, conv_stack_words(MAX_K_WIDE), WEIGHT_BUDGET / 4)
+        .unwrap_or((1, kp + PAIR_EXTRA));
     (fixed + pairs * rec_words, fixed + rec_words)
 }
 
@@ -267,7 +270,7 @@ fn operand_parts(operands: &mut [u32], kp: usize) -> (&mut [u32], &mut [i8]) {
     (xblock, as_bytes(patches))
 }
 
-/// [`conv_eval`] with its scratch on the stack (about 19 KB at most; 22 KB
+/// [`conv_eval`] with its scratch on the stack (about 21 KB at most; 27 KB
 /// for patches over [`MAX_K`]).
 pub fn conv_eval(p: &ConvParams<'_>, input: &[i8], output: &mut [i8]) -> Result<()> {
     conv_io(p, InOut::new(input, output), &mut []).map(drop)
@@ -308,7 +311,7 @@ pub fn conv_eval_in_place(
 #[inline(always)]
 fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result<bool> {
     check_conv(p, &io)?;
-    let Some((pairs_per_block, rec_words)) = conv_blocks(p, scratch.len()) else {
+    let Some((pairs_per_block, rec_words)) = conv_blocks(p, scratch.len(), usize::MAX) else {
         return conv_on_stack(p, &mut io);
     };
     let kp = k4_groups(p) * 4;
@@ -341,7 +344,7 @@ fn conv_eval_within<const K: usize, const OPERANDS: usize>(
     io: &mut InOut<'_>,
 ) -> Result<bool> {
     let kp = k4_groups(p) * 4;
-    let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K))
+    let (pairs_per_block, rec_words) = conv_blocks(p, conv_stack_words(K), WEIGHT_BUDGET / 4)
         .ok_or_else(|| unsupported("Cortex-M4 convolution: patch too long"))?;
     let mut wscratch = Scratch::<u32, { WEIGHT_BUDGET / 4 }>::new();
     // Patches (and filter rows) padded to whole groups of 4; the padding is
