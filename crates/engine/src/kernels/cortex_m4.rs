@@ -4,12 +4,14 @@
 //! that prepares their operands (`cortex_m4/operands.rs`) and runs them per
 //! layer (this file):
 //!
-//! - **GEMM 2x2** ([`asm::gemm_2x2_doubled`], [`asm::gemm_2x2_wide`]): two
+//! - **GEMM 2x3** ([`asm::gemm_2x3_doubled`], [`asm::gemm_2x3_wide`]): three
 //!   pixels x two output channels per step, both operands pre-widened to
-//!   pairs of 16-bit values so that one `LDM` brings four words of each and
-//!   eight `SMLAD`s do 16 MACs. It runs every CONV_2D: 1x1 pointwise layers
-//!   read the pixels directly, other windows (the first 3x3 stride-2
-//!   convolution) gather a per-pixel patch. The two differ in their
+//!   pairs of 16-bit values so that one `LDM` brings the channels' four
+//!   words and three `LDRD`s the pixels' two each, for twelve `SMLAD`s (24
+//!   MACs). It runs every CONV_2D: 1x1 pointwise layers read the pixels
+//!   directly, other windows (the first 3x3 stride-2 convolution) gather a
+//!   per-pixel patch; the last one or two pixels of a layer go one at a
+//!   time (the same pixel three times). The two differ in their
 //!   requantization (below).
 //! - **Depthwise 3x3** ([`asm::depthwise_3x3_s1`], `_s2`): one channel at
 //!   a time with its nine taps in six registers, two output pixels per step
@@ -25,11 +27,11 @@
 //! filters and bias): `SMMLAR` rounds the doubled product where TFLite
 //! rounds the product, the output zero point rides in its addend; right
 //! shifts from 1, accumulators below 2^29. The depthwise kernel always uses
-//! it, the GEMM (`gemm_2x2_doubled`) for blocks of channels that all have
+//! it, the GEMM (`gemm_2x3_doubled`) for blocks of channels that all have
 //! it, where the early layers' many pixels pay for doubling the filters;
 //! a dead ReLU channel (a bias of -2^30 that no input moves off one output)
 //! runs there with a zero multiplier. The 7-instruction form ([`requantize`],
-//! `gemm_2x2_wide`) puts the rounding nudge, the sign correction of the
+//! `gemm_2x3_wide`) puts the rounding nudge, the sign correction of the
 //! second rounding and its `+1` into the 64-bit accumulator of one `SMLAL`
 //! and the output zero point into the final `SSAT`: any bias, right shifts
 //! from 2.
@@ -63,9 +65,6 @@ use super::{
 use crate::error::Result;
 use core::ops::Range;
 
-/// Channel pairs of the largest GEMM block (whose widened weights are kept
-/// at once).
-const MAX_PAIRS: usize = 64;
 /// Bytes of stack for a block of widened weights (the arena's free space
 /// may hold larger blocks): larger blocks widen each pixel fewer times
 /// (once per block).
@@ -135,11 +134,11 @@ pub fn conv_supports(p: &ConvParams<'_>) -> bool {
 /// [`conv_run`] for which runs a block of channels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Gemm {
-    /// [`asm::gemm_2x2_doubled`]: every channel of the block has
+    /// [`asm::gemm_2x3_doubled`]: every channel of the block has
     /// [`doubled_requant`] (4 instructions per output, on filters widened
     /// doubled).
     Doubled,
-    /// [`asm::gemm_2x2_wide`]: any bias, as dead ReLU channels have (6
+    /// [`asm::gemm_2x3_wide`]: any bias, as dead ReLU channels have (6
     /// instructions per output); channels without the [`Requant`] form
     /// are recomputed one by one.
     Wide,
@@ -214,12 +213,9 @@ const PAIR_EXTRA: usize = 8;
 fn conv_blocks(p: &ConvParams<'_>, budget: usize, weight_words: usize) -> Option<(usize, usize)> {
     let kp = k4_groups(p) * 4;
     let rec_words = kp + PAIR_EXTRA;
-    // The pixels' operands, and the spare outputs (rounded up: at most
-    // MAX_PAIRS * 2 bytes).
-    let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
-    let fit = budget.checked_sub(fixed)? / rec_words;
+    let fit = budget.checked_sub(operand_words(kp, reads_pixels(p)))? / rec_words;
     let pairs_per_block = (weight_words / rec_words)
-        .clamp(1, MAX_PAIRS)
+        .max(1)
         .min(p.output.c / 2)
         .min(fit);
     (pairs_per_block >= 1).then_some((pairs_per_block, rec_words))
@@ -228,7 +224,7 @@ fn conv_blocks(p: &ConvParams<'_>, budget: usize, weight_words: usize) -> Option
 /// The stack buffers' size in words for patches of up to `k` values:
 /// [`conv_blocks`] on the stack.
 const fn conv_stack_words(k: usize) -> usize {
-    WEIGHT_BUDGET / 4 + operand_words(k, false) + MAX_PAIRS / 2
+    WEIGHT_BUDGET / 4 + operand_words(k, false)
 }
 
 /// Words of scratch with which [`conv_eval_in`] runs at least as
@@ -236,7 +232,7 @@ const fn conv_stack_words(k: usize) -> usize {
 /// and the fewest it can run in at all.
 pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
     let kp = k4_groups(p) * 4;
-    let fixed = operand_words(kp, reads_pixels(p)) + MAX_PAIRS.div_ceil(2);
+    let fixed = operand_words(kp, reads_pixels(p));
     let (pairs, rec_words) = conv_blocks(p, conv_stack_words(MAX_K_WIDE), WEIGHT_BUDGET / 4)
         .unwrap_or((1, kp + PAIR_EXTRA));
     (fixed + pairs * rec_words, fixed + rec_words)
@@ -247,7 +243,6 @@ struct ConvScratch<'s> {
     wblock: &'s mut [u32],
     /// [`operand_words`]: see [`operand_parts`].
     operands: &'s mut [u32],
-    spare: &'s mut [i8],
 }
 
 /// Words of a layer's pixel operands for patches of `kp` values (a whole
@@ -320,7 +315,6 @@ fn conv_io(p: &ConvParams<'_>, mut io: InOut<'_>, scratch: &mut [u32]) -> Result
     let s = ConvScratch {
         wblock: take_words(&mut rest, pairs_per_block * rec_words).ok_or_else(short)?,
         operands: take_words(&mut rest, operand_words(kp, reads_pixels(p))).ok_or_else(short)?,
-        spare: take_bytes(&mut rest, pairs_per_block * 2).ok_or_else(short)?,
     };
     conv_run(p, &mut io, s, pairs_per_block)
 }
@@ -350,11 +344,9 @@ fn conv_eval_within<const K: usize, const OPERANDS: usize>(
     // Patches (and filter rows) padded to whole groups of 4; the padding is
     // zero in the filter, so whatever the patch holds there adds nothing.
     let mut oscratch = Scratch::<u32, OPERANDS>::new();
-    let mut sscratch = Scratch::<i8, { MAX_PAIRS * 2 }>::new();
     let s = ConvScratch {
         wblock: wscratch.zeroed(pairs_per_block * rec_words),
         operands: oscratch.zeroed(operand_words(kp, reads_pixels(p))),
-        spare: sscratch.zeroed(pairs_per_block * 2),
     };
     conv_run(p, io, s, pairs_per_block)
 }
@@ -390,15 +382,12 @@ fn conv_run(
 
     // One record per channel pair: biases, widened filters, requantization.
     let rec_words = kp + PAIR_EXTRA;
-    let ConvScratch {
-        wblock,
-        operands,
-        spare,
-    } = s;
+    let ConvScratch { wblock, operands } = s;
     let pixels = oh * ow;
     // Each block runs in the doubled GEMM if all its channels allow it and
-    // it pays: it saves 9 instructions per channel pair and pixel pair and
-    // costs one per word of the pair's widened filters (`kp`), per call
+    // it pays: it saves 13 instructions per channel pair and pixel triple
+    // (4 per output instead of 6) and costs one per word of the pair's
+    // widened filters (`kp`), per call
     // (in-place layers the whole-layer entry declines call once per row).
     let try_doubled = 2 * pixels >= kp;
     let in_place = io.is_in_place();
@@ -425,53 +414,25 @@ fn conv_run(
         widen_filters(p, gemm, c0, pairs, wblock, patches);
         let n = 2 * pairs;
         let w = &wblock[..pairs * rec_words];
+        // Three pixels at a time, then the last one or two one at a time:
+        // the same pixel three times, over the same outputs (stride 0).
         let mut px = 0;
-        // Three pixels at a time, then the last one or two as a pair.
-        while px + 3 <= pixels {
+        while px < pixels {
+            let (count, step) = if px + 3 <= pixels { (3, 1) } else { (1, 0) };
             let (xblock, patches) = operand_parts(operands, kp);
             let input = io.input();
             if pointwise {
-                interleave3(&input[px * ic..(px + 2) * ic + kp], ic, xblock, k4);
+                let x = &input[px * ic..(px + 2 * step) * ic + kp];
+                interleave3(x, step * ic, xblock, k4);
             } else {
-                for (i, patch) in patches.chunks_exact_mut(kp).take(3).enumerate() {
+                for (i, patch) in patches.chunks_exact_mut(kp).take(count).enumerate() {
                     gather(p, input, px + i, patch, zero_point, (ih, iw, ow));
                 }
-                interleave3(&patches[..3 * kp], kp, xblock, k4);
+                interleave3(&patches[..(1 + 2 * step) * kp], step * kp, xblock, k4);
             }
-            let out = &mut io.output()[px * oc + c0..(px + 2) * oc + c0 + n];
-            run_gemm3(gemm, xblock, w, k4, pairs, out, oc);
-            px += 3;
-        }
-        let (xblock, patches) = operand_parts(operands, kp);
-        while px < pixels {
-            let second = (px + 1).min(pixels - 1);
-            let input = io.input();
-            // Gather (or point at) the two pixels' patches.
-            let (xa, xb): (&[i8], &[i8]) = if pointwise {
-                (
-                    &input[px * ic..px * ic + kp],
-                    &input[second * ic..second * ic + kp],
-                )
-            } else {
-                let (patch0, rest) = patches.split_at_mut(kp);
-                let patch1 = &mut rest[..kp];
-                gather(p, input, px, patch0, zero_point, (ih, iw, ow));
-                gather(p, input, second, patch1, zero_point, (ih, iw, ow));
-                (patch0, patch1)
-            };
-            interleave(xa, xb, xblock);
-            let (head, tail) = io.output().split_at_mut(second * oc);
-            // An odd last pixel is computed twice; the copy goes to `spare`.
-            let (out0, out1): (&mut [i8], &mut [i8]) = if second == px {
-                (&mut tail[c0..c0 + n], &mut spare[..n])
-            } else {
-                (
-                    &mut head[px * oc + c0..px * oc + c0 + n],
-                    &mut tail[c0..c0 + n],
-                )
-            };
-            run_gemm(gemm, xblock, w, k4, pairs, out0, out1);
-            px += 2;
+            let out = &mut io.output()[px * oc + c0..(px + 2 * step) * oc + c0 + n];
+            run_gemm(gemm, xblock, w, k4, pairs, out, step * oc);
+            px += count;
         }
         // A wide block's channels without the `Requant` form, right after it.
         // (Only apart: in place, a slow channel declined above.)
@@ -707,46 +668,11 @@ pub fn fully_connected_eval_in(
     conv_eval_in(&fully_connected_as_conv(p), input, output, scratch)
 }
 
-/// Two pixels (`x`, widened) times every channel pair of a block (`w`:
-/// per pair, biases, widened filters, requantization constants),
-/// requantized into `out0` / `out1` (2 bytes per pair each).
-fn run_gemm(
-    gemm: Gemm,
-    x: &[u32],
-    w: &[u32],
-    k4: usize,
-    pairs: usize,
-    out0: &mut [i8],
-    out1: &mut [i8],
-) {
-    debug_assert!(x.len() >= k4 * 4 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
-    debug_assert!(out0.len() >= 2 * pairs && out1.len() >= 2 * pairs);
-    #[cfg(arm_dsp)]
-    {
-        let mut args = asm::GemmArgs {
-            x: x.as_ptr(),
-            w: w.as_ptr(),
-            k4: k4 as u32,
-            out0: out0.as_mut_ptr(),
-            out1: out1.as_mut_ptr(),
-            pairs: pairs as u32,
-        };
-        // SAFETY: the slices hold what the kernel reads and writes (lengths
-        // checked above in debug builds and by construction in `conv_eval`).
-        unsafe {
-            match gemm {
-                Gemm::Doubled => asm::gemm_2x2_doubled(&mut args),
-                Gemm::Wide => asm::gemm_2x2_wide(&mut args),
-            }
-        }
-    }
-    #[cfg(not(arm_dsp))]
-    model::gemm_2x2(gemm, x, w, k4, pairs, out0, out1);
-}
-
 /// Three pixels (`x`, widened by [`interleave3`]) times every channel pair
-/// of a block, as [`run_gemm`]; pixel `i`'s outputs at `out[i * stride..]`.
-fn run_gemm3(
+/// of a block (`w`: per pair, biases, widened filters, requantization
+/// constants), requantized into `out`: pixel `i`'s 2 bytes per pair at
+/// `out[i * stride..]`.
+fn run_gemm(
     gemm: Gemm,
     x: &[u32],
     w: &[u32],
@@ -767,7 +693,8 @@ fn run_gemm3(
             stride: stride as u32,
             pairs: pairs as u32,
         };
-        // SAFETY: as in `run_gemm`.
+        // SAFETY: the slices hold what the kernel reads and writes (lengths
+        // checked above in debug builds and by construction in `conv_run`).
         unsafe {
             match gemm {
                 Gemm::Doubled => asm::gemm_2x3_doubled(&args),

@@ -2,220 +2,17 @@
 //! the AAPCS calling convention: arguments in r0-r3, r4-r11 saved).
 //!
 //! Written in assembly rather than Rust with intrinsics because the inner
-//! loops need all 14 general registers (four accumulators, eight operand
+//! loops need all 14 general registers (six accumulators, six operand
 //! words, two pointers), which the compiler does not give up around inline
 //! `asm!` blocks (r6, r7 and r11 are reserved there), and because the
 //! DSP intrinsics are unstable.
 
 use core::arch::naked_asm;
 
-/// Arguments of [`gemm_2x2_doubled`] and [`gemm_2x2_wide`], read once at entry.
-#[repr(C)]
-pub(super) struct GemmArgs {
-    /// Two pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even, p1 odd]`.
-    pub x: *const u32,
-    /// Channel pair records: `[bias0, bias1]`, then per group `[c0 even,
-    /// c0 odd, c1 even, c1 odd]`, then the requantization constants (six
-    /// words, see each kernel).
-    pub w: *const u32,
-    /// Groups of 4 values in the reduction.
-    pub k4: u32,
-    pub out0: *mut i8,
-    pub out1: *mut i8,
-    pub pairs: u32,
-}
-
-/// Widens `groups` groups of 4 int8 from `a` and `b` (unaligned) into
-/// `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]` per group.
-#[unsafe(naked)]
-pub(super) unsafe extern "C" fn interleave(
-    a: *const i8,
-    b: *const i8,
-    dst: *mut u32,
-    groups: usize,
-) {
-    naked_asm!(
-        "push {{r4-r8, lr}}",
-        "cbz r3, 2f",
-        "1:",
-        "ldr r12, [r0], #4",
-        "ldr lr, [r1], #4",
-        "sxtb16 r4, r12",
-        "sxtb16 r5, r12, ror #8",
-        "sxtb16 r6, lr",
-        "sxtb16 r7, lr, ror #8",
-        "stm r2!, {{r4-r7}}",
-        "subs r3, r3, #1",
-        "bne 1b",
-        "2:",
-        "pop {{r4-r8, pc}}",
-    )
-}
-
-/// Two pixels x all channel pairs: accumulate, requantize (the `$requant`
-/// body: r0-r3 the sums, lr at the pair's constants, r9/r10 the output
-/// pointers on the way out), store.
-///
-/// Registers in the multiply loop: r0-r3 accumulators (c0p0, c0p1, c1p0,
-/// c1p1), r4-r7 the pixels' words, r8-r11 the channels' words, r12 the pixel
-/// pointer, lr the record pointer (it runs on from pair to pair). Frame:
-/// [sp] x start, [sp+4] where the multiply starts, [sp+8] end of the
-/// whole loops of 8 groups, [sp+12] entry into the unrolled tail,
-/// [sp+16] out0, [sp+20] out1, [sp+24] out0 end.
-macro_rules! gemm_2x2 {
-    ($(#[$doc:meta])* $name:ident, $($requant:literal),* $(,)?) => {
-        $(#[$doc])*
-        #[unsafe(naked)]
-        pub(super) unsafe extern "C" fn $name(args: *mut GemmArgs) {
-            naked_asm!(
-                "push {{r4-r11, lr}}",
-                "sub sp, sp, #36",
-                "ldm r0, {{r1-r6}}",
-                "str r1, [sp, #0]",
-                // Groups in whole loops of 8, and where to enter the unrolled
-                // tail for the rest (each group's code is 10 wide
-                // instructions, 40 bytes); with fewer than 8 groups the
-                // multiply starts in the tail.
-                "bic r8, r3, #7",
-                "add r9, r1, r8, lsl #4",
-                "str r9, [sp, #8]",
-                "and r7, r3, #7",
-                "rsb r7, r7, #7",
-                "adr r10, 3f",
-                "mov r11, #40",
-                "mla r10, r7, r11, r10",
-                "str r10, [sp, #12]",
-                "adr r11, 1f",
-                "cmp r8, #0",
-                "it eq",
-                "moveq r11, r10",
-                "str r11, [sp, #4]",
-                "strd r4, r5, [sp, #16]",
-                "add r6, r4, r6, lsl #1",
-                "str r6, [sp, #24]",
-                "mov lr, r2",
-                "cmp r4, r6",
-                "beq 9f",
-                ".macro GEMMSTEP",
-                "ldm.w r12!, {{r4-r7}}",
-                "ldm.w lr!, {{r8-r11}}",
-                "smlad r0, r4, r8, r0",
-                "smlad r0, r5, r9, r0",
-                "smlad r1, r6, r8, r1",
-                "smlad r1, r7, r9, r1",
-                "smlad r2, r4, r10, r2",
-                "smlad r2, r5, r11, r2",
-                "smlad r3, r6, r10, r3",
-                "smlad r3, r7, r11, r3",
-                ".endm",
-                // One pair of output channels: biases, then the multiply.
-                "5:",
-                "ldrd r0, r2, [lr], #8",
-                "mov r1, r0",
-                "mov r3, r2",
-                "ldrd r12, r4, [sp, #0]",
-                "mov pc, r4",
-                "1:",
-                ".rept 8",
-                "GEMMSTEP",
-                ".endr",
-                "ldr r4, [sp, #8]",
-                "cmp r12, r4",
-                "bne 1b",
-                "ldr r4, [sp, #12]",
-                "mov pc, r4",
-                "3:",
-                ".rept 7",
-                "GEMMSTEP",
-                ".endr",
-                ".purgem GEMMSTEP",
-                "ldrd r9, r10, [sp, #16]",
-                $($requant,)*
-                "strd r9, r10, [sp, #16]",
-                "ldr r11, [sp, #24]",
-                "cmp r9, r11",
-                "bne 5b",
-                "9:",
-                "add sp, sp, #36",
-                "pop {{r4-r11, pc}}",
-            )
-        }
-    };
-}
-
-gemm_2x2!(
-    /// Twice the sums (doubled filters and biases), requantized as
-    /// `super::requantize_doubled` does, 4 instructions per output; each
-    /// pixel's two channels leave as one halfword. Constants
-    /// `[mult, add, shift]` per channel: r4-r6 and r7, r8, r11; r12 the
-    /// addend with the sign.
-    gemm_2x2_doubled,
-    "ldm lr!, {{r4-r8, r11}}",
-    "add r12, r5, r0, asr #31",
-    "smmlar r0, r0, r4, r12",
-    "asr r0, r0, r6",
-    "ssat r0, #8, r0",
-    "add r12, r8, r2, asr #31",
-    "smmlar r2, r2, r7, r12",
-    "asr r2, r2, r11",
-    "ssat r2, #8, r2",
-    "bfi r0, r2, #8, #8",
-    "strh r0, [r9], #2",
-    "add r12, r5, r1, asr #31",
-    "smmlar r1, r1, r4, r12",
-    "asr r1, r1, r6",
-    "ssat r1, #8, r1",
-    "add r12, r8, r3, asr #31",
-    "smmlar r3, r3, r7, r12",
-    "asr r3, r3, r11",
-    "ssat r3, #8, r3",
-    "bfi r1, r3, #8, #8",
-    "strh r1, [r10], #2",
-);
-
-gemm_2x2!(
-    /// The sums themselves, requantized as `super::requantize` does (any
-    /// bias: the product is 64 bits), 6 instructions per output. Constants
-    /// `[mult0, shc1_0, mult1, shc1_1]` (then two unused words): r5-r8;
-    /// r4 = 2^30, r11/r12 the 64-bit sum.
-    gemm_2x2_wide,
-    "ldm lr!, {{r5-r8}}",
-    "add lr, lr, #8",
-    "mov r4, #0x40000000",
-    "asr r12, r0, #31",
-    "add r11, r4, r12, lsl #31",
-    "smlal r11, r12, r0, r5",
-    "asr r12, r12, r6",
-    "add r12, r12, r6, asr #8",
-    "ssat r12, #8, r12, asr #1",
-    "strb r12, [r9], #1",
-    "asr r12, r2, #31",
-    "add r11, r4, r12, lsl #31",
-    "smlal r11, r12, r2, r7",
-    "asr r12, r12, r8",
-    "add r12, r12, r8, asr #8",
-    "ssat r12, #8, r12, asr #1",
-    "strb r12, [r9], #1",
-    "asr r12, r1, #31",
-    "add r11, r4, r12, lsl #31",
-    "smlal r11, r12, r1, r5",
-    "asr r12, r12, r6",
-    "add r12, r12, r6, asr #8",
-    "ssat r12, #8, r12, asr #1",
-    "strb r12, [r10], #1",
-    "asr r12, r3, #31",
-    "add r11, r4, r12, lsl #31",
-    "smlal r11, r12, r3, r7",
-    "asr r12, r12, r8",
-    "add r12, r12, r8, asr #8",
-    "ssat r12, #8, r12, asr #1",
-    "strb r12, [r10], #1",
-);
-
 /// Widens `groups` groups of 4 int8 of three pixels, `a`, `a + stride`
-/// and `a + 2 * stride` (unaligned), into `[sxtb16(p), sxtb16(p ror 8)]`
-/// per pixel and group: the operands of [`gemm_2x3_doubled`] and
-/// [`gemm_2x3_wide`].
+/// and `a + 2 * stride` (unaligned; a stride of 0 repeats one pixel), into
+/// `[sxtb16(p), sxtb16(p ror 8)]` per pixel and group: the operands of
+/// [`gemm_2x3_doubled`] and [`gemm_2x3_wide`].
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn interleave3(
     a: *const i8,
@@ -250,12 +47,15 @@ pub(super) struct Gemm3Args {
     /// Three pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even,
     /// p1 odd, p2 even, p2 odd]` ([`interleave3`]).
     pub x: *const u32,
-    /// Channel pair records, as [`GemmArgs::w`].
+    /// Channel pair records: `[bias0, bias1]`, then per group `[c0 even,
+    /// c0 odd, c1 even, c1 odd]`, then the requantization constants (six
+    /// words, see each kernel).
     pub w: *const u32,
     /// Groups of 4 values in the reduction.
     pub k4: u32,
     /// The first pixel's output at the block's first channel; the other
-    /// two follow `stride` and `2 * stride` bytes on.
+    /// two follow `stride` and `2 * stride` bytes on (a stride of 0 for one
+    /// pixel computed three times).
     pub out: *mut i8,
     pub stride: u32,
     pub pairs: u32,
@@ -265,10 +65,9 @@ pub(super) struct Gemm3Args {
 /// `$requant` body: r0-r5 the sums, lr at the pair's constants; it leaves
 /// each pixel's two outputs as the low halfword of r0, r1, r2), store.
 ///
-/// Against [`gemm_2x2_doubled`]'s 2 x 2 block, the 2 x 3 block loads 10
-/// words per 12 `SMLAD` instead of 8 per 8 (26 cycles per 24 MACs instead
-/// of 18 per 16), and shares each channel pair's set-up and loop among
-/// three pixels. Registers in the multiply loop: r0-r2 channel 0's
+/// The 2 x 3 block loads 10 words per 12 `SMLAD` (26 cycles per 24 MACs;
+/// a 2 x 2 block took 18 per 16), and shares each channel pair's set-up
+/// and loop among three pixels. Registers in the multiply loop: r0-r2 channel 0's
 /// accumulators (pixels 0-2), r3-r5 channel 1's, r6/r7 one pixel's words,
 /// r8-r11 the channels' words, r12 the pixel pointer, lr the record
 /// pointer. Frame: [sp] x start, [sp+4] where the multiply starts, [sp+8]
@@ -368,9 +167,10 @@ macro_rules! gemm_2x3 {
 }
 
 gemm_2x3!(
-    /// [`gemm_2x2_doubled`]'s requantization for a 2 x 3 block: constants
-    /// in r6-r8 (channel 0) and r9-r11 (channel 1), r12 the addend with
-    /// the sign.
+    /// Twice the sums (doubled filters and biases), requantized as
+    /// `super::requantize_doubled` does, 4 instructions per output; each
+    /// pixel's two channels leave as one halfword. Constants `[mult, add,
+    /// shift]` per channel: r6-r8 and r9-r11; r12 the addend with the sign.
     gemm_2x3_doubled,
     "ldm lr!, {{r6-r11}}",
     "add r12, r7, r0, asr #31",
@@ -403,9 +203,10 @@ gemm_2x3!(
 );
 
 gemm_2x3!(
-    /// [`gemm_2x2_wide`]'s requantization for a 2 x 3 block: constants
-    /// `[mult0, shc1_0, mult1, shc1_1]` in r6-r9, r10 = 2^30, r11/r12 the
-    /// 64-bit sum.
+    /// The sums themselves, requantized as `super::requantize` does (any
+    /// bias: the product is 64 bits), 6 instructions per output. Constants
+    /// `[mult0, shc1_0, mult1, shc1_1]` (then two unused words): r6-r9;
+    /// r10 = 2^30, r11/r12 the 64-bit sum.
     gemm_2x3_wide,
     "ldm lr!, {{r6-r9}}",
     "add lr, lr, #8",
@@ -708,8 +509,9 @@ pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
     )
 }
 
-/// A channel pair's filter rows widened as [`interleave`] does (then the
-/// `$scale` body on r4-r7); returns the rows' sums (of the values as read)
+/// A channel pair's filter rows `a` and `b` widened into the GEMM's record
+/// layout, per group of 4 values `[sxtb16(a), sxtb16(a ror 8), sxtb16(b),
+/// sxtb16(b ror 8)]` (then the `$scale` body on r4-r7); returns the rows' sums (of the values as read)
 /// in the low word (`a`) and the high word (`b`).
 macro_rules! interleave_filters {
     ($(#[$doc:meta])* $name:ident, $($scale:literal),* $(,)?) => {
@@ -752,12 +554,12 @@ macro_rules! interleave_filters {
 }
 
 interleave_filters!(
-    /// For [`gemm_2x2_wide`]: the values themselves.
+    /// For [`gemm_2x3_wide`]: the values themselves.
     interleave_filters,
 );
 
 interleave_filters!(
-    /// For [`gemm_2x2_doubled`]: every value doubled (`SADD16` of each
+    /// For [`gemm_2x3_doubled`]: every value doubled (`SADD16` of each
     /// word with itself).
     interleave_filters_doubled,
     "sadd16 r4, r4, r4",

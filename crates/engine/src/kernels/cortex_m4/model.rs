@@ -26,7 +26,8 @@ fn word(s: &[i8], i: usize) -> u32 {
     u32::from_le_bytes([s[i] as u8, s[i + 1] as u8, s[i + 2] as u8, s[i + 3] as u8])
 }
 
-pub fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
+/// Two rows widened into the GEMM's record layout.
+fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
     for g in 0..groups {
         let (wa, wb) = (word(a, 4 * g), word(b, 4 * g));
         dst[4 * g..4 * g + 4].copy_from_slice(&[
@@ -83,36 +84,6 @@ fn gemm_output(gemm: Gemm, t: &[u32], a: i32, i: usize) -> i8 {
     }
 }
 
-/// Both 2 x 2 GEMM kernels: the sums, then [`super::Gemm`]'s requantization.
-pub fn gemm_2x2(
-    gemm: Gemm,
-    x: &[u32],
-    w: &[u32],
-    k4: usize,
-    pairs: usize,
-    out0: &mut [i8],
-    out1: &mut [i8],
-) {
-    let rec_words = k4 * 4 + PAIR_EXTRA;
-    for (j, rec) in w.chunks_exact(rec_words).take(pairs).enumerate() {
-        let (b0, b1) = (rec[0] as i32, rec[1] as i32);
-        let mut acc = [b0, b0, b1, b1];
-        for g in 0..k4 {
-            let xs = &x[4 * g..4 * g + 4];
-            let ws = &rec[2 + 4 * g..2 + 4 * g + 4];
-            acc[0] = smlad(smlad(acc[0], xs[0], ws[0]), xs[1], ws[1]);
-            acc[1] = smlad(smlad(acc[1], xs[2], ws[0]), xs[3], ws[1]);
-            acc[2] = smlad(smlad(acc[2], xs[0], ws[2]), xs[1], ws[3]);
-            acc[3] = smlad(smlad(acc[3], xs[2], ws[2]), xs[3], ws[3]);
-        }
-        let t = &rec[2 + 4 * k4..];
-        out0[2 * j] = gemm_output(gemm, t, acc[0], 0);
-        out0[2 * j + 1] = gemm_output(gemm, t, acc[2], 1);
-        out1[2 * j] = gemm_output(gemm, t, acc[1], 0);
-        out1[2 * j + 1] = gemm_output(gemm, t, acc[3], 1);
-    }
-}
-
 /// [`super::asm::interleave3`]: three pixels, `stride` bytes apart in `a`.
 pub fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
     for g in 0..groups {
@@ -124,7 +95,7 @@ pub fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
     }
 }
 
-/// Both 2 x 3 GEMM kernels: pixel `i`'s outputs at `out[i * stride..]`.
+/// Both GEMM kernels: pixel `i`'s outputs at `out[i * stride..]`.
 pub fn gemm_2x3(
     gemm: Gemm,
     x: &[u32],

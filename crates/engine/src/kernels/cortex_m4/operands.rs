@@ -277,17 +277,10 @@ pub(super) fn take_words<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s
     Some(head)
 }
 
-/// [`take_words`] as `len` bytes (rounded up to whole words).
-pub(super) fn take_bytes<'s>(rest: &mut &'s mut [u32], len: usize) -> Option<&'s mut [i8]> {
-    let words = take_words(rest, len.div_ceil(4))?;
-    // SAFETY: the words are initialised; any byte is a valid `i8`, `i8` has
-    // alignment 1, and the exclusive borrow is carried over.
-    Some(unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), len) })
-}
-
 /// `words` as bytes.
 pub(super) fn as_bytes(words: &mut [u32]) -> &mut [i8] {
-    // SAFETY: as in `take_bytes`.
+    // SAFETY: the words are initialised; any byte is a valid `i8`, `i8` has
+    // alignment 1, and the exclusive borrow is carried over.
     unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i8>(), words.len() * 4) }
 }
 
@@ -351,21 +344,6 @@ pub(super) fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize 
     (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
 }
 
-/// Widens rows of int8 into the GEMM's pair-interleaved 16-bit layout:
-/// per group of 4 values, `[sxtb16(a), sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]`.
-pub(super) fn interleave(a: &[i8], b: &[i8], dst: &mut [u32]) {
-    let groups = a.len() / 4;
-    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
-    #[cfg(arm_dsp)]
-    // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
-    // (checked by every caller's slicing; lengths are multiples of 4).
-    unsafe {
-        asm::interleave(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups);
-    }
-    #[cfg(not(arm_dsp))]
-    model::interleave(a, b, dst, groups);
-}
-
 /// Three pixels' `groups * 4` values, `stride` bytes apart from `a` on,
 /// widened for the 2 x 3 GEMM ([`asm::interleave3`]).
 pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
@@ -380,15 +358,16 @@ pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usiz
     model::interleave3(a, stride, dst, groups);
 }
 
-/// [`interleave`] of a channel pair's filter rows, every value doubled if
-/// `doubled` (for [`super::Gemm::Doubled`], which accumulates twice the
+/// A channel pair's filter rows widened into the GEMM's record layout
+/// ([`asm::interleave_filters`]), every value doubled if `doubled` (for [`super::Gemm::Doubled`], which accumulates twice the
 /// sum); returns the rows' sums, not doubled (the input offset is folded
 /// with them).
 pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: bool) -> [i32; 2] {
     let groups = a.len() / 4;
     debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
     #[cfg(arm_dsp)]
-    // SAFETY: as in `interleave`.
+    // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
+    // (checked by the caller's slicing; lengths are multiples of 4).
     let sums = unsafe {
         let f = if doubled {
             asm::interleave_filters_doubled
