@@ -829,7 +829,7 @@ fn whole_quads(n: usize) -> Option<usize> {
 /// The records of channels `ch0..` for the micro-kernel (as many as
 /// `records` holds): doubled folded bias, requantization, taps in the three
 /// slot rotations. Returns whether every one is exact (otherwise the
-/// per-channel path recomputes those that are not).
+/// per-channel path recomputes those that are not, [`inexact_records`]).
 fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -> bool {
     let mut all_fast = true;
     for (i, rec) in records.chunks_exact_mut(DW_RECORD).enumerate() {
@@ -840,7 +840,8 @@ fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -
     all_fast
 }
 
-/// Channel `o`'s record; whether the micro-kernel's result is exact.
+/// Channel `o`'s record; whether the micro-kernel's result is exact (an
+/// inexact record has a shift of 0, which an exact one never has).
 /// Row by row, so that only three taps are live at once (with all nine and
 /// the record built apart, it spilled them: 200 instructions a record).
 #[inline(always)]
@@ -869,10 +870,20 @@ fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32; DW_RECORD
     // The largest sum of nine int8 products.
     let exact_bias = bias.abs() < DOUBLED_ACC_LIMIT - 9 * 128 * 128;
     let r = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
-    let fast = exact_bias && r.is_some();
+    let r = r.filter(|_| exact_bias);
+    let fast = r.is_some();
     let r = r.unwrap_or_default();
     rec[..4].copy_from_slice(&[(2 * bias) as i32, r.shift, r.mult, r.add]);
     fast
+}
+
+/// The channels of a block (from `ch0`) whose records are inexact.
+fn inexact_records(records: &[i32], ch0: usize) -> impl Iterator<Item = usize> + '_ {
+    records
+        .chunks_exact(DW_RECORD)
+        .enumerate()
+        .filter(|(_, rec)| rec[1] == 0)
+        .map(move |(i, _)| ch0 + i)
 }
 
 /// Whether channel `o` runs exactly in the micro-kernel.
@@ -918,8 +929,11 @@ pub fn depthwise_eval_in(
 /// A layer the planner runs in place, whole, as [`conv_eval_in_place`]:
 /// one call instead of one per output row, each of which computed the
 /// channels' records again and widened three input rows (VWW's op 3: 54 %
-/// more instructions). `Ok(false)`, with nothing written, when the
-/// channels need more than one block or the per-channel path.
+/// more instructions). Channels that need the per-channel path are
+/// computed first, into the scratch left after the block, while the input
+/// is whole. `Ok(false)`, with nothing written, when the channels need
+/// more than one block, the `c % 4` last ones the per-channel path, or
+/// the per-channel path's outputs have no room.
 pub fn depthwise_eval_in_place(
     p: &DepthwiseParams<'_>,
     span: &mut [i8],
@@ -942,7 +956,7 @@ fn depthwise_io(p: &DepthwiseParams<'_>, mut io: InOut<'_>, scratch: &mut [u32])
     let short = || unsupported("Cortex-M4 depthwise: scratch too small");
     let band = take_words(&mut rest, n * 3 * column_pairs(p)).ok_or_else(short)?;
     let records = take_i32(&mut rest, n * DW_RECORD).ok_or_else(short)?;
-    depthwise_run(p, &mut io, band, records)
+    depthwise_run(p, &mut io, band, records, rest)
 }
 
 /// [`depthwise_run`] with its scratch on the stack. Not inlined: the arena
@@ -955,7 +969,7 @@ fn depthwise_on_stack(p: &DepthwiseParams<'_>, io: &mut InOut<'_>) -> Result<boo
     let band = bscratch.zeroed(n * 3 * column_pairs(p));
     let mut rscratch = Scratch::<i32, { MAX_DW_CHANNELS * DW_RECORD }>::new();
     let records = rscratch.zeroed(n * DW_RECORD);
-    depthwise_run(p, io, band, records)
+    depthwise_run(p, io, band, records, &mut [])
 }
 
 fn check_depthwise(p: &DepthwiseParams<'_>, io: &InOut<'_>) -> Result<()> {
@@ -971,16 +985,17 @@ fn check_depthwise(p: &DepthwiseParams<'_>, io: &InOut<'_>) -> Result<()> {
 /// The depthwise layer itself, parameters and lengths checked by the
 /// caller, in blocks of as many channels as `records` holds records;
 /// `Ok(false)`, with nothing written, for a layer in place that needs more
-/// than one block or the per-channel path (see
-/// [`depthwise_eval_in_place`]). Not inlined: both the stack and the arena
-/// entry call it (one copy in flash), and the arena entry's frame then
-/// holds no stack buffers.
+/// than one block, or the per-channel path without room for it in `spare`
+/// (see [`depthwise_eval_in_place`]). Not inlined: both the stack and the
+/// arena entry call it (one copy in flash), and the arena entry's frame
+/// then holds no stack buffers.
 #[inline(never)]
 fn depthwise_run(
     p: &DepthwiseParams<'_>,
     io: &mut InOut<'_>,
     band: &mut [u32],
     records: &mut [i32],
+    spare: &mut [u32],
 ) -> Result<bool> {
     let c = p.input.c;
     let (oh, ow) = (p.output.h, p.output.w);
@@ -992,12 +1007,21 @@ fn depthwise_run(
     if in_place && (quads < c || block < c) {
         return Ok(false);
     }
+    let pixels = oh * ow;
+    let spare = as_bytes(spare);
     let mut ch0 = 0;
     while ch0 < quads {
         let n = block.min(quads - ch0);
         let all_fast = depthwise_records(p, ch0, &mut records[..n * DW_RECORD]);
+        let slow = || inexact_records(&records[..n * DW_RECORD], ch0);
         if in_place && !all_fast {
-            return Ok(false);
+            // (In place the block is the whole layer: this runs once.)
+            if slow().count() * pixels > spare.len() {
+                return Ok(false);
+            }
+            for (o, out) in slow().zip(spare.chunks_exact_mut(pixels)) {
+                depthwise_channel(p, io.input(), o, out, 1);
+            }
         }
         let band = &mut band[..n * chw];
         // The edge pairs' padding halves, which rows never write.
@@ -1019,9 +1043,18 @@ fn depthwise_run(
             let out = &mut io.output()[oy * ow * c + ch0..(oy + 1) * ow * c];
             depthwise_row(p, band, &records[..n * DW_RECORD], top % 3, out);
         }
-        // (Only apart: in place, a slow channel declined above.)
-        if let (false, Some((input, output))) = (all_fast, io.apart()) {
-            depthwise_recompute(p, input, output, ch0..ch0 + n);
+        if !all_fast {
+            if let Some((input, output)) = io.apart() {
+                depthwise_recompute(p, input, output, slow());
+            } else {
+                // In place: the outputs computed before.
+                let output = io.output();
+                for (o, out) in slow().zip(spare.chunks_exact(pixels)) {
+                    for (px, &v) in out.iter().enumerate() {
+                        output[px * c + o] = v;
+                    }
+                }
+            }
         }
         ch0 += n;
     }
@@ -1029,14 +1062,14 @@ fn depthwise_run(
     // (Only apart: in place, channels past the quads declined above.)
     if let Some((input, output)) = io.apart() {
         for o in quads..c {
-            depthwise_channel(p, input, output, o);
+            depthwise_channel(p, input, o, &mut output[o..], c);
         }
     }
     Ok(true)
 }
 
-/// Recomputes the channels of `channels` whose micro-kernel result is not
-/// exact, right after their block (checking all of a layer's channels
+/// Recomputes `channels`, those of a block whose micro-kernel result is
+/// not exact, right after their block (checking all of a layer's channels
 /// again at its end cost more than a late layer's arithmetic). The
 /// reference's outputs are clamped already: the clamp pass leaves them.
 #[cold]
@@ -1045,10 +1078,10 @@ fn depthwise_recompute(
     p: &DepthwiseParams<'_>,
     input: &[i8],
     output: &mut [i8],
-    channels: core::ops::Range<usize>,
+    channels: impl Iterator<Item = usize>,
 ) {
-    for o in channels.filter(|&o| !depthwise_fast_channel(p, o)) {
-        depthwise_channel(p, input, output, o);
+    for o in channels {
+        depthwise_channel(p, input, o, &mut output[o..], p.input.c);
     }
 }
 
@@ -1158,10 +1191,17 @@ fn depthwise_row(
 }
 
 /// Output channel `o` of a 3x3 depthwise layer (depth multiplier 1) alone,
-/// as the reference computes it: the input offset is folded into the bias
-/// for pixels whose window lies inside the input (exact in wrapping
-/// arithmetic), so those take nine multiply-adds without bounds logic.
-fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o: usize) {
+/// as the reference computes it, pixel `i`'s output at `out[i * stride]`:
+/// the input offset is folded into the bias for pixels whose window lies
+/// inside the input (exact in wrapping arithmetic), so those take nine
+/// multiply-adds without bounds logic.
+fn depthwise_channel(
+    p: &DepthwiseParams<'_>,
+    input: &[i8],
+    o: usize,
+    out: &mut [i8],
+    stride: usize,
+) {
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let (oh, ow) = (p.output.h, p.output.w);
     let w = p.window;
@@ -1203,8 +1243,7 @@ fn depthwise_channel(p: &DepthwiseParams<'_>, input: &[i8], output: &mut [i8], o
                 }
                 a
             };
-            output[(oy * ow + ox) * c + o] =
-                super::reference::requantize(acc, 0, mult, shift, tail);
+            out[(oy * ow + ox) * stride] = super::reference::requantize(acc, 0, mult, shift, tail);
         }
     }
 }
@@ -1672,7 +1711,7 @@ mod tests {
                 && done.depthwise > 200
                 && done.fully_connected > 60
                 && done.add > 60
-                && done.in_place > 60,
+                && done.in_place > 80,
             "{done:?}"
         );
     }
