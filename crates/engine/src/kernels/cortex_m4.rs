@@ -425,8 +425,10 @@ fn conv_run(
                 let x = &input[px * ic..(px + 2 * step) * ic + kp];
                 interleave3(x, step * ic, xblock, k4);
             } else {
-                for (i, patch) in patches.chunks_exact_mut(kp).take(count).enumerate() {
-                    gather(p, input, px + i, patch, zero_point, (ih, iw, ow));
+                if count == 3 {
+                    gather3(p, input, px, (patches, kp), zero_point, (ih, iw, ow));
+                } else {
+                    gather(p, input, px, &mut patches[..kp], zero_point, (ih, iw, ow));
                 }
                 interleave3(&patches[..(1 + 2 * step) * kp], step * kp, xblock, k4);
             }

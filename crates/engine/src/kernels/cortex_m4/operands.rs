@@ -436,6 +436,57 @@ pub(super) fn gather(
     }
 }
 
+/// The receptive fields of output pixels `px`, `px + 1` and `px + 2` into
+/// consecutive patches of `kp` bytes, as [`gather`] does one: when the
+/// three lie in one output row and inside the input (nearly all), as
+/// three runs of rows without its per-pixel arithmetic and checks.
+pub(super) fn gather3(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    px: usize,
+    (patches, kp): (&mut [i8], usize),
+    zero_point: i8,
+    (ih, iw, ow): (usize, usize, usize),
+) {
+    let w = p.window;
+    let ic = p.input.c;
+    let (oy, ox) = (px / ow, px % ow);
+    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+    let (run, step, row) = (w.kernel_w * ic, w.stride_w * ic, iw * ic);
+    if ox + 2 < ow
+        && iy0 >= 0
+        && ix0 >= 0
+        && iy0 as usize + w.kernel_h <= ih
+        && ix0 as usize + 2 * w.stride_w + w.kernel_w <= iw
+        && w.kernel_h * run <= kp
+        && 3 * kp <= patches.len()
+    {
+        let start = (iy0 as usize * iw + ix0 as usize) * ic;
+        if start + 2 * step + (w.kernel_h - 1) * row + run <= input.len() {
+            for i in 0..3 {
+                // SAFETY: the last byte read, start + 2 * step + (kernel_h -
+                // 1) * row + run - 1, is inside `input` (checked just
+                // above), and patch `i`'s kernel_h * run bytes fit in its
+                // `kp` bytes of `patches`.
+                unsafe {
+                    copy_rows(
+                        patches.as_mut_ptr().add(i * kp),
+                        input.as_ptr().add(start + i * step),
+                        run,
+                        w.kernel_h,
+                        row,
+                    );
+                }
+            }
+            return;
+        }
+    }
+    for (i, patch) in patches.chunks_exact_mut(kp).take(3).enumerate() {
+        gather(p, input, px + i, patch, zero_point, (ih, iw, ow));
+    }
+}
+
 /// `src` (one byte per channel, the block's channels) sign-extended into
 /// the low half (`high` false) or the high half of band words `first`,
 /// `first + chw`, ...: an edge column pair's input column.
