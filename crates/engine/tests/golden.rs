@@ -218,7 +218,7 @@ fn vww_in_place_layers_run_whole_match_the_golden_vectors() {
     }
     static M4_WHOLE: KernelSet = KernelSet {
         conv: &[ConvKernel {
-            name: "conv_m4_gemm_2x2_model",
+            name: "conv_m4_gemm_model",
             supports: m4::conv_supports,
             eval: m4::conv_eval,
         }],

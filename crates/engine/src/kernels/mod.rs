@@ -616,7 +616,7 @@ pub struct DepthwiseKernel {
 pub static CONV_KERNELS: &[ConvKernel] = &[
     #[cfg(arm_dsp)]
     ConvKernel {
-        name: "conv_m4_gemm_2x2",
+        name: "conv_m4_gemm",
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
     },
@@ -652,7 +652,7 @@ pub static CONV_KERNELS: &[ConvKernel] = &[
     // suite checks its operand preparation and requantization on the host.
     #[cfg(all(feature = "std", not(arm_dsp)))]
     ConvKernel {
-        name: "conv_m4_gemm_2x2_model",
+        name: "conv_m4_gemm_model",
         supports: cortex_m4::conv_supports,
         eval: cortex_m4::conv_eval,
     },
@@ -758,7 +758,7 @@ pub static FULLY_CONNECTED_KERNELS: &[FullyConnectedKernel] = &[
     },
     #[cfg(arm_dsp)]
     FullyConnectedKernel {
-        name: "fc_m4_gemm_2x2",
+        name: "fc_m4_gemm",
         supports: cortex_m4::fully_connected_supports,
         eval: cortex_m4::fully_connected_eval,
     },

@@ -274,7 +274,7 @@ impl KernelSet {
 
 #[cfg(arm_dsp)]
 pub const CONV_M4: ConvKernel = ConvKernel {
-    name: "conv_m4_gemm_2x2",
+    name: "conv_m4_gemm",
     supports: cortex_m4::conv_supports,
     eval: cortex_m4::conv_eval,
 };
@@ -357,7 +357,7 @@ pub const FC_M4_DOT: FullyConnectedKernel = FullyConnectedKernel {
 };
 #[cfg(arm_dsp)]
 pub const FC_M4: FullyConnectedKernel = FullyConnectedKernel {
-    name: "fc_m4_gemm_2x2",
+    name: "fc_m4_gemm",
     supports: cortex_m4::fully_connected_supports,
     eval: cortex_m4::fully_connected_eval,
 };
