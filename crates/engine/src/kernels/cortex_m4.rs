@@ -74,8 +74,8 @@ const WEIGHT_BUDGET: usize = 16 * 1024;
 pub const MAX_K: usize = 512;
 /// Largest reduction of the GEMM path: 3x3 convolutions over 128 channels
 /// (ResNet-8's are over 64, 576 values). Layers above [`MAX_K`] run in a
-/// second instantiation with 10.1 KB of pixel operands, so models without them keep
-/// the smaller stack.
+/// second instantiation with 10.1 KB of pixel operands, so models without
+/// them keep the smaller stack.
 pub const MAX_K_WIDE: usize = 1152;
 /// Stack for the depthwise path's widened input band, bytes (three rows of
 /// four channels must fit).
@@ -241,7 +241,8 @@ pub fn conv_scratch_words(p: &ConvParams<'_>) -> (usize, usize) {
 /// The GEMM's working memory (see [`conv_run`]).
 struct ConvScratch<'s> {
     wblock: &'s mut [u32],
-    /// [`operand_words`]: see [`operand_parts`].
+    /// The pixels' operands ([`operand_words`]; [`operand_parts`] splits
+    /// them).
     operands: &'s mut [u32],
 }
 
@@ -387,8 +388,8 @@ fn conv_run(
     // Each block runs in the doubled GEMM if all its channels allow it and
     // it pays: it saves 13 instructions per channel pair and pixel triple
     // (4 per output instead of 6) and costs one per word of the pair's
-    // widened filters (`kp`), per call
-    // (in-place layers the whole-layer entry declines call once per row).
+    // widened filters (`kp`), per call (in-place layers the whole-layer
+    // entry declines call once per row).
     let try_doubled = 2 * pixels >= kp;
     let in_place = io.is_in_place();
     if in_place && (oc % 2 == 1 || 2 * pairs_per_block < oc) {
@@ -687,7 +688,7 @@ fn run_gemm(
     debug_assert!(out.len() >= 2 * stride + 2 * pairs);
     #[cfg(arm_dsp)]
     {
-        let args = asm::Gemm3Args {
+        let args = asm::GemmArgs {
             x: x.as_ptr(),
             w: w.as_ptr(),
             k4: k4 as u32,
@@ -1018,7 +1019,7 @@ fn depthwise_run(
         let slow = || inexact_records(&records[..n * DW_RECORD], ch0);
         if in_place && !all_fast {
             // (In place the block is the whole layer: this runs once.)
-            if slow().count() * pixels > spare.len() {
+            if pixels == 0 || slow().count() * pixels > spare.len() {
                 return Ok(false);
             }
             for (o, out) in slow().zip(spare.chunks_exact_mut(pixels)) {

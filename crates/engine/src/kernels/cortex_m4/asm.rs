@@ -43,7 +43,7 @@ pub(super) unsafe extern "C" fn interleave3(
 
 /// Arguments of [`gemm_2x3_doubled`] and [`gemm_2x3_wide`], read once at entry.
 #[repr(C)]
-pub(super) struct Gemm3Args {
+pub(super) struct GemmArgs {
     /// Three pixels, widened: per group of 4, `[p0 even, p0 odd, p1 even,
     /// p1 odd, p2 even, p2 odd]` ([`interleave3`]).
     pub x: *const u32,
@@ -77,7 +77,7 @@ macro_rules! gemm_2x3 {
     ($(#[$doc:meta])* $name:ident, $($requant:literal),* $(,)?) => {
         $(#[$doc])*
         #[unsafe(naked)]
-        pub(super) unsafe extern "C" fn $name(args: *const Gemm3Args) {
+        pub(super) unsafe extern "C" fn $name(args: *const GemmArgs) {
             naked_asm!(
                 "push {{r4-r11, lr}}",
                 "sub sp, sp, #36",
