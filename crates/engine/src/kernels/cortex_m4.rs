@@ -833,51 +833,52 @@ fn whole_quads(n: usize) -> Option<usize> {
 /// `records` holds): doubled folded bias, requantization, taps in the three
 /// slot rotations. Returns whether every one is exact (otherwise the
 /// per-channel path recomputes those that are not, [`inexact_records`]).
+///
+/// The filter is `[kh, kw, c]`: one window position's taps are contiguous
+/// over the channels, so the taps go in one pass per window row over three
+/// runs of bytes (channel by channel, the nine taps `c` apart took nine
+/// base addresses, which the compiler spilled: 182 instructions a record).
 fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -> bool {
-    let mut all_fast = true;
-    for (i, rec) in records.chunks_exact_mut(DW_RECORD).enumerate() {
-        if let Ok(rec) = rec.try_into() {
-            all_fast &= depthwise_record(p, ch0 + i, rec);
-        }
-    }
-    all_fast
-}
-
-/// Channel `o`'s record; whether the micro-kernel's result is exact (an
-/// inexact record has a shift of 0, which an exact one never has).
-/// Row by row, so that only three taps are live at once (with all nine and
-/// the record built apart, it spilled them: 200 instructions a record).
-#[inline(always)]
-fn depthwise_record(p: &DepthwiseParams<'_>, o: usize, rec: &mut [i32; DW_RECORD]) -> bool {
     let c = p.input.c;
-    // The filter is `[kh, kw, c]`: channel `o`'s taps are `c` apart.
-    let Some(f) = p.filter.get(o..=o + 8 * c) else {
+    let n = records.len() / DW_RECORD;
+    let Some(filter) = p.filter.get(ch0..(ch0 + 8 * c + n).max(ch0)) else {
+        records.fill(0);
         return false;
     };
-    let tap = |k: usize| i32::from(f[k * c]);
     let pack = |lo: i32, hi: i32| ((2 * lo) & 0xffff) | ((2 * hi) << 16);
-    let mut sum = 0;
     for row in 0..3 {
-        let (a, b, d) = (tap(3 * row), tap(3 * row + 1), tap(3 * row + 2));
-        sum += a + b + d;
-        // Per window row `(w0, w1)`, `(w2, w1)`: the six words, then the
-        // first four again (see `rotation_start`).
-        let w = [pack(a, b), pack(d, b)];
-        rec[4 + 2 * row..6 + 2 * row].copy_from_slice(&w);
-        if row < 2 {
-            rec[10 + 2 * row..12 + 2 * row].copy_from_slice(&w);
+        let taps = |k: usize| filter.get((3 * row + k) * c..).unwrap_or_default();
+        let rows = taps(0).iter().zip(taps(1)).zip(taps(2));
+        for (rec, ((&a, &b), &d)) in records.chunks_exact_mut(DW_RECORD).zip(rows) {
+            let (a, b, d) = (i32::from(a), i32::from(b), i32::from(d));
+            // Per window row `(w0, w1)`, `(w2, w1)`: the six words, then the
+            // first four again (see `rotation_start`). The taps' sum waits
+            // in the bias word.
+            let w = [pack(a, b), pack(d, b)];
+            rec[4 + 2 * row..6 + 2 * row].copy_from_slice(&w);
+            if row < 2 {
+                rec[10 + 2 * row..12 + 2 * row].copy_from_slice(&w);
+            }
+            rec[0] = if row == 0 { 0 } else { rec[0] } + a + b + d;
         }
     }
-    let bias =
-        i64::from(p.bias.map_or(0, |b| b.get(o))) + i64::from(sum) * i64::from(p.input_offset);
-    // The largest sum of nine int8 products.
-    let exact_bias = bias.abs() < DOUBLED_ACC_LIMIT - 9 * 128 * 128;
-    let r = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset);
-    let r = r.filter(|_| exact_bias);
-    let fast = r.is_some();
-    let r = r.unwrap_or_default();
-    rec[..4].copy_from_slice(&[(2 * bias) as i32, r.shift, r.mult, r.add]);
-    fast
+    let mut all_fast = true;
+    for (o, rec) in (ch0..).zip(records.chunks_exact_mut(DW_RECORD)) {
+        let bias = rec[0]
+            .checked_mul(p.input_offset)
+            .and_then(|folded| p.bias.map_or(0, |b| b.get(o)).checked_add(folded))
+            // The largest sum of nine int8 products.
+            .filter(|b| i64::from(b.unsigned_abs()) < DOUBLED_ACC_LIMIT - 9 * 128 * 128);
+        // An inexact record has a shift of 0, which an exact one never has.
+        let r = bias.and_then(|_| {
+            DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
+        });
+        all_fast &= r.is_some();
+        let r = r.unwrap_or_default();
+        let bias = bias.unwrap_or_default();
+        rec[..4].copy_from_slice(&[2 * bias, r.shift, r.mult, r.add]);
+    }
+    all_fast
 }
 
 /// The channels of a block (from `ch0`) whose records are inexact.

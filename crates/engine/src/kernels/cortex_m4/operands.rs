@@ -99,13 +99,17 @@ impl DoubledRequant {
         if mult < 0 || !(1..=31).contains(&e) {
             return None;
         }
-        // In 64 bits by multiplication, not by shifts of a variable amount
-        // (library calls on the board).
-        let add = i64::from(1u32 << (e - 1)) + i64::from(output_offset) * i64::from(1u32 << e);
-        (add.abs() <= 1 << 30).then_some(DoubledRequant {
+        // `2^(e-1) + zp * 2^e = (2 zp + 1) * 2^(e-1)`, in 32 bits: a product
+        // that overflows them is beyond `2^30` anyway (64-bit shifts by a
+        // variable amount are a dozen instructions on the board).
+        let add = output_offset
+            .checked_mul(2)
+            .and_then(|z| (z + 1).checked_mul(1 << (e - 1)))
+            .filter(|a| a.unsigned_abs() <= 1 << 30)?;
+        Some(DoubledRequant {
             shift: e,
             mult,
-            add: add as i32,
+            add,
         })
     }
 }
