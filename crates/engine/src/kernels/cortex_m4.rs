@@ -426,11 +426,8 @@ fn conv_run(
                 let x = &input[px * ic..(px + 2 * step) * ic + kp];
                 interleave3(x, step * ic, xblock, k4);
             } else {
-                if count == 3 {
-                    gather3(p, input, px, (patches, kp), zero_point, (ih, iw, ow));
-                } else {
-                    gather(p, input, px, &mut patches[..kp], zero_point, (ih, iw, ow));
-                }
+                let dims = (ih, iw, ow);
+                gather(p, input, (px, count), (patches, kp), zero_point, dims);
                 interleave3(&patches[..(1 + 2 * step) * kp], step * kp, xblock, k4);
             }
             let out = &mut io.output()[px * oc + c0..(px + 2 * step) * oc + c0 + n];

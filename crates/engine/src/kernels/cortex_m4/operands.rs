@@ -385,69 +385,15 @@ pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: b
     [sums as u32 as i32, (sums >> 32) as u32 as i32]
 }
 
-/// The receptive field of output pixel `px` in `[kh, kw, ic]` order, taps in
-/// the padding set to the input zero point (they then add exactly 0).
+/// The receptive fields of output pixels `px..px + count` in `[kh, kw, ic]`
+/// order, into consecutive patches of `kp` bytes; taps in the padding set
+/// to the input zero point (they then add exactly 0). When the pixels lie
+/// in one output row and inside the input (nearly all), `count` runs of
+/// rows, without per-pixel arithmetic and checks; otherwise pixel by pixel.
 pub(super) fn gather(
     p: &ConvParams<'_>,
     input: &[i8],
-    px: usize,
-    patch: &mut [i8],
-    zero_point: i8,
-    (ih, iw, ow): (usize, usize, usize),
-) {
-    let w = p.window;
-    let ic = p.input.c;
-    let (oy, ox) = (px / ow, px % ow);
-    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
-    // Interior pixels (nearly all): kernel_h runs of kernel_w * ic bytes.
-    let run = w.kernel_w * ic;
-    if iy0 >= 0
-        && ix0 >= 0
-        && iy0 as usize + w.kernel_h <= ih
-        && ix0 as usize + w.kernel_w <= iw
-        && w.kernel_h * run <= patch.len()
-    {
-        let start = (iy0 as usize * iw + ix0 as usize) * ic;
-        if start + (w.kernel_h - 1) * iw * ic + run <= input.len() {
-            // SAFETY: the last byte read, start + (kernel_h - 1) * iw * ic +
-            // run - 1, is inside `input` (checked just above), and the
-            // kernel_h * run bytes written fit in `patch`.
-            unsafe {
-                copy_rows(
-                    patch.as_mut_ptr(),
-                    input.as_ptr().add(start),
-                    run,
-                    w.kernel_h,
-                    iw * ic,
-                );
-            }
-            return;
-        }
-    }
-    let (ky0, ky1) = crate::kernels::reference::tap_range(iy0, w.kernel_h, ih);
-    let (kx0, kx1) = crate::kernels::reference::tap_range(ix0, w.kernel_w, iw);
-    let k = w.kernel_h * w.kernel_w * ic;
-    if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
-        patch[..k].fill(zero_point);
-    }
-    for ky in ky0..ky1 {
-        let iy = (iy0 + ky as isize) as usize;
-        let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
-        let dst = (ky * w.kernel_w + kx0) * ic;
-        let len = (kx1 - kx0) * ic;
-        copy_short(&mut patch[dst..dst + len], &input[src..src + len]);
-    }
-}
-
-/// The receptive fields of output pixels `px`, `px + 1` and `px + 2` into
-/// consecutive patches of `kp` bytes, as [`gather`] does one: when the
-/// three lie in one output row and inside the input (nearly all), as
-/// three runs of rows without its per-pixel arithmetic and checks.
-pub(super) fn gather3(
-    p: &ConvParams<'_>,
-    input: &[i8],
-    px: usize,
+    (px, count): (usize, usize),
     (patches, kp): (&mut [i8], usize),
     zero_point: i8,
     (ih, iw, ow): (usize, usize, usize),
@@ -458,21 +404,22 @@ pub(super) fn gather3(
     let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
     let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
     let (run, step, row) = (w.kernel_w * ic, w.stride_w * ic, iw * ic);
-    if ox + 2 < ow
+    let last = count.saturating_sub(1);
+    if ox + last < ow
         && iy0 >= 0
         && ix0 >= 0
         && iy0 as usize + w.kernel_h <= ih
-        && ix0 as usize + 2 * w.stride_w + w.kernel_w <= iw
+        && ix0 as usize + last * w.stride_w + w.kernel_w <= iw
         && w.kernel_h * run <= kp
-        && 3 * kp <= patches.len()
+        && count * kp <= patches.len()
     {
         let start = (iy0 as usize * iw + ix0 as usize) * ic;
-        if start + 2 * step + (w.kernel_h - 1) * row + run <= input.len() {
-            for i in 0..3 {
-                // SAFETY: the last byte read, start + 2 * step + (kernel_h -
-                // 1) * row + run - 1, is inside `input` (checked just
-                // above), and patch `i`'s kernel_h * run bytes fit in its
-                // `kp` bytes of `patches`.
+        if start + last * step + (w.kernel_h - 1) * row + run <= input.len() {
+            for i in 0..count {
+                // SAFETY: the last byte read, start + last * step +
+                // (kernel_h - 1) * row + run - 1, is inside `input` (checked
+                // just above), and patch `i`'s kernel_h * run bytes fit in
+                // its `kp` bytes of `patches`.
                 unsafe {
                     copy_rows(
                         patches.as_mut_ptr().add(i * kp),
@@ -486,8 +433,25 @@ pub(super) fn gather3(
             return;
         }
     }
-    for (i, patch) in patches.chunks_exact_mut(kp).take(3).enumerate() {
-        gather(p, input, px + i, patch, zero_point, (ih, iw, ow));
+    if count > 1 {
+        for (i, patch) in patches.chunks_exact_mut(kp).take(count).enumerate() {
+            gather(p, input, (px + i, 1), (patch, kp), zero_point, (ih, iw, ow));
+        }
+        return;
+    }
+    // One pixel whose window leaves the input: the taps inside it, row by row.
+    let (ky0, ky1) = crate::kernels::reference::tap_range(iy0, w.kernel_h, ih);
+    let (kx0, kx1) = crate::kernels::reference::tap_range(ix0, w.kernel_w, iw);
+    let k = w.kernel_h * w.kernel_w * ic;
+    if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
+        patches[..k].fill(zero_point);
+    }
+    for ky in ky0..ky1 {
+        let iy = (iy0 + ky as isize) as usize;
+        let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
+        let dst = (ky * w.kernel_w + kx0) * ic;
+        let len = (kx1 - kx0) * ic;
+        copy_short(&mut patches[dst..dst + len], &input[src..src + len]);
     }
 }
 
