@@ -426,8 +426,12 @@ fn conv_run(
                 let x = &input[px * ic..(px + 2 * step) * ic + kp];
                 interleave3(x, step * ic, xblock, k4);
             } else {
-                let dims = (ih, iw, ow);
-                gather(p, input, (px, count), (patches, kp), zero_point, dims);
+                let (dims, to) = ((ih, iw, ow), (&mut *patches, kp));
+                if count == 3 {
+                    gather::<3>(p, input, px, to, zero_point, dims);
+                } else {
+                    gather::<1>(p, input, px, to, zero_point, dims);
+                }
                 interleave3(&patches[..(1 + 2 * step) * kp], step * kp, xblock, k4);
             }
             let out = &mut io.output()[px * oc + c0..(px + 2 * step) * oc + c0 + n];
@@ -681,7 +685,7 @@ fn run_gemm(
     out: &mut [i8],
     stride: usize,
 ) {
-    debug_assert!(x.len() >= k4 * 6 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
+    debug_assert!(k4 >= 1 && x.len() >= k4 * 6 && w.len() >= pairs * (k4 * 4 + PAIR_EXTRA));
     debug_assert!(out.len() >= 2 * stride + 2 * pairs);
     #[cfg(arm_dsp)]
     {

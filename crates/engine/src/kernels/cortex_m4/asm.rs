@@ -51,7 +51,7 @@ pub(super) struct GemmArgs {
     /// c0 odd, c1 even, c1 odd]`, then the requantization constants (six
     /// words, see each kernel).
     pub w: *const u32,
-    /// Groups of 4 values in the reduction.
+    /// Groups of 4 values in the reduction, at least 1.
     pub k4: u32,
     /// The first pixel's output at the block's first channel; the other
     /// two follow `stride` and `2 * stride` bytes on (a stride of 0 for one
@@ -67,12 +67,13 @@ pub(super) struct GemmArgs {
 ///
 /// The 2 x 3 block loads 10 words per 12 `SMLAD` (26 cycles per 24 MACs;
 /// a 2 x 2 block took 18 per 16), and shares each channel pair's set-up
-/// and loop among three pixels. Registers in the multiply loop: r0-r2 channel 0's
-/// accumulators (pixels 0-2), r3-r5 channel 1's, r6/r7 one pixel's words,
-/// r8-r11 the channels' words, r12 the pixel pointer, lr the record
-/// pointer. Frame: [sp] x start, [sp+4] where the multiply starts, [sp+8]
-/// end of the whole loops of 8 groups, [sp+12] entry into the unrolled
-/// tail, [sp+16] out, [sp+20] stride, [sp+24] out end.
+/// and loop among three pixels. Registers in the multiply loop: r0-r2
+/// channel 0's accumulators (pixels 0-2), r3-r5 channel 1's, r6/r7 one
+/// pixel's words, r8-r11 the channels' words, r12 the pixel pointer, lr the
+/// record pointer. Frame: [sp] x start, [sp+4] where the multiply goes on
+/// after the first group, [sp+8] end of the whole loops of 8 groups,
+/// [sp+12] entry into the unrolled tail, [sp+16] out, [sp+20] stride,
+/// [sp+24] out end.
 macro_rules! gemm_2x3 {
     ($(#[$doc:meta])* $name:ident, $($requant:literal),* $(,)?) => {
         $(#[$doc])*
@@ -83,12 +84,16 @@ macro_rules! gemm_2x3 {
                 "sub sp, sp, #36",
                 "ldm r0, {{r1-r6}}",
                 "str r1, [sp, #0]",
-                // Groups in whole loops of 8 (24 bytes of pixels each), and
-                // where to enter the unrolled tail for the rest (each
-                // group's code is 16 wide instructions, 64 bytes).
+                // The first group is apart (it starts the sums from the
+                // biases); the others in whole loops of 8 (24 bytes of
+                // pixels each), and where to enter the unrolled tail for
+                // the rest (each group's code is 16 wide instructions, 64
+                // bytes).
+                "sub r3, r3, #1",
                 "bic r8, r3, #7",
                 "add r9, r8, r8, lsl #1",
                 "add r9, r1, r9, lsl #3",
+                "add r9, r9, #24",
                 "str r9, [sp, #8]",
                 "and r7, r3, #7",
                 "rsb r7, r7, #7",
@@ -125,14 +130,29 @@ macro_rules! gemm_2x3 {
                 "smlad r5, r6, r10, r5",
                 "smlad r5, r7, r11, r5",
                 ".endm",
-                // One pair of output channels: biases, then the multiply.
+                // One pair of output channels: the biases (r0, r3), the
+                // first group from them (pixels 1 and 2 first, so that r0
+                // and r3 are still the biases), then the others.
                 "5:",
                 "ldrd r0, r3, [lr], #8",
-                "mov r1, r0",
-                "mov r2, r0",
-                "mov r4, r3",
-                "mov r5, r3",
-                "ldrd r12, r6, [sp, #0]",
+                "ldr r12, [sp, #0]",
+                "ldm.w lr!, {{r8-r11}}",
+                "ldrd r6, r7, [r12, #8]",
+                "smlad r1, r6, r8, r0",
+                "smlad r1, r7, r9, r1",
+                "smlad r4, r6, r10, r3",
+                "smlad r4, r7, r11, r4",
+                "ldrd r6, r7, [r12, #16]",
+                "smlad r2, r6, r8, r0",
+                "smlad r2, r7, r9, r2",
+                "smlad r5, r6, r10, r3",
+                "smlad r5, r7, r11, r5",
+                "ldrd r6, r7, [r12], #24",
+                "smlad r0, r6, r8, r0",
+                "smlad r0, r7, r9, r0",
+                "smlad r3, r6, r10, r3",
+                "smlad r3, r7, r11, r3",
+                "ldr r6, [sp, #4]",
                 "mov pc, r6",
                 "1:",
                 ".rept 8",
@@ -150,10 +170,9 @@ macro_rules! gemm_2x3 {
                 ".purgem GEMMSTEP3",
                 $($requant,)*
                 "ldrd r3, r4, [sp, #16]",
-                "strh r0, [r3]",
                 "strh r1, [r3, r4]",
                 "strh r2, [r3, r4, lsl #1]",
-                "add r3, r3, #2",
+                "strh r0, [r3], #2",
                 "str r3, [sp, #16]",
                 "ldr r4, [sp, #24]",
                 "cmp r3, r4",
@@ -173,33 +192,22 @@ gemm_2x3!(
     /// shift]` per channel: r6-r8 and r9-r11; r12 the addend with the sign.
     gemm_2x3_doubled,
     "ldm lr!, {{r6-r11}}",
-    "add r12, r7, r0, asr #31",
-    "smmlar r0, r0, r6, r12",
-    "asr r0, r0, r8",
-    "ssat r0, #8, r0",
-    "add r12, r10, r3, asr #31",
-    "smmlar r3, r3, r9, r12",
-    "asr r3, r3, r11",
-    "ssat r3, #8, r3",
-    "bfi r0, r3, #8, #8",
-    "add r12, r7, r1, asr #31",
-    "smmlar r1, r1, r6, r12",
-    "asr r1, r1, r8",
-    "ssat r1, #8, r1",
-    "add r12, r10, r4, asr #31",
-    "smmlar r4, r4, r9, r12",
-    "asr r4, r4, r11",
-    "ssat r4, #8, r4",
-    "bfi r1, r4, #8, #8",
-    "add r12, r7, r2, asr #31",
-    "smmlar r2, r2, r6, r12",
-    "asr r2, r2, r8",
-    "ssat r2, #8, r2",
-    "add r12, r10, r5, asr #31",
-    "smmlar r5, r5, r9, r12",
-    "asr r5, r5, r11",
-    "ssat r5, #8, r5",
-    "bfi r2, r5, #8, #8",
+    // One pixel's two channels: `a` with r6-r8, `b` with r9-r11.
+    ".macro DOUBLED2 a, b",
+    "add r12, r7, \\a, asr #31",
+    "smmlar \\a, \\a, r6, r12",
+    "asr \\a, \\a, r8",
+    "ssat \\a, #8, \\a",
+    "add r12, r10, \\b, asr #31",
+    "smmlar \\b, \\b, r9, r12",
+    "asr \\b, \\b, r11",
+    "ssat \\b, #8, \\b",
+    "bfi \\a, \\b, #8, #8",
+    ".endm",
+    "DOUBLED2 r0, r3",
+    "DOUBLED2 r1, r4",
+    "DOUBLED2 r2, r5",
+    ".purgem DOUBLED2",
 );
 
 gemm_2x3!(

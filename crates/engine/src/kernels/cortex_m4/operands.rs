@@ -385,12 +385,76 @@ pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: b
     [sums as u32 as i32, (sums >> 32) as u32 as i32]
 }
 
-/// The receptive fields of output pixels `px..px + count` in `[kh, kw, ic]`
+/// The receptive fields of output pixels `px..px + N` in `[kh, kw, ic]`
 /// order, into consecutive patches of `kp` bytes; taps in the padding set
-/// to the input zero point (they then add exactly 0). When the pixels lie
-/// in one output row and inside the input (nearly all), `count` runs of
-/// rows, without per-pixel arithmetic and checks; otherwise pixel by pixel.
-pub(super) fn gather(
+/// to the input zero point (they then add exactly 0).
+#[inline(always)]
+pub(super) fn gather<const N: usize>(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    px: usize,
+    patches: (&mut [i8], usize),
+    zero_point: i8,
+    dims: (usize, usize, usize),
+) {
+    if !gather_inside::<N>(p, input, px, (&mut *patches.0, patches.1), dims) {
+        gather_each(p, input, (px, N), patches, zero_point, dims);
+    }
+}
+
+/// [`gather`] when the pixels lie in one output row and their windows
+/// inside the input (nearly all): `N` runs of rows, without per-pixel
+/// arithmetic and checks. Returns false, having written nothing, otherwise.
+#[inline(always)]
+fn gather_inside<const N: usize>(
+    p: &ConvParams<'_>,
+    input: &[i8],
+    px: usize,
+    (patches, kp): (&mut [i8], usize),
+    (ih, iw, ow): (usize, usize, usize),
+) -> bool {
+    let w = p.window;
+    let ic = p.input.c;
+    let (oy, ox) = (px / ow, px % ow);
+    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+    let (run, step, row) = (w.kernel_w * ic, w.stride_w * ic, iw * ic);
+    let last = N.saturating_sub(1);
+    if !(ox + last < ow
+        && iy0 >= 0
+        && ix0 >= 0
+        && iy0 as usize + w.kernel_h <= ih
+        && ix0 as usize + last * w.stride_w + w.kernel_w <= iw
+        && w.kernel_h * run <= kp
+        && N * kp <= patches.len())
+    {
+        return false;
+    }
+    let start = (iy0 as usize * iw + ix0 as usize) * ic;
+    if start + last * step + (w.kernel_h - 1) * row + run > input.len() {
+        return false;
+    }
+    for i in 0..N {
+        // SAFETY: the last byte read, start + last * step + (kernel_h - 1) *
+        // row + run - 1, is inside `input` (checked just above), and patch
+        // `i`'s kernel_h * run bytes fit in its `kp` bytes of `patches`.
+        unsafe {
+            copy_rows(
+                patches.as_mut_ptr().add(i * kp),
+                input.as_ptr().add(start + i * step),
+                run,
+                w.kernel_h,
+                row,
+            );
+        }
+    }
+    true
+}
+
+/// [`gather`] pixel by pixel: the pixels at the input's border, and runs
+/// that cross an output row.
+#[inline(never)]
+fn gather_each(
     p: &ConvParams<'_>,
     input: &[i8],
     (px, count): (usize, usize),
@@ -400,58 +464,27 @@ pub(super) fn gather(
 ) {
     let w = p.window;
     let ic = p.input.c;
-    let (oy, ox) = (px / ow, px % ow);
-    let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
-    let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
-    let (run, step, row) = (w.kernel_w * ic, w.stride_w * ic, iw * ic);
-    let last = count.saturating_sub(1);
-    if ox + last < ow
-        && iy0 >= 0
-        && ix0 >= 0
-        && iy0 as usize + w.kernel_h <= ih
-        && ix0 as usize + last * w.stride_w + w.kernel_w <= iw
-        && w.kernel_h * run <= kp
-        && count * kp <= patches.len()
-    {
-        let start = (iy0 as usize * iw + ix0 as usize) * ic;
-        if start + last * step + (w.kernel_h - 1) * row + run <= input.len() {
-            for i in 0..count {
-                // SAFETY: the last byte read, start + last * step +
-                // (kernel_h - 1) * row + run - 1, is inside `input` (checked
-                // just above), and patch `i`'s kernel_h * run bytes fit in
-                // its `kp` bytes of `patches`.
-                unsafe {
-                    copy_rows(
-                        patches.as_mut_ptr().add(i * kp),
-                        input.as_ptr().add(start + i * step),
-                        run,
-                        w.kernel_h,
-                        row,
-                    );
-                }
-            }
-            return;
+    for (px, patch) in (px..).zip(patches.chunks_exact_mut(kp).take(count)) {
+        if gather_inside::<1>(p, input, px, (&mut *patch, kp), (ih, iw, ow)) {
+            continue;
         }
-    }
-    if count > 1 {
-        for (i, patch) in patches.chunks_exact_mut(kp).take(count).enumerate() {
-            gather(p, input, (px + i, 1), (patch, kp), zero_point, (ih, iw, ow));
+        // The taps inside the input, row by row.
+        let (oy, ox) = (px / ow, px % ow);
+        let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
+        let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
+        let (ky0, ky1) = crate::kernels::reference::tap_range(iy0, w.kernel_h, ih);
+        let (kx0, kx1) = crate::kernels::reference::tap_range(ix0, w.kernel_w, iw);
+        let k = w.kernel_h * w.kernel_w * ic;
+        if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
+            patch[..k].fill(zero_point);
         }
-        return;
-    }
-    // One pixel whose window leaves the input: the taps inside it, row by row.
-    let (ky0, ky1) = crate::kernels::reference::tap_range(iy0, w.kernel_h, ih);
-    let (kx0, kx1) = crate::kernels::reference::tap_range(ix0, w.kernel_w, iw);
-    let k = w.kernel_h * w.kernel_w * ic;
-    if !(ky0 == 0 && kx0 == 0 && ky1 == w.kernel_h && kx1 == w.kernel_w) {
-        patches[..k].fill(zero_point);
-    }
-    for ky in ky0..ky1 {
-        let iy = (iy0 + ky as isize) as usize;
-        let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
-        let dst = (ky * w.kernel_w + kx0) * ic;
-        let len = (kx1 - kx0) * ic;
-        copy_short(&mut patches[dst..dst + len], &input[src..src + len]);
+        for ky in ky0..ky1 {
+            let iy = (iy0 + ky as isize) as usize;
+            let src = (iy * iw + (ix0 + kx0 as isize) as usize) * ic;
+            let dst = (ky * w.kernel_w + kx0) * ic;
+            let len = (kx1 - kx0) * ic;
+            copy_short(&mut patch[dst..dst + len], &input[src..src + len]);
+        }
     }
 }
 
