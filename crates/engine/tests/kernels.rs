@@ -45,7 +45,7 @@ impl ConvData {
             filter: &self.filter,
             bias: self.bias.as_deref().map(|b| I32s::new(b).unwrap()),
             multiplier: I32s::new(&self.mult).unwrap(),
-            shift: I32s::new(&self.shift).unwrap(),
+            shift: I32s::new(&self.shift).unwrap().into(),
         }
     }
 
@@ -62,7 +62,7 @@ impl ConvData {
             filter: &self.filter,
             bias: self.bias.as_deref().map(|b| I32s::new(b).unwrap()),
             multiplier: I32s::new(&self.mult).unwrap(),
-            shift: I32s::new(&self.shift).unwrap(),
+            shift: I32s::new(&self.shift).unwrap().into(),
         }
     }
 }
@@ -443,7 +443,7 @@ fn fully_connected_hand_checked() {
         filter: &filter,
         bias: Some(I32s::new(&bias).unwrap()),
         multiplier: I32s::new(&mult).unwrap(),
-        shift: I32s::new(&shift).unwrap(),
+        shift: I32s::new(&shift).unwrap().into(),
         double_scale: None,
     };
     let mut out = [0i8; 4];

@@ -12,7 +12,8 @@
 //! ops      64 B each: opcode, activation bounds, tensor indices, window,
 //!                 offsets of weights / bias / per-channel multipliers and shifts
 //! labels   u16 length + UTF-8 bytes, repeated
-//! data     8-byte aligned constants: int8 weights, int32 biases, multipliers, shifts
+//! data     8-byte aligned constants: int8 weights, int32 biases and
+//!          multipliers, int8 shifts (int32 in version 1)
 //! ```
 //!
 //! Everything the kernels need is prepared on the host (per-channel
@@ -34,12 +35,16 @@ use crate::error::{Error, Result};
 use crate::input::{InputMapper, PixelScaling};
 use crate::kernels::{
     AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, MeanParams, PoolParams,
-    RequantizeParams, Shape4, SoftmaxParams, Window,
+    RequantizeParams, Shape4, Shifts, SoftmaxParams, Window,
 };
 pub use record::{OpParams, OpRecord, Rescale, TensorRecord, Weights};
 
 pub const MAGIC: [u8; 4] = *b"TSMB";
-pub const VERSION: u16 = 1;
+/// The version written. Version 1 (per-channel shifts as 32-bit words)
+/// still reads; 2 stores them as bytes.
+pub const VERSION: u16 = 2;
+/// The oldest version read.
+pub const OLDEST_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 64;
 pub const TENSOR_RECORD_LEN: usize = 40;
 pub const OP_RECORD_LEN: usize = 64;
@@ -177,7 +182,7 @@ impl Header {
             return Err(Error::Truncated("blob header"));
         }
         let version = u16_at(b, 4)?;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
         }
         if u16_at(b, 6)? as usize != HEADER_LEN {
@@ -355,7 +360,7 @@ impl PreparedOp<'_> {
 
 /// A weighted layer's constants in the blob: int8 weights, bias,
 /// per-channel multipliers and shifts.
-type Constants<'a> = (&'a [i8], Option<I32s<'a>>, I32s<'a>, I32s<'a>);
+type Constants<'a> = (&'a [i8], Option<I32s<'a>>, I32s<'a>, Shifts<'a>);
 
 /// A parsed, validated model blob borrowing its bytes.
 #[derive(Debug, Clone, Copy)]
@@ -638,7 +643,11 @@ impl<'a> ModelView<'a> {
                 as_i8(self.data(w.data, w.len as usize)?),
                 bias,
                 self.i32s(w.multipliers, channels)?,
-                self.i32s(w.shifts, channels)?,
+                if self.header.version >= 2 {
+                    Shifts::Bytes(as_i8(self.data(w.shifts, channels)?))
+                } else {
+                    Shifts::Words(self.i32s(w.shifts, channels)?)
+                },
             ))
         };
         let op = match rec.params {

@@ -18,6 +18,8 @@ fn msg(s: String) -> Error {
 struct Data {
     bytes: Vec<u8>,
     base: usize,
+    /// The blob's version: before 2, per-channel shifts are 32-bit words.
+    version: u16,
 }
 
 impl Data {
@@ -34,6 +36,19 @@ impl Data {
     fn push_i32s(&mut self, v: &[i32]) -> u32 {
         let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.push(&b)
+    }
+
+    /// Per-channel shifts: one byte each (TFLite's are in `[-31, 31]`).
+    fn push_shifts(&mut self, v: &[i32]) -> Result<u32> {
+        if self.version < 2 {
+            return Ok(self.push_i32s(v));
+        }
+        let b = v
+            .iter()
+            .map(|&s| i8::try_from(s).map(|s| s as u8))
+            .collect::<core::result::Result<Vec<u8>, _>>()
+            .map_err(|_| Error::Malformed("requantization shift out of range"))?;
+        Ok(self.push(&b))
     }
 }
 
@@ -167,6 +182,12 @@ fn window(
 
 /// Serialises a model to the blob format.
 pub fn write(model: &Model) -> Result<Vec<u8>> {
+    write_version(model, VERSION)
+}
+
+/// [`write`] in an older `version` of the format (which the reader still
+/// takes): for the tests that old blobs read as they did.
+fn write_version(model: &Model, version: u16) -> Result<Vec<u8>> {
     // Activation tensors: the model input and every operator operand that is not constant.
     let mut act: Vec<usize> = vec![model.input];
     for op in &model.ops {
@@ -280,6 +301,7 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
     let mut data = Data {
         bytes: Vec::new(),
         base: data_off,
+        version,
     };
 
     // Tensor records; their arena offsets come with the plan, below.
@@ -543,7 +565,7 @@ pub fn write(model: &Model) -> Result<Vec<u8>> {
     let label_count = u16::try_from(model.metadata.labels.len())
         .map_err(|_| Error::Unsupported("more than 65535 labels"))?;
     let header = Header {
-        version: VERSION,
+        version,
         total_len: total,
         checksum: 0,
         arena_size: plan.arena_size,
@@ -597,7 +619,7 @@ fn weights_data(
         len: f.elements() as u32,
         bias,
         multipliers: data.push_i32s(&m),
-        shifts: data.push_i32s(&s),
+        shifts: data.push_shifts(&s)?,
     })
 }
 
@@ -672,4 +694,66 @@ pub fn write_checksum(blob: &mut [u8]) -> Result<()> {
     let crc = blob_checksum(blob);
     blob[12..16].copy_from_slice(&crc.to_le_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Interpreter;
+    use crate::blob::PreparedOp;
+    use crate::kernels::Shifts;
+
+    /// Runs a blob on a few inputs; the outputs, in order.
+    fn outputs(blob: &[u8]) -> Vec<i8> {
+        let view = ModelView::parse(blob).unwrap();
+        let mut arena = vec![0u8; view.arena_size()];
+        let mut it = Interpreter::new(view, &mut arena).unwrap();
+        let mut all = Vec::new();
+        for seed in 0..4u32 {
+            let input = it.input_mut();
+            for (i, v) in input.iter_mut().enumerate() {
+                *v = ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as i8;
+            }
+            it.invoke().unwrap();
+            all.extend_from_slice(it.output());
+        }
+        all
+    }
+
+    /// A version 1 blob (per-channel shifts as words) still reads, and runs
+    /// as the version 2 blob of the same model, which is smaller by 3
+    /// bytes a channel (less the data section's alignment).
+    #[test]
+    fn version_1_blobs_run_as_version_2() {
+        for name in ["ds_cnn.tflite", "resnet8.tflite", "depth_multiplier.tflite"] {
+            let path = format!("{}/tests/models/{name}", env!("CARGO_MANIFEST_DIR"));
+            let tflite = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let model = Model::from_tflite(&tflite).unwrap();
+            let (new, old) = (write(&model).unwrap(), write_version(&model, 1).unwrap());
+            assert_eq!(Header::parse(&new).unwrap().version, VERSION);
+            assert_eq!(Header::parse(&old).unwrap().version, 1);
+            // Per weighted layer: its shifts, and the slack of aligning them.
+            let view = ModelView::parse(&new).unwrap();
+            let (mut channels, mut layers) = (0, 0);
+            for i in 0..view.op_count() {
+                let shifts = match view.op(i).unwrap() {
+                    PreparedOp::Conv { params, .. } => params.shift,
+                    PreparedOp::Depthwise { params, .. } => params.shift,
+                    PreparedOp::FullyConnected { params, .. } => params.shift,
+                    _ => continue,
+                };
+                assert!(matches!(shifts, Shifts::Bytes(_)), "{name}");
+                channels += shifts.len();
+                layers += 1;
+            }
+            assert!(channels > 0, "{name}");
+            assert!(
+                old.len() - new.len() + (DATA_ALIGN - 1) * layers >= 3 * channels,
+                "{name}: {} -> {} bytes for {channels} channels",
+                old.len(),
+                new.len()
+            );
+            assert_eq!(outputs(&old), outputs(&new), "{name}");
+        }
+    }
 }

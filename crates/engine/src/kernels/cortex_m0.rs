@@ -900,7 +900,7 @@ mod tests {
                     filter: &filter,
                     bias: Some(I32s::new(&bias).unwrap()),
                     multiplier: I32s::new(&mult).unwrap(),
-                    shift: I32s::new(&shift).unwrap(),
+                    shift: I32s::new(&shift).unwrap().into(),
                 };
                 if p.validate().is_err() || !depthwise_supports(&p) {
                     continue;
@@ -920,7 +920,7 @@ mod tests {
                     filter: &filter,
                     bias: Some(I32s::new(&bias).unwrap()),
                     multiplier: I32s::new(&mult).unwrap(),
-                    shift: I32s::new(&shift).unwrap(),
+                    shift: I32s::new(&shift).unwrap().into(),
                 };
                 if p.validate().is_err() || !conv_supports(&p) {
                     continue;

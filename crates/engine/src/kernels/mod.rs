@@ -70,6 +70,55 @@ impl<'a> I32s<'a> {
     }
 }
 
+/// Per-channel requantization shifts (TFLite's, in `[-31, 31]`): one byte
+/// each in blobs from version 2 on (3 bytes a channel less flash), the
+/// little-endian words of [`I32s`] in version 1 blobs and wherever params
+/// are built from words.
+#[derive(Clone, Copy, Debug)]
+pub enum Shifts<'a> {
+    Words(I32s<'a>),
+    Bytes(&'a [i8]),
+}
+
+impl Default for Shifts<'_> {
+    fn default() -> Self {
+        Shifts::Bytes(&[])
+    }
+}
+
+impl<'a> From<I32s<'a>> for Shifts<'a> {
+    fn from(words: I32s<'a>) -> Self {
+        Shifts::Words(words)
+    }
+}
+
+impl<'a> Shifts<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Shifts::Words(w) => w.len(),
+            Shifts::Bytes(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i`, or 0 past the end (callers check `len()` in `validate`).
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> i32 {
+        match self {
+            Shifts::Words(w) => w.get(i),
+            Shifts::Bytes(b) => b.get(i).map_or(0, |&s| i32::from(s)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i32> + 'a {
+        let s = *self;
+        (0..s.len()).map(move |i| s.get(i))
+    }
+}
+
 /// NHWC activation shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Shape4 {
@@ -120,7 +169,7 @@ fn check_offset(offset: i32) -> Result<()> {
     }
 }
 
-fn check_multipliers(mult: I32s<'_>, shift: I32s<'_>, count: usize) -> Result<()> {
+fn check_multipliers(mult: I32s<'_>, shift: Shifts<'_>, count: usize) -> Result<()> {
     if mult.len() != count || shift.len() != count {
         return Err(Error::Malformed("per-channel multiplier count mismatch"));
     }
@@ -250,7 +299,7 @@ pub struct ConvParams<'a> {
     pub filter: &'a [i8],
     pub bias: Option<I32s<'a>>,
     pub multiplier: I32s<'a>,
-    pub shift: I32s<'a>,
+    pub shift: Shifts<'a>,
 }
 
 impl ConvParams<'_> {
@@ -303,7 +352,7 @@ pub struct DepthwiseParams<'a> {
     pub filter: &'a [i8],
     pub bias: Option<I32s<'a>>,
     pub multiplier: I32s<'a>,
-    pub shift: I32s<'a>,
+    pub shift: Shifts<'a>,
 }
 
 impl DepthwiseParams<'_> {
@@ -362,7 +411,7 @@ pub struct FullyConnectedParams<'a> {
     pub bias: Option<I32s<'a>>,
     /// One entry per unit (a per-tensor scale is repeated).
     pub multiplier: I32s<'a>,
-    pub shift: I32s<'a>,
+    pub shift: Shifts<'a>,
     /// TFLite's reference kernels (`reference_integer_ops::FullyConnected`
     /// and `FullyConnectedPerChannel`) rescale each accumulator in `double`,
     /// `round(acc * input scale * weight scale / output scale)`, not with

@@ -67,7 +67,7 @@ impl ChannelBlock {
     pub(crate) fn load(
         bias: Option<super::I32s<'_>>,
         mult: super::I32s<'_>,
-        shift: super::I32s<'_>,
+        shift: super::Shifts<'_>,
         start: usize,
         n: usize,
         folded: impl Fn(usize) -> i32,

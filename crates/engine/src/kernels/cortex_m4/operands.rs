@@ -10,6 +10,7 @@ use super::asm;
 #[cfg(not(arm_dsp))]
 use super::model;
 use super::{ConvParams, I32s};
+use crate::kernels::Shifts;
 
 /// Requantization constants of one channel, in the micro-kernels' form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -337,14 +338,14 @@ pub(super) unsafe fn copy_rows(d: *mut i8, s: *const i8, run: usize, rows: usize
 /// more, which dead or amplifying channels get) are recomputed one by one
 /// by the reference arithmetic after the micro-kernel ran.
 #[inline(always)]
-pub(super) fn fast_channel(mult: I32s<'_>, shift: I32s<'_>, i: usize) -> bool {
+pub(super) fn fast_channel(mult: I32s<'_>, shift: Shifts<'_>, i: usize) -> bool {
     // What `Requant::new` accepts, without building it.
     let m = mult.get(i);
     m == 0 || (m > 0 && (-31..=-2).contains(&shift.get(i)))
 }
 
 /// Channels of `0..n` without the fast requantization form.
-pub(super) fn slow_channels(mult: I32s<'_>, shift: I32s<'_>, n: usize) -> usize {
+pub(super) fn slow_channels(mult: I32s<'_>, shift: Shifts<'_>, n: usize) -> usize {
     (0..n).filter(|&i| !fast_channel(mult, shift, i)).count()
 }
 

@@ -284,7 +284,7 @@ pub fn self_check(
             filter: &filter[..nf],
             bias: (case % 5 != 0).then(|| words(biases, oc)),
             multiplier: words(mults, oc),
-            shift: words(shifts, oc),
+            shift: words(shifts, oc).into(),
         };
         if conv_supports(&p)
             && crate::kernels::reference::conv(&p, &input[..ni], &mut want[..no]).is_ok()
@@ -336,7 +336,7 @@ pub fn self_check(
                 filter: &filter[..units * depth],
                 bias: (case % 5 != 0).then(|| words(biases, units)),
                 multiplier: words(mults, units),
-                shift: words(shifts, units),
+                shift: words(shifts, units).into(),
                 double_scale: None,
             };
             let (ni, no) = (w * depth, w * units);
@@ -419,7 +419,7 @@ pub fn self_check(
                 filter: &filter[..nf],
                 bias: (case % 7 != 0).then(|| words(biases, c)),
                 multiplier: words(mults, c),
-                shift: words(shifts, c),
+                shift: words(shifts, c).into(),
             };
             if depthwise_supports(&d)
                 && crate::kernels::reference::depthwise(&d, &input[..ni], &mut want[..no]).is_ok()
@@ -472,7 +472,7 @@ pub fn self_check(
                 filter: &filter[..nf],
                 bias: (case % 7 != 1).then(|| words(biases, m)),
                 multiplier: words(mults, m),
-                shift: words(shifts, m),
+                shift: words(shifts, m).into(),
             };
             if depthwise_as_conv_supports(&d)
                 && crate::kernels::reference::depthwise(&d, &input[..ni], &mut want[..no]).is_ok()
