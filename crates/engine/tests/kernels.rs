@@ -8,7 +8,7 @@ mod common;
 use common::Rng;
 use tinystudio_engine::kernels::{
     self, AddParams, ConvParams, DepthwiseParams, FullyConnectedParams, I32s, PoolParams, Shape4,
-    SoftmaxParams, Window, reference,
+    Shifts, SoftmaxParams, Window, reference,
 };
 use tinystudio_engine::ops::{Padding, output_size, padding_before};
 use tinystudio_engine::quant::{add_params, quantize_multiplier, softmax_params};
@@ -423,6 +423,23 @@ fn kernels_reject_wrong_buffer_lengths() {
         reference::conv(&bad.conv(), &[1; 9], &mut [0; 9]).is_err(),
         "shift out of range"
     );
+    // Shifts are read from a word's low byte: a word beyond a byte is
+    // rejected, not read as its low byte (257 would read as 1).
+    bad.shift = bytes(&[257]);
+    assert!(
+        reference::conv(&bad.conv(), &[1; 9], &mut [0; 9]).is_err(),
+        "shift word beyond a byte"
+    );
+    // Shifts as bytes (blob version 2) give what words give.
+    let (mut from_words, mut from_bytes) = ([0; 9], [0; 9]);
+    reference::conv(&d.conv(), &[1; 9], &mut from_words).unwrap();
+    let as_bytes = ConvParams {
+        shift: Shifts::bytes(&[ONE.1 as u8]),
+        ..d.conv()
+    };
+    reference::conv(&as_bytes, &[1; 9], &mut from_bytes).unwrap();
+    assert_eq!(from_words, from_bytes);
+    assert_eq!(from_words, [4, 6, 4, 6, 9, 6, 4, 6, 4]);
 }
 
 #[test]

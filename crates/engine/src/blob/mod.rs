@@ -644,9 +644,9 @@ impl<'a> ModelView<'a> {
                 bias,
                 self.i32s(w.multipliers, channels)?,
                 if self.header.version >= 2 {
-                    Shifts::Bytes(as_i8(self.data(w.shifts, channels)?))
+                    Shifts::bytes(self.data(w.shifts, channels)?)
                 } else {
-                    Shifts::Words(self.i32s(w.shifts, channels)?)
+                    Shifts::from(self.i32s(w.shifts, channels)?)
                 },
             ))
         };

@@ -73,31 +73,45 @@ impl<'a> I32s<'a> {
 /// Per-channel requantization shifts (TFLite's, in `[-31, 31]`): one byte
 /// each in blobs from version 2 on (3 bytes a channel less flash), the
 /// little-endian words of [`I32s`] in version 1 blobs and wherever params
-/// are built from words.
+/// are built from words. Read the same way from both, without a branch:
+/// the value is the sign-extended byte at `i * width` (a word's low byte),
+/// and `check_multipliers` (every kernel's `validate`) rejects a word whose
+/// value does not fit in that byte.
 #[derive(Clone, Copy, Debug)]
-pub enum Shifts<'a> {
-    Words(I32s<'a>),
-    Bytes(&'a [i8]),
+pub struct Shifts<'a> {
+    bytes: &'a [u8],
+    /// Bytes per value: 1 or 4.
+    width: usize,
 }
 
 impl Default for Shifts<'_> {
     fn default() -> Self {
-        Shifts::Bytes(&[])
+        Shifts::bytes(&[])
     }
 }
 
 impl<'a> From<I32s<'a>> for Shifts<'a> {
     fn from(words: I32s<'a>) -> Self {
-        Shifts::Words(words)
+        Shifts {
+            bytes: words.as_bytes(),
+            width: 4,
+        }
     }
 }
 
 impl<'a> Shifts<'a> {
+    /// One value per byte, each an `i8` (as the blob stores them).
+    pub fn bytes(bytes: &'a [u8]) -> Self {
+        Shifts { bytes, width: 1 }
+    }
+
+    /// Bytes per value: 1, or 4 for words.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     pub fn len(&self) -> usize {
-        match self {
-            Shifts::Words(w) => w.len(),
-            Shifts::Bytes(b) => b.len(),
-        }
+        self.bytes.len() / self.width
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,15 +121,26 @@ impl<'a> Shifts<'a> {
     /// Element `i`, or 0 past the end (callers check `len()` in `validate`).
     #[inline(always)]
     pub fn get(&self, i: usize) -> i32 {
-        match self {
-            Shifts::Words(w) => w.get(i),
-            Shifts::Bytes(b) => b.get(i).map_or(0, |&s| i32::from(s)),
-        }
+        self.bytes
+            .get(i * self.width)
+            .map_or(0, |&b| i32::from(b as i8))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = i32> + 'a {
-        let s = *self;
-        (0..s.len()).map(move |i| s.get(i))
+        self.bytes
+            .iter()
+            .step_by(self.width)
+            .map(|&b| i32::from(b as i8))
+    }
+
+    /// Whether every value is what [`get`](Self::get) reads: a word's upper
+    /// bytes only extend the sign of its low byte.
+    fn is_exact(&self) -> bool {
+        self.width == 1
+            || self.bytes.chunks_exact(4).all(|w| {
+                let v = i32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                i8::try_from(v).is_ok()
+            })
     }
 }
 
@@ -173,10 +198,11 @@ fn check_multipliers(mult: I32s<'_>, shift: Shifts<'_>, count: usize) -> Result<
     if mult.len() != count || shift.len() != count {
         return Err(Error::Malformed("per-channel multiplier count mismatch"));
     }
-    if mult
-        .iter()
-        .zip(shift.iter())
-        .all(|(m, s)| crate::quant::multiplier_is_valid(m, s))
+    if shift.is_exact()
+        && mult
+            .iter()
+            .zip(shift.iter())
+            .all(|(m, s)| crate::quant::multiplier_is_valid(m, s))
     {
         Ok(())
     } else {
