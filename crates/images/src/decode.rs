@@ -177,6 +177,25 @@ mod tests {
         assert_eq!((d.width(), d.height()), (33, 17));
     }
 
+    /// A WebP whose Huffman code lengths overflow image-webp's table
+    /// builder (image-rs/image-webp#118), found by the fuzzer: refused as
+    /// corrupt, not a panic (the workspace builds image-webp without
+    /// overflow checks, as release builds do).
+    #[test]
+    fn refuses_a_webp_whose_huffman_table_overflows() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/image_decode/5fa7c31c2257c2acce7a8315dab697496e86dfdc"
+        );
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(bytes.starts_with(b"RIFF") && bytes[8..12] == *b"WEBP");
+        match decode(&bytes, &DecodeLimits::default()) {
+            Err(DecodeError::Corrupt(_)) => {}
+            Err(other) => panic!("refused, but as {other:?}"),
+            Ok(d) => panic!("decoded as {}x{}", d.width(), d.height()),
+        }
+    }
+
     #[test]
     fn refuses_empty_and_non_images() {
         let limits = DecodeLimits::default();
