@@ -146,14 +146,15 @@ pub(super) enum Gemm {
 
 /// Channel `o`'s requantization in [`Gemm::Doubled`], if it runs there
 /// exactly: the doubled form exists and the accumulator stays within the
-/// bound of [`requantize_doubled`] whatever the filter and the input (the
-/// input offset times the filter's sum adds at most `k * 128 * 128` to the
-/// bias, the products as much again), or [`constant_channel`] takes it.
+/// bound of [`requantize_doubled`] whatever the filter and the input (each
+/// product of a filter value and an input plus its offset is at most
+/// `128 * 255` in size, so they move the bias at most `2 * k * 128 * 128`),
+/// or [`constant_channel`] takes it.
 #[inline(always)]
 fn doubled_requant(p: &ConvParams<'_>, o: usize) -> Option<DoubledRequant> {
     let k = (p.window.kernel_h * p.window.kernel_w * p.input.c) as i64;
     let bias = i64::from(p.bias.map_or(0, |b| b.get(o)));
-    // How far the input offset and the products move the accumulator.
+    // How far the products move the accumulator.
     let reach = 2 * k * 128 * 128;
     if bias.abs() < DOUBLED_ACC_LIMIT - reach
         && let Some(r) = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
@@ -424,7 +425,7 @@ fn conv_run(
             let input = io.input();
             if pointwise {
                 let x = &input[px * ic..(px + 2 * step) * ic + kp];
-                interleave3(x, step * ic, xblock, k4);
+                interleave3(x, step * ic, xblock, k4, p.input_offset);
             } else {
                 let (dims, to) = ((ih, iw, ow), (&mut *patches, kp));
                 if count == 3 {
@@ -432,7 +433,8 @@ fn conv_run(
                 } else {
                     gather::<1>(p, input, px, to, zero_point, dims);
                 }
-                interleave3(&patches[..(1 + 2 * step) * kp], step * kp, xblock, k4);
+                let patches = &patches[..(1 + 2 * step) * kp];
+                interleave3(patches, step * kp, xblock, k4, p.input_offset);
             }
             let out = &mut io.output()[px * oc + c0..(px + 2 * step) * oc + c0 + n];
             run_gemm(gemm, xblock, w, k4, pairs, out, step * oc);
@@ -480,7 +482,13 @@ fn gemm_constants(
         let tail = &mut rest[kp..];
         for i in 0..2 {
             let c = c0 + 2 * j + i;
-            head[i] = p.bias.map_or(0, |b| b.get(c)) as u32;
+            let bias = p.bias.map_or(0, |b| b.get(c));
+            // (Doubled: the bias is within `DOUBLED_ACC_LIMIT`.)
+            head[i] = if gemm == Gemm::Doubled {
+                bias.wrapping_mul(2)
+            } else {
+                bias
+            } as u32;
             if gemm == Gemm::Doubled {
                 let r = doubled_requant(p, c)?;
                 tail[3 * i..3 * i + 3].copy_from_slice(&[
@@ -501,9 +509,9 @@ fn gemm_constants(
 
 /// Widens the filters of channels `c0..c0 + 2 * pairs` into their records
 /// in `wblock` (doubled for [`Gemm::Doubled`]; the patches pad rows shorter
-/// than whole groups) and folds the input offset into the biases
-/// [`gemm_constants`] left in the heads (doubled likewise). Not inlined:
-/// [`conv_run`]'s frame stays small under the GEMM and [`gemm_constants`].
+/// than whole groups). The input offset needs no folding into the biases:
+/// [`interleave3`] adds it to the inputs. Not inlined: [`conv_run`]'s
+/// frame stays small under the GEMM and [`gemm_constants`].
 #[inline(never)]
 fn widen_filters(
     p: &ConvParams<'_>,
@@ -523,10 +531,9 @@ fn widen_filters(
     {
         let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
         let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-        let (head, rest) = rec.split_at_mut(2);
-        let dst = &mut rest[..kp];
-        let sums = if k == kp {
-            interleave_filters(row(ca), row(cb), dst, doubled)
+        let dst = &mut rec[2..2 + kp];
+        if k == kp {
+            interleave_filters(row(ca), row(cb), dst, doubled);
         } else {
             let (patch0, rest) = patches.split_at_mut(kp);
             let patch1 = &mut rest[..kp];
@@ -534,15 +541,7 @@ fn widen_filters(
             patch0[k..kp].fill(0);
             copy_short(&mut patch1[..k], row(cb));
             patch1[k..kp].fill(0);
-            interleave_filters(&patch0[..kp], &patch1[..kp], dst, doubled)
-        };
-        for (h, sum) in head.iter_mut().zip(sums) {
-            let folded = (*h as i32).wrapping_add(sum.wrapping_mul(p.input_offset));
-            *h = if doubled {
-                folded.wrapping_mul(2)
-            } else {
-                folded
-            } as u32;
+            interleave_filters(&patch0[..kp], &patch1[..kp], dst, doubled);
         }
     }
 }

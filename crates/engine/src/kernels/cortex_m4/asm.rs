@@ -11,33 +11,37 @@ use core::arch::naked_asm;
 
 /// Widens `groups` groups of 4 int8 of three pixels, `a`, `a + stride`
 /// and `a + 2 * stride` (unaligned; a stride of 0 repeats one pixel), into
-/// `[sxtb16(p), sxtb16(p ror 8)]` per pixel and group: the operands of
-/// [`gemm_2x3_doubled`] and [`gemm_2x3_wide`].
+/// `[sxtab16(offset, p), sxtab16(offset, p ror 8)]` per pixel and group:
+/// the operands of [`gemm_2x3_doubled`] and [`gemm_2x3_wide`], the input
+/// offset added (`offset` holds it in both halves; a value plus the
+/// offset lies in [-255, 255]), so that the filters need no sums.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn interleave3(
     a: *const i8,
     stride: usize,
     dst: *mut u32,
     groups: usize,
+    offset: u32,
 ) {
     naked_asm!(
-        "push {{r4-r9, lr}}",
+        "push {{r4-r10, lr}}",
+        "ldr r10, [sp, #32]",
         "cbz r3, 2f",
         "1:",
         "ldr r12, [r0, r1]",
-        "sxtb16 r6, r12",
-        "sxtb16 r7, r12, ror #8",
+        "sxtab16 r6, r10, r12",
+        "sxtab16 r7, r10, r12, ror #8",
         "ldr r12, [r0, r1, lsl #1]",
-        "sxtb16 r8, r12",
-        "sxtb16 r9, r12, ror #8",
+        "sxtab16 r8, r10, r12",
+        "sxtab16 r9, r10, r12, ror #8",
         "ldr r12, [r0], #4",
-        "sxtb16 r4, r12",
-        "sxtb16 r5, r12, ror #8",
+        "sxtab16 r4, r10, r12",
+        "sxtab16 r5, r10, r12, ror #8",
         "stm r2!, {{r4-r9}}",
         "subs r3, r3, #1",
         "bne 1b",
         "2:",
-        "pop {{r4-r9, pc}}",
+        "pop {{r4-r10, pc}}",
     )
 }
 
@@ -519,8 +523,7 @@ pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
 
 /// A channel pair's filter rows `a` and `b` widened into the GEMM's record
 /// layout, per group of 4 values `[sxtb16(a), sxtb16(a ror 8), sxtb16(b),
-/// sxtb16(b ror 8)]` (then the `$scale` body on r4-r7); returns the rows' sums (of the values as read)
-/// in the low word (`a`) and the high word (`b`).
+/// sxtb16(b ror 8)]` (then the `$scale` body on r4-r7).
 macro_rules! interleave_filters {
     ($(#[$doc:meta])* $name:ident, $($scale:literal),* $(,)?) => {
         $(#[$doc])*
@@ -530,32 +533,23 @@ macro_rules! interleave_filters {
             b: *const i8,
             dst: *mut u32,
             groups: usize,
-        ) -> u64 {
+        ) {
             naked_asm!(
-                "push {{r4-r10, lr}}",
-                "movs r8, #0",
-                "movs r9, #0",
-                "mov r10, #0x00010001",
+                "push {{r4-r8, lr}}",
                 "cbz r3, 2f",
                 "1:",
                 "ldr r12, [r0], #4",
-                "ldr lr, [r1], #4",
+                "ldr r8, [r1], #4",
                 "sxtb16 r4, r12",
                 "sxtb16 r5, r12, ror #8",
-                "sxtb16 r6, lr",
-                "sxtb16 r7, lr, ror #8",
-                "smlad r8, r4, r10, r8",
-                "smlad r8, r5, r10, r8",
-                "smlad r9, r6, r10, r9",
-                "smlad r9, r7, r10, r9",
+                "sxtb16 r6, r8",
+                "sxtb16 r7, r8, ror #8",
                 $($scale,)*
                 "stm r2!, {{r4-r7}}",
                 "subs r3, r3, #1",
                 "bne 1b",
                 "2:",
-                "mov r0, r8",
-                "mov r1, r9",
-                "pop {{r4-r10, pc}}",
+                "pop {{r4-r8, pc}}",
             )
         }
     };

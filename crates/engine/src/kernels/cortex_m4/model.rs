@@ -10,6 +10,13 @@ fn sxtb16(v: u32) -> u32 {
     lo | (hi << 16)
 }
 
+/// `SADD16` (and `SXTAB16`'s addition): the halves added apart, wrapping.
+fn sadd16(a: u32, b: u32) -> u32 {
+    let lo = (a as u16).wrapping_add(b as u16);
+    let hi = ((a >> 16) as u16).wrapping_add((b >> 16) as u16);
+    u32::from(lo) | (u32::from(hi) << 16)
+}
+
 fn smlad(acc: i32, a: u32, b: u32) -> i32 {
     let (al, ah) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
     let (bl, bh) = (b as u16 as i16 as i32, (b >> 16) as u16 as i16 as i32);
@@ -39,27 +46,13 @@ fn interleave(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize) {
     }
 }
 
-pub fn interleave_filters(
-    a: &[i8],
-    b: &[i8],
-    dst: &mut [u32],
-    groups: usize,
-    doubled: bool,
-) -> u64 {
+pub fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], groups: usize, doubled: bool) {
     interleave(a, b, dst, groups);
     if doubled {
         for v in &mut dst[..groups * 4] {
-            // SADD16 of the word with itself.
-            let (lo, hi) = (*v as u16, (*v >> 16) as u16);
-            *v = u32::from(lo.wrapping_mul(2)) | (u32::from(hi.wrapping_mul(2)) << 16);
+            *v = sadd16(*v, *v);
         }
     }
-    let sum = |s: &[i8]| {
-        s[..groups * 4]
-            .iter()
-            .fold(0i32, |acc, &v| acc.wrapping_add(i32::from(v)))
-    };
-    u64::from(sum(a) as u32) | (u64::from(sum(b) as u32) << 32)
 }
 
 /// Channel `i` (0 or 1) of a pair's output from its sum `a`, with the
@@ -84,13 +77,14 @@ fn gemm_output(gemm: Gemm, t: &[u32], a: i32, i: usize) -> i8 {
     }
 }
 
-/// [`super::asm::interleave3`]: three pixels, `stride` bytes apart in `a`.
-pub fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
+/// [`super::asm::interleave3`]: three pixels, `stride` bytes apart in `a`,
+/// `offset` (in both halves) added.
+pub fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize, offset: u32) {
     for g in 0..groups {
         for px in 0..3 {
             let w = word(a, px * stride + 4 * g);
-            dst[6 * g + 2 * px] = sxtb16(w);
-            dst[6 * g + 2 * px + 1] = sxtb16(w.rotate_right(8));
+            dst[6 * g + 2 * px] = sadd16(offset, sxtb16(w));
+            dst[6 * g + 2 * px + 1] = sadd16(offset, sxtb16(w.rotate_right(8)));
         }
     }
 }

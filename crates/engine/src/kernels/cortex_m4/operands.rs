@@ -350,30 +350,31 @@ pub(super) fn slow_channels(mult: I32s<'_>, shift: Shifts<'_>, n: usize) -> usiz
 }
 
 /// Three pixels' `groups * 4` values, `stride` bytes apart from `a` on,
-/// widened for the 2 x 3 GEMM ([`asm::interleave3`]).
-pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize) {
+/// widened for the 2 x 3 GEMM with the input offset `offset` added
+/// ([`asm::interleave3`]).
+pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usize, offset: i32) {
     debug_assert!(a.len() >= 2 * stride + groups * 4 && dst.len() >= groups * 6);
+    let offset = u32::from(offset as u16) * 0x0001_0001;
     #[cfg(arm_dsp)]
     // SAFETY: `a` holds the three pixels' `groups * 4` bytes, `dst`
     // `groups * 6` words (checked by the caller's slicing).
     unsafe {
-        asm::interleave3(a.as_ptr(), stride, dst.as_mut_ptr(), groups);
+        asm::interleave3(a.as_ptr(), stride, dst.as_mut_ptr(), groups, offset);
     }
     #[cfg(not(arm_dsp))]
-    model::interleave3(a, stride, dst, groups);
+    model::interleave3(a, stride, dst, groups, offset);
 }
 
 /// A channel pair's filter rows widened into the GEMM's record layout
-/// ([`asm::interleave_filters`]), every value doubled if `doubled` (for [`super::Gemm::Doubled`], which accumulates twice the
-/// sum); returns the rows' sums, not doubled (the input offset is folded
-/// with them).
-pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: bool) -> [i32; 2] {
+/// ([`asm::interleave_filters`]), every value doubled if `doubled` (for
+/// [`super::Gemm::Doubled`], which accumulates twice the sum).
+pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: bool) {
     let groups = a.len() / 4;
     debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
     #[cfg(arm_dsp)]
     // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
     // (checked by the caller's slicing; lengths are multiples of 4).
-    let sums = unsafe {
+    unsafe {
         let f = if doubled {
             asm::interleave_filters_doubled
         } else {
@@ -382,8 +383,7 @@ pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: b
         f(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups)
     };
     #[cfg(not(arm_dsp))]
-    let sums = model::interleave_filters(a, b, dst, groups, doubled);
-    [sums as u32 as i32, (sums >> 32) as u32 as i32]
+    model::interleave_filters(a, b, dst, groups, doubled);
 }
 
 /// The receptive fields of output pixels `px..px + N` in `[kh, kw, ic]`
