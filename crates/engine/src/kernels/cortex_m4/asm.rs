@@ -273,50 +273,57 @@ pub(super) struct DepthwiseArgs {
 /// One output row of a 3x3 depthwise convolution for a block of channels,
 /// one channel at a time with its six tap words in registers (r4-r9),
 /// two output pixels per step (the `$pair` body: r0/r1 accumulators, r2/r3
-/// band words, r10 the band at the pair's first column pair), then a last
-/// single pixel. Requantization (`super::requantize_doubled`): r12 the
-/// multiplier, lr the addend, five instructions per output. Frame: [sp]
-/// and [sp+4] the doubled bias, [sp+8] the shift, [sp+12] c, [sp+16] end
-/// of the pairs' outputs, [sp+24] band of the channel, [sp+28] its
-/// record, [sp+32] rotation, [sp+36] channels left, [sp+40] channel
-/// bytes, [sp+44] output of the channel, [sp+48] pairs * 2c, [sp+52] odd.
+/// band words, r10 the band at the pair's first column pair, advanced by
+/// `$step` bytes), then a last single pixel. Requantization
+/// (`super::requantize_doubled`): r12 the multiplier, lr the addend, five
+/// instructions per output. Between channels, r10 and r11 (the output)
+/// move on by constants. Frame: [sp] and [sp+4] the doubled bias, [sp+8]
+/// the shift, [sp+12] c, [sp+16] end of the pairs' outputs, [sp+20] odd,
+/// [sp+24] rotation from the record's taps, [sp+28] next record, [sp+32]
+/// end of the records, [sp+36] pairs * 2c, [sp+40] band from the end of
+/// one channel's pairs to the next channel, [sp+44] the same for the
+/// output.
 macro_rules! depthwise_3x3 {
-    ($(#[$doc:meta])* $name:ident, $($pair:literal),* $(,)?) => {
+    ($(#[$doc:meta])* $name:ident, step = $step:literal, $($pair:literal),* $(,)?) => {
         $(#[$doc])*
         #[unsafe(naked)]
         pub(super) unsafe extern "C" fn $name(args: *const DepthwiseArgs) {
             naked_asm!(
                 "push {{r4-r11, lr}}",
-                "sub sp, sp, #56",
+                "sub sp, sp, #48",
                 "ldm r0, {{r1-r9}}",
                 "cmp r4, #0",
                 "beq 9f",
-                "str r1, [sp, #24]",
-                "str r2, [sp, #28]",
-                "str r3, [sp, #32]",
-                "str r4, [sp, #36]",
-                "str r5, [sp, #40]",
-                "str r6, [sp, #44]",
                 "str r7, [sp, #12]",
+                "str r9, [sp, #20]",
+                "sub r3, r3, #16",
+                "str r3, [sp, #24]",
+                "str r2, [sp, #28]",
+                "mov r0, #{record}",
+                "mla r0, r4, r0, r2",
+                "str r0, [sp, #32]",
+                "mov r0, #{step}",
+                "mls r0, r8, r0, r5",
+                "str r0, [sp, #40]",
                 "mul r8, r8, r7",
                 "lsl r8, r8, #1",
-                "str r8, [sp, #48]",
-                "str r9, [sp, #52]",
+                "str r8, [sp, #36]",
+                "rsb r0, r8, #1",
+                "str r0, [sp, #44]",
+                "mov r10, r1",
+                "mov r11, r6",
                 // One channel: constants, taps, then its pixels.
                 "2:",
                 "ldr r2, [sp, #28]",
-                "ldm r2, {{r0, r3, r12, lr}}",
-                "str r0, [sp, #0]",
-                "str r0, [sp, #4]",
+                "ldm r2!, {{r0, r3, r12, lr}}",
+                "strd r0, r0, [sp, #0]",
                 "str r3, [sp, #8]",
-                "ldr r3, [sp, #32]",
+                "ldr r3, [sp, #24]",
                 "add r3, r2, r3",
                 "ldm r3, {{r4-r9}}",
-                "add r2, r2, #{record}",
+                "add r2, r2, #{record} - 16",
                 "str r2, [sp, #28]",
-                "ldr r10, [sp, #24]",
-                "ldr r11, [sp, #44]",
-                "ldr r1, [sp, #48]",
+                "ldr r1, [sp, #36]",
                 "add r1, r11, r1",
                 "str r1, [sp, #16]",
                 "cmp r11, r1",
@@ -324,6 +331,7 @@ macro_rules! depthwise_3x3 {
                 "3:",
                 "ldrd r0, r1, [sp, #0]",
                 $($pair,)*
+                "add r10, r10, #{step}",
                 // Requantize both: r3 the shift, r2 the addend with the sign.
                 "ldr r3, [sp, #8]",
                 "add r2, lr, r0, asr #31",
@@ -343,7 +351,7 @@ macro_rules! depthwise_3x3 {
                 "bne 3b",
                 // A last single pixel: its window starts at r10 either way.
                 "4:",
-                "ldr r2, [sp, #52]",
+                "ldr r2, [sp, #20]",
                 "cmp r2, #0",
                 "beq 5f",
                 "ldr r0, [sp, #0]",
@@ -364,21 +372,17 @@ macro_rules! depthwise_3x3 {
                 "strb r0, [r11]",
                 // Next channel.
                 "5:",
-                "ldr r2, [sp, #24]",
-                "ldr r3, [sp, #40]",
-                "add r2, r2, r3",
-                "str r2, [sp, #24]",
-                "ldr r2, [sp, #44]",
-                "add r2, r2, #1",
-                "str r2, [sp, #44]",
-                "ldr r2, [sp, #36]",
-                "subs r2, r2, #1",
-                "str r2, [sp, #36]",
+                "ldrd r2, r3, [sp, #40]",
+                "add r10, r10, r2",
+                "add r11, r11, r3",
+                "ldrd r2, r3, [sp, #28]",
+                "cmp r2, r3",
                 "bne 2b",
                 "9:",
-                "add sp, sp, #56",
+                "add sp, sp, #48",
                 "pop {{r4-r11, pc}}",
                 record = const super::DW_RECORD * 4,
+                step = const $step,
             )
         }
     };
@@ -389,6 +393,7 @@ depthwise_3x3!(
     /// (`b`) of each slot: `j` takes `a·(w0, w1) + b.lo·w2`, `j+1` takes
     /// `a.hi·w0 + b·(w1, w2)` (`SMLADX` with the `(w2, w1)` word).
     depthwise_3x3_s1,
+    step = 12,
     // Slots 0 and 1 of `a`, then slot 2 of `a` and slot 0 of `b`, then
     // slots 1 and 2 of `b`: the six words in three `LDRD`s.
     "ldrd r2, r3, [r10]",
@@ -406,7 +411,6 @@ depthwise_3x3!(
     "smladx r1, r2, r7, r1",
     "smlabb r0, r3, r9, r0",
     "smladx r1, r3, r9, r1",
-    "add r10, r10, #12",
 );
 
 depthwise_3x3!(
@@ -414,6 +418,7 @@ depthwise_3x3!(
     /// pixel `j+1` pairs `j + 1` and `j + 2` (`d`): `a·(w0, w1) + b.lo·w2`
     /// and `b·(w0, w1) + d.lo·w2`.
     depthwise_3x3_s2,
+    step = 24,
     // Words in order: slots 0-2 of `a`, of `b`, of `d`.
     "ldrd r2, r3, [r10]",
     "smlad r0, r2, r4, r0",
@@ -432,7 +437,6 @@ depthwise_3x3!(
     "smlabb r1, r3, r7, r1",
     "ldr r2, [r10, #32]",
     "smlabb r1, r2, r9, r1",
-    "add r10, r10, #24",
 );
 
 /// Stores `n` int8 from `src`, sign-extended, as the 16-bit halves at
