@@ -419,6 +419,10 @@ fn conv_run(
         // Three pixels at a time, then the last one or two one at a time:
         // the same pixel three times, over the same outputs (stride 0).
         let mut px = 0;
+        if pointwise {
+            let (xblock, _) = operand_parts(operands, kp);
+            px = 3 * pointwise_triples(p, io, xblock, (gemm, w, pairs), c0);
+        }
         while px < pixels {
             let (count, step) = if px + 3 <= pixels { (3, 1) } else { (1, 0) };
             let (xblock, patches) = operand_parts(operands, kp);
@@ -455,6 +459,77 @@ fn conv_run(
         super::reference::conv_channel(p, input, output, oc - 1);
     }
     Ok(true)
+}
+
+/// The whole pixel triples of a pointwise layer for the block of `pairs`
+/// channel pairs at `c0` (records `w`), widened and multiplied as
+/// [`conv_run`]'s loop does, in one call of [`asm::gemm_triples`] (the
+/// loop in Rust took 60 instructions a triple around the two kernels, the
+/// assembly 22). Returns how many triples it ran. In place, each triple
+/// reads its pixels before it writes them, as the loop does.
+fn pointwise_triples(
+    p: &ConvParams<'_>,
+    io: &mut InOut<'_>,
+    xblock: &mut [u32],
+    (gemm, w, pairs): (Gemm, &[u32], usize),
+    c0: usize,
+) -> usize {
+    let (ic, oc, k4) = (p.input.c, p.output.c, k4_groups(p));
+    let triples = p.output.h * p.output.w / 3;
+    // Triple `t` reads pixels `3t..3t + 3` (`ic == 4 * k4` values each)
+    // and writes `2 * pairs` outputs from `c0` at each of them.
+    let (input_len, output_len) = io.lens();
+    assert!(
+        ic == 4 * k4
+            && xblock.len() >= 6 * k4
+            && w.len() >= pairs * (4 * k4 + PAIR_EXTRA)
+            && c0 + 2 * pairs <= oc
+            && 3 * triples * ic <= input_len
+            && 3 * triples * oc <= output_len
+    );
+    if triples == 0 {
+        return 0;
+    }
+    #[cfg(arm_dsp)]
+    {
+        let out = io.output()[c0..].as_mut_ptr();
+        let mut args = asm::TriplesArgs {
+            gemm: asm::GemmArgs {
+                x: xblock.as_ptr(),
+                w: w.as_ptr(),
+                k4: k4 as u32,
+                out,
+                stride: oc as u32,
+                pairs: pairs as u32,
+            },
+            src: io.input().as_ptr(),
+            pixel_bytes: ic as u32,
+            triples: triples as u32,
+            offset: u32::from(p.input_offset as u16) * 0x0001_0001,
+            kernel: match gemm {
+                Gemm::Doubled => asm::gemm_2x3_doubled,
+                Gemm::Wide => asm::gemm_2x3_wide,
+            },
+        };
+        // SAFETY: as asserted, the triples' pixels lie in the input, their
+        // outputs in the output, one triple's widened pixels in `xblock`
+        // and the pairs' records in `w`.
+        unsafe { asm::gemm_triples(&mut args) };
+    }
+    #[cfg(not(arm_dsp))]
+    for px in (0..3 * triples).step_by(3) {
+        interleave3(&io.input()[px * ic..], ic, xblock, k4, p.input_offset);
+        run_gemm(
+            gemm,
+            xblock,
+            w,
+            k4,
+            pairs,
+            &mut io.output()[px * oc + c0..],
+            oc,
+        );
+    }
+    triples
 }
 
 /// The requantization constants of channels `c0..c0 + 2 * pairs` for

@@ -65,6 +65,64 @@ pub(super) struct GemmArgs {
     pub pairs: u32,
 }
 
+/// Arguments of [`gemm_triples`]; it moves `gemm.out` and `src` on.
+#[repr(C)]
+pub(super) struct TriplesArgs {
+    /// The GEMM's arguments: `x` the widened pixels' buffer, `out` the
+    /// first triple's first output.
+    pub gemm: GemmArgs,
+    /// The first triple's first pixel (`gemm.k4 * 4` values a pixel).
+    pub src: *const i8,
+    /// Bytes from one input pixel to the next.
+    pub pixel_bytes: u32,
+    pub triples: u32,
+    /// The input offset in both halves ([`interleave3`]).
+    pub offset: u32,
+    /// [`gemm_2x3_doubled`] or [`gemm_2x3_wide`].
+    pub kernel: unsafe extern "C" fn(*const GemmArgs),
+}
+
+/// `triples` pixel triples of a pointwise layer, one after the other: each
+/// widened by [`interleave3`] into `gemm.x`, then multiplied by `kernel`
+/// into its three pixels' outputs (22 instructions a triple around the
+/// two calls, where the loop in Rust took 60).
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn gemm_triples(args: *mut TriplesArgs) {
+    naked_asm!(
+        "push {{r4, r5, r6, lr}}",
+        // The slot of `interleave3`'s fifth argument (the offset).
+        "sub sp, sp, #8",
+        "mov r4, r0",
+        "ldr r5, [r4, #32]",
+        "cbz r5, 9f",
+        "ldr r6, [r4, #36]",
+        "str r6, [sp]",
+        "1:",
+        "ldr r0, [r4, #24]",
+        "ldr r1, [r4, #28]",
+        "ldr r2, [r4, #0]",
+        "ldr r3, [r4, #8]",
+        "bl {interleave3}",
+        "mov r0, r4",
+        "ldr r12, [r4, #40]",
+        "blx r12",
+        "ldrd r0, r1, [r4, #24]",
+        "add r1, r1, r1, lsl #1",
+        "add r0, r0, r1",
+        "str r0, [r4, #24]",
+        "ldrd r0, r1, [r4, #12]",
+        "add r1, r1, r1, lsl #1",
+        "add r0, r0, r1",
+        "str r0, [r4, #12]",
+        "subs r5, r5, #1",
+        "bne 1b",
+        "9:",
+        "add sp, sp, #8",
+        "pop {{r4, r5, r6, pc}}",
+        interleave3 = sym interleave3,
+    )
+}
+
 /// Three pixels x all channel pairs: accumulate, requantize (the
 /// `$requant` body: r0-r5 the sums, lr at the pair's constants; it leaves
 /// each pixel's two outputs as the low halfword of r0, r1, r2), store.
