@@ -1755,13 +1755,16 @@ mod tests {
             })
             .chain([limit - 1, 1 - limit])
             .collect();
-        let mut covered = 0;
-        for _ in 0..300 {
-            let (mult, shift, zp) = quantization(1);
+        let (mut covered, mut unshifted) = (0, 0);
+        for i in 0..400 {
+            let (mult, shift, zp) = quantization(0);
+            // Half the unshifted ones at the only zero point they take.
+            let zp = if shift == 0 && i % 2 == 0 { -128 } else { zp };
             let Some(r) = DoubledRequant::new(mult, shift, zp) else {
                 continue;
             };
             covered += 1;
+            unshifted += usize::from(shift == 0 && mult != 0);
             for &a in &accs {
                 let want = reference::requantize(a, 0, mult, shift, (zp, -128, 127));
                 assert_eq!(
@@ -1771,9 +1774,11 @@ mod tests {
                 );
             }
         }
-        assert!(covered > 200, "{covered}");
+        assert!(covered > 250 && unshifted > 0, "{covered} {unshifted}");
         assert!(DoubledRequant::new(1 << 30, -1, 0).is_some());
         assert!(DoubledRequant::new(1 << 30, 0, 0).is_none());
+        assert!(DoubledRequant::new(1 << 30, 0, -128).is_some());
+        assert!(DoubledRequant::new(i32::MAX, 0, -128).is_some());
         assert!(DoubledRequant::new(1 << 30, 1, 0).is_none());
         assert!(DoubledRequant::new(0, 3, 5).is_some());
     }

@@ -76,7 +76,8 @@ pub fn requantize(acc: i32, r: Requant) -> i8 {
 /// micro-kernel, which accumulates twice the sum (doubled taps and bias):
 /// `SSAT8((SMMLAR(2 acc, mult, add + [acc < 0] * -1)) >> shift)`, five
 /// instructions per output, right shifts from 1 (the 7-instruction
-/// [`Requant`] needs 2).
+/// [`Requant`] needs 2), and no shift at all for an output zero point of
+/// -128 (see [`requantize_doubled`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DoubledRequant {
     /// Right shift `e` (`ASR` by register reads the bottom byte).
@@ -92,13 +93,21 @@ pub struct DoubledRequant {
 pub const DOUBLED_ACC_LIMIT: i64 = 1 << 29;
 
 impl DoubledRequant {
-    /// `None` when the form would not be exact: no right shift (or a left
-    /// shift), a negative multiplier, or an addend beyond `2^30`.
+    /// `None` when the form would not be exact: a left shift, no shift with
+    /// an output zero point other than -128, a negative multiplier, or an
+    /// addend beyond `2^30`.
     pub fn new(mult: i32, shift: i32, output_offset: i32) -> Option<DoubledRequant> {
         // A zero multiplier gives the zero point: any shift of 1 does.
         let e = if mult == 0 { 1 } else { -shift };
-        if mult < 0 || !(1..=31).contains(&e) {
+        if mult < 0 || !(0..=31).contains(&e) {
             return None;
+        }
+        if e == 0 {
+            return (output_offset == -128).then_some(DoubledRequant {
+                shift: 0,
+                mult,
+                add: -128,
+            });
         }
         // `2^(e-1) + zp * 2^e = (2 zp + 1) * 2^(e-1)`, in 32 bits: a product
         // that overflows them is beyond `2^30` anyway (64-bit shifts by a
@@ -128,6 +137,12 @@ impl DoubledRequant {
 /// `[acc<0]` (they differ only when `x == 0`, where both give 0); adding
 /// `zp * 2^e` before the shift adds the zero point exactly. `|x| <= |acc|
 /// + 1 < 2^29 + 1` and `|add| <= 2^30`, so nothing overflows.
+///
+/// Without a shift (`e = 0`, TFLite's shift 0: scales in `[0.5, 1)`) the
+/// form gives `x + zp - [acc<0]`, one less than TFLite for a negative
+/// accumulator; there `x <= 0` (the multiplier is not negative), and with
+/// `zp = -128` both `x + zp` and `x + zp - 1` saturate to -128, so it is
+/// exact for that zero point only ([`DoubledRequant::new`]).
 #[inline(always)]
 pub fn requantize_doubled(acc2: i32, r: DoubledRequant) -> i8 {
     let high = ((i64::from(acc2) * i64::from(r.mult) + (1 << 31)) >> 32) as i32;
