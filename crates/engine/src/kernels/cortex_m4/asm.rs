@@ -26,10 +26,9 @@ pub(super) unsafe extern "C" fn interleave3(
     naked_asm!(
         "push {{r4-r10, lr}}",
         "ldr r10, [sp, #32]",
-        "cbz r3, 2f",
-        // The three loads back to back (pipelined), each into the odd
-        // register of its pixel's pair.
-        "1:",
+        // One group: the three loads back to back (pipelined), each into
+        // the odd register of its pixel's pair.
+        ".macro I3GROUP",
         "ldr r7, [r0, r1]",
         "ldr r9, [r0, r1, lsl #1]",
         "ldr r5, [r0], #4",
@@ -40,9 +39,20 @@ pub(super) unsafe extern "C" fn interleave3(
         "sxtab16 r8, r10, r9",
         "sxtab16 r9, r10, r9, ror #8",
         "stm r2!, {{r4-r9}}",
+        ".endm",
+        // An odd group first, then two per loop.
+        "lsrs r3, r3, #1",
+        "bcc 1f",
+        "I3GROUP",
+        "1:",
+        "cbz r3, 2f",
+        "3:",
+        "I3GROUP",
+        "I3GROUP",
         "subs r3, r3, #1",
-        "bne 1b",
+        "bne 3b",
         "2:",
+        ".purgem I3GROUP",
         "pop {{r4-r10, pc}}",
     )
 }
@@ -544,7 +554,8 @@ pub(super) struct WidenArgs {
 /// Widens `pairs` pixel pairs of one input row into band words: for each
 /// quad of channels, the two pixels' words `sxtb16`-split and re-paired
 /// with `PKHBT`/`PKHTB` into one `(x[2k], x[2k+1])` word per channel,
-/// stored `channel_bytes` apart, 12 bytes (three slots) per column pair.
+/// stored `channel_bytes` apart, 12 bytes (three slots) per column pair;
+/// two pairs per loop.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
     naked_asm!(
@@ -554,11 +565,8 @@ pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
         "beq 9f",
         "cmp r3, #0",
         "beq 9f",
-        "1:",
-        "mov r6, r0",
-        "mov r7, r1",
-        "mov lr, r2",
-        "2:",
+        // One pixel pair of the quad: r6 the pixels, r7 the band word.
+        ".macro WPAIR",
         "ldr r8, [r6]",
         "ldr r9, [r6, r4]",
         "sxtb16 r10, r8",
@@ -576,22 +584,41 @@ pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
         "str r8, [r10, r5]",
         "add r7, r7, #12",
         "add r6, r6, r4, lsl #1",
+        ".endm",
+        // Per quad: an odd pair first, then two per loop.
+        "1:",
+        "mov r6, r0",
+        "mov r7, r1",
+        "lsrs lr, r2, #1",
+        "bcc 3f",
+        "WPAIR",
+        "3:",
+        "cmp lr, #0",
+        "beq 4f",
+        "2:",
+        "WPAIR",
+        "WPAIR",
         "subs lr, lr, #1",
         "bne 2b",
+        "4:",
         "add r0, r0, #4",
         "add r1, r1, r5, lsl #2",
         "subs r3, r3, #1",
         "bne 1b",
         "9:",
+        ".purgem WPAIR",
         "pop {{r4-r11, pc}}",
     )
 }
 
 /// A channel pair's filter rows `a` and `b` widened into the GEMM's record
 /// layout, per group of 4 values `[sxtb16(a), sxtb16(a ror 8), sxtb16(b),
-/// sxtb16(b ror 8)]` (then the `$scale` body on r4-r7).
+/// sxtb16(b ror 8)]`, each word then given to `$scale` (the body of the
+/// assembler macro `FSCALE r`). Two groups per loop (one `STM` of eight
+/// words), after an odd one: the loads are words, which need no
+/// alignment (`LDRD` would).
 macro_rules! interleave_filters {
-    ($(#[$doc:meta])* $name:ident, $($scale:literal),* $(,)?) => {
+    ($(#[$doc:meta])* $name:ident, $scale:literal $(,)?) => {
         $(#[$doc])*
         #[unsafe(naked)]
         pub(super) unsafe extern "C" fn $name(
@@ -601,21 +628,47 @@ macro_rules! interleave_filters {
             groups: usize,
         ) {
             naked_asm!(
-                "push {{r4-r8, lr}}",
-                "cbz r3, 2f",
-                "1:",
-                "ldr r12, [r0], #4",
-                "ldr r8, [r1], #4",
-                "sxtb16 r4, r12",
-                "sxtb16 r5, r12, ror #8",
-                "sxtb16 r6, r8",
-                "sxtb16 r7, r8, ror #8",
-                $($scale,)*
+                ".macro FSCALE r",
+                $scale,
+                ".endm",
+                "push {{r4-r11}}",
+                "lsrs r3, r3, #1",
+                "bcc 1f",
+                "ldr r5, [r0], #4",
+                "ldr r7, [r1], #4",
+                "sxtb16 r4, r5",
+                "sxtb16 r5, r5, ror #8",
+                "sxtb16 r6, r7",
+                "sxtb16 r7, r7, ror #8",
+                ".irp r, r4, r5, r6, r7",
+                "FSCALE \\r",
+                ".endr",
                 "stm r2!, {{r4-r7}}",
-                "subs r3, r3, #1",
-                "bne 1b",
+                "1:",
+                "cbz r3, 3f",
                 "2:",
-                "pop {{r4-r8, pc}}",
+                "ldr r5, [r0], #4",
+                "ldr r9, [r0], #4",
+                "ldr r7, [r1], #4",
+                "ldr r11, [r1], #4",
+                "sxtb16 r4, r5",
+                "sxtb16 r5, r5, ror #8",
+                "sxtb16 r6, r7",
+                "sxtb16 r7, r7, ror #8",
+                "sxtb16 r8, r9",
+                "sxtb16 r9, r9, ror #8",
+                "sxtb16 r10, r11",
+                "sxtb16 r11, r11, ror #8",
+                ".irp r, r4, r5, r6, r7, r8, r9, r10, r11",
+                "FSCALE \\r",
+                ".endr",
+                "stm r2!, {{r4-r11}}",
+                "subs r3, r3, #1",
+                "bne 2b",
+                "3:",
+                ".purgem FSCALE",
+                "pop {{r4-r11}}",
+                "bx lr",
             )
         }
     };
@@ -624,16 +677,14 @@ macro_rules! interleave_filters {
 interleave_filters!(
     /// For [`gemm_2x3_wide`]: the values themselves.
     interleave_filters,
+    "",
 );
 
 interleave_filters!(
     /// For [`gemm_2x3_doubled`]: every value doubled (`SADD16` of each
     /// word with itself).
     interleave_filters_doubled,
-    "sadd16 r4, r4, r4",
-    "sadd16 r5, r5, r5",
-    "sadd16 r6, r6, r6",
-    "sadd16 r7, r7, r7",
+    "sadd16 \\r, \\r, \\r",
 );
 
 /// Arguments of [`add_elements`], read once at entry.
@@ -751,7 +802,12 @@ pub(super) unsafe extern "C" fn dot_2(
 
 /// Copies `rows` runs of `run` bytes from `src` (runs `stride` bytes apart)
 /// to `dst` back to back, with unaligned word moves: a patch's kernel rows
-/// are 9 bytes in the first layer, too short for `memcpy`'s set-up.
+/// are 9 bytes in the first layer, too short for `memcpy`'s set-up. Runs
+/// of 4 to 12 bytes take three words each, the last two at `min(4, run -
+/// 4)` and `run - 4` (overlapping where the run is not 12 bytes: the same
+/// bytes again), with no loop inside the row (10 instructions a row, where
+/// the word-and-byte loop took 20); others go word by word, then byte by
+/// byte.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn copy_rows(
     dst: *mut i8,
@@ -761,9 +817,29 @@ pub(super) unsafe extern "C" fn copy_rows(
     stride: u32,
 ) {
     naked_asm!(
-        "push {{r4-r7, lr}}",
-        "ldr r4, [sp, #20]",
+        "push {{r4-r9, lr}}",
+        "ldr r4, [sp, #28]",
         "cbz r3, 9f",
+        "subs r8, r2, #4",
+        "blt 1f",
+        "cmp r2, #12",
+        "bgt 1f",
+        "movs r9, #4",
+        "cmp r8, r9",
+        "it lt",
+        "movlt r9, r8",
+        "6:",
+        "ldr r5, [r1]",
+        "ldr r6, [r1, r9]",
+        "ldr r7, [r1, r8]",
+        "str r5, [r0]",
+        "str r6, [r0, r9]",
+        "str r7, [r0, r8]",
+        "add r0, r0, r2",
+        "add r1, r1, r4",
+        "subs r3, r3, #1",
+        "bne 6b",
+        "b 9f",
         "1:",
         "mov r5, r1",
         "subs r6, r2, #4",
@@ -786,7 +862,7 @@ pub(super) unsafe extern "C" fn copy_rows(
         "subs r3, r3, #1",
         "bne 1b",
         "9:",
-        "pop {{r4-r7, pc}}",
+        "pop {{r4-r9, pc}}",
     )
 }
 
