@@ -597,27 +597,28 @@ fn widen_filters(
     patches: &mut [i8],
 ) {
     let k = p.window.kernel_h * p.window.kernel_w * p.input.c;
-    let kp = k4_groups(p) * 4;
+    let k4 = k4_groups(p);
+    let kp = k4 * 4;
     let doubled = gemm == Gemm::Doubled;
+    if k == kp {
+        // The block's rows lie back to back in the filter: one call.
+        let rows = &p.filter[c0 * k..(c0 + 2 * pairs) * k];
+        interleave_filters(rows, &mut wblock[2..], k4, pairs, doubled);
+        return;
+    }
     for (j, rec) in wblock
         .chunks_exact_mut(kp + PAIR_EXTRA)
         .take(pairs)
         .enumerate()
     {
-        let (ca, cb) = (c0 + 2 * j, c0 + 2 * j + 1);
         let row = |c: usize| &p.filter[c * k..(c + 1) * k];
-        let dst = &mut rec[2..2 + kp];
-        if k == kp {
-            interleave_filters(row(ca), row(cb), dst, doubled);
-        } else {
-            let (patch0, rest) = patches.split_at_mut(kp);
-            let patch1 = &mut rest[..kp];
-            copy_short(&mut patch0[..k], row(ca));
-            patch0[k..kp].fill(0);
-            copy_short(&mut patch1[..k], row(cb));
-            patch1[k..kp].fill(0);
-            interleave_filters(&patch0[..kp], &patch1[..kp], dst, doubled);
-        }
+        let (patch0, rest) = patches.split_at_mut(kp);
+        let patch1 = &mut rest[..kp];
+        copy_short(&mut patch0[..k], row(c0 + 2 * j));
+        patch0[k..kp].fill(0);
+        copy_short(&mut patch1[..k], row(c0 + 2 * j + 1));
+        patch1[k..kp].fill(0);
+        interleave_filters(&patches[..2 * kp], &mut rec[2..], k4, 1, doubled);
     }
 }
 
@@ -1105,11 +1106,11 @@ fn depthwise_run(
         let band = &mut band[..n * chw];
         // The edge pairs' padding halves, which rows never write.
         let (lo, hi) = inside_pairs(p, ncp);
-        for cp in (0..lo).chain(hi..ncp) {
-            for ch in 0..n {
-                let at = ch * chw + 3 * cp;
-                band[at..at + 3].fill(depthwise_zp_pair(p));
-            }
+        let zp_pair = depthwise_zp_pair(p);
+        for channel in band.chunks_exact_mut(chw) {
+            let (left, right) = channel.split_at_mut(3 * hi);
+            left[..3 * lo].fill(zp_pair);
+            right.fill(zp_pair);
         }
         // Padded rows below `next` are in the band.
         let mut next = 0;
@@ -1184,9 +1185,17 @@ fn widen_band_row(
         .map(|iy| &input[iy * iw * c..(iy + 1) * iw * c]);
     let Some(row) = row else {
         // Words `ch * chw + 3 * cp + slot` (`chw = 3 * ncp`): word `slot` of
-        // each column pair's three (`step_by` took 9 instructions a word).
+        // each column pair's three, four column pairs a step (`n` is a
+        // multiple of 4; `step_by` took 9 instructions a word, a loop of one
+        // word a step 4).
         let zp_pair = depthwise_zp_pair(p);
-        for w in band[..n * chw].chunks_exact_mut(3) {
+        let mut quads = band[..n * chw].chunks_exact_mut(12);
+        for q in &mut quads {
+            for w in q.chunks_exact_mut(3) {
+                w[slot] = zp_pair;
+            }
+        }
+        for w in quads.into_remainder().chunks_exact_mut(3) {
             w[slot] = zp_pair;
         }
         return;

@@ -611,28 +611,40 @@ pub(super) unsafe extern "C" fn widen_pairs(args: *const WidenArgs) {
     )
 }
 
-/// A channel pair's filter rows `a` and `b` widened into the GEMM's record
-/// layout, per group of 4 values `[sxtb16(a), sxtb16(a ror 8), sxtb16(b),
-/// sxtb16(b ror 8)]`, each word then given to `$scale` (the body of the
-/// assembler macro `FSCALE r`). Two groups per loop (one `STM` of eight
-/// words), after an odd one: the loads are words, which need no
-/// alignment (`LDRD` would).
+/// The filter rows of `pairs` channel pairs, back to back from `rows`
+/// (`4 * groups` bytes each: a pair's rows `a` and `b`, then the next
+/// pair's), widened into consecutive GEMM records from `dst` (the first
+/// record's filter words; a record's tail and the next one's head,
+/// `PAIR_EXTRA` words, are stepped over), per group of 4 values `[sxtb16(a),
+/// sxtb16(a ror 8), sxtb16(b), sxtb16(b ror 8)]`, each word then given to
+/// `$scale` (the body of the assembler macro `FSCALE r`). Two groups per
+/// loop (one `STM` of eight words), after an odd one: the loads are words,
+/// which need no alignment (`LDRD` would). One call a block of channels:
+/// a call a pair took 30 instructions more around it.
 macro_rules! interleave_filters {
     ($(#[$doc:meta])* $name:ident, $scale:literal $(,)?) => {
         $(#[$doc])*
         #[unsafe(naked)]
         pub(super) unsafe extern "C" fn $name(
-            a: *const i8,
-            b: *const i8,
+            rows: *const i8,
             dst: *mut u32,
             groups: usize,
+            pairs: usize,
         ) {
             naked_asm!(
                 ".macro FSCALE r",
                 $scale,
                 ".endm",
-                "push {{r4-r11}}",
-                "lsrs r3, r3, #1",
+                "push {{r4-r11, lr}}",
+                "cmp r3, #0",
+                "beq 9f",
+                "mov lr, r3",
+                "mov r12, r2",
+                "mov r2, r1",
+                // One pair: r0 row `a`, r1 row `b`.
+                "5:",
+                "add r1, r0, r12, lsl #2",
+                "lsrs r3, r12, #1",
                 "bcc 1f",
                 "ldr r5, [r0], #4",
                 "ldr r7, [r1], #4",
@@ -665,10 +677,16 @@ macro_rules! interleave_filters {
                 "stm r2!, {{r4-r11}}",
                 "subs r3, r3, #1",
                 "bne 2b",
+                // The next pair's row `a` follows this pair's `b`.
                 "3:",
+                "mov r0, r1",
+                "add r2, r2, #{skip}",
+                "subs lr, lr, #1",
+                "bne 5b",
+                "9:",
                 ".purgem FSCALE",
-                "pop {{r4-r11}}",
-                "bx lr",
+                "pop {{r4-r11, pc}}",
+                skip = const super::PAIR_EXTRA * 4,
             )
         }
     };

@@ -380,25 +380,41 @@ pub(super) fn interleave3(a: &[i8], stride: usize, dst: &mut [u32], groups: usiz
     model::interleave3(a, stride, dst, groups, offset);
 }
 
-/// A channel pair's filter rows widened into the GEMM's record layout
-/// ([`asm::interleave_filters`]), every value doubled if `doubled` (for
-/// [`super::Gemm::Doubled`], which accumulates twice the sum).
-pub(super) fn interleave_filters(a: &[i8], b: &[i8], dst: &mut [u32], doubled: bool) {
-    let groups = a.len() / 4;
-    debug_assert!(b.len() >= groups * 4 && dst.len() >= groups * 4);
+/// The filter rows of `pairs` channel pairs (`rows`: a pair's two rows of
+/// `4 * groups` values, then the next pair's) widened into their GEMM
+/// records (`records`: from the first record's filter words, records of
+/// `4 * groups + PAIR_EXTRA` words), every value doubled if `doubled` (for
+/// [`super::Gemm::Doubled`], which accumulates twice the sum); the heads
+/// and tails are left as they are ([`asm::interleave_filters`]).
+pub(super) fn interleave_filters(
+    rows: &[i8],
+    records: &mut [u32],
+    groups: usize,
+    pairs: usize,
+    doubled: bool,
+) {
+    let rec_words = 4 * groups + super::PAIR_EXTRA;
+    assert!(
+        pairs == 0
+            || (rows.len() >= pairs * 8 * groups
+                && records.len() >= (pairs - 1) * rec_words + 4 * groups)
+    );
     #[cfg(arm_dsp)]
-    // SAFETY: `a` and `b` hold `groups * 4` bytes, `dst` `groups * 4` words
-    // (checked by the caller's slicing; lengths are multiples of 4).
+    // SAFETY: `rows` holds the pairs' `8 * groups` bytes each and `records`
+    // every record's filter words (asserted above).
     unsafe {
         let f = if doubled {
             asm::interleave_filters_doubled
         } else {
             asm::interleave_filters
         };
-        f(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr(), groups)
+        f(rows.as_ptr(), records.as_mut_ptr(), groups, pairs)
     };
     #[cfg(not(arm_dsp))]
-    model::interleave_filters(a, b, dst, groups, doubled);
+    for j in 0..pairs {
+        let (a, b) = rows[j * 8 * groups..].split_at(4 * groups);
+        model::interleave_filters(a, b, &mut records[j * rec_words..], groups, doubled);
+    }
 }
 
 /// The receptive fields of output pixels `px..px + N` in `[kh, kw, ic]`
