@@ -517,6 +517,73 @@ fn pooling_hand_checked() {
     assert_eq!(out, [4, 127]);
 }
 
+/// Pooling over more channels than the kernel's chunk (32), with padding
+/// and windows cut by the border, against a direct per-channel sum.
+#[test]
+fn pooling_many_channels_matches_a_direct_sum() {
+    let (ih, iw, c) = (5, 6, 70);
+    let window = Window {
+        kernel_h: 3,
+        kernel_w: 3,
+        stride_h: 2,
+        stride_w: 2,
+        pad_top: 1,
+        pad_left: 1,
+    };
+    let (oh, ow) = (3, 3);
+    let p = PoolParams {
+        input: Shape4::new(1, ih, iw, c),
+        output: Shape4::new(1, oh, ow, c),
+        window,
+        act_min: -100,
+        act_max: 120,
+    };
+    let x: Vec<i8> = (0..ih * iw * c)
+        .map(|i| ((i * 7919 + 13) % 256) as u8 as i8)
+        .collect();
+    let taps = |oy: usize, ox: usize, ch: usize| -> Vec<i32> {
+        let mut v = Vec::new();
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let (iy, ix) = ((2 * oy + ky) as isize - 1, (2 * ox + kx) as isize - 1);
+                if (0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix) {
+                    v.push(i32::from(x[(iy as usize * iw + ix as usize) * c + ch]));
+                }
+            }
+        }
+        v
+    };
+    let mut avg = vec![0i8; oh * ow * c];
+    let mut max = vec![0i8; oh * ow * c];
+    reference::average_pool(&p, &x, &mut avg).unwrap();
+    reference::max_pool(&p, &x, &mut max).unwrap();
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for ch in 0..c {
+                let t = taps(oy, ox, ch);
+                let (sum, n) = (t.iter().sum::<i32>(), t.len() as i32);
+                let mean = if sum > 0 {
+                    (sum + n / 2) / n
+                } else {
+                    (sum - n / 2) / n
+                };
+                let at = (oy * ow + ox) * c + ch;
+                assert_eq!(
+                    i32::from(avg[at]),
+                    mean.clamp(-100, 120),
+                    "avg {oy} {ox} {ch}"
+                );
+                let top = *t.iter().max().unwrap();
+                assert_eq!(
+                    i32::from(max[at]),
+                    top.clamp(-100, 120),
+                    "max {oy} {ox} {ch}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn softmax_is_a_distribution() {
     let (m, s, d) = softmax_params(1.0, 0.1);

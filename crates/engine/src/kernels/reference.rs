@@ -202,6 +202,11 @@ fn pool(
     let (ih, iw, c) = (p.input.h, p.input.w, p.input.c);
     let ow = p.output.w;
     let w = p.window;
+    // Channels a chunk at a time, each tap's values added from contiguous
+    // input (channel by channel, the taps `c` apart took 130 instructions
+    // an output on the Cortex-M4).
+    const CHUNK: usize = 32;
+    let mut sums = [0i32; CHUNK];
     for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
         let iy0 = (oy * w.stride_h) as isize - w.pad_top as isize;
         let (ky0, ky1) = tap_range(iy0, w.kernel_h, ih);
@@ -209,16 +214,21 @@ fn pool(
             let ix0 = (ox * w.stride_w) as isize - w.pad_left as isize;
             let (kx0, kx1) = tap_range(ix0, w.kernel_w, iw);
             let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
-            for (ch, out) in out_px.iter_mut().enumerate() {
-                let mut acc = init;
+            for (ch0, out) in (0..).step_by(CHUNK).zip(out_px.chunks_mut(CHUNK)) {
+                let sums = &mut sums[..out.len()];
+                sums.fill(init);
                 for ky in ky0..ky1 {
                     let row = (iy0 + ky as isize) as usize * iw;
                     for kx in kx0..kx1 {
-                        let ix = (ix0 + kx as isize) as usize;
-                        acc = step(acc, input[(row + ix) * c + ch]);
+                        let at = (row + (ix0 + kx as isize) as usize) * c + ch0;
+                        for (acc, &v) in sums.iter_mut().zip(&input[at..at + out.len()]) {
+                            *acc = step(*acc, v);
+                        }
                     }
                 }
-                *out = finish(acc, count).clamp(p.act_min, p.act_max) as i8;
+                for (o, &acc) in out.iter_mut().zip(sums.iter()) {
+                    *o = finish(acc, count).clamp(p.act_min, p.act_max) as i8;
+                }
             }
         }
     }
