@@ -447,7 +447,11 @@ impl<'m, 'r> Interpreter<'m, 'r> {
 
     /// Runs every operator in order.
     pub fn invoke(&mut self) -> Result<()> {
-        self.invoke_observed(|_, _, _| {})
+        for i in 0..self.model.op_count() {
+            let op = self.model.op(i)?;
+            self.run_op(&op, self.choice(i)?)?;
+        }
+        Ok(())
     }
 
     /// Runs every operator, showing each operator's output to `observer`
@@ -458,15 +462,19 @@ impl<'m, 'r> Interpreter<'m, 'r> {
     ) -> Result<()> {
         for i in 0..self.model.op_count() {
             let op = self.model.op(i)?;
-            let choice = *self
-                .plan
-                .get(i)
-                .ok_or(Error::Malformed("operator index out of range"))?;
-            self.run_op(&op, choice)?;
+            self.run_op(&op, self.choice(i)?)?;
             let out = self.model.tensor(op.output())?.range();
             observer(i, &op, self.arena.get(out).unwrap_or_default());
         }
         Ok(())
+    }
+
+    /// The kernel the Prepare step planned for operator `i`.
+    fn choice(&self, i: usize) -> Result<Choice> {
+        self.plan
+            .get(i)
+            .copied()
+            .ok_or(Error::Malformed("operator index out of range"))
     }
 
     fn range(&self, t: usize) -> Result<Range<usize>> {

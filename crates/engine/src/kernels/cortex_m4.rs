@@ -940,20 +940,20 @@ fn depthwise_records(p: &DepthwiseParams<'_>, ch0: usize, records: &mut [i32]) -
     }
     let mut all_fast = true;
     for (o, rec) in (ch0..).zip(records.chunks_exact_mut(DW_RECORD)) {
-        // In 64 bits (a multiply-accumulate), then the bound: below it the
-        // folded bias fits 32 bits doubled. (Checked 32-bit steps cost
-        // twice the instructions.)
-        let bias = i64::from(p.bias.map_or(0, |b| b.get(o)))
-            + i64::from(rec[0]) * i64::from(p.input_offset);
-        // The largest sum of nine int8 products.
-        let exact = bias.unsigned_abs() < (DOUBLED_ACC_LIMIT - 9 * 128 * 128) as u64;
+        let bias = rec[0]
+            .checked_mul(p.input_offset)
+            .and_then(|folded| p.bias.map_or(0, |b| b.get(o)).checked_add(folded))
+            // The largest sum of nine int8 products.
+            .filter(|b| i64::from(b.unsigned_abs()) < DOUBLED_ACC_LIMIT - 9 * 128 * 128);
         // An inexact record has an addend of 0, which an exact one never
         // has: `(2 zp + 1) * 2^(e-1)` is odd times a power of two, and
         // without a shift it is -128.
-        let r = DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
-            .filter(|_| exact);
+        let r = bias.and_then(|_| {
+            DoubledRequant::new(p.multiplier.get(o), p.shift.get(o), p.output_offset)
+        });
         all_fast &= r.is_some();
-        let (r, bias) = r.map_or((DoubledRequant::default(), 0), |r| (r, bias as i32));
+        let r = r.unwrap_or_default();
+        let bias = bias.unwrap_or_default();
         rec[..4].copy_from_slice(&[2 * bias, r.shift, r.mult, r.add]);
     }
     all_fast
