@@ -1187,9 +1187,9 @@ fn widen_band_row(
         .map(|iy| &input[iy * iw * c..(iy + 1) * iw * c]);
     let Some(row) = row else {
         // Words `ch * chw + 3 * cp + slot` (`chw = 3 * ncp`): word `slot` of
-        // each column pair's three, four column pairs a step (`n` is a
-        // multiple of 4; `step_by` took 9 instructions a word, a loop of one
-        // word a step 4).
+        // each column pair's three, four column pairs a step (`n * chw` is
+        // a multiple of 12). `step_by` took 9 instructions a word, one word
+        // a step 4, four a step under 2.
         let zp_pair = depthwise_zp_pair(p);
         let mut quads = band[..n * chw].chunks_exact_mut(12);
         for q in &mut quads {
