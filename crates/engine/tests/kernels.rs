@@ -430,6 +430,19 @@ fn kernels_reject_wrong_buffer_lengths() {
         reference::conv(&bad.conv(), &[1; 9], &mut [0; 9]).is_err(),
         "shift word beyond a byte"
     );
+    // The shifts' range ends (TFLite's right shift 31, left shift 30) pass,
+    // one past either end fails, and so does a negative multiplier.
+    for (shift, ok) in [(-31, true), (30, true), (-32, false), (31, false)] {
+        bad.shift = bytes(&[shift]);
+        let run = reference::conv(&bad.conv(), &[1; 9], &mut [0; 9]);
+        assert_eq!(run.is_ok(), ok, "shift {shift}");
+    }
+    bad.shift = bytes(&[ONE.1]);
+    bad.mult = bytes(&[-(1 << 30)]);
+    assert!(
+        reference::conv(&bad.conv(), &[1; 9], &mut [0; 9]).is_err(),
+        "negative multiplier"
+    );
     // Shifts as bytes (blob version 2) give what words give.
     let (mut from_words, mut from_bytes) = ([0; 9], [0; 9]);
     reference::conv(&d.conv(), &[1; 9], &mut from_words).unwrap();
